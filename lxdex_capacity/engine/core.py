@@ -1,0 +1,306 @@
+"""The :class:`Engine`: the Python API over the numba kernels.
+
+The facade validates and converts inputs, grows pools when a kernel asks for room, and shapes
+results for users.  All order handling happens in ``_kernels``; all array layout in ``layout``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import CapacityError, InputError
+from ..validation import check_int, check_int_array, check_same_length
+from . import _kernels as k
+from .codes import NO_PRICE
+from .layout import (
+    MAX_ORDER_SLOTS,
+    S_ACCEPTED_ORDERS,
+    S_ACCEPTED_QTY,
+    S_CANCELLED_QTY,
+    S_LEVEL_FREE_HEAD,
+    S_LIVE_LEVELS,
+    S_LIVE_ORDERS,
+    S_ORDER_FREE_HEAD,
+    S_TRADES,
+    Book,
+    component_bytes,
+    grow_levels,
+    grow_orders,
+    new_book,
+)
+
+__all__ = ["Engine", "SubmitResult", "MemoryReport", "NO_PRICE", "TRADE_DTYPE", "LEVEL_DTYPE", "BOOK_ORDER_DTYPE"]
+
+DEFAULT_TAPE_CAPACITY = 1 << 18  # 262,144 trades
+GROWTH_FACTOR = 2
+MIN_CAPACITY = 1024
+
+TRADE_DTYPE = np.dtype(
+    [
+        ("market", np.int32),
+        ("price", np.int64),
+        ("qty", np.int32),
+        ("maker_id", np.int64),
+        ("taker_id", np.int64),
+        ("taker_side", np.int8),
+    ]
+)
+LEVEL_DTYPE = np.dtype([("price", np.int64), ("qty", np.int64)])
+BOOK_ORDER_DTYPE = np.dtype([("price", np.int64), ("order_id", np.int64), ("qty", np.int64)])
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """Per-order outcome of one :meth:`Engine.submit` batch (arrays aligned with the input)."""
+
+    order_ids: np.ndarray  # int64; -1 where rejected
+    filled: np.ndarray  # int64 quantity filled on arrival
+    status: np.ndarray  # int8, see ``codes.Status``
+
+    def __len__(self) -> int:
+        return len(self.order_ids)
+
+
+@dataclass(frozen=True)
+class MemoryReport:
+    """Engine-owned bytes per component, computed from the arrays (no sampling, no estimate)."""
+
+    components: dict[str, tuple[int, int]]  # name -> (bytes_used, bytes_reserved)
+    n_markets: int
+    resting_orders: int
+    price_levels: int
+    trades_retained: int
+
+    @property
+    def bytes_used(self) -> int:
+        return sum(used for used, _ in self.components.values())
+
+    @property
+    def bytes_reserved(self) -> int:
+        return sum(reserved for _, reserved in self.components.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bytes_used": self.bytes_used,
+            "bytes_reserved": self.bytes_reserved,
+            "components": {
+                name: {"bytes_used": used, "bytes_reserved": reserved}
+                for name, (used, reserved) in self.components.items()
+            },
+            "markets": self.n_markets,
+            "resting_orders": self.resting_orders,
+            "price_levels": self.price_levels,
+            "trades_retained": self.trades_retained,
+        }
+
+
+class Engine:
+    """A price-time-priority matching engine for ``n_markets`` independent markets.
+
+    ``order_capacity`` and ``level_capacity`` only size the first allocation; pools double when
+    full and reuse freed slots.  ``tape_capacity`` (a power of two) bounds the trade ring.
+    """
+
+    def __init__(
+        self,
+        n_markets: int,
+        *,
+        order_capacity: int = MIN_CAPACITY,
+        level_capacity: int = MIN_CAPACITY,
+        tape_capacity: int = DEFAULT_TAPE_CAPACITY,
+    ) -> None:
+        self.n_markets = check_int("n_markets", n_markets, min_value=1, max_value=np.iinfo(np.int32).max // 2)
+        order_capacity = check_int("order_capacity", order_capacity, min_value=1, max_value=MAX_ORDER_SLOTS)
+        level_capacity = check_int("level_capacity", level_capacity, min_value=1, max_value=MAX_ORDER_SLOTS)
+        tape_capacity = check_int("tape_capacity", tape_capacity, min_value=1)
+        if tape_capacity & (tape_capacity - 1):
+            raise InputError(f"tape_capacity={tape_capacity} must be a power of two")
+        self._book: Book = new_book(self.n_markets, order_capacity, level_capacity, tape_capacity)
+
+    # ------------------------------------------------------------------ orders
+    def submit(self, markets: Any, sides: Any, prices: Any, qtys: Any, types: Any = None) -> SubmitResult:
+        """Process a batch of orders in array order, as if they had arrived one by one."""
+        markets = check_int_array("markets", markets)
+        sides = check_int_array("sides", sides)
+        prices = check_int_array("prices", prices)
+        qtys = check_int_array("qtys", qtys)
+        if types is None:
+            types = np.zeros(len(markets), dtype=np.int64)
+        else:
+            types = check_int_array("types", types)
+        n = check_same_length(markets=markets, sides=sides, prices=prices, qtys=qtys, types=types)
+        order_ids = np.empty(n, dtype=np.int64)
+        filled = np.empty(n, dtype=np.int64)
+        status = np.empty(n, dtype=np.int8)
+        start = 0
+        while True:
+            start = k.submit(self._book, markets, sides, prices, qtys, types, start, order_ids, filled, status)
+            if start == n:
+                return SubmitResult(order_ids, filled, status)
+            self._grow()
+
+    def cancel(self, order_ids: Any) -> np.ndarray:
+        """Cancel resting orders; ``False`` where the id is unknown, filled or already cancelled."""
+        ids = check_int_array("order_ids", order_ids)
+        ok = np.empty(len(ids), dtype=np.bool_)
+        k.cancel(self._book, ids, ok)
+        return ok
+
+    def reduce(self, order_ids: Any, qtys: Any) -> np.ndarray:
+        """Remove ``qtys`` lots from resting orders keeping their queue place.
+
+        Reducing by the whole remaining quantity (or more) cancels the order.  ``False`` where the
+        id is not resting or the quantity is not positive.
+        """
+        ids = check_int_array("order_ids", order_ids)
+        qtys = check_int_array("qtys", qtys)
+        check_same_length(order_ids=ids, qtys=qtys)
+        ok = np.empty(len(ids), dtype=np.bool_)
+        k.reduce(self._book, ids, qtys, ok)
+        return ok
+
+    def _grow(self) -> None:
+        book = self._book
+        if book.state[S_ORDER_FREE_HEAD] == -1:
+            cap = len(book.o_qty)
+            if cap >= MAX_ORDER_SLOTS:
+                raise CapacityError(f"order pool is at its limit of {MAX_ORDER_SLOTS} slots")
+            book = grow_orders(book, min(max(cap * GROWTH_FACTOR, MIN_CAPACITY), MAX_ORDER_SLOTS))
+        if book.state[S_LEVEL_FREE_HEAD] == -1:
+            cap = len(book.l_price)
+            book = grow_levels(book, min(max(cap * GROWTH_FACTOR, MIN_CAPACITY), MAX_ORDER_SLOTS))
+        self._book = book
+
+    # ------------------------------------------------------------------ queries
+    def _markets_arg(self, markets: Any) -> tuple[np.ndarray, bool]:
+        scalar = np.ndim(markets) == 0
+        array = check_int_array("markets", markets)
+        if array.size and (array.min() < 0 or array.max() >= self.n_markets):
+            bad = array[(array < 0) | (array >= self.n_markets)][0]
+            raise InputError(f"market={bad} must be in 0..{self.n_markets - 1}")
+        return array, scalar
+
+    def _best(self, markets: Any, side: int) -> Any:
+        array, scalar = self._markets_arg(markets)
+        out = np.empty(len(array), dtype=np.int64)
+        k.best_prices(self._book, array, side, out)
+        return int(out[0]) if scalar else out
+
+    def best_bid(self, markets: Any) -> Any:
+        """Highest bid per market; ``NO_PRICE`` (0) where no bid rests.  Scalar in, scalar out."""
+        return self._best(markets, 0)
+
+    def best_ask(self, markets: Any) -> Any:
+        """Lowest ask per market; ``NO_PRICE`` (0) where no ask rests.  Scalar in, scalar out."""
+        return self._best(markets, 1)
+
+    def _market_side(self, market: Any, side: Any) -> tuple[int, int]:
+        market = check_int("market", market, min_value=0, max_value=self.n_markets - 1)
+        side = check_int("side", side, min_value=0, max_value=1)
+        return market, side
+
+    def depth(self, market: int, side: int, n_levels: int = 10) -> np.ndarray:
+        """Aggregated levels of one side, best first: structured array of (price, qty)."""
+        market, side = self._market_side(market, side)
+        n_levels = check_int("n_levels", n_levels, min_value=0)
+        n_levels = min(n_levels, int(self._book.state[S_LIVE_LEVELS]))
+        prices = np.empty(n_levels, dtype=np.int64)
+        qtys = np.empty(n_levels, dtype=np.int64)
+        found = k.depth(self._book, market, side, n_levels, prices, qtys)
+        out = np.empty(found, dtype=LEVEL_DTYPE)
+        out["price"] = prices[:found]
+        out["qty"] = qtys[:found]
+        return out
+
+    def book_orders(self, market: int, side: int) -> np.ndarray:
+        """Every resting order of one side in priority order: structured (price, order_id, qty)."""
+        market, side = self._market_side(market, side)
+        _, count = k.count_side(self._book, market, side)
+        prices = np.empty(count, dtype=np.int64)
+        ids = np.empty(count, dtype=np.int64)
+        qtys = np.empty(count, dtype=np.int64)
+        k.book_orders(self._book, market, side, prices, ids, qtys)
+        out = np.empty(count, dtype=BOOK_ORDER_DTYPE)
+        out["price"], out["order_id"], out["qty"] = prices, ids, qtys
+        return out
+
+    def trades(self) -> np.ndarray:
+        """The trade ring's contents, oldest first (structured array, see ``TRADE_DTYPE``)."""
+        book = self._book
+        total = int(book.state[S_TRADES])
+        cap = len(book.t_price)
+        count = min(total, cap)
+        # Once the ring has wrapped, the oldest retained trade sits where the next one will go.
+        order = (np.arange(count) + (total % cap if total > cap else 0)) % cap
+        out = np.empty(count, dtype=TRADE_DTYPE)
+        out["market"] = book.t_market[order]
+        out["price"] = book.t_price[order]
+        out["qty"] = book.t_qty[order]
+        out["maker_id"] = book.t_maker[order]
+        out["taker_id"] = book.t_taker[order]
+        out["taker_side"] = book.t_side[order]
+        return out
+
+    def market_stats(self) -> dict[str, np.ndarray]:
+        """Per-market aggregates: last trade price (0 if none), traded volume, trade count, resting."""
+        book = self._book
+        orders = np.empty(self.n_markets, dtype=np.int64)
+        qty = np.empty(self.n_markets, dtype=np.int64)
+        k.resting_per_market(book, orders, qty)
+        return {
+            "last_price": book.m_last_price.copy(),
+            "volume": book.m_volume.copy(),
+            "trade_count": book.m_trade_count.copy(),
+            "resting_orders": orders,
+            "resting_qty": qty,
+        }
+
+    @property
+    def resting_orders(self) -> int:
+        return int(self._book.state[S_LIVE_ORDERS])
+
+    @property
+    def price_levels(self) -> int:
+        return int(self._book.state[S_LIVE_LEVELS])
+
+    @property
+    def trade_count(self) -> int:
+        """Trades printed since the engine was created (the ring keeps only the latest)."""
+        return int(self._book.state[S_TRADES])
+
+    @property
+    def tape_capacity(self) -> int:
+        return len(self._book.t_price)
+
+    def totals(self) -> dict[str, int]:
+        """Engine-wide counters: accepted orders and quantity, quantity cancelled without trading."""
+        state = self._book.state
+        return {
+            "accepted_orders": int(state[S_ACCEPTED_ORDERS]),
+            "accepted_qty": int(state[S_ACCEPTED_QTY]),
+            "cancelled_qty": int(state[S_CANCELLED_QTY]),
+            "traded_qty": int(self._book.m_volume.sum()),
+            "trades": int(state[S_TRADES]),
+            "resting_orders": int(state[S_LIVE_ORDERS]),
+        }
+
+    def memory(self) -> MemoryReport:
+        """Bytes used and reserved per component, computed exactly from the arrays."""
+        book = self._book
+        return MemoryReport(
+            components=component_bytes(book),
+            n_markets=self.n_markets,
+            resting_orders=self.resting_orders,
+            price_levels=self.price_levels,
+            trades_retained=min(self.trade_count, self.tape_capacity),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Engine(n_markets={self.n_markets}, resting_orders={self.resting_orders}, "
+            f"price_levels={self.price_levels}, trades={self.trade_count})"
+        )
+
