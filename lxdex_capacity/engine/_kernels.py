@@ -41,53 +41,54 @@ from .layout import (
     S_LIVE_LEVELS,
     S_LIVE_ORDERS,
     S_ORDER_FREE_HEAD,
-    S_ORDER_FREE_TAIL,
+    S_RETIRED_SLOTS,
     S_TRADES,
 )
 
-_GEN_MASK = 0x7FFFFFFF
+# No kernel allocates, so none needs numba's reference counting (NRT).  With it on, every helper
+# call increfs and decrefs all 21 arrays of the Book tuple: measured at ~100 ns per call against
+# ~1 ns without, the difference between 3M and 30M+ operations per second.
+_kernel = njit(cache=True, _nrt=False)
+
+_GEN_MAX = 0x7FFFFFFF
 _SLOT_MASK = 0xFFFFFFFF
 _PRICE_MAX = np.iinfo(np.int64).max
 
 
-@njit(cache=True, inline="always")
+@_kernel
 def _owner_code(owner):
     return -(2 + owner)
 
 
-@njit(cache=True, inline="always")
+@_kernel
 def _order_id(book, slot):
     return (np.int64(book.o_gen[slot]) << 32) | slot
 
 
-@njit(cache=True, inline="always")
+@_kernel
 def _alloc_order(book):
     state = book.state
     slot = state[S_ORDER_FREE_HEAD]
-    nxt = book.o_next[slot]
-    state[S_ORDER_FREE_HEAD] = nxt
-    if nxt == -1:
-        state[S_ORDER_FREE_TAIL] = -1
+    state[S_ORDER_FREE_HEAD] = book.o_next[slot]
     return slot
 
 
-@njit(cache=True, inline="always")
+@_kernel
 def _free_order(book, slot):
-    # FIFO reuse spreads generations over the whole pool, so an id only repeats after
-    # 2**31 * pool-size departures, not 2**31 departures from one hot slot.
+    # LIFO reuse keeps the hottest slot in play.  A slot whose generation is exhausted is retired
+    # instead of reused, so an id is never issued twice (at a cost of 20 bytes per 2**31 frees).
     state = book.state
     book.o_qty[slot] = 0
-    book.o_gen[slot] = (book.o_gen[slot] + 1) & _GEN_MASK
-    book.o_next[slot] = -1
-    tail = state[S_ORDER_FREE_TAIL]
-    if tail == -1:
-        state[S_ORDER_FREE_HEAD] = slot
-    else:
-        book.o_next[tail] = slot
-    state[S_ORDER_FREE_TAIL] = slot
+    gen = book.o_gen[slot]
+    if gen == _GEN_MAX:
+        state[S_RETIRED_SLOTS] += 1
+        return
+    book.o_gen[slot] = gen + 1
+    book.o_next[slot] = state[S_ORDER_FREE_HEAD]
+    state[S_ORDER_FREE_HEAD] = slot
 
 
-@njit(cache=True, inline="always")
+@_kernel
 def _alloc_level(book):
     state = book.state
     level = state[S_LEVEL_FREE_HEAD]
@@ -96,7 +97,7 @@ def _alloc_level(book):
     return level
 
 
-@njit(cache=True, inline="always")
+@_kernel
 def _free_level(book, level):
     state = book.state
     book.l_next[level] = state[S_LEVEL_FREE_HEAD]
@@ -104,7 +105,7 @@ def _free_level(book, level):
     state[S_LIVE_LEVELS] -= 1
 
 
-@njit(cache=True)
+@_kernel
 def _remove_level(book, level):
     """Unlink an empty level from its side's list, fixing best/worst through the owner codes."""
     prev = book.l_prev[level]
@@ -120,7 +121,7 @@ def _remove_level(book, level):
     _free_level(book, level)
 
 
-@njit(cache=True)
+@_kernel
 def _unlink_order(book, slot):
     """Take a resting order out of its level's FIFO ring; drop the level if it empties."""
     level = book.o_level[slot]
@@ -136,7 +137,7 @@ def _unlink_order(book, slot):
             book.l_head[level] = nxt
 
 
-@njit(cache=True, inline="always")
+@_kernel
 def _crosses(side, level_price, limit):
     # A buyer crosses asks priced at or below its limit; a seller crosses bids at or above.
     if side == BUY:
@@ -144,7 +145,7 @@ def _crosses(side, level_price, limit):
     return level_price >= limit
 
 
-@njit(cache=True, inline="always")
+@_kernel
 def _better(side, a, b):
     # True when price a has priority over price b on this side of the book.
     if side == BUY:
@@ -152,7 +153,7 @@ def _better(side, a, b):
     return a < b
 
 
-@njit(cache=True)
+@_kernel
 def _find_or_add_level(book, market, side, price):
     """Return the level at ``price`` on (market, side), inserting it in price order if absent.
 
@@ -206,7 +207,7 @@ def _find_or_add_level(book, market, side, price):
     return level
 
 
-@njit(cache=True)
+@_kernel
 def _append_order(book, level, slot, qty):
     head = book.l_head[level]
     if head == -1:
@@ -223,7 +224,7 @@ def _append_order(book, level, slot, qty):
     book.o_qty[slot] = qty
 
 
-@njit(cache=True)
+@_kernel
 def _available(book, market, side, limit, wanted):
     """Quantity resting on the opposite side within ``limit``, counted up to ``wanted``."""
     level = book.m_best[2 * market + 1 - side]
@@ -242,7 +243,7 @@ def _available(book, market, side, limit, wanted):
     return total
 
 
-@njit(cache=True)
+@_kernel
 def _match(book, market, side, limit, qty, taker_id):
     """Fill up to ``qty`` against the opposite side within ``limit``; return the unfilled rest."""
     owner = 2 * market + 1 - side
@@ -291,7 +292,7 @@ def _match(book, market, side, limit, qty, taker_id):
     return qty
 
 
-@njit(cache=True)
+@_kernel
 def submit(book, markets, sides, prices, qtys, types, start, out_ids, out_filled, out_status):
     """Process orders ``start..`` in array order; return the index reached.
 
@@ -360,7 +361,7 @@ def submit(book, markets, sides, prices, qtys, types, start, out_ids, out_filled
     return n
 
 
-@njit(cache=True, inline="always")
+@_kernel
 def _live_slot(book, order_id):
     """The slot of a resting order with this id, or -1."""
     if order_id < 0:
@@ -373,7 +374,7 @@ def _live_slot(book, order_id):
     return slot
 
 
-@njit(cache=True)
+@_kernel
 def _cancel_slot(book, slot):
     state = book.state
     state[S_CANCELLED_QTY] += book.o_qty[slot]
@@ -382,7 +383,7 @@ def _cancel_slot(book, slot):
     state[S_LIVE_ORDERS] -= 1
 
 
-@njit(cache=True)
+@_kernel
 def cancel(book, order_ids, out_ok):
     for i in range(len(order_ids)):
         slot = _live_slot(book, order_ids[i])
@@ -391,7 +392,7 @@ def cancel(book, order_ids, out_ok):
             _cancel_slot(book, slot)
 
 
-@njit(cache=True)
+@_kernel
 def reduce(book, order_ids, qtys, out_ok):
     """Remove ``qtys[i]`` lots from resting orders in place; reducing to nothing cancels."""
     for i in range(len(order_ids)):
@@ -408,14 +409,14 @@ def reduce(book, order_ids, qtys, out_ok):
             book.state[S_CANCELLED_QTY] += qty
 
 
-@njit(cache=True)
+@_kernel
 def best_prices(book, markets, side, out):
     for i in range(len(markets)):
         level = book.m_best[2 * markets[i] + side]
         out[i] = book.l_price[level] if level >= 0 else NO_PRICE
 
 
-@njit(cache=True)
+@_kernel
 def depth(book, market, side, n_levels, out_price, out_qty):
     """Fill the aggregated top ``n_levels`` levels, best first; return how many exist."""
     level = book.m_best[2 * market + side]
@@ -436,7 +437,7 @@ def depth(book, market, side, n_levels, out_price, out_qty):
     return k
 
 
-@njit(cache=True)
+@_kernel
 def count_side(book, market, side):
     """(levels, orders) resting on one side of one market."""
     level = book.m_best[2 * market + side]
@@ -455,7 +456,7 @@ def count_side(book, market, side):
     return n_levels, n_orders
 
 
-@njit(cache=True)
+@_kernel
 def book_orders(book, market, side, out_price, out_id, out_qty):
     """Every resting order of one side in priority order (price, then time); return the count."""
     level = book.m_best[2 * market + side]
@@ -475,7 +476,7 @@ def book_orders(book, market, side, out_price, out_id, out_qty):
     return k
 
 
-@njit(cache=True)
+@_kernel
 def resting_per_market(book, out_orders, out_qty):
     """Resting order count and quantity of every market (both sides)."""
     for market in range(len(out_orders)):

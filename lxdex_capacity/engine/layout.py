@@ -41,7 +41,7 @@ __all__ = [
     "MAX_QTY",
     "MAX_ORDER_SLOTS",
     "S_ORDER_FREE_HEAD",
-    "S_ORDER_FREE_TAIL",
+    "S_RETIRED_SLOTS",
     "S_LEVEL_FREE_HEAD",
     "S_LIVE_ORDERS",
     "S_LIVE_LEVELS",
@@ -81,7 +81,7 @@ TRADE_FIELDS: dict[str, type] = {
 
 # Indexes into the int64 scalar-state array shared with the kernels.
 S_ORDER_FREE_HEAD = 0
-S_ORDER_FREE_TAIL = 1
+S_RETIRED_SLOTS = 1  # order slots whose id generations ran out; never reused
 S_LEVEL_FREE_HEAD = 2
 S_LIVE_ORDERS = 3
 S_LIVE_LEVELS = 4
@@ -144,7 +144,6 @@ def new_book(n_markets: int, order_capacity: int, level_capacity: int, tape_capa
     _chain(orders["o_next"], 0, order_capacity)
     _chain(levels["l_next"], 0, level_capacity)
     state[S_ORDER_FREE_HEAD] = 0
-    state[S_ORDER_FREE_TAIL] = order_capacity - 1
     state[S_LEVEL_FREE_HEAD] = 0
     return Book(state=state, **orders, **levels, **markets, **tape)
 
@@ -156,25 +155,17 @@ def _grown(array: np.ndarray, new_len: int) -> np.ndarray:
 
 
 def grow_orders(book: Book, new_capacity: int) -> Book:
-    """Return ``book`` with the order pool (and id index) grown to ``new_capacity`` free-linked slots.
-
-    New slots go to the tail of the FIFO free list, so they are used after the slots freed already.
-    """
+    """Return ``book`` with the order pool (and id index) grown to ``new_capacity`` free-linked slots."""
     old = len(book.o_qty)
     fields = {name: _grown(getattr(book, name), new_capacity) for name in {**ORDER_FIELDS, **INDEX_FIELDS}}
     _chain(fields["o_next"], old, new_capacity)
-    state = book.state
-    tail = state[S_ORDER_FREE_TAIL]
-    if tail == -1:
-        state[S_ORDER_FREE_HEAD] = old
-    else:
-        fields["o_next"][tail] = old
-    state[S_ORDER_FREE_TAIL] = new_capacity - 1
+    fields["o_next"][new_capacity - 1] = book.state[S_ORDER_FREE_HEAD]
+    book.state[S_ORDER_FREE_HEAD] = old
     return book._replace(**fields)
 
 
 def grow_levels(book: Book, new_capacity: int) -> Book:
-    """Return ``book`` with the level pool grown to ``new_capacity``; new slots head the free list."""
+    """Return ``book`` with the level pool grown to ``new_capacity`` free-linked slots."""
     old = len(book.l_price)
     fields = {name: _grown(getattr(book, name), new_capacity) for name in LEVEL_FIELDS}
     _chain(fields["l_next"], old, new_capacity)

@@ -1,0 +1,202 @@
+"""The engine benchmark workloads: each builds its input untimed, times only engine calls, and
+returns what it measured.
+
+1. ``seeded_flow``: tiered books over many markets, then Zipf-concentrated maker/taker flow with
+   Pareto sizes until a number of trades: orders/s through real matching.
+2. ``cancel_heavy``: one market with a deep power-law book, a message stream of which 95% are
+   cancels of resting orders and the rest new limit orders: messages/s.
+3. ``lookups``: best bid and ask of random markets: lookups/s and ns per lookup.
+4. ``footprint``: bytes per resting order (all-in) and per empty market, from ``engine.memory()``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..engine import NO_PRICE, Engine
+from ..scenarios import DEFAULT_TIERS, FlowParams, draw_depths, flow_orders, seed_orders, zipf_exponent_for_share
+from ..scenarios.activity import zipf_weights
+from ..scenarios.flow import mid_prices
+
+__all__ = ["SeededFlowResult", "seeded_flow", "cancel_heavy", "lookups", "footprint", "warm_up"]
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) every kernel the workloads use, outside any timed region."""
+    eng = Engine(2, order_capacity=4, level_capacity=4, tape_capacity=4)
+    res = eng.submit([0, 0, 1], [0, 1, 1], [10, 10, 12], [5, 2, 1], [0, 2, 0])
+    eng.cancel(res.order_ids)
+    eng.reduce(res.order_ids, [1, 1, 1])
+    eng.best_bid(np.arange(2))
+    eng.best_ask(np.arange(2))
+    eng.depth(0, 0, 3)
+    eng.market_stats()
+
+
+@dataclass
+class SeededFlowResult:
+    markets: int
+    seeded_orders: int
+    seed_s: float
+    flow_orders: int
+    flow_trades: int
+    flow_s: float
+    resting_after: int
+    bytes_used_after: int
+    details: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def orders_per_s(self) -> float:
+        return self.flow_orders / self.flow_s
+
+    @property
+    def seed_orders_per_s(self) -> float:
+        return self.seeded_orders / self.seed_s
+
+    def as_dict(self) -> dict[str, float]:
+        out = asdict(self)
+        out.update(orders_per_s=self.orders_per_s, seed_orders_per_s=self.seed_orders_per_s)
+        return out
+
+
+def _timed(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def seeded_flow(
+    n_markets: int = 21_000,
+    target_trades: int = 1_000_000,
+    seed: int = 0,
+    params: FlowParams = FlowParams(),
+    batch: int = 1 << 16,
+    flow_share: float = 0.8,
+    market_share: float = 0.2,
+) -> SeededFlowResult:
+    rng = np.random.default_rng(seed)
+    depths = draw_depths(n_markets, rng, DEFAULT_TIERS)
+    mids = mid_prices(n_markets, rng, params)
+    seed_m, seed_s, seed_p, seed_q = seed_orders(depths, mids, rng, params)
+    eng = Engine(n_markets)
+    seed_time = _timed(lambda: eng.submit(seed_m, seed_s, seed_p, seed_q))
+    seeded = eng.resting_orders
+    cdf = np.cumsum(zipf_weights(n_markets, zipf_exponent_for_share(n_markets, flow_share, market_share)))
+    start_trades = eng.trade_count
+    flow_time = 0.0
+    flow_count = 0
+    while eng.trade_count - start_trades < target_trades:
+        orders = flow_orders(batch, cdf, mids, rng, params)
+        flow_time += _timed(lambda: eng.submit(*orders[:4], orders[4]))
+        flow_count += batch
+    return SeededFlowResult(
+        markets=n_markets,
+        seeded_orders=seeded,
+        seed_s=seed_time,
+        flow_orders=flow_count,
+        flow_trades=eng.trade_count - start_trades,
+        flow_s=flow_time,
+        resting_after=eng.resting_orders,
+        bytes_used_after=eng.memory().bytes_used,
+    )
+
+
+def cancel_heavy(
+    n_messages: int = 4_000_000,
+    cancel_share: float = 0.95,
+    seed: int = 0,
+    params: FlowParams = FlowParams(),
+    chunk: int = 20_000,
+) -> dict[str, float]:
+    """Messages/s on one market where ``cancel_share`` of messages cancel resting orders.
+
+    The book is seeded deep enough that every cancel finds a live order (so the stream never
+    degenerates into no-op cancels); the stream alternates chunks of cancels and new orders in
+    the given proportion.  New orders use the same prices as makers and takers of the flow.
+    """
+    rng = np.random.default_rng(seed)
+    n_cancels = int(n_messages * cancel_share)
+    n_new = n_messages - n_cancels
+    mids = np.array([100_000], dtype=np.int64)
+    eng = Engine(1, order_capacity=1 << 21)
+    depth = np.array([n_cancels + n_new], dtype=np.int64)
+    seed_m, seed_s, seed_p, seed_q = seed_orders(depth, mids, rng, params)
+    ids = eng.submit(seed_m, seed_s, seed_p, seed_q).order_ids
+    targets = rng.permutation(ids)[:n_cancels]
+    new_orders = flow_orders(n_new, np.array([1.0]), mids, rng, params)
+    per_chunk_new = max(1, int(round(chunk * (1 - cancel_share))))
+    per_chunk_cancel = chunk - per_chunk_new
+    cancelled = added = 0
+    ci = ni = 0
+    start = time.perf_counter()
+    while ci < n_cancels or ni < n_new:
+        c = targets[ci : ci + per_chunk_cancel]
+        ok = eng.cancel(c)
+        cancelled += int(ok.sum())
+        ci += len(c)
+        sl = slice(ni, ni + per_chunk_new)
+        eng.submit(*(a[sl] for a in new_orders[:4]), new_orders[4][sl])
+        added += len(new_orders[0][sl])
+        ni += per_chunk_new
+    elapsed = time.perf_counter() - start
+    return {
+        "messages": ci + added,
+        "cancels": ci,
+        "cancels_effective": cancelled,
+        "new_orders": added,
+        "seconds": elapsed,
+        "messages_per_s": (ci + added) / elapsed,
+        "resting_at_start": len(ids),
+        "resting_at_end": eng.resting_orders,
+    }
+
+
+def lookups(n_markets: int = 21_000, n_lookups: int = 10_000_000, seed: int = 0) -> dict[str, float]:
+    """Best bid + best ask of uniformly random markets on a seeded tiered book."""
+    rng = np.random.default_rng(seed)
+    params = FlowParams()
+    depths = draw_depths(n_markets, rng, DEFAULT_TIERS)
+    mids = mid_prices(n_markets, rng, params)
+    eng = Engine(n_markets)
+    eng.submit(*seed_orders(depths, mids, rng, params))
+    markets = rng.integers(0, n_markets, size=n_lookups)
+    start = time.perf_counter()
+    bids = eng.best_bid(markets)
+    asks = eng.best_ask(markets)
+    elapsed = time.perf_counter() - start
+    two_sided = (bids != NO_PRICE) & (asks != NO_PRICE)
+    if not (bids[two_sided] < asks[two_sided]).all():  # also keeps the results live
+        raise AssertionError("a seeded book is crossed")
+    count = 2 * n_lookups
+    return {"lookups": count, "seconds": elapsed, "lookups_per_s": count / elapsed, "ns_per_lookup": elapsed / count * 1e9}
+
+
+def footprint(n_markets: int = 21_000, seed: int = 0, params: FlowParams = FlowParams()) -> dict[str, float]:
+    """Bytes per empty market, and all-in bytes per resting order on the seeded tiered books."""
+    empty = Engine(n_markets).memory()
+    per_market = empty.components["market_state"][0] / n_markets
+    rng = np.random.default_rng(seed)
+    depths = draw_depths(n_markets, rng, DEFAULT_TIERS)
+    mids = mid_prices(n_markets, rng, params)
+    eng = Engine(n_markets)
+    eng.submit(*seed_orders(depths, mids, rng, params))
+    mem = eng.memory()
+    book_used = sum(mem.components[c][0] for c in ("orders", "price_levels", "indexes"))
+    book_reserved = sum(mem.components[c][1] for c in ("orders", "price_levels", "indexes"))
+    return {
+        "markets": n_markets,
+        "bytes_per_empty_market": per_market,
+        "resting_orders": mem.resting_orders,
+        "price_levels": mem.price_levels,
+        "orders_per_level": mem.resting_orders / mem.price_levels,
+        "bytes_per_order_used": book_used / mem.resting_orders,
+        "bytes_per_order_reserved": book_reserved / mem.resting_orders,
+        "engine_bytes_used": mem.bytes_used,
+        "engine_bytes_reserved": mem.bytes_reserved,
+    }
+
+

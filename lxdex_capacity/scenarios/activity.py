@@ -1,0 +1,37 @@
+"""Zipf market activity: weights ``rank**-s`` with ``s`` solved so the top X% of markets get Y% of flow."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["zipf_weights", "top_share", "zipf_exponent_for_share"]
+
+
+def zipf_weights(n_markets: int, exponent: float) -> np.ndarray:
+    """Normalised weights ``(rank+1) ** -exponent`` for ranks 0..n-1."""
+    weights = np.arange(1, n_markets + 1, dtype=np.float64) ** -exponent
+    return weights / weights.sum()
+
+
+def top_share(weights: np.ndarray, market_share: float) -> float:
+    """Share of total weight held by the top ``market_share`` fraction of markets."""
+    top = max(1, int(round(len(weights) * market_share)))
+    return float(np.sort(weights)[::-1][:top].sum() / weights.sum())
+
+
+def zipf_exponent_for_share(n_markets: int, flow_share: float = 0.8, market_share: float = 0.2) -> float:
+    """Exponent ``s`` such that the top ``market_share`` of markets receive ``flow_share`` of flow.
+
+    The share is increasing in ``s``, so bisection converges; with too few markets to reach the
+    share (e.g. one market) the closest exponent in [0, 20] is returned.
+    """
+    if n_markets <= 1:
+        return 0.0
+    low, high = 0.0, 20.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        if top_share(zipf_weights(n_markets, mid), market_share) < flow_share:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2

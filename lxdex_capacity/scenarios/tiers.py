@@ -1,0 +1,45 @@
+"""Tiered book depth: how many resting orders each market holds, by activity rank.
+
+The default table is the published methodology's: the 20 most active markets hold 1000-5000
+resting orders, the next 80 500-1000, the next 900 100-500, the next 4000 20-100, the rest 5-20.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Tier", "DEFAULT_TIERS", "draw_depths"]
+
+
+@dataclass(frozen=True)
+class Tier:
+    """Markets of ranks below ``up_to_rank`` (and above the previous tier) hold ``low..high`` orders."""
+
+    up_to_rank: int | None  # None: every remaining market
+    low: int
+    high: int
+
+
+DEFAULT_TIERS: tuple[Tier, ...] = (
+    Tier(20, 1000, 5000),
+    Tier(100, 500, 1000),
+    Tier(1000, 100, 500),
+    Tier(5000, 20, 100),
+    Tier(None, 5, 20),
+)
+
+
+def draw_depths(n_markets: int, rng: np.random.Generator, tiers: tuple[Tier, ...] = DEFAULT_TIERS) -> np.ndarray:
+    """Resting-order count per market (market id = activity rank), uniform within each tier."""
+    depths = np.empty(n_markets, dtype=np.int64)
+    start = 0
+    for tier in tiers:
+        stop = n_markets if tier.up_to_rank is None else min(tier.up_to_rank, n_markets)
+        if stop > start:
+            depths[start:stop] = rng.integers(tier.low, tier.high + 1, size=stop - start)
+        start = max(start, stop)
+    if start < n_markets:  # a table without an open-ended last tier leaves the rest empty
+        depths[start:] = 0
+    return depths
