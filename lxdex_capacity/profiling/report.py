@@ -1,0 +1,87 @@
+"""Run the engine benchmark workloads with repeats and summarise them as medians.
+
+Shared by ``lxdex bench`` and ``bench/engine_bench.py`` so both print the same figures.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .. import __version__
+from . import engine_bench as eb
+
+__all__ = ["BenchConfig", "run_benchmarks", "pin_to_one_core", "TARGETS"]
+
+# (figure key, comparison, target) from the engine issue; "goal" rows are aspirations.
+TARGETS: dict[str, tuple[str, float]] = {
+    "seeded_flow.orders_per_s": (">=", 10e6),
+    "cancel_heavy.messages_per_s": (">=", 10e6),
+    "lookups.lookups_per_s": (">=", 70e6),
+    "footprint.bytes_per_order_used": ("<=", 24),
+    "footprint.bytes_per_empty_market": ("<=", 64),
+}
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    markets: int = 21_000
+    trades: int = 1_000_000
+    cancel_messages: int = 4_000_000
+    lookups: int = 10_000_000
+    repeat: int = 5
+    seed: int = 0
+
+    @classmethod
+    def quick(cls) -> "BenchConfig":
+        return cls(markets=2_000, trades=50_000, cancel_messages=200_000, lookups=500_000, repeat=1)
+
+
+def pin_to_one_core() -> str:
+    """Pin this process to one CPU, as the benchmarks are specified; return what was done."""
+    if hasattr(os, "sched_setaffinity"):
+        cpu = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+        return f"pinned to CPU {cpu}"
+    return "not pinned (no sched_setaffinity on this platform)"
+
+
+def _median_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = runs[0].keys()
+    return {k: statistics.median(r[k] for r in runs) if isinstance(runs[0][k], (int, float)) else runs[0][k] for k in keys}
+
+
+def run_benchmarks(config: BenchConfig, advance: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Every workload ``config.repeat`` times (seeds ``seed..seed+repeat-1``); medians and all runs."""
+    advance = advance or (lambda label: None)
+    eb.warm_up()
+    workloads: dict[str, Callable[[int], dict[str, Any]]] = {
+        "seeded_flow": lambda s: eb.seeded_flow(config.markets, config.trades, seed=s).as_dict(),
+        "cancel_heavy": lambda s: eb.cancel_heavy(config.cancel_messages, seed=s),
+        "lookups": lambda s: eb.lookups(config.markets, config.lookups, seed=s),
+        "footprint": lambda s: eb.footprint(config.markets, seed=s),
+    }
+    results: dict[str, Any] = {}
+    for name, workload in workloads.items():
+        runs = []
+        for i in range(config.repeat):
+            runs.append(workload(config.seed + i))
+            advance(name)
+        for run in runs:
+            run.pop("details", None)
+        results[name] = {"median": _median_runs(runs), "runs": runs}
+    verdicts = {}
+    for key, (op, target) in TARGETS.items():
+        workload, figure = key.split(".")
+        value = results[workload]["median"][figure]
+        verdicts[key] = {"value": value, "target": f"{op} {target:g}", "met": value >= target if op == ">=" else value <= target}
+    return {
+        "version": __version__,
+        "config": config.__dict__,
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count()},
+        "results": results,
+        "targets": verdicts,
+    }
