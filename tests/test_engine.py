@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lxdex_capacity.engine import NO_PRICE, Engine, OrderType, Side, Status
-from lxdex_capacity.engine.layout import S_RETIRED_SLOTS, record_bytes, ORDER_FIELDS, LEVEL_FIELDS
+from lxdex_capacity.engine.layout import LEVEL_RECORD_BYTES, O_GEN, ORDER_RECORD_BYTES, S_RETIRED_SLOTS
 from lxdex_capacity.errors import InputError
 
 B, S = Side.BUY, Side.SELL
@@ -85,6 +85,7 @@ def test_post_only_rejected_when_it_would_trade_else_rests():
         ((0, B, 100, 2**31, LIM), Status.REJECTED_QTY),
         ((0, B, 0, 5, LIM), Status.REJECTED_PRICE),
         ((0, B, -1, 5, IOC), Status.REJECTED_PRICE),
+        ((0, B, 2**31, 5, LIM), Status.REJECTED_PRICE),
         ((3, B, 100, 5, LIM), Status.REJECTED_MARKET),
         ((-1, B, 100, 5, LIM), Status.REJECTED_MARKET),
         ((0, 2, 100, 5, LIM), Status.REJECTED_SIDE),
@@ -194,9 +195,10 @@ def test_memory_report_is_exact_from_the_arrays():
     eng = Engine(10, order_capacity=64, level_capacity=32, tape_capacity=16)
     submit(eng, (0, B, 100, 1, LIM), (0, B, 100, 1, LIM), (0, B, 99, 1, LIM), (0, S, 99, 1, LIM))
     mem = eng.memory()
-    assert mem.components["orders"] == (2 * record_bytes(ORDER_FIELDS), 64 * record_bytes(ORDER_FIELDS))
+    assert mem.components["orders"] == (2 * 16, 64 * 16) and ORDER_RECORD_BYTES == 16
     # The sell fills one bid at 100: one order left at 100 and one at 99, on two levels.
-    assert mem.components["price_levels"] == (2 * record_bytes(LEVEL_FIELDS), 32 * record_bytes(LEVEL_FIELDS))
+    assert mem.components["price_levels"] == (2 * 16, 32 * 16) and LEVEL_RECORD_BYTES == 16
+    assert mem.components["indexes"][0] == 2 * 4 + eng._book.state.nbytes
     assert mem.components["market_state"][0] == 10 * 40
     assert mem.bytes_reserved == sum(a.nbytes for a in eng._book)
     assert mem.as_dict()["bytes_used"] == mem.bytes_used
@@ -205,7 +207,7 @@ def test_memory_report_is_exact_from_the_arrays():
 def test_exhausted_id_generation_retires_the_slot_instead_of_reusing_an_id():
     eng = Engine(1, order_capacity=2)
     book = eng._book
-    book.o_gen[:] = 0x7FFFFFFE  # two departures from exhaustion
+    book.orders[:, O_GEN] = 0x7FFFFFFE  # two departures from exhaustion
     seen = set()
     for _ in range(6):
         order_id = int(submit(eng, (0, B, 100, 1, LIM)).order_ids[0])

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._prefetch import prefetch_row
+
 from .codes import (
     BUY,
     CANCELLED,
@@ -33,7 +35,22 @@ from .codes import (
     RESTING,
 )
 from .layout import (
+    A_COUNT,
+    A_LAST,
+    A_VOLUME,
+    K_BEST,
+    K_WORST,
+    L_HEAD,
+    L_NEXT,
+    L_PREV,
+    L_PRICE,
+    MAX_PRICE,
     MAX_QTY,
+    O_GEN,
+    O_LEVEL,
+    O_NEXT,
+    O_PREV,
+    O_QTY,
     S_ACCEPTED_ORDERS,
     S_ACCEPTED_QTY,
     S_CANCELLED_QTY,
@@ -62,14 +79,14 @@ def _owner_code(owner):
 
 @_kernel
 def _order_id(book, slot):
-    return (np.int64(book.o_gen[slot]) << 32) | slot
+    return (np.int64(book.orders[slot, O_GEN]) << 32) | slot
 
 
 @_kernel
 def _alloc_order(book):
     state = book.state
     slot = state[S_ORDER_FREE_HEAD]
-    state[S_ORDER_FREE_HEAD] = book.o_next[slot]
+    state[S_ORDER_FREE_HEAD] = book.orders[slot, O_NEXT]
     return slot
 
 
@@ -78,13 +95,13 @@ def _free_order(book, slot):
     # LIFO reuse keeps the hottest slot in play.  A slot whose generation is exhausted is retired
     # instead of reused, so an id is never issued twice (at a cost of 20 bytes per 2**31 frees).
     state = book.state
-    book.o_qty[slot] = 0
-    gen = book.o_gen[slot]
+    book.orders[slot, O_QTY] = 0
+    gen = book.orders[slot, O_GEN]
     if gen == _GEN_MAX:
         state[S_RETIRED_SLOTS] += 1
         return
-    book.o_gen[slot] = gen + 1
-    book.o_next[slot] = state[S_ORDER_FREE_HEAD]
+    book.orders[slot, O_GEN] = gen + 1
+    book.orders[slot, O_NEXT] = state[S_ORDER_FREE_HEAD]
     state[S_ORDER_FREE_HEAD] = slot
 
 
@@ -92,7 +109,7 @@ def _free_order(book, slot):
 def _alloc_level(book):
     state = book.state
     level = state[S_LEVEL_FREE_HEAD]
-    state[S_LEVEL_FREE_HEAD] = book.l_next[level]
+    state[S_LEVEL_FREE_HEAD] = book.levels[level, L_NEXT]
     state[S_LIVE_LEVELS] += 1
     return level
 
@@ -100,7 +117,7 @@ def _alloc_level(book):
 @_kernel
 def _free_level(book, level):
     state = book.state
-    book.l_next[level] = state[S_LEVEL_FREE_HEAD]
+    book.levels[level, L_NEXT] = state[S_LEVEL_FREE_HEAD]
     state[S_LEVEL_FREE_HEAD] = level
     state[S_LIVE_LEVELS] -= 1
 
@@ -108,33 +125,33 @@ def _free_level(book, level):
 @_kernel
 def _remove_level(book, level):
     """Unlink an empty level from its side's list, fixing best/worst through the owner codes."""
-    prev = book.l_prev[level]
-    nxt = book.l_next[level]
+    prev = book.levels[level, L_PREV]
+    nxt = book.levels[level, L_NEXT]
     if prev >= 0:
-        book.l_next[prev] = nxt
+        book.levels[prev, L_NEXT] = nxt
     else:
-        book.m_best[-prev - 2] = nxt if nxt >= 0 else -1
+        book.links[-prev - 2, K_BEST] = nxt if nxt >= 0 else -1
     if nxt >= 0:
-        book.l_prev[nxt] = prev
+        book.levels[nxt, L_PREV] = prev
     else:
-        book.m_worst[-nxt - 2] = prev if prev >= 0 else -1
+        book.links[-nxt - 2, K_WORST] = prev if prev >= 0 else -1
     _free_level(book, level)
 
 
 @_kernel
 def _unlink_order(book, slot):
     """Take a resting order out of its level's FIFO ring; drop the level if it empties."""
-    level = book.o_level[slot]
-    nxt = book.o_next[slot]
+    level = book.orders[slot, O_LEVEL]
+    nxt = book.orders[slot, O_NEXT]
     if nxt == slot:
-        book.l_head[level] = -1
+        book.levels[level, L_HEAD] = -1
         _remove_level(book, level)
     else:
-        prev = book.o_prev[slot]
-        book.o_next[prev] = nxt
-        book.o_prev[nxt] = prev
-        if book.l_head[level] == slot:
-            book.l_head[level] = nxt
+        prev = book.orders[slot, O_PREV]
+        book.orders[prev, O_NEXT] = nxt
+        book.orders[nxt, O_PREV] = prev
+        if book.levels[level, L_HEAD] == slot:
+            book.levels[level, L_HEAD] = nxt
 
 
 @_kernel
@@ -162,84 +179,84 @@ def _find_or_add_level(book, market, side, price):
     """
     owner = 2 * market + side
     code = _owner_code(owner)
-    best = book.m_best[owner]
+    best = book.links[owner, K_BEST]
     if best == -1:
         level = _alloc_level(book)
-        book.l_price[level] = price
-        book.l_head[level] = -1
-        book.l_prev[level] = code
-        book.l_next[level] = code
-        book.m_best[owner] = level
-        book.m_worst[owner] = level
+        book.levels[level, L_PRICE] = price
+        book.levels[level, L_HEAD] = -1
+        book.levels[level, L_PREV] = code
+        book.levels[level, L_NEXT] = code
+        book.links[owner, K_BEST] = level
+        book.links[owner, K_WORST] = level
         return level
-    worst = book.m_worst[owner]
-    if abs(price - book.l_price[best]) <= abs(book.l_price[worst] - price):
+    worst = book.links[owner, K_WORST]
+    if abs(price - book.levels[best, L_PRICE]) <= abs(book.levels[worst, L_PRICE] - price):
         before = code
         cur = best
-        while cur >= 0 and _better(side, book.l_price[cur], price):
+        while cur >= 0 and _better(side, book.levels[cur, L_PRICE], price):
             before = cur
-            cur = book.l_next[cur]
-        if cur >= 0 and book.l_price[cur] == price:
+            cur = book.levels[cur, L_NEXT]
+        if cur >= 0 and book.levels[cur, L_PRICE] == price:
             return cur
         after = cur
     else:
         after = code
         cur = worst
-        while cur >= 0 and _better(side, price, book.l_price[cur]):
+        while cur >= 0 and _better(side, price, book.levels[cur, L_PRICE]):
             after = cur
-            cur = book.l_prev[cur]
-        if cur >= 0 and book.l_price[cur] == price:
+            cur = book.levels[cur, L_PREV]
+        if cur >= 0 and book.levels[cur, L_PRICE] == price:
             return cur
         before = cur
     level = _alloc_level(book)
-    book.l_price[level] = price
-    book.l_head[level] = -1
-    book.l_prev[level] = before
-    book.l_next[level] = after
+    book.levels[level, L_PRICE] = price
+    book.levels[level, L_HEAD] = -1
+    book.levels[level, L_PREV] = before
+    book.levels[level, L_NEXT] = after
     if before >= 0:
-        book.l_next[before] = level
+        book.levels[before, L_NEXT] = level
     else:
-        book.m_best[owner] = level
+        book.links[owner, K_BEST] = level
     if after >= 0:
-        book.l_prev[after] = level
+        book.levels[after, L_PREV] = level
     else:
-        book.m_worst[owner] = level
+        book.links[owner, K_WORST] = level
     return level
 
 
 @_kernel
 def _append_order(book, level, slot, qty):
-    head = book.l_head[level]
+    head = book.levels[level, L_HEAD]
     if head == -1:
-        book.l_head[level] = slot
-        book.o_next[slot] = slot
-        book.o_prev[slot] = slot
+        book.levels[level, L_HEAD] = slot
+        book.orders[slot, O_NEXT] = slot
+        book.orders[slot, O_PREV] = slot
     else:
-        tail = book.o_prev[head]
-        book.o_next[tail] = slot
-        book.o_prev[slot] = tail
-        book.o_next[slot] = head
-        book.o_prev[head] = slot
-    book.o_level[slot] = level
-    book.o_qty[slot] = qty
+        tail = book.orders[head, O_PREV]
+        book.orders[tail, O_NEXT] = slot
+        book.orders[slot, O_PREV] = tail
+        book.orders[slot, O_NEXT] = head
+        book.orders[head, O_PREV] = slot
+    book.orders[slot, O_LEVEL] = level
+    book.orders[slot, O_QTY] = qty
 
 
 @_kernel
 def _available(book, market, side, limit, wanted):
     """Quantity resting on the opposite side within ``limit``, counted up to ``wanted``."""
-    level = book.m_best[2 * market + 1 - side]
+    level = book.links[2 * market + 1 - side, K_BEST]
     total = 0
-    while level >= 0 and _crosses(side, book.l_price[level], limit):
-        head = book.l_head[level]
+    while level >= 0 and _crosses(side, book.levels[level, L_PRICE], limit):
+        head = book.levels[level, L_HEAD]
         slot = head
         while True:
-            total += book.o_qty[slot]
+            total += book.orders[slot, O_QTY]
             if total >= wanted:
                 return total
-            slot = book.o_next[slot]
+            slot = book.orders[slot, O_NEXT]
             if slot == head:
                 break
-        level = book.l_next[level]
+        level = book.levels[level, L_NEXT]
     return total
 
 
@@ -249,14 +266,14 @@ def _match(book, market, side, limit, qty, taker_id):
     owner = 2 * market + 1 - side
     state = book.state
     mask = len(book.t_price) - 1
-    level = book.m_best[owner]
+    level = book.links[owner, K_BEST]
     while qty > 0 and level >= 0:
-        price = book.l_price[level]
+        price = book.levels[level, L_PRICE]
         if not _crosses(side, price, limit):
             break
-        slot = book.l_head[level]
+        slot = book.levels[level, L_HEAD]
         while qty > 0:
-            maker_qty = book.o_qty[slot]
+            maker_qty = book.orders[slot, O_QTY]
             fill = maker_qty if maker_qty < qty else qty
             k = state[S_TRADES] & mask
             book.t_market[k] = market
@@ -266,30 +283,70 @@ def _match(book, market, side, limit, qty, taker_id):
             book.t_taker[k] = taker_id
             book.t_side[k] = side
             state[S_TRADES] += 1
-            book.m_last_price[market] = price
-            book.m_volume[market] += fill
-            book.m_trade_count[market] += 1
+            book.aggs[market, A_LAST] = price
+            book.aggs[market, A_VOLUME] += fill
+            book.aggs[market, A_COUNT] += 1
             qty -= fill
             if fill < maker_qty:
-                book.o_qty[slot] = maker_qty - fill
+                book.orders[slot, O_QTY] = maker_qty - fill
                 break
-            nxt = book.o_next[slot]
+            nxt = book.orders[slot, O_NEXT]
             _free_order(book, slot)
             state[S_LIVE_ORDERS] -= 1
             if nxt == slot:
-                book.l_head[level] = -1
+                book.levels[level, L_HEAD] = -1
                 break
-            prev = book.o_prev[slot]
-            book.o_next[prev] = nxt
-            book.o_prev[nxt] = prev
-            book.l_head[level] = nxt
+            prev = book.orders[slot, O_PREV]
+            book.orders[prev, O_NEXT] = nxt
+            book.orders[nxt, O_PREV] = prev
+            book.levels[level, L_HEAD] = nxt
             slot = nxt
-        if book.l_head[level] != -1:
+        if book.levels[level, L_HEAD] != -1:
             break
-        nxt_level = book.l_next[level]
+        nxt_level = book.levels[level, L_NEXT]
         _remove_level(book, level)
         level = nxt_level
     return qty
+
+
+# How many orders ahead each stage of the prefetch pipeline looks: the market's level links
+# first, then (once those have arrived) its best levels, then the queue head a taker will hit.
+_AHEAD_LINKS = 16
+_AHEAD_LEVELS = 8
+_AHEAD_HEAD = 3
+
+
+@_kernel
+def _prefetch_ahead(book, markets, sides, i, n, n_markets):
+    j = i + _AHEAD_LINKS
+    if j < n:
+        market = markets[j]
+        if 0 <= market < n_markets:
+            prefetch_row(book.links, 2 * market)
+            prefetch_row(book.aggs, market)
+    j = i + _AHEAD_LEVELS
+    if j < n:
+        market = markets[j]
+        side = sides[j]
+        if 0 <= market < n_markets and 0 <= side <= 1:
+            opposite = book.links[2 * market + 1 - side, K_BEST]
+            if opposite >= 0:
+                prefetch_row(book.levels, opposite)
+            own = book.links[2 * market + side, K_BEST]
+            if own >= 0:
+                prefetch_row(book.levels, own)
+                prefetch_row(book.levels, book.links[2 * market + side, K_WORST])
+    j = i + _AHEAD_HEAD
+    if j < n:
+        market = markets[j]
+        side = sides[j]
+        if 0 <= market < n_markets and 0 <= side <= 1:
+            opposite = book.links[2 * market + 1 - side, K_BEST]
+            if opposite >= 0:
+                prefetch_row(book.orders, book.levels[opposite, L_HEAD])
+            own = book.links[2 * market + side, K_BEST]
+            if own >= 0:
+                prefetch_row(book.orders, book.levels[own, L_HEAD])
 
 
 @_kernel
@@ -300,9 +357,10 @@ def submit(book, markets, sides, prices, qtys, types, start, out_ids, out_filled
     free order slot or level when a pool is exhausted (nothing of that order has happened yet).
     """
     state = book.state
-    n_markets = len(book.m_last_price)
+    n_markets = len(book.aggs)
     n = len(markets)
     for i in range(start, n):
+        _prefetch_ahead(book, markets, sides, i, n, n_markets)
         market = markets[i]
         side = sides[i]
         price = prices[i]
@@ -317,7 +375,7 @@ def submit(book, markets, sides, prices, qtys, types, start, out_ids, out_filled
             status = REJECTED_SIDE
         elif qty <= 0 or qty > MAX_QTY:
             status = REJECTED_QTY
-        elif kind != MARKET and price <= 0:
+        elif kind != MARKET and (price <= 0 or price > MAX_PRICE):
             status = REJECTED_PRICE
         if status != RESTING:
             out_ids[i] = -1
@@ -329,8 +387,8 @@ def submit(book, markets, sides, prices, qtys, types, start, out_ids, out_filled
         else:
             limit = price
         if kind == POST_ONLY:
-            best = book.m_best[2 * market + 1 - side]
-            if best >= 0 and _crosses(side, book.l_price[best], limit):
+            best = book.links[2 * market + 1 - side, K_BEST]
+            if best >= 0 and _crosses(side, book.levels[best, L_PRICE], limit):
                 out_ids[i] = -1
                 out_filled[i] = 0
                 out_status[i] = REJECTED_WOULD_TRADE
@@ -367,9 +425,9 @@ def _live_slot(book, order_id):
     if order_id < 0:
         return -1
     slot = order_id & _SLOT_MASK
-    if slot >= len(book.o_qty):
+    if slot >= len(book.orders):
         return -1
-    if book.o_gen[slot] != (order_id >> 32) or book.o_qty[slot] <= 0:
+    if book.orders[slot, O_GEN] != (order_id >> 32) or book.orders[slot, O_QTY] <= 0:
         return -1
     return slot
 
@@ -377,7 +435,7 @@ def _live_slot(book, order_id):
 @_kernel
 def _cancel_slot(book, slot):
     state = book.state
-    state[S_CANCELLED_QTY] += book.o_qty[slot]
+    state[S_CANCELLED_QTY] += book.orders[slot, O_QTY]
     _unlink_order(book, slot)
     _free_order(book, slot)
     state[S_LIVE_ORDERS] -= 1
@@ -402,77 +460,77 @@ def reduce(book, order_ids, qtys, out_ok):
             out_ok[i] = False
             continue
         out_ok[i] = True
-        if qty >= book.o_qty[slot]:
+        if qty >= book.orders[slot, O_QTY]:
             _cancel_slot(book, slot)
         else:
-            book.o_qty[slot] -= qty
+            book.orders[slot, O_QTY] -= qty
             book.state[S_CANCELLED_QTY] += qty
 
 
 @_kernel
 def best_prices(book, markets, side, out):
     for i in range(len(markets)):
-        level = book.m_best[2 * markets[i] + side]
-        out[i] = book.l_price[level] if level >= 0 else NO_PRICE
+        level = book.links[2 * markets[i] + side, K_BEST]
+        out[i] = book.levels[level, L_PRICE] if level >= 0 else NO_PRICE
 
 
 @_kernel
 def depth(book, market, side, n_levels, out_price, out_qty):
     """Fill the aggregated top ``n_levels`` levels, best first; return how many exist."""
-    level = book.m_best[2 * market + side]
+    level = book.links[2 * market + side, K_BEST]
     k = 0
     while level >= 0 and k < n_levels:
-        head = book.l_head[level]
+        head = book.levels[level, L_HEAD]
         total = 0
         slot = head
         while True:
-            total += book.o_qty[slot]
-            slot = book.o_next[slot]
+            total += book.orders[slot, O_QTY]
+            slot = book.orders[slot, O_NEXT]
             if slot == head:
                 break
-        out_price[k] = book.l_price[level]
+        out_price[k] = book.levels[level, L_PRICE]
         out_qty[k] = total
         k += 1
-        level = book.l_next[level]
+        level = book.levels[level, L_NEXT]
     return k
 
 
 @_kernel
 def count_side(book, market, side):
     """(levels, orders) resting on one side of one market."""
-    level = book.m_best[2 * market + side]
+    level = book.links[2 * market + side, K_BEST]
     n_levels = 0
     n_orders = 0
     while level >= 0:
         n_levels += 1
-        head = book.l_head[level]
+        head = book.levels[level, L_HEAD]
         slot = head
         while True:
             n_orders += 1
-            slot = book.o_next[slot]
+            slot = book.orders[slot, O_NEXT]
             if slot == head:
                 break
-        level = book.l_next[level]
+        level = book.levels[level, L_NEXT]
     return n_levels, n_orders
 
 
 @_kernel
 def book_orders(book, market, side, out_price, out_id, out_qty):
     """Every resting order of one side in priority order (price, then time); return the count."""
-    level = book.m_best[2 * market + side]
+    level = book.links[2 * market + side, K_BEST]
     k = 0
     while level >= 0:
-        head = book.l_head[level]
+        head = book.levels[level, L_HEAD]
         slot = head
         while True:
-            out_price[k] = book.l_price[level]
+            out_price[k] = book.levels[level, L_PRICE]
             out_id[k] = _order_id(book, slot)
-            out_qty[k] = book.o_qty[slot]
+            out_qty[k] = book.orders[slot, O_QTY]
             k += 1
-            slot = book.o_next[slot]
+            slot = book.orders[slot, O_NEXT]
             if slot == head:
                 break
-        level = book.l_next[level]
+        level = book.levels[level, L_NEXT]
     return k
 
 
@@ -483,16 +541,16 @@ def resting_per_market(book, out_orders, out_qty):
         n = 0
         q = 0
         for side in range(2):
-            level = book.m_best[2 * market + side]
+            level = book.links[2 * market + side, K_BEST]
             while level >= 0:
-                head = book.l_head[level]
+                head = book.levels[level, L_HEAD]
                 slot = head
                 while True:
                     n += 1
-                    q += book.o_qty[slot]
-                    slot = book.o_next[slot]
+                    q += book.orders[slot, O_QTY]
+                    slot = book.orders[slot, O_NEXT]
                     if slot == head:
                         break
-                level = book.l_next[level]
+                level = book.levels[level, L_NEXT]
         out_orders[market] = n
         out_qty[market] = q

@@ -16,6 +16,9 @@ from ..validation import check_int, check_int_array, check_same_length
 from . import _kernels as k
 from .codes import NO_PRICE
 from .layout import (
+    A_COUNT,
+    A_LAST,
+    A_VOLUME,
     MAX_ORDER_SLOTS,
     S_ACCEPTED_ORDERS,
     S_ACCEPTED_QTY,
@@ -41,7 +44,7 @@ MIN_CAPACITY = 1024
 TRADE_DTYPE = np.dtype(
     [
         ("market", np.int32),
-        ("price", np.int64),
+        ("price", np.int32),
         ("qty", np.int32),
         ("maker_id", np.int64),
         ("taker_id", np.int64),
@@ -165,12 +168,12 @@ class Engine:
     def _grow(self) -> None:
         book = self._book
         if book.state[S_ORDER_FREE_HEAD] == -1:
-            cap = len(book.o_qty)
+            cap = len(book.orders)
             if cap >= MAX_ORDER_SLOTS:
                 raise CapacityError(f"order pool is at its limit of {MAX_ORDER_SLOTS} slots")
             book = grow_orders(book, min(max(cap * GROWTH_FACTOR, MIN_CAPACITY), MAX_ORDER_SLOTS))
         if book.state[S_LEVEL_FREE_HEAD] == -1:
-            cap = len(book.l_price)
+            cap = len(book.levels)
             book = grow_levels(book, min(max(cap * GROWTH_FACTOR, MIN_CAPACITY), MAX_ORDER_SLOTS))
         self._book = book
 
@@ -251,9 +254,9 @@ class Engine:
         qty = np.empty(self.n_markets, dtype=np.int64)
         k.resting_per_market(book, orders, qty)
         return {
-            "last_price": book.m_last_price.copy(),
-            "volume": book.m_volume.copy(),
-            "trade_count": book.m_trade_count.copy(),
+            "last_price": book.aggs[:, A_LAST].copy(),
+            "volume": book.aggs[:, A_VOLUME].copy(),
+            "trade_count": book.aggs[:, A_COUNT].copy(),
             "resting_orders": orders,
             "resting_qty": qty,
         }
@@ -282,7 +285,7 @@ class Engine:
             "accepted_orders": int(state[S_ACCEPTED_ORDERS]),
             "accepted_qty": int(state[S_ACCEPTED_QTY]),
             "cancelled_qty": int(state[S_CANCELLED_QTY]),
-            "traded_qty": int(self._book.m_volume.sum()),
+            "traded_qty": int(self._book.aggs[:, A_VOLUME].sum()),
             "trades": int(state[S_TRADES]),
             "resting_orders": int(state[S_LIVE_ORDERS]),
         }

@@ -1,23 +1,26 @@
 """Data layout of the engine: every array, its dtype, how pools grow, and how bytes are counted.
 
-The engine is a structure of arrays.  Everything the numba kernels touch lives in one
-:class:`Book` namedtuple so that growth (which replaces arrays) and byte accounting (which sums
-them) are done here and nowhere else.
+The engine is a handful of numpy arrays, one per kind of record.  Each record's fields are the
+columns of one row, so that touching an order, a level or a market costs one cache line rather
+than one per field: on 21,000 markets the matching loop is bound by memory latency, and packing
+the fields this way measured ~2x the orders/s of one array per field.  Everything the numba
+kernels touch lives in one :class:`Book` namedtuple, so growth (which replaces arrays) and byte
+accounting (which sums them) happen here and nowhere else.
 
 Records, in bytes per row:
 
-* order   (16 B): ``qty, next, prev, level`` int32.  Orders of one price level form a circular
+* order   (20 B) int32 ``qty, next, prev, level, gen``.  Orders of one price level form a circular
   doubly-linked FIFO list (``head.prev`` is the tail), so appends, fills and cancels are O(1).
-* id index (4 B): ``gen`` int32 per order slot.  An order id is ``gen << 32 | slot``; the slot's
-  generation advances whenever an order leaves it, so a stale id never matches a new order.
-* level   (20 B): ``price`` int64, ``head, next, prev`` int32.  Levels of one (market, side) form a
+  ``gen`` is the id index: an order id is ``gen << 32 | slot``, and the slot's generation advances
+  whenever an order leaves it, so a stale id never matches a later order.
+* level   (16 B) int32 ``price, head, next, prev``.  Levels of one (market, side) form a
   doubly-linked list from best to worst; the outer links of the best and worst levels hold the
   negative *owner code* ``-(2 + 2*market + side)`` instead of -1, so a level emptied by a cancel
-  finds its market without storing one.
-* market  (40 B): best and worst level per side (int32) and the aggregates last price, traded
-  volume and trade count (int64).
-* trade   (33 B): ring of the most recent trades: market int32, price int64, qty int32, maker and
-  taker id int64, taker side int8.
+  finds its market without storing one.  Prices are int32 ticks (1 .. 2**31-1).
+* market  (40 B) int32 ``best, worst`` level per side (a row per owner ``2*market + side``) and
+  int64 aggregates ``last price, volume, trade count``.
+* trade   (29 B) ring of the most recent trades, one array per field (written in sequence, read
+  whole): market int32, price int32, qty int32, maker and taker id int64, taker side int8.
 """
 
 from __future__ import annotations
@@ -32,14 +35,23 @@ __all__ = [
     "grow_orders",
     "grow_levels",
     "component_bytes",
-    "ORDER_FIELDS",
-    "INDEX_FIELDS",
-    "LEVEL_FIELDS",
-    "MARKET_FIELDS",
+    "ORDER_COLUMNS",
+    "LEVEL_COLUMNS",
+    "LINK_COLUMNS",
+    "AGG_COLUMNS",
     "TRADE_FIELDS",
-    "record_bytes",
+    "ORDER_RECORD_BYTES",
+    "ID_INDEX_BYTES",
+    "LEVEL_RECORD_BYTES",
+    "MARKET_RECORD_BYTES",
+    "TRADE_RECORD_BYTES",
     "MAX_QTY",
+    "MAX_PRICE",
     "MAX_ORDER_SLOTS",
+    "O_QTY", "O_NEXT", "O_PREV", "O_LEVEL", "O_GEN",
+    "L_PRICE", "L_HEAD", "L_NEXT", "L_PREV",
+    "K_BEST", "K_WORST",
+    "A_LAST", "A_VOLUME", "A_COUNT",
     "S_ORDER_FREE_HEAD",
     "S_RETIRED_SLOTS",
     "S_LEVEL_FREE_HEAD",
@@ -52,32 +64,37 @@ __all__ = [
     "N_STATE",
 ]
 
-# Largest quantity one order may carry: quantities are stored as int32.
+# Largest quantity and price one order may carry: both are stored as int32.
 MAX_QTY = np.iinfo(np.int32).max
+MAX_PRICE = np.iinfo(np.int32).max
 # Slots are addressed by int32 links; ids keep the slot in their low 32 bits.
 MAX_ORDER_SLOTS = np.iinfo(np.int32).max
 
-# Field name -> dtype, per component.  Order matters only for documentation.
-ORDER_FIELDS: dict[str, type] = {"o_qty": np.int32, "o_next": np.int32, "o_prev": np.int32, "o_level": np.int32}
-INDEX_FIELDS: dict[str, type] = {"o_gen": np.int32}
-LEVEL_FIELDS: dict[str, type] = {"l_price": np.int64, "l_head": np.int32, "l_next": np.int32, "l_prev": np.int32}
-# m_best and m_worst have two entries per market (indexed by owner = 2*market + side).
-MARKET_FIELDS: dict[str, type] = {
-    "m_best": np.int32,
-    "m_worst": np.int32,
-    "m_last_price": np.int64,
-    "m_volume": np.int64,
-    "m_trade_count": np.int64,
-}
-_MARKET_ENTRIES = {"m_best": 2, "m_worst": 2}
+# Columns of each record array.
+ORDER_COLUMNS = ("qty", "next", "prev", "level", "gen")
+O_QTY, O_NEXT, O_PREV, O_LEVEL, O_GEN = range(5)
+LEVEL_COLUMNS = ("price", "head", "next", "prev")
+L_PRICE, L_HEAD, L_NEXT, L_PREV = range(4)
+LINK_COLUMNS = ("best", "worst")  # one row per owner = 2*market + side
+K_BEST, K_WORST = range(2)
+AGG_COLUMNS = ("last_price", "volume", "trade_count")
+A_LAST, A_VOLUME, A_COUNT = range(3)
 TRADE_FIELDS: dict[str, type] = {
     "t_market": np.int32,
-    "t_price": np.int64,
+    "t_price": np.int32,
     "t_qty": np.int32,
     "t_maker": np.int64,
     "t_taker": np.int64,
     "t_side": np.int8,
 }
+
+_I32 = np.dtype(np.int32).itemsize
+_I64 = np.dtype(np.int64).itemsize
+ORDER_RECORD_BYTES = (len(ORDER_COLUMNS) - 1) * _I32  # qty, next, prev, level
+ID_INDEX_BYTES = _I32  # gen
+LEVEL_RECORD_BYTES = len(LEVEL_COLUMNS) * _I32
+MARKET_RECORD_BYTES = 2 * len(LINK_COLUMNS) * _I32 + len(AGG_COLUMNS) * _I64
+TRADE_RECORD_BYTES = sum(np.dtype(dt).itemsize for dt in TRADE_FIELDS.values())
 
 # Indexes into the int64 scalar-state array shared with the kernels.
 S_ORDER_FREE_HEAD = 0
@@ -92,30 +109,14 @@ S_ACCEPTED_ORDERS = 8
 N_STATE = 16
 
 
-def record_bytes(fields: dict[str, type], entries: dict[str, int] | None = None) -> int:
-    """Bytes one row of a component occupies across all its arrays."""
-    entries = entries or {}
-    return sum(np.dtype(dt).itemsize * entries.get(name, 1) for name, dt in fields.items())
-
-
 class Book(NamedTuple):
     """Every array of an engine.  Passed whole to the numba kernels."""
 
-    state: np.ndarray
-    o_qty: np.ndarray
-    o_next: np.ndarray
-    o_prev: np.ndarray
-    o_level: np.ndarray
-    o_gen: np.ndarray
-    l_price: np.ndarray
-    l_head: np.ndarray
-    l_next: np.ndarray
-    l_prev: np.ndarray
-    m_best: np.ndarray
-    m_worst: np.ndarray
-    m_last_price: np.ndarray
-    m_volume: np.ndarray
-    m_trade_count: np.ndarray
+    state: np.ndarray  # int64 scalars, indexed by the S_* constants
+    orders: np.ndarray  # (order slots, 5) int32
+    levels: np.ndarray  # (level slots, 4) int32
+    links: np.ndarray  # (2 * markets, 2) int32
+    aggs: np.ndarray  # (markets, 3) int64
     t_market: np.ndarray
     t_price: np.ndarray
     t_qty: np.ndarray
@@ -124,74 +125,69 @@ class Book(NamedTuple):
     t_side: np.ndarray
 
 
-def _chain(next_links: np.ndarray, start: int, stop: int) -> None:
-    """Link slots ``start..stop-1`` into a free list ending in -1."""
-    next_links[start : stop - 1] = np.arange(start + 1, stop, dtype=next_links.dtype)
-    next_links[stop - 1] = -1
+def _chain(rows: np.ndarray, column: int, start: int, stop: int, last: int) -> None:
+    """Link rows ``start..stop-1`` into a free list through ``column``, the last pointing at ``last``."""
+    rows[start : stop - 1, column] = np.arange(start + 1, stop, dtype=rows.dtype)
+    rows[stop - 1, column] = last
 
 
 def new_book(n_markets: int, order_capacity: int, level_capacity: int, tape_capacity: int) -> Book:
     """Allocate an empty engine.  ``tape_capacity`` must be a power of two (the ring uses a mask)."""
     state = np.zeros(N_STATE, dtype=np.int64)
-    orders = {name: np.zeros(order_capacity, dtype=dt) for name, dt in {**ORDER_FIELDS, **INDEX_FIELDS}.items()}
-    levels = {name: np.zeros(level_capacity, dtype=dt) for name, dt in LEVEL_FIELDS.items()}
-    markets = {
-        name: np.zeros(n_markets * _MARKET_ENTRIES.get(name, 1), dtype=dt) for name, dt in MARKET_FIELDS.items()
-    }
-    markets["m_best"][:] = -1
-    markets["m_worst"][:] = -1
+    orders = np.zeros((order_capacity, len(ORDER_COLUMNS)), dtype=np.int32)
+    levels = np.zeros((level_capacity, len(LEVEL_COLUMNS)), dtype=np.int32)
+    links = np.full((2 * n_markets, len(LINK_COLUMNS)), -1, dtype=np.int32)
+    aggs = np.zeros((n_markets, len(AGG_COLUMNS)), dtype=np.int64)
     tape = {name: np.zeros(tape_capacity, dtype=dt) for name, dt in TRADE_FIELDS.items()}
-    _chain(orders["o_next"], 0, order_capacity)
-    _chain(levels["l_next"], 0, level_capacity)
+    _chain(orders, O_NEXT, 0, order_capacity, -1)
+    _chain(levels, L_NEXT, 0, level_capacity, -1)
     state[S_ORDER_FREE_HEAD] = 0
     state[S_LEVEL_FREE_HEAD] = 0
-    return Book(state=state, **orders, **levels, **markets, **tape)
+    return Book(state=state, orders=orders, levels=levels, links=links, aggs=aggs, **tape)
 
 
-def _grown(array: np.ndarray, new_len: int) -> np.ndarray:
-    out = np.zeros(new_len, dtype=array.dtype)
-    out[: len(array)] = array
+def _grown(rows: np.ndarray, new_len: int) -> np.ndarray:
+    out = np.zeros((new_len, rows.shape[1]), dtype=rows.dtype)
+    out[: len(rows)] = rows
     return out
 
 
 def grow_orders(book: Book, new_capacity: int) -> Book:
-    """Return ``book`` with the order pool (and id index) grown to ``new_capacity`` free-linked slots."""
-    old = len(book.o_qty)
-    fields = {name: _grown(getattr(book, name), new_capacity) for name in {**ORDER_FIELDS, **INDEX_FIELDS}}
-    _chain(fields["o_next"], old, new_capacity)
-    fields["o_next"][new_capacity - 1] = book.state[S_ORDER_FREE_HEAD]
+    """Return ``book`` with the order pool grown to ``new_capacity``; new slots join the free list."""
+    old = len(book.orders)
+    orders = _grown(book.orders, new_capacity)
+    _chain(orders, O_NEXT, old, new_capacity, int(book.state[S_ORDER_FREE_HEAD]))
     book.state[S_ORDER_FREE_HEAD] = old
-    return book._replace(**fields)
+    return book._replace(orders=orders)
 
 
 def grow_levels(book: Book, new_capacity: int) -> Book:
-    """Return ``book`` with the level pool grown to ``new_capacity`` free-linked slots."""
-    old = len(book.l_price)
-    fields = {name: _grown(getattr(book, name), new_capacity) for name in LEVEL_FIELDS}
-    _chain(fields["l_next"], old, new_capacity)
-    fields["l_next"][new_capacity - 1] = book.state[S_LEVEL_FREE_HEAD]
+    """Return ``book`` with the level pool grown to ``new_capacity``; new slots join the free list."""
+    old = len(book.levels)
+    levels = _grown(book.levels, new_capacity)
+    _chain(levels, L_NEXT, old, new_capacity, int(book.state[S_LEVEL_FREE_HEAD]))
     book.state[S_LEVEL_FREE_HEAD] = old
-    return book._replace(**fields)
+    return book._replace(levels=levels)
 
 
 def component_bytes(book: Book) -> dict[str, tuple[int, int]]:
     """``{component: (bytes_used, bytes_reserved)}``, computed from the arrays themselves.
 
     *Used* counts the rows holding live data (live orders, live levels, every market, the trades
-    in the ring); *reserved* is the arrays' ``nbytes``, including free slots kept for growth.
+    in the ring); *reserved* is the arrays' ``nbytes``, including free slots kept for growth.  The
+    order array's ``gen`` column is reported as the id index.
     """
     state = book.state
     live_orders = int(state[S_LIVE_ORDERS])
     live_levels = int(state[S_LIVE_LEVELS])
     in_ring = min(int(state[S_TRADES]), len(book.t_price))
-
-    def nbytes(fields: dict[str, type]) -> int:
-        return sum(getattr(book, name).nbytes for name in fields)
-
+    order_slots = len(book.orders)
+    tape_reserved = sum(getattr(book, name).nbytes for name in TRADE_FIELDS)
+    market_bytes = book.links.nbytes + book.aggs.nbytes
     return {
-        "orders": (live_orders * record_bytes(ORDER_FIELDS), nbytes(ORDER_FIELDS)),
-        "price_levels": (live_levels * record_bytes(LEVEL_FIELDS), nbytes(LEVEL_FIELDS)),
-        "market_state": (nbytes(MARKET_FIELDS), nbytes(MARKET_FIELDS)),
-        "trade_tape": (in_ring * record_bytes(TRADE_FIELDS), nbytes(TRADE_FIELDS)),
-        "indexes": (live_orders * record_bytes(INDEX_FIELDS) + state.nbytes, nbytes(INDEX_FIELDS) + state.nbytes),
+        "orders": (live_orders * ORDER_RECORD_BYTES, order_slots * ORDER_RECORD_BYTES),
+        "price_levels": (live_levels * LEVEL_RECORD_BYTES, book.levels.nbytes),
+        "market_state": (market_bytes, market_bytes),
+        "trade_tape": (in_ring * TRADE_RECORD_BYTES, tape_reserved),
+        "indexes": (live_orders * ID_INDEX_BYTES + state.nbytes, order_slots * ID_INDEX_BYTES + state.nbytes),
     }

@@ -27,7 +27,7 @@ from .codes import (
     REJECTED_WOULD_TRADE,
     RESTING,
 )
-from .layout import MAX_QTY
+from .layout import MAX_PRICE, MAX_QTY
 
 __all__ = ["ReferenceEngine", "RefTrade"]
 
@@ -77,7 +77,7 @@ class ReferenceEngine:
             return -1, 0, REJECTED_SIDE
         if qty <= 0 or qty > MAX_QTY:
             return -1, 0, REJECTED_QTY
-        if kind != MARKET and price <= 0:
+        if kind != MARKET and not 0 < price <= MAX_PRICE:
             return -1, 0, REJECTED_PRICE
         limit = None if kind == MARKET else price
         opposite = self._side(market, 1 - side)
