@@ -309,11 +309,13 @@ def _match(book, market, side, limit, qty, taker_id):
     return qty
 
 
-# How many orders ahead each stage of the prefetch pipeline looks: the market's level links
-# first, then (once those have arrived) its best levels, then the queue head a taker will hit.
+# How many orders ahead each stage of the prefetch pipeline looks.  Each stage reads only lines
+# an earlier stage fetched: the market's level links, then its best (and worst) levels, then the
+# queue heads, then the second order of the opposite queue and the tail of its own.
 _AHEAD_LINKS = 16
 _AHEAD_LEVELS = 8
-_AHEAD_HEAD = 3
+_AHEAD_HEAD = 4
+_AHEAD_TAIL = 2
 
 
 @_kernel
@@ -347,6 +349,20 @@ def _prefetch_ahead(book, markets, sides, i, n, n_markets):
             own = book.links[2 * market + side, K_BEST]
             if own >= 0:
                 prefetch_row(book.orders, book.levels[own, L_HEAD])
+                second = book.levels[own, L_NEXT]
+                if second >= 0:
+                    prefetch_row(book.levels, second)
+    j = i + _AHEAD_TAIL
+    if j < n:
+        market = markets[j]
+        side = sides[j]
+        if 0 <= market < n_markets and 0 <= side <= 1:
+            opposite = book.links[2 * market + 1 - side, K_BEST]
+            if opposite >= 0:
+                prefetch_row(book.orders, book.orders[book.levels[opposite, L_HEAD], O_NEXT])
+            own = book.links[2 * market + side, K_BEST]
+            if own >= 0:
+                prefetch_row(book.orders, book.orders[book.levels[own, L_HEAD], O_PREV])
 
 
 @_kernel
