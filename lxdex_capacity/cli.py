@@ -43,9 +43,10 @@ def _root(
 
 
 def _si(value: float, unit: str) -> str:
+    """``12.35M orders/s``: decimal prefixes, as rates are counted (bytes use ``B`` unprefixed here)."""
     for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= factor:
-            return f"{value / factor:,.2f} {prefix}{unit}"
+        if abs(value) >= factor and unit != "B":
+            return f"{value / factor:,.2f}{prefix} {unit}"
     return f"{value:,.2f} {unit}"
 
 
@@ -97,9 +98,7 @@ def _print_bench(report: dict[str, Any]) -> None:
     for workload, what, figure, key in rows:
         if key:
             t = targets[key]
-            op, value = t["target"].split()
-            unit = figure.split(" ", 1)[1]
-            target = f"{op} {_si(float(value), unit.lstrip('KMG')) if 'B' != unit else value + ' B'}"
+            target = f"{t['op']} {_si(t['target'], t['unit'])}"
             table.add_row(workload, what, figure, target, "[green]yes[/]" if t["met"] else "[red]no[/]")
         else:
             table.add_row(workload, what, figure, "", "")

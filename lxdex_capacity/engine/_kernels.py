@@ -319,50 +319,51 @@ _AHEAD_TAIL = 2
 
 
 @_kernel
+def _owners_ahead(markets, sides, j, n, n_markets):
+    """(own owner, opposite owner) of order ``j``, or (-1, -1) past the batch or for a bad order."""
+    if j >= n:
+        return -1, -1
+    market = markets[j]
+    side = sides[j]
+    if market < 0 or market >= n_markets or side < 0 or side > 1:
+        return -1, -1
+    return 2 * market + side, 2 * market + 1 - side
+
+
+@_kernel
 def _prefetch_ahead(book, markets, sides, i, n, n_markets):
-    j = i + _AHEAD_LINKS
-    if j < n:
-        market = markets[j]
-        if 0 <= market < n_markets:
-            prefetch_row(book.links, 2 * market)
-            prefetch_row(book.aggs, market)
-    j = i + _AHEAD_LEVELS
-    if j < n:
-        market = markets[j]
-        side = sides[j]
-        if 0 <= market < n_markets and 0 <= side <= 1:
-            opposite = book.links[2 * market + 1 - side, K_BEST]
-            if opposite >= 0:
-                prefetch_row(book.levels, opposite)
-            own = book.links[2 * market + side, K_BEST]
-            if own >= 0:
-                prefetch_row(book.levels, own)
-                prefetch_row(book.levels, book.links[2 * market + side, K_WORST])
-    j = i + _AHEAD_HEAD
-    if j < n:
-        market = markets[j]
-        side = sides[j]
-        if 0 <= market < n_markets and 0 <= side <= 1:
-            opposite = book.links[2 * market + 1 - side, K_BEST]
-            if opposite >= 0:
-                prefetch_row(book.orders, book.levels[opposite, L_HEAD])
-            own = book.links[2 * market + side, K_BEST]
-            if own >= 0:
-                prefetch_row(book.orders, book.levels[own, L_HEAD])
-                second = book.levels[own, L_NEXT]
-                if second >= 0:
-                    prefetch_row(book.levels, second)
-    j = i + _AHEAD_TAIL
-    if j < n:
-        market = markets[j]
-        side = sides[j]
-        if 0 <= market < n_markets and 0 <= side <= 1:
-            opposite = book.links[2 * market + 1 - side, K_BEST]
-            if opposite >= 0:
-                prefetch_row(book.orders, book.orders[book.levels[opposite, L_HEAD], O_NEXT])
-            own = book.links[2 * market + side, K_BEST]
-            if own >= 0:
-                prefetch_row(book.orders, book.orders[book.levels[own, L_HEAD], O_PREV])
+    own, opposite = _owners_ahead(markets, sides, i + _AHEAD_LINKS, n, n_markets)
+    if own >= 0:
+        prefetch_row(book.links, own)
+        prefetch_row(book.aggs, own // 2)
+    own, opposite = _owners_ahead(markets, sides, i + _AHEAD_LEVELS, n, n_markets)
+    if own >= 0:
+        best = book.links[opposite, K_BEST]
+        if best >= 0:
+            prefetch_row(book.levels, best)
+        best = book.links[own, K_BEST]
+        if best >= 0:
+            prefetch_row(book.levels, best)
+            prefetch_row(book.levels, book.links[own, K_WORST])
+    own, opposite = _owners_ahead(markets, sides, i + _AHEAD_HEAD, n, n_markets)
+    if own >= 0:
+        best = book.links[opposite, K_BEST]
+        if best >= 0:
+            prefetch_row(book.orders, book.levels[best, L_HEAD])
+        best = book.links[own, K_BEST]
+        if best >= 0:
+            prefetch_row(book.orders, book.levels[best, L_HEAD])
+            second = book.levels[best, L_NEXT]
+            if second >= 0:
+                prefetch_row(book.levels, second)
+    own, opposite = _owners_ahead(markets, sides, i + _AHEAD_TAIL, n, n_markets)
+    if own >= 0:
+        best = book.links[opposite, K_BEST]
+        if best >= 0:
+            prefetch_row(book.orders, book.orders[book.levels[best, L_HEAD], O_NEXT])
+        best = book.links[own, K_BEST]
+        if best >= 0:
+            prefetch_row(book.orders, book.orders[book.levels[best, L_HEAD], O_PREV])
 
 
 @_kernel

@@ -3,7 +3,7 @@
 The engine is a handful of numpy arrays, one per kind of record.  Each record's fields are the
 columns of one row, so that touching an order, a level or a market costs one cache line rather
 than one per field: on 21,000 markets the matching loop is bound by memory latency, and packing
-the fields this way measured ~2x the orders/s of one array per field.  Everything the numba
+the fields this way took the seeded 21,000-market flow from 3.8M to 5M orders/s.  Everything the numba
 kernels touch lives in one :class:`Book` namedtuple, so growth (which replaces arrays) and byte
 accounting (which sums them) happen here and nowhere else.
 

@@ -12,7 +12,7 @@ returns what it measured.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
@@ -47,7 +47,6 @@ class SeededFlowResult:
     flow_s: float
     resting_after: int
     bytes_used_after: int
-    details: dict[str, float] = field(default_factory=dict)
 
     @property
     def orders_per_s(self) -> float:
