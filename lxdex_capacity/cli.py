@@ -65,7 +65,7 @@ def bench(
     config = BenchConfig.quick() if quick else BenchConfig(markets=markets, trades=trades, repeat=repeat, seed=seed)
     pinned = pin_to_one_core()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as progress:
-        task = progress.add_task("compiling kernels", total=4 * config.repeat)
+        task = progress.add_task("compiling kernels", total=4 * (config.warmup + config.repeat))
         report = run_benchmarks(config, advance=lambda name: progress.update(task, advance=1, description=name))
     report["machine"]["pinning"] = pinned
     if as_json:
@@ -77,7 +77,10 @@ def bench(
 def _print_bench(report: dict[str, Any]) -> None:
     r = {name: res["median"] for name, res in report["results"].items()}
     cfg = report["config"]
-    table = Table(title=f"lxdex engine benchmark — medians of {cfg['repeat']} run(s), {report['machine']['pinning']}")
+    table = Table(
+        title=f"lxdex engine benchmark — medians of {cfg['repeat']} run(s) after {cfg['warmup']} warm-up, "
+        f"{report['machine']['pinning']}"
+    )
     table.add_column("workload")
     table.add_column("what was measured")
     table.add_column("figure", justify="right")
