@@ -12,7 +12,7 @@ outer end of a level list is an owner code ``-(2 + owner)`` with ``owner = 2*mar
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, uint64
 
 from ._prefetch import prefetch_row
 
@@ -67,6 +67,13 @@ from .layout import (
 # ~1 ns without, the difference between 3M and 30M+ operations per second.
 _kernel = njit(cache=True, _nrt=False)
 
+@_kernel
+def _row(index):
+    # Unsigned row indices spare numba's negative-index wraparound on every access; callers only
+    # pass indices already known to be valid rows.
+    return uint64(index)
+
+
 _GEN_MAX = 0x7FFFFFFF
 _SLOT_MASK = 0xFFFFFFFF
 _PRICE_MAX = np.iinfo(np.int64).max
@@ -79,14 +86,14 @@ def _owner_code(owner):
 
 @_kernel
 def _order_id(book, slot):
-    return (np.int64(book.orders[slot, O_GEN]) << 32) | slot
+    return (np.int64(book.orders[_row(slot), O_GEN]) << 32) | slot
 
 
 @_kernel
 def _alloc_order(book):
     state = book.state
     slot = state[S_ORDER_FREE_HEAD]
-    state[S_ORDER_FREE_HEAD] = book.orders[slot, O_NEXT]
+    state[S_ORDER_FREE_HEAD] = book.orders[_row(slot), O_NEXT]
     return slot
 
 
@@ -95,13 +102,13 @@ def _free_order(book, slot):
     # LIFO reuse keeps the hottest slot in play.  A slot whose generation is exhausted is retired
     # instead of reused, so an id is never issued twice (at a cost of 20 bytes per 2**31 frees).
     state = book.state
-    book.orders[slot, O_QTY] = 0
-    gen = book.orders[slot, O_GEN]
+    book.orders[_row(slot), O_QTY] = 0
+    gen = book.orders[_row(slot), O_GEN]
     if gen == _GEN_MAX:
         state[S_RETIRED_SLOTS] += 1
         return
-    book.orders[slot, O_GEN] = gen + 1
-    book.orders[slot, O_NEXT] = state[S_ORDER_FREE_HEAD]
+    book.orders[_row(slot), O_GEN] = gen + 1
+    book.orders[_row(slot), O_NEXT] = state[S_ORDER_FREE_HEAD]
     state[S_ORDER_FREE_HEAD] = slot
 
 
@@ -109,7 +116,7 @@ def _free_order(book, slot):
 def _alloc_level(book):
     state = book.state
     level = state[S_LEVEL_FREE_HEAD]
-    state[S_LEVEL_FREE_HEAD] = book.levels[level, L_NEXT]
+    state[S_LEVEL_FREE_HEAD] = book.levels[_row(level), L_NEXT]
     state[S_LIVE_LEVELS] += 1
     return level
 
@@ -117,7 +124,7 @@ def _alloc_level(book):
 @_kernel
 def _free_level(book, level):
     state = book.state
-    book.levels[level, L_NEXT] = state[S_LEVEL_FREE_HEAD]
+    book.levels[_row(level), L_NEXT] = state[S_LEVEL_FREE_HEAD]
     state[S_LEVEL_FREE_HEAD] = level
     state[S_LIVE_LEVELS] -= 1
 
@@ -125,33 +132,33 @@ def _free_level(book, level):
 @_kernel
 def _remove_level(book, level):
     """Unlink an empty level from its side's list, fixing best/worst through the owner codes."""
-    prev = book.levels[level, L_PREV]
-    nxt = book.levels[level, L_NEXT]
+    prev = book.levels[_row(level), L_PREV]
+    nxt = book.levels[_row(level), L_NEXT]
     if prev >= 0:
-        book.levels[prev, L_NEXT] = nxt
+        book.levels[_row(prev), L_NEXT] = nxt
     else:
-        book.links[-prev - 2, K_BEST] = nxt if nxt >= 0 else -1
+        book.links[_row(-prev - 2), K_BEST] = nxt if nxt >= 0 else -1
     if nxt >= 0:
-        book.levels[nxt, L_PREV] = prev
+        book.levels[_row(nxt), L_PREV] = prev
     else:
-        book.links[-nxt - 2, K_WORST] = prev if prev >= 0 else -1
+        book.links[_row(-nxt - 2), K_WORST] = prev if prev >= 0 else -1
     _free_level(book, level)
 
 
 @_kernel
 def _unlink_order(book, slot):
     """Take a resting order out of its level's FIFO ring; drop the level if it empties."""
-    level = book.orders[slot, O_LEVEL]
-    nxt = book.orders[slot, O_NEXT]
+    level = book.orders[_row(slot), O_LEVEL]
+    nxt = book.orders[_row(slot), O_NEXT]
     if nxt == slot:
-        book.levels[level, L_HEAD] = -1
+        book.levels[_row(level), L_HEAD] = -1
         _remove_level(book, level)
     else:
-        prev = book.orders[slot, O_PREV]
-        book.orders[prev, O_NEXT] = nxt
-        book.orders[nxt, O_PREV] = prev
-        if book.levels[level, L_HEAD] == slot:
-            book.levels[level, L_HEAD] = nxt
+        prev = book.orders[_row(slot), O_PREV]
+        book.orders[_row(prev), O_NEXT] = nxt
+        book.orders[_row(nxt), O_PREV] = prev
+        if book.levels[_row(level), L_HEAD] == slot:
+            book.levels[_row(level), L_HEAD] = nxt
 
 
 @_kernel
@@ -171,92 +178,100 @@ def _better(side, a, b):
 
 
 @_kernel
-def _find_or_add_level(book, market, side, price):
-    """Return the level at ``price`` on (market, side), inserting it in price order if absent.
-
-    Walks from whichever end of the side (best or worst price) is nearer to ``price``: new orders
-    cluster near the touch, so the walk is short in practice.
-    """
-    owner = 2 * market + side
-    code = _owner_code(owner)
-    best = book.links[owner, K_BEST]
-    if best == -1:
-        level = _alloc_level(book)
-        book.levels[level, L_PRICE] = price
-        book.levels[level, L_HEAD] = -1
-        book.levels[level, L_PREV] = code
-        book.levels[level, L_NEXT] = code
-        book.links[owner, K_BEST] = level
-        book.links[owner, K_WORST] = level
-        return level
-    worst = book.links[owner, K_WORST]
-    if abs(price - book.levels[best, L_PRICE]) <= abs(book.levels[worst, L_PRICE] - price):
-        before = code
-        cur = best
-        while cur >= 0 and _better(side, book.levels[cur, L_PRICE], price):
-            before = cur
-            cur = book.levels[cur, L_NEXT]
-        if cur >= 0 and book.levels[cur, L_PRICE] == price:
-            return cur
-        after = cur
-    else:
-        after = code
-        cur = worst
-        while cur >= 0 and _better(side, price, book.levels[cur, L_PRICE]):
-            after = cur
-            cur = book.levels[cur, L_PREV]
-        if cur >= 0 and book.levels[cur, L_PRICE] == price:
-            return cur
-        before = cur
+def _insert_level(book, owner, price, before, after):
+    """A new empty level at ``price`` between ``before`` and ``after`` (levels or owner codes)."""
     level = _alloc_level(book)
-    book.levels[level, L_PRICE] = price
-    book.levels[level, L_HEAD] = -1
-    book.levels[level, L_PREV] = before
-    book.levels[level, L_NEXT] = after
+    book.levels[_row(level), L_PRICE] = price
+    book.levels[_row(level), L_HEAD] = -1
+    book.levels[_row(level), L_PREV] = before
+    book.levels[_row(level), L_NEXT] = after
     if before >= 0:
-        book.levels[before, L_NEXT] = level
+        book.levels[_row(before), L_NEXT] = level
     else:
-        book.links[owner, K_BEST] = level
+        book.links[_row(owner), K_BEST] = level
     if after >= 0:
-        book.levels[after, L_PREV] = level
+        book.levels[_row(after), L_PREV] = level
     else:
-        book.links[owner, K_WORST] = level
+        book.links[_row(owner), K_WORST] = level
     return level
 
 
 @_kernel
+def _find_or_add_level(book, market, side, price):
+    """Return the level at ``price`` on (market, side), inserting it in price order if absent.
+
+    The ends of the side are settled without a walk; a price strictly inside is walked to from
+    whichever end is nearer in price.  New orders cluster near the touch, so walks are short.
+    """
+    owner = 2 * market + side
+    code = _owner_code(owner)
+    best = book.links[_row(owner), K_BEST]
+    if best == -1:
+        return _insert_level(book, owner, price, code, code)
+    best_price = book.levels[_row(best), L_PRICE]
+    if price == best_price:
+        return best
+    if _better(side, price, best_price):
+        return _insert_level(book, owner, price, code, best)
+    worst = book.links[_row(owner), K_WORST]
+    worst_price = book.levels[_row(worst), L_PRICE]
+    if price == worst_price:
+        return worst
+    if _better(side, worst_price, price):
+        return _insert_level(book, owner, price, worst, code)
+    # best_price is better than price, which is better than worst_price: both walks stop inside.
+    if abs(price - best_price) <= abs(worst_price - price):
+        before = best
+        cur = book.levels[_row(best), L_NEXT]
+        while _better(side, book.levels[_row(cur), L_PRICE], price):
+            before = cur
+            cur = book.levels[_row(cur), L_NEXT]
+        if book.levels[_row(cur), L_PRICE] == price:
+            return cur
+        return _insert_level(book, owner, price, before, cur)
+    after = worst
+    cur = book.levels[_row(worst), L_PREV]
+    while _better(side, price, book.levels[_row(cur), L_PRICE]):
+        after = cur
+        cur = book.levels[_row(cur), L_PREV]
+    if book.levels[_row(cur), L_PRICE] == price:
+        return cur
+    return _insert_level(book, owner, price, cur, after)
+
+
+@_kernel
 def _append_order(book, level, slot, qty):
-    head = book.levels[level, L_HEAD]
+    head = book.levels[_row(level), L_HEAD]
     if head == -1:
-        book.levels[level, L_HEAD] = slot
-        book.orders[slot, O_NEXT] = slot
-        book.orders[slot, O_PREV] = slot
+        book.levels[_row(level), L_HEAD] = slot
+        book.orders[_row(slot), O_NEXT] = slot
+        book.orders[_row(slot), O_PREV] = slot
     else:
-        tail = book.orders[head, O_PREV]
-        book.orders[tail, O_NEXT] = slot
-        book.orders[slot, O_PREV] = tail
-        book.orders[slot, O_NEXT] = head
-        book.orders[head, O_PREV] = slot
-    book.orders[slot, O_LEVEL] = level
-    book.orders[slot, O_QTY] = qty
+        tail = book.orders[_row(head), O_PREV]
+        book.orders[_row(tail), O_NEXT] = slot
+        book.orders[_row(slot), O_PREV] = tail
+        book.orders[_row(slot), O_NEXT] = head
+        book.orders[_row(head), O_PREV] = slot
+    book.orders[_row(slot), O_LEVEL] = level
+    book.orders[_row(slot), O_QTY] = qty
 
 
 @_kernel
 def _available(book, market, side, limit, wanted):
     """Quantity resting on the opposite side within ``limit``, counted up to ``wanted``."""
-    level = book.links[2 * market + 1 - side, K_BEST]
+    level = book.links[_row(2 * market + 1 - side), K_BEST]
     total = 0
-    while level >= 0 and _crosses(side, book.levels[level, L_PRICE], limit):
-        head = book.levels[level, L_HEAD]
+    while level >= 0 and _crosses(side, book.levels[_row(level), L_PRICE], limit):
+        head = book.levels[_row(level), L_HEAD]
         slot = head
         while True:
-            total += book.orders[slot, O_QTY]
+            total += book.orders[_row(slot), O_QTY]
             if total >= wanted:
                 return total
-            slot = book.orders[slot, O_NEXT]
+            slot = book.orders[_row(slot), O_NEXT]
             if slot == head:
                 break
-        level = book.levels[level, L_NEXT]
+        level = book.levels[_row(level), L_NEXT]
     return total
 
 
@@ -266,14 +281,14 @@ def _match(book, market, side, limit, qty, taker_id):
     owner = 2 * market + 1 - side
     state = book.state
     mask = len(book.t_price) - 1
-    level = book.links[owner, K_BEST]
+    level = book.links[_row(owner), K_BEST]
     while qty > 0 and level >= 0:
-        price = book.levels[level, L_PRICE]
+        price = book.levels[_row(level), L_PRICE]
         if not _crosses(side, price, limit):
             break
-        slot = book.levels[level, L_HEAD]
+        slot = book.levels[_row(level), L_HEAD]
         while qty > 0:
-            maker_qty = book.orders[slot, O_QTY]
+            maker_qty = book.orders[_row(slot), O_QTY]
             fill = maker_qty if maker_qty < qty else qty
             k = state[S_TRADES] & mask
             book.t_market[k] = market
@@ -283,27 +298,27 @@ def _match(book, market, side, limit, qty, taker_id):
             book.t_taker[k] = taker_id
             book.t_side[k] = side
             state[S_TRADES] += 1
-            book.aggs[market, A_LAST] = price
-            book.aggs[market, A_VOLUME] += fill
-            book.aggs[market, A_COUNT] += 1
+            book.aggs[_row(market), A_LAST] = price
+            book.aggs[_row(market), A_VOLUME] += fill
+            book.aggs[_row(market), A_COUNT] += 1
             qty -= fill
             if fill < maker_qty:
-                book.orders[slot, O_QTY] = maker_qty - fill
+                book.orders[_row(slot), O_QTY] = maker_qty - fill
                 break
-            nxt = book.orders[slot, O_NEXT]
+            nxt = book.orders[_row(slot), O_NEXT]
             _free_order(book, slot)
             state[S_LIVE_ORDERS] -= 1
             if nxt == slot:
-                book.levels[level, L_HEAD] = -1
+                book.levels[_row(level), L_HEAD] = -1
                 break
-            prev = book.orders[slot, O_PREV]
-            book.orders[prev, O_NEXT] = nxt
-            book.orders[nxt, O_PREV] = prev
-            book.levels[level, L_HEAD] = nxt
+            prev = book.orders[_row(slot), O_PREV]
+            book.orders[_row(prev), O_NEXT] = nxt
+            book.orders[_row(nxt), O_PREV] = prev
+            book.levels[_row(level), L_HEAD] = nxt
             slot = nxt
-        if book.levels[level, L_HEAD] != -1:
+        if book.levels[_row(level), L_HEAD] != -1:
             break
-        nxt_level = book.levels[level, L_NEXT]
+        nxt_level = book.levels[_row(level), L_NEXT]
         _remove_level(book, level)
         level = nxt_level
     return qty
@@ -338,32 +353,32 @@ def _prefetch_ahead(book, markets, sides, i, n, n_markets):
         prefetch_row(book.aggs, own // 2)
     own, opposite = _owners_ahead(markets, sides, i + _AHEAD_LEVELS, n, n_markets)
     if own >= 0:
-        best = book.links[opposite, K_BEST]
+        best = book.links[_row(opposite), K_BEST]
         if best >= 0:
             prefetch_row(book.levels, best)
-        best = book.links[own, K_BEST]
+        best = book.links[_row(own), K_BEST]
         if best >= 0:
             prefetch_row(book.levels, best)
-            prefetch_row(book.levels, book.links[own, K_WORST])
+            prefetch_row(book.levels, book.links[_row(own), K_WORST])
     own, opposite = _owners_ahead(markets, sides, i + _AHEAD_HEAD, n, n_markets)
     if own >= 0:
-        best = book.links[opposite, K_BEST]
+        best = book.links[_row(opposite), K_BEST]
         if best >= 0:
-            prefetch_row(book.orders, book.levels[best, L_HEAD])
-        best = book.links[own, K_BEST]
+            prefetch_row(book.orders, book.levels[_row(best), L_HEAD])
+        best = book.links[_row(own), K_BEST]
         if best >= 0:
-            prefetch_row(book.orders, book.levels[best, L_HEAD])
-            second = book.levels[best, L_NEXT]
+            prefetch_row(book.orders, book.levels[_row(best), L_HEAD])
+            second = book.levels[_row(best), L_NEXT]
             if second >= 0:
                 prefetch_row(book.levels, second)
     own, opposite = _owners_ahead(markets, sides, i + _AHEAD_TAIL, n, n_markets)
     if own >= 0:
-        best = book.links[opposite, K_BEST]
+        best = book.links[_row(opposite), K_BEST]
         if best >= 0:
-            prefetch_row(book.orders, book.orders[book.levels[best, L_HEAD], O_NEXT])
-        best = book.links[own, K_BEST]
+            prefetch_row(book.orders, book.orders[_row(book.levels[_row(best), L_HEAD]), O_NEXT])
+        best = book.links[_row(own), K_BEST]
         if best >= 0:
-            prefetch_row(book.orders, book.orders[book.levels[best, L_HEAD], O_PREV])
+            prefetch_row(book.orders, book.orders[_row(book.levels[_row(best), L_HEAD]), O_PREV])
 
 
 @_kernel
@@ -404,8 +419,8 @@ def submit(book, markets, sides, prices, qtys, types, start, out_ids, out_filled
         else:
             limit = price
         if kind == POST_ONLY:
-            best = book.links[2 * market + 1 - side, K_BEST]
-            if best >= 0 and _crosses(side, book.levels[best, L_PRICE], limit):
+            best = book.links[_row(2 * market + 1 - side), K_BEST]
+            if best >= 0 and _crosses(side, book.levels[_row(best), L_PRICE], limit):
                 out_ids[i] = -1
                 out_filled[i] = 0
                 out_status[i] = REJECTED_WOULD_TRADE
@@ -444,7 +459,7 @@ def _live_slot(book, order_id):
     slot = order_id & _SLOT_MASK
     if slot >= len(book.orders):
         return -1
-    if book.orders[slot, O_GEN] != (order_id >> 32) or book.orders[slot, O_QTY] <= 0:
+    if book.orders[_row(slot), O_GEN] != (order_id >> 32) or book.orders[_row(slot), O_QTY] <= 0:
         return -1
     return slot
 
@@ -452,7 +467,7 @@ def _live_slot(book, order_id):
 @_kernel
 def _cancel_slot(book, slot):
     state = book.state
-    state[S_CANCELLED_QTY] += book.orders[slot, O_QTY]
+    state[S_CANCELLED_QTY] += book.orders[_row(slot), O_QTY]
     _unlink_order(book, slot)
     _free_order(book, slot)
     state[S_LIVE_ORDERS] -= 1
@@ -477,77 +492,77 @@ def reduce(book, order_ids, qtys, out_ok):
             out_ok[i] = False
             continue
         out_ok[i] = True
-        if qty >= book.orders[slot, O_QTY]:
+        if qty >= book.orders[_row(slot), O_QTY]:
             _cancel_slot(book, slot)
         else:
-            book.orders[slot, O_QTY] -= qty
+            book.orders[_row(slot), O_QTY] -= qty
             book.state[S_CANCELLED_QTY] += qty
 
 
 @_kernel
 def best_prices(book, markets, side, out):
     for i in range(len(markets)):
-        level = book.links[2 * markets[i] + side, K_BEST]
-        out[i] = book.levels[level, L_PRICE] if level >= 0 else NO_PRICE
+        level = book.links[_row(2 * markets[i] + side), K_BEST]
+        out[i] = book.levels[_row(level), L_PRICE] if level >= 0 else NO_PRICE
 
 
 @_kernel
 def depth(book, market, side, n_levels, out_price, out_qty):
     """Fill the aggregated top ``n_levels`` levels, best first; return how many exist."""
-    level = book.links[2 * market + side, K_BEST]
+    level = book.links[_row(2 * market + side), K_BEST]
     k = 0
     while level >= 0 and k < n_levels:
-        head = book.levels[level, L_HEAD]
+        head = book.levels[_row(level), L_HEAD]
         total = 0
         slot = head
         while True:
-            total += book.orders[slot, O_QTY]
-            slot = book.orders[slot, O_NEXT]
+            total += book.orders[_row(slot), O_QTY]
+            slot = book.orders[_row(slot), O_NEXT]
             if slot == head:
                 break
-        out_price[k] = book.levels[level, L_PRICE]
+        out_price[k] = book.levels[_row(level), L_PRICE]
         out_qty[k] = total
         k += 1
-        level = book.levels[level, L_NEXT]
+        level = book.levels[_row(level), L_NEXT]
     return k
 
 
 @_kernel
 def count_side(book, market, side):
     """(levels, orders) resting on one side of one market."""
-    level = book.links[2 * market + side, K_BEST]
+    level = book.links[_row(2 * market + side), K_BEST]
     n_levels = 0
     n_orders = 0
     while level >= 0:
         n_levels += 1
-        head = book.levels[level, L_HEAD]
+        head = book.levels[_row(level), L_HEAD]
         slot = head
         while True:
             n_orders += 1
-            slot = book.orders[slot, O_NEXT]
+            slot = book.orders[_row(slot), O_NEXT]
             if slot == head:
                 break
-        level = book.levels[level, L_NEXT]
+        level = book.levels[_row(level), L_NEXT]
     return n_levels, n_orders
 
 
 @_kernel
 def book_orders(book, market, side, out_price, out_id, out_qty):
     """Every resting order of one side in priority order (price, then time); return the count."""
-    level = book.links[2 * market + side, K_BEST]
+    level = book.links[_row(2 * market + side), K_BEST]
     k = 0
     while level >= 0:
-        head = book.levels[level, L_HEAD]
+        head = book.levels[_row(level), L_HEAD]
         slot = head
         while True:
-            out_price[k] = book.levels[level, L_PRICE]
+            out_price[k] = book.levels[_row(level), L_PRICE]
             out_id[k] = _order_id(book, slot)
-            out_qty[k] = book.orders[slot, O_QTY]
+            out_qty[k] = book.orders[_row(slot), O_QTY]
             k += 1
-            slot = book.orders[slot, O_NEXT]
+            slot = book.orders[_row(slot), O_NEXT]
             if slot == head:
                 break
-        level = book.levels[level, L_NEXT]
+        level = book.levels[_row(level), L_NEXT]
     return k
 
 
@@ -558,16 +573,16 @@ def resting_per_market(book, out_orders, out_qty):
         n = 0
         q = 0
         for side in range(2):
-            level = book.links[2 * market + side, K_BEST]
+            level = book.links[_row(2 * market + side), K_BEST]
             while level >= 0:
-                head = book.levels[level, L_HEAD]
+                head = book.levels[_row(level), L_HEAD]
                 slot = head
                 while True:
                     n += 1
-                    q += book.orders[slot, O_QTY]
-                    slot = book.orders[slot, O_NEXT]
+                    q += book.orders[_row(slot), O_QTY]
+                    slot = book.orders[_row(slot), O_NEXT]
                     if slot == head:
                         break
-                level = book.levels[level, L_NEXT]
+                level = book.levels[_row(level), L_NEXT]
         out_orders[market] = n
         out_qty[market] = q
