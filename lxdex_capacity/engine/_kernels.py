@@ -40,7 +40,7 @@ from .layout import (
     A_VOLUME,
     K_BEST,
     K_WORST,
-    L_HEAD,
+    L_TAIL,
     L_NEXT,
     L_PREV,
     L_PRICE,
@@ -147,18 +147,24 @@ def _remove_level(book, level):
 
 @_kernel
 def _unlink_order(book, slot):
-    """Take a resting order out of its level's FIFO ring; drop the level if it empties."""
+    """Take a resting order out of its level's queue; drop the level if it empties."""
     level = book.orders[_row(slot), O_LEVEL]
-    nxt = book.orders[_row(slot), O_NEXT]
-    if nxt == slot:
-        book.levels[_row(level), L_HEAD] = -1
-        _remove_level(book, level)
+    tail = book.levels[_row(level), L_TAIL]
+    prev = book.orders[_row(slot), O_PREV]
+    nxt = book.orders[_row(slot), O_NEXT]  # the head, when slot is the tail
+    if slot == tail:
+        if prev == -1:  # the only order
+            book.levels[_row(level), L_TAIL] = -1
+            _remove_level(book, level)
+        else:
+            book.levels[_row(level), L_TAIL] = prev
+            book.orders[_row(prev), O_NEXT] = nxt
+    elif prev == -1:  # the head, with orders behind it
+        book.orders[_row(nxt), O_PREV] = -1
+        book.orders[_row(tail), O_NEXT] = nxt
     else:
-        prev = book.orders[_row(slot), O_PREV]
         book.orders[_row(prev), O_NEXT] = nxt
         book.orders[_row(nxt), O_PREV] = prev
-        if book.levels[_row(level), L_HEAD] == slot:
-            book.levels[_row(level), L_HEAD] = nxt
 
 
 @_kernel
@@ -182,7 +188,7 @@ def _insert_level(book, owner, price, before, after):
     """A new empty level at ``price`` between ``before`` and ``after`` (levels or owner codes)."""
     level = _alloc_level(book)
     book.levels[_row(level), L_PRICE] = price
-    book.levels[_row(level), L_HEAD] = -1
+    book.levels[_row(level), L_TAIL] = -1
     book.levels[_row(level), L_PREV] = before
     book.levels[_row(level), L_NEXT] = after
     if before >= 0:
@@ -241,17 +247,15 @@ def _find_or_add_level(book, market, side, price):
 
 @_kernel
 def _append_order(book, level, slot, qty):
-    head = book.levels[_row(level), L_HEAD]
-    if head == -1:
-        book.levels[_row(level), L_HEAD] = slot
+    # Only the tail's row is touched: the head is the tail's ``next`` and keeps its place.
+    tail = book.levels[_row(level), L_TAIL]
+    if tail == -1:
         book.orders[_row(slot), O_NEXT] = slot
-        book.orders[_row(slot), O_PREV] = slot
     else:
-        tail = book.orders[_row(head), O_PREV]
+        book.orders[_row(slot), O_NEXT] = book.orders[_row(tail), O_NEXT]
         book.orders[_row(tail), O_NEXT] = slot
-        book.orders[_row(slot), O_PREV] = tail
-        book.orders[_row(slot), O_NEXT] = head
-        book.orders[_row(head), O_PREV] = slot
+    book.orders[_row(slot), O_PREV] = tail
+    book.levels[_row(level), L_TAIL] = slot
     book.orders[_row(slot), O_LEVEL] = level
     book.orders[_row(slot), O_QTY] = qty
 
@@ -262,14 +266,14 @@ def _available(book, market, side, limit, wanted):
     level = book.links[_row(2 * market + 1 - side), K_BEST]
     total = 0
     while level >= 0 and _crosses(side, book.levels[_row(level), L_PRICE], limit):
-        head = book.levels[_row(level), L_HEAD]
-        slot = head
+        tail = book.levels[_row(level), L_TAIL]
+        slot = tail
         while True:
+            slot = book.orders[_row(slot), O_NEXT]
             total += book.orders[_row(slot), O_QTY]
             if total >= wanted:
                 return total
-            slot = book.orders[_row(slot), O_NEXT]
-            if slot == head:
+            if slot == tail:
                 break
         level = book.levels[_row(level), L_NEXT]
     return total
@@ -286,7 +290,8 @@ def _match(book, market, side, limit, qty, taker_id):
         price = book.levels[_row(level), L_PRICE]
         if not _crosses(side, price, limit):
             break
-        slot = book.levels[_row(level), L_HEAD]
+        tail = book.levels[_row(level), L_TAIL]
+        slot = book.orders[_row(tail), O_NEXT]
         while qty > 0:
             maker_qty = book.orders[_row(slot), O_QTY]
             fill = maker_qty if maker_qty < qty else qty
@@ -308,15 +313,13 @@ def _match(book, market, side, limit, qty, taker_id):
             nxt = book.orders[_row(slot), O_NEXT]
             _free_order(book, slot)
             state[S_LIVE_ORDERS] -= 1
-            if nxt == slot:
-                book.levels[_row(level), L_HEAD] = -1
+            if slot == tail:
+                book.levels[_row(level), L_TAIL] = -1
                 break
-            prev = book.orders[_row(slot), O_PREV]
-            book.orders[_row(prev), O_NEXT] = nxt
-            book.orders[_row(nxt), O_PREV] = prev
-            book.levels[_row(level), L_HEAD] = nxt
+            book.orders[_row(nxt), O_PREV] = -1
+            book.orders[_row(tail), O_NEXT] = nxt
             slot = nxt
-        if book.levels[_row(level), L_HEAD] != -1:
+        if book.levels[_row(level), L_TAIL] != -1:
             break
         nxt_level = book.levels[_row(level), L_NEXT]
         _remove_level(book, level)
@@ -326,11 +329,11 @@ def _match(book, market, side, limit, qty, taker_id):
 
 # How many orders ahead each stage of the prefetch pipeline looks.  Each stage reads only lines
 # an earlier stage fetched: the market's level links, then its best (and worst) levels, then the
-# queue heads, then the second order of the opposite queue and the tail of its own.
+# queue tails (where makers append) and the next level, then the head a taker will hit.
 _AHEAD_LINKS = 16
 _AHEAD_LEVELS = 8
-_AHEAD_HEAD = 4
-_AHEAD_TAIL = 2
+_AHEAD_TAIL = 4
+_AHEAD_HEAD = 2
 
 
 @_kernel
@@ -360,25 +363,22 @@ def _prefetch_ahead(book, markets, sides, i, n, n_markets):
         if best >= 0:
             prefetch_row(book.levels, best)
             prefetch_row(book.levels, book.links[_row(own), K_WORST])
-    own, opposite = _owners_ahead(markets, sides, i + _AHEAD_HEAD, n, n_markets)
-    if own >= 0:
-        best = book.links[_row(opposite), K_BEST]
-        if best >= 0:
-            prefetch_row(book.orders, book.levels[_row(best), L_HEAD])
-        best = book.links[_row(own), K_BEST]
-        if best >= 0:
-            prefetch_row(book.orders, book.levels[_row(best), L_HEAD])
-            second = book.levels[_row(best), L_NEXT]
-            if second >= 0:
-                prefetch_row(book.levels, second)
     own, opposite = _owners_ahead(markets, sides, i + _AHEAD_TAIL, n, n_markets)
     if own >= 0:
         best = book.links[_row(opposite), K_BEST]
         if best >= 0:
-            prefetch_row(book.orders, book.orders[_row(book.levels[_row(best), L_HEAD]), O_NEXT])
+            prefetch_row(book.orders, book.levels[_row(best), L_TAIL])
         best = book.links[_row(own), K_BEST]
         if best >= 0:
-            prefetch_row(book.orders, book.orders[_row(book.levels[_row(best), L_HEAD]), O_PREV])
+            prefetch_row(book.orders, book.levels[_row(best), L_TAIL])
+            second = book.levels[_row(best), L_NEXT]
+            if second >= 0:
+                prefetch_row(book.levels, second)
+    own, opposite = _owners_ahead(markets, sides, i + _AHEAD_HEAD, n, n_markets)
+    if own >= 0:
+        best = book.links[_row(opposite), K_BEST]
+        if best >= 0:
+            prefetch_row(book.orders, book.orders[_row(book.levels[_row(best), L_TAIL]), O_NEXT])
 
 
 @_kernel
@@ -512,13 +512,13 @@ def depth(book, market, side, n_levels, out_price, out_qty):
     level = book.links[_row(2 * market + side), K_BEST]
     k = 0
     while level >= 0 and k < n_levels:
-        head = book.levels[_row(level), L_HEAD]
+        tail = book.levels[_row(level), L_TAIL]
         total = 0
-        slot = head
+        slot = tail
         while True:
-            total += book.orders[_row(slot), O_QTY]
             slot = book.orders[_row(slot), O_NEXT]
-            if slot == head:
+            total += book.orders[_row(slot), O_QTY]
+            if slot == tail:
                 break
         out_price[k] = book.levels[_row(level), L_PRICE]
         out_qty[k] = total
@@ -535,12 +535,12 @@ def count_side(book, market, side):
     n_orders = 0
     while level >= 0:
         n_levels += 1
-        head = book.levels[_row(level), L_HEAD]
-        slot = head
+        tail = book.levels[_row(level), L_TAIL]
+        slot = tail
         while True:
-            n_orders += 1
             slot = book.orders[_row(slot), O_NEXT]
-            if slot == head:
+            n_orders += 1
+            if slot == tail:
                 break
         level = book.levels[_row(level), L_NEXT]
     return n_levels, n_orders
@@ -552,15 +552,15 @@ def book_orders(book, market, side, out_price, out_id, out_qty):
     level = book.links[_row(2 * market + side), K_BEST]
     k = 0
     while level >= 0:
-        head = book.levels[_row(level), L_HEAD]
-        slot = head
+        tail = book.levels[_row(level), L_TAIL]
+        slot = tail
         while True:
+            slot = book.orders[_row(slot), O_NEXT]
             out_price[k] = book.levels[_row(level), L_PRICE]
             out_id[k] = _order_id(book, slot)
             out_qty[k] = book.orders[_row(slot), O_QTY]
             k += 1
-            slot = book.orders[_row(slot), O_NEXT]
-            if slot == head:
+            if slot == tail:
                 break
         level = book.levels[_row(level), L_NEXT]
     return k
@@ -575,13 +575,13 @@ def resting_per_market(book, out_orders, out_qty):
         for side in range(2):
             level = book.links[_row(2 * market + side), K_BEST]
             while level >= 0:
-                head = book.levels[_row(level), L_HEAD]
-                slot = head
+                tail = book.levels[_row(level), L_TAIL]
+                slot = tail
                 while True:
+                    slot = book.orders[_row(slot), O_NEXT]
                     n += 1
                     q += book.orders[_row(slot), O_QTY]
-                    slot = book.orders[_row(slot), O_NEXT]
-                    if slot == head:
+                    if slot == tail:
                         break
                 level = book.levels[_row(level), L_NEXT]
         out_orders[market] = n

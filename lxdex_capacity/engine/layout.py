@@ -9,11 +9,13 @@ accounting (which sums them) happen here and nowhere else.
 
 Records, in bytes per row:
 
-* order   (20 B) int32 ``qty, next, prev, level, gen``.  Orders of one price level form a circular
-  doubly-linked FIFO list (``head.prev`` is the tail), so appends, fills and cancels are O(1).
+* order   (20 B) int32 ``qty, next, prev, level, gen``.  Orders of one price level form a FIFO
+  queue linked both ways, whose ``next`` links close the circle (``tail.next`` is the head) and
+  whose head has ``prev = -1``: the level keeps only its tail, an append touches only the tail's
+  row, and fills and cancels are O(1).
   ``gen`` is the id index: an order id is ``gen << 32 | slot``, and the slot's generation advances
   whenever an order leaves it, so a stale id never matches a later order.
-* level   (16 B) int32 ``price, head, next, prev``.  Levels of one (market, side) form a
+* level   (16 B) int32 ``price, tail, next, prev``.  Levels of one (market, side) form a
   doubly-linked list from best to worst; the outer links of the best and worst levels hold the
   negative *owner code* ``-(2 + 2*market + side)`` instead of -1, so a level emptied by a cancel
   finds its market without storing one.  Prices are int32 ticks (1 .. 2**31-1).
@@ -49,7 +51,7 @@ __all__ = [
     "MAX_PRICE",
     "MAX_ORDER_SLOTS",
     "O_QTY", "O_NEXT", "O_PREV", "O_LEVEL", "O_GEN",
-    "L_PRICE", "L_HEAD", "L_NEXT", "L_PREV",
+    "L_PRICE", "L_TAIL", "L_NEXT", "L_PREV",
     "K_BEST", "K_WORST",
     "A_LAST", "A_VOLUME", "A_COUNT",
     "S_ORDER_FREE_HEAD",
@@ -73,8 +75,8 @@ MAX_ORDER_SLOTS = np.iinfo(np.int32).max
 # Columns of each record array.
 ORDER_COLUMNS = ("qty", "next", "prev", "level", "gen")
 O_QTY, O_NEXT, O_PREV, O_LEVEL, O_GEN = range(5)
-LEVEL_COLUMNS = ("price", "head", "next", "prev")
-L_PRICE, L_HEAD, L_NEXT, L_PREV = range(4)
+LEVEL_COLUMNS = ("price", "tail", "next", "prev")
+L_PRICE, L_TAIL, L_NEXT, L_PREV = range(4)
 LINK_COLUMNS = ("best", "worst")  # one row per owner = 2*market + side
 K_BEST, K_WORST = range(2)
 AGG_COLUMNS = ("last_price", "volume", "trade_count")
