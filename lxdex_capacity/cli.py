@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.console import Console
@@ -18,6 +19,9 @@ from rich.table import Table
 from . import __version__
 from .errors import LxdexError
 
+if TYPE_CHECKING:
+    from .scenarios.config import Scenario
+
 app = typer.Typer(
     name="lxdex",
     help="Measured memory and speed of a real multi-market matching engine, and the machines that hold it.",
@@ -26,6 +30,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
+if not out.is_terminal:  # piped or redirected: no width to fit, so don't truncate tables to 80 columns
+    out = Console(width=140)
 err = Console(stderr=True)
 
 
@@ -111,6 +117,133 @@ def _print_bench(report: dict[str, Any]) -> None:
 def _fail(message: str, code: int) -> None:
     err.print(f"lxdex: error: {message}", highlight=False, markup=False, soft_wrap=True)
     sys.exit(code)
+
+
+def _bytes(n: float) -> str:
+    """Decimal megabytes (10^6 bytes), as the published report counted."""
+    return f"{n / 1e6:,.2f} MB"
+
+
+def _scenario_from_options(scenario_file: Optional[Path], **overrides: Any) -> "Scenario":
+    from .scenarios.config import Scenario, load_scenario
+
+    scenario = load_scenario(scenario_file) if scenario_file else Scenario()
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return scenario.replace(**changes) if changes else scenario
+
+
+MARKETS_HELP = "Markets to simulate (1 to 100,000,000); default 21,000 or the scenario file's."
+
+
+@app.command()
+def simulate(
+    markets: Optional[int] = typer.Option(None, min=1, max=100_000_000, help=MARKETS_HELP),
+    trades: Optional[int] = typer.Option(None, min=0, help="Fills the traded phase runs until (default 1,000,000)."),
+    seed: Optional[int] = typer.Option(None, min=0, help="Random seed: the same seed gives the same trades."),
+    scenario_file: Optional[Path] = typer.Option(None, "--scenario", help="Scenario TOML file (see 'lxdex scenario show')."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Also write simulate.json into this directory."),
+    force: bool = typer.Option(False, "--force", help="Run even if the memory estimate exceeds available memory."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Build the markets, seed their books, trade, and report each phase's memory and the throughput."""
+    from .atomic import ensure_dir, write_text_atomic
+    from .simulate import simulate as run_simulation
+
+    scenario = _scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
+    if out_dir is not None:
+        out_dir = ensure_dir(out_dir)
+    columns = (TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        tasks: dict[str, Any] = {}
+
+        def advance(phase: str, completed: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(phase, total=total)
+            progress.update(tasks[phase], completed=completed)
+
+        result = run_simulation(scenario, progress=advance, force=force)
+    report = result.as_dict()
+    text = json.dumps(report, indent=2)
+    if out_dir is not None:
+        write_text_atomic(out_dir / "simulate.json", text + "\n")
+    if as_json:
+        out.print_json(text)
+        return
+    _print_simulation(report)
+
+
+def _print_simulation(r: dict[str, Any]) -> None:
+    table = Table(title=f"lxdex simulate — {r['markets']:,} markets ({r['universe']['securities']:,} securities, "
+                  f"{r['universe']['crypto']:,} crypto), seed {r['seed']}")
+    table.add_column("phase")
+    for name in ("resting", "trades", "engine MB", "reserved MB", "numpy MB", "RSS MB", "B/market", "B/order"):
+        table.add_column(name, justify="right")
+    for p in r["phases"]:
+        book = sum(p["components"][c]["bytes_used"] for c in ("orders", "price_levels", "indexes"))
+        per_order = f"{book / p['resting_orders']:,.1f}" if p["resting_orders"] else "—"
+        table.add_row(p["name"], f"{p['resting_orders']:,}", f"{p['trades']:,}", f"{p['engine_bytes_used'] / 1e6:,.2f}",
+                      f"{p['engine_bytes_reserved'] / 1e6:,.2f}", f"{p['traced_bytes'] / 1e6:,.2f}",
+                      f"{p['rss_bytes'] / 1e6:,.1f}", f"{p['engine_bytes_used'] / p['markets']:,.1f}", per_order)
+    out.print(table)
+    out.print(f"MB = 10^6 bytes. Engine: bytes the engine's arrays use (live rows) and reserve; numpy: "
+              f"traced by tracemalloc; process baseline before the engine: RSS {_bytes(r['baseline']['rss_bytes'])}, "
+              f"USS {_bytes(r['baseline']['uss_bytes'])}.")
+    t = r["throughput"]
+    perf = Table(title="performance (one core)")
+    perf.add_column("figure")
+    perf.add_column("value", justify="right")
+    perf.add_row("orders through matching (traded phase)", _si(t["orders_per_s"], "orders/s"))
+    perf.add_row("cancels keeping the book stationary", _si(t["cancels_per_s"], "cancels/s"))
+    perf.add_row("best bid/ask lookups, random markets", _si(t["lookups_per_s"], "lookups/s"))
+    perf.add_row("random access latency p50", f"{t['random_access_ns_p50']:.1f} ns")
+    perf.add_row("random access latency p99", f"{t['random_access_ns_p99']:.1f} ns")
+    out.print(perf)
+    out.print(f"elapsed {r['elapsed_s']:.1f} s; market checksum {r['market_checksum']}")
+
+
+scenario_app = typer.Typer(help="Scenario parameters.", no_args_is_help=True)
+app.add_typer(scenario_app, name="scenario")
+
+
+@scenario_app.command("show")
+def scenario_show(
+    scenario_file: Optional[Path] = typer.Option(None, "--scenario", help="Scenario TOML file to read."),
+    markets: Optional[int] = typer.Option(None, min=1, max=100_000_000, help=MARKETS_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Print the effective scenario parameters, with what they imply (activity exponent, depth, memory)."""
+    from .scenarios import zipf_exponent_for_share
+    from .scenarios.universe import Universe
+    from .simulate import estimate_memory, expected_resting
+
+    scenario = _scenario_from_options(scenario_file, markets=markets)
+    universe = Universe(scenario.markets, scenario.securities_share)
+    derived = {
+        "zipf_exponent": zipf_exponent_for_share(scenario.markets, scenario.flow_share, scenario.market_share),
+        "expected_resting_orders": expected_resting(scenario),
+        "securities": universe.securities,
+        "crypto": universe.crypto,
+        "estimate_bytes": estimate_memory(scenario),
+    }
+    if as_json:
+        out.print_json(json.dumps({"scenario": scenario.as_dict(), "derived": derived}))
+        return
+    table = Table(title="scenario" + (f" from {scenario_file}" if scenario_file else " (defaults)"))
+    table.add_column("parameter")
+    table.add_column("value", justify="right")
+    for key, value in scenario.as_dict().items():
+        if key != "tiers":
+            table.add_row(key, f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value))
+    out.print(table)
+    tiers = Table(title="tiers (market rank -> resting orders)")
+    for name in ("up to rank", "low", "high"):
+        tiers.add_column(name, justify="right")
+    for tier in scenario.tiers:
+        tiers.add_row("all the rest" if tier.up_to_rank is None else f"{tier.up_to_rank:,}", f"{tier.low:,}", f"{tier.high:,}")
+    out.print(tiers)
+    out.print(f"Zipf exponent {derived['zipf_exponent']:.4f}; expected resting orders {derived['expected_resting_orders']:,.0f}; "
+              f"{derived['securities']:,} securities + {derived['crypto']:,} crypto; "
+              f"memory estimate {derived['estimate_bytes'] / 2**30:.2f} GiB")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, uint64
 
-from ._prefetch import prefetch_row
+from ._intrinsics import cycle_counter, prefetch_row
 
 from .codes import (
     BUY,
@@ -586,3 +586,39 @@ def resting_per_market(book, out_orders, out_qty):
                 level = book.levels[_row(level), L_NEXT]
         out_orders[market] = n
         out_qty[market] = q
+
+
+@_kernel
+def open_qty(book, order_ids, out):
+    """Remaining quantity of each order id: 0 unless it is resting."""
+    for i in range(len(order_ids)):
+        slot = _live_slot(book, order_ids[i])
+        out[i] = book.orders[_row(slot), O_QTY] if slot >= 0 else 0
+
+
+@_kernel
+def read_cycles():
+    return cycle_counter()
+
+
+@_kernel
+def lookup_latency(book, markets, group, out_cycles):
+    """Counter ticks taken by each run of ``group`` best-bid lookups on the random ``markets``.
+
+    Each lookup's market is offset by the previous lookup's result, so lookups cannot overlap and
+    a run's time is ``group`` access latencies back to back, not a share of pipelined throughput.
+    Runs rather than single lookups are timed because a virtual machine's counter may tick too
+    coarsely (here every 26 cycles) to time one access.
+    """
+    n_markets = len(book.aggs)
+    price = 0
+    seen = 0  # returned, so the compiler cannot drop the lookups as unused
+    for g in range(len(out_cycles)):
+        start = cycle_counter()
+        for j in range(g * group, (g + 1) * group):
+            market = (markets[j] + (price & 1)) % n_markets
+            level = book.links[_row(2 * market), K_BEST]
+            price = book.levels[_row(level), L_PRICE] if level >= 0 else 0
+            seen += price
+        out_cycles[g] = cycle_counter() - start
+    return seen

@@ -165,6 +165,13 @@ class Engine:
         k.reduce(self._book, ids, qtys, ok)
         return ok
 
+    def open_qty(self, order_ids: Any) -> np.ndarray:
+        """Remaining quantity of each order: 0 unless it is resting (filled, cancelled, unknown)."""
+        ids = check_int_array("order_ids", order_ids)
+        out = np.empty(len(ids), dtype=np.int64)
+        k.open_qty(self._book, ids, out)
+        return out
+
     def _grow(self) -> None:
         book = self._book
         if book.state[S_ORDER_FREE_HEAD] == -1:

@@ -1,0 +1,374 @@
+"""Run a scenario through the engine phase by phase, measuring what each phase costs.
+
+Phases: **empty** (the markets exist), **seeded** (books filled per the tier table), **traded**
+(maker/taker flow until the scenario's number of fills, with cancels keeping the book at its
+seeded size when the scenario is stationary).  After each phase: the engine's own bytes by
+component, numpy's traced bytes, and the process's RSS and USS.  Then the throughput of the run.
+
+Library entry points: :func:`estimate_memory`, :func:`check_memory` and :func:`simulate`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import tracemalloc
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import psutil
+
+from . import __version__
+from .engine import Engine, Status
+from .engine import _kernels as kernels
+from .engine.core import DEFAULT_TAPE_CAPACITY
+from .engine.layout import ID_INDEX_BYTES, LEVEL_RECORD_BYTES, MARKET_RECORD_BYTES, ORDER_RECORD_BYTES, TRADE_RECORD_BYTES
+from .errors import CapacityError
+from .profiling.memory import ProcessMemory, numpy_traced_bytes, sample_process, settle
+from .scenarios import draw_depths, flow_orders, zipf_exponent_for_share, zipf_weights
+from .scenarios.config import Scenario
+from .scenarios.flow import mid_prices, pareto_sizes
+from .scenarios.universe import Universe
+
+__all__ = ["PhaseResult", "Throughput", "SimulationResult", "estimate_memory", "check_memory", "simulate"]
+
+Progress = Callable[[str, int, int], None]  # (phase, completed, total)
+SEED_CHUNK_MARKETS = 1 << 18
+LOOKUPS = 2_000_000
+LATENCY_LOOKUPS = 1 << 20
+LATENCY_GROUP = 16
+# Interpreter, numpy, numba and the compiled kernels: measured ~150 MB RSS; counted with margin.
+RUNTIME_BYTES = 400 * 2**20
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    name: str
+    markets: int
+    resting_orders: int
+    price_levels: int
+    trades: int
+    engine_bytes_used: int
+    engine_bytes_reserved: int
+    components: dict[str, dict[str, int]]
+    traced_bytes: int
+    rss_bytes: int
+    uss_bytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Throughput:
+    orders_per_s: float
+    flow_orders: int
+    flow_seconds: float
+    cancels: int
+    cancels_per_s: float
+    lookups_per_s: float
+    random_access_ns_p50: float
+    random_access_ns_p99: float
+    random_access_method: str
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    scenario: Scenario
+    baseline: ProcessMemory
+    phases: list[PhaseResult]
+    throughput: Throughput
+    elapsed_s: float
+    market_checksum: str
+    tape_checksum: str
+    estimate_bytes: int
+    universe: dict[str, int] = field(default_factory=dict)
+
+    def phase(self, name: str) -> PhaseResult:
+        return next(p for p in self.phases if p.name == name)
+
+    @property
+    def per_market_bytes(self) -> float:
+        """Engine bytes used after trading, per market: everything the engine holds, shared out."""
+        return self.phase("traded").engine_bytes_used / self.scenario.markets
+
+    @property
+    def per_order_bytes(self) -> float:
+        """Order, level and id-index bytes used per resting order, after seeding."""
+        seeded = self.phase("seeded")
+        book = sum(seeded.components[c]["bytes_used"] for c in ("orders", "price_levels", "indexes"))
+        return book / max(seeded.resting_orders, 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "seed": self.scenario.seed,
+            "markets": self.scenario.markets,
+            "universe": self.universe,
+            "scenario": self.scenario.as_dict(),
+            "baseline": {"rss_bytes": self.baseline.rss_bytes, "uss_bytes": self.baseline.uss_bytes},
+            "estimate_bytes": self.estimate_bytes,
+            "phases": [asdict(p) for p in self.phases],
+            "per_market_bytes": self.per_market_bytes,
+            "per_order_bytes": self.per_order_bytes,
+            "throughput": asdict(self.throughput),
+            "elapsed_s": self.elapsed_s,
+            "market_checksum": self.market_checksum,
+            "tape_checksum": self.tape_checksum,
+        }
+
+
+def _pow2_at_least(n: float) -> int:
+    return 1 << max(10, int(np.ceil(np.log2(max(n, 1)))))
+
+
+def expected_resting(scenario: Scenario) -> float:
+    """Mean resting orders the tier table gives ``scenario.markets`` markets."""
+    total, start = 0.0, 0
+    for tier in scenario.tiers:
+        stop = scenario.markets if tier.up_to_rank is None else min(tier.up_to_rank, scenario.markets)
+        total += max(stop - start, 0) * (tier.low + tier.high) / 2
+        start = max(start, stop)
+    return total
+
+
+def estimate_memory(scenario: Scenario) -> int:
+    """Peak bytes a run of ``scenario`` needs, before anything is allocated.
+
+    Engine pools at their power-of-two capacities (old and new arrays coexist while one grows),
+    per-market arrays of the generator (depths, mids, activity weights, statistics), the pool of
+    cancellable order ids, one seeding chunk's temporaries, and the runtime itself.
+    """
+    n = scenario.markets
+    orders = expected_resting(scenario) * 1.1
+    levels = orders  # worst case: one order per level
+    order_pool = _pow2_at_least(orders) * (ORDER_RECORD_BYTES + ID_INDEX_BYTES)
+    level_pool = _pow2_at_least(levels) * LEVEL_RECORD_BYTES
+    engine = n * MARKET_RECORD_BYTES + order_pool * 1.5 + level_pool * 1.5 + DEFAULT_TAPE_CAPACITY * TRADE_RECORD_BYTES
+    per_market = n * 8 * 8  # depths, mids, cdf, classes and the statistics gathered for checksums
+    id_pool = _pow2_at_least(orders) * 8
+    chunk_orders = expected_resting(scenario.replace(markets=min(n, SEED_CHUNK_MARKETS))) if n else 0
+    seeding = chunk_orders * 8 * 10
+    flow = scenario.batch * 8 * 10
+    return int(engine + per_market + id_pool + seeding + flow + RUNTIME_BYTES)
+
+
+def check_memory(scenario: Scenario, force: bool = False) -> int:
+    """Return the estimate; raise :class:`CapacityError` if it exceeds available memory (unless forced)."""
+    estimate = estimate_memory(scenario)
+    available = psutil.virtual_memory().available
+    if estimate > available and not force:
+        raise CapacityError(
+            f"{scenario.markets:,} markets need an estimated {estimate / 2**30:.1f} GiB but only "
+            f"{available / 2**30:.1f} GiB is available; use fewer markets or --force"
+        )
+    return estimate
+
+
+class _IdPool:
+    """Ids of orders that may still rest: cancel candidates, removed in O(k) by swapping."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self.ids = ids.copy()
+        self.size = len(ids)
+
+    def add(self, ids: np.ndarray) -> None:
+        if self.size + len(ids) > len(self.ids):
+            grown = np.empty(max(2 * len(self.ids), self.size + len(ids)), dtype=np.int64)
+            grown[: self.size] = self.ids[: self.size]
+            self.ids = grown
+        self.ids[self.size : self.size + len(ids)] = ids
+        self.size += len(ids)
+
+    def take(self, rng: np.random.Generator, k: int) -> np.ndarray:
+        """Remove and return ``k`` (or fewer, if the pool is smaller) ids chosen at random."""
+        k = min(k, self.size)
+        positions = np.unique(rng.integers(0, self.size, size=k))
+        taken = self.ids[positions].copy()
+        new_size = self.size - len(positions)
+        tail = np.arange(new_size, self.size)
+        keep_tail = tail[~np.isin(tail, positions)]
+        holes = positions[positions < new_size]
+        self.ids[holes] = self.ids[keep_tail]
+        self.size = new_size
+        return taken
+
+
+def _measure(name: str, eng: Engine, seconds: float) -> PhaseResult:
+    settle()
+    mem = eng.memory()
+    process = sample_process()
+    return PhaseResult(
+        name=name,
+        markets=eng.n_markets,
+        resting_orders=mem.resting_orders,
+        price_levels=mem.price_levels,
+        trades=eng.trade_count,
+        engine_bytes_used=mem.bytes_used,
+        engine_bytes_reserved=mem.bytes_reserved,
+        components={c: {"bytes_used": u, "bytes_reserved": r} for c, (u, r) in mem.components.items()},
+        traced_bytes=numpy_traced_bytes(),
+        rss_bytes=process.rss_bytes,
+        uss_bytes=process.uss_bytes,
+        seconds=seconds,
+    )
+
+
+def _seed(eng: Engine, scenario: Scenario, depths: np.ndarray, mids: np.ndarray, rng: np.random.Generator, progress: Progress) -> np.ndarray:
+    """Fill the books chunk by chunk of markets; return the ids of the orders that rest."""
+    params = scenario.flow
+    resting = []
+    n = scenario.markets
+    for start in range(0, n, SEED_CHUNK_MARKETS):
+        stop = min(start + SEED_CHUNK_MARKETS, n)
+        markets = np.repeat(np.arange(start, stop, dtype=np.int64), depths[start:stop])
+        rng.shuffle(markets)  # orders of different markets arrive interleaved
+        sides = rng.integers(0, 2, size=len(markets))
+        distance = rng.geometric(params.maker_distance_p, size=len(markets))
+        prices = mids[markets] + np.where(sides == 0, -distance, distance)
+        res = eng.submit(markets, sides, prices, pareto_sizes(len(markets), rng, params))
+        resting.append(res.order_ids[res.status == Status.RESTING])
+        progress("seeded", stop, n)
+    return np.concatenate(resting) if resting else np.empty(0, dtype=np.int64)
+
+
+def _trade(eng: Engine, scenario: Scenario, mids: np.ndarray, ids: _IdPool, rng: np.random.Generator, progress: Progress) -> tuple[int, float, int, float]:
+    """Flow until ``scenario.trades`` fills; return (orders, submit seconds, cancels, cancel seconds)."""
+    params = scenario.flow
+    n = scenario.markets
+    cdf = np.cumsum(zipf_weights(n, zipf_exponent_for_share(n, scenario.flow_share, scenario.market_share)))
+    target = eng.resting_orders
+    first = eng.trade_count
+    flow_orders_done = cancels = 0
+    flow_s = cancel_s = 0.0
+    while eng.trade_count - first < scenario.trades:
+        markets, sides, prices, qtys, types = flow_orders(scenario.batch, cdf, mids, rng, params)
+        start = time.perf_counter()
+        res = eng.submit(markets, sides, prices, qtys, types)
+        flow_s += time.perf_counter() - start
+        flow_orders_done += len(markets)
+        ids.add(res.order_ids[res.status == Status.RESTING])
+        if scenario.stationary:
+            # Cancel random resting orders until the book is back at its seeded size.  Candidates
+            # that filled meanwhile leave the pool; live ones not needed go back into it.
+            while eng.resting_orders > target and ids.size:
+                excess = eng.resting_orders - target
+                candidates = ids.take(rng, 2 * excess + 64)
+                live = candidates[eng.open_qty(candidates) > 0]
+                start = time.perf_counter()
+                cancels += int(eng.cancel(live[:excess]).sum())
+                cancel_s += time.perf_counter() - start
+                ids.add(live[excess:])
+        progress("traded", min(eng.trade_count - first, scenario.trades), scenario.trades)
+        if flow_orders_done > 1000 * max(scenario.trades, 1) + 10 * scenario.batch:
+            break  # a scenario whose flow never trades (e.g. taker_share = 0) stops here
+    return flow_orders_done, flow_s, cancels, cancel_s
+
+
+def _ticks_per_ns() -> float:
+    c0, t0 = kernels.read_cycles(), time.perf_counter_ns()
+    time.sleep(0.05)
+    c1, t1 = kernels.read_cycles(), time.perf_counter_ns()
+    return (c1 - c0) / (t1 - t0)
+
+
+def _throughput_probes(eng: Engine, rng: np.random.Generator) -> tuple[float, float, float]:
+    """Best-bid/ask lookups/s on random markets, and p50/p99 ns of one dependent random access."""
+    n = eng.n_markets
+    markets = rng.integers(0, n, size=LOOKUPS)
+    eng.best_bid(markets[:16])
+    rates = []
+    for _ in range(3):
+        start = time.perf_counter()
+        eng.best_bid(markets)
+        eng.best_ask(markets)
+        rates.append(2 * LOOKUPS / (time.perf_counter() - start))
+    lookups_per_s = float(np.median(rates))
+    targets = rng.integers(0, n, size=LATENCY_LOOKUPS)
+    runs = np.empty(LATENCY_LOOKUPS // LATENCY_GROUP, dtype=np.int64)
+    kernels.lookup_latency(eng._book, targets[: 2 * LATENCY_GROUP], LATENCY_GROUP, runs[:2])
+    kernels.lookup_latency(eng._book, targets, LATENCY_GROUP, runs)
+    ns = runs / LATENCY_GROUP / _ticks_per_ns()
+    p50, p99 = np.percentile(ns, [50, 99])
+    return lookups_per_s, float(p50), float(p99)
+
+
+def market_checksum(eng: Engine) -> str:
+    """SHA-256 over every market's (trade count, traded volume, last price, resting orders), int64
+    little-endian, in market order: equal for runs that ended in the same state."""
+    stats = eng.market_stats()
+    digest = hashlib.sha256()
+    columns = ("trade_count", "volume", "last_price", "resting_orders")
+    for start in range(0, eng.n_markets, 1 << 20):
+        block = np.stack([stats[c][start : start + (1 << 20)] for c in columns], axis=1).astype("<i8")
+        digest.update(block.tobytes())
+    return digest.hexdigest()
+
+
+def tape_checksum(eng: Engine) -> str:
+    """SHA-256 of the trade ring's contents (oldest first)."""
+    return hashlib.sha256(eng.trades().tobytes()).hexdigest()
+
+
+def _no_progress(phase: str, completed: int, total: int) -> None:
+    pass
+
+
+def simulate(scenario: Scenario, progress: Progress | None = None, force: bool = False) -> SimulationResult:
+    """Run ``scenario``: refuse first if it would not fit in memory (unless ``force``)."""
+    progress = progress or _no_progress
+    estimate = check_memory(scenario, force)
+    began = time.perf_counter()
+    baseline = sample_process()
+    started_tracing = not tracemalloc.is_tracing()
+    if started_tracing:
+        tracemalloc.start()
+    try:
+        rng = np.random.default_rng(scenario.seed)
+        kernels_ready = Engine(1)  # compile (or load) the kernels before any phase is timed
+        kernels_ready.submit([0], [0], [1], [1])
+        del kernels_ready
+
+        start = time.perf_counter()
+        eng = Engine(scenario.markets)
+        progress("empty", 1, 1)
+        phases = [_measure("empty", eng, time.perf_counter() - start)]
+
+        start = time.perf_counter()
+        depths = draw_depths(scenario.markets, rng, scenario.tiers)
+        mids = mid_prices(scenario.markets, rng, scenario.flow)
+        ids = _IdPool(_seed(eng, scenario, depths, mids, rng, progress))
+        del depths
+        phases.append(_measure("seeded", eng, time.perf_counter() - start))
+
+        start = time.perf_counter()
+        flow_count, flow_s, cancels, cancel_s = _trade(eng, scenario, mids, ids, rng, progress)
+        del ids
+        phases.append(_measure("traded", eng, time.perf_counter() - start))
+
+        lookups_per_s, p50, p99 = _throughput_probes(eng, rng)
+        throughput = Throughput(
+            orders_per_s=flow_count / flow_s if flow_s else 0.0,
+            flow_orders=flow_count,
+            flow_seconds=flow_s,
+            cancels=cancels,
+            cancels_per_s=cancels / cancel_s if cancel_s else 0.0,
+            lookups_per_s=lookups_per_s,
+            random_access_ns_p50=p50,
+            random_access_ns_p99=p99,
+            random_access_method=f"best bid of a random market, dependent chains timed in runs of {LATENCY_GROUP}",
+        )
+        universe = Universe(scenario.markets, scenario.securities_share)
+        return SimulationResult(
+            scenario=scenario,
+            baseline=baseline,
+            phases=phases,
+            throughput=throughput,
+            elapsed_s=time.perf_counter() - began,
+            market_checksum=market_checksum(eng),
+            tape_checksum=tape_checksum(eng),
+            estimate_bytes=estimate,
+            universe={"securities": universe.securities, "crypto": universe.crypto},
+        )
+    finally:
+        if started_tracing:
+            tracemalloc.stop()

@@ -1,0 +1,144 @@
+"""lxdex simulate and the scenario machinery: determinism, phases, JSON, refusals, TOML errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lxdex_capacity.errors import CapacityError, InputError
+from lxdex_capacity.scenarios import Tier
+from lxdex_capacity.scenarios.config import Scenario, load_scenario
+from lxdex_capacity.scenarios.universe import CRYPTO, SECURITY, Universe
+from lxdex_capacity.simulate import check_memory, simulate
+from test_cli import lxdex
+
+SMALL = Scenario(markets=400, trades=3_000, seed=7, batch=4_096)
+# Shallow books and a longer flow: without cancels these books grow visibly.
+SHALLOW = Scenario(markets=400, trades=20_000, seed=5, batch=4_096, tiers=(Tier(None, 5, 20),))
+
+
+def test_same_seed_same_trades_and_state_different_seed_differs():
+    a, b = simulate(SMALL), simulate(SMALL)
+    assert (a.market_checksum, a.tape_checksum) == (b.market_checksum, b.tape_checksum)
+    c = simulate(SMALL.replace(seed=8))
+    assert c.market_checksum != a.market_checksum
+
+
+def test_phases_are_measured_and_the_traded_book_stays_at_its_seeded_size():
+    result = simulate(SMALL)
+    names = [p.name for p in result.phases]
+    assert names == ["empty", "seeded", "traded"]
+    empty, seeded, traded = result.phases
+    assert empty.resting_orders == 0 and empty.engine_bytes_used == 400 * 40 + 128
+    assert seeded.resting_orders > 0 and traded.trades >= SMALL.trades
+    assert traded.resting_orders <= seeded.resting_orders
+    assert all(p.rss_bytes >= p.uss_bytes > 0 for p in result.phases)
+    assert traded.traced_bytes >= traded.engine_bytes_reserved * 0.9  # tracemalloc sees the engine
+    t = result.throughput
+    assert t.orders_per_s > 0 and t.lookups_per_s > 0 and 0 < t.random_access_ns_p50 <= t.random_access_ns_p99
+
+
+def test_stationary_flow_cancels_back_to_the_seeded_size_and_without_cancels_the_book_grows():
+    steady = simulate(SHALLOW)
+    seeded = steady.phase("seeded").resting_orders
+    # Cancels trim the book back to its seeded size; takers may leave it a little under.
+    assert 0.98 * seeded <= steady.phase("traded").resting_orders <= seeded
+    assert steady.throughput.cancels > 0
+    growing = simulate(SHALLOW.replace(stationary=False))
+    assert growing.phase("seeded").resting_orders == seeded
+    assert growing.phase("traded").resting_orders > 1.2 * seeded and growing.throughput.cancels == 0
+
+
+def test_cli_json_has_the_documented_fields_and_out_dir_gets_the_same(tmp_path: Path):
+    out = tmp_path / "run"
+    res = lxdex("simulate", "--markets", "300", "--trades", "2000", "--seed", "1", "--json", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    for key in ("version", "seed", "markets", "scenario", "phases", "per_market_bytes", "per_order_bytes", "throughput", "elapsed_s", "market_checksum"):
+        assert key in report
+    for phase in report["phases"]:
+        for key in ("name", "markets", "resting_orders", "trades", "engine_bytes_used", "engine_bytes_reserved", "traced_bytes", "rss_bytes"):
+            assert key in phase
+    assert set(report["throughput"]) >= {"orders_per_s", "lookups_per_s", "random_access_ns_p50", "random_access_ns_p99"}
+    assert json.loads((out / "simulate.json").read_text())["market_checksum"] == report["market_checksum"]
+    assert [p.name for p in out.iterdir()] == ["simulate.json"]  # no temporary left behind
+
+
+def test_cli_table_output(tmp_path: Path):
+    res = lxdex("simulate", "--markets", "200", "--trades", "500")
+    assert res.returncode == 0, res.stderr
+    assert "traded" in res.stdout and "orders/s" in res.stdout and "market checksum" in res.stdout
+
+
+def test_too_many_markets_are_refused_before_allocating():
+    with pytest.raises(CapacityError, match="GiB"):
+        check_memory(Scenario(markets=100_000_000))
+    res = lxdex("simulate", "--markets", "100000000")
+    assert res.returncode == 2
+    assert "need an estimated" in res.stderr and "--force" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["simulate", "--markets", "0"], "--markets"),
+        (["simulate", "--markets", "-5"], "--markets"),
+        (["simulate", "--trades", "x"], "--trades"),
+        (["simulate", "--markets", "100000001"], "--markets"),
+        (["simulate", "--scenario", "/nonexistent.toml"], "does not exist"),
+    ],
+)
+def test_bad_options_are_one_line_errors(args, message):
+    res = lxdex(*args)
+    assert res.returncode == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("markets = 100\nbogus = 3\n", "unknown scenario key 'bogus'"),
+        ("markets = 100\ntaker_share = = 2\n", "line 2"),
+        ("markets = 0\n", "markets=0 must be in [1, 1e+08]"),
+        ("taker_share = 1.5\n", "taker_share=1.5"),
+        ("[[tiers]]\nlow = 5\nhigh = 2\n", "tiers[0].high=2"),
+        ("[[tiers]]\nup_to_rank = 10\nlow = 1\nhigh = 2\nwidth = 3\n", "unknown key 'width' in tiers[0]"),
+    ],
+)
+def test_scenario_file_errors_name_the_key_or_line(tmp_path: Path, text, message):
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message.replace("[", r"\[").replace("(", r"\(").replace("+", r"\+")):
+        load_scenario(path)
+    res = lxdex("scenario", "show", "--scenario", str(path))
+    assert res.returncode == 2 and str(path) in res.stderr
+
+
+def test_scenario_file_overrides_and_show_prints_effective_parameters(tmp_path: Path):
+    path = tmp_path / "s.toml"
+    path.write_text("markets = 1000\ntaker_share = 0.4\n[[tiers]]\nup_to_rank = 10\nlow = 50\nhigh = 60\n[[tiers]]\nlow = 1\nhigh = 3\n")
+    scenario = load_scenario(path)
+    assert scenario.markets == 1000 and scenario.taker_share == 0.4 and len(scenario.tiers) == 2
+    res = lxdex("scenario", "show", "--scenario", str(path), "--json")
+    shown = json.loads(res.stdout)
+    assert shown["scenario"]["taker_share"] == 0.4
+    assert shown["derived"]["expected_resting_orders"] == 10 * 55 + 990 * 2
+    res = lxdex("simulate", "--scenario", str(path), "--trades", "500", "--markets", "50", "--json")
+    assert json.loads(res.stdout)["markets"] == 50  # command-line options win over the file
+
+
+def test_universe_split_symbols_and_ticks():
+    u = Universe(21_000, 11_000 / 21_000)
+    assert (u.securities, u.crypto) == (11_000, 10_000)
+    classes = u.classes()
+    assert (classes == SECURITY).sum() == 11_000 and (classes == CRYPTO).sum() == 10_000
+    assert (classes[:2100] == SECURITY).sum() == 1100  # both classes spread through the ranks
+    symbols = {u.symbol(m) for m in range(21_000)}
+    assert len(symbols) == 21_000
+    security = next(m for m in range(10) if classes[m] == SECURITY)
+    crypto = next(m for m in range(10) if classes[m] == CRYPTO)
+    assert u.symbol(security).isalpha() and "-" in u.symbol(crypto)
+    assert u.tick_size(security) == 0.01 and u.tick_size(crypto) == 0.0001
+    small = Universe(42, 11_000 / 21_000)
+    assert (small.securities, small.crypto) == (22, 20)
