@@ -1,8 +1,9 @@
 """Run a scenario through the engine phase by phase, measuring what each phase costs.
 
 Phases: **empty** (the markets exist), **seeded** (books filled per the tier table), **traded**
-(maker/taker flow until the scenario's number of fills, with cancels keeping the book at its
-seeded size when the scenario is stationary).  After each phase: the engine's own bytes by
+(maker/taker flow until the scenario's number of fills, with cancels of random resting orders:
+``cancel_rate`` per flow order, and at least enough to keep the book at its seeded size when the
+scenario is stationary; a cancel rate above what stationarity needs shrinks the book).  After each phase: the engine's own bytes by
 component, numpy's traced bytes, and the process's RSS and USS.  Then the throughput of the run.
 
 Library entry points: :func:`estimate_memory`, :func:`check_memory` and :func:`simulate`.
@@ -247,17 +248,22 @@ def _trade(eng: Engine, scenario: Scenario, mids: np.ndarray, ids: _IdPool, rng:
         flow_s += time.perf_counter() - start
         flow_orders_done += len(markets)
         ids.add(res.order_ids[res.status == Status.RESTING])
+        wanted = int(round(scenario.cancel_rate * len(markets)))
         if scenario.stationary:
-            # Cancel random resting orders until the book is back at its seeded size.  Candidates
-            # that filled meanwhile leave the pool; live ones not needed go back into it.
-            while eng.resting_orders > target and ids.size:
-                excess = eng.resting_orders - target
-                candidates = ids.take(rng, 2 * excess + 64)
-                live = candidates[eng.open_qty(candidates) > 0]
-                start = time.perf_counter()
-                cancels += int(eng.cancel(live[:excess]).sum())
-                cancel_s += time.perf_counter() - start
-                ids.add(live[excess:])
+            wanted = max(wanted, eng.resting_orders - target)
+        # Cancel random resting orders: the scenario's cancel rate, and at least enough to bring a
+        # stationary book back to its seeded size.  Candidates that filled meanwhile leave the
+        # pool; live ones not needed go back into it.
+        while wanted > 0 and ids.size:
+            candidates = ids.take(rng, 2 * wanted + 64)
+            live = candidates[eng.open_qty(candidates) > 0]
+            victims, spare = live[:wanted], live[wanted:]
+            start = time.perf_counter()
+            done = int(eng.cancel(victims).sum())
+            cancel_s += time.perf_counter() - start
+            cancels += done
+            wanted -= done
+            ids.add(spare)
         progress("traded", min(eng.trade_count - first, scenario.trades), scenario.trades)
         if flow_orders_done > 1000 * max(scenario.trades, 1) + 10 * scenario.batch:
             break  # a scenario whose flow never trades (e.g. taker_share = 0) stops here

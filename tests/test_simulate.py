@@ -51,6 +51,14 @@ def test_stationary_flow_cancels_back_to_the_seeded_size_and_without_cancels_the
     assert growing.phase("traded").resting_orders > 1.2 * seeded and growing.throughput.cancels == 0
 
 
+def test_cancel_rate_adds_cancels_per_flow_order():
+    base = simulate(SHALLOW.replace(stationary=False))
+    heavy = simulate(SHALLOW.replace(stationary=False, cancel_rate=0.3))
+    flow = heavy.throughput.flow_orders
+    assert heavy.throughput.cancels == pytest.approx(0.3 * flow, rel=0.05)
+    assert heavy.phase("traded").resting_orders < base.phase("traded").resting_orders
+
+
 def test_cli_json_has_the_documented_fields_and_out_dir_gets_the_same(tmp_path: Path):
     out = tmp_path / "run"
     res = lxdex("simulate", "--markets", "300", "--trades", "2000", "--seed", "1", "--json", "--out", str(out))

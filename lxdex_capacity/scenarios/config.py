@@ -47,6 +47,7 @@ class Scenario:
     taker_reach_p: float = 0.5
     taker_share: float = 0.5
     stationary: bool = True  # cancel resting orders so the book keeps its seeded size
+    cancel_rate: float = 0.0  # further cancels of random resting orders, per flow order
     batch: int = 65_536
     tiers: tuple[Tier, ...] = field(default=DEFAULT_TIERS)
 
@@ -64,6 +65,7 @@ class Scenario:
         _check_range("taker_reach_p", self.taker_reach_p, 0.0, 1.0, float, open_low=True)
         _check_range("taker_share", self.taker_share, 0.0, 1.0, float)
         _check_range("batch", self.batch, 1, 1 << 24, int)
+        _check_range("cancel_rate", self.cancel_rate, 0.0, 100.0, float)
         if not isinstance(self.stationary, bool):
             raise InputError(f"stationary={self.stationary!r} must be true or false")
         _check_tiers(self.tiers)
