@@ -27,9 +27,9 @@ from .engine.core import DEFAULT_TAPE_CAPACITY
 from .engine.layout import ID_INDEX_BYTES, LEVEL_RECORD_BYTES, MARKET_RECORD_BYTES, ORDER_RECORD_BYTES, TRADE_RECORD_BYTES
 from .errors import CapacityError
 from .profiling.memory import ProcessMemory, numpy_traced_bytes, sample_process, settle
-from .scenarios import draw_depths, flow_orders, zipf_exponent_for_share, zipf_weights
+from .scenarios import draw_depths, flow_orders, seed_orders, zipf_exponent_for_share, zipf_weights
 from .scenarios.config import Scenario
-from .scenarios.flow import mid_prices, pareto_sizes
+from .scenarios.flow import mid_prices
 from .scenarios.universe import Universe
 
 __all__ = ["PhaseResult", "Throughput", "SimulationResult", "estimate_memory", "check_memory", "simulate"]
@@ -216,17 +216,11 @@ def _measure(name: str, eng: Engine, seconds: float) -> PhaseResult:
 
 def _seed(eng: Engine, scenario: Scenario, depths: np.ndarray, mids: np.ndarray, rng: np.random.Generator, progress: Progress) -> np.ndarray:
     """Fill the books chunk by chunk of markets; return the ids of the orders that rest."""
-    params = scenario.flow
     resting = []
     n = scenario.markets
     for start in range(0, n, SEED_CHUNK_MARKETS):
         stop = min(start + SEED_CHUNK_MARKETS, n)
-        markets = np.repeat(np.arange(start, stop, dtype=np.int64), depths[start:stop])
-        rng.shuffle(markets)  # orders of different markets arrive interleaved
-        sides = rng.integers(0, 2, size=len(markets))
-        distance = rng.geometric(params.maker_distance_p, size=len(markets))
-        prices = mids[markets] + np.where(sides == 0, -distance, distance)
-        res = eng.submit(markets, sides, prices, pareto_sizes(len(markets), rng, params))
+        res = eng.submit(*seed_orders(depths[start:stop], mids, rng, scenario.flow, first_market=start))
         resting.append(res.order_ids[res.status == Status.RESTING])
         progress("seeded", stop, n)
     return np.concatenate(resting) if resting else np.empty(0, dtype=np.int64)

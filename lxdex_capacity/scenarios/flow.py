@@ -42,13 +42,14 @@ def pareto_sizes(n: int, rng: np.random.Generator, params: FlowParams) -> np.nda
 
 
 def seed_orders(
-    depths: np.ndarray, mids: np.ndarray, rng: np.random.Generator, params: FlowParams
+    depths: np.ndarray, mids: np.ndarray, rng: np.random.Generator, params: FlowParams, first_market: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Non-crossing resting orders: ``depths[m]`` per market, split evenly between the sides.
+    """Non-crossing resting orders: ``depths[i]`` for market ``first_market + i``, either side.
 
-    Orders of different markets are interleaved at random, as they would arrive.
+    ``mids`` holds every market's mid (indexed by market id), so books can be seeded a chunk of
+    markets at a time.  Orders of different markets are interleaved at random, as they would arrive.
     """
-    markets = np.repeat(np.arange(len(depths), dtype=np.int64), depths)
+    markets = np.repeat(np.arange(first_market, first_market + len(depths), dtype=np.int64), depths)
     rng.shuffle(markets)
     sides = rng.integers(0, 2, size=len(markets))
     distance = rng.geometric(params.maker_distance_p, size=len(markets))
