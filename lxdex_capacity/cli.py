@@ -163,6 +163,9 @@ def simulate(
 
         result = run_simulation(scenario, progress=advance, force=force)
     report = result.as_dict()
+    if result.stalled:
+        err.print(f"lxdex: warning: the flow stopped producing fills after {result.phase('traded').trades:,} of "
+                  f"{scenario.trades:,} trades (taker_share={scenario.taker_share}); figures cover what ran")
     text = json.dumps(report, indent=2)
     if out_dir is not None:
         write_text_atomic(out_dir / "simulate.json", text + "\n")
@@ -176,12 +179,12 @@ def _print_simulation(r: dict[str, Any]) -> None:
     table = Table(title=f"lxdex simulate — {r['markets']:,} markets ({r['universe']['securities']:,} securities, "
                   f"{r['universe']['crypto']:,} crypto), seed {r['seed']}")
     table.add_column("phase")
-    for name in ("resting", "trades", "engine MB", "reserved MB", "numpy MB", "RSS MB", "B/market", "B/order"):
+    for name in ("markets", "resting orders", "trades", "engine MB", "reserved MB", "numpy MB", "RSS MB", "B/market", "B/order"):
         table.add_column(name, justify="right")
     for p in r["phases"]:
         book = sum(p["components"][c]["bytes_used"] for c in ("orders", "price_levels", "indexes"))
         per_order = f"{book / p['resting_orders']:,.1f}" if p["resting_orders"] else "—"
-        table.add_row(p["name"], f"{p['resting_orders']:,}", f"{p['trades']:,}", f"{p['engine_bytes_used'] / 1e6:,.2f}",
+        table.add_row(p["name"], f"{p['markets']:,}", f"{p['resting_orders']:,}", f"{p['trades']:,}", f"{p['engine_bytes_used'] / 1e6:,.2f}",
                       f"{p['engine_bytes_reserved'] / 1e6:,.2f}", f"{p['traced_bytes'] / 1e6:,.2f}",
                       f"{p['rss_bytes'] / 1e6:,.1f}", f"{p['engine_bytes_used'] / p['markets']:,.1f}", per_order)
     out.print(table)
@@ -224,6 +227,7 @@ def scenario_show(
         "securities": universe.securities,
         "crypto": universe.crypto,
         "estimate_bytes": estimate_memory(scenario),
+        "sample_symbols": [universe.symbol(m) for m in range(min(scenario.markets, 8))],
     }
     if as_json:
         out.print_json(json.dumps({"scenario": scenario.as_dict(), "derived": derived}))
@@ -243,7 +247,8 @@ def scenario_show(
     out.print(tiers)
     out.print(f"Zipf exponent {derived['zipf_exponent']:.4f}; expected resting orders {derived['expected_resting_orders']:,.0f}; "
               f"{derived['securities']:,} securities + {derived['crypto']:,} crypto; "
-              f"memory estimate {derived['estimate_bytes'] / 2**30:.2f} GiB")
+              f"memory estimate {derived['estimate_bytes'] / 2**30:.2f} GiB; "
+              f"most active symbols: {', '.join(derived['sample_symbols'])}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -39,6 +39,7 @@ SEED_CHUNK_MARKETS = 1 << 18
 LOOKUPS = 2_000_000
 LATENCY_LOOKUPS = 1 << 20
 LATENCY_GROUP = 16
+STALL_BATCHES = 16  # consecutive flow batches without a fill after which the traded phase stops
 # Interpreter, numpy, numba and the compiled kernels: measured ~150 MB RSS; counted with margin.
 RUNTIME_BYTES = 400 * 2**20
 
@@ -83,6 +84,7 @@ class SimulationResult:
     tape_checksum: str
     estimate_bytes: int
     universe: dict[str, int] = field(default_factory=dict)
+    stalled: bool = False  # the flow stopped producing fills before reaching scenario.trades
 
     def phase(self, name: str) -> PhaseResult:
         return next(p for p in self.phases if p.name == name)
@@ -115,6 +117,7 @@ class SimulationResult:
             "elapsed_s": self.elapsed_s,
             "market_checksum": self.market_checksum,
             "tape_checksum": self.tape_checksum,
+            "stalled": self.stalled,
         }
 
 
@@ -226,8 +229,13 @@ def _seed(eng: Engine, scenario: Scenario, depths: np.ndarray, mids: np.ndarray,
     return np.concatenate(resting) if resting else np.empty(0, dtype=np.int64)
 
 
-def _trade(eng: Engine, scenario: Scenario, mids: np.ndarray, ids: _IdPool, rng: np.random.Generator, progress: Progress) -> tuple[int, float, int, float]:
-    """Flow until ``scenario.trades`` fills; return (orders, submit seconds, cancels, cancel seconds)."""
+def _trade(
+    eng: Engine, scenario: Scenario, mids: np.ndarray, ids: _IdPool, rng: np.random.Generator, progress: Progress
+) -> tuple[int, float, int, float, bool]:
+    """Flow until ``scenario.trades`` fills, or until the flow stops producing fills.
+
+    Returns (orders, submit seconds, cancels, cancel seconds, stalled).
+    """
     params = scenario.flow
     n = scenario.markets
     cdf = np.cumsum(zipf_weights(n, zipf_exponent_for_share(n, scenario.flow_share, scenario.market_share)))
@@ -235,8 +243,13 @@ def _trade(eng: Engine, scenario: Scenario, mids: np.ndarray, ids: _IdPool, rng:
     first = eng.trade_count
     flow_orders_done = cancels = 0
     flow_s = cancel_s = 0.0
-    while eng.trade_count - first < scenario.trades:
-        markets, sides, prices, qtys, types = flow_orders(scenario.batch, cdf, mids, rng, params)
+    idle_batches = 0
+    while eng.trade_count - first < scenario.trades and idle_batches < STALL_BATCHES:
+        before = eng.trade_count
+        # Most orders fill at most once, so batches no larger than the trades still wanted keep the
+        # phase from overshooting its target by a whole batch.
+        size = min(scenario.batch, max(256, scenario.trades - (eng.trade_count - first)))
+        markets, sides, prices, qtys, types = flow_orders(size, cdf, mids, rng, params)
         start = time.perf_counter()
         res = eng.submit(markets, sides, prices, qtys, types)
         flow_s += time.perf_counter() - start
@@ -258,10 +271,9 @@ def _trade(eng: Engine, scenario: Scenario, mids: np.ndarray, ids: _IdPool, rng:
             cancels += done
             wanted -= done
             ids.add(spare)
+        idle_batches = idle_batches + 1 if eng.trade_count == before else 0
         progress("traded", min(eng.trade_count - first, scenario.trades), scenario.trades)
-        if flow_orders_done > 1000 * max(scenario.trades, 1) + 10 * scenario.batch:
-            break  # a scenario whose flow never trades (e.g. taker_share = 0) stops here
-    return flow_orders_done, flow_s, cancels, cancel_s
+    return flow_orders_done, flow_s, cancels, cancel_s, idle_batches >= STALL_BATCHES
 
 
 def _ticks_per_ns() -> float:
@@ -341,7 +353,7 @@ def simulate(scenario: Scenario, progress: Progress | None = None, force: bool =
         phases.append(_measure("seeded", eng, time.perf_counter() - start))
 
         start = time.perf_counter()
-        flow_count, flow_s, cancels, cancel_s = _trade(eng, scenario, mids, ids, rng, progress)
+        flow_count, flow_s, cancels, cancel_s, stalled = _trade(eng, scenario, mids, ids, rng, progress)
         del ids
         phases.append(_measure("traded", eng, time.perf_counter() - start))
 
@@ -368,6 +380,7 @@ def simulate(scenario: Scenario, progress: Progress | None = None, force: bool =
             tape_checksum=tape_checksum(eng),
             estimate_bytes=estimate,
             universe={"securities": universe.securities, "crypto": universe.crypto},
+            stalled=stalled,
         )
     finally:
         if started_tracing:
