@@ -1,9 +1,9 @@
 """Run a scenario through the engine phase by phase, measuring what each phase costs.
 
 Phases: **empty** (the markets exist), **seeded** (books filled per the tier table), **traded**
-(maker/taker flow until the scenario's number of fills, with cancels of random resting orders:
-``cancel_rate`` per flow order, and at least enough to keep the book at its seeded size when the
-scenario is stationary; a cancel rate above what stationarity needs shrinks the book).  After each phase: the engine's own bytes by
+(maker/taker flow until the scenario's number of fills; when the scenario is stationary, every
+market a batch touched is trimmed back to its seeded depth, and ``cancel_rate`` adds cancels of
+random resting orders per flow order).  After each phase: the engine's own bytes by
 component, numpy's traced bytes, and the process's RSS and USS.  Then the throughput of the run.
 
 Library entry points: :func:`estimate_memory`, :func:`check_memory` and :func:`simulate`.
@@ -149,7 +149,7 @@ def estimate_memory(scenario: Scenario) -> int:
     level_pool = _pow2_at_least(levels) * LEVEL_RECORD_BYTES
     engine = n * MARKET_RECORD_BYTES + order_pool * 1.5 + level_pool * 1.5 + DEFAULT_TAPE_CAPACITY * TRADE_RECORD_BYTES
     per_market = n * 8 * 8  # depths, mids, cdf, classes and the statistics gathered for checksums
-    id_pool = _pow2_at_least(orders) * 8
+    id_pool = _pow2_at_least(orders) * 8 * 2 if scenario.cancel_rate > 0 else 0
     chunk_orders = expected_resting(scenario.replace(markets=min(n, SEED_CHUNK_MARKETS))) if n else 0
     seeding = chunk_orders * 8 * 10
     flow = scenario.batch * 8 * 10
@@ -217,20 +217,41 @@ def _measure(name: str, eng: Engine, seconds: float) -> PhaseResult:
     )
 
 
-def _seed(eng: Engine, scenario: Scenario, depths: np.ndarray, mids: np.ndarray, rng: np.random.Generator, progress: Progress) -> np.ndarray:
-    """Fill the books chunk by chunk of markets; return the ids of the orders that rest."""
+def _seed(
+    eng: Engine, scenario: Scenario, depths: np.ndarray, mids: np.ndarray, rng: np.random.Generator, progress: Progress
+) -> np.ndarray:
+    """Fill the books chunk by chunk of markets; return the ids of the orders that rest when the
+    scenario cancels at random (they are the candidates), else an empty array."""
     resting = []
     n = scenario.markets
     for start in range(0, n, SEED_CHUNK_MARKETS):
         stop = min(start + SEED_CHUNK_MARKETS, n)
         res = eng.submit(*seed_orders(depths[start:stop], mids, rng, scenario.flow, first_market=start))
-        resting.append(res.order_ids[res.status == Status.RESTING])
+        if scenario.cancel_rate > 0:
+            resting.append(res.order_ids[res.status == Status.RESTING])
         progress("seeded", stop, n)
     return np.concatenate(resting) if resting else np.empty(0, dtype=np.int64)
 
 
+def _cancel_random(eng: Engine, ids: _IdPool, rng: np.random.Generator, wanted: int) -> int:
+    """Cancel ``wanted`` random resting orders drawn from ``ids``; return how many were cancelled.
+
+    Candidates that filled meanwhile leave the pool; live ones not needed go back into it.
+    """
+    cancelled = 0
+    while wanted > 0 and ids.size:
+        candidates = ids.take(rng, 2 * wanted + 64)
+        live = candidates[eng.open_qty(candidates) > 0]
+        victims, spare = live[:wanted], live[wanted:]
+        done = int(eng.cancel(victims).sum())
+        cancelled += done
+        wanted -= done
+        ids.add(spare)
+    return cancelled
+
+
 def _trade(
-    eng: Engine, scenario: Scenario, mids: np.ndarray, ids: _IdPool, rng: np.random.Generator, progress: Progress
+    eng: Engine, scenario: Scenario, mids: np.ndarray, ids: _IdPool | None, rng: np.random.Generator, progress: Progress
 ) -> tuple[int, float, int, float, bool]:
     """Flow until ``scenario.trades`` fills, or until the flow stops producing fills.
 
@@ -239,7 +260,8 @@ def _trade(
     params = scenario.flow
     n = scenario.markets
     cdf = np.cumsum(zipf_weights(n, zipf_exponent_for_share(n, scenario.flow_share, scenario.market_share)))
-    target = eng.resting_orders
+    # Each market's seeded depth is its stationary target.
+    targets = eng.market_stats()["resting_orders"] if scenario.stationary else None
     first = eng.trade_count
     flow_orders_done = cancels = 0
     flow_s = cancel_s = 0.0
@@ -254,23 +276,15 @@ def _trade(
         res = eng.submit(markets, sides, prices, qtys, types)
         flow_s += time.perf_counter() - start
         flow_orders_done += len(markets)
-        ids.add(res.order_ids[res.status == Status.RESTING])
-        wanted = int(round(scenario.cancel_rate * len(markets)))
-        if scenario.stationary:
-            wanted = max(wanted, eng.resting_orders - target)
-        # Cancel random resting orders: the scenario's cancel rate, and at least enough to bring a
-        # stationary book back to its seeded size.  Candidates that filled meanwhile leave the
-        # pool; live ones not needed go back into it.
-        while wanted > 0 and ids.size:
-            candidates = ids.take(rng, 2 * wanted + 64)
-            live = candidates[eng.open_qty(candidates) > 0]
-            victims, spare = live[:wanted], live[wanted:]
-            start = time.perf_counter()
-            done = int(eng.cancel(victims).sum())
-            cancel_s += time.perf_counter() - start
-            cancels += done
-            wanted -= done
-            ids.add(spare)
+        start = time.perf_counter()
+        if targets is not None:
+            # Stationary books: every market the batch touched is cut back to its seeded depth.
+            touched = np.unique(markets)
+            cancels += int(eng.trim(touched, targets[touched]).sum())
+        if ids is not None:
+            ids.add(res.order_ids[res.status == Status.RESTING])
+            cancels += _cancel_random(eng, ids, rng, int(round(scenario.cancel_rate * len(markets))))
+        cancel_s += time.perf_counter() - start
         idle_batches = idle_batches + 1 if eng.trade_count == before else 0
         progress("traded", min(eng.trade_count - first, scenario.trades), scenario.trades)
     return flow_orders_done, flow_s, cancels, cancel_s, idle_batches >= STALL_BATCHES
@@ -348,7 +362,9 @@ def simulate(scenario: Scenario, progress: Progress | None = None, force: bool =
         start = time.perf_counter()
         depths = draw_depths(scenario.markets, rng, scenario.tiers)
         mids = mid_prices(scenario.markets, rng, scenario.flow)
-        ids = _IdPool(_seed(eng, scenario, depths, mids, rng, progress))
+        seeded_ids = _seed(eng, scenario, depths, mids, rng, progress)
+        ids = _IdPool(seeded_ids) if scenario.cancel_rate > 0 else None
+        del seeded_ids
         del depths
         phases.append(_measure("seeded", eng, time.perf_counter() - start))
 

@@ -622,3 +622,27 @@ def lookup_latency(book, markets, group, out_cycles):
             seen += price
         out_cycles[g] = cycle_counter() - start
     return seen
+
+
+@_kernel
+def trim(book, markets, max_orders, out_cancelled):
+    """Cancel orders until each market holds at most ``max_orders[i]`` resting orders.
+
+    Takes from the side holding more orders, the newest order at its worst price: the order
+    least likely to trade soon, as a trader cutting a book back to size would.
+    """
+    for i in range(len(markets)):
+        market = markets[i]
+        _, bids = count_side(book, market, 0)
+        _, asks = count_side(book, market, 1)
+        cancelled = 0
+        while bids + asks > max_orders[i]:
+            side = 0 if bids >= asks else 1
+            level = book.links[_row(2 * market + side), K_WORST]
+            _cancel_slot(book, book.levels[_row(level), L_TAIL])
+            cancelled += 1
+            if side == 0:
+                bids -= 1
+            else:
+                asks -= 1
+        out_cancelled[i] = cancelled

@@ -165,6 +165,21 @@ class Engine:
         k.reduce(self._book, ids, qtys, ok)
         return ok
 
+    def trim(self, markets: Any, max_orders: Any) -> np.ndarray:
+        """Cancel orders until each market holds at most ``max_orders`` resting orders.
+
+        Each cancel takes, from the side holding more orders, the newest order at its worst
+        price.  Returns how many orders were cancelled per market.
+        """
+        array, _ = self._markets_arg(markets)
+        limits = check_int_array("max_orders", max_orders)
+        check_same_length(markets=array, max_orders=limits)
+        if limits.size and limits.min() < 0:
+            raise InputError(f"max_orders={int(limits.min())} must be at least 0")
+        out = np.empty(len(array), dtype=np.int64)
+        k.trim(self._book, array, limits, out)
+        return out
+
     def open_qty(self, order_ids: Any) -> np.ndarray:
         """Remaining quantity of each order: 0 unless it is resting (filled, cancelled, unknown)."""
         ids = check_int_array("order_ids", order_ids)

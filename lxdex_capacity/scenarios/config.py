@@ -46,8 +46,8 @@ class Scenario:
     maker_distance_p: float = 0.3
     taker_reach_p: float = 0.5
     taker_share: float = 0.5
-    stationary: bool = True  # cancel resting orders so the book keeps its seeded size
-    cancel_rate: float = 0.0  # further cancels of random resting orders, per flow order
+    stationary: bool = True  # after each batch, trim every touched market back to its seeded depth
+    cancel_rate: float = 0.0  # cancels of random resting orders, per flow order
     batch: int = 65_536
     tiers: tuple[Tier, ...] = field(default=DEFAULT_TIERS)
 
