@@ -66,7 +66,7 @@ class Throughput:
     flow_orders: int
     flow_seconds: float
     cancels: int
-    cancels_per_s: float
+    cancel_seconds: float  # bookkeeping and cancels that keep books at their seeded depth
     lookups_per_s: float
     random_access_ns_p50: float
     random_access_ns_p99: float
@@ -149,7 +149,7 @@ def estimate_memory(scenario: Scenario) -> int:
     level_pool = _pow2_at_least(levels) * LEVEL_RECORD_BYTES
     engine = n * MARKET_RECORD_BYTES + order_pool * 1.5 + level_pool * 1.5 + DEFAULT_TAPE_CAPACITY * TRADE_RECORD_BYTES
     per_market = n * 8 * 8  # depths, mids, cdf, classes and the statistics gathered for checksums
-    id_pool = _pow2_at_least(orders) * 8 * 2 if scenario.cancel_rate > 0 else 0
+    id_pool = _pow2_at_least(orders) * 16 * 2 if scenario.cancel_rate > 0 else 0
     chunk_orders = expected_resting(scenario.replace(markets=min(n, SEED_CHUNK_MARKETS))) if n else 0
     seeding = chunk_orders * 8 * 10
     flow = scenario.batch * 8 * 10
@@ -169,30 +169,38 @@ def check_memory(scenario: Scenario, force: bool = False) -> int:
 
 
 class _IdPool:
-    """Ids of orders that may still rest: cancel candidates, removed in O(k) by swapping."""
+    """Ids (and markets) of orders that may still rest: the candidates for random cancels.
 
-    def __init__(self, ids: np.ndarray) -> None:
-        self.ids = ids.copy()
-        self.size = len(ids)
+    Removal is O(k): taken slots are filled from the pool's tail.
+    """
 
-    def add(self, ids: np.ndarray) -> None:
+    def __init__(self) -> None:
+        self.ids = np.empty(1024, dtype=np.int64)
+        self.markets = np.empty(1024, dtype=np.int64)
+        self.size = 0
+
+    def add(self, ids: np.ndarray, markets: np.ndarray) -> None:
         if self.size + len(ids) > len(self.ids):
-            grown = np.empty(max(2 * len(self.ids), self.size + len(ids)), dtype=np.int64)
-            grown[: self.size] = self.ids[: self.size]
-            self.ids = grown
+            capacity = max(2 * len(self.ids), self.size + len(ids))
+            for name in ("ids", "markets"):
+                grown = np.empty(capacity, dtype=np.int64)
+                grown[: self.size] = getattr(self, name)[: self.size]
+                setattr(self, name, grown)
         self.ids[self.size : self.size + len(ids)] = ids
+        self.markets[self.size : self.size + len(ids)] = markets
         self.size += len(ids)
 
-    def take(self, rng: np.random.Generator, k: int) -> np.ndarray:
-        """Remove and return ``k`` (or fewer, if the pool is smaller) ids chosen at random."""
+    def take(self, rng: np.random.Generator, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Remove and return ``k`` (or fewer, if the pool is smaller) (ids, markets) at random."""
         k = min(k, self.size)
         positions = np.unique(rng.integers(0, self.size, size=k))
-        taken = self.ids[positions].copy()
+        taken = self.ids[positions].copy(), self.markets[positions].copy()
         new_size = self.size - len(positions)
         tail = np.arange(new_size, self.size)
         keep_tail = tail[~np.isin(tail, positions)]
         holes = positions[positions < new_size]
         self.ids[holes] = self.ids[keep_tail]
+        self.markets[holes] = self.markets[keep_tail]
         self.size = new_size
         return taken
 
@@ -218,50 +226,58 @@ def _measure(name: str, eng: Engine, seconds: float) -> PhaseResult:
 
 
 def _seed(
-    eng: Engine, scenario: Scenario, depths: np.ndarray, mids: np.ndarray, rng: np.random.Generator, progress: Progress
-) -> np.ndarray:
-    """Fill the books chunk by chunk of markets; return the ids of the orders that rest when the
-    scenario cancels at random (they are the candidates), else an empty array."""
-    resting = []
+    eng: Engine,
+    scenario: Scenario,
+    depths: np.ndarray,
+    mids: np.ndarray,
+    rng: np.random.Generator,
+    progress: Progress,
+    pool: _IdPool | None,
+) -> None:
+    """Fill the books chunk by chunk of markets; resting orders join ``pool`` if there is one."""
     n = scenario.markets
     for start in range(0, n, SEED_CHUNK_MARKETS):
         stop = min(start + SEED_CHUNK_MARKETS, n)
-        res = eng.submit(*seed_orders(depths[start:stop], mids, rng, scenario.flow, first_market=start))
-        if scenario.cancel_rate > 0:
-            resting.append(res.order_ids[res.status == Status.RESTING])
+        orders = seed_orders(depths[start:stop], mids, rng, scenario.flow, first_market=start)
+        res = eng.submit(*orders)
+        if pool is not None:
+            rested = res.status == Status.RESTING
+            pool.add(res.order_ids[rested], orders[0][rested])
         progress("seeded", stop, n)
-    return np.concatenate(resting) if resting else np.empty(0, dtype=np.int64)
 
 
-def _cancel_random(eng: Engine, ids: _IdPool, rng: np.random.Generator, wanted: int) -> int:
-    """Cancel ``wanted`` random resting orders drawn from ``ids``; return how many were cancelled.
+def _cancel_random(eng: Engine, pool: _IdPool, rng: np.random.Generator, wanted: int) -> np.ndarray:
+    """Cancel ``wanted`` random resting orders drawn from ``pool``; return their markets.
 
     Candidates that filled meanwhile leave the pool; live ones not needed go back into it.
     """
-    cancelled = 0
-    while wanted > 0 and ids.size:
-        candidates = ids.take(rng, 2 * wanted + 64)
-        live = candidates[eng.open_qty(candidates) > 0]
-        victims, spare = live[:wanted], live[wanted:]
-        done = int(eng.cancel(victims).sum())
-        cancelled += done
-        wanted -= done
-        ids.add(spare)
-    return cancelled
+    cancelled = []
+    while wanted > 0 and pool.size:
+        ids, markets = pool.take(rng, 2 * wanted + 64)
+        live = eng.open_qty(ids) > 0
+        ids, markets = ids[live], markets[live]
+        eng.cancel(ids[:wanted])
+        cancelled.append(markets[:wanted])
+        pool.add(ids[wanted:], markets[wanted:])
+        wanted -= len(ids[:wanted])
+    return np.concatenate(cancelled) if cancelled else np.empty(0, dtype=np.int64)
 
 
 def _trade(
-    eng: Engine, scenario: Scenario, mids: np.ndarray, ids: _IdPool | None, rng: np.random.Generator, progress: Progress
+    eng: Engine, scenario: Scenario, mids: np.ndarray, pool: _IdPool | None, rng: np.random.Generator, progress: Progress
 ) -> tuple[int, float, int, float, bool]:
     """Flow until ``scenario.trades`` fills, or until the flow stops producing fills.
 
-    Returns (orders, submit seconds, cancels, cancel seconds, stalled).
+    A stationary scenario keeps every market at its seeded depth.  Rather than count books, it
+    tracks each market's resting orders exactly: plus the orders of the batch that rested, minus
+    the makers its trades used up (their ids are on the tape) and minus its own cancels; then it
+    cancels each market's excess.  Returns (orders, submit seconds, cancels, cancel seconds, stalled).
     """
     params = scenario.flow
     n = scenario.markets
     cdf = np.cumsum(zipf_weights(n, zipf_exponent_for_share(n, scenario.flow_share, scenario.market_share)))
-    # Each market's seeded depth is its stationary target.
-    targets = eng.market_stats()["resting_orders"] if scenario.stationary else None
+    resting = eng.market_stats()["resting_orders"]
+    targets = resting.copy()
     first = eng.trade_count
     flow_orders_done = cancels = 0
     flow_s = cancel_s = 0.0
@@ -269,21 +285,32 @@ def _trade(
     while eng.trade_count - first < scenario.trades and idle_batches < STALL_BATCHES:
         before = eng.trade_count
         # Most orders fill at most once, so batches no larger than the trades still wanted keep the
-        # phase from overshooting its target by a whole batch.
-        size = min(scenario.batch, max(256, scenario.trades - (eng.trade_count - first)))
+        # phase from overshooting its target by a whole batch (and the tape holds all its trades).
+        size = min(scenario.batch, max(256, scenario.trades - (eng.trade_count - first)), eng.tape_capacity // 4)
         markets, sides, prices, qtys, types = flow_orders(size, cdf, mids, rng, params)
         start = time.perf_counter()
         res = eng.submit(markets, sides, prices, qtys, types)
         flow_s += time.perf_counter() - start
         flow_orders_done += len(markets)
+
         start = time.perf_counter()
-        if targets is not None:
-            # Stationary books: every market the batch touched is cut back to its seeded depth.
+        rested = res.status == Status.RESTING
+        np.add.at(resting, markets[rested], 1)
+        tape = eng.trades(last=eng.trade_count - before)
+        makers, first_seen = np.unique(tape["maker_id"], return_index=True)
+        np.add.at(resting, tape["market"][first_seen][eng.open_qty(makers) == 0], -1)
+        if pool is not None:
+            pool.add(res.order_ids[rested], markets[rested])
+            gone = _cancel_random(eng, pool, rng, int(round(scenario.cancel_rate * len(markets))))
+            np.add.at(resting, gone, -1)
+            cancels += len(gone)
+        if scenario.stationary:
             touched = np.unique(markets)
-            cancels += int(eng.trim(touched, targets[touched]).sum())
-        if ids is not None:
-            ids.add(res.order_ids[res.status == Status.RESTING])
-            cancels += _cancel_random(eng, ids, rng, int(round(scenario.cancel_rate * len(markets))))
+            excess = resting[touched] - targets[touched]
+            over = excess > 0
+            done = eng.cancel_furthest(touched[over], excess[over])
+            resting[touched[over]] -= done
+            cancels += int(done.sum())
         cancel_s += time.perf_counter() - start
         idle_batches = idle_batches + 1 if eng.trade_count == before else 0
         progress("traded", min(eng.trade_count - first, scenario.trades), scenario.trades)
@@ -362,9 +389,8 @@ def simulate(scenario: Scenario, progress: Progress | None = None, force: bool =
         start = time.perf_counter()
         depths = draw_depths(scenario.markets, rng, scenario.tiers)
         mids = mid_prices(scenario.markets, rng, scenario.flow)
-        seeded_ids = _seed(eng, scenario, depths, mids, rng, progress)
-        ids = _IdPool(seeded_ids) if scenario.cancel_rate > 0 else None
-        del seeded_ids
+        ids = _IdPool() if scenario.cancel_rate > 0 else None
+        _seed(eng, scenario, depths, mids, rng, progress, ids)
         del depths
         phases.append(_measure("seeded", eng, time.perf_counter() - start))
 
@@ -379,7 +405,7 @@ def simulate(scenario: Scenario, progress: Progress | None = None, force: bool =
             flow_orders=flow_count,
             flow_seconds=flow_s,
             cancels=cancels,
-            cancels_per_s=cancels / cancel_s if cancel_s else 0.0,
+            cancel_seconds=cancel_s,
             lookups_per_s=lookups_per_s,
             random_access_ns_p50=p50,
             random_access_ns_p99=p99,

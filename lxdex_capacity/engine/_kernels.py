@@ -625,6 +625,13 @@ def lookup_latency(book, markets, group, out_cycles):
 
 
 @_kernel
+def _cancel_newest_worst(book, market, side):
+    """Cancel the newest order at the worst price of one side (which must not be empty)."""
+    level = book.links[_row(2 * market + side), K_WORST]
+    _cancel_slot(book, book.levels[_row(level), L_TAIL])
+
+
+@_kernel
 def trim(book, markets, max_orders, out_cancelled):
     """Cancel orders until each market holds at most ``max_orders[i]`` resting orders.
 
@@ -638,11 +645,36 @@ def trim(book, markets, max_orders, out_cancelled):
         cancelled = 0
         while bids + asks > max_orders[i]:
             side = 0 if bids >= asks else 1
-            level = book.links[_row(2 * market + side), K_WORST]
-            _cancel_slot(book, book.levels[_row(level), L_TAIL])
+            _cancel_newest_worst(book, market, side)
             cancelled += 1
             if side == 0:
                 bids -= 1
             else:
                 asks -= 1
+        out_cancelled[i] = cancelled
+
+
+@_kernel
+def cancel_furthest(book, markets, counts, out_cancelled):
+    """Cancel ``counts[i]`` orders of each market (fewer if it runs out), each the newest order at
+    the worst price of the side whose worst price lies furthest, in ticks, from that side's best.
+    O(1) per cancel: no book is counted or walked."""
+    for i in range(len(markets)):
+        market = markets[i]
+        cancelled = 0
+        while cancelled < counts[i]:
+            bid_best = book.links[_row(2 * market), K_BEST]
+            ask_best = book.links[_row(2 * market + 1), K_BEST]
+            if bid_best < 0 and ask_best < 0:
+                break
+            if ask_best < 0:
+                side = 0
+            elif bid_best < 0:
+                side = 1
+            else:
+                bid_span = book.levels[_row(bid_best), L_PRICE] - book.levels[_row(book.links[_row(2 * market), K_WORST]), L_PRICE]
+                ask_span = book.levels[_row(book.links[_row(2 * market + 1), K_WORST]), L_PRICE] - book.levels[_row(ask_best), L_PRICE]
+                side = 0 if bid_span >= ask_span else 1
+            _cancel_newest_worst(book, market, side)
+            cancelled += 1
         out_cancelled[i] = cancelled

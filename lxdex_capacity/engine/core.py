@@ -180,6 +180,19 @@ class Engine:
         k.trim(self._book, array, limits, out)
         return out
 
+    def cancel_furthest(self, markets: Any, counts: Any) -> np.ndarray:
+        """Cancel ``counts`` orders per market, each the newest order at the worst price of the side
+        whose worst price is furthest from its best; O(1) per cancel.  Returns cancels per market
+        (fewer than asked where a market runs out of orders)."""
+        array, _ = self._markets_arg(markets)
+        counts = check_int_array("counts", counts)
+        check_same_length(markets=array, counts=counts)
+        if counts.size and counts.min() < 0:
+            raise InputError(f"counts={int(counts.min())} must be at least 0")
+        out = np.empty(len(array), dtype=np.int64)
+        k.cancel_furthest(self._book, array, counts, out)
+        return out
+
     def open_qty(self, order_ids: Any) -> np.ndarray:
         """Remaining quantity of each order: 0 unless it is resting (filled, cancelled, unknown)."""
         ids = check_int_array("order_ids", order_ids)
@@ -252,14 +265,17 @@ class Engine:
         out["price"], out["order_id"], out["qty"] = prices, ids, qtys
         return out
 
-    def trades(self) -> np.ndarray:
-        """The trade ring's contents, oldest first (structured array, see ``TRADE_DTYPE``)."""
+    def trades(self, last: int | None = None) -> np.ndarray:
+        """The trade ring's contents, oldest first (structured array, see ``TRADE_DTYPE``); with
+        ``last``, only the newest ``last`` of them."""
         book = self._book
         total = int(book.state[S_TRADES])
         cap = len(book.t_price)
         count = min(total, cap)
-        # Once the ring has wrapped, the oldest retained trade sits where the next one will go.
-        order = (np.arange(count) + (total % cap if total > cap else 0)) % cap
+        if last is not None:
+            count = min(count, check_int("last", last, min_value=0))
+        # The newest trade sits just before where the next one will go.
+        order = (np.arange(total - count, total)) % cap
         out = np.empty(count, dtype=TRADE_DTYPE)
         out["market"] = book.t_market[order]
         out["price"] = book.t_price[order]
