@@ -165,33 +165,30 @@ class Engine:
         k.reduce(self._book, ids, qtys, ok)
         return ok
 
+    def _cancel_per_market(self, kernel: Any, markets: Any, name: str, values: Any) -> np.ndarray:
+        """Validate (markets, non-negative ``name`` per market), run ``kernel``, return its counts."""
+        array, _ = self._markets_arg(markets)
+        values = check_int_array(name, values)
+        check_same_length(markets=array, **{name: values})
+        if values.size and values.min() < 0:
+            raise InputError(f"{name}={int(values.min())} must be at least 0")
+        out = np.empty(len(array), dtype=np.int64)
+        kernel(self._book, array, values, out)
+        return out
+
     def trim(self, markets: Any, max_orders: Any) -> np.ndarray:
         """Cancel orders until each market holds at most ``max_orders`` resting orders.
 
         Each cancel takes, from the side holding more orders, the newest order at its worst
         price.  Returns how many orders were cancelled per market.
         """
-        array, _ = self._markets_arg(markets)
-        limits = check_int_array("max_orders", max_orders)
-        check_same_length(markets=array, max_orders=limits)
-        if limits.size and limits.min() < 0:
-            raise InputError(f"max_orders={int(limits.min())} must be at least 0")
-        out = np.empty(len(array), dtype=np.int64)
-        k.trim(self._book, array, limits, out)
-        return out
+        return self._cancel_per_market(k.trim, markets, "max_orders", max_orders)
 
     def cancel_furthest(self, markets: Any, counts: Any) -> np.ndarray:
         """Cancel ``counts`` orders per market, each the newest order at the worst price of the side
         whose worst price is furthest from its best; O(1) per cancel.  Returns cancels per market
         (fewer than asked where a market runs out of orders)."""
-        array, _ = self._markets_arg(markets)
-        counts = check_int_array("counts", counts)
-        check_same_length(markets=array, counts=counts)
-        if counts.size and counts.min() < 0:
-            raise InputError(f"counts={int(counts.min())} must be at least 0")
-        out = np.empty(len(array), dtype=np.int64)
-        k.cancel_furthest(self._book, array, counts, out)
-        return out
+        return self._cancel_per_market(k.cancel_furthest, markets, "counts", counts)
 
     def open_qty(self, order_ids: Any) -> np.ndarray:
         """Remaining quantity of each order: 0 unless it is resting (filled, cancelled, unknown)."""
