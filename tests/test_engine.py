@@ -215,3 +215,16 @@ def test_exhausted_id_generation_retires_the_slot_instead_of_reusing_an_id():
         seen.add(order_id)
         assert eng.cancel([order_id]).tolist() == [True]
     assert book.state[S_RETIRED_SLOTS] >= 2
+
+
+def test_cancel_furthest_takes_the_side_that_reaches_furthest_from_its_best():
+    eng = Engine(1)
+    submit(eng, (0, B, 10, 1, LIM), (0, B, 9, 1, LIM), (0, B, 5, 1, LIM), (0, S, 11, 1, LIM), (0, S, 12, 1, LIM))
+    # Bids span 10..5 (5 ticks), asks 11..12 (1 tick): the bid at 5 goes first.
+    assert eng.cancel_furthest([0], [1]).tolist() == [1]
+    assert eng.depth(0, B, 5)["price"].tolist() == [10, 9]
+    # Spans equal (1 tick each): bids go first; asking for more than rests cancels what there is.
+    assert eng.cancel_furthest([0], [1]).tolist() == [1] and eng.best_bid(0) == 10
+    assert eng.cancel_furthest([0], [10]).tolist() == [3] and eng.resting_orders == 0
+    with pytest.raises(InputError, match="counts=-2"):
+        eng.cancel_furthest([0], [-2])
