@@ -204,6 +204,81 @@ def _print_simulation(r: dict[str, Any]) -> None:
     out.print(f"elapsed {r['elapsed_s']:.1f} s; market checksum {r['market_checksum']}")
 
 
+@app.command()
+def profile(
+    markets: Optional[int] = typer.Option(None, min=1, max=100_000_000, help=MARKETS_HELP),
+    trades: Optional[int] = typer.Option(None, min=0, help="Fills the traded phase runs until (default 1,000,000)."),
+    seed: Optional[int] = typer.Option(None, min=0, help="Random seed."),
+    scenario_file: Optional[Path] = typer.Option(None, "--scenario", help="Scenario TOML file."),
+    force: bool = typer.Option(False, "--force", help="Run even if the memory estimate exceeds available memory."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Where the bytes go: per-market memory by component (averaged and per tier) after trading,
+    and the compact order record against naive object-per-order designs (pympler)."""
+    from dataclasses import asdict
+
+    from .profiling.breakdown import COMPONENT_LABELS, breakdown, layout_comparison
+    from .simulate import simulate as run_simulation
+
+    scenario = _scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
+    found: dict[str, Any] = {}
+
+    def inspect(engine: Any) -> None:
+        found["breakdown"] = breakdown(engine, scenario.tiers)
+        found["layout"] = layout_comparison(engine, seed=scenario.seed)
+
+    with Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as progress:
+        tasks: dict[str, Any] = {}
+
+        def advance(phase: str, completed: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(phase, total=total)
+            progress.update(tasks[phase], completed=completed)
+
+        result = run_simulation(scenario, progress=advance, force=force, inspect=inspect)
+    b, layout = found["breakdown"], found["layout"]
+    if as_json:
+        tiers = [asdict(t) | {"total_mean": t.total_mean} for t in b["tiers"]]
+        report = {
+            "markets": scenario.markets,
+            "seed": scenario.seed,
+            "trades": result.phase("traded").trades,
+            "components": COMPONENT_LABELS,
+            "all": asdict(b["all"]) | {"total_mean": b["all"].total_mean},
+            "tiers": tiers,
+            "engine_bytes_used": b["engine_bytes_used"],
+            "engine_bytes_reserved": b["engine_bytes_reserved"],
+            "spare_pool_bytes_per_market": b["spare_pool_bytes_per_market"],
+            "layout": layout,
+        }
+        out.print_json(json.dumps(report))
+        return
+    table = Table(title=f"memory breakdown per market after {result.phase('traded').trades:,} trades — bytes used, mean per market")
+    table.add_column("component")
+    rows = [b["all"], *b["tiers"]]
+    for row in rows:
+        table.add_column(row.name, justify="right")
+    for key, label in COMPONENT_LABELS.items():
+        table.add_row(label, *(f"{row.bytes_mean[key]:,.1f}" for row in rows))
+    table.add_row("[bold]total[/]", *(f"[bold]{row.total_mean:,.1f}[/]" for row in rows))
+    table.add_row("resting orders", *(f"{row.resting_orders_mean:,.1f}" for row in rows))
+    table.add_row("price levels", *(f"{row.price_levels_mean:,.1f}" for row in rows))
+    out.print(table)
+    out.print(f"Engine: {_bytes(b['engine_bytes_used'])} used, {_bytes(b['engine_bytes_reserved'])} reserved "
+              f"({b['spare_pool_bytes_per_market']:,.1f} B per market of spare pool room for growth).")
+    c, naive = layout["compact"], layout["naive"]
+    lay = Table(title="bytes per resting order: compact records vs naive Python objects")
+    lay.add_column("design")
+    lay.add_column("bytes per order", justify="right")
+    lay.add_column("what is counted")
+    fields = ", ".join(f["name"] for f in c["order_fields"])
+    lay.add_row("compact order row", f"{c['order_record_bytes']}", f"int32 {fields}; no padding")
+    lay.add_row("compact, all-in", f"{c['all_in_bytes_per_order']:,.1f}", "order rows + shared 16 B level rows + id index, from engine.memory()")
+    lay.add_row("object per order", f"{naive['object_per_order_bytes']:,.1f}", f"pympler: objects, id dict, deque per level ({naive['sample_orders']:,} real orders)")
+    lay.add_row("object per order, __slots__", f"{naive['slotted_object_per_order_bytes']:,.1f}", "the same with slotted objects")
+    out.print(lay)
+
+
 scenario_app = typer.Typer(help="Scenario parameters.", no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
 

@@ -366,8 +366,17 @@ def _no_progress(phase: str, completed: int, total: int) -> None:
     pass
 
 
-def simulate(scenario: Scenario, progress: Progress | None = None, force: bool = False) -> SimulationResult:
-    """Run ``scenario``: refuse first if it would not fit in memory (unless ``force``)."""
+def simulate(
+    scenario: Scenario,
+    progress: Progress | None = None,
+    force: bool = False,
+    inspect: Callable[[Engine], None] | None = None,
+) -> SimulationResult:
+    """Run ``scenario``: refuse first if it would not fit in memory (unless ``force``).
+
+    ``inspect``, if given, is called with the engine once the traded phase has been measured
+    (``lxdex profile`` reads the books there).
+    """
     progress = progress or _no_progress
     estimate = check_memory(scenario, force)
     began = time.perf_counter()
@@ -399,6 +408,8 @@ def simulate(scenario: Scenario, progress: Progress | None = None, force: bool =
         del ids
         phases.append(_measure("traded", eng, time.perf_counter() - start))
 
+        if inspect is not None:
+            inspect(eng)
         lookups_per_s, p50, p99 = _throughput_probes(eng, rng)
         throughput = Throughput(
             orders_per_s=flow_count / flow_s if flow_s else 0.0,

@@ -678,3 +678,16 @@ def cancel_furthest(book, markets, counts, out_cancelled):
             _cancel_newest_worst(book, market, side)
             cancelled += 1
         out_cancelled[i] = cancelled
+
+
+@_kernel
+def levels_per_market(book, out_levels):
+    """Price levels resting on both sides of every market."""
+    for market in range(len(out_levels)):
+        n = 0
+        for side in range(2):
+            level = book.links[_row(2 * market + side), K_BEST]
+            while level >= 0:
+                n += 1
+                level = book.levels[_row(level), L_NEXT]
+        out_levels[market] = n

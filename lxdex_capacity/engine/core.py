@@ -283,12 +283,16 @@ class Engine:
         return out
 
     def market_stats(self) -> dict[str, np.ndarray]:
-        """Per-market aggregates: last trade price (0 if none), traded volume, trade count, resting."""
+        """Per-market figures: price levels, last trade price (0 if none), traded volume, trade count,
+        resting orders and resting quantity."""
         book = self._book
         orders = np.empty(self.n_markets, dtype=np.int64)
         qty = np.empty(self.n_markets, dtype=np.int64)
         k.resting_per_market(book, orders, qty)
+        levels = np.empty(self.n_markets, dtype=np.int64)
+        k.levels_per_market(book, levels)
         return {
+            "price_levels": levels,
             "last_price": book.aggs[:, A_LAST].copy(),
             "volume": book.aggs[:, A_VOLUME].copy(),
             "trade_count": book.aggs[:, A_COUNT].copy(),

@@ -1,0 +1,179 @@
+"""Where an engine's bytes go: per market and per component, averaged and per tier, and the
+compact order record set beside a naive object-per-order design measured with pympler.
+
+Every per-market figure is computed from the engine's own counts (orders, price levels and
+trades retained per market) times the record sizes of ``engine.layout``, so the per-market
+figures add up exactly to ``engine.memory()``'s bytes used.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pympler import asizeof
+
+from ..engine import Engine
+from ..engine.layout import (
+    ID_INDEX_BYTES,
+    LEVEL_COLUMNS,
+    LEVEL_RECORD_BYTES,
+    MARKET_RECORD_BYTES,
+    ORDER_COLUMNS,
+    ORDER_RECORD_BYTES,
+    TRADE_FIELDS,
+    TRADE_RECORD_BYTES,
+)
+from ..scenarios.tiers import Tier
+
+__all__ = ["COMPONENT_LABELS", "per_market_bytes", "breakdown", "layout_comparison"]
+
+# The published report's names for the engine's components.
+COMPONENT_LABELS = {
+    "market_state": "book core / market state",
+    "orders": "active orders",
+    "price_levels": "price levels",
+    "trade_tape": "trade history",
+    "indexes": "metadata / indexes",
+}
+
+
+def per_market_bytes(eng: Engine) -> dict[str, np.ndarray]:
+    """Bytes used per market, per component (arrays of length ``n_markets``).
+
+    The engine's scalar state (a few hundred bytes) is shared out evenly under ``indexes``.
+    """
+    stats = eng.market_stats()
+    in_tape = np.bincount(eng.trades()["market"], minlength=eng.n_markets)
+    shared = eng._book.state.nbytes / eng.n_markets
+    return {
+        "market_state": np.full(eng.n_markets, float(MARKET_RECORD_BYTES)),
+        "orders": stats["resting_orders"] * float(ORDER_RECORD_BYTES),
+        "price_levels": stats["price_levels"] * float(LEVEL_RECORD_BYTES),
+        "trade_tape": in_tape * float(TRADE_RECORD_BYTES),
+        "indexes": stats["resting_orders"] * float(ID_INDEX_BYTES) + shared,
+    }
+
+
+@dataclass(frozen=True)
+class TierBreakdown:
+    name: str
+    markets: int
+    resting_orders_mean: float
+    price_levels_mean: float
+    bytes_mean: dict[str, float]  # component -> mean bytes per market
+
+    @property
+    def total_mean(self) -> float:
+        return sum(self.bytes_mean.values())
+
+
+def _tier_name(tier: Tier, start: int) -> str:
+    stop = "end" if tier.up_to_rank is None else f"{tier.up_to_rank:,}"
+    return f"ranks {start + 1:,}-{stop} ({tier.low}-{tier.high} orders)"
+
+
+def breakdown(eng: Engine, tiers: tuple[Tier, ...]) -> dict[str, Any]:
+    """Per-market bytes by component: over all markets and per tier, with the pools' spare room."""
+    per_market = per_market_bytes(eng)
+    stats = eng.market_stats()
+    n = eng.n_markets
+
+    def summarise(name: str, start: int, stop: int) -> TierBreakdown:
+        return TierBreakdown(
+            name=name,
+            markets=stop - start,
+            resting_orders_mean=float(stats["resting_orders"][start:stop].mean()),
+            price_levels_mean=float(stats["price_levels"][start:stop].mean()),
+            bytes_mean={c: float(v[start:stop].mean()) for c, v in per_market.items()},
+        )
+
+    rows = []
+    start = 0
+    for tier in tiers:
+        stop = n if tier.up_to_rank is None else min(tier.up_to_rank, n)
+        if stop > start:
+            rows.append(summarise(_tier_name(tier, start), start, stop))
+        start = max(start, stop)
+    memory = eng.memory()
+    return {
+        "all": summarise("all markets", 0, n),
+        "tiers": rows,
+        "engine_bytes_used": memory.bytes_used,
+        "engine_bytes_reserved": memory.bytes_reserved,
+        "spare_pool_bytes_per_market": (memory.bytes_reserved - memory.bytes_used) / n,
+    }
+
+
+class _NaiveOrder:
+    """The object-per-order design the compact layout is compared with."""
+
+    def __init__(self, order_id: int, market: int, side: int, price: int, qty: int, timestamp: float) -> None:
+        self.order_id = order_id
+        self.market = market
+        self.side = side
+        self.price = price
+        self.qty = qty
+        self.timestamp = timestamp
+
+
+class _SlottedOrder:
+    __slots__ = ("order_id", "market", "side", "price", "qty", "timestamp")
+
+    def __init__(self, order_id: int, market: int, side: int, price: int, qty: int, timestamp: float) -> None:
+        self.order_id = order_id
+        self.market = market
+        self.side = side
+        self.price = price
+        self.qty = qty
+        self.timestamp = timestamp
+
+
+def _naive_book_bytes(cls: type, orders: np.ndarray) -> float:
+    """pympler bytes per order of ``cls`` objects in the usual containers: an id -> order dict and
+    a FIFO deque per (market, side, price), in a dict keyed by that triple."""
+    by_id: dict[int, Any] = {}
+    queues: dict[tuple[int, int, int], collections.deque] = {}
+    for i, (market, side, price, qty) in enumerate(orders.tolist()):
+        order = cls(i, market, side, price, qty, float(i))
+        by_id[i] = order
+        queues.setdefault((market, side, price), collections.deque()).append(order)
+    return asizeof.asizeof(by_id, queues) / len(orders)
+
+
+def layout_comparison(eng: Engine, sample: int = 20_000, seed: int = 0) -> dict[str, Any]:
+    """The compact records field by field, against naive Python designs holding the same orders.
+
+    The naive designs are measured with pympler on ``sample`` of the engine's resting orders
+    (their real markets, sides, prices and quantities), containers included.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for market in rng.permutation(eng.n_markets):
+        for side in (0, 1):
+            book = eng.book_orders(int(market), side)
+            rows.extend((int(market), side, int(p), int(q)) for p, q in zip(book["price"], book["qty"]))
+        if len(rows) >= sample:
+            break
+    orders = np.array(rows[:sample] or [(0, 0, 1, 1)], dtype=np.int64)
+    memory = eng.memory()
+    book_used = sum(memory.components[c][0] for c in ("orders", "price_levels", "indexes"))
+    compact_all_in = book_used / max(memory.resting_orders, 1)
+    return {
+        "compact": {
+            "order_fields": [{"name": name, "dtype": "int32", "bytes": 4} for name in ORDER_COLUMNS],
+            "order_record_bytes": ORDER_RECORD_BYTES + ID_INDEX_BYTES,
+            "level_fields": [{"name": name, "dtype": "int32", "bytes": 4} for name in LEVEL_COLUMNS],
+            "level_record_bytes": LEVEL_RECORD_BYTES,
+            "trade_fields": [{"name": n[2:], "dtype": np.dtype(t).name, "bytes": np.dtype(t).itemsize} for n, t in TRADE_FIELDS.items()],
+            "padding_bytes": 0,
+            "all_in_bytes_per_order": compact_all_in,
+        },
+        "naive": {
+            "sample_orders": len(orders),
+            "object_per_order_bytes": _naive_book_bytes(_NaiveOrder, orders),
+            "slotted_object_per_order_bytes": _naive_book_bytes(_SlottedOrder, orders),
+        },
+    }
