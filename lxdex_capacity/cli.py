@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -132,6 +133,21 @@ def _scenario_from_options(scenario_file: Optional[Path], **overrides: Any) -> "
     return scenario.replace(**changes) if changes else scenario
 
 
+@contextmanager
+def _phase_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar per simulation phase on stderr; yields the callback ``simulate`` calls."""
+    columns = (TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        tasks: dict[str, Any] = {}
+
+        def advance(phase: str, completed: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(phase, total=total)
+            progress.update(tasks[phase], completed=completed)
+
+        yield advance
+
+
 MARKETS_HELP = "Markets to simulate (1 to 100,000,000); default 21,000 or the scenario file's."
 
 
@@ -152,15 +168,7 @@ def simulate(
     scenario = _scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
     if out_dir is not None:
         out_dir = ensure_dir(out_dir)
-    columns = (TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
-        tasks: dict[str, Any] = {}
-
-        def advance(phase: str, completed: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = progress.add_task(phase, total=total)
-            progress.update(tasks[phase], completed=completed)
-
+    with _phase_progress() as advance:
         result = run_simulation(scenario, progress=advance, force=force)
     report = result.as_dict()
     if result.stalled:
@@ -227,14 +235,7 @@ def profile(
         found["breakdown"] = breakdown(engine, scenario.tiers)
         found["layout"] = layout_comparison(engine, seed=scenario.seed)
 
-    with Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as progress:
-        tasks: dict[str, Any] = {}
-
-        def advance(phase: str, completed: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = progress.add_task(phase, total=total)
-            progress.update(tasks[phase], completed=completed)
-
+    with _phase_progress() as advance:
         result = run_simulation(scenario, progress=advance, force=force, inspect=inspect)
     b, layout = found["breakdown"], found["layout"]
     if as_json:

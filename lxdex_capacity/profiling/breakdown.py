@@ -107,28 +107,26 @@ def breakdown(eng: Engine, tiers: tuple[Tier, ...]) -> dict[str, Any]:
     }
 
 
+def _order_init(self: Any, order_id: int, market: int, side: int, price: int, qty: int, timestamp: float) -> None:
+    self.order_id = order_id
+    self.market = market
+    self.side = side
+    self.price = price
+    self.qty = qty
+    self.timestamp = timestamp
+
+
 class _NaiveOrder:
     """The object-per-order design the compact layout is compared with."""
 
-    def __init__(self, order_id: int, market: int, side: int, price: int, qty: int, timestamp: float) -> None:
-        self.order_id = order_id
-        self.market = market
-        self.side = side
-        self.price = price
-        self.qty = qty
-        self.timestamp = timestamp
+    __init__ = _order_init
 
 
 class _SlottedOrder:
-    __slots__ = ("order_id", "market", "side", "price", "qty", "timestamp")
+    """The same with ``__slots__``, the usual first optimisation."""
 
-    def __init__(self, order_id: int, market: int, side: int, price: int, qty: int, timestamp: float) -> None:
-        self.order_id = order_id
-        self.market = market
-        self.side = side
-        self.price = price
-        self.qty = qty
-        self.timestamp = timestamp
+    __slots__ = ("order_id", "market", "side", "price", "qty", "timestamp")
+    __init__ = _order_init
 
 
 def _naive_book_bytes(cls: type, orders: np.ndarray) -> float:
