@@ -190,8 +190,7 @@ def _print_simulation(r: dict[str, Any]) -> None:
     for name in ("markets", "resting orders", "trades", "engine MB", "reserved MB", "numpy MB", "RSS MB", "B/market", "B/order"):
         table.add_column(name, justify="right")
     for p in r["phases"]:
-        book = sum(p["components"][c]["bytes_used"] for c in ("orders", "price_levels", "indexes"))
-        per_order = f"{book / p['resting_orders']:,.1f}" if p["resting_orders"] else "—"
+        per_order = f"{p['book_bytes_per_order']:,.1f}" if p["resting_orders"] else "—"
         table.add_row(p["name"], f"{p['markets']:,}", f"{p['resting_orders']:,}", f"{p['trades']:,}", f"{p['engine_bytes_used'] / 1e6:,.2f}",
                       f"{p['engine_bytes_reserved'] / 1e6:,.2f}", f"{p['traced_bytes'] / 1e6:,.2f}",
                       f"{p['rss_bytes'] / 1e6:,.1f}", f"{p['engine_bytes_used'] / p['markets']:,.1f}", per_order)

@@ -26,10 +26,11 @@ from .engine import _kernels as kernels
 from .engine.core import DEFAULT_TAPE_CAPACITY
 from .engine.layout import ID_INDEX_BYTES, LEVEL_RECORD_BYTES, MARKET_RECORD_BYTES, ORDER_RECORD_BYTES, TRADE_RECORD_BYTES
 from .errors import CapacityError
-from .profiling.memory import ProcessMemory, numpy_traced_bytes, sample_process, settle
+from .profiling.memory import ProcessMemory, numpy_traced_bytes, sample_process
 from .scenarios import draw_depths, flow_orders, seed_orders, zipf_exponent_for_share, zipf_weights
 from .scenarios.config import Scenario
 from .scenarios.flow import mid_prices
+from .scenarios.tiers import tier_ranges
 from .scenarios.universe import Universe
 
 __all__ = ["PhaseResult", "Throughput", "SimulationResult", "estimate_memory", "check_memory", "simulate"]
@@ -57,6 +58,7 @@ class PhaseResult:
     traced_bytes: int
     rss_bytes: int
     uss_bytes: int
+    book_bytes_per_order: float  # order rows, price levels and id index, per resting order
     seconds: float
 
 
@@ -97,9 +99,7 @@ class SimulationResult:
     @property
     def per_order_bytes(self) -> float:
         """Order, level and id-index bytes used per resting order, after seeding."""
-        seeded = self.phase("seeded")
-        book = sum(seeded.components[c]["bytes_used"] for c in ("orders", "price_levels", "indexes"))
-        return book / max(seeded.resting_orders, 1)
+        return self.phase("seeded").book_bytes_per_order
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -127,12 +127,7 @@ def _pow2_at_least(n: float) -> int:
 
 def expected_resting(scenario: Scenario) -> float:
     """Mean resting orders the tier table gives ``scenario.markets`` markets."""
-    total, start = 0.0, 0
-    for tier in scenario.tiers:
-        stop = scenario.markets if tier.up_to_rank is None else min(tier.up_to_rank, scenario.markets)
-        total += max(stop - start, 0) * (tier.low + tier.high) / 2
-        start = max(start, stop)
-    return total
+    return sum((stop - start) * (t.low + t.high) / 2 for t, start, stop in tier_ranges(scenario.tiers, scenario.markets))
 
 
 def estimate_memory(scenario: Scenario) -> int:
@@ -206,9 +201,8 @@ class _IdPool:
 
 
 def _measure(name: str, eng: Engine, seconds: float) -> PhaseResult:
-    settle()
     mem = eng.memory()
-    process = sample_process()
+    process = sample_process()  # settles the heap first, for the traced bytes below too
     return PhaseResult(
         name=name,
         markets=eng.n_markets,
@@ -221,6 +215,7 @@ def _measure(name: str, eng: Engine, seconds: float) -> PhaseResult:
         traced_bytes=numpy_traced_bytes(),
         rss_bytes=process.rss_bytes,
         uss_bytes=process.uss_bytes,
+        book_bytes_per_order=mem.bytes_per_resting_order,
         seconds=seconds,
     )
 

@@ -567,14 +567,16 @@ def book_orders(book, market, side, out_price, out_id, out_qty):
 
 
 @_kernel
-def resting_per_market(book, out_orders, out_qty):
-    """Resting order count and quantity of every market (both sides)."""
+def resting_per_market(book, out_orders, out_qty, out_levels):
+    """Resting order count, resting quantity and price levels of every market (both sides)."""
     for market in range(len(out_orders)):
         n = 0
         q = 0
+        levels = 0
         for side in range(2):
             level = book.links[_row(2 * market + side), K_BEST]
             while level >= 0:
+                levels += 1
                 tail = book.levels[_row(level), L_TAIL]
                 slot = tail
                 while True:
@@ -586,7 +588,7 @@ def resting_per_market(book, out_orders, out_qty):
                 level = book.levels[_row(level), L_NEXT]
         out_orders[market] = n
         out_qty[market] = q
-
+        out_levels[market] = levels
 
 @_kernel
 def open_qty(book, order_ids, out):
@@ -679,15 +681,3 @@ def cancel_furthest(book, markets, counts, out_cancelled):
             cancelled += 1
         out_cancelled[i] = cancelled
 
-
-@_kernel
-def levels_per_market(book, out_levels):
-    """Price levels resting on both sides of every market."""
-    for market in range(len(out_levels)):
-        n = 0
-        for side in range(2):
-            level = book.links[_row(2 * market + side), K_BEST]
-            while level >= 0:
-                n += 1
-                level = book.levels[_row(level), L_NEXT]
-        out_levels[market] = n

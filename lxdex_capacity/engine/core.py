@@ -39,6 +39,8 @@ __all__ = ["Engine", "SubmitResult", "MemoryReport", "NO_PRICE", "TRADE_DTYPE", 
 
 DEFAULT_TAPE_CAPACITY = 1 << 18  # 262,144 trades
 GROWTH_FACTOR = 2
+# The components whose size follows the resting orders (the rest is per market or fixed).
+BOOK_COMPONENTS = ("orders", "price_levels", "indexes")
 MIN_CAPACITY = 1024
 
 TRADE_DTYPE = np.dtype(
@@ -84,6 +86,20 @@ class MemoryReport:
     @property
     def bytes_reserved(self) -> int:
         return sum(reserved for _, reserved in self.components.values())
+
+    @property
+    def book_bytes_used(self) -> int:
+        """Bytes used by what resting orders cost: order rows, price levels and the id index."""
+        return sum(self.components[c][0] for c in BOOK_COMPONENTS)
+
+    @property
+    def book_bytes_reserved(self) -> int:
+        return sum(self.components[c][1] for c in BOOK_COMPONENTS)
+
+    @property
+    def bytes_per_resting_order(self) -> float:
+        """All-in bytes used per resting order (order row, its share of levels, id index)."""
+        return self.book_bytes_used / max(self.resting_orders, 1)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -288,9 +304,8 @@ class Engine:
         book = self._book
         orders = np.empty(self.n_markets, dtype=np.int64)
         qty = np.empty(self.n_markets, dtype=np.int64)
-        k.resting_per_market(book, orders, qty)
         levels = np.empty(self.n_markets, dtype=np.int64)
-        k.levels_per_market(book, levels)
+        k.resting_per_market(book, orders, qty, levels)
         return {
             "price_levels": levels,
             "last_price": book.aggs[:, A_LAST].copy(),

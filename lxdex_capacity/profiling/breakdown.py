@@ -26,7 +26,7 @@ from ..engine.layout import (
     TRADE_FIELDS,
     TRADE_RECORD_BYTES,
 )
-from ..scenarios.tiers import Tier
+from ..scenarios.tiers import Tier, tier_ranges
 
 __all__ = ["COMPONENT_LABELS", "per_market_bytes", "breakdown", "layout_comparison"]
 
@@ -90,13 +90,7 @@ def breakdown(eng: Engine, tiers: tuple[Tier, ...]) -> dict[str, Any]:
             bytes_mean={c: float(v[start:stop].mean()) for c, v in per_market.items()},
         )
 
-    rows = []
-    start = 0
-    for tier in tiers:
-        stop = n if tier.up_to_rank is None else min(tier.up_to_rank, n)
-        if stop > start:
-            rows.append(summarise(_tier_name(tier, start), start, stop))
-        start = max(start, stop)
+    rows = [summarise(_tier_name(tier, start), start, stop) for tier, start, stop in tier_ranges(tiers, n)]
     memory = eng.memory()
     return {
         "all": summarise("all markets", 0, n),
@@ -156,9 +150,7 @@ def layout_comparison(eng: Engine, sample: int = 20_000, seed: int = 0) -> dict[
         if len(rows) >= sample:
             break
     orders = np.array(rows[:sample] or [(0, 0, 1, 1)], dtype=np.int64)
-    memory = eng.memory()
-    book_used = sum(memory.components[c][0] for c in ("orders", "price_levels", "indexes"))
-    compact_all_in = book_used / max(memory.resting_orders, 1)
+    compact_all_in = eng.memory().bytes_per_resting_order
     return {
         "compact": {
             "order_fields": [{"name": name, "dtype": "int32", "bytes": 4} for name in ORDER_COLUMNS],

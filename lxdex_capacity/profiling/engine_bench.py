@@ -62,6 +62,21 @@ class SeededFlowResult:
         return out
 
 
+def _tiered_orders(n_markets: int, rng: np.random.Generator, params: FlowParams) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Each market's mid, and the resting orders that fill the tiered books around them."""
+    depths = draw_depths(n_markets, rng, DEFAULT_TIERS)
+    mids = mid_prices(n_markets, rng, params)
+    return mids, seed_orders(depths, mids, rng, params)
+
+
+def _seeded_engine(n_markets: int, seed: int, params: FlowParams) -> Engine:
+    """An engine whose books are filled per the tier table (seeding untimed)."""
+    _, orders = _tiered_orders(n_markets, np.random.default_rng(seed), params)
+    eng = Engine(n_markets)
+    eng.submit(*orders)
+    return eng
+
+
 def _timed(call: Callable[[], object]) -> float:
     start = time.perf_counter()
     call()
@@ -78,11 +93,9 @@ def seeded_flow(
     market_share: float = 0.2,
 ) -> SeededFlowResult:
     rng = np.random.default_rng(seed)
-    depths = draw_depths(n_markets, rng, DEFAULT_TIERS)
-    mids = mid_prices(n_markets, rng, params)
-    seed_m, seed_s, seed_p, seed_q = seed_orders(depths, mids, rng, params)
+    mids, orders = _tiered_orders(n_markets, rng, params)
     eng = Engine(n_markets)
-    seed_time = _timed(lambda: eng.submit(seed_m, seed_s, seed_p, seed_q))
+    seed_time = _timed(lambda: eng.submit(*orders))
     seeded = eng.resting_orders
     cdf = np.cumsum(zipf_weights(n_markets, zipf_exponent_for_share(n_markets, flow_share, market_share)))
     start_trades = eng.trade_count
@@ -156,12 +169,8 @@ def cancel_heavy(
 
 def lookups(n_markets: int = 21_000, n_lookups: int = 10_000_000, seed: int = 0) -> dict[str, float]:
     """Best bid + best ask of uniformly random markets on a seeded tiered book."""
-    rng = np.random.default_rng(seed)
-    params = FlowParams()
-    depths = draw_depths(n_markets, rng, DEFAULT_TIERS)
-    mids = mid_prices(n_markets, rng, params)
-    eng = Engine(n_markets)
-    eng.submit(*seed_orders(depths, mids, rng, params))
+    eng = _seeded_engine(n_markets, seed, FlowParams())
+    rng = np.random.default_rng(seed + 1)
     markets = rng.integers(0, n_markets, size=n_lookups)
     start = time.perf_counter()
     bids = eng.best_bid(markets)
@@ -178,22 +187,16 @@ def footprint(n_markets: int = 21_000, seed: int = 0, params: FlowParams = FlowP
     """Bytes per empty market, and all-in bytes per resting order on the seeded tiered books."""
     empty = Engine(n_markets).memory()
     per_market = empty.components["market_state"][0] / n_markets
-    rng = np.random.default_rng(seed)
-    depths = draw_depths(n_markets, rng, DEFAULT_TIERS)
-    mids = mid_prices(n_markets, rng, params)
-    eng = Engine(n_markets)
-    eng.submit(*seed_orders(depths, mids, rng, params))
+    eng = _seeded_engine(n_markets, seed, params)
     mem = eng.memory()
-    book_used = sum(mem.components[c][0] for c in ("orders", "price_levels", "indexes"))
-    book_reserved = sum(mem.components[c][1] for c in ("orders", "price_levels", "indexes"))
     return {
         "markets": n_markets,
         "bytes_per_empty_market": per_market,
         "resting_orders": mem.resting_orders,
         "price_levels": mem.price_levels,
         "orders_per_level": mem.resting_orders / mem.price_levels,
-        "bytes_per_order_used": book_used / mem.resting_orders,
-        "bytes_per_order_reserved": book_reserved / mem.resting_orders,
+        "bytes_per_order_used": mem.bytes_per_resting_order,
+        "bytes_per_order_reserved": mem.book_bytes_reserved / mem.resting_orders,
         "engine_bytes_used": mem.bytes_used,
         "engine_bytes_reserved": mem.bytes_reserved,
     }

@@ -7,10 +7,11 @@ resting orders, the next 80 500-1000, the next 900 100-500, the next 4000 20-100
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
-__all__ = ["Tier", "DEFAULT_TIERS", "draw_depths"]
+__all__ = ["Tier", "DEFAULT_TIERS", "tier_ranges", "draw_depths"]
 
 
 @dataclass(frozen=True)
@@ -31,15 +32,21 @@ DEFAULT_TIERS: tuple[Tier, ...] = (
 )
 
 
-def draw_depths(n_markets: int, rng: np.random.Generator, tiers: tuple[Tier, ...] = DEFAULT_TIERS) -> np.ndarray:
-    """Resting-order count per market (market id = activity rank), uniform within each tier."""
-    depths = np.empty(n_markets, dtype=np.int64)
+def tier_ranges(tiers: tuple[Tier, ...], n_markets: int) -> Iterator[tuple[Tier, int, int]]:
+    """``(tier, first rank, stop rank)`` for every tier that holds at least one of ``n_markets``."""
     start = 0
     for tier in tiers:
         stop = n_markets if tier.up_to_rank is None else min(tier.up_to_rank, n_markets)
         if stop > start:
-            depths[start:stop] = rng.integers(tier.low, tier.high + 1, size=stop - start)
+            yield tier, start, stop
         start = max(start, stop)
-    if start < n_markets:  # a table without an open-ended last tier leaves the rest empty
-        depths[start:] = 0
+
+
+def draw_depths(n_markets: int, rng: np.random.Generator, tiers: tuple[Tier, ...] = DEFAULT_TIERS) -> np.ndarray:
+    """Resting-order count per market (market id = activity rank), uniform within each tier.
+
+    Markets past a table without an open-ended last tier hold no orders."""
+    depths = np.zeros(n_markets, dtype=np.int64)
+    for tier, start, stop in tier_ranges(tiers, n_markets):
+        depths[start:stop] = rng.integers(tier.low, tier.high + 1, size=stop - start)
     return depths
