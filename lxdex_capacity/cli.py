@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__
+from . import __version__, cli_capacity
+from .console import err, mb, out, si
 from .errors import LxdexError
 
 if TYPE_CHECKING:
@@ -30,10 +30,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-if not out.is_terminal:  # piped or redirected: no width to fit, so don't truncate tables to 80 columns
-    out = Console(width=140)
-err = Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -47,14 +43,6 @@ def _root(
     version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """lxdex-capacity: how much memory and speed a multi-market matching engine needs."""
-
-
-def _si(value: float, unit: str) -> str:
-    """``12.35M orders/s``: decimal prefixes, as rates are counted (bytes use ``B`` unprefixed here)."""
-    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= factor and unit != "B":
-            return f"{value / factor:,.2f}{prefix} {unit}"
-    return f"{value:,.2f} {unit}"
 
 
 @app.command()
@@ -96,10 +84,10 @@ def _print_bench(report: dict[str, Any]) -> None:
     sf, ch, lk, fp = r["seeded_flow"], r["cancel_heavy"], r["lookups"], r["footprint"]
     targets = report["targets"]
     rows = [
-        ("seeded flow", f"{sf['flow_orders']:,} orders through matching on {sf['markets']:,} tiered markets, {sf['flow_trades']:,} trades", _si(sf["orders_per_s"], "orders/s"), "seeded_flow.orders_per_s"),
-        ("seeding", f"{sf['seeded_orders']:,} resting orders placed", _si(sf["seed_orders_per_s"], "orders/s"), None),
-        ("cancel-heavy", f"{ch['messages']:,} messages on one market, {ch['cancels'] / ch['messages']:.0%} cancels", _si(ch["messages_per_s"], "msg/s"), "cancel_heavy.messages_per_s"),
-        ("lookups", f"{lk['lookups']:,} best bid/ask on random markets", _si(lk["lookups_per_s"], "lookups/s"), "lookups.lookups_per_s"),
+        ("seeded flow", f"{sf['flow_orders']:,} orders through matching on {sf['markets']:,} tiered markets, {sf['flow_trades']:,} trades", si(sf["orders_per_s"], "orders/s"), "seeded_flow.orders_per_s"),
+        ("seeding", f"{sf['seeded_orders']:,} resting orders placed", si(sf["seed_orders_per_s"], "orders/s"), None),
+        ("cancel-heavy", f"{ch['messages']:,} messages on one market, {ch['cancels'] / ch['messages']:.0%} cancels", si(ch["messages_per_s"], "msg/s"), "cancel_heavy.messages_per_s"),
+        ("lookups", f"{lk['lookups']:,} best bid/ask on random markets", si(lk["lookups_per_s"], "lookups/s"), "lookups.lookups_per_s"),
         ("", "time per lookup", f"{lk['ns_per_lookup']:.2f} ns", None),
         ("footprint", f"all-in per resting order ({fp['resting_orders']:,} orders, {fp['orders_per_level']:.2f} per level)", f"{fp['bytes_per_order_used']:.2f} B", "footprint.bytes_per_order_used"),
         ("", "per resting order incl. reserved growth room", f"{fp['bytes_per_order_reserved']:.2f} B", None),
@@ -108,7 +96,7 @@ def _print_bench(report: dict[str, Any]) -> None:
     for workload, what, figure, key in rows:
         if key:
             t = targets[key]
-            target = f"{t['op']} {_si(t['target'], t['unit'])}"
+            target = f"{t['op']} {si(t['target'], t['unit'])}"
             table.add_row(workload, what, figure, target, "[green]yes[/]" if t["met"] else "[red]no[/]")
         else:
             table.add_row(workload, what, figure, "", "")
@@ -118,11 +106,6 @@ def _print_bench(report: dict[str, Any]) -> None:
 def _fail(message: str, code: int) -> None:
     err.print(f"lxdex: error: {message}", highlight=False, markup=False, soft_wrap=True)
     sys.exit(code)
-
-
-def _bytes(n: float) -> str:
-    """Decimal megabytes (10^6 bytes), as the published report counted."""
-    return f"{n / 1e6:,.2f} MB"
 
 
 def _scenario_from_options(scenario_file: Optional[Path], **overrides: Any) -> "Scenario":
@@ -196,15 +179,15 @@ def _print_simulation(r: dict[str, Any]) -> None:
                       f"{p['rss_bytes'] / 1e6:,.1f}", f"{p['engine_bytes_used'] / p['markets']:,.1f}", per_order)
     out.print(table)
     out.print(f"MB = 10^6 bytes. Engine: bytes the engine's arrays use (live rows) and reserve; numpy: "
-              f"traced by tracemalloc; process baseline before the engine: RSS {_bytes(r['baseline']['rss_bytes'])}, "
-              f"USS {_bytes(r['baseline']['uss_bytes'])}.")
+              f"traced by tracemalloc; process baseline before the engine: RSS {mb(r['baseline']['rss_bytes'])}, "
+              f"USS {mb(r['baseline']['uss_bytes'])}.")
     t = r["throughput"]
     perf = Table(title="performance (one core)")
     perf.add_column("figure")
     perf.add_column("value", justify="right")
-    perf.add_row("orders through matching (traded phase)", _si(t["orders_per_s"], "orders/s"))
+    perf.add_row("orders through matching (traded phase)", si(t["orders_per_s"], "orders/s"))
     perf.add_row("cancels keeping books at their seeded depth", f"{t['cancels']:,} in {t['cancel_seconds']:.2f} s (with bookkeeping)")
-    perf.add_row("best bid/ask lookups, random markets", _si(t["lookups_per_s"], "lookups/s"))
+    perf.add_row("best bid/ask lookups, random markets", si(t["lookups_per_s"], "lookups/s"))
     perf.add_row("random access latency p50", f"{t['random_access_ns_p50']:.1f} ns")
     perf.add_row("random access latency p99", f"{t['random_access_ns_p99']:.1f} ns")
     out.print(perf)
@@ -264,7 +247,7 @@ def profile(
     table.add_row("resting orders", *(f"{row.resting_orders_mean:,.1f}" for row in rows))
     table.add_row("price levels", *(f"{row.price_levels_mean:,.1f}" for row in rows))
     out.print(table)
-    out.print(f"Engine: {_bytes(b['engine_bytes_used'])} used, {_bytes(b['engine_bytes_reserved'])} reserved "
+    out.print(f"Engine: {mb(b['engine_bytes_used'])} used, {mb(b['engine_bytes_reserved'])} reserved "
               f"({b['spare_pool_bytes_per_market']:,.1f} B per market of spare pool room for growth).")
     c, naive = layout["compact"], layout["naive"]
     lay = Table(title="bytes per resting order: compact records vs naive Python objects")
@@ -278,6 +261,10 @@ def profile(
     lay.add_row("object per order, __slots__", f"{naive['slotted_object_per_order_bytes']:,.1f}", "the same with slotted objects")
     out.print(lay)
 
+
+app.command()(cli_capacity.sweep)
+app.command()(cli_capacity.plan)
+app.add_typer(cli_capacity.hardware_app, name="hardware")
 
 scenario_app = typer.Typer(help="Scenario parameters.", no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")

@@ -23,14 +23,13 @@ import psutil
 from . import __version__
 from .engine import Engine, Status
 from .engine import _kernels as kernels
-from .engine.core import DEFAULT_TAPE_CAPACITY
 from .engine.layout import ID_INDEX_BYTES, LEVEL_RECORD_BYTES, MARKET_RECORD_BYTES, ORDER_RECORD_BYTES, TRADE_RECORD_BYTES
 from .errors import CapacityError
 from .profiling.memory import ProcessMemory, numpy_traced_bytes, sample_process
 from .scenarios import draw_depths, flow_orders, seed_orders, zipf_exponent_for_share, zipf_weights
 from .scenarios.config import Scenario
 from .scenarios.flow import mid_prices
-from .scenarios.tiers import tier_ranges
+from .scenarios.tiers import expected_orders
 from .scenarios.universe import Universe
 
 __all__ = ["PhaseResult", "Throughput", "SimulationResult", "estimate_memory", "check_memory", "simulate"]
@@ -52,6 +51,7 @@ class PhaseResult:
     resting_orders: int
     price_levels: int
     trades: int
+    trades_retained: int  # on the tape, in memory
     engine_bytes_used: int
     engine_bytes_reserved: int
     components: dict[str, dict[str, int]]
@@ -127,7 +127,7 @@ def _pow2_at_least(n: float) -> int:
 
 def expected_resting(scenario: Scenario) -> float:
     """Mean resting orders the tier table gives ``scenario.markets`` markets."""
-    return sum((stop - start) * (t.low + t.high) / 2 for t, start, stop in tier_ranges(scenario.tiers, scenario.markets))
+    return expected_orders(scenario.tiers, scenario.markets)
 
 
 def estimate_memory(scenario: Scenario) -> int:
@@ -142,7 +142,7 @@ def estimate_memory(scenario: Scenario) -> int:
     levels = orders  # worst case: one order per level
     order_pool = _pow2_at_least(orders) * (ORDER_RECORD_BYTES + ID_INDEX_BYTES)
     level_pool = _pow2_at_least(levels) * LEVEL_RECORD_BYTES
-    engine = n * MARKET_RECORD_BYTES + order_pool * 1.5 + level_pool * 1.5 + DEFAULT_TAPE_CAPACITY * TRADE_RECORD_BYTES
+    engine = n * MARKET_RECORD_BYTES + order_pool * 1.5 + level_pool * 1.5 + scenario.trades_retained * TRADE_RECORD_BYTES
     per_market = n * 8 * 8  # depths, mids, cdf, classes and the statistics gathered for checksums
     id_pool = _pow2_at_least(orders) * 16 * 2 if scenario.cancel_rate > 0 else 0
     chunk_orders = expected_resting(scenario.replace(markets=min(n, SEED_CHUNK_MARKETS))) if n else 0
@@ -209,6 +209,7 @@ def _measure(name: str, eng: Engine, seconds: float) -> PhaseResult:
         resting_orders=mem.resting_orders,
         price_levels=mem.price_levels,
         trades=eng.trade_count,
+        trades_retained=mem.trades_retained,
         engine_bytes_used=mem.bytes_used,
         engine_bytes_reserved=mem.bytes_reserved,
         components={c: {"bytes_used": u, "bytes_reserved": r} for c, (u, r) in mem.components.items()},
@@ -386,7 +387,7 @@ def simulate(
         del kernels_ready
 
         start = time.perf_counter()
-        eng = Engine(scenario.markets)
+        eng = Engine(scenario.markets, tape_capacity=scenario.trades_retained)
         progress("empty", 1, 1)
         phases = [_measure("empty", eng, time.perf_counter() - start)]
 

@@ -49,6 +49,7 @@ class Scenario:
     stationary: bool = True  # after each batch, trim every touched market back to its seeded depth
     cancel_rate: float = 0.0  # cancels of random resting orders, per flow order
     batch: int = 65_536
+    trades_retained: int = 1 << 18  # the trade tape's length (a power of two); older trades leave it
     tiers: tuple[Tier, ...] = field(default=DEFAULT_TIERS)
 
     def __post_init__(self) -> None:
@@ -66,6 +67,9 @@ class Scenario:
         _check_range("taker_share", self.taker_share, 0.0, 1.0, float)
         _check_range("batch", self.batch, 1, 1 << 24, int)
         _check_range("cancel_rate", self.cancel_rate, 0.0, 100.0, float)
+        _check_range("trades_retained", self.trades_retained, 1024, 1 << 30, int)
+        if self.trades_retained & (self.trades_retained - 1):
+            raise InputError(f"trades_retained={self.trades_retained} must be a power of two (the tape is a ring)")
         if not isinstance(self.stationary, bool):
             raise InputError(f"stationary={self.stationary!r} must be true or false")
         _check_tiers(self.tiers)

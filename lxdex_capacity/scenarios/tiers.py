@@ -11,7 +11,7 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["Tier", "DEFAULT_TIERS", "tier_ranges", "draw_depths"]
+__all__ = ["Tier", "DEFAULT_TIERS", "tier_ranges", "expected_orders", "draw_depths"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,11 @@ def tier_ranges(tiers: tuple[Tier, ...], n_markets: int) -> Iterator[tuple[Tier,
         if stop > start:
             yield tier, start, stop
         start = max(start, stop)
+
+
+def expected_orders(tiers: tuple[Tier, ...], n_markets: int) -> float:
+    """Mean total resting orders the table gives ``n_markets`` markets (uniform depth within a tier)."""
+    return sum((stop - start) * (t.low + t.high) / 2 for t, start, stop in tier_ranges(tiers, n_markets))
 
 
 def draw_depths(n_markets: int, rng: np.random.Generator, tiers: tuple[Tier, ...] = DEFAULT_TIERS) -> np.ndarray:

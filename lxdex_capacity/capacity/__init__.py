@@ -1,0 +1,1 @@
+"""Capacity planning: hardware profiles, the fitted cost model, sweeps and plans."""

@@ -1,0 +1,257 @@
+"""``lxdex sweep``: simulate at several sizes, each point in a fresh process, and fit the cost model.
+
+Why the design varies more than the size: with the default scenario, resting orders grow almost in
+proportion to markets and the trade tape is always full, so markets, orders, tape and base cannot
+be told apart.  Every size up to ``fit_up_to`` is therefore measured three ways: the default
+scenario, books twice as deep (every tier's depth doubled), and a tape four times as long.  Sizes
+above ``fit_up_to`` are measured with the default scenario only and held out: the model fitted on
+the smaller points predicts them, and the error is reported.  The stored model is then fitted on
+every point.
+
+Run as a module (``python -m lxdex_capacity.capacity.sweep``) it is the worker: a scenario as JSON
+on stdin, one point's measurements as JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import psutil
+
+from .. import __version__
+from ..errors import CapacityError, LxdexError
+from ..scenarios.config import Scenario, scenario_from_dict
+from ..scenarios.tiers import Tier
+from .model import CapacityModel, LinearFit, fit_bytes
+
+__all__ = ["Variant", "VARIANTS", "SweepPoint", "SweepResult", "plan_points", "run_sweep", "measure_point"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    depth_scale: int  # multiplies every tier's low and high depth
+    tape_scale: int  # multiplies the scenario's trades_retained
+
+
+VARIANTS = (Variant("default", 1, 1), Variant("deep books", 2, 1), Variant("long tape", 1, 4))
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    markets: int
+    variant: str
+    seed: int
+    held_out: bool  # measured only to test the model fitted on the smaller points
+    resting_orders: int
+    price_levels: int
+    trades: int
+    trades_retained: int
+    engine_bytes_used: int
+    engine_bytes_reserved: int
+    rss_bytes: int  # the whole process after trading
+    runtime_bytes: int  # RSS after the empty phase minus the engine's bytes then (meaningful at small sizes)
+    orders_per_s: float  # one core, the traded phase
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    points: list[SweepPoint]
+    model: CapacityModel  # fitted on every point
+    validation_fit: LinearFit | None  # fitted on the points up to fit_up_to
+    validation: list[dict[str, Any]]  # one entry per held-out size
+    fit_up_to: int
+
+    def as_dict(self) -> dict[str, Any]:
+        fitted = self.model.fit
+        points = []
+        for p in self.points:
+            predicted = fitted.predict(p.markets, p.resting_orders, p.trades_retained)
+            points.append(dataclasses.asdict(p) | {
+                "bytes": p.engine_bytes_used,
+                "predicted_bytes": predicted,
+                "residual_bytes": p.engine_bytes_used - predicted,
+            })
+        largest = self.validation[-1] if self.validation else {}
+        return {
+            "version": __version__,
+            "points": points,
+            "model": self.model.as_dict() | {
+                "coefficients": self.model.fit.as_dict()["coefficients"],
+                "r2": fitted.r2,
+            },
+            "validation": dict(largest) | {"fit_up_to_markets": self.fit_up_to, "held_out": self.validation},
+        }
+
+
+def _scaled(scenario: Scenario, variant: Variant) -> Scenario:
+    tiers = tuple(Tier(t.up_to_rank, t.low * variant.depth_scale, t.high * variant.depth_scale) for t in scenario.tiers)
+    return scenario.replace(tiers=tiers, trades_retained=scenario.trades_retained * variant.tape_scale)
+
+
+def plan_points(sizes: Sequence[int], repeat: int, base: Scenario, fit_up_to: int) -> list[tuple[Scenario, str, bool]]:
+    """(scenario, variant name, held out) for every run of the sweep, smallest first."""
+    runs = []
+    for markets in sorted(set(sizes)):
+        held_out = markets > fit_up_to
+        for variant in VARIANTS[:1] if held_out else VARIANTS:
+            for r in range(repeat):
+                scenario = _scaled(base.replace(markets=markets, seed=base.seed + r), variant)
+                runs.append((scenario, variant.name, held_out))
+    return runs
+
+
+def measure_point(scenario: Scenario) -> dict[str, Any]:
+    """One point, in this process (the worker calls it): simulate and keep what the model needs."""
+    from ..simulate import simulate
+
+    result = simulate(scenario)
+    empty, traded = result.phase("empty"), result.phase("traded")
+    return {
+        "resting_orders": traded.resting_orders,
+        "price_levels": traded.price_levels,
+        "trades": traded.trades,
+        "trades_retained": traded.trades_retained,
+        "engine_bytes_used": traded.engine_bytes_used,
+        "engine_bytes_reserved": traded.engine_bytes_reserved,
+        "rss_bytes": traded.rss_bytes,
+        "runtime_bytes": empty.rss_bytes - empty.engine_bytes_used,
+        "orders_per_s": result.throughput.orders_per_s,
+        "elapsed_s": result.elapsed_s,
+    }
+
+
+def _run_in_fresh_process(scenario: Scenario) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "lxdex_capacity.capacity.sweep"],
+        input=json.dumps(scenario.as_dict()),
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONHASHSEED": "0"},
+    )
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        raise LxdexError(f"sweep point markets={scenario.markets} failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
+    return json.loads(proc.stdout)
+
+
+def _provenance(sizes: Sequence[int], repeat: int, fit_up_to: int, base: Scenario) -> dict[str, Any]:
+    import numba
+
+    options = [f"--markets {','.join(str(s) for s in sorted(set(sizes)))}", f"--repeat {repeat}", f"--fit-up-to {fit_up_to}"]
+    defaults = Scenario()
+    for name in ("trades", "trades_retained", "seed"):
+        if getattr(base, name) != getattr(defaults, name):
+            options.append(f"--{name.replace('_', '-')} {getattr(base, name)}")
+    return {
+        "command": "lxdex sweep " + " ".join(options),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "lxdex_capacity": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "machine": f"{platform.machine()}, {psutil.cpu_count(logical=False)} cores, {psutil.virtual_memory().total / 2**30:.1f} GiB",
+        "processor": _processor_name(),
+    }
+
+
+def _processor_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _fit(points: Sequence[SweepPoint]) -> LinearFit:
+    return fit_bytes([p.markets for p in points], [p.resting_orders for p in points],
+                     [p.trades_retained for p in points], [p.engine_bytes_used for p in points])
+
+
+def run_sweep(
+    sizes: Sequence[int],
+    repeat: int = 2,
+    base: Scenario = Scenario(),
+    fit_up_to: int | None = None,
+    advance: Callable[[int, int, str], None] | None = None,
+    force: bool = False,
+) -> SweepResult:
+    """Measure every point in a fresh process, fit, validate on the held-out sizes."""
+    from ..simulate import estimate_memory
+
+    sizes = sorted(set(sizes))
+    if fit_up_to is None:
+        fit_up_to = sizes[-2] if len(sizes) > 1 else sizes[-1]
+    runs = plan_points(sizes, repeat, base, fit_up_to)
+    largest = max(estimate_memory(s) for s, _, _ in runs)
+    available = psutil.virtual_memory().available
+    if largest > available and not force:
+        raise CapacityError(f"the largest sweep point needs an estimated {largest / 2**30:.1f} GiB but only "
+                            f"{available / 2**30:.1f} GiB is available; drop the largest size or use --force")
+    points = []
+    for i, (scenario, variant, held_out) in enumerate(runs):
+        if advance:
+            advance(i, len(runs), f"{scenario.markets:,} markets, {variant}")
+        m = _run_in_fresh_process(scenario)
+        points.append(SweepPoint(markets=scenario.markets, variant=variant, seed=scenario.seed, held_out=held_out, **m))
+    if advance:
+        advance(len(runs), len(runs), "fitting")
+
+    fitted_on = [p for p in points if not p.held_out]
+    validation_fit = _fit(fitted_on) if any(p.held_out for p in points) else None
+    validation = []
+    for markets in sorted({p.markets for p in points if p.held_out}):
+        at = [p for p in points if p.markets == markets]
+        predicted = float(np.mean([validation_fit.predict(p.markets, p.resting_orders, p.trades_retained) for p in at]))
+        measured = float(np.mean([p.engine_bytes_used for p in at]))
+        validation.append({
+            "markets": markets,
+            "predicted_bytes": predicted,
+            "measured_bytes": measured,
+            "error_pct": 100.0 * (predicted - measured) / measured,
+            "fitted_on_markets": sorted({p.markets for p in fitted_on}),
+        })
+
+    defaults = [p for p in points if p.variant == VARIANTS[0].name]
+    ratios = [p.engine_bytes_reserved / p.engine_bytes_used for p in points]
+    throughput = [{"markets": float(m), "orders_per_s": float(np.median([p.orders_per_s for p in defaults if p.markets == m]))}
+                  for m in sorted({p.markets for p in defaults})]
+    model = CapacityModel(
+        fit=_fit(points),
+        # At the smallest size the engine's own bytes are a rounding error next to the runtime; at
+        # large sizes the untouched (not yet resident) pages of fresh arrays blur the subtraction.
+        runtime_bytes=float(np.median([p.runtime_bytes for p in points if p.markets == sizes[0]])),
+        reserved_ratio_median=float(np.median(ratios)),
+        reserved_ratio_max=float(max(ratios)),
+        throughput=throughput,
+        largest_markets=max(sizes),
+        provenance=_provenance(sizes, repeat, fit_up_to, base),
+    )
+    return SweepResult(points=points, model=model, validation_fit=validation_fit, validation=validation, fit_up_to=fit_up_to)
+
+
+def _worker() -> None:
+    """Fresh-process entry: scenario JSON on stdin, the point's measurements as JSON on stdout."""
+    try:
+        scenario = scenario_from_dict(json.load(sys.stdin))
+        print(json.dumps(measure_point(scenario)))
+    except LxdexError as exc:
+        print(f"lxdex: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    _worker()

@@ -1,0 +1,281 @@
+"""Hardware profiles, the cost model fit, and plans built from them."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from lxdex_capacity.capacity.hardware import GIB, builtin_profiles, find_profile, load_profiles, profiles_from_toml
+from lxdex_capacity.capacity.model import CapacityModel, fit_bytes, load_model
+from lxdex_capacity.capacity.plan import PlanRequest, _Sizing, plan
+from lxdex_capacity.capacity.sweep import VARIANTS, plan_points
+from lxdex_capacity.errors import CapacityError, InputError
+from lxdex_capacity.scenarios.config import Scenario
+
+# --- hardware -----------------------------------------------------------------------------------
+
+ISSUE_CONFIGS = {
+    "Mac mini M2": ([8, 16, 24], 100),
+    "Mac mini M2 Pro": ([16, 32], 200),
+    "Mac mini M4": ([16, 24, 32], 120),
+    "Mac mini M4 Pro": ([24, 48, 64], 273),
+    "Mac Studio M2 Max": ([32, 64, 96], 400),
+    "Mac Studio M2 Ultra": ([64, 128, 192], 800),
+    "Mac Studio M3 Ultra": ([96, 256, 512], 819),
+}
+
+
+def test_builtin_profiles_hold_every_configuration_the_issue_names():
+    profiles = builtin_profiles()
+    for family, (sizes, bandwidth) in ISSUE_CONFIGS.items():
+        for gib in sizes:
+            p = find_profile(f"{family} {gib} GB", profiles)
+            assert p.memory_bytes == gib * GIB  # Apple's GB are binary
+            assert p.bandwidth_gb_s == bandwidth
+            assert sorted(p.memory_options_gib) == sizes
+    m4_max = [p for p in profiles if p.chip == "M4 Max"]
+    assert min(p.memory_gib for p in m4_max) == 36 and max(p.memory_gib for p in m4_max) == 128
+    aws = find_profile("AWS r7i.48xlarge", profiles)
+    assert aws.memory_gib == 1536 and aws.kind == "cloud" and aws.price_usd_hour
+    assert any(p.kind == "server" and "2-socket" in p.name for p in profiles)
+
+
+def test_every_profile_has_a_source_cores_and_a_unique_name():
+    profiles = builtin_profiles()
+    assert len({p.name for p in profiles}) == len(profiles)
+    for p in profiles:
+        assert p.source and p.p_cores >= 1
+        assert p.kind != "apple" or (p.price_usd and p.year and p.gpu_cores)
+
+
+def test_nonexistent_profile_names_the_closest_real_ones():
+    with pytest.raises(InputError) as info:
+        find_profile("Mac Studio M2 Ultra 512GB", builtin_profiles())
+    message = str(info.value)
+    assert "64, 128 or 192 GB" in message and "Mac Studio M3 Ultra 512 GB" in message
+    assert "\n" not in message
+
+
+def test_profile_names_ignore_case_spacing_and_gib_spelling():
+    profiles = builtin_profiles()
+    assert find_profile("mac studio m2 ultra 192gib", profiles).name == "Mac Studio M2 Ultra 192 GB"
+
+
+USER_TOML = """
+[[machine]]
+machine = "Box"
+chip = "X1"
+p_cores = 8
+memory_gib = [32, 64]
+price_usd = [1000, 1500]
+source = "our purchasing sheet"
+"""
+
+
+def test_user_profiles_from_toml(tmp_path):
+    path = tmp_path / "hw.toml"
+    path.write_text(USER_TOML)
+    profiles = load_profiles(path)
+    box = find_profile("Box X1 64 GB", profiles)
+    assert box.kind == "custom" and box.price_usd == 1500 and box.memory_bytes == 64 * GIB
+    assert len(profiles) == len(builtin_profiles()) + 2
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[[machine]\nchip = 1", "line 1"),
+        (USER_TOML.replace('source = "our purchasing sheet"', 'source = "x"\nram = 3'), "unknown key 'ram'"),
+        (USER_TOML.replace("price_usd = [1000, 1500]", "price_usd = [1000]"), "one non-negative price per memory size"),
+        (USER_TOML.replace("memory_gib = [32, 64]", "memory_gib = [32, -1]"), "memory_gib"),
+        (USER_TOML.replace("p_cores = 8", "p_cores = 'eight'"), "p_cores='eight' must be int"),
+        (USER_TOML + USER_TOML, "defined twice"),
+        ("x = 1", "unknown top-level key 'x'"),
+    ],
+)
+def test_bad_hardware_files_are_one_line_errors(text, fragment):
+    with pytest.raises(InputError) as info:
+        profiles_from_toml(text, "hw.toml")
+    assert fragment in str(info.value) and str(info.value).startswith("hw.toml")
+
+
+# --- the fit ------------------------------------------------------------------------------------
+
+TRUE = (1_000.0, 40.0, 20.0, 29.0)
+
+
+def _synthetic(noise: float, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    markets = np.repeat([1_000, 5_000, 21_000, 100_000], 3).astype(float)
+    orders = markets * rng.uniform(10, 60, size=len(markets))
+    trades = rng.choice([2**18, 2**20], size=len(markets)).astype(float)
+    y = TRUE[0] + TRUE[1] * markets + TRUE[2] * orders + TRUE[3] * trades + rng.normal(0, noise, size=len(markets))
+    return markets, orders, trades, y
+
+
+def test_fit_recovers_exact_coefficients():
+    fit = fit_bytes(*_synthetic(noise=0.0))
+    np.testing.assert_allclose(fit.coefficients, TRUE, rtol=1e-6, atol=1e-3)
+    assert fit.r2 == pytest.approx(1.0)
+
+
+def test_confidence_intervals_cover_the_truth_most_of_the_time():
+    covered = 0
+    for seed in range(40):
+        fit = fit_bytes(*_synthetic(noise=20_000.0, seed=seed))
+        covered += all(lo <= t <= hi for lo, t, hi in zip(fit.ci_low, TRUE, fit.ci_high))
+    assert covered >= 30  # each interval is 95%; all four at once hold in most fits
+
+
+def test_prediction_interval_widens_with_distance():
+    fit = fit_bytes(*_synthetic(noise=20_000.0))
+    near = fit.interval(21_000, 21_000 * 30, 2**18)
+    far = fit.interval(10_000_000, 10_000_000 * 30, 2**18)
+    assert near[0] < fit.predict(21_000, 21_000 * 30, 2**18) < near[1]
+    assert far[1] - far[0] > near[1] - near[0]
+
+
+def test_fit_refuses_a_design_that_cannot_separate_the_terms():
+    markets = np.array([1_000.0, 5_000.0, 21_000.0])
+    with pytest.raises(InputError, match="cannot separate"):
+        fit_bytes(markets, markets * 30, [2**18] * 3, markets * 640)
+
+
+def _model(**changes) -> CapacityModel:
+    fit = fit_bytes(*_synthetic(noise=0.0))
+    fields = dict(fit=fit, runtime_bytes=200e6, reserved_ratio_median=1.3, reserved_ratio_max=1.6,
+                  throughput=[{"markets": 1_000.0, "orders_per_s": 8e6}, {"markets": 10_000_000.0, "orders_per_s": 2e6}],
+                  largest_markets=100_000, provenance={"processor": "test"})
+    return CapacityModel(**(fields | changes))
+
+
+def test_model_round_trips_through_json(tmp_path):
+    model = _model()
+    path = tmp_path / "model.json"
+    path.write_text(model.to_json())
+    again = load_model(path)
+    assert again.fit == model.fit and again.throughput == model.throughput and again.runtime_bytes == model.runtime_bytes
+
+
+def test_throughput_interpolates_in_log_markets_and_holds_flat_outside():
+    model = _model()
+    assert model.orders_per_s_per_core(1_000) == pytest.approx(8e6)
+    assert model.orders_per_s_per_core(100_000) == pytest.approx(5e6)  # halfway in log10
+    assert model.orders_per_s_per_core(10) == pytest.approx(8e6)
+    assert model.orders_per_s_per_core(1e9) == pytest.approx(2e6)
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [("{\n  \"format\": ", "line 2"), ('{"format": "other"}', "not an lxdex capacity model"),
+     ('{"format": "lxdex-capacity-model/1"}', "incomplete or invalid model")],
+)
+def test_bad_model_files_are_one_line_errors(tmp_path, text, fragment):
+    path = tmp_path / "m.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=fragment):
+        load_model(path)
+    with pytest.raises(InputError, match="does not exist"):
+        load_model(tmp_path / "missing.json")
+
+
+def test_reference_model_ships_with_the_package_and_validated_within_target():
+    model = load_model()
+    assert model.fit.r2 > 0.999
+    assert model.largest_markets >= 1_000_000
+    base, a, b, c = model.fit.coefficients
+    assert 30 < a < 400 and 16 < b < 40 and 25 < c < 35  # bytes per market, per order, per trade
+
+
+# --- plans --------------------------------------------------------------------------------------
+
+
+def test_required_bytes_are_runtime_plus_safety_times_engine():
+    model = _model()
+    request = PlanRequest(markets=21_000, orders_per_market=30, trades_retained=1_000_000, safety=2.0)
+    report = plan(model, builtin_profiles(), request)
+    engine = model.engine_bytes(21_000, 21_000 * 30, 1_000_000)
+    assert report["engine_bytes"] == pytest.approx(engine)
+    row = report["profiles"][0]
+    assert row["required_bytes"] == pytest.approx(200e6 + 2.0 * engine)
+    assert row["usable_bytes"] == row["memory_bytes"] - 4 * GIB
+    assert row["headroom_pct"] == pytest.approx(100 * (row["usable_bytes"] - row["required_bytes"]) / row["usable_bytes"])
+
+
+def test_max_markets_is_exactly_the_memory_limit():
+    model = _model()
+    request = PlanRequest(markets=21_000, orders_per_market=30, trades_retained=1_000_000)
+    sizing = _Sizing(model, request)
+    from lxdex_capacity.capacity.plan import Load
+
+    for profile in builtin_profiles()[:6]:
+        m = sizing.max_markets(profile, 30, 1_000_000)
+        at = sizing.required(Load(m, 30 * m, 1_000_000, 0))[0]
+        beyond = sizing.required(Load(m + 1, 30 * (m + 1), 1_000_000, 0))[0]
+        assert at <= sizing.usable(profile) < beyond
+
+
+def test_cheapest_fit_and_cluster_sizing():
+    model = _model()
+    profiles = builtin_profiles()
+    report = plan(model, profiles, PlanRequest(markets=21_000, orders_per_market=30))
+    rows = {r["name"]: r for r in report["profiles"]}
+    fitting = [r for r in rows.values() if r["fits"] and r["price_usd"] is not None]
+    cheapest = min(r["price_usd"] for r in fitting)
+    ties = [r for r in fitting if r["price_usd"] == cheapest]  # same price: the one with more headroom
+    assert report["cheapest_fit"] == max(ties, key=lambda r: r["headroom_pct"])["name"]
+    assert all(r["machines"] == 1 and r["machines_n_plus_1"] == 2 for r in fitting)
+
+    # 20M markets of 500 orders: ~200 GiB of engine x2; no Mac mini holds it, a cluster of them does.
+    big = plan(model, profiles, PlanRequest(markets=20_000_000, orders_per_market=500, order_rate=0))
+    mini = next(r for r in big["profiles"] if r["name"] == "Mac mini M4 32 GB")
+    assert not mini["fits"] and mini["machines"] > 1
+    sizing = _Sizing(model, PlanRequest(markets=20_000_000, orders_per_market=500, order_rate=0))
+    from lxdex_capacity.capacity.plan import Load
+
+    profile = find_profile("Mac mini M4 32 GB", profiles)
+    n = mini["machines"]
+    share = lambda k: Load(math.ceil(20_000_000 / k), 500 * math.ceil(20_000_000 / k), 1_000_000 / k, 0)  # noqa: E731
+    assert sizing.holds(profile, share(n)) and not sizing.holds(profile, share(n - 1))
+    assert big["cluster"]["machines_n_plus_1"] == big["cluster"]["machines"] + 1
+
+
+def test_order_rate_can_be_the_bottleneck():
+    report = plan(_model(), builtin_profiles(), PlanRequest(markets=1_000, orders_per_market=10, order_rate=1e9))
+    mini = next(r for r in report["profiles"] if r["name"] == "Mac mini M2 8 GB")
+    assert mini["bottleneck"] == "order rate" and not mini["fits"]
+    assert mini["machines"] > 1
+
+
+def test_scaling_table_rows():
+    report = plan(_model(), builtin_profiles(), PlanRequest(markets=21_000))
+    assert [r["markets"] for r in report["scaling"]] == [21_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 10_000_000]
+    required = [r["required_bytes"] for r in report["scaling"]]
+    assert required == sorted(required)
+    assert all(r["smallest_fit"] for r in report["scaling"])
+    assert report["scaling"][-1]["extrapolated"] and not report["scaling"][0]["extrapolated"]
+    json.dumps(report, allow_nan=False)
+
+
+def test_a_load_nothing_can_hold_is_a_capacity_error():
+    with pytest.raises(CapacityError, match="no profile can hold this load"):
+        plan(_model(), builtin_profiles(), PlanRequest(markets=10, orders_per_market=1e12))
+
+
+# --- the sweep's design ---------------------------------------------------------------------------
+
+
+def test_sweep_design_varies_depth_and_tape_below_the_validation_cut():
+    runs = plan_points([1_000, 5_000, 100_000], repeat=2, base=Scenario(), fit_up_to=5_000)
+    small = [(s, v) for s, v, held in runs if not held]
+    held = [(s, v) for s, v, held_out in runs if held_out]
+    assert len(small) == 2 * len(VARIANTS) * 2 and len(held) == 2
+    assert {v for _, v in held} == {"default"}
+    deep = next(s for s, v in small if v == "deep books")
+    tape = next(s for s, v in small if v == "long tape")
+    assert deep.tiers[0].high == 2 * Scenario().tiers[0].high
+    assert tape.trades_retained == 4 * Scenario().trades_retained
+    assert sorted({s.seed for s, _ in small}) == [0, 1]
