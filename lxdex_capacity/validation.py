@@ -5,13 +5,14 @@ Keeping the checks here means every command and API entry point words its errors
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import InputError
 
-__all__ = ["check_int", "check_int_array", "check_same_length"]
+__all__ = ["check_int", "check_int_array", "check_same_length", "read_input_file"]
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -53,3 +54,13 @@ def check_same_length(**arrays: np.ndarray) -> int:
         listed = ", ".join(f"{name}={n}" for name, n in lengths.items())
         raise InputError(f"arrays must have equal lengths, got {listed}")
     return next(iter(lengths.values()), 0)
+
+
+def read_input_file(path: str | Path, what: str, hint: str = "") -> str:
+    """The text of a user's ``what`` file (``"scenario file"``, ...), or one ``InputError`` saying why not."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{what} {str(path)!r} does not exist{hint}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{what} {str(path)!r} cannot be read: {exc}") from None

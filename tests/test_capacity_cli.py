@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from test_cli import lxdex
+from test_cli import assert_one_line_error, lxdex
 
 PLAN_PROFILE_FIELDS = {"name", "memory_bytes", "usable_bytes", "required_bytes", "fits", "headroom_pct", "max_markets", "bottleneck"}
 
@@ -42,10 +42,7 @@ def test_hardware_show_and_compare():
     ],
 )
 def test_bad_capacity_input_is_one_line_and_exit_2(args, fragment):
-    result = lxdex(*args)
-    assert result.returncode == 2
-    assert fragment in result.stderr and "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert_one_line_error(lxdex(*args), fragment)
 
 
 def test_malformed_model_file_names_the_line(tmp_path):

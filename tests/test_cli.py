@@ -20,6 +20,15 @@ def lxdex(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def assert_one_line_error(result: subprocess.CompletedProcess[str], message: str) -> None:
+    """Exit code 2, nothing on stdout, and one ``lxdex: error:`` line on stderr holding ``message``."""
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lxdex: error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_version_and_help():
     assert lxdex("--version").stdout.strip() == f"lxdex-capacity {__version__}"
     help_text = lxdex("--help").stdout
@@ -36,12 +45,7 @@ def test_version_and_help():
     ],
 )
 def test_bad_input_is_one_line_on_stderr_with_exit_code_2(args, message):
-    result = lxdex(*args)
-    assert result.returncode == 2
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lxdex: error: ") and message in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
+    assert_one_line_error(lxdex(*args), message)
 
 
 def test_bench_quick_json_reports_every_workload_and_target():

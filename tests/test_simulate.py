@@ -12,7 +12,7 @@ from lxdex_capacity.scenarios import Tier
 from lxdex_capacity.scenarios.config import Scenario, load_scenario
 from lxdex_capacity.scenarios.universe import CRYPTO, SECURITY, Universe
 from lxdex_capacity.simulate import check_memory, simulate
-from test_cli import lxdex
+from test_cli import assert_one_line_error, lxdex
 
 SMALL = Scenario(markets=400, trades=3_000, seed=7, batch=4_096)
 # Shallow books and a longer flow: without cancels these books grow visibly.
@@ -138,8 +138,7 @@ def test_too_many_markets_are_refused_before_allocating():
     ],
 )
 def test_bad_options_are_one_line_errors(args, message):
-    res = lxdex(*args)
-    assert res.returncode == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert_one_line_error(lxdex(*args), message)
 
 
 @pytest.mark.parametrize(

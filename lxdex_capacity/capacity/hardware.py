@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..validation import read_input_file
 
 __all__ = ["HardwareProfile", "builtin_profiles", "load_profiles", "profiles_from_toml", "find_profile", "GIB"]
 
@@ -171,14 +172,8 @@ def load_profiles(extra: str | Path | None = None, only_extra: bool = False) -> 
     """Built-in profiles plus those of the TOML file ``extra`` (which may not reuse a built-in name)."""
     profiles = [] if only_extra else builtin_profiles()
     if extra is not None:
-        path = Path(extra)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InputError(f"hardware file {str(path)!r} does not exist") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"hardware file {str(path)!r} cannot be read: {exc}") from None
-        profiles = _unique(profiles + profiles_from_toml(text, str(path)), str(path))
+        text = read_input_file(extra, "hardware file")
+        profiles = _unique(profiles + profiles_from_toml(text, str(extra)), str(extra))
     return profiles
 
 

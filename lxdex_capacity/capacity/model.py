@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import InputError
+from ..validation import read_input_file
 
 __all__ = ["TERMS", "LinearFit", "CapacityModel", "fit_bytes", "load_model"]
 
@@ -188,12 +189,7 @@ def load_model(path: str | Path | None = None) -> CapacityModel:
         origin = "built-in reference_model.json"
     else:
         origin = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InputError(f"model file {origin!r} does not exist (write one with 'lxdex sweep --out')") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"model file {origin!r} cannot be read: {exc}") from None
+        text = read_input_file(path, "model file", " (write one with 'lxdex sweep --out')")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

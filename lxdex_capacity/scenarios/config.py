@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..validation import read_input_file
 from .flow import FlowParams
 from .tiers import DEFAULT_TIERS, Tier
 
@@ -150,12 +151,7 @@ def scenario_from_dict(data: dict[str, Any], base: Scenario = Scenario()) -> Sce
 def load_scenario(path: str | Path, base: Scenario = Scenario()) -> Scenario:
     """Read a scenario TOML file.  Syntax errors name the line; bad keys and values name the key."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"scenario file {str(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"scenario file {str(path)!r} cannot be read: {exc}") from None
+    text = read_input_file(path, "scenario file")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
