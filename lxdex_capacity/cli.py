@@ -264,6 +264,7 @@ def profile(
 
 app.command()(cli_capacity.sweep)
 app.command()(cli_capacity.plan)
+app.command()(cli_capacity.audit)
 app.add_typer(cli_capacity.hardware_app, name="hardware")
 
 scenario_app = typer.Typer(help="Scenario parameters.", no_args_is_help=True)

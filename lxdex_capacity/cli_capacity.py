@@ -1,4 +1,4 @@
-"""The capacity commands of the ``lxdex`` CLI: ``sweep``, ``plan`` and ``hardware list/show/compare``.
+"""The capacity commands of the ``lxdex`` CLI: ``sweep``, ``plan``, ``audit`` and ``hardware list/show/compare``.
 
 Thin over :mod:`lxdex_capacity.capacity`; registered on the main app by :mod:`lxdex_capacity.cli`.
 """
@@ -17,7 +17,7 @@ from .capacity.hardware import GIB
 from .console import err, mb, out, si
 from .errors import InputError
 
-__all__ = ["sweep", "plan", "hardware_app"]
+__all__ = ["sweep", "plan", "audit", "hardware_app"]
 
 HARDWARE_HELP = "TOML file of extra hardware profiles ([[machine]] tables, shaped like the built-in table; see README)."
 DEFAULT_SIZES = "1000,5000,21000,100000"
@@ -268,3 +268,61 @@ def hardware_compare(
         table.add_row("price per GiB", *(f"${p.price_usd / p.memory_gib:,.2f}" for p in profiles))
     out.print(table)
 
+
+
+def _quantity(value: float, unit: str) -> str:
+    if unit == "B":
+        return f"{value / 1e9:,.3f} GB" if value >= 1e9 else f"{value / 1e6:,.4g} MB"
+    if unit == "ns":
+        return f"{value:,.1f} ns"
+    return si(value, unit)
+
+
+def audit(
+    claims_file: Optional[Path] = typer.Argument(None, help="Claims TOML file (default: the published LX DEX report's claims)."),
+    max_measure: int = typer.Option(1_000_000, min=1, help="Measure loads up to this many markets; larger ones are predicted by the model."),
+    seed: int = typer.Option(0, min=0, help="Seed of the simulation runs."),
+    model_file: Optional[Path] = typer.Option(None, "--model", help="Model JSON for loads above --max-measure (default: the shipped reference model)."),
+    force: bool = typer.Option(False, "--force", help="Run even if a load's memory estimate exceeds available memory."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+) -> None:
+    """Check a report's claims (memory, per-market memory, orders/s, lookups/s, random access) against measurement."""
+    from .capacity.model import load_model
+    from .reporting.audit import audit as run_audit
+    from .reporting.audit import load_claims, published_claims_path
+    from .simulate import simulate
+
+    source, claims = load_claims(claims_file)
+    model = load_model(model_file)
+    columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("audit", total=None)
+
+        def advance(done: int, total: int, what: str) -> None:
+            progress.update(task, completed=done, total=total, description=what)
+
+        verdicts = run_audit(claims, lambda scenario: simulate(scenario, force=force).as_dict(), model,
+                             max_measure=max_measure, seed=seed, advance=advance)
+    report = {
+        "claims_file": str(claims_file or published_claims_path()),
+        "source": source,
+        "claims": [v.as_dict() for v in verdicts],
+        "holds": sum(v.holds for v in verdicts),
+        "fails": sum(not v.holds for v in verdicts),
+    }
+    if as_json:
+        out.print_json(json.dumps(report, allow_nan=False))
+        return
+    table = Table(title=f"audit of {source.get('title', report['claims_file'])}: {report['holds']} hold, {report['fails']} fail")
+    for name in ("claim", "claimed", "measured", "verdict", "measured/claimed", "how"):
+        table.add_column(name, justify="right" if name in ("claimed", "measured", "measured/claimed") else "left")
+    for v in verdicts:
+        bound = "≤ " if v.bound == "at_most" else "≥ "
+        measured = _quantity(v.measured, v.unit)
+        if v.low is not None:
+            measured += f"\n({_quantity(v.low, v.unit)} – {_quantity(v.high, v.unit)})"
+        table.add_row(v.text, bound + _quantity(v.claimed, v.unit), measured, "[green]holds[/]" if v.holds else "[red]fails[/]",
+                      "—" if v.ratio is None else f"{v.ratio:,.3g}x", v.basis)
+    out.print(table)
+    out.print("Memory is the engine's own bytes in use unless a claim names another measure; MB and GB are decimal. "
+              "Rates are one core of this machine.")

@@ -1,0 +1,1 @@
+"""Reporting: audits of published claims against measurement (and, later, full capacity reports)."""
