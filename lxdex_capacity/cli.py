@@ -205,9 +205,7 @@ def profile(
 ) -> None:
     """Where the bytes go: per-market memory by component (averaged and per tier) after trading,
     and the compact order record against naive object-per-order designs (pympler)."""
-    from dataclasses import asdict
-
-    from .profiling.breakdown import COMPONENT_LABELS, breakdown, layout_comparison
+    from .profiling.breakdown import COMPONENT_LABELS, breakdown, breakdown_as_dict, layout_comparison
     from .simulate import simulate as run_simulation
 
     scenario = _scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
@@ -221,17 +219,11 @@ def profile(
         result = run_simulation(scenario, progress=advance, force=force, inspect=inspect)
     b, layout = found["breakdown"], found["layout"]
     if as_json:
-        tiers = [asdict(t) | {"total_mean": t.total_mean} for t in b["tiers"]]
         report = {
             "markets": scenario.markets,
             "seed": scenario.seed,
             "trades": result.phase("traded").trades,
-            "components": COMPONENT_LABELS,
-            "all": asdict(b["all"]) | {"total_mean": b["all"].total_mean},
-            "tiers": tiers,
-            "engine_bytes_used": b["engine_bytes_used"],
-            "engine_bytes_reserved": b["engine_bytes_reserved"],
-            "spare_pool_bytes_per_market": b["spare_pool_bytes_per_market"],
+            **breakdown_as_dict(b),
             "layout": layout,
         }
         out.print_json(json.dumps(report))
@@ -264,6 +256,7 @@ def profile(
 
 app.command()(cli_capacity.sweep)
 app.command()(cli_capacity.plan)
+app.command()(cli_capacity.report)
 app.command()(cli_capacity.audit)
 app.add_typer(cli_capacity.hardware_app, name="hardware")
 

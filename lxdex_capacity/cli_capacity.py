@@ -1,4 +1,4 @@
-"""The capacity commands of the ``lxdex`` CLI: ``sweep``, ``plan``, ``audit`` and ``hardware list/show/compare``.
+"""The capacity commands of the ``lxdex`` CLI: ``sweep``, ``plan``, ``report``, ``audit`` and ``hardware list/show/compare``.
 
 Thin over :mod:`lxdex_capacity.capacity`; registered on the main app by :mod:`lxdex_capacity.cli`.
 """
@@ -6,6 +6,7 @@ Thin over :mod:`lxdex_capacity.capacity`; registered on the main app by :mod:`lx
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,10 +18,19 @@ from .capacity.hardware import GIB
 from .console import err, mb, out, si
 from .errors import InputError
 
-__all__ = ["sweep", "plan", "audit", "hardware_app"]
+__all__ = ["sweep", "plan", "audit", "report", "hardware_app"]
 
 HARDWARE_HELP = "TOML file of extra hardware profiles ([[machine]] tables, shaped like the built-in table; see README)."
 DEFAULT_SIZES = "1000,5000,21000,100000"
+
+# Options shared by plan and report.
+ORDERS_PER_MARKET = typer.Option(None, min=0, help="Mean resting orders per market (default: the tier table's mean at this size).")
+TRADES_RETAINED = typer.Option(1_000_000, min=0, help="Trades kept in memory (the tape).")
+ORDER_RATE = typer.Option(1_000_000, min=0, help="Orders per second the exchange must sustain.")
+SAFETY = typer.Option(2.0, min=1.0, max=100.0, help="Multiplier on the engine's predicted bytes: pools double when full, so a process may hold up to twice what its books use.")
+OS_RESERVE = typer.Option(4.0, min=0.0, help="GiB of each machine's memory left to the OS and everything else.")
+MODEL_FILE = typer.Option(None, "--model", help="Model JSON from 'lxdex sweep' (default: the reference model shipped with the package).")
+HARDWARE_FILE = typer.Option(None, "--hardware", help=HARDWARE_HELP)
 
 
 def _parse_sizes(text: str) -> list[int]:
@@ -103,13 +113,13 @@ def _print_sweep(r: dict[str, Any]) -> None:
 
 def plan(
     markets: int = typer.Option(21_000, min=1, max=10**12, help="Markets the exchange lists."),
-    orders_per_market: Optional[float] = typer.Option(None, min=0, help="Mean resting orders per market (default: the tier table's mean at this size)."),
-    trades_retained: int = typer.Option(1_000_000, min=0, help="Trades kept in memory (the tape)."),
-    order_rate: float = typer.Option(1_000_000, min=0, help="Orders per second the exchange must sustain."),
-    safety: float = typer.Option(2.0, min=1.0, max=100.0, help="Multiplier on the engine's predicted bytes: pools double when full, so a process may hold up to twice what its books use."),
-    os_reserve: float = typer.Option(4.0, min=0.0, help="GiB of each machine's memory left to the OS and everything else."),
-    model_file: Optional[Path] = typer.Option(None, "--model", help="Model JSON from 'lxdex sweep' (default: the reference model shipped with the package)."),
-    hardware_file: Optional[Path] = typer.Option(None, "--hardware", help=HARDWARE_HELP),
+    orders_per_market: Optional[float] = ORDERS_PER_MARKET,
+    trades_retained: int = TRADES_RETAINED,
+    order_rate: float = ORDER_RATE,
+    safety: float = SAFETY,
+    os_reserve: float = OS_RESERVE,
+    model_file: Optional[Path] = MODEL_FILE,
+    hardware_file: Optional[Path] = HARDWARE_FILE,
     profile_names: Optional[list[str]] = typer.Option(None, "--profile", help="Plan only for these profiles (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
@@ -199,7 +209,7 @@ def _profile_rows(p: Any) -> list[tuple[str, str]]:
 
 @hardware_app.command("list")
 def hardware_list(
-    hardware_file: Optional[Path] = typer.Option(None, "--hardware", help=HARDWARE_HELP),
+    hardware_file: Optional[Path] = HARDWARE_FILE,
     as_json: bool = typer.Option(False, "--json", help="Print every profile with all its fields as JSON."),
 ) -> None:
     """Every hardware profile: memory (GiB), bandwidth (GB/s), cores, power and price."""
@@ -222,7 +232,7 @@ def hardware_list(
 @hardware_app.command("show")
 def hardware_show(
     name: str = typer.Argument(..., help="Profile name, e.g. 'Mac Studio M2 Ultra 192 GB'."),
-    hardware_file: Optional[Path] = typer.Option(None, "--hardware", help=HARDWARE_HELP),
+    hardware_file: Optional[Path] = HARDWARE_FILE,
     as_json: bool = typer.Option(False, "--json", help="Print the profile as JSON."),
 ) -> None:
     """One profile, every field, with its source."""
@@ -243,7 +253,7 @@ def hardware_show(
 @hardware_app.command("compare")
 def hardware_compare(
     names: list[str] = typer.Argument(..., help="Two or more profile names."),
-    hardware_file: Optional[Path] = typer.Option(None, "--hardware", help=HARDWARE_HELP),
+    hardware_file: Optional[Path] = HARDWARE_FILE,
     as_json: bool = typer.Option(False, "--json", help="Print the profiles as JSON."),
 ) -> None:
     """Profiles side by side."""
@@ -282,7 +292,7 @@ def audit(
     claims_file: Optional[Path] = typer.Argument(None, help="Claims TOML file (default: the published LX DEX report's claims)."),
     max_measure: int = typer.Option(1_000_000, min=1, help="Measure loads up to this many markets; larger ones are predicted by the model."),
     seed: int = typer.Option(0, min=0, help="Seed of the simulation runs."),
-    model_file: Optional[Path] = typer.Option(None, "--model", help="Model JSON for loads above --max-measure (default: the shipped reference model)."),
+    model_file: Optional[Path] = MODEL_FILE,
     force: bool = typer.Option(False, "--force", help="Run even if a load's memory estimate exceeds available memory."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
@@ -326,3 +336,54 @@ def audit(
     out.print(table)
     out.print("Memory is the engine's own bytes in use unless a claim names another measure; MB and GB are decimal. "
               "Rates are one core of this machine.")
+
+
+def report(
+    markets: Optional[int] = typer.Option(None, min=1, max=100_000_000, help="Markets to simulate (default 21,000 or the scenario file's)."),
+    trades: Optional[int] = typer.Option(None, min=0, help="Fills the traded phase runs until (default 1,000,000)."),
+    seed: Optional[int] = typer.Option(None, min=0, help="Random seed."),
+    scenario_file: Optional[Path] = typer.Option(None, "--scenario", help="Scenario TOML file."),
+    simulate_file: Optional[Path] = typer.Option(None, "--simulate", help="Use a saved simulate.json ('lxdex simulate --out') instead of running."),
+    results_file: Optional[Path] = typer.Option(None, "--results", help="Re-render a saved results.json without running anything."),
+    out_dir: Path = typer.Option(..., "--out", help="Directory to write report.md, report.html, results.json and charts/ into."),
+    orders_per_market: Optional[float] = ORDERS_PER_MARKET,
+    trades_retained: int = TRADES_RETAINED,
+    order_rate: float = ORDER_RATE,
+    safety: float = SAFETY,
+    os_reserve: float = OS_RESERVE,
+    model_file: Optional[Path] = MODEL_FILE,
+    hardware_file: Optional[Path] = HARDWARE_FILE,
+    force: bool = typer.Option(False, "--force", help="Run even if the memory estimate exceeds available memory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results (every figure) as JSON."),
+) -> None:
+    """Write a capacity report: Markdown, self-contained HTML, results.json and charts (PNG, SVG)."""
+    import shlex
+
+    from .capacity.hardware import load_profiles
+    from .capacity.model import load_model
+    from .capacity.plan import PlanRequest
+    from .cli import _phase_progress, _scenario_from_options
+    from .reporting.report import collect, load_results, load_simulation, write_report
+    from .simulate import simulate
+
+    if results_file is not None:
+        results = load_results(results_file)
+    else:
+        if simulate_file is not None:
+            simulation = load_simulation(simulate_file)
+        else:
+            scenario = _scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
+            with _phase_progress() as advance:
+                simulation = simulate(scenario, progress=advance, force=force).as_dict()
+        request = PlanRequest(markets=simulation["markets"], orders_per_market=orders_per_market, trades_retained=trades_retained,
+                              safety=safety, os_reserve_gib=os_reserve, order_rate=order_rate)
+        command = "lxdex " + shlex.join(["report", *sys.argv[2:]]) if len(sys.argv) > 1 and sys.argv[1] == "report" else "lxdex report"
+        results = collect(simulation, load_model(model_file), load_profiles(hardware_file), request, command)
+    with err.status("drawing charts and writing the report"):
+        written = write_report(results, out_dir)
+    if as_json:
+        out.print_json(json.dumps(results, allow_nan=False))
+        return
+    for name in ("report.md", "report.html", "results.json"):
+        out.print(f"wrote {written[name]}")
+    out.print(f"wrote {len(written) - 3} chart files under {Path(out_dir) / 'charts'}")

@@ -25,8 +25,11 @@ from .engine import Engine, Status
 from .engine import _kernels as kernels
 from .engine.layout import ID_INDEX_BYTES, LEVEL_RECORD_BYTES, MARKET_RECORD_BYTES, ORDER_RECORD_BYTES, TRADE_RECORD_BYTES
 from .errors import CapacityError
+from .profiling.breakdown import breakdown, breakdown_as_dict
+from .profiling.distributions import depth_by_rank, log_histogram, lorenz
 from .profiling.memory import ProcessMemory, numpy_traced_bytes, sample_process
 from .scenarios import draw_depths, flow_orders, seed_orders, zipf_exponent_for_share, zipf_weights
+from .scenarios.activity import top_share
 from .scenarios.config import Scenario
 from .scenarios.flow import mid_prices
 from .scenarios.tiers import expected_orders
@@ -73,6 +76,7 @@ class Throughput:
     random_access_ns_p50: float
     random_access_ns_p99: float
     random_access_method: str
+    random_access_histogram: dict[str, list[float]]  # log-spaced bin "edges" (ns) and "counts"
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,8 @@ class SimulationResult:
     estimate_bytes: int
     universe: dict[str, int] = field(default_factory=dict)
     stalled: bool = False  # the flow stopped producing fills before reaching scenario.trades
+    breakdown: dict[str, Any] = field(default_factory=dict)  # per-market bytes by component and tier, after trading
+    distributions: dict[str, Any] = field(default_factory=dict)  # depth by rank, Lorenz curve of trades
 
     def phase(self, name: str) -> PhaseResult:
         return next(p for p in self.phases if p.name == name)
@@ -118,6 +124,8 @@ class SimulationResult:
             "market_checksum": self.market_checksum,
             "tape_checksum": self.tape_checksum,
             "stalled": self.stalled,
+            "breakdown": self.breakdown,
+            "distributions": self.distributions,
         }
 
 
@@ -320,8 +328,8 @@ def _ticks_per_ns() -> float:
     return (c1 - c0) / (t1 - t0)
 
 
-def _throughput_probes(eng: Engine, rng: np.random.Generator) -> tuple[float, float, float]:
-    """Best-bid/ask lookups/s on random markets, and p50/p99 ns of one dependent random access."""
+def _throughput_probes(eng: Engine, rng: np.random.Generator) -> tuple[float, float, float, dict[str, list[float]]]:
+    """Best-bid/ask lookups/s on random markets; p50, p99 and a histogram of one dependent random access (ns)."""
     n = eng.n_markets
     markets = rng.integers(0, n, size=LOOKUPS)
     eng.best_bid(markets[:16])
@@ -338,7 +346,7 @@ def _throughput_probes(eng: Engine, rng: np.random.Generator) -> tuple[float, fl
     kernels.lookup_latency(eng._book, targets, LATENCY_GROUP, runs)
     ns = runs / LATENCY_GROUP / _ticks_per_ns()
     p50, p99 = np.percentile(ns, [50, 99])
-    return lookups_per_s, float(p50), float(p99)
+    return lookups_per_s, float(p50), float(p99), log_histogram(ns, low=1.0, high=1e4, bins=48)
 
 
 def market_checksum(eng: Engine) -> str:
@@ -406,7 +414,7 @@ def simulate(
 
         if inspect is not None:
             inspect(eng)
-        lookups_per_s, p50, p99 = _throughput_probes(eng, rng)
+        lookups_per_s, p50, p99, histogram = _throughput_probes(eng, rng)
         throughput = Throughput(
             orders_per_s=flow_count / flow_s if flow_s else 0.0,
             flow_orders=flow_count,
@@ -417,7 +425,15 @@ def simulate(
             random_access_ns_p50=p50,
             random_access_ns_p99=p99,
             random_access_method=f"best bid of a random market, dependent chains timed in runs of {LATENCY_GROUP}",
+            random_access_histogram=histogram,
         )
+        stats = eng.market_stats()
+        distributions = {
+            "depth_by_rank": depth_by_rank(stats["resting_orders"]),
+            "trades_lorenz": lorenz(stats["trade_count"]),
+            "trades_top_share": top_share(stats["trade_count"], scenario.market_share) if stats["trade_count"].any() else 0.0,
+            "top_market_share": scenario.market_share,
+        }
         universe = Universe(scenario.markets, scenario.securities_share)
         return SimulationResult(
             scenario=scenario,
@@ -430,6 +446,8 @@ def simulate(
             estimate_bytes=estimate,
             universe={"securities": universe.securities, "crypto": universe.crypto},
             stalled=stalled,
+            breakdown=breakdown_as_dict(breakdown(eng, scenario.tiers)),
+            distributions=distributions,
         )
     finally:
         if started_tracing:

@@ -137,6 +137,8 @@ class CapacityModel:
     throughput: list[dict[str, float]]  # [{"markets", "orders_per_s"}] per core, by size
     largest_markets: int  # beyond this the model extrapolates
     provenance: dict[str, Any] = field(default_factory=dict)  # machine, command, date, versions
+    points: list[dict[str, Any]] = field(default_factory=list)  # the sweep's measured points
+    validation: list[dict[str, Any]] = field(default_factory=list)  # held-out sizes: predicted vs measured
 
     def engine_bytes(self, markets: float, resting_orders: float, trades_retained: float) -> float:
         return self.fit.predict(markets, resting_orders, trades_retained)
@@ -162,6 +164,8 @@ class CapacityModel:
             "throughput_per_core": self.throughput,
             "largest_markets": self.largest_markets,
             "provenance": self.provenance,
+            "points": self.points,
+            "validation": self.validation,
         }
 
     def to_json(self) -> str:
@@ -177,6 +181,8 @@ class CapacityModel:
             throughput=[{"markets": float(t["markets"]), "orders_per_s": float(t["orders_per_s"])} for t in data["throughput_per_core"]],
             largest_markets=int(data["largest_markets"]),
             provenance=dict(data.get("provenance", {})),
+            points=list(data.get("points", [])),
+            validation=list(data.get("validation", [])),
         )
 
 

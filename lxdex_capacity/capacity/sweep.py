@@ -239,6 +239,8 @@ def run_sweep(
         throughput=throughput,
         largest_markets=max(sizes),
         provenance=_provenance(sizes, repeat, fit_up_to, base),
+        points=[dataclasses.asdict(p) for p in points],
+        validation=validation,
     )
     return SweepResult(points=points, model=model, validation_fit=validation_fit, validation=validation, fit_up_to=fit_up_to)
 

@@ -9,11 +9,10 @@ figures add up exactly to ``engine.memory()``'s bytes used.
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from pympler import asizeof
 
 from ..engine import Engine
 from ..engine.layout import (
@@ -28,7 +27,7 @@ from ..engine.layout import (
 )
 from ..scenarios.tiers import Tier, tier_ranges
 
-__all__ = ["COMPONENT_LABELS", "per_market_bytes", "breakdown", "layout_comparison"]
+__all__ = ["COMPONENT_LABELS", "per_market_bytes", "breakdown", "breakdown_as_dict", "layout_comparison"]
 
 # The published report's names for the engine's components.
 COMPONENT_LABELS = {
@@ -101,6 +100,17 @@ def breakdown(eng: Engine, tiers: tuple[Tier, ...]) -> dict[str, Any]:
     }
 
 
+def breakdown_as_dict(b: dict[str, Any]) -> dict[str, Any]:
+    """:func:`breakdown`'s result, JSON-ready (each row with its ``total_mean``)."""
+
+    def row(t: TierBreakdown) -> dict[str, Any]:
+        return asdict(t) | {"total_mean": t.total_mean}
+
+    return {"components": COMPONENT_LABELS, "all": row(b["all"]), "tiers": [row(t) for t in b["tiers"]]} | {
+        k: b[k] for k in ("engine_bytes_used", "engine_bytes_reserved", "spare_pool_bytes_per_market")
+    }
+
+
 def _order_init(self: Any, order_id: int, market: int, side: int, price: int, qty: int, timestamp: float) -> None:
     self.order_id = order_id
     self.market = market
@@ -126,6 +136,8 @@ class _SlottedOrder:
 def _naive_book_bytes(cls: type, orders: np.ndarray) -> float:
     """pympler bytes per order of ``cls`` objects in the usual containers: an id -> order dict and
     a FIFO deque per (market, side, price), in a dict keyed by that triple."""
+    from pympler import asizeof  # here, not at import: simulate imports this module and measures its own RSS
+
     by_id: dict[int, Any] = {}
     queues: dict[tuple[int, int, int], collections.deque] = {}
     for i, (market, side, price, qty) in enumerate(orders.tolist()):
