@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -31,6 +32,19 @@ SAFETY = typer.Option(2.0, min=1.0, max=100.0, help="Multiplier on the engine's 
 OS_RESERVE = typer.Option(4.0, min=0.0, help="GiB of each machine's memory left to the OS and everything else.")
 MODEL_FILE = typer.Option(None, "--model", help="Model JSON from 'lxdex sweep' (default: the reference model shipped with the package).")
 HARDWARE_FILE = typer.Option(None, "--hardware", help=HARDWARE_HELP)
+
+
+@contextmanager
+def _step_progress(first: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A progress bar on stderr over steps; yields ``advance(done, total, what)``."""
+    columns = (TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(first, total=None)
+
+        def advance(done: int, total: int, what: str) -> None:
+            progress.update(task, completed=done, total=total, description=what)
+
+        yield advance
 
 
 def _parse_sizes(text: str) -> list[int]:
@@ -65,13 +79,7 @@ def sweep(
     if fit_up_to is not None and fit_up_to < sizes[0]:
         raise InputError(f"fit_up_to={fit_up_to} must be at least the smallest size ({sizes[0]:,})")
     base = Scenario(trades=trades, seed=seed, trades_retained=trades_retained)
-    columns = (TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task("sweep", total=None)
-
-        def advance(done: int, total: int, what: str) -> None:
-            progress.update(task, completed=done, total=total, description=what)
-
+    with _step_progress("sweep") as advance:
         result = run_sweep(sizes, repeat=repeat, base=base, fit_up_to=fit_up_to, advance=advance, force=force)
     write_text_atomic(out_file, result.model.to_json())
     report = result.as_dict() | {"model_file": str(out_file)}
@@ -304,13 +312,7 @@ def audit(
 
     source, claims = load_claims(claims_file)
     model = load_model(model_file)
-    columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task("audit", total=None)
-
-        def advance(done: int, total: int, what: str) -> None:
-            progress.update(task, completed=done, total=total, description=what)
-
+    with _step_progress("audit") as advance:
         verdicts = run_audit(claims, lambda scenario: simulate(scenario, force=force).as_dict(), model,
                              max_measure=max_measure, seed=seed, advance=advance)
     report = {

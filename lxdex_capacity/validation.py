@@ -5,6 +5,7 @@ Keeping the checks here means every command and API entry point words its errors
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["check_int", "check_int_array", "check_same_length", "read_input_file"]
+__all__ = ["check_int", "check_int_array", "check_same_length", "read_input_file", "parse_json"]
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -64,3 +65,14 @@ def read_input_file(path: str | Path, what: str, hint: str = "") -> str:
         raise InputError(f"{what} {str(path)!r} does not exist{hint}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{what} {str(path)!r} cannot be read: {exc}") from None
+
+
+def parse_json(text: str, origin: str, required: set[str] | None = None, what: str = "") -> dict[str, Any]:
+    """A JSON object from ``text``; malformed JSON names ``origin`` and the line, a missing key the file's kind."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{origin}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if not isinstance(data, dict) or not (required or set()) <= set(data):
+        raise InputError(f"{origin}: not {what or 'the expected JSON object'}")
+    return data

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import InputError
-from ..validation import read_input_file
+from ..validation import parse_json, read_input_file
 
 __all__ = ["TERMS", "LinearFit", "CapacityModel", "fit_bytes", "load_model"]
 
@@ -196,11 +196,8 @@ def load_model(path: str | Path | None = None) -> CapacityModel:
     else:
         origin = str(path)
         text = read_input_file(path, "model file", " (write one with 'lxdex sweep --out')")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{origin}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
+    data = parse_json(text, origin)
+    if data.get("format") != MODEL_FORMAT:
         raise InputError(f"{origin}: not an lxdex capacity model (format must be {MODEL_FORMAT!r})")
     try:
         model = CapacityModel.from_dict(data)

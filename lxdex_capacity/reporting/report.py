@@ -20,7 +20,7 @@ from typing import Any, Callable
 from .. import __version__
 from ..atomic import ensure_dir, write_bytes_atomic, write_text_atomic
 from ..errors import InputError
-from ..validation import read_input_file
+from ..validation import parse_json, read_input_file
 
 __all__ = ["RESULTS_FORMAT", "collect", "load_results", "render_markdown", "render_html", "write_report"]
 
@@ -62,26 +62,16 @@ def collect(simulation: dict[str, Any], model: Any, profiles: list[Any], request
 
 
 def load_results(path: str | Path) -> dict[str, Any]:
-    text = read_input_file(path, "results file")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    if not isinstance(data, dict) or data.get("format") != RESULTS_FORMAT:
+    data = parse_json(read_input_file(path, "results file"), str(path))
+    if data.get("format") != RESULTS_FORMAT:
         raise InputError(f"{path}: not an lxdex report results file (format must be {RESULTS_FORMAT!r})")
     return data
 
 
 def load_simulation(path: str | Path) -> dict[str, Any]:
     """A saved ``lxdex simulate --out`` report (simulate.json)."""
-    text = read_input_file(path, "simulate file")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    if not isinstance(data, dict) or not {"phases", "throughput", "markets"} <= set(data):
-        raise InputError(f"{path}: not an lxdex simulate report (needs markets, phases and throughput)")
-    return data
+    return parse_json(read_input_file(path, "simulate file"), str(path), {"phases", "throughput", "markets"},
+                      "an lxdex simulate report (needs markets, phases and throughput)")
 
 
 # --- formatting -----------------------------------------------------------------------------------
