@@ -57,3 +57,17 @@ def test_bench_quick_json_reports_every_workload_and_target():
     assert flow["flow_trades"] >= 50_000 and flow["orders_per_s"] > 0
     assert report["results"]["footprint"]["median"]["bytes_per_empty_market"] == 40
     assert all("met" in t for t in report["targets"].values())
+
+
+def test_every_data_file_is_declared_as_package_data():
+    """Tests import the source tree, so a data file missing from the wheel would pass them: check the declaration."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    for path in (root / "lxdex_capacity").rglob("data/*"):
+        package = ".".join(path.parent.parent.relative_to(root).parts)
+        relative = path.relative_to(path.parent.parent).as_posix()
+        assert any(fnmatch.fnmatch(relative, pattern) for pattern in declared.get(package, [])), f"{path} is not package data"

@@ -230,6 +230,9 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
         "three garbage-collection passes, median of five samples; the baseline is sampled before the engine exists.",
         "- Throughput: wall time of the matching calls only, one core; lookups are best bid/ask of random markets; random "
         "access is a dependent chain of best-bid reads timed with the CPU cycle counter in runs of 16.",
+        f"- Repeats: this report's simulation is one run (seed {sim['seed']}; the same seed gives the same books and trades, "
+        f"market checksum `{sim.get('market_checksum', '?')[:16]}…`); its rates are single measurements on a shared machine. "
+        f"The cost model's sweep measured each size and design variant {prov.get('command', '').partition('--repeat ')[2].split(' ')[0] or 'several'} times.",
         f"- Cost model: `{prov.get('command', 'lxdex sweep')}` ({prov.get('created', '?')}, {prov.get('processor', '?')}): each point in a fresh "
         "process; ordinary least squares, Student-t intervals.",
         f"- Versions: lxdex-capacity {env['lxdex_capacity']}, Python {env['python']}, numpy {env['numpy']}, numba {env['numba']}; {env['platform']}.",
