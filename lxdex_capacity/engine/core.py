@@ -27,6 +27,7 @@ from .layout import (
     S_LIVE_LEVELS,
     S_LIVE_ORDERS,
     S_ORDER_FREE_HEAD,
+    S_RETIRED_SLOTS,
     S_TRADES,
     Book,
     component_bytes,
@@ -212,6 +213,24 @@ class Engine:
         out = np.empty(len(ids), dtype=np.int64)
         k.open_qty(self._book, ids, out)
         return out
+
+    def reserve(self, free_orders: int, free_levels: int) -> None:
+        """Grow the pools until at least ``free_orders`` order slots and ``free_levels`` levels are free.
+
+        Kernels that place orders one by one (replay) call this first instead of stopping when a
+        pool runs dry."""
+        book = self._book
+        state = book.state
+        while len(book.orders) - state[S_LIVE_ORDERS] - state[S_RETIRED_SLOTS] < free_orders:
+            cap = len(book.orders)
+            if cap >= MAX_ORDER_SLOTS:
+                raise CapacityError(f"order pool is at its limit of {MAX_ORDER_SLOTS} slots")
+            book = grow_orders(book, min(max(cap * GROWTH_FACTOR, MIN_CAPACITY), MAX_ORDER_SLOTS))
+            state = book.state
+        while len(book.levels) - state[S_LIVE_LEVELS] < free_levels:
+            book = grow_levels(book, min(max(len(book.levels) * GROWTH_FACTOR, MIN_CAPACITY), MAX_ORDER_SLOTS))
+            state = book.state
+        self._book = book
 
     def _grow(self) -> None:
         book = self._book
