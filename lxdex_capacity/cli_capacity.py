@@ -19,7 +19,7 @@ from .capacity.hardware import GIB
 from .console import err, mb, out, si
 from .errors import InputError
 
-__all__ = ["sweep", "plan", "audit", "report", "hardware_app"]
+__all__ = ["sweep", "plan", "audit", "report", "replay", "hardware_app"]
 
 HARDWARE_HELP = "TOML file of extra hardware profiles ([[machine]] tables, shaped like the built-in table; see README)."
 DEFAULT_SIZES = "1000,5000,21000,100000"
@@ -389,3 +389,53 @@ def report(
     for name in ("report.md", "report.html", "results.json"):
         out.print(f"wrote {written[name]}")
     out.print(f"wrote {len(written) - 3} chart files under {Path(out_dir) / 'charts'}")
+
+
+def replay(
+    message_file: Path = typer.Argument(..., help="LOBSTER message file: CSV, or the published zip."),
+    orderbook_file: Optional[Path] = typer.Option(None, "--orderbook", help="LOBSTER orderbook file (CSV or zip) to check the engine's top levels against after every message."),
+    levels: Optional[int] = typer.Option(None, min=1, max=1000, help="Levels to check (default: all the orderbook file holds)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+) -> None:
+    """Replay a real exchange day (LOBSTER) through the engine: messages/s, resting orders, memory, and
+    with --orderbook a check of the top levels after every message. Exit code 1 if any row disagrees."""
+    from .replay.lobster import read_messages, read_orderbook
+    from .replay.replay import replay as run_replay
+
+    with err.status("reading the files"):
+        messages = read_messages(message_file)
+        orderbook = read_orderbook(orderbook_file, len(messages), levels) if orderbook_file is not None else None
+    with err.status(f"replaying {len(messages):,} messages"):
+        result = run_replay(messages, orderbook, levels)
+    report = result.as_dict()
+    if as_json:
+        out.print_json(json.dumps(report, allow_nan=False))
+    else:
+        table = Table(title=f"replay of {result.source}")
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        rows = [("messages", f"{result.messages:,}"),
+                *((f"  {name}", f"{n:,}") for name, n in result.by_type.items()),
+                ("applied to the book", f"{result.applied:,}"),
+                ("not applicable (nothing to reduce, or an add that would cross)", f"{result.unapplied:,}"),
+                ("no visible change (hidden executions, cross trades, halts)", f"{result.skipped:,}"),
+                ("events on orders never seen (applied to injected quantity)", f"{result.unknown_ids:,}")]
+        if orderbook is not None:
+            rows += [(f"orderbook rows checked (top {result.levels} levels a side)", f"{result.checked_rows:,}"),
+                     ("levels injected from unseen depth", f"{result.injections:,}"),
+                     ("levels dropped on leaving the window", f"{result.dropped_levels:,}"),
+                     ("disagreements", f"[{'red' if result.disagreements else 'green'}]{result.disagreements:,}[/]")]
+        rows += [("parse time (separate)", f"{result.parse_seconds:,.3f} s"),
+                 ("apply time" + (" incl. checks" if orderbook is not None else ""), f"{result.apply_seconds:,.4f} s"),
+                 ("messages/s", si(result.messages_per_s, "msg/s")),
+                 ("resting orders at the end", f"{result.resting_orders:,} on {result.price_levels:,} levels"),
+                 ("engine bytes used / reserved", f"{result.engine_bytes_used:,} / {result.engine_bytes_reserved:,} B"),
+                 ("bytes per resting order (all-in)", f"{result.bytes_per_resting_order:,.1f} B")]
+        for name, value in rows:
+            table.add_row(name, value)
+        out.print(table)
+        if result.first_disagreement:
+            out.print("first disagreement:")
+            out.print_json(json.dumps(result.first_disagreement))
+    if result.disagreements:
+        raise typer.Exit(1)

@@ -75,7 +75,7 @@ def _load(text: str, name: str, columns: int | None) -> np.ndarray:
     except ValueError as exc:
         row = re.search(r"row (\d+)", str(exc))
         where = f"line {int(row.group(1)) + (0 if 'changed' in str(exc) else 1)}" if row else "a row"
-        detail = str(exc).split(";")[0]
+        detail = re.sub(r" at row \d+(, column \d+)?", "", str(exc).split(";")[0]).rstrip(".")
         raise InputError(f"{name}: malformed {where}: {detail}") from None
     if columns is not None and data.shape[1] != columns:
         raise InputError(f"{name}: a LOBSTER message file has {columns} columns per row, this one has {data.shape[1]}")
