@@ -259,6 +259,7 @@ app.command()(cli_capacity.plan)
 app.command()(cli_capacity.report)
 app.command()(cli_capacity.audit)
 app.command()(cli_capacity.replay)
+app.command()(cli_capacity.calibrate)
 app.add_typer(cli_capacity.hardware_app, name="hardware")
 
 scenario_app = typer.Typer(help="Scenario parameters.", no_args_is_help=True)

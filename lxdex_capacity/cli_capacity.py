@@ -19,7 +19,7 @@ from .capacity.hardware import GIB
 from .console import err, mb, out, si
 from .errors import InputError
 
-__all__ = ["sweep", "plan", "audit", "report", "replay", "hardware_app"]
+__all__ = ["sweep", "plan", "audit", "report", "replay", "calibrate", "hardware_app"]
 
 HARDWARE_HELP = "TOML file of extra hardware profiles ([[machine]] tables, shaped like the built-in table; see README)."
 DEFAULT_SIZES = "1000,5000,21000,100000"
@@ -439,3 +439,51 @@ def replay(
             out.print_json(json.dumps(result.first_disagreement))
     if result.disagreements:
         raise typer.Exit(1)
+
+
+def calibrate(
+    message_file: Path = typer.Argument(..., help="LOBSTER message file: CSV, or the published zip (whose orderbook is then used too)."),
+    out_file: Path = typer.Option(..., "--out", help="Scenario TOML to write (use it with 'lxdex simulate --scenario')."),
+    orderbook_file: Optional[Path] = typer.Option(None, "--orderbook", help="LOBSTER orderbook file, for the mid before each message (default: the zip's own)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+) -> None:
+    """Fit the scenario's order sizes, maker distance, taker share and reach, and cancel rate to a real day."""
+    import zipfile
+
+    from .atomic import write_text_atomic
+    from .replay.calibrate import FITTED_KEYS, calibrate as fit, to_toml
+    from .replay.lobster import read_messages, read_orderbook
+    from .replay.replay import replay as run_replay
+
+    if orderbook_file is None:
+        if not (message_file.exists() and zipfile.is_zipfile(message_file)):
+            raise InputError("calibrate needs the orderbook for the mid before each message: pass --orderbook, or a LOBSTER zip")
+        orderbook_file = message_file
+    with err.status("reading and fitting"):
+        messages = read_messages(message_file)
+        orderbook = read_orderbook(orderbook_file, len(messages))
+        replayed = run_replay(messages, orderbook)
+        per_level = replayed.resting_orders / replayed.price_levels if replayed.price_levels else None
+        result = fit(messages, orderbook, per_level)
+    write_text_atomic(out_file, to_toml(result))
+    if as_json:
+        out.print_json(json.dumps(result.as_dict() | {"scenario_file": str(out_file)}))
+        return
+    table = Table(title=f"calibrated to {result.source}")
+    for name in ("parameter", "fitted", "default", "how"):
+        table.add_column(name, justify="right" if name in ("fitted", "default") else "left")
+    how = {
+        "pareto_alpha": f"Pareto MLE above min_qty; KS D {result.size_ks_distance:.3f}; {result.round_lot_share:.0%} round lots",
+        "min_qty": f"Clauset x_min; {result.below_min_share:.0%} of sizes are below it", "max_qty": "99.9th percentile of sizes",
+        "maker_distance_p": f"Geometric MLE; mean {result.maker_distance_mean_ticks:.2f} ticks from the mid",
+        "taker_reach_p": f"Geometric MLE; mean reach {result.taker_reach_mean_ticks:.2f} ticks",
+        "taker_share": f"{result.takers:,} takers / ({result.adds:,} adds + takers)",
+        "cancel_rate": f"{result.cancels:,} cancels per flow order",
+    }
+    for key in FITTED_KEYS:
+        table.add_row(key, f"{result.fitted[key]:g}", f"{result.defaults[key]:g}", how[key])
+    out.print(table)
+    per = "—" if result.orders_per_level is None else f"{result.orders_per_level:.2f}"
+    out.print(f"orders per level (replayed engine at the close; injected depth counts as one order): {per}; "
+              f"messages/s: {result.messages_per_s_mean:,.1f} mean, {result.messages_per_s_peak:,.0f} peak second. "
+              f"Wrote {out_file}; run it with 'lxdex simulate --scenario {out_file}'.")
