@@ -474,6 +474,16 @@ def _cancel_slot(book, slot):
 
 
 @_kernel
+def _reduce_slot(book, slot, qty):
+    """Remove ``qty`` lots from a resting order in place; all of it (or more) cancels the order."""
+    if qty >= book.orders[_row(slot), O_QTY]:
+        _cancel_slot(book, slot)
+    else:
+        book.orders[_row(slot), O_QTY] -= qty
+        book.state[S_CANCELLED_QTY] += qty
+
+
+@_kernel
 def cancel(book, order_ids, out_ok):
     for i in range(len(order_ids)):
         slot = _live_slot(book, order_ids[i])
@@ -492,11 +502,7 @@ def reduce(book, order_ids, qtys, out_ok):
             out_ok[i] = False
             continue
         out_ok[i] = True
-        if qty >= book.orders[_row(slot), O_QTY]:
-            _cancel_slot(book, slot)
-        else:
-            book.orders[_row(slot), O_QTY] -= qty
-            book.state[S_CANCELLED_QTY] += qty
+        _reduce_slot(book, slot, qty)
 
 
 @_kernel

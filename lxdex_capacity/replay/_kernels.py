@@ -18,6 +18,7 @@ from ..engine._kernels import (
     _kernel,
     _live_slot,
     _order_id,
+    _reduce_slot,
     _row,
     depth,
 )
@@ -30,7 +31,6 @@ from ..engine.layout import (
     O_QTY,
     S_ACCEPTED_ORDERS,
     S_ACCEPTED_QTY,
-    S_CANCELLED_QTY,
     S_LIVE_LEVELS,
     S_LIVE_ORDERS,
     S_RETIRED_SLOTS,
@@ -80,16 +80,6 @@ def _place(book, side, price, qty, injected, is_injected):
 
 
 @_kernel
-def _take(book, slot, qty):
-    """Remove ``qty`` lots from a resting order (all of it cancels the order)."""
-    if qty >= book.orders[_row(slot), O_QTY]:
-        _cancel_slot(book, slot)
-    else:
-        book.orders[_row(slot), O_QTY] -= qty
-        book.state[S_CANCELLED_QTY] += qty
-
-
-@_kernel
 def _reduce_injected(book, side, price, qty, is_injected):
     """Take ``qty`` from the injected quantity at ``price``, oldest first; return what could not be taken."""
     remaining = qty
@@ -111,7 +101,7 @@ def _reduce_injected(book, side, price, qty, is_injected):
             return remaining
         have = book.orders[_row(found), O_QTY]
         take = have if have < remaining else remaining
-        _take(book, found, take)
+        _reduce_slot(book, found, take)
         remaining -= take
     return 0
 
@@ -151,7 +141,7 @@ def _apply(book, kind, index, size, price, side, engine_ids, is_injected, counte
         known = engine_ids[index]
         slot = _live_slot(book, known) if known >= 0 else -1
         if slot >= 0:
-            _take(book, slot, book.orders[_row(slot), O_QTY] if kind == 3 else size)
+            _reduce_slot(book, slot, book.orders[_row(slot), O_QTY] if kind == 3 else size)
             counters[C_APPLIED] += 1
         else:
             counters[C_UNKNOWN_IDS] += 1
