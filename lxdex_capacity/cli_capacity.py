@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, Callable, Iterator, Optional
 
 import typer
@@ -68,6 +68,8 @@ def sweep(
     seed: int = typer.Option(0, min=0, help="Seed of the first repeat."),
     out_file: Path = typer.Option(Path("lxdex-model.json"), "--out", help="Where to write the fitted model (JSON, for 'lxdex plan --model')."),
     force: bool = typer.Option(False, "--force", help="Run even if the largest point's memory estimate exceeds available memory."),
+    workers: Optional[int] = typer.Option(None, min=1, max=1024, help="Run points in parallel on a local Dask cluster of this many worker processes (needs the 'distributed' extra)."),
+    scheduler: Optional[str] = typer.Option(None, help="Run points on an existing Dask cluster at this scheduler address (e.g. tcp://10.0.0.5:8786)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (points, model, validation) instead of tables."),
 ) -> None:
     """Measure engine bytes at several sizes, fit bytes = base + a*markets + b*orders + c*trades, validate, save."""
@@ -79,8 +81,15 @@ def sweep(
     if fit_up_to is not None and fit_up_to < sizes[0]:
         raise InputError(f"fit_up_to={fit_up_to} must be at least the smallest size ({sizes[0]:,})")
     base = Scenario(trades=trades, seed=seed, trades_retained=trades_retained)
-    with _step_progress("sweep") as advance:
-        result = run_sweep(sizes, repeat=repeat, base=base, fit_up_to=fit_up_to, advance=advance, force=force)
+    with ExitStack() as stack:
+        client = None
+        if workers is not None or scheduler is not None:
+            from .distributed import dask_client
+
+            client = stack.enter_context(dask_client(workers, scheduler))
+        advance = stack.enter_context(_step_progress("sweep"))
+        result = run_sweep(sizes, repeat=repeat, base=base, fit_up_to=fit_up_to, advance=advance, force=force,
+                           client=client, concurrent=0 if scheduler else (workers or 1))
     write_text_atomic(out_file, result.model.to_json())
     report = result.as_dict() | {"model_file": str(out_file)}
     if as_json:

@@ -188,25 +188,41 @@ def run_sweep(
     fit_up_to: int | None = None,
     advance: Callable[[int, int, str], None] | None = None,
     force: bool = False,
+    client: Any = None,
+    concurrent: int = 1,
 ) -> SweepResult:
-    """Measure every point in a fresh process, fit, validate on the held-out sizes."""
+    """Measure every point in a fresh process, fit, validate on the held-out sizes.
+
+    With a Dask ``client`` the points run in parallel on its workers (each still in a fresh
+    process there); ``concurrent`` is how many of them run at once on this machine, for the
+    memory check (0 for a remote cluster, which this machine cannot check)."""
     from ..simulate import estimate_memory
 
     sizes = sorted(set(sizes))
     if fit_up_to is None:
         fit_up_to = sizes[-2] if len(sizes) > 1 else sizes[-1]
     runs = plan_points(sizes, repeat, base, fit_up_to)
-    largest = max(estimate_memory(s) for s, _, _ in runs)
+    estimates = sorted((estimate_memory(s) for s, _, _ in runs), reverse=True)
+    needed = sum(estimates[: max(concurrent, 0)])
     available = psutil.virtual_memory().available
-    if largest > available and not force:
-        raise CapacityError(f"the largest sweep point needs an estimated {largest / 2**30:.1f} GiB but only "
-                            f"{available / 2**30:.1f} GiB is available; drop the largest size or use --force")
-    points = []
-    for i, (scenario, variant, held_out) in enumerate(runs):
-        if advance:
-            advance(i, len(runs), f"{scenario.markets:,} markets, {variant}")
-        m = _run_in_fresh_process(scenario)
-        points.append(SweepPoint(markets=scenario.markets, variant=variant, seed=scenario.seed, held_out=held_out, **m))
+    if needed > available and not force:
+        at_once = f"the {concurrent} largest sweep points running at once need" if concurrent > 1 else "the largest sweep point needs"
+        raise CapacityError(f"{at_once} an estimated {needed / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB is "
+                            "available; drop the largest size, use fewer workers, or --force")
+    scenarios = [s for s, _, _ in runs]
+    if client is None:
+        measured = []
+        for i, scenario in enumerate(scenarios):
+            if advance:
+                advance(i, len(runs), f"{scenario.markets:,} markets, {runs[i][1]}")
+            measured.append(_run_in_fresh_process(scenario))
+    else:
+        from ..distributed import parallel_map
+
+        measured = parallel_map(client, _run_in_fresh_process, scenarios, advance,
+                                describe=lambda s: f"sweep point markets={s.markets} seed={s.seed}")
+    points = [SweepPoint(markets=s.markets, variant=variant, seed=s.seed, held_out=held_out, **m)
+              for (s, variant, held_out), m in zip(runs, measured)]
     if advance:
         advance(len(runs), len(runs), "fitting")
 
