@@ -142,6 +142,8 @@ def simulate(
     scenario_file: Optional[Path] = typer.Option(None, "--scenario", help="Scenario TOML file (see 'lxdex scenario show')."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Also write simulate.json into this directory."),
     force: bool = typer.Option(False, "--force", help="Run even if the memory estimate exceeds available memory."),
+    shards: Optional[int] = typer.Option(None, min=1, max=4096, help="Split the markets into this many shards, each run by a Dask worker (a local cluster unless --scheduler); results do not depend on the count."),
+    scheduler: Optional[str] = typer.Option(None, help="With --shards: run the shards on the Dask cluster at this scheduler address."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
     """Build the markets, seed their books, trade, and report each phase's memory and the throughput."""
@@ -151,6 +153,11 @@ def simulate(
     scenario = _scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
     if out_dir is not None:
         out_dir = ensure_dir(out_dir)
+    if shards is not None or scheduler is not None:
+        from .cli_capacity import simulate_sharded_command
+
+        simulate_sharded_command(scenario, shards or 1, scheduler, out_dir, force, as_json)
+        return
     with _phase_progress() as advance:
         result = run_simulation(scenario, progress=advance, force=force)
     report = result.as_dict()

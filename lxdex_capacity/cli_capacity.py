@@ -496,3 +496,56 @@ def calibrate(
     out.print(f"orders per level (replayed engine at the close; injected depth counts as one order): {per}; "
               f"messages/s: {result.messages_per_s_mean:,.1f} mean, {result.messages_per_s_peak:,.0f} peak second. "
               f"Wrote {out_file}; run it with 'lxdex simulate --scenario {out_file}'.")
+
+
+def simulate_sharded_command(scenario: Any, shards: int, scheduler: Optional[str], out_dir: Optional[Path], force: bool, as_json: bool) -> None:
+    """``lxdex simulate --shards K``: the shards on Dask workers (one shard and no scheduler: in this process)."""
+    from .atomic import write_text_atomic
+    from .errors import CapacityError
+    from .sharded import simulate_sharded
+    from .simulate import estimate_memory
+
+    if scheduler is None:
+        per_shard = estimate_memory(scenario.replace(markets=-(-scenario.markets // shards)))
+        available = __import__("psutil").virtual_memory().available
+        if per_shard * shards > available and not force:
+            raise CapacityError(f"{shards} shards of {scenario.markets:,} markets need an estimated {per_shard * shards / 2**30:.1f} GiB "
+                                f"on this machine but only {available / 2**30:.1f} GiB is available; use --scheduler, fewer markets or --force")
+    with ExitStack() as stack:
+        client = None
+        if shards > 1 or scheduler is not None:
+            from .distributed import dask_client
+
+            client = stack.enter_context(dask_client(None if scheduler else shards, scheduler))
+        advance = stack.enter_context(_step_progress("shards"))
+        result = simulate_sharded(scenario, shards, client, advance)
+    report = result.as_dict()
+    text = json.dumps(report, indent=2, allow_nan=False)
+    if out_dir is not None:
+        write_text_atomic(out_dir / "sharded.json", text + "\n")
+    if as_json:
+        out.print_json(text)
+    else:
+        table = Table(title=f"lxdex simulate — {scenario.markets:,} markets in {shards} shard(s), seed {scenario.seed}, "
+                            f"flow budget {report['flow_budget']:,} orders")
+        for name in ("shard", "markets", "resting orders", "trades", "engine MB used", "reserved MB", "RSS MB", "peak RSS MB", "orders/s", "seconds"):
+            table.add_column(name, justify="right")
+        for s in report["per_shard"]:
+            if "error" in s:
+                table.add_row(str(s["shard"]), f"[red]failed: {s['error']}[/]", *[""] * 8)
+                continue
+            table.add_row(str(s["shard"]), f"{s['markets']:,}", f"{s['resting_orders']:,}", f"{s['trades']:,}", f"{s['engine_bytes_used'] / 1e6:,.1f}",
+                          f"{s['engine_bytes_reserved'] / 1e6:,.1f}", f"{s['rss_bytes'] / 1e6:,.1f}", f"{s['peak_rss_bytes'] / 1e6:,.1f}",
+                          si(s["orders_per_s"], ""), f"{s['elapsed_s']:,.1f}")
+        t = report["total"]
+        table.add_row("[bold]total[/]", f"{t['markets']:,}", f"{t['resting_orders']:,}", f"{t['trades']:,}", f"{t['engine_bytes_used'] / 1e6:,.1f}",
+                      f"{t['engine_bytes_reserved'] / 1e6:,.1f}", f"{t['rss_bytes'] / 1e6:,.1f}", "", si(t["orders_per_s_sum"], ""),
+                      f"{report['wall_seconds']:,.1f}")
+        out.print(table)
+        out.print(f"MB = 10^6 bytes. orders/s total: the shards' rates summed (all matching at once); "
+                  f"{si(t['orders_per_s_wall'], 'orders/s')} over the wall time including building. "
+                  f"market checksum {report['market_checksum'] or '— (a shard failed)'}")
+    if result.failed:
+        for s in result.failed:
+            err.print(f"lxdex: error: shard {s['shard']} failed: {s['error']}", highlight=False, markup=False)
+        raise typer.Exit(1)

@@ -267,17 +267,57 @@ def _cancel_random(eng: Engine, pool: _IdPool, rng: np.random.Generator, wanted:
     return np.concatenate(cancelled) if cancelled else np.empty(0, dtype=np.int64)
 
 
+def _apply_flow_batch(
+    eng: Engine, scenario: Scenario, orders: tuple[np.ndarray, ...], resting: np.ndarray, targets: np.ndarray,
+    pool: _IdPool | None, rng: np.random.Generator,
+) -> tuple[float, int, float]:
+    """Submit one batch of flow orders and keep the books where the scenario wants them.
+
+    A stationary scenario keeps every market at its seeded depth.  Rather than count books, it
+    tracks each market's resting orders exactly (``resting``): plus the orders of the batch that
+    rested, minus the makers its trades used up (their ids are on the tape) and minus its own
+    cancels; then it cancels each market's excess over ``targets``.  Returns (submit seconds,
+    cancels, cancel seconds)."""
+    markets = orders[0]
+    before = eng.trade_count
+    start = time.perf_counter()
+    res = eng.submit(*orders)
+    flow_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    cancels = 0
+    rested = res.status == Status.RESTING
+    np.add.at(resting, markets[rested], 1)
+    tape = eng.trades(last=eng.trade_count - before)
+    makers, first_seen = np.unique(tape["maker_id"], return_index=True)
+    np.add.at(resting, tape["market"][first_seen][eng.open_qty(makers) == 0], -1)
+    if pool is not None:
+        pool.add(res.order_ids[rested], markets[rested])
+        gone = _cancel_random(eng, pool, rng, int(round(scenario.cancel_rate * len(markets))))
+        np.add.at(resting, gone, -1)
+        cancels += len(gone)
+    if scenario.stationary:
+        touched = np.unique(markets)
+        excess = resting[touched] - targets[touched]
+        over = excess > 0
+        done = eng.cancel_furthest(touched[over], excess[over])
+        resting[touched[over]] -= done
+        cancels += int(done.sum())
+    return flow_s, cancels, time.perf_counter() - start
+
+
+def _batch_size(eng: Engine, scenario: Scenario, wanted: int) -> int:
+    # Most orders fill at most once, so batches no larger than the fills still wanted keep a phase
+    # from overshooting its target by a whole batch (and the tape holds all of a batch's trades).
+    return max(1, min(scenario.batch, max(256, wanted), eng.tape_capacity // 4))
+
+
 def _trade(
     eng: Engine, scenario: Scenario, mids: np.ndarray, pool: _IdPool | None, rng: np.random.Generator, progress: Progress
 ) -> tuple[int, float, int, float, bool]:
     """Flow until ``scenario.trades`` fills, or until the flow stops producing fills.
 
-    A stationary scenario keeps every market at its seeded depth.  Rather than count books, it
-    tracks each market's resting orders exactly: plus the orders of the batch that rested, minus
-    the makers its trades used up (their ids are on the tape) and minus its own cancels; then it
-    cancels each market's excess.  Returns (orders, submit seconds, cancels, cancel seconds, stalled).
-    """
-    params = scenario.flow
+    Returns (orders, submit seconds, cancels, cancel seconds, stalled)."""
     n = scenario.markets
     cdf = np.cumsum(zipf_weights(n, zipf_exponent_for_share(n, scenario.flow_share, scenario.market_share)))
     resting = eng.market_stats()["resting_orders"]
@@ -288,34 +328,12 @@ def _trade(
     idle_batches = 0
     while eng.trade_count - first < scenario.trades and idle_batches < STALL_BATCHES:
         before = eng.trade_count
-        # Most orders fill at most once, so batches no larger than the trades still wanted keep the
-        # phase from overshooting its target by a whole batch (and the tape holds all its trades).
-        size = min(scenario.batch, max(256, scenario.trades - (eng.trade_count - first)), eng.tape_capacity // 4)
-        markets, sides, prices, qtys, types = flow_orders(size, cdf, mids, rng, params)
-        start = time.perf_counter()
-        res = eng.submit(markets, sides, prices, qtys, types)
-        flow_s += time.perf_counter() - start
-        flow_orders_done += len(markets)
-
-        start = time.perf_counter()
-        rested = res.status == Status.RESTING
-        np.add.at(resting, markets[rested], 1)
-        tape = eng.trades(last=eng.trade_count - before)
-        makers, first_seen = np.unique(tape["maker_id"], return_index=True)
-        np.add.at(resting, tape["market"][first_seen][eng.open_qty(makers) == 0], -1)
-        if pool is not None:
-            pool.add(res.order_ids[rested], markets[rested])
-            gone = _cancel_random(eng, pool, rng, int(round(scenario.cancel_rate * len(markets))))
-            np.add.at(resting, gone, -1)
-            cancels += len(gone)
-        if scenario.stationary:
-            touched = np.unique(markets)
-            excess = resting[touched] - targets[touched]
-            over = excess > 0
-            done = eng.cancel_furthest(touched[over], excess[over])
-            resting[touched[over]] -= done
-            cancels += int(done.sum())
-        cancel_s += time.perf_counter() - start
+        orders = flow_orders(_batch_size(eng, scenario, scenario.trades - (eng.trade_count - first)), cdf, mids, rng, scenario.flow)
+        submit_s, batch_cancels, batch_cancel_s = _apply_flow_batch(eng, scenario, orders, resting, targets, pool, rng)
+        flow_s += submit_s
+        cancel_s += batch_cancel_s
+        cancels += batch_cancels
+        flow_orders_done += len(orders[0])
         idle_batches = idle_batches + 1 if eng.trade_count == before else 0
         progress("traded", min(eng.trade_count - first, scenario.trades), scenario.trades)
     return flow_orders_done, flow_s, cancels, cancel_s, idle_batches >= STALL_BATCHES
