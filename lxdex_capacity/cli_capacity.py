@@ -186,7 +186,8 @@ def _print_plan(r: dict[str, Any]) -> None:
         if c and c["machines"] > 1:
             total = c.get("cluster_price_usd", c.get("cluster_price_usd_hour"))
             money = f"${total:,.0f}" if unit == "price_usd" else f"${total:,.2f}/h"
-            out.print(f"sharded: {c['machines']} x {c['profile']} (+1 spare = {c['machines_n_plus_1']}, {money})")
+            out.print(f"sharded: {c['machines']} x {c['profile']} (+1 spare = {c['machines_n_plus_1']}, {money}); each holds up to "
+                      f"{c['machine_markets']:,} markets and needs {c['machine_required_bytes'] / GIB:,.2f} GiB")
     scaling = Table(title="scaling: memory required and the smallest configuration that fits")
     for name in ("markets", "orders/market", "required", "95% interval", "smallest fit"):
         scaling.add_column(name, justify="left" if name == "smallest fit" else "right")

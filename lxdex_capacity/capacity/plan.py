@@ -77,6 +77,8 @@ class ProfilePlan:
     bottleneck: str  # "memory" or "order rate": whichever uses more of its capacity
     machines: int | None  # sharded, no spare; None when no number of these machines holds it
     machines_n_plus_1: int | None
+    machine_markets: int | None  # markets on the busiest machine of the N (the per-shard load)
+    machine_required_bytes: float | None  # what that machine needs: runtime + safety x its shard's engine bytes
     price_usd: float | None
     price_usd_hour: float | None
     cluster_price_usd: float | None  # N+1 machines
@@ -84,6 +86,17 @@ class ProfilePlan:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _shard_load(load: Load) -> Any:
+    """``share(n)``: the load of the busiest of ``n`` machines with markets, orders, tape and flow split evenly."""
+    opm = load.resting_orders / load.markets
+
+    def share(n: int) -> Load:
+        markets = math.ceil(load.markets / n)
+        return Load(markets, opm * markets, load.trades_retained / n, load.order_rate / n)
+
+    return share
 
 
 class _Sizing:
@@ -123,12 +136,7 @@ class _Sizing:
     def machines(self, profile: HardwareProfile, load: Load) -> int | None:
         """Fewest machines holding ``load`` with markets, orders, trades and order rate split evenly."""
 
-        opm = load.resting_orders / load.markets
-
-        def share(n: int) -> Load:  # the busiest of n machines: the rounded-up share of markets
-            markets = math.ceil(load.markets / n)
-            return Load(markets, opm * markets, load.trades_retained / n, load.order_rate / n)
-
+        share = _shard_load(load)
         hi = 1
         while not self.holds(profile, share(hi)):
             if hi >= load.markets or hi >= MAX_MACHINES:
@@ -152,6 +160,7 @@ def _profile_plan(sizing: _Sizing, profile: HardwareProfile, load: Load, opm: fl
     rate_use = load.order_rate / capacity if capacity else math.inf
     machines = sizing.machines(profile, load)
     spare = machines + 1 if machines is not None else None
+    shard = _shard_load(load)(machines) if machines is not None else None
     return ProfilePlan(
         name=profile.name,
         kind=profile.kind,
@@ -169,6 +178,8 @@ def _profile_plan(sizing: _Sizing, profile: HardwareProfile, load: Load, opm: fl
         bottleneck="memory" if memory_use >= rate_use else "order rate",
         machines=machines,
         machines_n_plus_1=spare,
+        machine_markets=int(shard.markets) if shard else None,
+        machine_required_bytes=sizing.required(shard)[0] if shard else None,
         price_usd=profile.price_usd,
         price_usd_hour=profile.price_usd_hour,
         cluster_price_usd=spare * profile.price_usd if spare and profile.price_usd is not None else None,
@@ -244,4 +255,5 @@ def _cluster_summary(p: ProfilePlan | None, price: str) -> dict[str, Any] | None
     if p is None:
         return None
     total = "cluster_price_usd" if price == "price_usd" else "cluster_price_usd_hour"
-    return {"profile": p.name, "machines": p.machines, "machines_n_plus_1": p.machines_n_plus_1, total: getattr(p, total)}
+    return {"profile": p.name, "machines": p.machines, "machines_n_plus_1": p.machines_n_plus_1, total: getattr(p, total),
+            "machine_markets": p.machine_markets, "machine_required_bytes": p.machine_required_bytes}
