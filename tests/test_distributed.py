@@ -41,3 +41,18 @@ def test_an_unreachable_scheduler_is_one_line(tmp_path):
     pytest.importorskip("distributed", reason="Dask distributed is not installed")
     assert_one_line_error(lxdex(*SMALL_SWEEP, "--out", str(tmp_path / "m.json"), "--scheduler", "tcp://127.0.0.1:9"),
                           "cannot reach the Dask scheduler")
+
+
+def test_an_existing_scheduler_runs_sweeps_and_shards(tmp_path):
+    distributed = pytest.importorskip("distributed", reason="Dask distributed is not installed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, silence_logs=40) as cluster:
+        address = cluster.scheduler_address
+        sweep = lxdex(*SMALL_SWEEP, "--out", str(tmp_path / "m.json"), "--scheduler", address)
+        assert sweep.returncode == 0, sweep.stderr
+        assert len(json.loads(sweep.stdout)["points"]) == 7
+        args = ["simulate", "--markets", "140000", "--trades", "20000", "--json"]
+        remote = lxdex(*args, "--shards", "3", "--scheduler", address)
+        assert remote.returncode == 0, remote.stderr
+    local = lxdex(*args, "--shards", "1")
+    assert json.loads(remote.stdout)["market_checksum"] == json.loads(local.stdout)["market_checksum"]
