@@ -357,6 +357,7 @@ def report(
     scenario_file: Optional[Path] = typer.Option(None, "--scenario", help="Scenario TOML file."),
     simulate_file: Optional[Path] = typer.Option(None, "--simulate", help="Use a saved simulate.json ('lxdex simulate --out') instead of running."),
     results_file: Optional[Path] = typer.Option(None, "--results", help="Re-render a saved results.json without running anything."),
+    sharded_file: Optional[Path] = typer.Option(None, "--sharded", help="Add a saved sharded run ('lxdex simulate --shards K --out', sharded.json) with its per-shard figures."),
     out_dir: Path = typer.Option(..., "--out", help="Directory to write report.md, report.html, results.json and charts/ into."),
     orders_per_market: Optional[float] = ORDERS_PER_MARKET,
     trades_retained: int = TRADES_RETAINED,
@@ -375,7 +376,7 @@ def report(
     from .capacity.model import load_model
     from .capacity.plan import PlanRequest
     from .cli import _phase_progress, _scenario_from_options
-    from .reporting.report import collect, load_results, load_simulation, write_report
+    from .reporting.report import collect, load_results, load_sharded, load_simulation, write_report
     from .simulate import simulate
 
     if results_file is not None:
@@ -390,7 +391,8 @@ def report(
         request = PlanRequest(markets=simulation["markets"], orders_per_market=orders_per_market, trades_retained=trades_retained,
                               safety=safety, os_reserve_gib=os_reserve, order_rate=order_rate)
         command = "lxdex " + shlex.join(["report", *sys.argv[2:]]) if len(sys.argv) > 1 and sys.argv[1] == "report" else "lxdex report"
-        results = collect(simulation, load_model(model_file), load_profiles(hardware_file), request, command)
+        sharded = load_sharded(sharded_file) if sharded_file is not None else None
+        results = collect(simulation, load_model(model_file), load_profiles(hardware_file), request, command, sharded)
     with err.status("drawing charts and writing the report"):
         written = write_report(results, out_dir)
     if as_json:

@@ -85,3 +85,20 @@ def test_bad_saved_files_are_one_line_errors(tmp_path, content, option, fragment
     path = tmp_path / "in.json"
     path.write_text(content)
     assert_one_line_error(lxdex("report", option, str(path), "--out", str(tmp_path / "r")), fragment)
+
+
+def test_a_sharded_run_adds_its_per_shard_figures(small_report, tmp_path):
+    sharded_dir = tmp_path / "sh"
+    run = lxdex("simulate", "--markets", "70000", "--trades", "5000", "--shards", "1", "--out", str(sharded_dir))
+    assert run.returncode == 0, run.stderr
+    out = tmp_path / "r"
+    result = lxdex("report", "--simulate", str(small_report.parent / "unused.json"), "--out", str(out))
+    assert result.returncode == 2  # a missing simulate file is an error, not a traceback
+    sim_dir = tmp_path / "sim"
+    assert lxdex("simulate", "--markets", "1000", "--trades", "5000", "--out", str(sim_dir)).returncode == 0
+    result = lxdex("report", "--simulate", str(sim_dir / "simulate.json"), "--sharded", str(sharded_dir / "sharded.json"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    md = (out / "report.md").read_text()
+    sharded = json.loads((sharded_dir / "sharded.json").read_text())
+    assert "## Sharded run" in md and f"| 0 | {sharded['per_shard'][0]['markets']:,} |" in md
+    assert json.loads((out / "results.json").read_text())["sharded"]["market_checksum"] == sharded["market_checksum"]

@@ -46,11 +46,13 @@ def _environment() -> dict[str, Any]:
     }
 
 
-def collect(simulation: dict[str, Any], model: Any, profiles: list[Any], request: Any, command: str) -> dict[str, Any]:
-    """``results``: the simulate report, the model, the plan for ``request`` and how they were made."""
+def collect(simulation: dict[str, Any], model: Any, profiles: list[Any], request: Any, command: str,
+            sharded: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``results``: the simulate report, the model, the plan for ``request`` and how they were made
+    (plus a sharded run's report, if one is given)."""
     from ..capacity.plan import plan
 
-    return {
+    return ({"sharded": sharded} if sharded else {}) | {
         "format": RESULTS_FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": command,
@@ -66,6 +68,12 @@ def load_results(path: str | Path) -> dict[str, Any]:
     if data.get("format") != RESULTS_FORMAT:
         raise InputError(f"{path}: not an lxdex report results file (format must be {RESULTS_FORMAT!r})")
     return data
+
+
+def load_sharded(path: str | Path) -> dict[str, Any]:
+    """A saved ``lxdex simulate --shards K --out`` report (sharded.json)."""
+    return parse_json(read_input_file(path, "sharded file"), str(path), {"per_shard", "total", "shards"},
+                      "an lxdex sharded simulate report (needs shards, per_shard and total)")
 
 
 def load_simulation(path: str | Path) -> dict[str, Any]:
@@ -219,6 +227,25 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
         if "trades_top_share" in d:
             out.append(f"The most active {d['top_market_share']:.0%} of markets printed {d['trades_top_share']:.1%} of the trades.\n")
         fig("flow_lorenz")
+
+    sh = r.get("sharded")
+    if sh:
+        out.append("## Sharded run\n")
+        out.append(f"{sh['markets']:,} markets in {sh['shards']} shard(s), seed {sh['seed']}, a budget of {sh['flow_budget']:,} flow orders; "
+                   f"market checksum `{(sh.get('market_checksum') or 'incomplete')[:16]}…` (the same for any shard count).\n")
+        rows = []
+        for part in sh["per_shard"]:
+            if "error" in part:
+                rows.append([str(part["shard"]), f"failed: {part['error']}", "", "", "", "", "", ""])
+                continue
+            rows.append([str(part["shard"]), f"{part['markets']:,}", f"{part['resting_orders']:,}", f"{part['trades']:,}",
+                         _mb(part["engine_bytes_used"]), _mb(part["peak_rss_bytes"]), f"{_rate(part['orders_per_s'])}/s", f"{part['elapsed_s']:,.1f}"])
+        t = sh["total"]
+        rows.append(["**total**", f"{t['markets']:,}", f"{t['resting_orders']:,}", f"{t['trades']:,}", _mb(t["engine_bytes_used"]), "",
+                     f"{_rate(t['orders_per_s_sum'])}/s", f"{sh['wall_seconds']:,.1f}"])
+        out.append(_table(["shard", "markets", "resting orders", "trades", "engine used", "peak RSS", "orders/s", "seconds"], rows) + "\n")
+        if sh.get("failed_shards"):
+            out.append(f"**Failed shards**: {', '.join(str(k) for k in sh['failed_shards'])}; the totals cover the others.\n")
 
     out.append("## Method\n")
     scenario = sim.get("scenario", {})
