@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__, cli_capacity
+from . import __version__, cli_capacity, cli_data, cli_reports
 from .console import err, mb, out, si
 from .errors import LxdexError
 
@@ -263,10 +263,10 @@ def profile(
 
 app.command()(cli_capacity.sweep)
 app.command()(cli_capacity.plan)
-app.command()(cli_capacity.report)
-app.command()(cli_capacity.audit)
-app.command()(cli_capacity.replay)
-app.command()(cli_capacity.calibrate)
+app.command()(cli_reports.report)
+app.command()(cli_reports.audit)
+app.command()(cli_data.replay)
+app.command()(cli_data.calibrate)
 app.add_typer(cli_capacity.hardware_app, name="hardware")
 
 scenario_app = typer.Typer(help="Scenario parameters.", no_args_is_help=True)

@@ -1,4 +1,5 @@
-"""The capacity commands of the ``lxdex`` CLI: ``sweep``, ``plan``, ``report``, ``audit`` and ``hardware list/show/compare``.
+"""The capacity commands of the ``lxdex`` CLI: ``sweep``, ``plan``, ``hardware list/show/compare`` and
+``simulate --shards``.
 
 Thin over :mod:`lxdex_capacity.capacity`; registered on the main app by :mod:`lxdex_capacity.cli`.
 """
@@ -6,20 +7,18 @@ Thin over :mod:`lxdex_capacity.capacity`; registered on the main app by :mod:`lx
 from __future__ import annotations
 
 import json
-import sys
+from contextlib import ExitStack
 from pathlib import Path
-from contextlib import ExitStack, contextmanager
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .capacity.hardware import GIB
-from .console import err, mb, out, si
+from .console import err, mb, out, si, step_progress
 from .errors import InputError
 
-__all__ = ["sweep", "plan", "audit", "report", "replay", "calibrate", "hardware_app"]
+__all__ = ["sweep", "plan", "hardware_app", "simulate_sharded_command"]
 
 HARDWARE_HELP = "TOML file of extra hardware profiles ([[machine]] tables, shaped like the built-in table; see README)."
 DEFAULT_SIZES = "1000,5000,21000,100000"
@@ -32,19 +31,6 @@ SAFETY = typer.Option(2.0, min=1.0, max=100.0, help="Multiplier on the engine's 
 OS_RESERVE = typer.Option(4.0, min=0.0, help="GiB of each machine's memory left to the OS and everything else.")
 MODEL_FILE = typer.Option(None, "--model", help="Model JSON from 'lxdex sweep' (default: the reference model shipped with the package).")
 HARDWARE_FILE = typer.Option(None, "--hardware", help=HARDWARE_HELP)
-
-
-@contextmanager
-def _step_progress(first: str) -> Iterator[Callable[[int, int, str], None]]:
-    """A progress bar on stderr over steps; yields ``advance(done, total, what)``."""
-    columns = (TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task(first, total=None)
-
-        def advance(done: int, total: int, what: str) -> None:
-            progress.update(task, completed=done, total=total, description=what)
-
-        yield advance
 
 
 def _parse_sizes(text: str) -> list[int]:
@@ -78,6 +64,8 @@ def sweep(
     from .scenarios.config import Scenario
 
     sizes = _parse_sizes(markets)
+    if not out_file.parent.is_dir():  # found out now, not after the sweep has run
+        raise InputError(f"--out {str(out_file)!r}: the directory {str(out_file.parent)!r} does not exist")
     if fit_up_to is not None and fit_up_to < sizes[0]:
         raise InputError(f"fit_up_to={fit_up_to} must be at least the smallest size ({sizes[0]:,})")
     base = Scenario(trades=trades, seed=seed, trades_retained=trades_retained)
@@ -87,7 +75,7 @@ def sweep(
             from .distributed import dask_client
 
             client = stack.enter_context(dask_client(workers, scheduler))
-        advance = stack.enter_context(_step_progress("sweep"))
+        advance = stack.enter_context(step_progress("sweep"))
         result = run_sweep(sizes, repeat=repeat, base=base, fit_up_to=fit_up_to, advance=advance, force=force,
                            client=client, concurrent=0 if scheduler else (workers or 1))
     write_text_atomic(out_file, result.model.to_json())
@@ -298,209 +286,6 @@ def hardware_compare(
 
 
 
-def _quantity(value: float, unit: str) -> str:
-    if unit == "B":
-        return f"{value / 1e9:,.3f} GB" if value >= 1e9 else f"{value / 1e6:,.4g} MB"
-    if unit == "ns":
-        return f"{value:,.1f} ns"
-    return si(value, unit)
-
-
-def audit(
-    claims_file: Optional[Path] = typer.Argument(None, help="Claims TOML file (default: the published LX DEX report's claims)."),
-    max_measure: int = typer.Option(1_000_000, min=1, help="Measure loads up to this many markets; larger ones are predicted by the model."),
-    seed: int = typer.Option(0, min=0, help="Seed of the simulation runs."),
-    model_file: Optional[Path] = MODEL_FILE,
-    force: bool = typer.Option(False, "--force", help="Run even if a load's memory estimate exceeds available memory."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
-) -> None:
-    """Check a report's claims (memory, per-market memory, orders/s, lookups/s, random access) against measurement."""
-    from .capacity.model import load_model
-    from .reporting.audit import audit as run_audit
-    from .reporting.audit import load_claims, published_claims_path
-    from .simulate import simulate
-
-    source, claims = load_claims(claims_file)
-    model = load_model(model_file)
-    with _step_progress("audit") as advance:
-        verdicts = run_audit(claims, lambda scenario: simulate(scenario, force=force).as_dict(), model,
-                             max_measure=max_measure, seed=seed, advance=advance)
-    report = {
-        "claims_file": str(claims_file or published_claims_path()),
-        "source": source,
-        "claims": [v.as_dict() for v in verdicts],
-        "holds": sum(v.holds for v in verdicts),
-        "fails": sum(not v.holds for v in verdicts),
-    }
-    if as_json:
-        out.print_json(json.dumps(report, allow_nan=False))
-        return
-    table = Table(title=f"audit of {source.get('title', report['claims_file'])}: {report['holds']} hold, {report['fails']} fail")
-    for name in ("claim", "claimed", "measured", "verdict", "measured/claimed", "how"):
-        table.add_column(name, justify="right" if name in ("claimed", "measured", "measured/claimed") else "left")
-    for v in verdicts:
-        bound = "≤ " if v.bound == "at_most" else "≥ "
-        measured = _quantity(v.measured, v.unit)
-        if v.low is not None:
-            measured += f"\n({_quantity(v.low, v.unit)} – {_quantity(v.high, v.unit)})"
-        table.add_row(v.text, bound + _quantity(v.claimed, v.unit), measured, "[green]holds[/]" if v.holds else "[red]fails[/]",
-                      "—" if v.ratio is None else f"{v.ratio:,.3g}x", v.basis)
-    out.print(table)
-    out.print("Memory is the engine's own bytes in use unless a claim names another measure; MB and GB are decimal. "
-              "Rates are one core of this machine.")
-
-
-def report(
-    markets: Optional[int] = typer.Option(None, min=1, max=100_000_000, help="Markets to simulate (default 21,000 or the scenario file's)."),
-    trades: Optional[int] = typer.Option(None, min=0, help="Fills the traded phase runs until (default 1,000,000)."),
-    seed: Optional[int] = typer.Option(None, min=0, help="Random seed."),
-    scenario_file: Optional[Path] = typer.Option(None, "--scenario", help="Scenario TOML file."),
-    simulate_file: Optional[Path] = typer.Option(None, "--simulate", help="Use a saved simulate.json ('lxdex simulate --out') instead of running."),
-    results_file: Optional[Path] = typer.Option(None, "--results", help="Re-render a saved results.json without running anything."),
-    sharded_file: Optional[Path] = typer.Option(None, "--sharded", help="Add a saved sharded run ('lxdex simulate --shards K --out', sharded.json) with its per-shard figures."),
-    out_dir: Path = typer.Option(..., "--out", help="Directory to write report.md, report.html, results.json and charts/ into."),
-    orders_per_market: Optional[float] = ORDERS_PER_MARKET,
-    trades_retained: int = TRADES_RETAINED,
-    order_rate: float = ORDER_RATE,
-    safety: float = SAFETY,
-    os_reserve: float = OS_RESERVE,
-    model_file: Optional[Path] = MODEL_FILE,
-    hardware_file: Optional[Path] = HARDWARE_FILE,
-    force: bool = typer.Option(False, "--force", help="Run even if the memory estimate exceeds available memory."),
-    as_json: bool = typer.Option(False, "--json", help="Print the results (every figure) as JSON."),
-) -> None:
-    """Write a capacity report: Markdown, self-contained HTML, results.json and charts (PNG, SVG)."""
-    import shlex
-
-    from .capacity.hardware import load_profiles
-    from .capacity.model import load_model
-    from .capacity.plan import PlanRequest
-    from .cli import _phase_progress, _scenario_from_options
-    from .reporting.report import collect, load_results, load_sharded, load_simulation, write_report
-    from .simulate import simulate
-
-    if results_file is not None:
-        results = load_results(results_file)
-    else:
-        if simulate_file is not None:
-            simulation = load_simulation(simulate_file)
-        else:
-            scenario = _scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
-            with _phase_progress() as advance:
-                simulation = simulate(scenario, progress=advance, force=force).as_dict()
-        request = PlanRequest(markets=simulation["markets"], orders_per_market=orders_per_market, trades_retained=trades_retained,
-                              safety=safety, os_reserve_gib=os_reserve, order_rate=order_rate)
-        command = "lxdex " + shlex.join(["report", *sys.argv[2:]]) if len(sys.argv) > 1 and sys.argv[1] == "report" else "lxdex report"
-        sharded = load_sharded(sharded_file) if sharded_file is not None else None
-        results = collect(simulation, load_model(model_file), load_profiles(hardware_file), request, command, sharded)
-    with err.status("drawing charts and writing the report"):
-        written = write_report(results, out_dir)
-    if as_json:
-        out.print_json(json.dumps(results, allow_nan=False))
-        return
-    for name in ("report.md", "report.html", "results.json"):
-        out.print(f"wrote {written[name]}")
-    out.print(f"wrote {len(written) - 3} chart files under {Path(out_dir) / 'charts'}")
-
-
-def replay(
-    message_file: Path = typer.Argument(..., help="LOBSTER message file: CSV, or the published zip."),
-    orderbook_file: Optional[Path] = typer.Option(None, "--orderbook", help="LOBSTER orderbook file (CSV or zip) to check the engine's top levels against after every message."),
-    levels: Optional[int] = typer.Option(None, min=1, max=1000, help="Levels to check (default: all the orderbook file holds)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
-) -> None:
-    """Replay a real exchange day (LOBSTER) through the engine: messages/s, resting orders, memory, and
-    with --orderbook a check of the top levels after every message. Exit code 1 if any row disagrees."""
-    from .replay.lobster import read_messages, read_orderbook
-    from .replay.replay import replay as run_replay
-
-    with err.status("reading the files"):
-        messages = read_messages(message_file)
-        orderbook = read_orderbook(orderbook_file, len(messages), levels) if orderbook_file is not None else None
-    with err.status(f"replaying {len(messages):,} messages"):
-        result = run_replay(messages, orderbook, levels)
-    report = result.as_dict()
-    if as_json:
-        out.print_json(json.dumps(report, allow_nan=False))
-    else:
-        table = Table(title=f"replay of {result.source}")
-        table.add_column("figure")
-        table.add_column("value", justify="right")
-        rows = [("messages", f"{result.messages:,}"),
-                *((f"  {name}", f"{n:,}") for name, n in result.by_type.items()),
-                ("applied to the book", f"{result.applied:,}"),
-                ("not applicable (nothing to reduce, or an add that would cross)", f"{result.unapplied:,}"),
-                ("no visible change (hidden executions, cross trades, halts)", f"{result.skipped:,}"),
-                ("events on orders never seen (applied to injected quantity)", f"{result.unknown_ids:,}")]
-        if orderbook is not None:
-            rows += [(f"orderbook rows checked (top {result.levels} levels a side)", f"{result.checked_rows:,}"),
-                     ("levels injected from unseen depth", f"{result.injections:,}"),
-                     ("levels dropped on leaving the window", f"{result.dropped_levels:,}"),
-                     ("disagreements", f"[{'red' if result.disagreements else 'green'}]{result.disagreements:,}[/]")]
-        rows += [("parse time (separate)", f"{result.parse_seconds:,.3f} s"),
-                 ("apply time" + (" incl. checks" if orderbook is not None else ""), f"{result.apply_seconds:,.4f} s"),
-                 ("messages/s", si(result.messages_per_s, "msg/s")),
-                 ("resting orders at the end", f"{result.resting_orders:,} on {result.price_levels:,} levels"),
-                 ("engine bytes used / reserved", f"{result.engine_bytes_used:,} / {result.engine_bytes_reserved:,} B"),
-                 ("bytes per resting order (all-in)", f"{result.bytes_per_resting_order:,.1f} B")]
-        for name, value in rows:
-            table.add_row(name, value)
-        out.print(table)
-        if result.first_disagreement:
-            out.print("first disagreement:")
-            out.print_json(json.dumps(result.first_disagreement))
-    if result.disagreements:
-        raise typer.Exit(1)
-
-
-def calibrate(
-    message_file: Path = typer.Argument(..., help="LOBSTER message file: CSV, or the published zip (whose orderbook is then used too)."),
-    out_file: Path = typer.Option(..., "--out", help="Scenario TOML to write (use it with 'lxdex simulate --scenario')."),
-    orderbook_file: Optional[Path] = typer.Option(None, "--orderbook", help="LOBSTER orderbook file, for the mid before each message (default: the zip's own)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
-) -> None:
-    """Fit the scenario's order sizes, maker distance, taker share and reach, and cancel rate to a real day."""
-    import zipfile
-
-    from .atomic import write_text_atomic
-    from .replay.calibrate import FITTED_KEYS, calibrate as fit, to_toml
-    from .replay.lobster import read_messages, read_orderbook
-    from .replay.replay import replay as run_replay
-
-    if orderbook_file is None:
-        if not (message_file.exists() and zipfile.is_zipfile(message_file)):
-            raise InputError("calibrate needs the orderbook for the mid before each message: pass --orderbook, or a LOBSTER zip")
-        orderbook_file = message_file
-    with err.status("reading and fitting"):
-        messages = read_messages(message_file)
-        orderbook = read_orderbook(orderbook_file, len(messages))
-        replayed = run_replay(messages, orderbook)
-        per_level = replayed.resting_orders / replayed.price_levels if replayed.price_levels else None
-        result = fit(messages, orderbook, per_level)
-    write_text_atomic(out_file, to_toml(result))
-    if as_json:
-        out.print_json(json.dumps(result.as_dict() | {"scenario_file": str(out_file)}))
-        return
-    table = Table(title=f"calibrated to {result.source}")
-    for name in ("parameter", "fitted", "default", "how"):
-        table.add_column(name, justify="right" if name in ("fitted", "default") else "left")
-    how = {
-        "pareto_alpha": f"Pareto MLE above min_qty; KS D {result.size_ks_distance:.3f}; {result.round_lot_share:.0%} round lots",
-        "min_qty": f"Clauset x_min; {result.below_min_share:.0%} of sizes are below it", "max_qty": "99.9th percentile of sizes",
-        "maker_distance_p": f"Geometric MLE; mean {result.maker_distance_mean_ticks:.2f} ticks from the mid",
-        "taker_reach_p": f"Geometric MLE; mean reach {result.taker_reach_mean_ticks:.2f} ticks",
-        "taker_share": f"{result.takers:,} takers / ({result.adds:,} adds + takers)",
-        "cancel_rate": f"{result.cancels:,} cancels per flow order",
-    }
-    for key in FITTED_KEYS:
-        table.add_row(key, f"{result.fitted[key]:g}", f"{result.defaults[key]:g}", how[key])
-    out.print(table)
-    per = "—" if result.orders_per_level is None else f"{result.orders_per_level:.2f}"
-    out.print(f"orders per level (replayed engine at the close; injected depth counts as one order): {per}; "
-              f"messages/s: {result.messages_per_s_mean:,.1f} mean, {result.messages_per_s_peak:,.0f} peak second. "
-              f"Wrote {out_file}; run it with 'lxdex simulate --scenario {out_file}'.")
-
-
 def simulate_sharded_command(scenario: Any, shards: int, scheduler: Optional[str], out_dir: Optional[Path], force: bool, as_json: bool) -> None:
     """``lxdex simulate --shards K``: the shards on Dask workers (one shard and no scheduler: in this process)."""
     from .atomic import write_text_atomic
@@ -520,7 +305,7 @@ def simulate_sharded_command(scenario: Any, shards: int, scheduler: Optional[str
             from .distributed import dask_client
 
             client = stack.enter_context(dask_client(None if scheduler else shards, scheduler))
-        advance = stack.enter_context(_step_progress("shards"))
+        advance = stack.enter_context(step_progress("shards"))
         result = simulate_sharded(scenario, shards, client, advance)
     report = result.as_dict()
     text = json.dumps(report, indent=2, allow_nan=False)

@@ -7,9 +7,13 @@ prefixes (``12.35M orders/s``); bytes are spelled out with their unit: MB and GB
 
 from __future__ import annotations
 
-from rich.console import Console
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
-__all__ = ["out", "err", "si", "mb", "gib"]
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+__all__ = ["out", "err", "si", "mb", "gib", "step_progress"]
 
 out = Console()
 if not out.is_terminal:  # piped or redirected: no width to fit, so don't truncate tables to 80 columns
@@ -33,3 +37,16 @@ def mb(n: float) -> str:
 def gib(n: float) -> str:
     """Binary gibibytes (2^30 bytes), as memory is sold."""
     return f"{n / 2**30:,.2f} GiB"
+
+
+@contextmanager
+def step_progress(first: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A progress bar on stderr over steps; yields ``advance(done, total, what)``."""
+    columns = (TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(first, total=None)
+
+        def advance(done: int, total: int, what: str) -> None:
+            progress.update(task, completed=done, total=total, description=what)
+
+        yield advance

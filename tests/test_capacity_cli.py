@@ -39,6 +39,7 @@ def test_hardware_show_and_compare():
         (["plan", "--safety", "0.5"], "Invalid value for '--safety'"),
         (["sweep", "--markets", "1000,abc"], "comma-separated positive integers"),
         (["sweep", "--markets", "1000"], "at least two different sizes"),
+        (["sweep", "--out", "/nonexistent/dir/model.json"], "does not exist"),
     ],
 )
 def test_bad_capacity_input_is_one_line_and_exit_2(args, fragment):
