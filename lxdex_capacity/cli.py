@@ -148,7 +148,7 @@ def simulate(
 ) -> None:
     """Build the markets, seed their books, trade, and report each phase's memory and the throughput."""
     from .atomic import ensure_dir, write_text_atomic
-    from .simulate import simulate as run_simulation
+    from .simulation import simulate as run_simulation
 
     scenario = _scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
     if out_dir is not None:
@@ -213,7 +213,7 @@ def profile(
     """Where the bytes go: per-market memory by component (averaged and per tier) after trading,
     and the compact order record against naive object-per-order designs (pympler)."""
     from .profiling.breakdown import COMPONENT_LABELS, breakdown, breakdown_as_dict, layout_comparison
-    from .simulate import simulate as run_simulation
+    from .simulation import simulate as run_simulation
 
     scenario = _scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
     found: dict[str, Any] = {}
@@ -282,7 +282,7 @@ def scenario_show(
     """Print the effective scenario parameters, with what they imply (activity exponent, depth, memory)."""
     from .scenarios import zipf_exponent_for_share
     from .scenarios.universe import Universe
-    from .simulate import estimate_memory, expected_resting
+    from .simulation.run import estimate_memory, expected_resting
 
     scenario = _scenario_from_options(scenario_file, markets=markets)
     universe = Universe(scenario.markets, scenario.securities_share)

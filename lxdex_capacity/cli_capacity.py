@@ -290,8 +290,8 @@ def simulate_sharded_command(scenario: Any, shards: int, scheduler: Optional[str
     """``lxdex simulate --shards K``: the shards on Dask workers (one shard and no scheduler: in this process)."""
     from .atomic import write_text_atomic
     from .errors import CapacityError
-    from .sharded import simulate_sharded
-    from .simulate import estimate_memory
+    from .simulation.sharded import simulate_sharded
+    from .simulation import estimate_memory
 
     if scheduler is None:
         per_shard = estimate_memory(scenario.replace(markets=-(-scenario.markets // shards)))

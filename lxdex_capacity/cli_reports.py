@@ -39,7 +39,7 @@ def audit(
     from .capacity.model import load_model
     from .reporting.audit import audit as run_audit
     from .reporting.audit import load_claims, published_claims_path
-    from .simulate import simulate
+    from .simulation import simulate
 
     source, claims = load_claims(claims_file)
     model = load_model(model_file)
@@ -98,7 +98,7 @@ def report(
     from .capacity.plan import PlanRequest
     from .cli import _phase_progress, _scenario_from_options
     from .reporting.report import collect, load_results, load_sharded, load_simulation, write_report
-    from .simulate import simulate
+    from .simulation import simulate
 
     if results_file is not None:
         results = load_results(results_file)

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from lxdex_capacity import sharded
+from lxdex_capacity.simulation import sharded
 from lxdex_capacity.errors import InputError
 from lxdex_capacity.scenarios.config import Scenario
-from lxdex_capacity.sharded import BLOCK, block_flow, flow_budget, simulate_sharded
+from lxdex_capacity.simulation.sharded import BLOCK, block_flow, flow_budget, simulate_sharded
 from test_cli import assert_one_line_error, lxdex
 
 SCENARIO = Scenario(markets=3 * BLOCK + 1234, trades=60_000, seed=5)

@@ -11,7 +11,7 @@ from lxdex_capacity.errors import CapacityError, InputError
 from lxdex_capacity.scenarios import Tier
 from lxdex_capacity.scenarios.config import Scenario, load_scenario
 from lxdex_capacity.scenarios.universe import CRYPTO, SECURITY, Universe
-from lxdex_capacity.simulate import check_memory, simulate
+from lxdex_capacity.simulation import check_memory, simulate
 from test_cli import assert_one_line_error, lxdex
 
 SMALL = Scenario(markets=400, trades=3_000, seed=7, batch=4_096)

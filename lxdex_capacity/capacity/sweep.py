@@ -113,7 +113,7 @@ def plan_points(sizes: Sequence[int], repeat: int, base: Scenario, fit_up_to: in
 
 def measure_point(scenario: Scenario) -> dict[str, Any]:
     """One point, in this process (the worker calls it): simulate and keep what the model needs."""
-    from ..simulate import simulate
+    from ..simulation import simulate
 
     result = simulate(scenario)
     empty, traded = result.phase("empty"), result.phase("traded")
@@ -196,7 +196,7 @@ def run_sweep(
     With a Dask ``client`` the points run in parallel on its workers (each still in a fresh
     process there); ``concurrent`` is how many of them run at once on this machine, for the
     memory check (0 for a remote cluster, which this machine cannot check)."""
-    from ..simulate import estimate_memory
+    from ..simulation import estimate_memory
 
     sizes = sorted(set(sizes))
     if fit_up_to is None:

@@ -23,13 +23,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .engine import Engine
-from .errors import InputError, LxdexError
-from .profiling.memory import sample_process
-from .scenarios import flow_orders, seed_orders, zipf_exponent_for_share, zipf_weights
-from .scenarios.config import Scenario, scenario_from_dict
-from .scenarios.flow import mid_prices
-from .scenarios.tiers import tier_ranges
+from ..engine import Engine
+from ..errors import InputError, LxdexError
+from ..profiling.memory import sample_process
+from ..scenarios import flow_orders, seed_orders, zipf_exponent_for_share, zipf_weights
+from ..scenarios.config import Scenario, scenario_from_dict
+from ..scenarios.flow import mid_prices
+from ..scenarios.tiers import tier_ranges
 
 __all__ = ["BLOCK", "flow_budget", "block_flow", "run_shard", "simulate_sharded", "ShardedResult"]
 
@@ -72,7 +72,7 @@ def _run_block(eng: Engine, scenario: Scenario, b: int, offset: int, flow: int, 
     """Seed and trade block ``b``, whose markets are the engine's ``offset ..``; return (flow orders, submit s, cancels).
 
     ``resting`` and ``targets`` are the shard's per-market bookkeeping arrays (see ``_apply_flow_batch``)."""
-    from .simulate import _apply_flow_batch, _batch_size
+    from .run import _apply_flow_batch, _batch_size
 
     start, stop = b * BLOCK, min((b + 1) * BLOCK, scenario.markets)
     size = stop - start

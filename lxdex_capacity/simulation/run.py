@@ -20,20 +20,20 @@ from typing import Any, Callable
 import numpy as np
 import psutil
 
-from . import __version__
-from .engine import Engine, Status
-from .engine import _kernels as kernels
-from .engine.layout import ID_INDEX_BYTES, LEVEL_RECORD_BYTES, MARKET_RECORD_BYTES, ORDER_RECORD_BYTES, TRADE_RECORD_BYTES
-from .errors import CapacityError
-from .profiling.breakdown import breakdown, breakdown_as_dict
-from .profiling.distributions import depth_by_rank, log_histogram, lorenz
-from .profiling.memory import ProcessMemory, numpy_traced_bytes, sample_process
-from .scenarios import draw_depths, flow_orders, seed_orders, zipf_exponent_for_share, zipf_weights
-from .scenarios.activity import top_share
-from .scenarios.config import Scenario
-from .scenarios.flow import mid_prices
-from .scenarios.tiers import expected_orders
-from .scenarios.universe import Universe
+from .. import __version__
+from ..engine import Engine, Status
+from ..engine import _kernels as kernels
+from ..engine.layout import ID_INDEX_BYTES, LEVEL_RECORD_BYTES, MARKET_RECORD_BYTES, ORDER_RECORD_BYTES, TRADE_RECORD_BYTES
+from ..errors import CapacityError
+from ..profiling.breakdown import breakdown, breakdown_as_dict
+from ..profiling.distributions import depth_by_rank, log_histogram, lorenz
+from ..profiling.memory import ProcessMemory, numpy_traced_bytes, sample_process
+from ..scenarios import draw_depths, flow_orders, seed_orders, zipf_exponent_for_share, zipf_weights
+from ..scenarios.activity import top_share
+from ..scenarios.config import Scenario
+from ..scenarios.flow import mid_prices
+from ..scenarios.tiers import expected_orders
+from ..scenarios.universe import Universe
 
 __all__ = ["PhaseResult", "Throughput", "SimulationResult", "estimate_memory", "check_memory", "simulate"]
 
