@@ -1,87 +1,185 @@
-"""Sharded simulations: the same seed gives the same markets whatever the shard count, in process
-or on a local Dask cluster; failed shards are reported and the others kept."""
+"""One simulation whatever executes it: one process, K shards in process, K shards on Dask workers.
+
+The markets, every order's outcome, the trades and both checksums must not depend on K; shards are
+balanced by load; a failed shard is reported and the others' figures kept.
+"""
 
 from __future__ import annotations
 
-import json
-
+import numpy as np
 import pytest
 
-from lxdex_capacity.simulation import sharded
-from lxdex_capacity.errors import InputError
+from lxdex_capacity.errors import CapacityError, InputError
 from lxdex_capacity.scenarios.config import Scenario
-from lxdex_capacity.simulation.sharded import BLOCK, block_flow, flow_budget, simulate_sharded
-from test_cli import assert_one_line_error, lxdex
+from lxdex_capacity.scenarios.generator import Generator
+from lxdex_capacity.simulation import simulate
+from lxdex_capacity.simulation.assignment import expected_load
+from lxdex_capacity.simulation.run import batch_size
+from lxdex_capacity.simulation.shard import Shard
+from lxdex_capacity.simulation.worker import ShardWorker
 
-SCENARIO = Scenario(markets=3 * BLOCK + 1234, trades=60_000, seed=5)
+SCENARIO = Scenario(markets=3_001, trades=40_000, seed=5, batch=8_192)
+WITH_CANCELS = SCENARIO.replace(cancel_rate=0.4, seed=6)
 
 
-def test_block_flow_splits_the_budget_exactly_by_weight():
-    flows = block_flow(SCENARIO)
-    assert len(flows) == 4 and flows.sum() == flow_budget(SCENARIO)
-    assert list(flows) == sorted(flows, reverse=True)  # block 0 holds the most active ranks
+def _figures(result):
+    """Everything about the markets and trades of a run that must not depend on its execution."""
+    return (
+        result.market_checksum,
+        result.tape_checksum,
+        [(p.name, p.markets, p.resting_orders, p.price_levels, p.trades) for p in result.phases],
+        result.throughput.flow_orders,
+        result.throughput.cancels,
+        result.distributions["depth_by_rank"],
+        result.distributions["trades_lorenz"],
+        result.breakdown["all"]["resting_orders_mean"],
+        [t["price_levels_mean"] for t in result.breakdown["tiers"]],
+    )
 
 
-def test_the_shard_count_does_not_change_the_markets():
-    results = {k: simulate_sharded(SCENARIO, k).as_dict() for k in (1, 2, 4)}
-    checksums = {r["market_checksum"] for r in results.values()}
-    assert len(checksums) == 1 and None not in checksums
-    totals = [(r["total"]["trades"], r["total"]["resting_orders"], r["total"]["engine_bytes_used"] - 0) for r in results.values()]
-    assert len({t[:2] for t in totals}) == 1
-    four = results[4]
-    assert [s["markets"] for s in four["per_shard"]] == [BLOCK, BLOCK, BLOCK, 1234]
-    assert four["total"]["markets"] == SCENARIO.markets
-    assert simulate_sharded(SCENARIO.replace(seed=6), 2).as_dict()["market_checksum"] not in checksums
+@pytest.mark.parametrize("scenario", [SCENARIO, WITH_CANCELS], ids=["stationary", "cancel_rate"])
+def test_one_two_and_three_shards_in_process_are_the_same_run(scenario):
+    runs = {k: simulate(scenario, shards=k) for k in (1, 2, 3)}
+    reference = _figures(runs[1])
+    assert reference[0] is not None and reference[1] is not None
+    for k in (2, 3):
+        assert _figures(runs[k]) == reference, f"{k} shards differ from one process"
+        assert runs[k].execution.shards == k and len(runs[k].shards) == k
+        assert sum(s.markets for s in runs[k].shards) == scenario.markets
+        assert sum(s.trades for s in runs[k].shards) == runs[1].traded.trades
+    assert runs[1].traded.trades >= scenario.trades
+    if scenario.cancel_rate:
+        assert runs[1].throughput.cancels > 0
+
+
+def test_a_different_seed_is_a_different_run():
+    a = simulate(SCENARIO.replace(trades=5_000))
+    b = simulate(SCENARIO.replace(trades=5_000, seed=99))
+    assert a.market_checksum != b.market_checksum and a.tape_checksum != b.tape_checksum
+
+
+def _per_order(scenario: Scenario, shards: int, batches: list[tuple[int, int]]) -> np.ndarray:
+    """Every flow order's (index, status, filled) when ``shards`` shards take ``batches``."""
+    first = Generator(scenario, 0, shards)
+    records: list[np.ndarray] = []
+    for k in range(shards):
+        shard = Shard(first.for_shard(k))
+        shard.seed(0, shard.markets)
+        for start, count in batches:
+            shard.step(start, count, record=records)
+    rows = np.concatenate(records)
+    return rows[np.argsort(rows[:, 0], kind="stable")]
+
+
+@pytest.mark.parametrize("scenario", [SCENARIO.replace(markets=500), WITH_CANCELS.replace(markets=500)], ids=["plain", "cancels"])
+def test_every_order_has_the_same_outcome_on_any_number_of_shards(scenario):
+    batches = [(0, 3_000), (3_000, 5_000), (8_000, 257), (8_257, 1)]
+    one = _per_order(scenario, 1, batches)
+    assert len(one) == 8_258 and (one[:, 0] == np.arange(8_258)).all()
+    assert {0, 1, 2} <= set(one[:, 1].tolist())  # resting, filled and cancelled (IOC) orders all occur
+    for shards in (2, 3, 4):
+        assert np.array_equal(_per_order(scenario, shards, batches), one), f"{shards} shards"
+
+
+def test_the_books_stay_at_their_seeded_depth_and_the_bookkeeping_is_exact():
+    shard = Shard(Generator(SCENARIO.replace(markets=400), 1, 2))
+    shard.seed(0, shard.markets)
+    for start in range(0, 40_000, 4_000):
+        shard.step(start, 4_000)
+    resting = shard.engine.market_stats()["resting_orders"]
+    assert np.array_equal(resting, shard.resting)  # counted exactly, never by walking the books
+    assert (resting <= shard.targets).all() and resting.sum() >= 0.9 * shard.targets.sum()
+
+
+def test_shards_are_balanced_by_expected_flow_and_depth():
+    loads = expected_load(Scenario(markets=1_000_000), 2)
+    assert [load.markets for load in loads] == [500_000, 500_000]
+    assert sum(load.flow_share for load in loads) == pytest.approx(1.0)
+    assert max(load.flow_share for load in loads) / min(load.flow_share for load in loads) < 1.1
+    assert max(load.resting_orders for load in loads) / min(load.resting_orders for load in loads) < 1.01
+    # A run's trades split as its loads say.
+    result = simulate(SCENARIO, shards=2)
+    trades = [s.trades for s in result.shards]
+    assert max(trades) / min(trades) < 1.25
+    assert result.throughput.parallel_orders_per_s > 0
+
+
+def test_batches_shrink_towards_the_target():
+    assert batch_size(SCENARIO, 1_000_000) == SCENARIO.batch
+    assert batch_size(SCENARIO, 700) == 700 and batch_size(SCENARIO, 0) == 1
+    assert batch_size(SCENARIO.replace(trades_retained=1024), 10_000) == 256
 
 
 def test_a_failed_shard_is_reported_and_the_others_kept(monkeypatch):
-    real = sharded.run_shard
+    real = ShardWorker.step
 
-    def flaky(spec):
-        return {"shard": spec["shard"], "error": "disk on fire"} if spec["shard"] == 1 else real(spec)
+    def flaky(self, start, count):
+        if self.shard.shard == 1 and start > 0:
+            raise CapacityError("disk on fire")
+        return real(self, start, count)
 
-    monkeypatch.setattr(sharded, "run_shard", flaky)
-    result = simulate_sharded(SCENARIO, 2)
-    report = result.as_dict()
-    assert report["failed_shards"] == [1] and report["market_checksum"] is None
-    assert report["per_shard"][1] == {"shard": 1, "error": "disk on fire"}
-    assert report["total"]["markets"] == report["per_shard"][0]["markets"] > 0
-
-
-def test_run_shard_returns_errors_instead_of_raising():
-    bad = {"scenario": {"markets": 0}, "shard": 0, "shards": 1}
-    out = sharded.run_shard(bad)
-    assert out["shard"] == 0 and "markets=0" in out["error"]
+    monkeypatch.setattr(ShardWorker, "step", flaky)
+    result = simulate(SCENARIO, shards=3)
+    assert result.failed_shards == [1] and result.market_checksum is None and result.tape_checksum is None
+    assert result.shards[1].error == "disk on fire" and result.shards[0].error is None
+    assert result.shards[0].trades > 0 and result.shards[2].flow_orders > 0
+    assert result.to_dict()["failed_shards"] == [1]
 
 
-def test_unsupported_and_impossible_requests():
-    with pytest.raises(InputError, match="cancel_rate"):
-        simulate_sharded(SCENARIO.replace(cancel_rate=0.1), 2)
-    with pytest.raises(InputError, match="more than the 4 block"):
-        simulate_sharded(SCENARIO, 5)
-    with pytest.raises(InputError, match="taker_share=0"):
-        simulate_sharded(SCENARIO.replace(taker_share=0.0), 1)
+def test_impossible_requests_are_refused():
+    with pytest.raises(InputError, match="shards=4"):
+        simulate(Scenario(markets=3, trades=10), shards=4)
+    with pytest.raises(InputError, match="shards=0"):
+        simulate(SCENARIO, shards=0)
+    with pytest.raises(InputError, match="one process"):
+        simulate(SCENARIO, shards=2, inspect=lambda engine: None)
 
 
-def test_sharded_on_a_local_dask_cluster_matches_one_process():
+@pytest.fixture(scope="module")
+def dask_client():
     pytest.importorskip("distributed", reason="Dask distributed is not installed (pip install '.[distributed]')")
-    args = ["simulate", "--markets", str(SCENARIO.markets), "--trades", "60000", "--seed", "5", "--json"]
-    two = lxdex(*args, "--shards", "2")
-    assert two.returncode == 0, two.stderr
-    one = lxdex(*args, "--shards", "1")
-    assert one.returncode == 0, one.stderr
-    a, b = json.loads(two.stdout), json.loads(one.stdout)
-    assert a["market_checksum"] == b["market_checksum"] == simulate_sharded(SCENARIO, 3).as_dict()["market_checksum"]
-    assert a["shards"] == 2 and len(a["per_shard"]) == 2
-    assert {"engine_bytes_used", "peak_rss_bytes", "orders_per_s", "markets"} <= set(a["per_shard"][0])
-    assert a["total"]["engine_bytes_used"] == sum(s["engine_bytes_used"] for s in a["per_shard"])
+    from lxdex_capacity.distributed import dask_client as make_client
+
+    with make_client(workers=2) as client:
+        yield client
 
 
-def test_shards_beyond_one_without_dask_say_how_to_install_it():
-    import subprocess
-    import sys
+@pytest.mark.parametrize("scenario", [SCENARIO, WITH_CANCELS], ids=["stationary", "cancel_rate"])
+def test_shards_on_a_local_dask_cluster_are_the_same_run(dask_client, scenario):
+    on_dask = simulate(scenario, shards=2, client=dask_client)
+    in_process = simulate(scenario, shards=1)
+    assert _figures(on_dask) == _figures(in_process)
+    assert on_dask.execution.mode == "dask" and on_dask.failed_shards == []
+    assert all(s.rss_bytes > 0 and s.peak_rss_bytes >= s.rss_bytes for s in on_dask.shards)
+    traded = on_dask.traded
+    assert traded.rss_bytes == sum(s.rss_bytes for s in on_dask.shards)
+    assert traded.engine_bytes_used == sum(s.engine_bytes_used for s in on_dask.shards)
 
-    code = "import sys; sys.modules['distributed'] = None; from lxdex_capacity.cli import main; main()"
-    result = subprocess.run([sys.executable, "-c", code, "simulate", "--markets", "200000", "--trades", "1000", "--shards", "2"],
-                            capture_output=True, text=True, timeout=300)
-    assert_one_line_error(result, "pip install 'lxdex-capacity[distributed]'")
+
+def test_a_shard_failing_on_a_dask_worker_is_reported(dask_client):
+    def break_shard_one():
+        from lxdex_capacity.simulation import worker
+
+        real = worker.ShardWorker.step
+
+        def flaky(self, start, count):
+            if self.shard.shard == 1:
+                raise RuntimeError("worker lost its disk")
+            return real(self, start, count)
+
+        worker.ShardWorker.step = flaky
+
+    def repair():
+        import importlib
+
+        from lxdex_capacity.simulation import worker
+
+        importlib.reload(worker)
+
+    dask_client.run(break_shard_one)
+    try:
+        result = simulate(SCENARIO, shards=2, client=dask_client)
+    finally:
+        dask_client.run(repair)
+    assert result.failed_shards == [1] and "worker lost its disk" in (result.shards[1].error or "")
+    assert result.shards[0].error is None and result.market_checksum is None

@@ -27,7 +27,8 @@ from ..engine.layout import (
 )
 from ..scenarios.tiers import Tier, tier_ranges
 
-__all__ = ["COMPONENT_LABELS", "per_market_bytes", "breakdown", "breakdown_as_dict", "layout_comparison"]
+__all__ = ["COMPONENT_LABELS", "per_market_bytes", "TierSums", "TierBreakdown", "tier_names", "tier_sums", "breakdown",
+           "breakdown_from_sums", "breakdown_as_dict", "layout_comparison"]
 
 # The published report's names for the engine's components.
 COMPONENT_LABELS = {
@@ -42,18 +43,41 @@ COMPONENT_LABELS = {
 def per_market_bytes(eng: Engine) -> dict[str, np.ndarray]:
     """Bytes used per market, per component (arrays of length ``n_markets``).
 
-    The engine's scalar state (a few hundred bytes) is shared out evenly under ``indexes``.
+    What no market owns (the engine's scalar state, a few hundred bytes) is shared out evenly under
+    ``indexes``, so the arrays add up exactly to ``eng.memory().bytes_used``.
     """
     stats = eng.market_stats()
     in_tape = np.bincount(eng.trades()["market"], minlength=eng.n_markets)
-    shared = eng._book.state.nbytes / eng.n_markets
-    return {
+    out = {
         "market_state": np.full(eng.n_markets, float(MARKET_RECORD_BYTES)),
         "orders": stats["resting_orders"] * float(ORDER_RECORD_BYTES),
         "price_levels": stats["price_levels"] * float(LEVEL_RECORD_BYTES),
         "trade_tape": in_tape * float(TRADE_RECORD_BYTES),
-        "indexes": stats["resting_orders"] * float(ID_INDEX_BYTES) + shared,
+        "indexes": stats["resting_orders"] * float(ID_INDEX_BYTES),
     }
+    shared = eng.memory().bytes_used - sum(float(v.sum()) for v in out.values())
+    out["indexes"] += shared / eng.n_markets
+    return out
+
+
+@dataclass(frozen=True)
+class TierSums:
+    """Sums over the markets of one tier (or of all markets): what shards add up before averaging."""
+
+    name: str
+    markets: int
+    resting_orders: int
+    price_levels: int
+    bytes: dict[str, float]  # component -> bytes used, summed over the markets
+
+    def __add__(self, other: "TierSums") -> "TierSums":
+        return TierSums(self.name, self.markets + other.markets, self.resting_orders + other.resting_orders,
+                        self.price_levels + other.price_levels, {c: v + other.bytes[c] for c, v in self.bytes.items()})
+
+    def means(self) -> "TierBreakdown":
+        n = max(self.markets, 1)
+        return TierBreakdown(self.name, self.markets, self.resting_orders / n, self.price_levels / n,
+                             {c: v / n for c, v in self.bytes.items()})
 
 
 @dataclass(frozen=True)
@@ -74,30 +98,42 @@ def _tier_name(tier: Tier, start: int) -> str:
     return f"ranks {start + 1:,}-{stop} ({tier.low}-{tier.high} orders)"
 
 
-def breakdown(eng: Engine, tiers: tuple[Tier, ...]) -> dict[str, Any]:
-    """Per-market bytes by component: over all markets and per tier, with the pools' spare room."""
+def tier_names(tiers: tuple[Tier, ...], n_markets: int) -> list[str]:
+    """The row name of each tier that holds markets, in table order."""
+    return [_tier_name(tier, start) for tier, start, _ in tier_ranges(tiers, n_markets)]
+
+
+def tier_sums(eng: Engine, names: list[str], slices: list[tuple[int, int]]) -> list[TierSums]:
+    """``[all markets, tier 1, tier 2, ...]`` sums of one engine, whose tier ``i`` holds the markets
+    ``slices[i]`` (a shard's markets of a tier are a contiguous run of its local indices)."""
     per_market = per_market_bytes(eng)
     stats = eng.market_stats()
-    n = eng.n_markets
 
-    def summarise(name: str, start: int, stop: int) -> TierBreakdown:
-        return TierBreakdown(
-            name=name,
-            markets=stop - start,
-            resting_orders_mean=float(stats["resting_orders"][start:stop].mean()),
-            price_levels_mean=float(stats["price_levels"][start:stop].mean()),
-            bytes_mean={c: float(v[start:stop].mean()) for c, v in per_market.items()},
-        )
+    def total(name: str, lo: int, hi: int) -> TierSums:
+        return TierSums(name, hi - lo, int(stats["resting_orders"][lo:hi].sum()), int(stats["price_levels"][lo:hi].sum()),
+                        {c: float(v[lo:hi].sum()) for c, v in per_market.items()})
 
-    rows = [summarise(_tier_name(tier, start), start, stop) for tier, start, stop in tier_ranges(tiers, n)]
-    memory = eng.memory()
+    return [total("all markets", 0, eng.n_markets)] + [total(name, lo, hi) for name, (lo, hi) in zip(names, slices)]
+
+
+def breakdown_from_sums(sums: list[TierSums], bytes_used: int, bytes_reserved: int) -> dict[str, Any]:
+    """Per-market means over all markets and per tier, from ``[all, tiers...]`` sums of every engine
+    of a run, with the pools' spare room (``bytes_used`` and ``bytes_reserved``: every engine's)."""
+    everything = sums[0].means()
     return {
-        "all": summarise("all markets", 0, n),
-        "tiers": rows,
-        "engine_bytes_used": memory.bytes_used,
-        "engine_bytes_reserved": memory.bytes_reserved,
-        "spare_pool_bytes_per_market": (memory.bytes_reserved - memory.bytes_used) / n,
+        "all": everything,
+        "tiers": [t.means() for t in sums[1:]],
+        "engine_bytes_used": bytes_used,
+        "engine_bytes_reserved": bytes_reserved,
+        "spare_pool_bytes_per_market": (bytes_reserved - bytes_used) / max(everything.markets, 1),
     }
+
+
+def breakdown(eng: Engine, tiers: tuple[Tier, ...]) -> dict[str, Any]:
+    """:func:`breakdown_from_sums` of one engine whose market ids are activity ranks."""
+    slices = [(start, stop) for _, start, stop in tier_ranges(tiers, eng.n_markets)]
+    memory = eng.memory()
+    return breakdown_from_sums(tier_sums(eng, tier_names(tiers, eng.n_markets), slices), memory.bytes_used, memory.bytes_reserved)
 
 
 def breakdown_as_dict(b: dict[str, Any]) -> dict[str, Any]:

@@ -1,17 +1,24 @@
-"""Power-law workloads: tiered book depth, Zipf market activity, Pareto order sizes."""
+"""Power-law workloads: tiered book depth, Zipf market activity, Pareto order sizes, and the
+counter-based :class:`Generator` that draws them the same way however a run is split."""
 
-from .tiers import DEFAULT_TIERS, Tier, draw_depths
-from .activity import zipf_exponent_for_share, zipf_weights, top_share
-from .flow import FlowParams, seed_orders, flow_orders
+from .activity import top_share, zipf_cdf, zipf_exponent_for_share, zipf_weights
+from .config import Scenario, load_scenario
+from .flow import FlowParams
+from .generator import FlowBatch, Generator, SeedBatch
+from .tiers import DEFAULT_TIERS, Tier, expected_orders
 
 __all__ = [
+    "Scenario",
+    "load_scenario",
     "Tier",
     "DEFAULT_TIERS",
-    "draw_depths",
+    "expected_orders",
     "zipf_weights",
+    "zipf_cdf",
     "zipf_exponent_for_share",
     "top_share",
     "FlowParams",
-    "seed_orders",
-    "flow_orders",
+    "Generator",
+    "SeedBatch",
+    "FlowBatch",
 ]

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["zipf_weights", "top_share", "zipf_exponent_for_share"]
+__all__ = ["zipf_weights", "zipf_cdf", "top_share", "zipf_exponent_for_share"]
 
 
 def zipf_weights(n_markets: int, exponent: float) -> np.ndarray:
     """Normalised weights ``(rank+1) ** -exponent`` for ranks 0..n-1."""
     weights = np.arange(1, n_markets + 1, dtype=np.float64) ** -exponent
     return weights / weights.sum()
+
+
+def zipf_cdf(n_markets: int, exponent: float) -> np.ndarray:
+    """Cumulative activity weights by rank (the last is 1 up to rounding): what flow draws markets from."""
+    return np.cumsum(zipf_weights(n_markets, exponent))
 
 
 def top_share(weights: np.ndarray, market_share: float) -> float:

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["Tier", "DEFAULT_TIERS", "tier_ranges", "expected_orders", "draw_depths"]
+__all__ = ["Tier", "DEFAULT_TIERS", "tier_ranges", "tier_table", "expected_orders"]
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,8 @@ def expected_orders(tiers: tuple[Tier, ...], n_markets: int) -> float:
     return sum((stop - start) * (t.low + t.high) / 2 for t, start, stop in tier_ranges(tiers, n_markets))
 
 
-def draw_depths(n_markets: int, rng: np.random.Generator, tiers: tuple[Tier, ...] = DEFAULT_TIERS) -> np.ndarray:
-    """Resting-order count per market (market id = activity rank), uniform within each tier.
-
-    Markets past a table without an open-ended last tier hold no orders."""
-    depths = np.zeros(n_markets, dtype=np.int64)
-    for tier, start, stop in tier_ranges(tiers, n_markets):
-        depths[start:stop] = rng.integers(tier.low, tier.high + 1, size=stop - start)
-    return depths
+def tier_table(tiers: tuple[Tier, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(stops, lows, highs)`` as int64 arrays for the kernels: ranks below ``stops[t]`` (and at or
+    above the previous stop) hold ``lows[t]..highs[t]`` orders; an open last tier stops at int64's max."""
+    stops = np.array([np.iinfo(np.int64).max if t.up_to_rank is None else t.up_to_rank for t in tiers], dtype=np.int64)
+    return stops, np.array([t.low for t in tiers], dtype=np.int64), np.array([t.high for t in tiers], dtype=np.int64)

@@ -1,10 +1,22 @@
-"""Run a scenario through the engine phase by phase, measuring what each phase costs.
+"""One simulation, whatever executes it: the phases of ``lxdex simulate`` and what each costs.
 
-Phases: **empty** (the markets exist), **seeded** (books filled per the tier table), **traded**
-(maker/taker flow until the scenario's number of fills; when the scenario is stationary, every
-market a batch touched is trimmed back to its seeded depth, and ``cancel_rate`` adds cancels of
-random resting orders per flow order).  After each phase: the engine's own bytes by
-component, numpy's traced bytes, and the process's RSS and USS.  Then the throughput of the run.
+A run is defined by its scenario (markets, tier table, flow, seed, trades) alone.  Phases:
+**empty** (the markets exist), **seeded** (books filled per the tier table), **traded** (the
+scenario's flow until it has printed ``scenario.trades`` trades).  After each phase: the engines'
+own bytes by component, numpy's traced bytes, and the processes' RSS and USS.  Then throughput
+probes, checksums, the per-market breakdown and distributions.
+
+Execution: ``shards=1`` runs one engine in this process; ``shards=K`` splits the markets over K
+engines (:mod:`.assignment`), in this process or, given a Dask ``client``, on its workers.  The
+coordinator drives every shard through the same steps in lockstep: the flow is cut into batches of
+flow indices, every shard takes its own orders of each batch (:mod:`.shard`), and the trades all
+shards printed decide the next batch.  Every market sees the same orders in the same order for any
+K, so the markets, the trades, ``market_checksum`` and ``tape_checksum`` are the same for any K.
+
+Stopping rule: batches hold ``min(batch, trades still wanted, trades_retained / 4)`` flow orders,
+and the run stops after the first batch that brings the trades to ``scenario.trades`` or more
+(it overshoots by the fills of that batch's last orders, a handful at most), or after
+:data:`STALL_BATCHES` batches in a row without a trade.
 
 Library entry points: :func:`estimate_memory`, :func:`check_memory` and :func:`simulate`.
 """
@@ -14,119 +26,35 @@ from __future__ import annotations
 import hashlib
 import time
 import tracemalloc
-from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 import psutil
 
-from .. import __version__
-from ..engine import Engine, Status
-from ..engine import _kernels as kernels
 from ..engine.layout import ID_INDEX_BYTES, LEVEL_RECORD_BYTES, MARKET_RECORD_BYTES, ORDER_RECORD_BYTES, TRADE_RECORD_BYTES
-from ..errors import CapacityError
-from ..profiling.breakdown import breakdown, breakdown_as_dict
-from ..profiling.distributions import depth_by_rank, log_histogram, lorenz
+from ..errors import CapacityError, InputError
+from ..profiling.breakdown import breakdown_as_dict, breakdown_from_sums
+from ..profiling.distributions import log_histogram, lorenz_from_counts, merge_value_counts, top_share_from_counts
 from ..profiling.memory import ProcessMemory, numpy_traced_bytes, sample_process
-from ..scenarios import draw_depths, flow_orders, seed_orders, zipf_exponent_for_share, zipf_weights
-from ..scenarios.activity import top_share
 from ..scenarios.config import Scenario
-from ..scenarios.flow import mid_prices
 from ..scenarios.tiers import expected_orders
 from ..scenarios.universe import Universe
+from .assignment import ASSIGNMENT, expected_load
+from .executors import Executor, InProcess, OnDask
+from .results import Execution, PhaseResult, ShardResult, SimulationResult, Throughput
+from .shard import SEED_CHUNK_MARKETS
+from .worker import ShardPhase, ShardProbes, ShardSummary
 
-__all__ = ["PhaseResult", "Throughput", "SimulationResult", "estimate_memory", "check_memory", "simulate"]
+__all__ = ["PhaseResult", "Throughput", "SimulationResult", "estimate_memory", "check_memory", "simulate", "batch_size"]
 
 Progress = Callable[[str, int, int], None]  # (phase, completed, total)
-SEED_CHUNK_MARKETS = 1 << 18
 LOOKUPS = 2_000_000
 LATENCY_LOOKUPS = 1 << 20
 LATENCY_GROUP = 16
 STALL_BATCHES = 16  # consecutive flow batches without a fill after which the traded phase stops
+MAX_SHARDS = 4096
 # Interpreter, numpy, numba and the compiled kernels: measured ~150 MB RSS; counted with margin.
 RUNTIME_BYTES = 400 * 2**20
-
-
-@dataclass(frozen=True)
-class PhaseResult:
-    name: str
-    markets: int
-    resting_orders: int
-    price_levels: int
-    trades: int
-    trades_retained: int  # on the tape, in memory
-    engine_bytes_used: int
-    engine_bytes_reserved: int
-    components: dict[str, dict[str, int]]
-    traced_bytes: int
-    rss_bytes: int
-    uss_bytes: int
-    book_bytes_per_order: float  # order rows, price levels and id index, per resting order
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Throughput:
-    orders_per_s: float
-    flow_orders: int
-    flow_seconds: float
-    cancels: int
-    cancel_seconds: float  # bookkeeping and cancels that keep books at their seeded depth
-    lookups_per_s: float
-    random_access_ns_p50: float
-    random_access_ns_p99: float
-    random_access_method: str
-    random_access_histogram: dict[str, list[float]]  # log-spaced bin "edges" (ns) and "counts"
-
-
-@dataclass(frozen=True)
-class SimulationResult:
-    scenario: Scenario
-    baseline: ProcessMemory
-    phases: list[PhaseResult]
-    throughput: Throughput
-    elapsed_s: float
-    market_checksum: str
-    tape_checksum: str
-    estimate_bytes: int
-    universe: dict[str, int] = field(default_factory=dict)
-    stalled: bool = False  # the flow stopped producing fills before reaching scenario.trades
-    breakdown: dict[str, Any] = field(default_factory=dict)  # per-market bytes by component and tier, after trading
-    distributions: dict[str, Any] = field(default_factory=dict)  # depth by rank, Lorenz curve of trades
-
-    def phase(self, name: str) -> PhaseResult:
-        return next(p for p in self.phases if p.name == name)
-
-    @property
-    def per_market_bytes(self) -> float:
-        """Engine bytes used after trading, per market: everything the engine holds, shared out."""
-        return self.phase("traded").engine_bytes_used / self.scenario.markets
-
-    @property
-    def per_order_bytes(self) -> float:
-        """Order, level and id-index bytes used per resting order, after seeding."""
-        return self.phase("seeded").book_bytes_per_order
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "version": __version__,
-            "seed": self.scenario.seed,
-            "markets": self.scenario.markets,
-            "universe": self.universe,
-            "scenario": self.scenario.as_dict(),
-            "baseline": {"rss_bytes": self.baseline.rss_bytes, "uss_bytes": self.baseline.uss_bytes},
-            "estimate_bytes": self.estimate_bytes,
-            "phases": [asdict(p) for p in self.phases],
-            "per_market_bytes": self.per_market_bytes,
-            "per_order_bytes": self.per_order_bytes,
-            "throughput": asdict(self.throughput),
-            "elapsed_s": self.elapsed_s,
-            "market_checksum": self.market_checksum,
-            "tape_checksum": self.tape_checksum,
-            "stalled": self.stalled,
-            "breakdown": self.breakdown,
-            "distributions": self.distributions,
-        }
 
 
 def _pow2_at_least(n: float) -> int:
@@ -138,30 +66,33 @@ def expected_resting(scenario: Scenario) -> float:
     return expected_orders(scenario.tiers, scenario.markets)
 
 
-def estimate_memory(scenario: Scenario) -> int:
-    """Peak bytes a run of ``scenario`` needs, before anything is allocated.
+def estimate_memory(scenario: Scenario, shards: int = 1) -> int:
+    """Peak bytes of a run of ``scenario`` split into ``shards`` engines in one process, before anything
+    is allocated (for a run on Dask workers, ask with ``shards=1``: the whole run in one process).
 
-    Engine pools at their power-of-two capacities (old and new arrays coexist while one grows),
-    per-market arrays of the generator (depths, mids, activity weights, statistics), the pool of
-    cancellable order ids, one seeding chunk's temporaries, and the runtime itself.
+    Per engine: its pools at their power-of-two capacities (old and new arrays coexist while one
+    grows) and its own tape of ``trades_retained`` trades.  Per market: the activity tables, the
+    shards' bookkeeping (mids, targets, counts, digests) and the statistics gathered at the end.  The
+    cancel schedule, one seeding chunk's temporaries, one flow batch, and the runtime itself.
     """
     n = scenario.markets
     orders = expected_resting(scenario) * 1.1
     levels = orders  # worst case: one order per level
-    order_pool = _pow2_at_least(orders) * (ORDER_RECORD_BYTES + ID_INDEX_BYTES)
-    level_pool = _pow2_at_least(levels) * LEVEL_RECORD_BYTES
-    engine = n * MARKET_RECORD_BYTES + order_pool * 1.5 + level_pool * 1.5 + scenario.trades_retained * TRADE_RECORD_BYTES
-    per_market = n * 8 * 8  # depths, mids, cdf, classes and the statistics gathered for checksums
-    id_pool = _pow2_at_least(orders) * 16 * 2 if scenario.cancel_rate > 0 else 0
+    order_pool = shards * _pow2_at_least(orders / shards) * (ORDER_RECORD_BYTES + ID_INDEX_BYTES)
+    level_pool = shards * _pow2_at_least(levels / shards) * LEVEL_RECORD_BYTES
+    tapes = shards * scenario.trades_retained * TRADE_RECORD_BYTES
+    engine = n * MARKET_RECORD_BYTES + order_pool * 1.5 + level_pool * 1.5 + tapes
+    per_market = n * (12 + 32 + 96)  # activity tables; mids, targets, counts, digests; end-of-run statistics
+    schedule = orders * 24 * 2 if scenario.cancel_rate > 0 else 0
     chunk_orders = expected_resting(scenario.replace(markets=min(n, SEED_CHUNK_MARKETS))) if n else 0
     seeding = chunk_orders * 8 * 10
-    flow = scenario.batch * 8 * 10
-    return int(engine + per_market + id_pool + seeding + flow + RUNTIME_BYTES)
+    flow = scenario.batch * 8 * 16
+    return int(engine + per_market + schedule + seeding + flow + RUNTIME_BYTES)
 
 
-def check_memory(scenario: Scenario, force: bool = False) -> int:
+def check_memory(scenario: Scenario, force: bool = False, shards: int = 1) -> int:
     """Return the estimate; raise :class:`CapacityError` if it exceeds available memory (unless forced)."""
-    estimate = estimate_memory(scenario)
+    estimate = estimate_memory(scenario, shards)
     available = psutil.virtual_memory().available
     if estimate > available and not force:
         raise CapacityError(
@@ -171,302 +102,246 @@ def check_memory(scenario: Scenario, force: bool = False) -> int:
     return estimate
 
 
-class _IdPool:
-    """Ids (and markets) of orders that may still rest: the candidates for random cancels.
+def batch_size(scenario: Scenario, wanted: int) -> int:
+    """Flow orders in the next batch, given the trades still ``wanted``.
 
-    Removal is O(k): taken slots are filled from the pool's tail.
-    """
-
-    def __init__(self) -> None:
-        self.ids = np.empty(1024, dtype=np.int64)
-        self.markets = np.empty(1024, dtype=np.int64)
-        self.size = 0
-
-    def add(self, ids: np.ndarray, markets: np.ndarray) -> None:
-        if self.size + len(ids) > len(self.ids):
-            capacity = max(2 * len(self.ids), self.size + len(ids))
-            for name in ("ids", "markets"):
-                grown = np.empty(capacity, dtype=np.int64)
-                grown[: self.size] = getattr(self, name)[: self.size]
-                setattr(self, name, grown)
-        self.ids[self.size : self.size + len(ids)] = ids
-        self.markets[self.size : self.size + len(ids)] = markets
-        self.size += len(ids)
-
-    def take(self, rng: np.random.Generator, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Remove and return ``k`` (or fewer, if the pool is smaller) (ids, markets) at random."""
-        k = min(k, self.size)
-        positions = np.unique(rng.integers(0, self.size, size=k))
-        taken = self.ids[positions].copy(), self.markets[positions].copy()
-        new_size = self.size - len(positions)
-        tail = np.arange(new_size, self.size)
-        keep_tail = tail[~np.isin(tail, positions)]
-        holes = positions[positions < new_size]
-        self.ids[holes] = self.ids[keep_tail]
-        self.markets[holes] = self.markets[keep_tail]
-        self.size = new_size
-        return taken
-
-
-def _measure(name: str, eng: Engine, seconds: float) -> PhaseResult:
-    mem = eng.memory()
-    process = sample_process()  # settles the heap first, for the traced bytes below too
-    return PhaseResult(
-        name=name,
-        markets=eng.n_markets,
-        resting_orders=mem.resting_orders,
-        price_levels=mem.price_levels,
-        trades=eng.trade_count,
-        trades_retained=mem.trades_retained,
-        engine_bytes_used=mem.bytes_used,
-        engine_bytes_reserved=mem.bytes_reserved,
-        components={c: {"bytes_used": u, "bytes_reserved": r} for c, (u, r) in mem.components.items()},
-        traced_bytes=numpy_traced_bytes(),
-        rss_bytes=process.rss_bytes,
-        uss_bytes=process.uss_bytes,
-        book_bytes_per_order=mem.bytes_per_resting_order,
-        seconds=seconds,
-    )
-
-
-def _seed(
-    eng: Engine,
-    scenario: Scenario,
-    depths: np.ndarray,
-    mids: np.ndarray,
-    rng: np.random.Generator,
-    progress: Progress,
-    pool: _IdPool | None,
-) -> None:
-    """Fill the books chunk by chunk of markets; resting orders join ``pool`` if there is one."""
-    n = scenario.markets
-    for start in range(0, n, SEED_CHUNK_MARKETS):
-        stop = min(start + SEED_CHUNK_MARKETS, n)
-        orders = seed_orders(depths[start:stop], mids, rng, scenario.flow, first_market=start)
-        res = eng.submit(*orders)
-        if pool is not None:
-            rested = res.status == Status.RESTING
-            pool.add(res.order_ids[rested], orders[0][rested])
-        progress("seeded", stop, n)
-
-
-def _cancel_random(eng: Engine, pool: _IdPool, rng: np.random.Generator, wanted: int) -> np.ndarray:
-    """Cancel ``wanted`` random resting orders drawn from ``pool``; return their markets.
-
-    Candidates that filled meanwhile leave the pool; live ones not needed go back into it.
-    """
-    cancelled = []
-    while wanted > 0 and pool.size:
-        ids, markets = pool.take(rng, 2 * wanted + 64)
-        live = eng.open_qty(ids) > 0
-        ids, markets = ids[live], markets[live]
-        eng.cancel(ids[:wanted])
-        cancelled.append(markets[:wanted])
-        pool.add(ids[wanted:], markets[wanted:])
-        wanted -= len(ids[:wanted])
-    return np.concatenate(cancelled) if cancelled else np.empty(0, dtype=np.int64)
-
-
-def _apply_flow_batch(
-    eng: Engine, scenario: Scenario, orders: tuple[np.ndarray, ...], resting: np.ndarray, targets: np.ndarray,
-    pool: _IdPool | None, rng: np.random.Generator,
-) -> tuple[float, int, float]:
-    """Submit one batch of flow orders and keep the books where the scenario wants them.
-
-    A stationary scenario keeps every market at its seeded depth.  Rather than count books, it
-    tracks each market's resting orders exactly (``resting``): plus the orders of the batch that
-    rested, minus the makers its trades used up (their ids are on the tape) and minus its own
-    cancels; then it cancels each market's excess over ``targets``.  Returns (submit seconds,
-    cancels, cancel seconds)."""
-    markets = orders[0]
-    before = eng.trade_count
-    start = time.perf_counter()
-    res = eng.submit(*orders)
-    flow_s = time.perf_counter() - start
-
-    start = time.perf_counter()
-    cancels = 0
-    rested = res.status == Status.RESTING
-    np.add.at(resting, markets[rested], 1)
-    tape = eng.trades(last=eng.trade_count - before)
-    makers, first_seen = np.unique(tape["maker_id"], return_index=True)
-    np.add.at(resting, tape["market"][first_seen][eng.open_qty(makers) == 0], -1)
-    if pool is not None:
-        pool.add(res.order_ids[rested], markets[rested])
-        gone = _cancel_random(eng, pool, rng, int(round(scenario.cancel_rate * len(markets))))
-        np.add.at(resting, gone, -1)
-        cancels += len(gone)
-    if scenario.stationary:
-        touched = np.unique(markets)
-        excess = resting[touched] - targets[touched]
-        over = excess > 0
-        done = eng.cancel_furthest(touched[over], excess[over])
-        resting[touched[over]] -= done
-        cancels += int(done.sum())
-    return flow_s, cancels, time.perf_counter() - start
-
-
-def _batch_size(eng: Engine, scenario: Scenario, wanted: int) -> int:
-    # Most orders fill at most once, so batches no larger than the fills still wanted keep a phase
-    # from overshooting its target by a whole batch (and the tape holds all of a batch's trades).
-    return max(1, min(scenario.batch, max(256, wanted), eng.tape_capacity // 4))
-
-
-def _trade(
-    eng: Engine, scenario: Scenario, mids: np.ndarray, pool: _IdPool | None, rng: np.random.Generator, progress: Progress
-) -> tuple[int, float, int, float, bool]:
-    """Flow until ``scenario.trades`` fills, or until the flow stops producing fills.
-
-    Returns (orders, submit seconds, cancels, cancel seconds, stalled)."""
-    n = scenario.markets
-    cdf = np.cumsum(zipf_weights(n, zipf_exponent_for_share(n, scenario.flow_share, scenario.market_share)))
-    resting = eng.market_stats()["resting_orders"]
-    targets = resting.copy()
-    first = eng.trade_count
-    flow_orders_done = cancels = 0
-    flow_s = cancel_s = 0.0
-    idle_batches = 0
-    while eng.trade_count - first < scenario.trades and idle_batches < STALL_BATCHES:
-        before = eng.trade_count
-        orders = flow_orders(_batch_size(eng, scenario, scenario.trades - (eng.trade_count - first)), cdf, mids, rng, scenario.flow)
-        submit_s, batch_cancels, batch_cancel_s = _apply_flow_batch(eng, scenario, orders, resting, targets, pool, rng)
-        flow_s += submit_s
-        cancel_s += batch_cancel_s
-        cancels += batch_cancels
-        flow_orders_done += len(orders[0])
-        idle_batches = idle_batches + 1 if eng.trade_count == before else 0
-        progress("traded", min(eng.trade_count - first, scenario.trades), scenario.trades)
-    return flow_orders_done, flow_s, cancels, cancel_s, idle_batches >= STALL_BATCHES
-
-
-def _ticks_per_ns() -> float:
-    c0, t0 = kernels.read_cycles(), time.perf_counter_ns()
-    time.sleep(0.05)
-    c1, t1 = kernels.read_cycles(), time.perf_counter_ns()
-    return (c1 - c0) / (t1 - t0)
-
-
-def _throughput_probes(eng: Engine, rng: np.random.Generator) -> tuple[float, float, float, dict[str, list[float]]]:
-    """Best-bid/ask lookups/s on random markets; p50, p99 and a histogram of one dependent random access (ns)."""
-    n = eng.n_markets
-    markets = rng.integers(0, n, size=LOOKUPS)
-    eng.best_bid(markets[:16])
-    rates = []
-    for _ in range(3):
-        start = time.perf_counter()
-        eng.best_bid(markets)
-        eng.best_ask(markets)
-        rates.append(2 * LOOKUPS / (time.perf_counter() - start))
-    lookups_per_s = float(np.median(rates))
-    targets = rng.integers(0, n, size=LATENCY_LOOKUPS)
-    runs = np.empty(LATENCY_LOOKUPS // LATENCY_GROUP, dtype=np.int64)
-    kernels.lookup_latency(eng._book, targets[: 2 * LATENCY_GROUP], LATENCY_GROUP, runs[:2])
-    kernels.lookup_latency(eng._book, targets, LATENCY_GROUP, runs)
-    ns = runs / LATENCY_GROUP / _ticks_per_ns()
-    p50, p99 = np.percentile(ns, [50, 99])
-    return lookups_per_s, float(p50), float(p99), log_histogram(ns, low=1.0, high=1e4, bins=48)
-
-
-def market_checksum(eng: Engine) -> str:
-    """SHA-256 over every market's (trade count, traded volume, last price, resting orders), int64
-    little-endian, in market order: equal for runs that ended in the same state."""
-    stats = eng.market_stats()
-    digest = hashlib.sha256()
-    columns = ("trade_count", "volume", "last_price", "resting_orders")
-    for start in range(0, eng.n_markets, 1 << 20):
-        block = np.stack([stats[c][start : start + (1 << 20)] for c in columns], axis=1).astype("<i8")
-        digest.update(block.tobytes())
-    return digest.hexdigest()
-
-
-def tape_checksum(eng: Engine) -> str:
-    """SHA-256 of the trade ring's contents (oldest first)."""
-    return hashlib.sha256(eng.trades().tobytes()).hexdigest()
+    Most orders fill at most once, so batches no larger than the fills still wanted keep the run
+    from overshooting its target by more than a few fills; a quarter of the tape holds all of a
+    batch's trades, which the bookkeeping reads back."""
+    return max(1, min(scenario.batch, wanted, scenario.trades_retained // 4))
 
 
 def _no_progress(phase: str, completed: int, total: int) -> None:
     pass
 
 
+def _phase(name: str, seconds: float, markets: int, shards: list[ShardPhase], process: ProcessMemory | None) -> PhaseResult:
+    """One phase's figures: the engines' summed, and ``process`` (this process) or every shard's own process."""
+    components: dict[str, dict[str, int]] = {}
+    for s in shards:
+        for c, (used, reserved) in s.components.items():
+            entry = components.setdefault(c, {"bytes_used": 0, "bytes_reserved": 0})
+            entry["bytes_used"] += used
+            entry["bytes_reserved"] += reserved
+    resting = sum(s.resting_orders for s in shards)
+    if process is not None:
+        rss, uss, traced = process.rss_bytes, process.uss_bytes, numpy_traced_bytes()
+    else:
+        rss = sum(s.process.rss_bytes for s in shards if s.process)
+        uss = sum(s.process.uss_bytes for s in shards if s.process)
+        traced = sum(s.traced_bytes for s in shards)
+    return PhaseResult(
+        name=name,
+        markets=markets,
+        resting_orders=resting,
+        price_levels=sum(s.price_levels for s in shards),
+        trades=sum(s.trades for s in shards),
+        trades_retained=sum(s.trades_retained for s in shards),
+        engine_bytes_used=sum(s.engine_bytes_used for s in shards),
+        engine_bytes_reserved=sum(s.engine_bytes_reserved for s in shards),
+        components=components,
+        traced_bytes=traced,
+        rss_bytes=rss,
+        uss_bytes=uss,
+        book_bytes_per_order=sum(s.book_bytes_used for s in shards) / max(resting, 1),
+        seconds=seconds,
+    )
+
+
+class _Run:
+    """The coordinator of one run: it calls the executor's shards phase by phase and adds up their figures."""
+
+    def __init__(self, scenario: Scenario, executor: Executor, progress: Progress) -> None:
+        self.scenario = scenario
+        self.executor = executor
+        self.progress = progress
+        self.in_process = executor.mode != "dask"
+        self.phases: list[PhaseResult] = []
+        self.last: list[ShardPhase | None] = [None] * executor.shards
+        self.stalled = False
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.executor.failed)
+
+    def measure(self, name: str, seconds: float) -> None:
+        for k, phase in enumerate(self.executor.call("measure")):
+            if phase is not None:
+                self.last[k] = phase
+        live = [p for k, p in enumerate(self.last) if p is not None and k not in self.executor.failed]
+        process = sample_process() if self.in_process else None
+        self.phases.append(_phase(name, seconds, self.scenario.markets, live, process))
+
+    def seed(self) -> None:
+        executor = self.executor
+        if isinstance(executor, InProcess):
+            chunks = [(k, lo, hi) for k, w in enumerate(executor.workers) for lo, hi in w.seed_chunks()]
+            for done, (k, lo, hi) in enumerate(chunks, start=1):
+                executor.call_one(k, "seed", lo, hi)
+                self.progress("seeded", done, len(chunks))
+        else:
+            self.progress("seeded", 0, 1)
+            executor.call("seed")
+            self.progress("seeded", 1, 1)
+
+    def trade(self) -> None:
+        target = self.scenario.trades
+        trades = start = idle = 0
+        self.progress("traded", 0, target)
+        while trades < target and idle < STALL_BATCHES and not self.failed:
+            count = batch_size(self.scenario, target - trades)
+            printed = sum(t for t in self.executor.call("step", start, count) if t is not None)
+            start += count
+            trades += printed
+            idle = 0 if printed else idle + 1
+            self.progress("traded", min(trades, target), target)
+        self.stalled = idle >= STALL_BATCHES
+
+
+def _checksum(kind: str, markets: int, lanes: list[list[int]]) -> str:
+    """SHA-256 of the lane sums (mod 2**64) over every shard, with the market count."""
+    total = np.zeros(4, dtype=np.uint64)
+    for part in lanes:
+        total += np.array(part, dtype=np.uint64)
+    return hashlib.sha256(f"lxdex {kind} v2 {markets}".encode() + total.astype("<u8").tobytes()).hexdigest()
+
+
+def _throughput(summaries: list[ShardSummary], probes: list[ShardProbes]) -> Throughput:
+    flow_orders = sum(s.flow_orders for s in summaries)
+    flow_seconds = sum(s.flow_seconds for s in summaries)
+    latency = np.concatenate([p.latency_ns for p in probes]) if probes else np.zeros(1)
+    p50, p99 = np.percentile(latency, [50, 99]) if len(latency) else (0.0, 0.0)
+    lookup_seconds = sum(p.lookup_seconds for p in probes)
+    return Throughput(
+        orders_per_s=flow_orders / flow_seconds if flow_seconds else 0.0,
+        flow_orders=flow_orders,
+        flow_seconds=flow_seconds,
+        cancels=sum(s.cancels for s in summaries),
+        cancel_seconds=sum(s.cancel_seconds for s in summaries),
+        lookups_per_s=sum(p.lookups for p in probes) / lookup_seconds if lookup_seconds else 0.0,
+        random_access_ns_p50=float(p50),
+        random_access_ns_p99=float(p99),
+        random_access_method=f"best bid of a random market, dependent chains timed in runs of {LATENCY_GROUP}",
+        random_access_histogram=log_histogram(latency, low=1.0, high=1e4, bins=48),
+        parallel_orders_per_s=sum(s.flow_orders / s.flow_seconds for s in summaries if s.flow_seconds),
+    )
+
+
+def _shard_results(scenario: Scenario, run: _Run, summaries: list[ShardSummary | None]) -> list[ShardResult]:
+    loads = expected_load(scenario, run.executor.shards)
+    out = []
+    for k, load in enumerate(loads):
+        phase, summary = run.last[k], summaries[k]
+        figures: dict[str, Any] = {}
+        if phase is not None:
+            figures.update(resting_orders=phase.resting_orders, price_levels=phase.price_levels, trades=phase.trades,
+                           engine_bytes_used=phase.engine_bytes_used, engine_bytes_reserved=phase.engine_bytes_reserved,
+                           rss_bytes=phase.process.rss_bytes if phase.process else 0)
+        if summary is not None:
+            figures.update(flow_orders=summary.flow_orders, flow_seconds=summary.flow_seconds, cancels=summary.cancels,
+                           orders_per_s=summary.flow_orders / summary.flow_seconds if summary.flow_seconds else 0.0,
+                           peak_rss_bytes=summary.peak_rss_bytes if phase is not None and phase.process else 0,
+                           elapsed_s=summary.elapsed_s)
+        out.append(ShardResult(shard=k, markets=load.markets, expected_flow_share=load.flow_share,
+                               expected_resting_orders=load.resting_orders, error=run.executor.failed.get(k), **figures))
+    return out
+
+
 def simulate(
     scenario: Scenario,
     progress: Progress | None = None,
     force: bool = False,
-    inspect: Callable[[Engine], None] | None = None,
+    inspect: Callable[[Any], None] | None = None,
+    *,
+    shards: int = 1,
+    client: Any = None,
 ) -> SimulationResult:
-    """Run ``scenario``: refuse first if it would not fit in memory (unless ``force``).
+    """Run ``scenario`` as ``shards`` shards (in this process, or on the Dask ``client``'s workers).
 
+    Refuses first, naming its estimate, if the run would not fit in memory (unless ``force``).
     ``inspect``, if given, is called with the engine once the traded phase has been measured
-    (``lxdex profile`` reads the books there).
+    (``lxdex profile`` reads the books there); it needs one shard in this process.
     """
+    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= min(MAX_SHARDS, scenario.markets):
+        raise InputError(f"shards={shards!r} must be an integer from 1 to {min(MAX_SHARDS, scenario.markets):,} "
+                         f"(at most one shard per market)")
+    if inspect is not None and (shards != 1 or client is not None):
+        raise InputError("inspecting the engine needs the run in one process (shards=1, no Dask client)")
     progress = progress or _no_progress
-    estimate = check_memory(scenario, force)
+    estimate = check_memory(scenario, force, shards=1 if client is not None else shards)
     began = time.perf_counter()
+    progress("compiling", 0, 1)
+    _compile_kernels()  # before tracing: numba's own allocations would swamp the traces
+    progress("compiling", 1, 1)
     baseline = sample_process()
     started_tracing = not tracemalloc.is_tracing()
     if started_tracing:
         tracemalloc.start()
+    executor: Executor | None = None
     try:
-        rng = np.random.default_rng(scenario.seed)
-        kernels_ready = Engine(1)  # compile (or load) the kernels before any phase is timed
-        kernels_ready.submit([0], [0], [1], [1])
-        del kernels_ready
-
         start = time.perf_counter()
-        eng = Engine(scenario.markets, tape_capacity=scenario.trades_retained)
+        executor = InProcess(scenario, shards) if client is None else OnDask(client, scenario, shards)
+        run = _Run(scenario, executor, progress)
         progress("empty", 1, 1)
-        phases = [_measure("empty", eng, time.perf_counter() - start)]
-
-        start = time.perf_counter()
-        depths = draw_depths(scenario.markets, rng, scenario.tiers)
-        mids = mid_prices(scenario.markets, rng, scenario.flow)
-        ids = _IdPool() if scenario.cancel_rate > 0 else None
-        _seed(eng, scenario, depths, mids, rng, progress, ids)
-        del depths
-        phases.append(_measure("seeded", eng, time.perf_counter() - start))
-
-        start = time.perf_counter()
-        flow_count, flow_s, cancels, cancel_s, stalled = _trade(eng, scenario, mids, ids, rng, progress)
-        del ids
-        phases.append(_measure("traded", eng, time.perf_counter() - start))
-
-        if inspect is not None:
-            inspect(eng)
-        lookups_per_s, p50, p99, histogram = _throughput_probes(eng, rng)
-        throughput = Throughput(
-            orders_per_s=flow_count / flow_s if flow_s else 0.0,
-            flow_orders=flow_count,
-            flow_seconds=flow_s,
-            cancels=cancels,
-            cancel_seconds=cancel_s,
-            lookups_per_s=lookups_per_s,
-            random_access_ns_p50=p50,
-            random_access_ns_p99=p99,
-            random_access_method=f"best bid of a random market, dependent chains timed in runs of {LATENCY_GROUP}",
-            random_access_histogram=histogram,
-        )
-        stats = eng.market_stats()
-        distributions = {
-            "depth_by_rank": depth_by_rank(stats["resting_orders"]),
-            "trades_lorenz": lorenz(stats["trade_count"]),
-            "trades_top_share": top_share(stats["trade_count"], scenario.market_share) if stats["trade_count"].any() else 0.0,
-            "top_market_share": scenario.market_share,
-        }
+        run.measure("empty", time.perf_counter() - start)
+        if not run.failed:
+            start = time.perf_counter()
+            run.seed()
+            run.measure("seeded", time.perf_counter() - start)
+        if not run.failed:
+            start = time.perf_counter()
+            run.trade()
+            run.measure("traded", time.perf_counter() - start)
+        while len(run.phases) < 3:  # a shard failed: the phases not reached repeat the last figures
+            run.measure(("empty", "seeded", "traded")[len(run.phases)], 0.0)
+        if inspect is not None and isinstance(executor, InProcess):
+            inspect(executor.workers[0].engine)
+        share = max(1, executor.shards)
+        probes = [p for p in executor.call("probes", max(LOOKUPS // share, 1024), max(LATENCY_LOOKUPS // share, 1024),
+                                           LATENCY_GROUP) if p is not None]
+        summaries: list[ShardSummary | None] = list(executor.call("summary"))
+        live = [s for s in summaries if s is not None]
+        complete = not executor.failed
+        traded = run.phases[-1]
+        trade_counts = merge_value_counts(s.trade_counts for s in live)
+        depth = sorted((r, d) for s in live for r, d in s.depth_samples.items())
+        sums = [sum(parts[1:], parts[0]) for parts in zip(*(s.tier_sums for s in live))] if live else []
         universe = Universe(scenario.markets, scenario.securities_share)
         return SimulationResult(
             scenario=scenario,
             baseline=baseline,
-            phases=phases,
-            throughput=throughput,
+            phases=run.phases,
+            throughput=_throughput(live, probes),
             elapsed_s=time.perf_counter() - began,
-            market_checksum=market_checksum(eng),
-            tape_checksum=tape_checksum(eng),
+            market_checksum=_checksum("market", scenario.markets, [s.market_lanes for s in live]) if complete else None,
+            tape_checksum=_checksum("tape", scenario.markets, [s.tape_lanes for s in live]) if complete else None,
             estimate_bytes=estimate,
             universe={"securities": universe.securities, "crypto": universe.crypto},
-            stalled=stalled,
-            breakdown=breakdown_as_dict(breakdown(eng, scenario.tiers)),
-            distributions=distributions,
+            stalled=run.stalled,
+            breakdown=breakdown_as_dict(breakdown_from_sums(sums, traded.engine_bytes_used, traded.engine_bytes_reserved)) if sums else {},
+            distributions={
+                "depth_by_rank": {"rank": [r for r, _ in depth], "resting_orders": [d for _, d in depth]},
+                "trades_lorenz": lorenz_from_counts(*trade_counts),
+                "trades_top_share": top_share_from_counts(*trade_counts, scenario.market_share),
+                "top_market_share": scenario.market_share,
+            },
+            execution=Execution(mode=executor.mode, shards=executor.shards, assignment=ASSIGNMENT, scheduler=executor.scheduler),
+            shards=_shard_results(scenario, run, summaries) if executor.shards > 1 else [],
+            failed_shards=sorted(executor.failed),
         )
     finally:
+        if executor is not None:
+            executor.close()
         if started_tracing:
             tracemalloc.stop()
+
+
+def _compile_kernels() -> None:
+    """Compile (or load from numba's cache) every kernel a run uses, before any phase is timed."""
+    from .shard import Shard
+    from ..scenarios.generator import Generator
+
+    tiny = Shard(Generator(Scenario(markets=2, trades=8, batch=8, trades_retained=1024, cancel_rate=0.5)))
+    tiny.seed(0, tiny.markets)
+    tiny.step(0, 8)
+    tiny.checksum_lanes()

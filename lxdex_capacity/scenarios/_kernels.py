@@ -1,0 +1,149 @@
+"""Numba kernels of the counter-based generator: every random number is a hash of what it is for.
+
+A value is ``hash2(key(seed, stream), counter)`` (:mod:`lxdex_capacity.hashing`): the stream names the attribute (a market's depth,
+a flow order's side, ...), the counter names its owner (a market id, a flow order's index in the
+run, a (market, n-th seed order) pair).  Nothing is drawn in sequence, so any worker can compute
+the part of the run it holds, in any order, and get the numbers every other split gets: this is
+what makes a simulation's result independent of how it is sharded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, uint64
+
+from ..hashing import hash2, unit, unit_open0
+
+_kernel = njit(cache=True, nogil=True)
+
+# Geometric draws are capped here: far beyond any price a book holds, and far from overflow.
+_MAX_GEOMETRIC = 1 << 40
+
+
+@_kernel
+def stream_keys(seed, streams, out):
+    """The key of each stream of a run seeded ``seed``: what every number of that stream is hashed under."""
+    base = hash2(uint64(0x6C78646578), seed)  # "lxdex"
+    for i in range(len(streams)):
+        out[i] = hash2(base, streams[i])
+
+
+@_kernel
+def geometric(h, p):
+    """``k >= 1`` with P(k) = (1 - p)**(k - 1) * p, by inversion (numpy's ``geometric``)."""
+    if p >= 1.0:
+        return np.int64(1)
+    k = 1.0 + np.floor(np.log(unit_open0(h)) / np.log1p(-p))
+    return np.int64(min(k, _MAX_GEOMETRIC))
+
+
+@_kernel
+def pareto_size(h, alpha, min_qty, max_qty):
+    """Classical Pareto ``min_qty * U**(-1/alpha)`` (= ``min_qty * (1 + Lomax(alpha))``), capped."""
+    size = min_qty * unit_open0(h) ** (-1.0 / alpha)
+    return np.int64(min(size, float(max_qty)))
+
+
+@_kernel
+def depth_of(key, market, tier_stops, tier_lows, tier_highs):
+    """Seeded depth of ``market`` (its activity rank): uniform in its tier's ``low..high``; 0 past the table."""
+    for t in range(len(tier_stops)):
+        if market < tier_stops[t]:
+            span = tier_highs[t] - tier_lows[t] + 1
+            return tier_lows[t] + min(np.int64(unit(hash2(key, market)) * span), span - 1)
+    return np.int64(0)
+
+
+@_kernel
+def depths(key, markets, tier_stops, tier_lows, tier_highs, out):
+    for i in range(len(markets)):
+        out[i] = depth_of(key, markets[i], tier_stops, tier_lows, tier_highs)
+
+
+@_kernel
+def mids(key, markets, log_low, log_high, out):
+    """Mid price in ticks per market, log-uniform in [exp(log_low), exp(log_high))."""
+    for i in range(len(markets)):
+        out[i] = np.int64(np.exp(log_low + unit(hash2(key, markets[i])) * (log_high - log_low)))
+
+
+@_kernel
+def seed_orders(keys, markets, local, first_local, span, mids, maker_p, alpha, min_qty, max_qty, hazard,
+                out_side, out_price, out_qty, out_due):
+    """Attributes of seed orders arriving in the order of ``markets`` (global ids, one entry per order).
+
+    The n-th seed order of a market gets the n-th numbers of that market whatever the interleaving:
+    ``local`` holds each order's market as an index into ``mids``; ``local - first_local`` (below
+    ``span``) indexes a counter of the market's orders seen so far.  ``keys``: side, distance, size and
+    lifetime streams.  ``out_due``: the flow index at which the order is cancelled if it still rests
+    (``hazard`` per flow order), or -1 without random cancels.  Seed orders rest on their own side
+    of the mid, so none crosses."""
+    counts = np.zeros(span, dtype=np.int64)
+    for i in range(len(markets)):
+        m = markets[i]
+        slot = local[i] - first_local
+        n = counts[slot]
+        counts[slot] = n + 1
+        side = np.int64(hash2(hash2(keys[0], m), n) >> uint64(63))
+        distance = geometric(hash2(hash2(keys[1], m), n), maker_p)
+        out_side[i] = side
+        out_price[i] = mids[local[i]] - distance if side == 0 else mids[local[i]] + distance
+        out_qty[i] = pareto_size(hash2(hash2(keys[2], m), n), alpha, min_qty, max_qty)
+        out_due[i] = geometric(hash2(hash2(keys[3], m), n), hazard) if hazard > 0.0 else np.int64(-1)
+
+
+@_kernel
+def draw_market(h, cdf, guide):
+    """The market whose cumulative weight first exceeds ``unit(h)``: a binary search narrowed by a
+    guide table (``guide[j]`` = first market with ``cdf > j / (len(guide) - 1)``), so it touches
+    about two cache lines instead of one per level of a search over every market."""
+    u = unit(h)
+    buckets = len(guide) - 1
+    j = min(np.int64(u * buckets), buckets - 1)
+    lo = np.int64(guide[j])
+    hi = np.int64(guide[j + 1])
+    last = len(cdf) - 1
+    if hi > last:
+        hi = last
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if cdf[mid] > u:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@_kernel
+def flow_batch(keys, start, count, cdf, guide, shard, shards, mids, taker_share, maker_p, taker_p, alpha,
+               min_qty, max_qty, hazard, out_local, out_side, out_price, out_qty, out_type, out_index, out_due):
+    """The flow orders of indices ``start .. start+count-1`` that fall on ``shard`` of ``shards``.
+
+    Every order's market is drawn (the only work each shard repeats); the rest of an order is
+    drawn only by the shard that holds its market (``market % shards``), which writes the market's
+    local index ``market // shards``.  ``keys``: market, side, taker, distance, size, lifetime
+    streams.  Returns how many orders were written."""
+    n = 0
+    for i in range(start, start + count):
+        market = draw_market(hash2(keys[0], i), cdf, guide)
+        if market % shards != shard:
+            continue
+        local = market // shards
+        side = np.int64(hash2(keys[1], i) >> uint64(63))
+        taker = unit(hash2(keys[2], i)) < taker_share
+        if taker:
+            signed = geometric(hash2(keys[3], i), taker_p)
+            out_type[n] = 2  # IOC (engine.codes)
+            out_due[n] = -1
+        else:
+            signed = -geometric(hash2(keys[3], i), maker_p)
+            out_type[n] = 0  # LIMIT
+            out_due[n] = i + geometric(hash2(keys[5], i), hazard) if hazard > 0.0 else np.int64(-1)
+        # Buys rest below the mid and reach above it; sells the reverse.
+        out_price[n] = mids[local] + signed if side == 0 else mids[local] - signed
+        out_local[n] = local
+        out_side[n] = side
+        out_qty[n] = pareto_size(hash2(keys[4], i), alpha, min_qty, max_qty)
+        out_index[n] = i
+        n += 1
+    return n

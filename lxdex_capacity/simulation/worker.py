@@ -1,0 +1,160 @@
+"""A shard and what is measured of it: what the coordinator drives, in this process or as a Dask actor.
+
+Every method takes and returns plain data (numbers, lists, dataclasses of them), so a
+:class:`ShardWorker` can live on a Dask worker and be called through an actor handle exactly as it
+is called in process.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+import tracemalloc
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..profiling.breakdown import TierSums, tier_names, tier_sums
+from ..profiling.distributions import sample_ranks, value_counts
+from ..profiling.memory import ProcessMemory, numpy_traced_bytes, sample_process
+from ..scenarios.config import Scenario, scenario_from_dict
+from ..scenarios.generator import Generator
+from .shard import SEED_CHUNK_MARKETS, Shard
+
+__all__ = ["ShardWorker", "ShardPhase", "ShardProbes", "ShardSummary"]
+
+
+@dataclass(frozen=True)
+class ShardPhase:
+    """One shard's engine after a phase, and its process if it has one of its own."""
+
+    resting_orders: int
+    price_levels: int
+    trades: int
+    trades_retained: int
+    engine_bytes_used: int
+    engine_bytes_reserved: int
+    book_bytes_used: int
+    components: dict[str, tuple[int, int]]
+    process: ProcessMemory | None
+    traced_bytes: int
+
+
+@dataclass(frozen=True)
+class ShardProbes:
+    lookups: int
+    lookup_seconds: float  # median of three passes
+    latency_ns: np.ndarray  # per dependent lookup, one figure per run of LATENCY_GROUP
+
+
+@dataclass(frozen=True)
+class ShardSummary:
+    """What the coordinator adds up after trading."""
+
+    market_lanes: list[int]
+    tape_lanes: list[int]
+    tier_sums: list[TierSums]
+    trade_counts: tuple[np.ndarray, np.ndarray]  # value counts of trades per market
+    depth_samples: dict[int, int]  # sampled global rank -> resting orders
+    flow_orders: int
+    flow_seconds: float
+    cancels: int
+    cancel_seconds: float
+    peak_rss_bytes: int
+    elapsed_s: float
+
+
+class ShardWorker:
+    """Shard ``shard`` of ``shards`` of the scenario ``scenario`` (a dict, as it crosses processes).
+
+    ``own_process``: the worker is alone in its process (a Dask worker), so it measures the
+    process's memory itself and traces numpy's allocations."""
+
+    def __init__(self, scenario: dict[str, Any] | Scenario, shard: int, shards: int, own_process: bool = False,
+                 generator: Generator | None = None) -> None:
+        self.began = time.perf_counter()
+        self.own_process = own_process
+        if own_process and not tracemalloc.is_tracing():
+            tracemalloc.start()
+        scenario = scenario if isinstance(scenario, Scenario) else scenario_from_dict(scenario)
+        self.scenario = scenario
+        self.shard = Shard(generator or Generator(scenario, shard, shards))
+
+    def ready(self) -> bool:
+        return True
+
+    def seed_chunks(self) -> list[tuple[int, int]]:
+        """Ranges of local markets seeded in one go (bounded, so the seed orders' arrays stay small)."""
+        n = self.shard.markets
+        return [(lo, min(lo + SEED_CHUNK_MARKETS, n)) for lo in range(0, n, SEED_CHUNK_MARKETS)]
+
+    def seed(self, lo: int | None = None, hi: int | None = None) -> int:
+        """Seed local markets ``lo .. hi - 1`` (all of them by default); returns the orders placed."""
+        if lo is None or hi is None:
+            return sum(self.shard.seed(a, b) for a, b in self.seed_chunks())
+        return self.shard.seed(lo, hi)
+
+    def step(self, start: int, count: int) -> int:
+        return self.shard.step(start, count)
+
+    def measure(self) -> ShardPhase:
+        memory = self.shard.memory()
+        eng = self.shard.engine
+        return ShardPhase(
+            resting_orders=memory.resting_orders,
+            price_levels=memory.price_levels,
+            trades=eng.trade_count,
+            trades_retained=memory.trades_retained,
+            engine_bytes_used=memory.bytes_used,
+            engine_bytes_reserved=memory.bytes_reserved,
+            book_bytes_used=memory.book_bytes_used,
+            components=dict(memory.components),
+            process=sample_process() if self.own_process else None,
+            traced_bytes=numpy_traced_bytes() if self.own_process else 0,
+        )
+
+    def probes(self, lookups: int, latency_lookups: int, group: int) -> ShardProbes:
+        """Best-bid/ask lookups on random markets of this shard, and dependent-lookup latency."""
+        eng = self.shard.engine
+        rng = np.random.default_rng([self.scenario.seed, self.shard.shard, self.shard.shards])
+        markets = rng.integers(0, eng.n_markets, size=lookups)
+        eng.best_bid(markets[:16])
+        passes = []
+        for _ in range(3):
+            start = time.perf_counter()
+            eng.best_bid(markets)
+            eng.best_ask(markets)
+            passes.append(time.perf_counter() - start)
+        targets = rng.integers(0, eng.n_markets, size=latency_lookups)
+        return ShardProbes(2 * lookups, float(np.median(passes)), eng.lookup_latency_ns(targets, group))
+
+    def summary(self) -> ShardSummary:
+        shard = self.shard
+        stats = shard.engine.market_stats()
+        market_lanes, tape_lanes = shard.checksum_lanes()
+        n = self.scenario.markets
+        ranks = sample_ranks(n)
+        owned = ranks[(ranks - 1) % shard.shards == shard.shard]
+        c = shard.counters
+        return ShardSummary(
+            market_lanes=market_lanes,
+            tape_lanes=tape_lanes,
+            tier_sums=tier_sums(shard.engine, tier_names(self.scenario.tiers, n), shard.tier_slices()),
+            trade_counts=value_counts(stats["trade_count"]),
+            depth_samples={int(r): int(stats["resting_orders"][(r - 1) // shard.shards]) for r in owned},
+            flow_orders=c.flow_orders,
+            flow_seconds=c.flow_seconds,
+            cancels=c.cancels,
+            cancel_seconds=c.cancel_seconds,
+            peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            elapsed_s=time.perf_counter() - self.began,
+        )
+
+    @property
+    def engine(self) -> Any:
+        return self.shard.engine
+
+    def close(self) -> None:
+        if self.own_process and tracemalloc.is_tracing():
+            tracemalloc.stop()
