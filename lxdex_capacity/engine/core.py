@@ -29,6 +29,8 @@ from .layout import (
     S_ORDER_FREE_HEAD,
     S_RETIRED_SLOTS,
     S_TRADES,
+    TRADE_DTYPE,
+    TRADE_RECORD,
     Book,
     component_bytes,
     grow_levels,
@@ -44,16 +46,6 @@ GROWTH_FACTOR = 2
 BOOK_COMPONENTS = ("orders", "price_levels", "indexes")
 MIN_CAPACITY = 1024
 
-TRADE_DTYPE = np.dtype(
-    [
-        ("market", np.int32),
-        ("price", np.int32),
-        ("qty", np.int32),
-        ("maker_id", np.int64),
-        ("taker_id", np.int64),
-        ("taker_side", np.int8),
-    ]
-)
 LEVEL_DTYPE = np.dtype([("price", np.int64), ("qty", np.int64)])
 BOOK_ORDER_DTYPE = np.dtype([("price", np.int64), ("order_id", np.int64), ("qty", np.int64)])
 
@@ -259,6 +251,13 @@ class Engine:
             book = grow_levels(book, min(max(cap * GROWTH_FACTOR, MIN_CAPACITY), MAX_ORDER_SLOTS))
         self._book = book
 
+    @property
+    def book(self) -> Book:
+        """The engine's arrays, for compiled code built on :mod:`~lxdex_capacity.engine.kernel_api`.
+
+        Valid until the pools next grow (a submit or :meth:`reserve` may replace the arrays)."""
+        return self._book
+
     # ------------------------------------------------------------------ queries
     def _markets_arg(self, markets: Any) -> tuple[np.ndarray, bool]:
         scalar = np.ndim(markets) == 0
@@ -324,12 +323,8 @@ class Engine:
         # The newest trade sits just before where the next one will go.
         order = (np.arange(total - count, total)) % cap
         out = np.empty(count, dtype=TRADE_DTYPE)
-        out["market"] = book.t_market[order]
-        out["price"] = book.t_price[order]
-        out["qty"] = book.t_qty[order]
-        out["maker_id"] = book.t_maker[order]
-        out["taker_id"] = book.t_taker[order]
-        out["taker_side"] = book.t_side[order]
+        for name, array, _ in TRADE_RECORD:
+            out[name] = getattr(book, array)[order]
         return out
 
     def market_stats(self) -> dict[str, np.ndarray]:

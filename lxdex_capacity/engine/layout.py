@@ -41,7 +41,9 @@ __all__ = [
     "LEVEL_COLUMNS",
     "LINK_COLUMNS",
     "AGG_COLUMNS",
+    "TRADE_RECORD",
     "TRADE_FIELDS",
+    "TRADE_DTYPE",
     "ORDER_RECORD_BYTES",
     "ID_INDEX_BYTES",
     "LEVEL_RECORD_BYTES",
@@ -81,14 +83,17 @@ LINK_COLUMNS = ("best", "worst")  # one row per owner = 2*market + side
 K_BEST, K_WORST = range(2)
 AGG_COLUMNS = ("last_price", "volume", "trade_count")
 A_LAST, A_VOLUME, A_COUNT = range(3)
-TRADE_FIELDS: dict[str, type] = {
-    "t_market": np.int32,
-    "t_price": np.int32,
-    "t_qty": np.int32,
-    "t_maker": np.int64,
-    "t_taker": np.int64,
-    "t_side": np.int8,
-}
+# The trade record, field by field: its name in ``Engine.trades()``, the Book array holding it, its dtype.
+TRADE_RECORD: tuple[tuple[str, str, type], ...] = (
+    ("market", "t_market", np.int32),
+    ("price", "t_price", np.int32),
+    ("qty", "t_qty", np.int32),
+    ("maker_id", "t_maker", np.int64),
+    ("taker_id", "t_taker", np.int64),
+    ("taker_side", "t_side", np.int8),
+)
+TRADE_FIELDS: dict[str, type] = {array: dtype for _, array, dtype in TRADE_RECORD}
+TRADE_DTYPE = np.dtype([(name, dtype) for name, _, dtype in TRADE_RECORD])
 
 _I32 = np.dtype(np.int32).itemsize
 _I64 = np.dtype(np.int64).itemsize

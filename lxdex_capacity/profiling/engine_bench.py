@@ -18,9 +18,8 @@ from typing import Callable
 import numpy as np
 
 from ..engine import NO_PRICE, Engine
-from ..scenarios import DEFAULT_TIERS, FlowParams, draw_depths, flow_orders, seed_orders, zipf_exponent_for_share
-from ..scenarios.activity import zipf_weights
-from ..scenarios.flow import mid_prices
+from ..scenarios.config import Scenario
+from ..scenarios.generator import Generator, SeedBatch
 
 __all__ = ["SeededFlowResult", "seeded_flow", "cancel_heavy", "lookups", "footprint", "warm_up"]
 
@@ -62,18 +61,19 @@ class SeededFlowResult:
         return out
 
 
-def _tiered_orders(n_markets: int, rng: np.random.Generator, params: FlowParams) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-    """Each market's mid, and the resting orders that fill the tiered books around them."""
-    depths = draw_depths(n_markets, rng, DEFAULT_TIERS)
-    mids = mid_prices(n_markets, rng, params)
-    return mids, seed_orders(depths, mids, rng, params)
+def _tiered_orders(n_markets: int, seed: int) -> tuple[Generator, np.ndarray, SeedBatch]:
+    """The scenario's generator, each market's mid, and the resting orders that fill the tiered books."""
+    gen = Generator(Scenario(markets=n_markets, seed=seed))
+    markets = gen.global_ids()
+    mids = gen.mids(markets)
+    return gen, mids, gen.seed_orders(0, gen.depths(markets), mids)
 
 
-def _seeded_engine(n_markets: int, seed: int, params: FlowParams) -> Engine:
+def _seeded_engine(n_markets: int, seed: int) -> Engine:
     """An engine whose books are filled per the tier table (seeding untimed)."""
-    _, orders = _tiered_orders(n_markets, np.random.default_rng(seed), params)
+    _, _, orders = _tiered_orders(n_markets, seed)
     eng = Engine(n_markets)
-    eng.submit(*orders)
+    eng.submit(orders.markets, orders.sides, orders.prices, orders.qtys)
     return eng
 
 
@@ -83,27 +83,19 @@ def _timed(call: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def seeded_flow(
-    n_markets: int = 21_000,
-    target_trades: int = 1_000_000,
-    seed: int = 0,
-    params: FlowParams = FlowParams(),
-    batch: int = 1 << 16,
-    flow_share: float = 0.8,
-    market_share: float = 0.2,
-) -> SeededFlowResult:
-    rng = np.random.default_rng(seed)
-    mids, orders = _tiered_orders(n_markets, rng, params)
+def seeded_flow(n_markets: int = 21_000, target_trades: int = 1_000_000, seed: int = 0, batch: int = 1 << 16) -> SeededFlowResult:
+    """Orders/s through matching: the scenario's Zipf flow on its tiered books (no trimming, no
+    bookkeeping: only ``Engine.submit`` is timed) until ``target_trades`` trades."""
+    gen, mids, seeds = _tiered_orders(n_markets, seed)
     eng = Engine(n_markets)
-    seed_time = _timed(lambda: eng.submit(*orders))
+    seed_time = _timed(lambda: eng.submit(seeds.markets, seeds.sides, seeds.prices, seeds.qtys))
     seeded = eng.resting_orders
-    cdf = np.cumsum(zipf_weights(n_markets, zipf_exponent_for_share(n_markets, flow_share, market_share)))
     start_trades = eng.trade_count
     flow_time = 0.0
     flow_count = 0
     while eng.trade_count - start_trades < target_trades:
-        orders = flow_orders(batch, cdf, mids, rng, params)
-        flow_time += _timed(lambda: eng.submit(*orders[:4], orders[4]))
+        orders = gen.flow(flow_count, batch, mids).orders
+        flow_time += _timed(lambda: eng.submit(*orders))
         flow_count += batch
     return SeededFlowResult(
         markets=n_markets,
@@ -117,29 +109,23 @@ def seeded_flow(
     )
 
 
-def cancel_heavy(
-    n_messages: int = 4_000_000,
-    cancel_share: float = 0.95,
-    seed: int = 0,
-    params: FlowParams = FlowParams(),
-    chunk: int = 20_000,
-) -> dict[str, float]:
+def cancel_heavy(n_messages: int = 4_000_000, cancel_share: float = 0.95, seed: int = 0, chunk: int = 20_000) -> dict[str, float]:
     """Messages/s on one market where ``cancel_share`` of messages cancel resting orders.
 
     The book is seeded deep enough that every cancel finds a live order (so the stream never
     degenerates into no-op cancels); the stream alternates chunks of cancels and new orders in
-    the given proportion.  New orders use the same prices as makers and takers of the flow.
+    the given proportion.  New orders are the scenario's flow (makers and takers) on that market.
     """
     rng = np.random.default_rng(seed)
     n_cancels = int(n_messages * cancel_share)
     n_new = n_messages - n_cancels
+    gen = Generator(Scenario(markets=1, seed=seed))
     mids = np.array([100_000], dtype=np.int64)
     eng = Engine(1, order_capacity=1 << 21)
-    depth = np.array([n_cancels + n_new], dtype=np.int64)
-    seed_m, seed_s, seed_p, seed_q = seed_orders(depth, mids, rng, params)
-    ids = eng.submit(seed_m, seed_s, seed_p, seed_q).order_ids
+    book = gen.seed_orders(0, np.array([n_cancels + n_new], dtype=np.int64), mids)
+    ids = eng.submit(book.markets, book.sides, book.prices, book.qtys).order_ids
     targets = rng.permutation(ids)[:n_cancels]
-    new_orders = flow_orders(n_new, np.array([1.0]), mids, rng, params)
+    new_orders = gen.flow(0, n_new, mids).orders
     per_chunk_new = max(1, int(round(chunk * (1 - cancel_share))))
     per_chunk_cancel = chunk - per_chunk_new
     cancelled = added = 0
@@ -169,7 +155,7 @@ def cancel_heavy(
 
 def lookups(n_markets: int = 21_000, n_lookups: int = 10_000_000, seed: int = 0) -> dict[str, float]:
     """Best bid + best ask of uniformly random markets on a seeded tiered book."""
-    eng = _seeded_engine(n_markets, seed, FlowParams())
+    eng = _seeded_engine(n_markets, seed)
     rng = np.random.default_rng(seed + 1)
     markets = rng.integers(0, n_markets, size=n_lookups)
     start = time.perf_counter()
@@ -183,11 +169,11 @@ def lookups(n_markets: int = 21_000, n_lookups: int = 10_000_000, seed: int = 0)
     return {"lookups": count, "seconds": elapsed, "lookups_per_s": count / elapsed, "ns_per_lookup": elapsed / count * 1e9}
 
 
-def footprint(n_markets: int = 21_000, seed: int = 0, params: FlowParams = FlowParams()) -> dict[str, float]:
+def footprint(n_markets: int = 21_000, seed: int = 0) -> dict[str, float]:
     """Bytes per empty market, and all-in bytes per resting order on the seeded tiered books."""
     empty = Engine(n_markets).memory()
     per_market = empty.components["market_state"][0] / n_markets
-    eng = _seeded_engine(n_markets, seed, params)
+    eng = _seeded_engine(n_markets, seed)
     mem = eng.memory()
     return {
         "markets": n_markets,

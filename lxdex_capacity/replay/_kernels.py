@@ -1,26 +1,26 @@
 """numba kernels that apply LOBSTER messages to an engine's market 0, and check its top levels.
 
 Kept apart from the Python facade (:mod:`lxdex_capacity.replay.replay`), like the engine's own
-kernels, whose helpers they call so that a replayed order is stored exactly as a submitted one.
+kernels, whose helpers (:mod:`lxdex_capacity.engine.kernel_api`) they call so that a replayed order is stored exactly as a submitted one.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..engine._kernels import (
-    _alloc_order,
-    _append_order,
-    _better,
-    _cancel_slot,
-    _crosses,
-    _find_or_add_level,
-    _kernel,
-    _live_slot,
-    _order_id,
-    _reduce_slot,
-    _row,
+from ..engine.kernel_api import (
+    alloc_order,
+    append_order,
+    better,
+    cancel_slot,
+    crosses,
     depth,
+    find_or_add_level,
+    kernel,
+    live_slot,
+    order_id,
+    reduce_slot,
+    row,
 )
 from ..engine.layout import (
     K_BEST,
@@ -51,35 +51,35 @@ N_COUNTERS = 9
 MARKET = 0
 
 
-@_kernel
+@kernel
 def _find_level(book, side, price):
     """The level at ``price`` on ``side`` of market 0, or -1."""
-    level = book.links[_row(2 * MARKET + side), K_BEST]
+    level = book.links[row(2 * MARKET + side), K_BEST]
     while level >= 0:
-        p = book.levels[_row(level), L_PRICE]
+        p = book.levels[row(level), L_PRICE]
         if p == price:
             return level
-        if _better(side, price, p):
+        if better(side, price, p):
             return -1
-        level = book.levels[_row(level), L_NEXT]
+        level = book.levels[row(level), L_NEXT]
     return -1
 
 
-@_kernel
+@kernel
 def _place(book, side, price, qty, injected, is_injected):
     """Rest a new order without matching; return its engine id."""
     state = book.state
-    slot = _alloc_order(book)
-    level = _find_or_add_level(book, MARKET, side, price)
-    _append_order(book, level, slot, qty)
+    slot = alloc_order(book)
+    level = find_or_add_level(book, MARKET, side, price)
+    append_order(book, level, slot, qty)
     state[S_LIVE_ORDERS] += 1
     state[S_ACCEPTED_ORDERS] += 1
     state[S_ACCEPTED_QTY] += qty
     is_injected[slot] = injected
-    return _order_id(book, slot)
+    return order_id(book, slot)
 
 
-@_kernel
+@kernel
 def _reduce_injected(book, side, price, qty, is_injected):
     """Take ``qty`` from the injected quantity at ``price``, oldest first; return what could not be taken."""
     remaining = qty
@@ -87,8 +87,8 @@ def _reduce_injected(book, side, price, qty, is_injected):
         level = _find_level(book, side, price)
         if level < 0:
             return remaining
-        tail = book.levels[_row(level), L_TAIL]
-        slot = book.orders[_row(tail), O_NEXT]
+        tail = book.levels[row(level), L_TAIL]
+        slot = book.orders[row(tail), O_NEXT]
         found = -1
         while True:
             if is_injected[slot]:
@@ -96,30 +96,30 @@ def _reduce_injected(book, side, price, qty, is_injected):
                 break
             if slot == tail:
                 break
-            slot = book.orders[_row(slot), O_NEXT]
+            slot = book.orders[row(slot), O_NEXT]
         if found < 0:
             return remaining
-        have = book.orders[_row(found), O_QTY]
+        have = book.orders[row(found), O_QTY]
         take = have if have < remaining else remaining
-        _reduce_slot(book, found, take)
+        reduce_slot(book, found, take)
         remaining -= take
     return 0
 
 
-@_kernel
+@kernel
 def _clear_level(book, level):
     """Cancel every order of a level (which then disappears)."""
     while True:
-        tail = book.levels[_row(level), L_TAIL]
+        tail = book.levels[row(level), L_TAIL]
         if tail < 0:
             return
-        only = book.orders[_row(tail), O_NEXT] == tail
-        _cancel_slot(book, tail)
+        only = book.orders[row(tail), O_NEXT] == tail
+        cancel_slot(book, tail)
         if only:
             return
 
 
-@_kernel
+@kernel
 def _in_window(row, side, levels, price):
     col = 2 if side == 0 else 0
     for j in range(levels):
@@ -128,20 +128,20 @@ def _in_window(row, side, levels, price):
     return False
 
 
-@_kernel
+@kernel
 def _apply(book, kind, index, size, price, side, engine_ids, is_injected, counters):
     if kind == 1:
-        best = book.links[_row(2 * MARKET + 1 - side), K_BEST]
-        if best >= 0 and _crosses(side, book.levels[_row(best), L_PRICE], price):
+        best = book.links[row(2 * MARKET + 1 - side), K_BEST]
+        if best >= 0 and crosses(side, book.levels[row(best), L_PRICE], price):
             counters[C_UNAPPLIED] += 1  # an add that would trade: the book the engine holds is not the exchange's
             return
         engine_ids[index] = _place(book, side, price, size, False, is_injected)
         counters[C_APPLIED] += 1
     elif kind <= 4:
         known = engine_ids[index]
-        slot = _live_slot(book, known) if known >= 0 else -1
+        slot = live_slot(book, known) if known >= 0 else -1
         if slot >= 0:
-            _reduce_slot(book, slot, book.orders[_row(slot), O_QTY] if kind == 3 else size)
+            reduce_slot(book, slot, book.orders[row(slot), O_QTY] if kind == 3 else size)
             counters[C_APPLIED] += 1
         else:
             counters[C_UNKNOWN_IDS] += 1
@@ -153,7 +153,7 @@ def _apply(book, kind, index, size, price, side, engine_ids, is_injected, counte
         counters[C_SKIPPED] += 1
 
 
-@_kernel
+@kernel
 def _sync_window(book, i, kinds, prices, sides, row, prev, levels, is_injected, counters):
     """Apply the window rules for orderbook row ``i``: drop levels that left it, inject levels that
     entered it from unseen depth.  ``prev`` is the previous row (or a row of empty levels)."""
@@ -167,11 +167,11 @@ def _sync_window(book, i, kinds, prices, sides, row, prev, levels, is_injected, 
                 last_price = row[4 * j + col]
         if valid == levels:
             # Levels beyond a full window are no longer reported: drop them.
-            level = book.links[_row(2 * MARKET + side), K_BEST]
+            level = book.links[row(2 * MARKET + side), K_BEST]
             while level >= 0:
-                p = book.levels[_row(level), L_PRICE]
-                nxt = book.levels[_row(level), L_NEXT]
-                if _better(side, last_price, p):
+                p = book.levels[row(level), L_PRICE]
+                nxt = book.levels[row(level), L_NEXT]
+                if better(side, last_price, p):
                     _clear_level(book, level)
                     counters[C_DROPPED] += 1
                 level = nxt
@@ -186,19 +186,19 @@ def _sync_window(book, i, kinds, prices, sides, row, prev, levels, is_injected, 
             level = _find_level(book, side, p)
             have = 0
             if level >= 0:
-                tail = book.levels[_row(level), L_TAIL]
-                slot = book.orders[_row(tail), O_NEXT]
+                tail = book.levels[row(level), L_TAIL]
+                slot = book.orders[row(tail), O_NEXT]
                 while True:
-                    have += book.orders[_row(slot), O_QTY]
+                    have += book.orders[row(slot), O_QTY]
                     if slot == tail:
                         break
-                    slot = book.orders[_row(slot), O_NEXT]
+                    slot = book.orders[row(slot), O_NEXT]
             if have < q:
                 _place(book, side, p, q - have, True, is_injected)
                 counters[C_INJECTIONS] += 1
 
 
-@_kernel
+@kernel
 def _agrees(book, row, levels, scratch_price, scratch_qty):
     for side in range(2):
         col = 2 if side == 0 else 0
@@ -214,7 +214,7 @@ def _agrees(book, row, levels, scratch_price, scratch_qty):
     return True
 
 
-@_kernel
+@kernel
 def replay(book, kinds, indexes, sizes, prices, sides, engine_ids, is_injected, start, stop, check, orderbook, levels,
            empty_row, scratch_price, scratch_qty, counters):
     """Apply messages ``start..stop-1``; with ``check``, sync and compare each against its orderbook row.

@@ -60,7 +60,7 @@ class _Run:
     def __init__(self, messages: Messages, levels: int):
         self.engine = Engine(1, order_capacity=1 << 12, level_capacity=1 << 10, tape_capacity=1 << 10)
         self.engine_ids = np.full(max(messages.n_ids, 1), -1, dtype=np.int64)
-        self.is_injected = np.zeros(len(self.engine._book.orders), dtype=np.bool_)
+        self.is_injected = np.zeros(len(self.engine.book.orders), dtype=np.bool_)
         self.counters = k.new_counters()
         self.scratch_price = np.zeros(max(levels, 1), dtype=np.int64)
         self.scratch_qty = np.zeros(max(levels, 1), dtype=np.int64)
@@ -70,12 +70,12 @@ class _Run:
         start = 0
         need = 1 + 2 * levels
         while start < stop:
-            start = k.replay(self.engine._book, m.type, m.order_index, m.size, m.price, m.side, self.engine_ids,
+            start = k.replay(self.engine.book, m.type, m.order_index, m.size, m.price, m.side, self.engine_ids,
                              self.is_injected, start, stop, check, orderbook, levels, empty_row, self.scratch_price,
                              self.scratch_qty, self.counters)
             if start < stop:
-                self.engine.reserve(2 * need + len(self.engine._book.orders) // 2, 2 * need + len(self.engine._book.levels) // 2)
-                grown = np.zeros(len(self.engine._book.orders), dtype=np.bool_)
+                self.engine.reserve(2 * need + len(self.engine.book.orders) // 2, 2 * need + len(self.engine.book.levels) // 2)
+                grown = np.zeros(len(self.engine.book.orders), dtype=np.bool_)
                 grown[: len(self.is_injected)] = self.is_injected
                 self.is_injected = grown
 
