@@ -1,4 +1,4 @@
-"""Numba intrinsics for two CPU instructions numba does not expose.
+"""Numba intrinsics for two CPU instructions numba does not expose, for any compiled code of the package.
 
 * ``prefetch_row`` (``llvm.prefetch``): matching across many markets waits on memory, each order's
   market, level and queue sitting in different cold cache lines, one dependent on the next.  A

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, uint64
 
-from ._intrinsics import cycle_counter, prefetch_row
+from ..intrinsics import cycle_counter, prefetch_row
 
 from .codes import (
     BUY,

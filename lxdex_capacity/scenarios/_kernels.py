@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit, uint64
 
 from ..hashing import hash2, unit, unit_open0
+from ..intrinsics import prefetch_row
 
 _kernel = njit(cache=True, nogil=True)
 
@@ -92,26 +93,7 @@ def seed_orders(keys, markets, local, first_local, span, mids, maker_p, alpha, m
         out_due[i] = geometric(hash2(hash2(keys[3], m), n), hazard) if hazard > 0.0 else np.int64(-1)
 
 
-@_kernel
-def draw_market(h, cdf, guide):
-    """The market whose cumulative weight first exceeds ``unit(h)``: a binary search narrowed by a
-    guide table (``guide[j]`` = first market with ``cdf > j / (len(guide) - 1)``), so it touches
-    about two cache lines instead of one per level of a search over every market."""
-    u = unit(h)
-    buckets = len(guide) - 1
-    j = min(np.int64(u * buckets), buckets - 1)
-    lo = np.int64(guide[j])
-    hi = np.int64(guide[j + 1])
-    last = len(cdf) - 1
-    if hi > last:
-        hi = last
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if cdf[mid] > u:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+_GROUP = 64  # orders whose markets are drawn together, their cache lines fetched before they are read
 
 
 @_kernel
@@ -122,28 +104,57 @@ def flow_batch(keys, start, count, cdf, guide, shard, shards, mids, taker_share,
     Every order's market is drawn (the only work each shard repeats); the rest of an order is
     drawn only by the shard that holds its market (``market % shards``), which writes the market's
     local index ``market // shards``.  ``keys``: market, side, taker, distance, size, lifetime
-    streams.  Returns how many orders were written."""
+    streams.  Returns how many orders were written.
+
+    The draws of a group of orders are independent, so their memory accesses are issued together
+    (group prefetching): first every guide bucket of the group, then the searched runs of the
+    cumulative weights, then the mids; each pass reads what the one before fetched."""
+    buckets = len(guide) - 1
+    last = len(cdf) - 1
+    u = np.empty(_GROUP, dtype=np.float64)
+    j = np.empty(_GROUP, dtype=np.int64)
+    found = np.empty(_GROUP, dtype=np.int64)
     n = 0
-    for i in range(start, start + count):
-        market = draw_market(hash2(keys[0], i), cdf, guide)
-        if market % shards != shard:
-            continue
-        local = market // shards
-        side = np.int64(hash2(keys[1], i) >> uint64(63))
-        taker = unit(hash2(keys[2], i)) < taker_share
-        if taker:
-            signed = geometric(hash2(keys[3], i), taker_p)
-            out_type[n] = 2  # IOC (engine.codes)
-            out_due[n] = -1
-        else:
-            signed = -geometric(hash2(keys[3], i), maker_p)
-            out_type[n] = 0  # LIMIT
-            out_due[n] = i + geometric(hash2(keys[5], i), hazard) if hazard > 0.0 else np.int64(-1)
-        # Buys rest below the mid and reach above it; sells the reverse.
-        out_price[n] = mids[local] + signed if side == 0 else mids[local] - signed
-        out_local[n] = local
-        out_side[n] = side
-        out_qty[n] = pareto_size(hash2(keys[4], i), alpha, min_qty, max_qty)
-        out_index[n] = i
-        n += 1
+    for g in range(start, start + count, _GROUP):
+        size = min(_GROUP, start + count - g)
+        for x in range(size):
+            u[x] = unit(hash2(keys[0], g + x))
+            j[x] = min(np.int64(u[x] * buckets), buckets - 1)
+            prefetch_row(guide, j[x])
+        for x in range(size):
+            prefetch_row(cdf, guide[j[x]])
+        for x in range(size):
+            lo = np.int64(guide[j[x]])
+            hi = min(np.int64(guide[j[x] + 1]), last)
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if cdf[mid] > u[x]:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            found[x] = lo
+            if lo % shards == shard:
+                prefetch_row(mids, lo // shards)
+        for x in range(size):
+            market = found[x]
+            if market % shards != shard:
+                continue
+            i = g + x
+            local = market // shards
+            side = np.int64(hash2(keys[1], i) >> uint64(63))
+            if unit(hash2(keys[2], i)) < taker_share:
+                signed = geometric(hash2(keys[3], i), taker_p)
+                out_type[n] = 2  # IOC (engine.codes)
+                out_due[n] = -1
+            else:
+                signed = -geometric(hash2(keys[3], i), maker_p)
+                out_type[n] = 0  # LIMIT
+                out_due[n] = i + geometric(hash2(keys[5], i), hazard) if hazard > 0.0 else np.int64(-1)
+            # Buys rest below the mid and reach above it; sells the reverse.
+            out_price[n] = mids[local] + signed if side == 0 else mids[local] - signed
+            out_local[n] = local
+            out_side[n] = side
+            out_qty[n] = pareto_size(hash2(keys[4], i), alpha, min_qty, max_qty)
+            out_index[n] = i
+            n += 1
     return n
