@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from lxdex_capacity.cli import _print_bench
+from lxdex_capacity.cli.render.bench import print_bench
 from lxdex_capacity.profiling.report import BenchConfig, pin_to_one_core, run_benchmarks
 
 
@@ -35,7 +35,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        _print_bench(report)
+        print_bench(report)
     return 0
 
 

@@ -1,19 +1,30 @@
-"""The consoles and number formats every command shares.
+"""The consoles, number formats and progress bars every command shares.
 
-Data goes to ``out`` (stdout), progress and errors to ``err`` (stderr).  Rates use decimal
-prefixes (``12.35M orders/s``); bytes are spelled out with their unit: MB and GB are decimal
-(10^6, 10^9), GiB is binary (2^30).
+Data goes to ``out`` (stdout), progress and errors to ``err`` (stderr).  The number formats are
+:mod:`lxdex_capacity.units`' (re-exported here): rates use decimal prefixes (``12.35M orders/s``);
+bytes are spelled out with their unit: MB and GB are decimal (10^6, 10^9), GiB is binary (2^30).
+
+Every progress bar is on ``err``, transient (gone when done) and off when stderr is not a terminal,
+so stdout holds only the result and stderr only warnings and errors:
+
+* :func:`step_progress`: one bar over steps of a known count, ``advance(done, total, what)``
+  (sweep points, audit loads, shards);
+* :func:`phase_progress`: one bar per simulation phase, ``advance(phase, completed, total)``
+  (the callback :func:`lxdex_capacity.simulation.simulate` takes);
+* :func:`tick_progress`: one bar of ``total`` ticks, ``tick(what)`` after each (the benchmarks).
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-__all__ = ["out", "err", "si", "mb", "gib", "step_progress"]
+from .units import gib, mb, price, quantity, si
+
+__all__ = ["out", "err", "si", "mb", "gib", "quantity", "price", "step_progress", "phase_progress", "tick_progress"]
 
 out = Console()
 if not out.is_terminal:  # piped or redirected: no width to fit, so don't truncate tables to 80 columns
@@ -21,32 +32,47 @@ if not out.is_terminal:  # piped or redirected: no width to fit, so don't trunca
 err = Console(stderr=True)
 
 
-def si(value: float, unit: str) -> str:
-    """``12.35M orders/s``: decimal prefixes, as rates are counted."""
-    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= factor:
-            return f"{value / factor:,.2f}{prefix} {unit}"
-    return f"{value:,.2f} {unit}"
-
-
-def mb(n: float) -> str:
-    """Decimal megabytes (10^6 bytes), as the published report counted."""
-    return f"{n / 1e6:,.2f} MB"
-
-
-def gib(n: float) -> str:
-    """Binary gibibytes (2^30 bytes), as memory is sold."""
-    return f"{n / 2**30:,.2f} GiB"
+def _progress(description: str) -> Progress:
+    """A transient bar on stderr: description (a format spec of ``task.description``), bar, n/m, elapsed.
+    Off when stderr is not a terminal (rich would still end it with an empty line there)."""
+    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True,
+                    disable=not err.is_terminal)
 
 
 @contextmanager
 def step_progress(first: str) -> Iterator[Callable[[int, int, str], None]]:
-    """A progress bar on stderr over steps; yields ``advance(done, total, what)``."""
-    columns = (TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
+    """A progress bar over steps; yields ``advance(done, total, what)``."""
+    with _progress("{task.description:<32}") as progress:
         task = progress.add_task(first, total=None)
 
         def advance(done: int, total: int, what: str) -> None:
             progress.update(task, completed=done, total=total, description=what)
 
         yield advance
+
+
+@contextmanager
+def phase_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar per simulation phase; yields the callback ``simulate`` calls,
+    ``advance(phase, completed, total)``."""
+    with _progress("{task.description:<8}") as progress:
+        tasks: dict[str, Any] = {}
+
+        def advance(phase: str, completed: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(phase, total=total)
+            progress.update(tasks[phase], completed=completed)
+
+        yield advance
+
+
+@contextmanager
+def tick_progress(first: str, total: int) -> Iterator[Callable[[str], None]]:
+    """A progress bar of ``total`` ticks; yields ``tick(what)``, called after each with what was done."""
+    with _progress("{task.description}") as progress:
+        task = progress.add_task(first, total=total)
+
+        def tick(what: str) -> None:
+            progress.update(task, advance=1, description=what)
+
+        yield tick

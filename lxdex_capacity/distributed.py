@@ -45,7 +45,8 @@ def parallel_map(client: Any, fn: Callable[[Any], Any], items: Sequence[Any],
                  advance: Callable[[int, int, str], None] | None = None, describe: Callable[[Any], str] = str) -> list[Any]:
     """``[fn(item) for item in items]`` on the cluster, in order; progress as results arrive.
 
-    A task that fails raises :class:`LxdexError` naming the item and the error."""
+    A task that fails raises :class:`LxdexError` (of the task's own class, if it raised one) naming
+    the item and the error."""
     from distributed import as_completed
 
     futures = client.map(fn, items, pure=False)
@@ -56,8 +57,8 @@ def parallel_map(client: Any, fn: Callable[[Any], Any], items: Sequence[Any],
         i = index[future.key]
         try:
             results[i] = future.result()
-        except LxdexError as exc:
-            raise LxdexError(f"{describe(items[i])}: {exc}") from None
+        except LxdexError as exc:  # the same class, so the same exit code, naming the item
+            raise type(exc)(f"{describe(items[i])}: {exc}") from None
         except Exception as exc:  # a worker's error, whatever it is, is reported as one line
             raise LxdexError(f"{describe(items[i])} failed on a Dask worker: {type(exc).__name__}: {exc}") from None
         done += 1

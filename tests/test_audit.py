@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from helpers import assert_one_line_error, run_cli
 from lxdex_capacity.capacity.model import load_model
 from lxdex_capacity.errors import InputError
 from lxdex_capacity.reporting.audit import audit, load_claims, parse_quantity, scenario_for
 from lxdex_capacity.scenarios.tiers import expected_orders
-from test_cli import assert_one_line_error, lxdex
 
 
 @pytest.mark.parametrize(
@@ -133,8 +133,8 @@ def test_scenario_for_scales_depth_to_the_claimed_orders():
 def test_audit_cli_json(tmp_path):
     path = tmp_path / "claims.toml"
     path.write_text(GOOD + '\n[[claim]]\nid = "b"\nmetric = "lookups_per_s"\nmarkets = 500\nat_least = 1e12\n')
-    result = lxdex("audit", str(path), "--json")
-    assert result.returncode == 0, result.stderr
+    result = run_cli("audit", str(path), "--json")
+    assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     a, b = report["claims"]
     assert a["verdict"] == "holds" and a["measured"] < 10e6 and 0 < a["ratio"] < 1
@@ -145,4 +145,4 @@ def test_audit_cli_json(tmp_path):
 def test_audit_cli_malformed_file_names_the_line(tmp_path):
     path = tmp_path / "claims.toml"
     path.write_text('[[claim]]\nid = "x"\nmetric = \n')
-    assert_one_line_error(lxdex("audit", str(path)), "line 3")
+    assert_one_line_error(run_cli("audit", str(path)), "line 3")

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from helpers import assert_one_line_error, run_cli
+from helpers.lobster import SAMPLES, Exchange, needs_samples
 from lxdex_capacity.replay.calibrate import _fit_pareto, calibrate
 from lxdex_capacity.replay.lobster import read_messages, read_orderbook
 from lxdex_capacity.scenarios.config import load_scenario
-from test_cli import assert_one_line_error, lxdex
-from test_replay import SAMPLES, Exchange, needs_samples
 
 
 def test_pareto_fit_recovers_alpha_and_x_min():
@@ -40,26 +40,26 @@ def test_calibration_counts_and_a_usable_scenario(tmp_path):
 def test_calibrate_cli_writes_a_scenario_simulate_runs(tmp_path):
     message_file, book_file = Exchange(5, 12).write(tmp_path, prefill=300, steps=5000)
     scenario_file = tmp_path / "fitted.toml"
-    result = lxdex("calibrate", str(message_file), "--orderbook", str(book_file), "--out", str(scenario_file), "--json")
-    assert result.returncode == 0, result.stderr
+    result = run_cli("calibrate", str(message_file), "--orderbook", str(book_file), "--out", str(scenario_file), "--json")
+    assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     scenario = load_scenario(scenario_file)
     for key, value in report["fitted"].items():
         assert getattr(scenario, key) == pytest.approx(value)
     assert {"defaults", "size_ks_distance", "messages_per_s_mean"} <= set(report)
-    sim = lxdex("simulate", "--scenario", str(scenario_file), "--markets", "500", "--trades", "2000", "--json")
-    assert sim.returncode == 0, sim.stderr
+    sim = run_cli("simulate", "--scenario", str(scenario_file), "--markets", "500", "--trades", "2000", "--json")
+    assert sim.exit_code == 0, sim.stderr
     assert json.loads(sim.stdout)["scenario"]["cancel_rate"] == pytest.approx(report["fitted"]["cancel_rate"])
 
 
 def test_calibrate_needs_an_orderbook(tmp_path):
     message_file, _ = Exchange(2, 13).write(tmp_path, prefill=0, steps=200)
-    assert_one_line_error(lxdex("calibrate", str(message_file), "--out", str(tmp_path / "s.toml")), "needs the orderbook")
+    assert_one_line_error(run_cli("calibrate", str(message_file), "--out", str(tmp_path / "s.toml")), "needs the orderbook")
 
 
 @needs_samples
 def test_calibrate_a_sample_zip(tmp_path):
     out = tmp_path / "s.toml"
-    result = lxdex("calibrate", str(SAMPLES[0]), "--out", str(out))
-    assert result.returncode == 0, result.stderr
+    result = run_cli("calibrate", str(SAMPLES[0]), "--out", str(out))
+    assert result.exit_code == 0, result.stderr
     assert "fitted" in result.stdout and load_scenario(out).cancel_rate > 0

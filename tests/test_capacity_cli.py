@@ -1,4 +1,4 @@
-"""``lxdex sweep``, ``lxdex plan`` and ``lxdex hardware``, run as a user runs them."""
+"""``lxdex sweep``, ``lxdex plan`` and ``lxdex hardware``, through the command line (in this process)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from test_cli import assert_one_line_error, lxdex
+from helpers import assert_one_line_error, run_cli
 
 PLAN_PROFILE_FIELDS = {"name", "memory_bytes", "usable_bytes", "required_bytes", "fits", "headroom_pct", "max_markets", "bottleneck"}
 
 
 def test_hardware_list_json_lists_every_profile_with_its_fields():
-    result = lxdex("hardware", "list", "--json")
-    assert result.returncode == 0, result.stderr
+    result = run_cli("hardware", "list", "--json")
+    assert result.exit_code == 0, result.stderr
     profiles = json.loads(result.stdout)["profiles"]
     assert len(profiles) >= 25
     for p in profiles:
@@ -22,10 +22,10 @@ def test_hardware_list_json_lists_every_profile_with_its_fields():
 
 
 def test_hardware_show_and_compare():
-    show = lxdex("hardware", "show", "Mac Studio M2 Ultra 192 GB", "--json")
+    show = run_cli("hardware", "show", "Mac Studio M2 Ultra 192 GB", "--json")
     assert json.loads(show.stdout)["memory_bytes"] == 192 * 2**30
-    compare = lxdex("hardware", "compare", "Mac mini M4 16 GB", "Mac Studio M3 Ultra 512 GB")
-    assert compare.returncode == 0 and "Mac Studio M3 Ultra 512 GB" in compare.stdout and "source" in compare.stdout
+    compare = run_cli("hardware", "compare", "Mac mini M4 16 GB", "Mac Studio M3 Ultra 512 GB")
+    assert compare.exit_code == 0 and "Mac Studio M3 Ultra 512 GB" in compare.stdout and "source" in compare.stdout
 
 
 @pytest.mark.parametrize(
@@ -43,34 +43,34 @@ def test_hardware_show_and_compare():
     ],
 )
 def test_bad_capacity_input_is_one_line_and_exit_2(args, fragment):
-    assert_one_line_error(lxdex(*args), fragment)
+    assert_one_line_error(run_cli(*args), fragment)
 
 
 def test_malformed_model_file_names_the_line(tmp_path):
     bad = tmp_path / "model.json"
     bad.write_text('{\n  "format": "lxdex-capacity-model/1",\n  "fit": ,\n}')
-    result = lxdex("plan", "--model", str(bad))
-    assert result.returncode == 2 and "line 3" in result.stderr
+    result = run_cli("plan", "--model", str(bad))
+    assert result.exit_code == 2 and "line 3" in result.stderr
 
 
 def test_plan_json_has_profiles_cheapest_fit_and_scaling():
-    result = lxdex("plan", "--markets", "21000", "--json")
-    assert result.returncode == 0, result.stderr
+    result = run_cli("plan", "--markets", "21000", "--json")
+    assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert PLAN_PROFILE_FIELDS <= set(report["profiles"][0])
     assert report["cheapest_fit"] in {p["name"] for p in report["profiles"] if p["fits"]}
     assert [r["markets"] for r in report["scaling"]][-1] == 10_000_000
     assert all({"markets", "required_bytes", "smallest_fit"} <= set(r) for r in report["scaling"])
-    table = lxdex("plan", "--markets", "21000")
+    table = run_cli("plan", "--markets", "21000")
     assert "cheapest single machine that fits" in table.stdout
 
 
 def test_sweep_fits_validates_and_writes_a_model_plan_reads(tmp_path):
     model = tmp_path / "model.json"
     # Tape of 1,024 trades (long-tape variant: 4,096) and 3,000 trades: the variants retain different counts.
-    result = lxdex("sweep", "--markets", "300,600,1200", "--repeat", "1", "--trades", "3000", "--trades-retained", "1024",
+    result = run_cli("sweep", "--markets", "300,600,1200", "--repeat", "1", "--trades", "3000", "--trades-retained", "1024",
                    "--out", str(model), "--json")
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     held_out = [p for p in report["points"] if p["held_out"]]
     assert [p["markets"] for p in held_out] == [1200]
@@ -80,6 +80,6 @@ def test_sweep_fits_validates_and_writes_a_model_plan_reads(tmp_path):
     v = report["validation"]
     assert v["markets"] == 1200 and abs(v["error_pct"]) < 10
     assert v["error_pct"] == pytest.approx(100 * (v["predicted_bytes"] - v["measured_bytes"]) / v["measured_bytes"])
-    planned = lxdex("plan", "--model", str(model), "--markets", "5000", "--json")
-    assert planned.returncode == 0, planned.stderr
+    planned = run_cli("plan", "--model", str(model), "--markets", "5000", "--json")
+    assert planned.exit_code == 0, planned.stderr
     assert json.loads(planned.stdout)["model"]["largest_markets_measured"] == 1200

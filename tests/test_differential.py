@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from differential import Differential
+from helpers.differential import Differential
 
 
 @pytest.mark.parametrize("seed, n_markets", [(11, 1), (12, 7), (13, 40)])

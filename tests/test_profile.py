@@ -6,18 +6,18 @@ import json
 
 import numpy as np
 
+from helpers import run_cli
 from lxdex_capacity.engine import Engine
 from lxdex_capacity.profiling.breakdown import breakdown, layout_comparison, per_market_bytes
-from lxdex_capacity.scenarios import DEFAULT_TIERS, FlowParams, draw_depths, seed_orders
-from lxdex_capacity.scenarios.flow import mid_prices
-from test_cli import lxdex
+from lxdex_capacity.scenarios import DEFAULT_TIERS, Generator, Scenario
 
 
 def seeded_engine(n: int = 3_000) -> Engine:
-    rng = np.random.default_rng(1)
-    params = FlowParams()
+    gen = Generator(Scenario(markets=n, seed=1))
+    markets = gen.global_ids()
+    seed = gen.seed_orders(0, gen.depths(markets), gen.mids(markets))
     eng = Engine(n)
-    eng.submit(*seed_orders(draw_depths(n, rng), mid_prices(n, rng, params), rng, params))
+    eng.submit(seed.markets, seed.sides, seed.prices, seed.qtys)
     # A few crossing orders so the trade tape is not empty.
     eng.submit(np.arange(50), np.zeros(50, int), np.full(50, 2_000_000), np.full(50, 3), np.full(50, 2))
     return eng
@@ -53,11 +53,11 @@ def test_layout_comparison_measures_naive_objects_on_real_orders():
 
 
 def test_cli_profile_json_and_table():
-    res = lxdex("profile", "--markets", "300", "--trades", "2000", "--json")
-    assert res.returncode == 0, res.stderr
+    res = run_cli("profile", "--markets", "300", "--trades", "2000", "--json")
+    assert res.exit_code == 0, res.stderr
     report = json.loads(res.stdout)
     assert set(report["components"]) == {"market_state", "orders", "price_levels", "trade_tape", "indexes"}
     assert np.isclose(report["all"]["total_mean"] * 300, report["engine_bytes_used"])
     assert report["layout"]["naive"]["object_per_order_bytes"] > 0
-    table = lxdex("profile", "--markets", "300", "--trades", "2000")
-    assert table.returncode == 0 and "memory breakdown per market" in table.stdout and "__slots__" in table.stdout
+    table = run_cli("profile", "--markets", "300", "--trades", "2000")
+    assert table.exit_code == 0 and "memory breakdown per market" in table.stdout and "__slots__" in table.stdout

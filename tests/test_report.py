@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from helpers import assert_one_line_error, run_cli
 from lxdex_capacity.capacity.model import load_model
-from test_cli import assert_one_line_error, lxdex
 
 SECTIONS = ("## Executive summary", "## Test results by phase", "## Performance", "## Capacity per hardware profile",
             "## Scaling projections", "## Memory per market", "## Method", "## Assumptions and risks")
@@ -19,10 +19,10 @@ CHARTS = ("memory_vs_markets", "breakdown", "headroom", "depth_by_rank", "flow_l
 def small_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     sim_dir = tmp_path_factory.mktemp("sim")
-    result = lxdex("simulate", "--markets", "2000", "--trades", "20000", "--out", str(sim_dir), "--json")
-    assert result.returncode == 0, result.stderr
-    result = lxdex("report", "--simulate", str(sim_dir / "simulate.json"), "--out", str(out))
-    assert result.returncode == 0, result.stderr
+    result = run_cli("simulate", "--markets", "2000", "--trades", "20000", "--out", str(sim_dir), "--json")
+    assert result.exit_code == 0, result.stderr
+    result = run_cli("report", "--simulate", str(sim_dir / "simulate.json"), "--out", str(out))
+    assert result.exit_code == 0, result.stderr
     return out
 
 
@@ -38,6 +38,7 @@ def test_report_writes_markdown_html_results_and_every_chart(small_report):
     assert results["format"] == "lxdex-capacity-report/1"
     assert {"simulate", "model", "plan", "environment", "command"} <= set(results)
     assert results["simulate"]["markets"] == 2000
+    assert results["command"].startswith("lxdex report --simulate ") and results["command"].endswith(f"--out {small_report}")
 
 
 def test_html_is_self_contained(small_report):
@@ -49,8 +50,8 @@ def test_html_is_self_contained(small_report):
 
 
 def test_results_json_re_renders_the_same_report(small_report, tmp_path):
-    result = lxdex("report", "--results", str(small_report / "results.json"), "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr
+    result = run_cli("report", "--results", str(small_report / "results.json"), "--out", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
     assert (tmp_path / "report.md").read_text() == (small_report / "report.md").read_text()
 
 
@@ -69,9 +70,9 @@ def test_extrapolation_is_flagged(tmp_path):
     path = tmp_path / "model.json"
     path.write_text(json.dumps(small))
     sim_dir = tmp_path / "sim"
-    assert lxdex("simulate", "--markets", "1000", "--trades", "5000", "--out", str(sim_dir)).returncode == 0
-    result = lxdex("report", "--simulate", str(sim_dir / "simulate.json"), "--model", str(path), "--out", str(tmp_path / "r"))
-    assert result.returncode == 0, result.stderr
+    assert run_cli("simulate", "--markets", "1000", "--trades", "5000", "--out", str(sim_dir)).exit_code == 0
+    result = run_cli("report", "--simulate", str(sim_dir / "simulate.json"), "--model", str(path), "--out", str(tmp_path / "r"))
+    assert result.exit_code == 0, result.stderr
     md = (tmp_path / "r" / "report.md").read_text()
     assert "**Extrapolation**" in md and "| 10,000,000 † |" in md and "| 100,000 |" in md
 
@@ -79,26 +80,28 @@ def test_extrapolation_is_flagged(tmp_path):
 @pytest.mark.parametrize(
     "content, option, fragment",
     [('{"format": "x"}', "--results", "not an lxdex report results file"), ("{\n\n oops", "--results", "line 3"),
-     ('{"markets": 5}', "--simulate", "not an lxdex simulate report")],
+     ('{"markets": 5}', "--simulate", "not an lxdex simulate result")],
 )
 def test_bad_saved_files_are_one_line_errors(tmp_path, content, option, fragment):
     path = tmp_path / "in.json"
     path.write_text(content)
-    assert_one_line_error(lxdex("report", option, str(path), "--out", str(tmp_path / "r")), fragment)
+    assert_one_line_error(run_cli("report", option, str(path), "--out", str(tmp_path / "r")), fragment)
 
 
-def test_a_sharded_run_adds_its_per_shard_figures(small_report, tmp_path):
-    sharded_dir = tmp_path / "sh"
-    run = lxdex("simulate", "--markets", "70000", "--trades", "5000", "--shards", "1", "--out", str(sharded_dir))
-    assert run.returncode == 0, run.stderr
+def test_a_sharded_run_reports_its_shards(tmp_path):
+    from lxdex_capacity.scenarios.config import Scenario
+    from lxdex_capacity.simulation import simulate
+
+    result = simulate(Scenario(markets=2_000, trades=5_000), shards=2)
+    path = tmp_path / "simulate.json"
+    path.write_text(json.dumps(result.to_dict()))
     out = tmp_path / "r"
-    result = lxdex("report", "--simulate", str(small_report.parent / "unused.json"), "--out", str(out))
-    assert result.returncode == 2  # a missing simulate file is an error, not a traceback
-    sim_dir = tmp_path / "sim"
-    assert lxdex("simulate", "--markets", "1000", "--trades", "5000", "--out", str(sim_dir)).returncode == 0
-    result = lxdex("report", "--simulate", str(sim_dir / "simulate.json"), "--sharded", str(sharded_dir / "sharded.json"), "--out", str(out))
-    assert result.returncode == 0, result.stderr
+    run = run_cli("report", "--simulate", str(path), "--out", str(out))
+    assert run.exit_code == 0, run.stderr
     md = (out / "report.md").read_text()
-    sharded = json.loads((sharded_dir / "sharded.json").read_text())
-    assert "## Sharded run" in md and f"| 0 | {sharded['per_shard'][0]['markets']:,} |" in md
-    assert json.loads((out / "results.json").read_text())["sharded"]["market_checksum"] == sharded["market_checksum"]
+    first = result.shards[0]
+    assert "## Shards" in md and f"| 0 | {first.markets:,} | {first.expected_flow_share:.1%} | {first.resting_orders:,} |" in md
+    saved = json.loads((out / "results.json").read_text())["simulate"]
+    assert saved["market_checksum"] == result.market_checksum and len(saved["shards"]) == 2
+    missing = run_cli("report", "--simulate", str(tmp_path / "unused.json"), "--out", str(out))
+    assert missing.exit_code == 2  # a missing simulate file is an error, not a traceback

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lxdex_capacity.scenarios import DEFAULT_TIERS, Generator, Scenario, top_share, zipf_exponent_for_share, zipf_weights
+from lxdex_capacity.simulation.assignment import split
 
 
 def test_depths_follow_the_tier_table():
@@ -68,13 +69,16 @@ def test_every_shard_draws_the_numbers_one_process_draws():
     all_mids = whole.mids(whole.global_ids())
     reference = whole.flow(1_000, 20_000, all_mids)
     parts = []
-    first = Generator(scenario, 0, 3)
+    first = Generator(scenario, split(scenario, 3)[0])
+    held = []
     for k in range(3):
         gen = first.for_shard(k) if k else first
-        assert gen.shards == 3 and np.array_equal(gen.mids(gen.global_ids()), all_mids[k::3])
-        part = gen.flow(1_000, 20_000, all_mids[k::3])
-        assert (part.markets * 3 + k < 1_000).all()
-        parts.append((part.index, part.markets * 3 + k, part.prices, part.qtys, part.types))
+        ids = gen.global_ids()
+        held.append(ids)
+        assert gen.shards == 3 and np.array_equal(gen.mids(ids), all_mids[ids])
+        part = gen.flow(1_000, 20_000, all_mids[ids])
+        parts.append((part.index, ids[part.markets], part.prices, part.qtys, part.types))
+    assert np.array_equal(np.sort(np.concatenate(held)), np.arange(1_000))  # every market on exactly one shard
     merged = [np.concatenate(column) for column in zip(*parts)]
     order = np.argsort(merged[0])
     for got, want in zip(merged[1:], (reference.markets, reference.prices, reference.qtys, reference.types)):

@@ -13,7 +13,7 @@ from lxdex_capacity.errors import CapacityError, InputError
 from lxdex_capacity.scenarios.config import Scenario
 from lxdex_capacity.scenarios.generator import Generator
 from lxdex_capacity.simulation import simulate
-from lxdex_capacity.simulation.assignment import expected_load
+from lxdex_capacity.simulation.assignment import expected_load, split
 from lxdex_capacity.simulation.run import batch_size
 from lxdex_capacity.simulation.shard import Shard
 from lxdex_capacity.simulation.worker import ShardWorker
@@ -60,7 +60,7 @@ def test_a_different_seed_is_a_different_run():
 
 def _per_order(scenario: Scenario, shards: int, batches: list[tuple[int, int]]) -> np.ndarray:
     """Every flow order's (index, status, filled) when ``shards`` shards take ``batches``."""
-    first = Generator(scenario, 0, shards)
+    first = Generator(scenario, split(scenario, shards)[0])
     records: list[np.ndarray] = []
     for k in range(shards):
         shard = Shard(first.for_shard(k))
@@ -82,7 +82,8 @@ def test_every_order_has_the_same_outcome_on_any_number_of_shards(scenario):
 
 
 def test_the_books_stay_at_their_seeded_depth_and_the_bookkeeping_is_exact():
-    shard = Shard(Generator(SCENARIO.replace(markets=400), 1, 2))
+    scenario = SCENARIO.replace(markets=400)
+    shard = Shard(Generator(scenario, split(scenario, 2)[1]))
     shard.seed(0, shard.markets)
     for start in range(0, 40_000, 4_000):
         shard.step(start, 4_000)
@@ -91,13 +92,26 @@ def test_the_books_stay_at_their_seeded_depth_and_the_bookkeeping_is_exact():
     assert (resting <= shard.targets).all() and resting.sum() >= 0.9 * shard.targets.sum()
 
 
-def test_shards_are_balanced_by_expected_flow_and_depth():
-    loads = expected_load(Scenario(markets=1_000_000), 2)
-    assert [load.markets for load in loads] == [500_000, 500_000]
+@pytest.mark.parametrize("markets, shards", [(1_000_000, 2), (21_000, 2), (21_000, 3), (21_000, 8), (3_001, 4), (5, 5)])
+def test_shards_are_balanced_by_expected_flow_and_depth(markets, shards):
+    scenario = Scenario(markets=markets)
+    parts = split(scenario, shards)
+    held = np.concatenate([p.ranks(markets) for p in parts])
+    assert np.array_equal(np.sort(held), np.arange(markets))  # every market on exactly one shard
+    loads = expected_load(scenario, shards)
+    assert sum(load.markets for load in loads) == markets and min(load.markets for load in loads) >= 1
     assert sum(load.flow_share for load in loads) == pytest.approx(1.0)
-    assert max(load.flow_share for load in loads) / min(load.flow_share for load in loads) < 1.1
-    assert max(load.resting_orders for load in loads) / min(load.resting_orders for load in loads) < 1.01
-    # A run's trades split as its loads say.
+    if markets >= 1_000:
+        total = sum(x.resting_orders for x in loads)
+        # No shard carries much more than its 1/K of the flow or of the books ...
+        assert max(max(x.flow_share, x.resting_orders / total) for x in loads) * shards < 1.05
+        if shards <= 4:  # ... and with few shards both are within a few percent everywhere
+            assert max(x.flow_share for x in loads) / min(x.flow_share for x in loads) < 1.05
+            assert max(x.resting_orders for x in loads) / min(x.resting_orders for x in loads) < 1.06
+
+
+
+def test_a_runs_trades_split_as_the_loads_say():
     result = simulate(SCENARIO, shards=2)
     trades = [s.trades for s in result.shards]
     assert max(trades) / min(trades) < 1.25

@@ -268,7 +268,7 @@ def _worker() -> None:
         print(json.dumps(measure_point(scenario)))
     except LxdexError as exc:
         print(f"lxdex: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

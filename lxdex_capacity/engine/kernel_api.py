@@ -10,7 +10,7 @@ what exists, so callers reserve room first (:meth:`Engine.reserve`).
 helper                 what it does
 =====================  ==================================================================
 ``kernel``             the decorator every engine kernel is compiled with (no NRT)
-``row(i)``             ``i`` as an unsigned row index (spares numba's wraparound check)
+``row_index(i)``       ``i`` as an unsigned row index (spares numba's wraparound check)
 ``alloc_order(book)``  take a free order slot
 ``append_order``       ``(book, level, slot, qty)``: queue a slot at the tail of a level
 ``find_or_add_level``  ``(book, market, side, price)``: the level at a price, created if needed
@@ -36,8 +36,8 @@ from ._kernels import _kernel as kernel
 from ._kernels import _live_slot as live_slot
 from ._kernels import _order_id as order_id
 from ._kernels import _reduce_slot as reduce_slot
-from ._kernels import _row as row
+from ._kernels import _row as row_index
 from ._kernels import depth
 
-__all__ = ["kernel", "row", "alloc_order", "append_order", "find_or_add_level", "order_id", "live_slot", "cancel_slot",
+__all__ = ["kernel", "row_index", "alloc_order", "append_order", "find_or_add_level", "order_id", "live_slot", "cancel_slot",
            "reduce_slot", "crosses", "better", "depth"]

@@ -20,7 +20,7 @@ from ..engine.kernel_api import (
     live_slot,
     order_id,
     reduce_slot,
-    row,
+    row_index,
 )
 from ..engine.layout import (
     K_BEST,
@@ -54,14 +54,14 @@ MARKET = 0
 @kernel
 def _find_level(book, side, price):
     """The level at ``price`` on ``side`` of market 0, or -1."""
-    level = book.links[row(2 * MARKET + side), K_BEST]
+    level = book.links[row_index(2 * MARKET + side), K_BEST]
     while level >= 0:
-        p = book.levels[row(level), L_PRICE]
+        p = book.levels[row_index(level), L_PRICE]
         if p == price:
             return level
         if better(side, price, p):
             return -1
-        level = book.levels[row(level), L_NEXT]
+        level = book.levels[row_index(level), L_NEXT]
     return -1
 
 
@@ -87,8 +87,8 @@ def _reduce_injected(book, side, price, qty, is_injected):
         level = _find_level(book, side, price)
         if level < 0:
             return remaining
-        tail = book.levels[row(level), L_TAIL]
-        slot = book.orders[row(tail), O_NEXT]
+        tail = book.levels[row_index(level), L_TAIL]
+        slot = book.orders[row_index(tail), O_NEXT]
         found = -1
         while True:
             if is_injected[slot]:
@@ -96,10 +96,10 @@ def _reduce_injected(book, side, price, qty, is_injected):
                 break
             if slot == tail:
                 break
-            slot = book.orders[row(slot), O_NEXT]
+            slot = book.orders[row_index(slot), O_NEXT]
         if found < 0:
             return remaining
-        have = book.orders[row(found), O_QTY]
+        have = book.orders[row_index(found), O_QTY]
         take = have if have < remaining else remaining
         reduce_slot(book, found, take)
         remaining -= take
@@ -110,10 +110,10 @@ def _reduce_injected(book, side, price, qty, is_injected):
 def _clear_level(book, level):
     """Cancel every order of a level (which then disappears)."""
     while True:
-        tail = book.levels[row(level), L_TAIL]
+        tail = book.levels[row_index(level), L_TAIL]
         if tail < 0:
             return
-        only = book.orders[row(tail), O_NEXT] == tail
+        only = book.orders[row_index(tail), O_NEXT] == tail
         cancel_slot(book, tail)
         if only:
             return
@@ -131,8 +131,8 @@ def _in_window(row, side, levels, price):
 @kernel
 def _apply(book, kind, index, size, price, side, engine_ids, is_injected, counters):
     if kind == 1:
-        best = book.links[row(2 * MARKET + 1 - side), K_BEST]
-        if best >= 0 and crosses(side, book.levels[row(best), L_PRICE], price):
+        best = book.links[row_index(2 * MARKET + 1 - side), K_BEST]
+        if best >= 0 and crosses(side, book.levels[row_index(best), L_PRICE], price):
             counters[C_UNAPPLIED] += 1  # an add that would trade: the book the engine holds is not the exchange's
             return
         engine_ids[index] = _place(book, side, price, size, False, is_injected)
@@ -141,7 +141,7 @@ def _apply(book, kind, index, size, price, side, engine_ids, is_injected, counte
         known = engine_ids[index]
         slot = live_slot(book, known) if known >= 0 else -1
         if slot >= 0:
-            reduce_slot(book, slot, book.orders[row(slot), O_QTY] if kind == 3 else size)
+            reduce_slot(book, slot, book.orders[row_index(slot), O_QTY] if kind == 3 else size)
             counters[C_APPLIED] += 1
         else:
             counters[C_UNKNOWN_IDS] += 1
@@ -167,10 +167,10 @@ def _sync_window(book, i, kinds, prices, sides, row, prev, levels, is_injected, 
                 last_price = row[4 * j + col]
         if valid == levels:
             # Levels beyond a full window are no longer reported: drop them.
-            level = book.links[row(2 * MARKET + side), K_BEST]
+            level = book.links[row_index(2 * MARKET + side), K_BEST]
             while level >= 0:
-                p = book.levels[row(level), L_PRICE]
-                nxt = book.levels[row(level), L_NEXT]
+                p = book.levels[row_index(level), L_PRICE]
+                nxt = book.levels[row_index(level), L_NEXT]
                 if better(side, last_price, p):
                     _clear_level(book, level)
                     counters[C_DROPPED] += 1
@@ -186,13 +186,13 @@ def _sync_window(book, i, kinds, prices, sides, row, prev, levels, is_injected, 
             level = _find_level(book, side, p)
             have = 0
             if level >= 0:
-                tail = book.levels[row(level), L_TAIL]
-                slot = book.orders[row(tail), O_NEXT]
+                tail = book.levels[row_index(level), L_TAIL]
+                slot = book.orders[row_index(tail), O_NEXT]
                 while True:
-                    have += book.orders[row(slot), O_QTY]
+                    have += book.orders[row_index(slot), O_QTY]
                     if slot == tail:
                         break
-                    slot = book.orders[row(slot), O_NEXT]
+                    slot = book.orders[row_index(slot), O_NEXT]
             if have < q:
                 _place(book, side, p, q - have, True, is_injected)
                 counters[C_INJECTIONS] += 1

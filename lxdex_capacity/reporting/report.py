@@ -20,6 +20,7 @@ from typing import Any, Callable
 from .. import __version__
 from ..atomic import ensure_dir, write_bytes_atomic, write_text_atomic
 from ..errors import InputError
+from ..units import gib, mb, price, si
 from ..validation import parse_json, read_input_file
 
 __all__ = ["RESULTS_FORMAT", "collect", "load_results", "render_markdown", "render_html", "write_report"]
@@ -46,13 +47,11 @@ def _environment() -> dict[str, Any]:
     }
 
 
-def collect(simulation: dict[str, Any], model: Any, profiles: list[Any], request: Any, command: str,
-            sharded: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``results``: the simulate report, the model, the plan for ``request`` and how they were made
-    (plus a sharded run's report, if one is given)."""
+def collect(simulation: dict[str, Any], model: Any, profiles: list[Any], request: Any, command: str) -> dict[str, Any]:
+    """``results``: the simulate report, the model, the plan for ``request`` and how they were made."""
     from ..capacity.plan import plan
 
-    return ({"sharded": sharded} if sharded else {}) | {
+    return {
         "format": RESULTS_FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": command,
@@ -70,34 +69,16 @@ def load_results(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_sharded(path: str | Path) -> dict[str, Any]:
-    """A saved ``lxdex simulate --shards K --out`` report (sharded.json)."""
-    return parse_json(read_input_file(path, "sharded file"), str(path), {"per_shard", "total", "shards"},
-                      "an lxdex sharded simulate report (needs shards, per_shard and total)")
-
-
 def load_simulation(path: str | Path) -> dict[str, Any]:
-    """A saved ``lxdex simulate --out`` report (simulate.json)."""
-    return parse_json(read_input_file(path, "simulate file"), str(path), {"phases", "throughput", "markets"},
-                      "an lxdex simulate report (needs markets, phases and throughput)")
+    """A saved ``lxdex simulate --out`` report (simulate.json, in one process or sharded), checked
+    field by field against the result schema."""
+    from ..simulation.results import SimulationResult
+
+    data = parse_json(read_input_file(path, "simulate file"), str(path))
+    return SimulationResult.from_dict(data, str(path)).to_dict()
 
 
 # --- formatting -----------------------------------------------------------------------------------
-
-
-def _mb(n: float) -> str:
-    return f"{n / 1e6:,.2f} MB"
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**30:,.3f} GiB"
-
-
-def _rate(n: float) -> str:
-    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if n >= factor:
-            return f"{n / factor:,.2f}{prefix}"
-    return f"{n:,.0f}"
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
@@ -137,14 +118,14 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
     out.append(
         f"- **{sim['markets']:,} markets** ({sim['universe'].get('securities', 0):,} securities, {sim['universe'].get('crypto', 0):,} crypto) "
         f"held **{traded['resting_orders']:,} resting orders** and printed **{traded['trades']:,} trades** in "
-        f"**{_mb(traded['engine_bytes_used'])}** of engine memory ({_mb(traded['engine_bytes_reserved'])} reserved), "
+        f"**{mb(traded['engine_bytes_used'])}** of engine memory ({mb(traded['engine_bytes_reserved'])} reserved), "
         f"{traded['engine_bytes_used'] / sim['markets']:,.0f} B per market; the whole process, Python runtime included, "
-        f"was {_mb(traded['rss_bytes'])} resident."
+        f"was {mb(traded['rss_bytes'])} resident."
     )
-    out.append(f"- Matching ran at **{_rate(t['orders_per_s'])} orders/s** on one core; best bid/ask lookups at "
-               f"{_rate(t['lookups_per_s'])}/s; a random market access took {t['random_access_ns_p50']:,.1f} ns (p50).")
+    out.append(f"- Matching ran at **{si(t['orders_per_s'])} orders/s** on one core; best bid/ask lookups at "
+               f"{si(t['lookups_per_s'])}/s; a random market access took {t['random_access_ns_p50']:,.1f} ns (p50).")
     out.append(f"- Planned load: {q['markets']:,} markets × {q['orders_per_market']:,.1f} orders, {q['trades_retained']:,} trades "
-               f"retained, {q['order_rate']:,.0f} orders/s; required **{_gib(plan['profiles'][0]['required_bytes'])}** "
+               f"retained, {q['order_rate']:,.0f} orders/s; required **{gib(plan['profiles'][0]['required_bytes'], 3)}** "
                f"(runtime + {q['safety']:g} × engine bytes). Cheapest machine that holds it: **{cheapest or 'none — shard it'}**.\n")
     rows = [[p["name"], "yes" if p["fits"] else "no", "—" if p["headroom_pct"] is None else f"{p['headroom_pct']:,.1f}%",
              f"{p['max_markets']:,}", p["bottleneck"]] for p in plan["profiles"]]
@@ -154,35 +135,34 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
     rows = []
     for p in sim["phases"]:
         per_order = f"{p['book_bytes_per_order']:,.1f}" if p["resting_orders"] else "—"
-        rows.append([p["name"], f"{p['resting_orders']:,}", f"{p['price_levels']:,}", f"{p['trades']:,}", _mb(p["engine_bytes_used"]),
-                     _mb(p["engine_bytes_reserved"]), _mb(p["rss_bytes"]), f"{p['engine_bytes_used'] / p['markets']:,.1f}", per_order,
+        rows.append([p["name"], f"{p['resting_orders']:,}", f"{p['price_levels']:,}", f"{p['trades']:,}", mb(p["engine_bytes_used"]),
+                     mb(p["engine_bytes_reserved"]), mb(p["rss_bytes"]), f"{p['engine_bytes_used'] / p['markets']:,.1f}", per_order,
                      f"{p['seconds']:,.2f}"])
     out.append(_table(["phase", "resting orders", "price levels", "trades", "engine used", "engine reserved", "process RSS",
                        "B/market", "B/order", "seconds"], rows) + "\n")
-    out.append(f"Process baseline before the engine: RSS {_mb(sim['baseline']['rss_bytes'])}. B/order counts order rows, "
+    out.append(f"Process baseline before the engine: RSS {mb(sim['baseline']['rss_bytes'])}. B/order counts order rows, "
                "price levels and the id index per resting order. MB = 10^6 bytes.\n")
 
     out.append("## Performance\n")
     out.append(_table(["figure", "value"], [
-        ["orders through matching (traded phase, one core)", f"{_rate(t['orders_per_s'])} orders/s ({t['flow_orders']:,} orders)"],
+        ["orders through matching (traded phase, one core)", f"{si(t['orders_per_s'])} orders/s ({t['flow_orders']:,} orders)"],
         ["cancels keeping books at their seeded depth", f"{t['cancels']:,} in {t['cancel_seconds']:,.2f} s"],
-        ["best bid/ask lookups, random markets", f"{_rate(t['lookups_per_s'])}/s"],
+        ["best bid/ask lookups, random markets", f"{si(t['lookups_per_s'])}/s"],
         ["random access latency p50 / p99", f"{t['random_access_ns_p50']:,.1f} / {t['random_access_ns_p99']:,.1f} ns"],
     ]) + "\n")
     fig("latency")
 
     out.append("## Capacity per hardware profile\n")
-    out.append(f"Required = runtime ({_mb(model['runtime_bytes'])}) + {q['safety']:g} × the model's engine bytes "
-               f"({_mb(plan['engine_bytes'])}); usable = memory − {q['os_reserve_gib']:g} GiB for the OS. Order capacity is the "
+    out.append(f"Required = runtime ({mb(model['runtime_bytes'])}) + {q['safety']:g} × the model's engine bytes "
+               f"({mb(plan['engine_bytes'])}); usable = memory − {q['os_reserve_gib']:g} GiB for the OS. Order capacity is the "
                "one-core rate the sweep measured, times the profile's performance cores. GiB = 2^30 bytes.\n")
     rows = []
     for p in plan["profiles"]:
-        price = f"${p['price_usd']:,.0f}" if p["price_usd"] is not None else (f"${p['price_usd_hour']:,.2f}/h" if p["price_usd_hour"] is not None else "quote")
-        rows.append([p["name"], _gib(p["memory_bytes"]), _gib(p["usable_bytes"]),
-                     f"{_gib(p['required_bytes'])} ({p['required_bytes_low'] / 2**30:,.3f}–{p['required_bytes_high'] / 2**30:,.3f})",
+        rows.append([p["name"], gib(p["memory_bytes"], 3), gib(p["usable_bytes"], 3),
+                     f"{gib(p['required_bytes'], 3)} ({p['required_bytes_low'] / 2**30:,.3f}–{p['required_bytes_high'] / 2**30:,.3f})",
                      "yes" if p["fits"] else "no", "—" if p["headroom_pct"] is None else f"{p['headroom_pct']:,.1f}%",
-                     f"{p['max_markets']:,}", f"{_rate(p['order_capacity_per_s'])}/s", p["bottleneck"],
-                     "—" if p["machines"] is None else f"{p['machines']}+1", price])
+                     f"{p['max_markets']:,}", f"{si(p['order_capacity_per_s'])}/s", p["bottleneck"],
+                     "—" if p["machines"] is None else f"{p['machines']}+1", price(p["price_usd"], p["price_usd_hour"])])
     out.append(_table(["profile", "memory", "usable", "required (95%)", "fits", "headroom", "max markets", "order capacity",
                        "runs out first", "N+1", "price"], rows) + "\n")
     for key, unit in (("cluster", "cluster_price_usd"), ("cluster_cloud", "cluster_price_usd_hour")):
@@ -199,11 +179,11 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
     rows = [[term, f"{c['value']:,.2f}", f"{c['ci95'][0]:,.2f} … {c['ci95'][1]:,.2f}"] for term, c in fit["coefficients"].items()]
     out.append(_table(["term", "coefficient (bytes)", "95% interval"], rows) + "\n")
     if model.get("validation"):
-        rows = [[f"{v['markets']:,}", _mb(v["predicted_bytes"]), _mb(v["measured_bytes"]), f"{v['error_pct']:+.2f}%",
+        rows = [[f"{v['markets']:,}", mb(v["predicted_bytes"]), mb(v["measured_bytes"]), f"{v['error_pct']:+.2f}%",
                  ", ".join(f"{m:,}" for m in v.get("fitted_on_markets", []))] for v in model["validation"]]
         out.append("Validation: the model fitted on the smaller sizes only, predicting sizes it never saw:\n")
         out.append(_table(["markets", "predicted", "measured", "error", "fitted on"], rows) + "\n")
-    rows = [[f"{row['markets']:,}" + (" †" if row["extrapolated"] else ""), f"{row['orders_per_market']:,.1f}", _gib(row["required_bytes"]),
+    rows = [[f"{row['markets']:,}" + (" †" if row["extrapolated"] else ""), f"{row['orders_per_market']:,.1f}", gib(row["required_bytes"], 3),
              f"{row['required_bytes_low'] / 2**30:,.3f}–{row['required_bytes_high'] / 2**30:,.3f} GiB", row["smallest_fit"] or "none: shard it"]
             for row in plan["scaling"]]
     out.append(_table(["markets", "orders/market", "required", "95% interval", "smallest fit"], rows, right={0, 1, 2, 3}) + "\n")
@@ -228,24 +208,24 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
             out.append(f"The most active {d['top_market_share']:.0%} of markets printed {d['trades_top_share']:.1%} of the trades.\n")
         fig("flow_lorenz")
 
-    sh = r.get("sharded")
-    if sh:
-        out.append("## Sharded run\n")
-        out.append(f"{sh['markets']:,} markets in {sh['shards']} shard(s), seed {sh['seed']}, a budget of {sh['flow_budget']:,} flow orders; "
-                   f"market checksum `{(sh.get('market_checksum') or 'incomplete')[:16]}…` (the same for any shard count).\n")
+    shards = sim.get("shards") or []
+    if shards:
+        execution = sim.get("execution", {})
+        where = "on Dask workers" if execution.get("mode") == "dask" else "in one process"
+        out.append("## Shards\n")
+        out.append(f"{sim['markets']:,} markets in {len(shards)} shards {where}, {execution.get('assignment', '')}; the same run as in "
+                   f"one process: market checksum `{(sim.get('market_checksum') or 'incomplete')[:16]}…`, whatever the shard count.\n")
         rows = []
-        for part in sh["per_shard"]:
-            if "error" in part:
-                rows.append([str(part["shard"]), f"failed: {part['error']}", "", "", "", "", "", ""])
+        for part in shards:
+            if part.get("error"):
+                rows.append([str(part["shard"]), f"{part['markets']:,}", f"failed: {part['error']}", "", "", "", "", ""])
                 continue
-            rows.append([str(part["shard"]), f"{part['markets']:,}", f"{part['resting_orders']:,}", f"{part['trades']:,}",
-                         _mb(part["engine_bytes_used"]), _mb(part["peak_rss_bytes"]), f"{_rate(part['orders_per_s'])}/s", f"{part['elapsed_s']:,.1f}"])
-        t = sh["total"]
-        rows.append(["**total**", f"{t['markets']:,}", f"{t['resting_orders']:,}", f"{t['trades']:,}", _mb(t["engine_bytes_used"]), "",
-                     f"{_rate(t['orders_per_s_sum'])}/s", f"{sh['wall_seconds']:,.1f}"])
-        out.append(_table(["shard", "markets", "resting orders", "trades", "engine used", "peak RSS", "orders/s", "seconds"], rows) + "\n")
-        if sh.get("failed_shards"):
-            out.append(f"**Failed shards**: {', '.join(str(k) for k in sh['failed_shards'])}; the totals cover the others.\n")
+            rows.append([str(part["shard"]), f"{part['markets']:,}", f"{part['expected_flow_share']:.1%}", f"{part['resting_orders']:,}",
+                         f"{part['trades']:,}", mb(part["engine_bytes_used"]), mb(part["peak_rss_bytes"]) if part["peak_rss_bytes"] else "—",
+                         f"{si(part['orders_per_s'])}/s"])
+        out.append(_table(["shard", "markets", "expected flow", "resting orders", "trades", "engine used", "peak RSS", "orders/s"], rows) + "\n")
+        if sim.get("failed_shards"):
+            out.append(f"**Failed shards**: {', '.join(str(k) for k in sim['failed_shards'])}; the figures cover the others.\n")
 
     out.append("## Method\n")
     scenario = sim.get("scenario", {})

@@ -97,13 +97,25 @@ _GROUP = 64  # orders whose markets are drawn together, their cache lines fetche
 
 
 @_kernel
-def flow_batch(keys, start, count, cdf, guide, shard, shards, mids, taker_share, maker_p, taker_p, alpha,
-               min_qty, max_qty, hazard, out_local, out_side, out_price, out_qty, out_type, out_index, out_due):
+def owner(market, shards, head_shard, head_local, head_count):
+    """``(shard, local index)`` of ``market`` under a split (see ``generator.Part``)."""
+    head = len(head_shard)
+    if market < head:
+        return head_shard[market], head_local[market]
+    tail = market - head
+    shard = tail % shards
+    return shard, head_count[shard] + tail // shards
+
+
+@_kernel
+def flow_batch(keys, start, count, cdf, guide, shard, shards, head_shard, head_local, head_count, mids, taker_share,
+               maker_p, taker_p, alpha, min_qty, max_qty, hazard, out_local, out_side, out_price, out_qty, out_type,
+               out_index, out_due):
     """The flow orders of indices ``start .. start+count-1`` that fall on ``shard`` of ``shards``.
 
     Every order's market is drawn (the only work each shard repeats); the rest of an order is
-    drawn only by the shard that holds its market (``market % shards``), which writes the market's
-    local index ``market // shards``.  ``keys``: market, side, taker, distance, size, lifetime
+    drawn only by the shard that holds its market (:func:`owner`), which writes the market's
+    local index.  ``keys``: market, side, taker, distance, size, lifetime
     streams.  Returns how many orders were written.
 
     The draws of a group of orders are independent, so their memory accesses are issued together
@@ -113,7 +125,7 @@ def flow_batch(keys, start, count, cdf, guide, shard, shards, mids, taker_share,
     last = len(cdf) - 1
     u = np.empty(_GROUP, dtype=np.float64)
     j = np.empty(_GROUP, dtype=np.int64)
-    found = np.empty(_GROUP, dtype=np.int64)
+    mine = np.empty(_GROUP, dtype=np.int64)  # the local index, or -1 on another shard
     n = 0
     for g in range(start, start + count, _GROUP):
         size = min(_GROUP, start + count - g)
@@ -132,15 +144,15 @@ def flow_batch(keys, start, count, cdf, guide, shard, shards, mids, taker_share,
                     hi = mid
                 else:
                     lo = mid + 1
-            found[x] = lo
-            if lo % shards == shard:
-                prefetch_row(mids, lo // shards)
+            at, local = owner(lo, shards, head_shard, head_local, head_count)
+            mine[x] = local if at == shard else -1
+            if at == shard:
+                prefetch_row(mids, local)
         for x in range(size):
-            market = found[x]
-            if market % shards != shard:
+            local = mine[x]
+            if local < 0:
                 continue
             i = g + x
-            local = market // shards
             side = np.int64(hash2(keys[1], i) >> uint64(63))
             if unit(hash2(keys[2], i)) < taker_share:
                 signed = geometric(hash2(keys[3], i), taker_p)

@@ -10,9 +10,10 @@
   reach (geometric), size (Pareto) and a maker's lifetime.
 
 Each number is a hash of (seed, what it is, whose it is), computed by the kernels in
-``_kernels``, never a draw from a sequential stream.  So a shard holding markets ``k, k+K, ...``
-computes exactly the numbers the single-process run computes for those markets, without
-computing the others', and the result of a run does not depend on how it is split.
+``_kernels``, never a draw from a sequential stream.  So a shard holding some of the markets (its
+:class:`Part` of the split) computes exactly the numbers the single-process run computes for
+those markets, without computing the others', and the result of a run does not depend on how
+it is split.
 
 Random cancels: with ``cancel_rate = r``, every resting order is cancelled after a geometric
 number of flow orders with hazard ``h = r / E[resting orders]`` per flow order (the Santa Fe model
@@ -30,7 +31,7 @@ from .activity import zipf_cdf, zipf_exponent_for_share
 from .config import Scenario
 from .tiers import expected_orders, tier_table
 
-__all__ = ["Generator", "FlowBatch", "SeedBatch"]
+__all__ = ["Generator", "Part", "FlowBatch", "SeedBatch"]
 
 # Streams: what a number is for.  Changing one changes every run's checksums.
 _DEPTH, _MID = 1, 2
@@ -80,12 +81,46 @@ class FlowBatch:
         return self.markets, self.sides, self.prices, self.qtys, self.types
 
 
-class Generator:
-    """The numbers of one scenario; ``shard`` of ``shards`` holds the markets ``m`` with ``m % shards == shard``."""
+@dataclass(frozen=True)
+class Part:
+    """The markets one shard of a split holds, by activity rank, each with its local index there.
 
-    def __init__(self, scenario: Scenario, shard: int = 0, shards: int = 1) -> None:
+    The first ``len(head_shard)`` ranks (the busiest) are placed one by one: rank ``r`` on shard
+    ``head_shard[r]`` as its local market ``head_local[r]``.  The others are strided: rank
+    ``r >= head`` on shard ``(r - head) % shards`` as its local market
+    ``head_count[shard] + (r - head) // shards``.  A shard's local indices follow its ranks in order,
+    so any range of ranks (a tier) is a range of local indices.  ``Part.whole()``: no split."""
+
+    shard: int
+    shards: int
+    head_shard: np.ndarray  # int64 per head rank
+    head_local: np.ndarray  # int64 per head rank
+    head_count: np.ndarray  # int64 per shard: head markets it holds
+
+    @classmethod
+    def whole(cls) -> "Part":
+        empty = np.empty(0, dtype=np.int64)
+        return cls(0, 1, empty, empty, np.zeros(1, dtype=np.int64))
+
+    def of_shard(self, shard: int) -> "Part":
+        """The part of another shard of the same split."""
+        return Part(shard, self.shards, self.head_shard, self.head_local, self.head_count)
+
+    def ranks(self, n_markets: int) -> np.ndarray:
+        """The ranks (global market ids) this shard holds, ascending: local market ``l`` is ``ranks[l]``."""
+        head = len(self.head_shard)
+        mine = np.flatnonzero(self.head_shard == self.shard).astype(np.int64)
+        return np.concatenate([mine, np.arange(head + self.shard, n_markets, self.shards, dtype=np.int64)])
+
+
+class Generator:
+    """The numbers of one scenario, for the markets ``part`` holds (every market by default)."""
+
+    def __init__(self, scenario: Scenario, part: Part | None = None) -> None:
         self.scenario = scenario
-        self.shard, self.shards = shard, shards
+        self.part = part or Part.whole()
+        self.shard, self.shards = self.part.shard, self.part.shards
+        self._ranks = self.part.ranks(scenario.markets)
         self.zipf_exponent = zipf_exponent_for_share(scenario.markets, scenario.flow_share, scenario.market_share)
         self._stops, self._lows, self._highs = tier_table(scenario.tiers)
         self.expected_resting = expected_orders(scenario.tiers, scenario.markets)
@@ -96,19 +131,23 @@ class Generator:
 
     def for_shard(self, shard: int) -> "Generator":
         """The generator of another shard of the same split, sharing this one's activity tables."""
-        other = Generator(self.scenario, shard, self.shards)
-        other._cdf, other._guide = self._activity() if self.scenario.markets > 0 else (None, None)
+        other = Generator(self.scenario, self.part.of_shard(shard))
+        other._cdf, other._guide = self._activity()
         return other
 
     @property
     def local_markets(self) -> int:
         """How many markets this shard holds."""
-        return len(range(self.shard, self.scenario.markets, self.shards))
+        return len(self._ranks)
 
     def global_ids(self, first_local: int = 0, stop_local: int | None = None) -> np.ndarray:
-        """Global market ids of local markets ``first_local .. stop_local - 1``."""
-        stop = self.local_markets if stop_local is None else stop_local
-        return self.shard + self.shards * np.arange(first_local, stop, dtype=np.int64)
+        """Global market ids (activity ranks) of local markets ``first_local .. stop_local - 1``."""
+        return self._ranks[first_local:stop_local]
+
+    def local_range(self, start_rank: int, stop_rank: int) -> tuple[int, int]:
+        """Local indices of this shard's markets whose rank is in ``start_rank .. stop_rank - 1``."""
+        lo, hi = np.searchsorted(self._ranks, [start_rank, stop_rank])
+        return int(lo), int(hi)
 
     def depths(self, markets: np.ndarray) -> np.ndarray:
         """Seeded depth (resting orders) of each global market id."""
@@ -131,7 +170,7 @@ class Generator:
         local = np.repeat(np.arange(first_local, first_local + len(depths), dtype=np.int64), depths)
         rng = np.random.default_rng([self.scenario.seed, _INTERLEAVE, self.shard, self.shards, first_local])
         rng.shuffle(local)
-        markets = self.shard + self.shards * local
+        markets = self._ranks[local]
         n = len(local)
         sides, prices, qtys, due = (np.empty(n, dtype=np.int64) for _ in range(4))
         flow = self.scenario.flow
@@ -154,7 +193,9 @@ class Generator:
         flow = self.scenario.flow
         cols = [np.empty(count, dtype=np.int64) for _ in range(7)]
         keys = _keys(self.scenario.seed, *_FLOW)
-        n = k.flow_batch(keys, start, count, cdf, guide, self.shard, self.shards, mids, flow.taker_share,
+        part = self.part
+        n = k.flow_batch(keys, start, count, cdf, guide, part.shard, part.shards, part.head_shard, part.head_local,
+                         part.head_count, mids, flow.taker_share,
                          flow.maker_distance_p, flow.taker_reach_p, flow.pareto_alpha, flow.min_qty, flow.max_qty,
                          self.hazard, *cols)
         return FlowBatch(*(c[:n] for c in cols))

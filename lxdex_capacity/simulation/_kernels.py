@@ -44,3 +44,22 @@ def add_multiset(lanes, global_ids, columns, salt):
             h = hash2(h, columns[i, c])
         for lane in range(LANES):
             lanes[lane] += mix(h ^ uint64(_LANE_KEYS[lane]))
+
+
+@_kernel
+def least_loaded_first(flow, depth, order, flow_load, depth_load, out_shard):
+    """Place items ``order[0], order[1], ...`` (heaviest first) each on the shard whose larger load,
+    flow or depth, stays smallest once the item is added (ties: the smaller sum, then the lower
+    shard): LPT on two loads at once.  O(shards) per item."""
+    shards = len(flow_load)
+    for item in order:
+        best, best_max, best_sum = 0, np.inf, np.inf
+        for s in range(shards):
+            f = flow_load[s] + flow[item]
+            d = depth_load[s] + depth[item]
+            worst = max(f, d)
+            if worst < best_max or (worst == best_max and f + d < best_sum):
+                best, best_max, best_sum = s, worst, f + d
+        out_shard[item] = best
+        flow_load[best] += flow[item]
+        depth_load[best] += depth[item]

@@ -1,11 +1,14 @@
-"""Which shard holds which market: strided by activity rank, so every shard gets its share of the
-busy markets.
+"""Which shard holds which market: balanced by expected load, a pure function of (markets, K, scenario).
 
 Market ids are activity ranks (0 = the busiest), so contiguous blocks would hand the Zipf head and
-the deepest books to the first shard.  Striding gives shard ``k`` of ``K`` the markets
-``k, k+K, k+2K, ...``: every shard holds every K-th rank of every tier, its expected flow share and
-expected resting orders within one market's worth of ``1/K``.  The assignment is a pure function
-of (markets, K); :func:`expected_load` says what each shard should carry under a scenario.
+the deepest books to the first shard.  Each market's expected load is its share of the flow (its
+Zipf weight) and its share of the resting orders (its tier's mean depth over the table's total).
+The tail, every rank from ``head`` on, is strided (rank ``r`` on shard ``(r - head) % K``): its
+markets are many and light, so striding spreads them evenly.  The ``head`` busiest markets, whose
+loads differ most, are then placed one by one, heaviest first, each on the shard whose larger
+load (flow or depth) stays smallest, tail included: the LPT rule of Graham (1969) on two loads.
+The shards end within about one light market's load of each other on both.  :func:`split` returns every shard's
+:class:`~lxdex_capacity.scenarios.generator.Part`; :func:`expected_load` what each carries.
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ import numpy as np
 
 from ..scenarios.activity import zipf_weights
 from ..scenarios.config import Scenario
-from ..scenarios.generator import Generator
+from ..scenarios.generator import Generator, Part
 from ..scenarios.tiers import tier_ranges
+from . import _kernels as k
 
-__all__ = ["ASSIGNMENT", "ShardLoad", "shard_of", "local_index", "expected_load"]
+__all__ = ["ASSIGNMENT", "ShardLoad", "head_size", "split", "expected_load"]
 
-ASSIGNMENT = "strided by activity rank: market m on shard m mod K, as its local market m div K"
+ASSIGNMENT = ("balanced by expected load (flow share + resting-order share): the busiest markets placed heaviest "
+              "first on the least-loaded shard, the rest strided by activity rank")
+HEAD_PER_SHARD = 256
+MAX_HEAD = 1 << 16  # placing costs head x K steps
 
 
 @dataclass(frozen=True)
@@ -32,29 +39,49 @@ class ShardLoad:
     resting_orders: float  # expected seeded resting orders
 
 
-def shard_of(markets: np.ndarray, shards: int) -> np.ndarray:
-    return np.asarray(markets) % shards
+def head_size(markets: int, shards: int) -> int:
+    return min(markets, HEAD_PER_SHARD * shards, MAX_HEAD) if shards > 1 else 0
 
 
-def local_index(markets: np.ndarray, shards: int) -> np.ndarray:
-    return np.asarray(markets) // shards
+def _loads(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """Per rank: expected flow share and expected resting orders."""
+    n = scenario.markets
+    weights = zipf_weights(n, Generator(scenario).zipf_exponent)
+    depth = np.zeros(n, dtype=np.float64)
+    for tier, start, stop in tier_ranges(scenario.tiers, n):
+        depth[start:stop] = (tier.low + tier.high) / 2
+    return weights, depth
 
 
-def _count_in(start: int, stop: int, shard: int, shards: int) -> int:
-    """How many ranks in ``start .. stop - 1`` are ``shard`` mod ``shards``."""
-    return len(range(start + (shard - start) % shards, stop, shards))
+def split(scenario: Scenario, shards: int) -> list[Part]:
+    """Every shard's part of ``scenario``'s markets (one part, the whole, for one shard)."""
+    if shards == 1:
+        return [Part.whole()]
+    n = scenario.markets
+    head = head_size(n, shards)
+    weights, depth = _loads(scenario)
+    flow = weights / weights.sum()
+    depth = depth / depth.sum() if depth.sum() else depth
+    tail_shard = (np.arange(head, n) - head) % shards
+    flow_load = np.bincount(tail_shard, weights=flow[head:], minlength=shards).astype(np.float64)
+    depth_load = np.bincount(tail_shard, weights=depth[head:], minlength=shards).astype(np.float64)
+    order = np.argsort(-(flow[:head] + depth[:head]), kind="stable")
+    head_shard = np.empty(head, dtype=np.int64)
+    k.least_loaded_first(flow[:head], depth[:head], order, flow_load, depth_load, head_shard)
+    head_local = np.empty(head, dtype=np.int64)
+    head_count = np.zeros(shards, dtype=np.int64)
+    for rank in range(head):  # local indices follow ranks within each shard
+        s = head_shard[rank]
+        head_local[rank] = head_count[s]
+        head_count[s] += 1
+    first = Part(0, shards, head_shard, head_local, head_count)
+    return [first.of_shard(s) for s in range(shards)]
 
 
 def expected_load(scenario: Scenario, shards: int) -> list[ShardLoad]:
-    n = scenario.markets
-    weights = zipf_weights(n, Generator(scenario).zipf_exponent)
-    return [
-        ShardLoad(
-            shard=k,
-            markets=len(range(k, n, shards)),
-            flow_share=float(weights[k::shards].sum()),
-            resting_orders=float(sum(_count_in(start, stop, k, shards) * (t.low + t.high) / 2
-                                     for t, start, stop in tier_ranges(scenario.tiers, n))),
-        )
-        for k in range(shards)
-    ]
+    weights, depth = _loads(scenario)
+    out = []
+    for part in split(scenario, shards):
+        ranks = part.ranks(scenario.markets)
+        out.append(ShardLoad(part.shard, len(ranks), float(weights[ranks].sum()), float(depth[ranks].sum())))
+    return out

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from ..errors import LxdexError
 from ..scenarios.config import Scenario
 from ..scenarios.generator import Generator
+from .assignment import split
 from .worker import ShardWorker
 
 __all__ = ["Executor", "InProcess", "OnDask"]
@@ -45,7 +46,7 @@ class InProcess:
         self.shards = shards
         self.mode = "process" if shards == 1 else "shards"
         self.failed: dict[int, str] = {}
-        first = Generator(scenario, 0, shards)
+        first = Generator(scenario, split(scenario, shards)[0])
         self.workers = [ShardWorker(scenario, k, shards, generator=first.for_shard(k)) for k in range(shards)]
 
     def call(self, method: str, *args: Any) -> list[Any]:

@@ -169,8 +169,8 @@ class SimulationResult:
         data = _mapping(data, origin)
         fmt = data.get("format")
         if fmt != SIMULATE_FORMAT:
-            raise InputError(f"{origin}: format={fmt!r} is not {SIMULATE_FORMAT!r} (written by another lxdex version? "
-                             "re-run lxdex simulate --out)")
+            raise InputError(f"{origin}: not an lxdex simulate result of this version (format={fmt!r}, expected "
+                             f"{SIMULATE_FORMAT!r}); re-run lxdex simulate --out")
         try:
             scenario = scenario_from_dict(_mapping(data.get("scenario"), f"{origin}: scenario"))
         except InputError as exc:

@@ -1,4 +1,4 @@
-"""One shard of a simulation: an engine holding the markets ``m`` with ``m % shards == shard``.
+"""One shard of a simulation: an engine holding the markets of its part of the split (:mod:`.assignment`).
 
 A :class:`Shard` seeds its markets' books and then takes the run's flow one batch at a time:
 :meth:`Shard.step` draws its own orders among flow indices ``start .. start + count - 1``
@@ -197,12 +197,6 @@ class Shard:
         k.add_multiset(tape, ids, self.digest.view(np.int64).reshape(-1, 1), np.uint64(_TAPE_SALT))
         return [int(v) for v in market], [int(v) for v in tape]
 
-    def local_range(self, start_rank: int, stop_rank: int) -> tuple[int, int]:
-        """Local indices of this shard's markets whose global rank is in ``start_rank .. stop_rank - 1``."""
-        lo = max(0, -(-(start_rank - self.shard) // self.shards))
-        hi = max(lo, -(-(stop_rank - self.shard) // self.shards))
-        return lo, min(hi, self.markets)
-
     def tier_slices(self) -> list[tuple[int, int]]:
         """Local index range of each tier of the scenario's table (by global rank)."""
-        return [self.local_range(start, stop) for _, start, stop in tier_ranges(self.scenario.tiers, self.scenario.markets)]
+        return [self.generator.local_range(start, stop) for _, start, stop in tier_ranges(self.scenario.tiers, self.scenario.markets)]

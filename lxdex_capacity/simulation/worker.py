@@ -20,6 +20,7 @@ from ..profiling.distributions import sample_ranks, value_counts
 from ..profiling.memory import ProcessMemory, numpy_traced_bytes, sample_process
 from ..scenarios.config import Scenario, scenario_from_dict
 from ..scenarios.generator import Generator
+from .assignment import split
 from .shard import SEED_CHUNK_MARKETS, Shard
 
 __all__ = ["ShardWorker", "ShardPhase", "ShardProbes", "ShardSummary"]
@@ -79,7 +80,7 @@ class ShardWorker:
             tracemalloc.start()
         scenario = scenario if isinstance(scenario, Scenario) else scenario_from_dict(scenario)
         self.scenario = scenario
-        self.shard = Shard(generator or Generator(scenario, shard, shards))
+        self.shard = Shard(generator or Generator(scenario, split(scenario, shards)[shard]))
 
     def ready(self) -> bool:
         return True
@@ -134,15 +135,17 @@ class ShardWorker:
         stats = shard.engine.market_stats()
         market_lanes, tape_lanes = shard.checksum_lanes()
         n = self.scenario.markets
-        ranks = sample_ranks(n)
-        owned = ranks[(ranks - 1) % shard.shards == shard.shard]
+        ids = shard.generator.global_ids()
+        sampled = sample_ranks(n) - 1  # as market ids
+        local = np.minimum(np.searchsorted(ids, sampled), len(ids) - 1)
+        owned = ids[local] == sampled
         c = shard.counters
         return ShardSummary(
             market_lanes=market_lanes,
             tape_lanes=tape_lanes,
             tier_sums=tier_sums(shard.engine, tier_names(self.scenario.tiers, n), shard.tier_slices()),
             trade_counts=value_counts(stats["trade_count"]),
-            depth_samples={int(r): int(stats["resting_orders"][(r - 1) // shard.shards]) for r in owned},
+            depth_samples={int(m) + 1: int(stats["resting_orders"][i]) for m, i in zip(sampled[owned], local[owned])},
             flow_orders=c.flow_orders,
             flow_seconds=c.flow_seconds,
             cancels=c.cancels,

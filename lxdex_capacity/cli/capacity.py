@@ -1,0 +1,158 @@
+"""``lxdex sweep``, ``lxdex plan`` and ``lxdex hardware list/show/compare``: the cost model and the
+machines (:mod:`lxdex_capacity.capacity`)."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..console import step_progress
+from ..errors import InputError
+from .app import app
+from .options import (HARDWARE_FILE, MODEL_FILE, ORDER_RATE, ORDERS_PER_MARKET, OS_RESERVE, SAFETY, TRADES_RETAINED,
+                      json_option, plan_request)
+from .render import print_json
+from .render.capacity import print_hardware_compare, print_hardware_list, print_hardware_show, print_plan, print_sweep
+
+DEFAULT_SIZES = "1000,5000,21000,100000"
+
+
+def _parse_sizes(text: str) -> list[int]:
+    sizes = []
+    for part in text.split(","):
+        part = part.strip().replace("_", "")
+        if not part.isdigit() or int(part) < 1:
+            raise InputError(f"markets={text!r} must be comma-separated positive integers, e.g. {DEFAULT_SIZES}")
+        sizes.append(int(part))
+    if len(set(sizes)) < 2:
+        raise InputError(f"markets={text!r} must name at least two different sizes to fit a model")
+    return sorted(set(sizes))
+
+
+@app.command()
+def sweep(
+    markets: str = typer.Option(DEFAULT_SIZES, help="Comma-separated market counts; each point runs in a fresh process."),
+    repeat: int = typer.Option(2, min=1, max=100, help="Runs per size and design variant (seeds seed, seed+1, ...)."),
+    fit_up_to: Optional[int] = typer.Option(None, min=1, help="Fit the validation model on sizes up to this; larger sizes are held out and predicted (default: all but the largest)."),
+    trades: int = typer.Option(1_000_000, min=1, help="Fills each point's traded phase runs until."),
+    trades_retained: int = typer.Option(1 << 18, min=1024, max=1 << 28, help="Tape length (a power of two) of the default variant; the long-tape variant keeps 4x."),
+    seed: int = typer.Option(0, min=0, help="Seed of the first repeat."),
+    out_file: Path = typer.Option(Path("lxdex-model.json"), "--out", help="Where to write the fitted model (JSON, for 'lxdex plan --model')."),
+    force: bool = typer.Option(False, "--force", help="Run even if the largest point's memory estimate exceeds available memory."),
+    workers: Optional[int] = typer.Option(None, min=1, max=1024, help="Run points in parallel on a local Dask cluster of this many worker processes (needs the 'distributed' extra)."),
+    scheduler: Optional[str] = typer.Option(None, help="Run points on an existing Dask cluster at this scheduler address (e.g. tcp://10.0.0.5:8786)."),
+    as_json: bool = json_option("Print one JSON object (points, model, validation) instead of tables."),
+) -> None:
+    """Measure engine bytes at several sizes, fit bytes = base + a*markets + b*orders + c*trades, validate, save."""
+    from ..atomic import write_text_atomic
+    from ..capacity.sweep import run_sweep
+    from ..scenarios.config import Scenario
+
+    sizes = _parse_sizes(markets)
+    if not out_file.parent.is_dir():  # found out now, not after the sweep has run
+        raise InputError(f"--out {str(out_file)!r}: the directory {str(out_file.parent)!r} does not exist")
+    if fit_up_to is not None and fit_up_to < sizes[0]:
+        raise InputError(f"fit_up_to={fit_up_to} must be at least the smallest size ({sizes[0]:,})")
+    base = Scenario(trades=trades, seed=seed, trades_retained=trades_retained)
+    with ExitStack() as stack:
+        client = None
+        if workers is not None or scheduler is not None:
+            from ..distributed import dask_client
+
+            client = stack.enter_context(dask_client(workers, scheduler))
+        advance = stack.enter_context(step_progress("sweep"))
+        result = run_sweep(sizes, repeat=repeat, base=base, fit_up_to=fit_up_to, advance=advance, force=force,
+                           client=client, concurrent=0 if scheduler else (workers or 1))
+    write_text_atomic(out_file, result.model.to_json())
+    report = result.as_dict() | {"model_file": str(out_file)}
+    if as_json:
+        print_json(report)
+    else:
+        print_sweep(report)
+
+
+@app.command()
+def plan(
+    markets: int = typer.Option(21_000, min=1, max=10**12, help="Markets the exchange lists."),
+    orders_per_market: Optional[float] = ORDERS_PER_MARKET,
+    trades_retained: int = TRADES_RETAINED,
+    order_rate: float = ORDER_RATE,
+    safety: float = SAFETY,
+    os_reserve: float = OS_RESERVE,
+    model_file: Optional[Path] = MODEL_FILE,
+    hardware_file: Optional[Path] = HARDWARE_FILE,
+    profile_names: Optional[list[str]] = typer.Option(None, "--profile", help="Plan only for these profiles (repeatable)."),
+    as_json: bool = json_option(),
+) -> None:
+    """Which machines hold the load: memory required vs usable, headroom, max markets, bottleneck, N+1 clusters."""
+    from ..capacity.hardware import find_profile, load_profiles
+    from ..capacity.model import load_model
+    from ..capacity.plan import plan as make_plan
+
+    model = load_model(model_file)
+    profiles = load_profiles(hardware_file)
+    if profile_names:
+        profiles = [find_profile(name, profiles) for name in profile_names]
+    request = plan_request(markets, orders_per_market, trades_retained, order_rate, safety, os_reserve)
+    report = make_plan(model, profiles, request)
+    if as_json:
+        print_json(report, allow_nan=False)
+    else:
+        print_plan(report)
+
+
+hardware_app = typer.Typer(help="Hardware profiles: buyable configurations with their sources.", no_args_is_help=True)
+app.add_typer(hardware_app, name="hardware")
+
+
+@hardware_app.command("list")
+def hardware_list(
+    hardware_file: Optional[Path] = HARDWARE_FILE,
+    as_json: bool = json_option("Print every profile with all its fields as JSON."),
+) -> None:
+    """Every hardware profile: memory (GiB), bandwidth (GB/s), cores, power and price."""
+    from ..capacity.hardware import load_profiles
+
+    profiles = load_profiles(hardware_file)
+    if as_json:
+        print_json({"profiles": [p.as_dict() for p in profiles]})
+    else:
+        print_hardware_list(profiles)
+
+
+@hardware_app.command("show")
+def hardware_show(
+    name: str = typer.Argument(..., help="Profile name, e.g. 'Mac Studio M2 Ultra 192 GB'."),
+    hardware_file: Optional[Path] = HARDWARE_FILE,
+    as_json: bool = json_option("Print the profile as JSON."),
+) -> None:
+    """One profile, every field, with its source."""
+    from ..capacity.hardware import find_profile, load_profiles
+
+    profile = find_profile(name, load_profiles(hardware_file))
+    if as_json:
+        print_json(profile.as_dict())
+    else:
+        print_hardware_show(profile)
+
+
+@hardware_app.command("compare")
+def hardware_compare(
+    names: list[str] = typer.Argument(..., help="Two or more profile names."),
+    hardware_file: Optional[Path] = HARDWARE_FILE,
+    as_json: bool = json_option("Print the profiles as JSON."),
+) -> None:
+    """Profiles side by side."""
+    from ..capacity.hardware import find_profile, load_profiles
+
+    if len(names) < 2:
+        raise InputError("compare needs at least two profile names")
+    everything = load_profiles(hardware_file)
+    profiles = [find_profile(n, everything) for n in names]
+    if as_json:
+        print_json({"profiles": [p.as_dict() for p in profiles]})
+    else:
+        print_hardware_compare(profiles)

@@ -1,0 +1,70 @@
+"""Options that several ``lxdex`` commands share, each defined once, and what builds on them.
+
+* the run options of ``simulate``, ``profile`` and ``report`` (``--markets``, ``--trades``,
+  ``--seed``, ``--scenario``, ``--force``), with :func:`scenario_from_options`;
+* the plan options of ``plan`` and ``report`` (``--orders-per-market``, ``--trades-retained``,
+  ``--order-rate``, ``--safety``, ``--os-reserve``, ``--model``, ``--hardware``), with
+  :func:`plan_request`; ``--model`` is also ``audit``'s, ``--hardware`` also ``hardware``'s;
+* ``--json``, whose help says what it replaces (tables, a table, ...).
+
+Options only one command has are defined with the command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from ..capacity.plan import PlanRequest
+    from ..scenarios.config import Scenario
+
+__all__ = [
+    "MARKETS_HELP", "MARKETS", "TRADES", "SEED", "SCENARIO", "FORCE", "json_option", "scenario_from_options",
+    "ORDERS_PER_MARKET", "TRADES_RETAINED", "ORDER_RATE", "SAFETY", "OS_RESERVE", "MODEL_FILE", "HARDWARE_FILE", "plan_request",
+]
+
+# --- one simulation run: simulate, profile, report (and scenario show's --markets) -------------------
+
+MARKETS_HELP = "Markets to simulate (1 to 100,000,000); default 21,000 or the scenario file's."
+MARKETS = typer.Option(None, min=1, max=100_000_000, help=MARKETS_HELP)
+TRADES = typer.Option(None, min=0, help="Fills the traded phase runs until (default 1,000,000).")
+SEED = typer.Option(None, min=0, help="Random seed: the same seed gives the same trades.")
+SCENARIO = typer.Option(None, "--scenario", help="Scenario TOML file (see 'lxdex scenario show').")
+FORCE = typer.Option(False, "--force", help="Run even if the memory estimate exceeds available memory.")
+
+
+def json_option(help: str = "Print one JSON object instead of tables.") -> Any:
+    """``--json``: the result as JSON on stdout instead of rich tables; ``help`` says what it replaces."""
+    return typer.Option(False, "--json", help=help)
+
+
+def scenario_from_options(scenario_file: Optional[Path], **overrides: Any) -> "Scenario":
+    """The scenario file's (or the default) scenario, with the options that were given replacing its values."""
+    from ..scenarios.config import Scenario, load_scenario
+
+    scenario = load_scenario(scenario_file) if scenario_file else Scenario()
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return scenario.replace(**changes) if changes else scenario
+
+
+# --- a capacity plan: plan, report ----------------------------------------------------------------
+
+ORDERS_PER_MARKET = typer.Option(None, min=0, help="Mean resting orders per market (default: the tier table's mean at this size).")
+TRADES_RETAINED = typer.Option(1_000_000, min=0, help="Trades kept in memory (the tape).")
+ORDER_RATE = typer.Option(1_000_000, min=0, help="Orders per second the exchange must sustain.")
+SAFETY = typer.Option(2.0, min=1.0, max=100.0, help="Multiplier on the engine's predicted bytes: pools double when full, so a process may hold up to twice what its books use.")
+OS_RESERVE = typer.Option(4.0, min=0.0, help="GiB of each machine's memory left to the OS and everything else.")
+MODEL_FILE = typer.Option(None, "--model", help="Model JSON from 'lxdex sweep' (default: the reference model shipped with the package).")
+HARDWARE_FILE = typer.Option(None, "--hardware", help="TOML file of extra hardware profiles ([[machine]] tables, shaped like the built-in table; see README).")
+
+
+def plan_request(markets: int, orders_per_market: Optional[float], trades_retained: int, order_rate: float,
+                 safety: float, os_reserve: float) -> "PlanRequest":
+    """The :class:`~lxdex_capacity.capacity.plan.PlanRequest` the plan options describe, for ``markets`` markets."""
+    from ..capacity.plan import PlanRequest
+
+    return PlanRequest(markets=markets, orders_per_market=orders_per_market, trades_retained=trades_retained,
+                       safety=safety, os_reserve_gib=os_reserve, order_rate=order_rate)

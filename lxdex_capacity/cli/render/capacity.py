@@ -1,0 +1,147 @@
+"""``lxdex sweep``, ``lxdex plan`` and ``lxdex hardware list/show/compare``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+from ...console import gib, mb, out, price, si
+
+if TYPE_CHECKING:
+    from ...capacity.hardware import HardwareProfile
+
+__all__ = ["print_sweep", "print_plan", "print_hardware_list", "print_hardware_show", "print_hardware_compare"]
+
+GIB = 2**30
+
+
+def print_sweep(r: dict[str, Any]) -> None:
+    """A sweep's report (``SweepResult.as_dict()`` and ``model_file``): points, model, validation."""
+    points = Table(title="sweep points — engine bytes used after trading, each in a fresh process")
+    for name in ("markets", "variant", "seed", "resting orders", "trades retained", "measured MB", "model MB", "residual", "RSS MB", "orders/s"):
+        points.add_column(name, justify="left" if name == "variant" else "right")
+    for p in r["points"]:
+        points.add_row(f"{p['markets']:,}" + (" *" if p["held_out"] else ""), p["variant"], str(p["seed"]), f"{p['resting_orders']:,}",
+                       f"{p['trades_retained']:,}", f"{p['bytes'] / 1e6:,.2f}", f"{p['predicted_bytes'] / 1e6:,.2f}",
+                       f"{100 * p['residual_bytes'] / p['bytes']:+.2f}%", f"{p['rss_bytes'] / 1e6:,.1f}", si(p["orders_per_s"], "/s"))
+    out.print(points)
+    out.print("* held out of the validation fit. MB = 10^6 bytes.")
+    model = r["model"]
+    coefs = Table(title=f"model (all points): R² {model['r2']:.6f}, residual std {mb(model['fit']['residual_std_bytes'])}, {model['fit']['dof']} degrees of freedom")
+    for name in ("term", "coefficient", "95% interval", "unit"):
+        coefs.add_column(name, justify="left" if name in ("term", "unit") else "right")
+    units = {"base": "bytes", "markets": "bytes per market", "resting_orders": "bytes per resting order", "trades_retained": "bytes per trade retained"}
+    for term, c in model["coefficients"].items():
+        coefs.add_row(term, f"{c['value']:,.2f}", f"{c['ci95'][0]:,.2f} … {c['ci95'][1]:,.2f}", units[term])
+    out.print(coefs)
+    out.print(f"runtime (interpreter, numpy, numba, kernels): {mb(model['runtime_bytes'])} resident; engine reserved/used "
+              f"median {model['reserved_ratio']['median']:.2f}, max {model['reserved_ratio']['max']:.2f}; model written to {r['model_file']}")
+    v = r["validation"]
+    if v.get("held_out"):
+        val = Table(title=f"validation — fitted on points up to {v['fit_up_to_markets']:,} markets, predicting the larger sizes")
+        for name in ("markets", "predicted MB", "measured MB", "error"):
+            val.add_column(name, justify="right")
+        for row in v["held_out"]:
+            val.add_row(f"{row['markets']:,}", f"{row['predicted_bytes'] / 1e6:,.2f}", f"{row['measured_bytes'] / 1e6:,.2f}", f"{row['error_pct']:+.2f}%")
+        out.print(val)
+
+
+def print_plan(r: dict[str, Any]) -> None:
+    """A plan (:func:`lxdex_capacity.capacity.plan.plan`): the request, a row per profile, the cheapest
+    fits and clusters, and the scaling table."""
+    q, m = r["request"], r["model"]
+    out.print(f"[bold]{q['markets']:,} markets[/], {q['orders_per_market']:,.1f} resting orders per market ({q['resting_orders']:,.0f} in all), "
+              f"{q['trades_retained']:,} trades retained, {q['order_rate']:,.0f} orders/s; engine bytes predicted {mb(r['engine_bytes'])}; "
+              f"required = runtime {mb(m['runtime_bytes'])} + {q['safety']:g} x engine; usable = memory - {q['os_reserve_gib']:g} GiB for the OS"
+              + (f"; [yellow]extrapolated beyond the largest measured size ({m['largest_markets_measured']:,} markets)[/]" if m["extrapolated"] else ""))
+    table = Table(title=f"plan per hardware profile — GiB = 2^30 bytes; usable = memory - {q['os_reserve_gib']:g} GiB; required ± its 95% prediction interval")
+    for name in ("profile", "GiB", "required", "±95%", "fits", "headroom", "max markets", "orders/s", "runs out first", "N+1", "price"):
+        table.add_column(name, justify="left" if name in ("profile", "runs out first") else "right", no_wrap=name == "profile")
+    for p in r["profiles"]:
+        half = (p["required_bytes_high"] - p["required_bytes_low"]) / 2
+        table.add_row(p["name"], f"{p['memory_bytes'] / GIB:,.0f}", f"{p['required_bytes'] / GIB:,.3f}",
+                      f"{half / GIB:,.3f}", "[green]yes[/]" if p["fits"] else "[red]no[/]",
+                      "—" if p["headroom_pct"] is None else f"{p['headroom_pct']:,.1f}%", f"{p['max_markets']:,}",
+                      si(p["order_capacity_per_s"]), p["bottleneck"], "—" if p["machines"] is None else f"{p['machines']}+1", price(p["price_usd"], p["price_usd_hour"]))
+    out.print(table)
+    if r["cheapest_fit"]:
+        out.print(f"cheapest single machine that fits: [bold]{r['cheapest_fit']}[/]"
+                  + (f"; cheapest cloud instance: {r['cheapest_cloud_fit']}" if r["cheapest_cloud_fit"] else ""))
+    else:
+        out.print("[yellow]no single priced machine holds this load[/]")
+    for key, unit in (("cluster", "price_usd"), ("cluster_cloud", "price_usd_hour")):
+        c = r[key]
+        if c and c["machines"] > 1:
+            total = c.get("cluster_price_usd", c.get("cluster_price_usd_hour"))
+            money = f"${total:,.0f}" if unit == "price_usd" else f"${total:,.2f}/h"
+            out.print(f"sharded: {c['machines']} x {c['profile']} (+1 spare = {c['machines_n_plus_1']}, {money}); each holds up to "
+                      f"{c['machine_markets']:,} markets and needs {gib(c['machine_required_bytes'])}")
+    scaling = Table(title="scaling: memory required and the smallest configuration that fits")
+    for name in ("markets", "orders/market", "required", "95% interval", "smallest fit"):
+        scaling.add_column(name, justify="left" if name == "smallest fit" else "right")
+    for row in r["scaling"]:
+        scaling.add_row(f"{row['markets']:,}" + (" †" if row["extrapolated"] else ""), f"{row['orders_per_market']:,.1f}", gib(row["required_bytes"], 3),
+                        f"{row['required_bytes_low'] / GIB:,.3f}–{row['required_bytes_high'] / GIB:,.3f} GiB", row["smallest_fit"] or "none (shard it)")
+    out.print(scaling)
+    out.print("† beyond the largest size the model was measured at. Order capacity: one-core throughput measured on "
+              f"{m['provenance'].get('processor', 'the sweep machine')} x the profile's performance cores.")
+
+
+def _profile_rows(p: "HardwareProfile") -> list[tuple[str, str]]:
+    def maybe(value: Any, fmt: str = "{}") -> str:
+        return "—" if value is None else fmt.format(value)
+
+    return [
+        ("name", p.name),
+        ("kind", p.kind),
+        ("machine", p.machine),
+        ("chip", p.chip),
+        ("year", maybe(p.year)),
+        ("CPU", p.cpu),
+        ("P / E cores", f"{p.p_cores} / {p.e_cores}"),
+        ("GPU cores", maybe(p.gpu_cores)),
+        ("memory", f"{p.memory_gib:g} GiB ({p.memory_bytes:,} bytes)"),
+        ("memory options", ", ".join(f"{g:g}" for g in p.memory_options_gib) + " GiB"),
+        ("bandwidth", maybe(p.bandwidth_gb_s, "{:g} GB/s (decimal)")),
+        ("max power", maybe(p.max_power_w, "{:g} W")),
+        ("launch price", maybe(p.price_usd, "${:,.0f}")),
+        ("price per hour", maybe(p.price_usd_hour, "${:,.4f}")),
+        ("source", p.source),
+    ]
+
+
+def print_hardware_list(profiles: list["HardwareProfile"]) -> None:
+    """Every profile, a row each: memory, bandwidth, cores, power and price."""
+    table = Table(title=f"{len(profiles)} hardware profiles — memory in GiB (Apple's GB), bandwidth in decimal GB/s")
+    for name in ("profile", "year", "P+E cores", "GPU", "memory GiB", "GB/s", "max W", "price"):
+        table.add_column(name, justify="left" if name == "profile" else "right")
+    for p in profiles:
+        table.add_row(p.name, str(p.year or "—"), f"{p.p_cores}+{p.e_cores}", str(p.gpu_cores or "—"), f"{p.memory_gib:g}",
+                      f"{p.bandwidth_gb_s:g}" if p.bandwidth_gb_s else "—", f"{p.max_power_w:g}" if p.max_power_w else "—", price(p.price_usd, p.price_usd_hour))
+    out.print(table)
+
+
+def print_hardware_show(profile: "HardwareProfile") -> None:
+    """One profile, every field, with its source."""
+    table = Table(title=profile.name, show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    for field, value in _profile_rows(profile):
+        table.add_row(field, value)
+    out.print(table)
+
+
+def print_hardware_compare(profiles: list["HardwareProfile"]) -> None:
+    """Profiles side by side, a column each (and the price per GiB when every one has a launch price)."""
+    table = Table(title="hardware profiles side by side")
+    table.add_column("field")
+    for p in profiles:
+        table.add_column(p.name)
+    rows = [_profile_rows(p) for p in profiles]
+    for i, (field, _) in enumerate(rows[0]):
+        if field != "name":
+            table.add_row(field, *(r[i][1] for r in rows))
+    if all(p.price_usd for p in profiles):
+        table.add_row("price per GiB", *(f"${p.price_usd / p.memory_gib:,.2f}" for p in profiles))
+    out.print(table)

@@ -1,0 +1,101 @@
+"""``lxdex report`` and ``lxdex audit``: a written capacity report, and published claims checked
+against measurement (:mod:`lxdex_capacity.reporting`)."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..console import err, phase_progress, step_progress
+from .app import app, invocation
+from .options import (FORCE, HARDWARE_FILE, MARKETS, MODEL_FILE, ORDER_RATE, ORDERS_PER_MARKET, OS_RESERVE, SAFETY, SCENARIO,
+                      SEED, TRADES, TRADES_RETAINED, json_option, plan_request, scenario_from_options)
+from .render import print_json
+from .render.reports import print_audit, print_written
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    markets: Optional[int] = MARKETS,
+    trades: Optional[int] = TRADES,
+    seed: Optional[int] = SEED,
+    scenario_file: Optional[Path] = SCENARIO,
+    simulate_file: Optional[Path] = typer.Option(None, "--simulate", help="Use a saved simulate.json ('lxdex simulate --out', in one process or sharded) instead of running."),
+    results_file: Optional[Path] = typer.Option(None, "--results", help="Re-render a saved results.json without running anything."),
+    out_dir: Path = typer.Option(..., "--out", help="Directory to write report.md, report.html, results.json and charts/ into."),
+    orders_per_market: Optional[float] = ORDERS_PER_MARKET,
+    trades_retained: int = TRADES_RETAINED,
+    order_rate: float = ORDER_RATE,
+    safety: float = SAFETY,
+    os_reserve: float = OS_RESERVE,
+    model_file: Optional[Path] = MODEL_FILE,
+    hardware_file: Optional[Path] = HARDWARE_FILE,
+    force: bool = FORCE,
+    as_json: bool = json_option("Print the results (every figure) as JSON."),
+) -> None:
+    """Write a capacity report: Markdown, self-contained HTML, results.json and charts (PNG, SVG)."""
+    from ..capacity.hardware import load_profiles
+    from ..capacity.model import load_model
+    from ..reporting.report import collect, load_results, load_simulation, write_report
+    from ..simulation import simulate
+
+    if results_file is not None:
+        results = load_results(results_file)
+    else:
+        if simulate_file is not None:
+            simulation = load_simulation(simulate_file)
+        else:
+            scenario = scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
+            with phase_progress() as advance:
+                simulation = simulate(scenario, progress=advance, force=force).to_dict()
+        request = plan_request(simulation["markets"], orders_per_market, trades_retained, order_rate, safety, os_reserve)
+        results = collect(simulation, load_model(model_file), load_profiles(hardware_file), request, _command_line(ctx))
+    with err.status("drawing charts and writing the report"):
+        written = write_report(results, out_dir)
+    if as_json:
+        print_json(results, allow_nan=False)
+    else:
+        print_written(written, out_dir)
+
+
+def _command_line(ctx: typer.Context) -> str:
+    """The command as typed (``lxdex report ...``), recorded in the results; ``lxdex report`` if unknown."""
+    called = invocation(ctx)
+    return "lxdex " + shlex.join(called.argv) if called and called.argv[:1] == ("report",) else "lxdex report"
+
+
+@app.command()
+def audit(
+    claims_file: Optional[Path] = typer.Argument(None, help="Claims TOML file (default: the published LX DEX report's claims)."),
+    max_measure: int = typer.Option(1_000_000, min=1, help="Measure loads up to this many markets; larger ones are predicted by the model."),
+    seed: int = typer.Option(0, min=0, help="Seed of the simulation runs."),
+    model_file: Optional[Path] = MODEL_FILE,
+    force: bool = typer.Option(False, "--force", help="Run even if a load's memory estimate exceeds available memory."),
+    as_json: bool = json_option("Print one JSON object instead of a table."),
+) -> None:
+    """Check a report's claims (memory, per-market memory, orders/s, lookups/s, random access) against measurement."""
+    from ..capacity.model import load_model
+    from ..reporting.audit import audit as run_audit
+    from ..reporting.audit import load_claims, published_claims_path
+    from ..simulation import simulate
+
+    source, claims = load_claims(claims_file)
+    model = load_model(model_file)
+    with step_progress("audit") as advance:
+        verdicts = run_audit(claims, lambda scenario: simulate(scenario, force=force).as_dict(), model,
+                             max_measure=max_measure, seed=seed, advance=advance)
+    report = {
+        "claims_file": str(claims_file or published_claims_path()),
+        "source": source,
+        "claims": [v.as_dict() for v in verdicts],
+        "holds": sum(v.holds for v in verdicts),
+        "fails": sum(not v.holds for v in verdicts),
+    }
+    if as_json:
+        print_json(report, allow_nan=False)
+    else:
+        print_audit(report, verdicts)

@@ -1,0 +1,103 @@
+"""``lxdex simulate`` (in one process, or ``--shards`` on Dask) and ``lxdex profile``: one simulation
+run (:mod:`lxdex_capacity.simulation`), its figures printed, ``--out`` saving them."""
+
+from __future__ import annotations
+
+import json
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import typer
+
+from ..atomic import write_text_atomic
+from ..console import phase_progress
+from ..errors import CheckFailed
+from .app import app
+from .options import FORCE, MARKETS, SCENARIO, SEED, TRADES, json_option, scenario_from_options
+from .render import print_json
+from .render.simulation import print_profile, print_simulation, warn_stalled
+
+if TYPE_CHECKING:
+    from ..scenarios.config import Scenario
+    from ..simulation.results import SimulationResult
+
+
+@app.command()
+def simulate(
+    markets: Optional[int] = MARKETS,
+    trades: Optional[int] = TRADES,
+    seed: Optional[int] = SEED,
+    scenario_file: Optional[Path] = SCENARIO,
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Also write simulate.json into this directory."),
+    force: bool = FORCE,
+    shards: Optional[int] = typer.Option(None, min=1, max=4096, help="Split the markets into this many shards, each an engine on a Dask worker (a local cluster of that many workers unless --scheduler); the result is the same run, whatever the count."),
+    scheduler: Optional[str] = typer.Option(None, help="Run the shards on the Dask cluster at this scheduler address."),
+    as_json: bool = json_option(),
+) -> None:
+    """Build the markets, seed their books, trade, and report each phase's memory and the throughput."""
+    from ..atomic import ensure_dir
+
+    scenario = scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
+    if out_dir is not None:
+        out_dir = ensure_dir(out_dir)
+    result = _run(scenario, shards or 1, scheduler, force)
+    if result.stalled:
+        warn_stalled(result.traded.trades, scenario.trades, scenario.taker_share)
+    text = json.dumps(result.to_dict(), indent=2, allow_nan=False)
+    if out_dir is not None:
+        write_text_atomic(out_dir / "simulate.json", text + "\n")
+    if as_json:
+        print_json(text)
+    else:
+        print_simulation(result)
+    if result.failed_shards:
+        raise CheckFailed("; ".join(f"shard {s.shard} failed: {s.error}" for s in result.shards if s.error))
+
+
+def _run(scenario: "Scenario", shards: int, scheduler: Optional[str], force: bool) -> "SimulationResult":
+    """The run in this process (one shard, no scheduler), or its shards on Dask workers: a local
+    cluster of ``shards`` workers unless ``scheduler``."""
+    from ..simulation import simulate as run_simulation
+
+    with ExitStack() as stack:
+        client = None
+        if shards > 1 or scheduler is not None:
+            from ..distributed import dask_client
+
+            if scheduler is None:  # the local workers together hold the whole run: refuse before starting them
+                from ..simulation import check_memory
+
+                check_memory(scenario, force, shards=shards)
+            client = stack.enter_context(dask_client(None if scheduler else shards, scheduler))
+        advance = stack.enter_context(phase_progress())
+        return run_simulation(scenario, progress=advance, force=force, shards=shards, client=client)
+
+
+@app.command()
+def profile(
+    markets: Optional[int] = MARKETS,
+    trades: Optional[int] = TRADES,
+    seed: Optional[int] = SEED,
+    scenario_file: Optional[Path] = SCENARIO,
+    force: bool = FORCE,
+    as_json: bool = json_option(),
+) -> None:
+    """Where the bytes go: per-market memory by component (averaged and per tier) after trading,
+    and the compact order record against naive object-per-order designs (pympler)."""
+    from ..profiling.breakdown import layout_comparison
+    from ..simulation import simulate as run_simulation
+
+    scenario = scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
+    found: dict[str, Any] = {}
+
+    def inspect(engine: Any) -> None:
+        found["layout"] = layout_comparison(engine, seed=scenario.seed)
+
+    with phase_progress() as advance:
+        result = run_simulation(scenario, progress=advance, force=force, inspect=inspect)
+    b, layout, traded = result.breakdown, found["layout"], result.traded.trades
+    if as_json:
+        print_json({"markets": scenario.markets, "seed": scenario.seed, "trades": traded, **b, "layout": layout})
+    else:
+        print_profile(b, layout, traded)

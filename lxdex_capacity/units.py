@@ -1,0 +1,49 @@
+"""Number formats, one definition each: the CLI's tables and the written report both use these.
+
+Rates use decimal prefixes (``12.35M orders/s``); bytes are spelled out with their unit: MB and
+GB are decimal (10^6, 10^9), GiB is binary (2^30).  Pure functions of numbers to text, with no
+console, so library code (:mod:`lxdex_capacity.reporting`) imports them directly;
+:mod:`lxdex_capacity.console` re-exports them for the CLI.
+"""
+
+from __future__ import annotations
+
+__all__ = ["si", "mb", "gib", "quantity", "price"]
+
+_PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "K"))
+
+
+def si(value: float, unit: str = "") -> str:
+    """``12.35M orders/s``: decimal prefixes, as rates are counted (``12.35M`` without a unit)."""
+    suffix = f" {unit}" if unit else ""
+    for factor, prefix in _PREFIXES:
+        if abs(value) >= factor:
+            return f"{value / factor:,.2f}{prefix}{suffix}"
+    return f"{value:,.2f}{suffix}"
+
+
+def mb(n: float) -> str:
+    """Decimal megabytes (10^6 bytes), as the published report counted."""
+    return f"{n / 1e6:,.2f} MB"
+
+
+def gib(n: float, digits: int = 2) -> str:
+    """Binary gibibytes (2^30 bytes), as memory is sold."""
+    return f"{n / 2**30:,.{digits}f} GiB"
+
+
+def quantity(value: float, unit: str) -> str:
+    """A claim's or a measurement's figure in its own unit: bytes as MB or GB (decimal), ``ns``
+    with one decimal, anything else (a rate) with :func:`si`."""
+    if unit == "B":
+        return f"{value / 1e9:,.3f} GB" if value >= 1e9 else f"{value / 1e6:,.4g} MB"
+    if unit == "ns":
+        return f"{value:,.1f} ns"
+    return si(value, unit)
+
+
+def price(usd: float | None, usd_per_hour: float | None) -> str:
+    """A machine's price: its launch price (``$1,999``), else its hourly price (``$3.06/h``), else ``quote``."""
+    if usd is not None:
+        return f"${usd:,.0f}"
+    return f"${usd_per_hour:,.2f}/h" if usd_per_hour is not None else "quote"
