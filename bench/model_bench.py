@@ -32,7 +32,7 @@ def main() -> int:
     fit = result.validation_fit
     print(f"\nfitted on {len([p for p in result.points if not p.held_out])} points of {', '.join(f'{s:,}' for s in FIT_SIZES)} markets "
           f"(R² {fit.r2:.6f}); {time.perf_counter() - start:.0f} s in all")
-    for term, value, lo, hi in zip(("base", "markets", "resting_orders", "trades_retained"), fit.coefficients, fit.ci_low, fit.ci_high):
+    for term, value, lo, hi in zip(("base", "markets", "resting_orders", "trades_retained"), fit.coefficients, fit.ci_low, fit.ci_high, strict=True):
         print(f"  {term:<16} {value:>14,.2f}   95% CI {lo:,.2f} … {hi:,.2f}")
     print(f"\n{'markets':>12} {'predicted MB':>14} {'measured MB':>14} {'error':>8} {'target':>8}  met")
     for v in result.validation:

@@ -7,8 +7,9 @@ one clear error.  Nothing here is imported unless those options are used.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from .errors import InputError, LxdexError
 
@@ -52,8 +53,7 @@ def parallel_map(client: Any, fn: Callable[[Any], Any], items: Sequence[Any],
     futures = client.map(fn, items, pure=False)
     index = {f.key: i for i, f in enumerate(futures)}
     results: list[Any] = [None] * len(items)
-    done = 0
-    for future in as_completed(futures):
+    for done, future in enumerate(as_completed(futures), start=1):
         i = index[future.key]
         try:
             results[i] = future.result()
@@ -61,7 +61,6 @@ def parallel_map(client: Any, fn: Callable[[Any], Any], items: Sequence[Any],
             raise type(exc)(f"{describe(items[i])}: {exc}") from None
         except Exception as exc:  # a worker's error, whatever it is, is reported as one line
             raise LxdexError(f"{describe(items[i])} failed on a Dask worker: {type(exc).__name__}: {exc}") from None
-        done += 1
         if advance:
             advance(done, len(items), describe(items[i]))
     return results

@@ -121,7 +121,10 @@ at_most = "1 KB"
     assert verdicts["rss"].holds and verdicts["rss"].measured == 100_000
     huge = verdicts["huge"]
     assert huge.basis.startswith("model prediction") and huge.low < huge.measured < huge.high
-    assert json.dumps([v.as_dict() for v in verdicts.values()], allow_nan=False)
+    for verdict in verdicts.values():  # every verdict is JSON with finite figures and the fields the CLI prints
+        row = json.loads(json.dumps(verdict.as_dict(), allow_nan=False))
+        assert {"id", "claimed", "measured", "holds", "verdict", "basis"} <= set(row), row
+        assert row["verdict"] == ("holds" if row["holds"] else "fails")
 
 
 def test_scenario_for_scales_depth_to_the_claimed_orders():

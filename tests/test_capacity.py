@@ -126,7 +126,7 @@ def test_confidence_intervals_cover_the_truth_most_of_the_time():
     covered = 0
     for seed in range(40):
         fit = fit_bytes(*_synthetic(noise=20_000.0, seed=seed))
-        covered += all(lo <= t <= hi for lo, t, hi in zip(fit.ci_low, TRUE, fit.ci_high))
+        covered += all(lo <= t <= hi for lo, t, hi in zip(fit.ci_low, TRUE, fit.ci_high, strict=True))
     assert covered >= 30  # each interval is 95%; all four at once hold in most fits
 
 
@@ -186,8 +186,16 @@ def test_reference_model_ships_with_the_package_and_validated_within_target():
     model = load_model()
     assert model.fit.r2 > 0.999
     assert model.largest_markets >= 1_000_000
-    base, a, b, c = model.fit.coefficients
+    _base, a, b, c = model.fit.coefficients
     assert 30 < a < 400 and 16 < b < 40 and 25 < c < 35  # bytes per market, per order, per trade
+    # Held-out sizes, predicted by the fit on the smaller ones: within the targets.
+    held_out = {v["markets"]: v for v in model.validation}
+    assert {100_000, 10_000_000} <= set(held_out)
+    for markets, target in ((100_000, 5.0), (10_000_000, 10.0)):
+        v = held_out[markets]
+        assert max(v["fitted_on_markets"]) < markets
+        assert v["error_pct"] == pytest.approx(100 * (v["predicted_bytes"] - v["measured_bytes"]) / v["measured_bytes"])
+        assert abs(v["error_pct"]) <= target, (markets, v["error_pct"])
 
 
 # --- plans --------------------------------------------------------------------------------------

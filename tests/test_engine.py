@@ -15,7 +15,7 @@ LIM, MKT, IOC, FOK, POST = (int(t) for t in OrderType)
 
 def submit(eng: Engine, *orders: tuple[int, int, int, int, int]):
     """orders: (market, side, price, qty, type)."""
-    m, s, p, q, t = (np.array(col, dtype=np.int64) for col in zip(*orders))
+    m, s, p, q, t = (np.array(col, dtype=np.int64) for col in zip(*orders, strict=True))
     return eng.submit(m, s, p, q, t)
 
 

@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import settings, strategies as st
+from hypothesis import settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from lxdex_capacity.engine import NO_PRICE, Engine
@@ -39,9 +40,9 @@ class EngineMachine(RuleBasedStateMachine):
 
     @rule(batch=orders)
     def submit(self, batch):
-        m, s, p, q, t = (np.array(col, dtype=np.int64) for col in zip(*batch))
+        m, s, p, q, t = (np.array(col, dtype=np.int64) for col in zip(*batch, strict=True))
         res = self.eng.submit(m, s, p, q, t)
-        for order_id, qty, status in zip(res.order_ids.tolist(), q.tolist(), res.status.tolist()):
+        for order_id, qty, status in zip(res.order_ids.tolist(), q.tolist(), res.status.tolist(), strict=True):
             if status < 0:
                 assert order_id == -1
                 continue
@@ -53,7 +54,7 @@ class EngineMachine(RuleBasedStateMachine):
     def cancel(self, picks, junk):
         known = list(self.arrival)
         ids = [known[i % len(known)] for i in picks] if known else []
-        ok = self.eng.cancel(np.array(ids + [junk], dtype=np.int64))
+        ok = self.eng.cancel(np.array([*ids, junk], dtype=np.int64))
         assert len(ok) == len(ids) + 1
 
     @rule(picks=st.lists(st.integers(0, 10_000), min_size=1, max_size=6), qty=st.integers(-1, 6))

@@ -91,7 +91,7 @@ def test_bad_orderbook_files_and_levels(tmp_path):
     archive = tmp_path / "x.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("readme.txt", "no csv here")
-    with pytest.raises(InputError, match="expected one \\*message\\*.csv inside the zip, found 0"):
+    with pytest.raises(InputError, match=r"expected one \*message\*\.csv inside the zip, found 0"):
         read_messages(archive)
     assert_one_line_error(run_cli("replay", str(tmp_path / "missing.csv")), "does not exist")
     assert_one_line_error(run_cli("replay", str(messages), "--orderbook", str(book)), "4 columns per level")

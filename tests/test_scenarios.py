@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lxdex_capacity.scenarios import DEFAULT_TIERS, Generator, Scenario, top_share, zipf_exponent_for_share, zipf_weights
+from lxdex_capacity.scenarios import (
+    DEFAULT_TIERS,
+    Generator,
+    Scenario,
+    top_share,
+    zipf_exponent_for_share,
+    zipf_weights,
+)
 from lxdex_capacity.simulation.assignment import split
 
 
@@ -79,9 +86,9 @@ def test_every_shard_draws_the_numbers_one_process_draws():
         part = gen.flow(1_000, 20_000, all_mids[ids])
         parts.append((part.index, ids[part.markets], part.prices, part.qtys, part.types))
     assert np.array_equal(np.sort(np.concatenate(held)), np.arange(1_000))  # every market on exactly one shard
-    merged = [np.concatenate(column) for column in zip(*parts)]
+    merged = [np.concatenate(column) for column in zip(*parts, strict=True)]
     order = np.argsort(merged[0])
-    for got, want in zip(merged[1:], (reference.markets, reference.prices, reference.qtys, reference.types)):
+    for got, want in zip(merged[1:], (reference.markets, reference.prices, reference.qtys, reference.types), strict=True):
         assert np.array_equal(got[order], want)
 
 

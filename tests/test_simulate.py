@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from helpers import assert_one_line_error, run_cli
 from lxdex_capacity.errors import CapacityError, InputError
 from lxdex_capacity.scenarios import Tier
 from lxdex_capacity.scenarios.config import Scenario, load_scenario
 from lxdex_capacity.scenarios.universe import CRYPTO, SECURITY, Universe
 from lxdex_capacity.simulation import check_memory, simulate
 from lxdex_capacity.simulation.results import SIMULATE_FORMAT, SimulationResult
-
-from helpers import assert_one_line_error, run_cli
 
 SMALL = Scenario(markets=400, trades=3_000, seed=7, batch=4_096)
 # Shallow books and a longer flow: without cancels these books grow visibly.
@@ -124,10 +123,10 @@ def test_a_saved_result_with_a_wrong_format_or_shape_is_refused():
     report = simulate(SMALL.replace(trades=500)).to_dict()
     with pytest.raises(InputError, match="format"):
         SimulationResult.from_dict({**report, "format": "lxdex-simulate/1"}, "x.json")
-    with pytest.raises(InputError, match="x.json: phases must be a list"):
+    with pytest.raises(InputError, match=r"x\.json: phases must be a list"):
         SimulationResult.from_dict({**report, "phases": "empty"}, "x.json")
     with pytest.raises(InputError, match=r"x.json: phases\[0\]: markets"):
-        SimulationResult.from_dict({**report, "phases": [{**report["phases"][0], "markets": "many"}] + report["phases"][1:]}, "x.json")
+        SimulationResult.from_dict({**report, "phases": [{**report["phases"][0], "markets": "many"}, *report["phases"][1:]]}, "x.json")
 
 
 def test_cli_table_output():

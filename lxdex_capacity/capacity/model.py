@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class LinearFit:
     def as_dict(self) -> dict[str, Any]:
         return {
             "terms": list(TERMS),
-            "coefficients": {t: {"value": v, "ci95": [lo, hi]} for t, v, lo, hi in zip(TERMS, self.coefficients, self.ci_low, self.ci_high)},
+            "coefficients": {t: {"value": v, "ci95": [lo, hi]} for t, v, lo, hi in zip(TERMS, self.coefficients, self.ci_low, self.ci_high, strict=True)},
             "covariance": [list(row) for row in self.covariance],
             "residual_std_bytes": self.residual_std,
             "dof": self.dof,
@@ -66,7 +67,7 @@ class LinearFit:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LinearFit":
+    def from_dict(cls, data: dict[str, Any]) -> LinearFit:
         coefs = data["coefficients"]
         return cls(
             coefficients=tuple(float(coefs[t]["value"]) for t in TERMS),
@@ -116,8 +117,8 @@ def fit_bytes(markets: Iterable[float], resting_orders: Iterable[float], trades_
     half = _t975(dof) * np.sqrt(np.diag(cov)) if dof > 0 else np.zeros(p)
     return LinearFit(
         coefficients=tuple(float(c) for c in coef),
-        ci_low=tuple(float(c - h) for c, h in zip(coef, half)),
-        ci_high=tuple(float(c + h) for c, h in zip(coef, half)),
+        ci_low=tuple(float(c - h) for c, h in zip(coef, half, strict=True)),
+        ci_high=tuple(float(c + h) for c, h in zip(coef, half, strict=True)),
         covariance=tuple(tuple(float(v) for v in row) for row in cov),
         residual_std=math.sqrt(sigma2),
         dof=dof,
@@ -172,7 +173,7 @@ class CapacityModel:
         return json.dumps(self.as_dict(), indent=2) + "\n"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CapacityModel":
+    def from_dict(cls, data: dict[str, Any]) -> CapacityModel:
         return cls(
             fit=LinearFit.from_dict(data["fit"]),
             runtime_bytes=float(data["runtime_bytes"]),

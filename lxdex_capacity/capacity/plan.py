@@ -18,8 +18,9 @@ Plus the cheapest single profile that fits and a scaling table from 21K to 10M m
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import CapacityError
 from ..scenarios.tiers import DEFAULT_TIERS, expected_orders
@@ -235,7 +236,7 @@ def plan(model: CapacityModel, profiles: Sequence[HardwareProfile], request: Pla
         "request": asdict(request) | {"orders_per_market": opm, "resting_orders": load.resting_orders},
         "model": {
             "runtime_bytes": model.runtime_bytes,
-            "coefficients": dict(zip(("base", "markets", "resting_orders", "trades_retained"), model.fit.coefficients)),
+            "coefficients": dict(zip(("base", "markets", "resting_orders", "trades_retained"), model.fit.coefficients, strict=True)),
             "r2": model.fit.r2,
             "largest_markets_measured": model.largest_markets,
             "extrapolated": request.markets > model.largest_markets,

@@ -21,8 +21,9 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import psutil
@@ -211,25 +212,26 @@ def run_sweep(
                             "available; drop the largest size, use fewer workers, or --force")
     scenarios = [s for s, _, _ in runs]
     if client is None:
-        measured = []
+        measurements = []
         for i, scenario in enumerate(scenarios):
             if advance:
                 advance(i, len(runs), f"{scenario.markets:,} markets, {runs[i][1]}")
-            measured.append(_run_in_fresh_process(scenario))
+            measurements.append(_run_in_fresh_process(scenario))
     else:
         from ..distributed import parallel_map
 
-        measured = parallel_map(client, _run_in_fresh_process, scenarios, advance,
-                                describe=lambda s: f"sweep point markets={s.markets} seed={s.seed}")
+        measurements = parallel_map(client, _run_in_fresh_process, scenarios, advance,
+                                    describe=lambda s: f"sweep point markets={s.markets} seed={s.seed}")
     points = [SweepPoint(markets=s.markets, variant=variant, seed=s.seed, held_out=held_out, **m)
-              for (s, variant, held_out), m in zip(runs, measured)]
+              for (s, variant, held_out), m in zip(runs, measurements, strict=True)]
     if advance:
         advance(len(runs), len(runs), "fitting")
 
     fitted_on = [p for p in points if not p.held_out]
     validation_fit = _fit(fitted_on) if any(p.held_out for p in points) else None
-    validation = []
-    for markets in sorted({p.markets for p in points if p.held_out}):
+    validation: list[dict[str, Any]] = []
+    for markets in sorted({p.markets for p in points if p.held_out}):  # held-out sizes: validation_fit is set
+        assert validation_fit is not None
         at = [p for p in points if p.markets == markets]
         predicted = float(np.mean([validation_fit.predict(p.markets, p.resting_orders, p.trades_retained) for p in at]))
         measured = float(np.mean([p.engine_bytes_used for p in at]))

@@ -18,7 +18,10 @@ in the order ``lxdex --help`` lists them.  Nothing imports this package back, so
 
 from __future__ import annotations
 
-from . import bench, simulate, capacity, reports, data, scenario  # noqa: F401  (registers the commands, in --help order)
+# Imported for their side effect (each registers its commands on app), in --help order, so not sorted.
+# isort: off
+from . import bench, simulate, capacity, reports, data, scenario  # noqa: F401
+# isort: on
 from .app import app, main
 
 __all__ = ["app", "main"]

@@ -14,8 +14,9 @@ Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, Optional, Sequence
+from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -69,7 +70,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool | None = typer.Option(None, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """lxdex-capacity: how much memory and speed a multi-market matching engine needs."""
 

@@ -5,15 +5,23 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from ..console import step_progress
 from ..errors import InputError
 from .app import app
-from .options import (HARDWARE_FILE, MODEL_FILE, ORDER_RATE, ORDERS_PER_MARKET, OS_RESERVE, SAFETY, TRADES_RETAINED,
-                      json_option, plan_request)
+from .options import (
+    HARDWARE_FILE,
+    MODEL_FILE,
+    ORDER_RATE,
+    ORDERS_PER_MARKET,
+    OS_RESERVE,
+    SAFETY,
+    TRADES_RETAINED,
+    json_option,
+    plan_request,
+)
 from .render import print_json
 from .render.capacity import print_hardware_compare, print_hardware_list, print_hardware_show, print_plan, print_sweep
 
@@ -36,14 +44,14 @@ def _parse_sizes(text: str) -> list[int]:
 def sweep(
     markets: str = typer.Option(DEFAULT_SIZES, help="Comma-separated market counts; each point runs in a fresh process."),
     repeat: int = typer.Option(2, min=1, max=100, help="Runs per size and design variant (seeds seed, seed+1, ...)."),
-    fit_up_to: Optional[int] = typer.Option(None, min=1, help="Fit the validation model on sizes up to this; larger sizes are held out and predicted (default: all but the largest)."),
+    fit_up_to: int | None = typer.Option(None, min=1, help="Fit the validation model on sizes up to this; larger sizes are held out and predicted (default: all but the largest)."),
     trades: int = typer.Option(1_000_000, min=1, help="Fills each point's traded phase runs until."),
     trades_retained: int = typer.Option(1 << 18, min=1024, max=1 << 28, help="Tape length (a power of two) of the default variant; the long-tape variant keeps 4x."),
     seed: int = typer.Option(0, min=0, help="Seed of the first repeat."),
     out_file: Path = typer.Option(Path("lxdex-model.json"), "--out", help="Where to write the fitted model (JSON, for 'lxdex plan --model')."),
     force: bool = typer.Option(False, "--force", help="Run even if the largest point's memory estimate exceeds available memory."),
-    workers: Optional[int] = typer.Option(None, min=1, max=1024, help="Run points in parallel on a local Dask cluster of this many worker processes (needs the 'distributed' extra)."),
-    scheduler: Optional[str] = typer.Option(None, help="Run points on an existing Dask cluster at this scheduler address (e.g. tcp://10.0.0.5:8786)."),
+    workers: int | None = typer.Option(None, min=1, max=1024, help="Run points in parallel on a local Dask cluster of this many worker processes (needs the 'distributed' extra)."),
+    scheduler: str | None = typer.Option(None, help="Run points on an existing Dask cluster at this scheduler address (e.g. tcp://10.0.0.5:8786)."),
     as_json: bool = json_option("Print one JSON object (points, model, validation) instead of tables."),
 ) -> None:
     """Measure engine bytes at several sizes, fit bytes = base + a*markets + b*orders + c*trades, validate, save."""
@@ -77,14 +85,14 @@ def sweep(
 @app.command()
 def plan(
     markets: int = typer.Option(21_000, min=1, max=10**12, help="Markets the exchange lists."),
-    orders_per_market: Optional[float] = ORDERS_PER_MARKET,
+    orders_per_market: float | None = ORDERS_PER_MARKET,
     trades_retained: int = TRADES_RETAINED,
     order_rate: float = ORDER_RATE,
     safety: float = SAFETY,
     os_reserve: float = OS_RESERVE,
-    model_file: Optional[Path] = MODEL_FILE,
-    hardware_file: Optional[Path] = HARDWARE_FILE,
-    profile_names: Optional[list[str]] = typer.Option(None, "--profile", help="Plan only for these profiles (repeatable)."),
+    model_file: Path | None = MODEL_FILE,
+    hardware_file: Path | None = HARDWARE_FILE,
+    profile_names: list[str] | None = typer.Option(None, "--profile", help="Plan only for these profiles (repeatable)."),
     as_json: bool = json_option(),
 ) -> None:
     """Which machines hold the load: memory required vs usable, headroom, max markets, bottleneck, N+1 clusters."""
@@ -110,7 +118,7 @@ app.add_typer(hardware_app, name="hardware")
 
 @hardware_app.command("list")
 def hardware_list(
-    hardware_file: Optional[Path] = HARDWARE_FILE,
+    hardware_file: Path | None = HARDWARE_FILE,
     as_json: bool = json_option("Print every profile with all its fields as JSON."),
 ) -> None:
     """Every hardware profile: memory (GiB), bandwidth (GB/s), cores, power and price."""
@@ -126,7 +134,7 @@ def hardware_list(
 @hardware_app.command("show")
 def hardware_show(
     name: str = typer.Argument(..., help="Profile name, e.g. 'Mac Studio M2 Ultra 192 GB'."),
-    hardware_file: Optional[Path] = HARDWARE_FILE,
+    hardware_file: Path | None = HARDWARE_FILE,
     as_json: bool = json_option("Print the profile as JSON."),
 ) -> None:
     """One profile, every field, with its source."""
@@ -142,7 +150,7 @@ def hardware_show(
 @hardware_app.command("compare")
 def hardware_compare(
     names: list[str] = typer.Argument(..., help="Two or more profile names."),
-    hardware_file: Optional[Path] = HARDWARE_FILE,
+    hardware_file: Path | None = HARDWARE_FILE,
     as_json: bool = json_option("Print the profiles as JSON."),
 ) -> None:
     """Profiles side by side."""

@@ -4,7 +4,6 @@ and the scenario fitted to it (:mod:`lxdex_capacity.replay`)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -19,8 +18,8 @@ from .render.data import print_calibration, print_replay
 @app.command()
 def replay(
     message_file: Path = typer.Argument(..., help="LOBSTER message file: CSV, or the published zip."),
-    orderbook_file: Optional[Path] = typer.Option(None, "--orderbook", help="LOBSTER orderbook file (CSV or zip) to check the engine's top levels against after every message."),
-    levels: Optional[int] = typer.Option(None, min=1, max=1000, help="Levels to check (default: all the orderbook file holds)."),
+    orderbook_file: Path | None = typer.Option(None, "--orderbook", help="LOBSTER orderbook file (CSV or zip) to check the engine's top levels against after every message."),
+    levels: int | None = typer.Option(None, min=1, max=1000, help="Levels to check (default: all the orderbook file holds)."),
     as_json: bool = json_option("Print one JSON object instead of a table."),
 ) -> None:
     """Replay a real exchange day (LOBSTER) through the engine: messages/s, resting orders, memory, and
@@ -47,7 +46,7 @@ def replay(
 def calibrate(
     message_file: Path = typer.Argument(..., help="LOBSTER message file: CSV, or the published zip (whose orderbook is then used too)."),
     out_file: Path = typer.Option(..., "--out", help="Scenario TOML to write (use it with 'lxdex simulate --scenario')."),
-    orderbook_file: Optional[Path] = typer.Option(None, "--orderbook", help="LOBSTER orderbook file, for the mid before each message (default: the zip's own)."),
+    orderbook_file: Path | None = typer.Option(None, "--orderbook", help="LOBSTER orderbook file, for the mid before each message (default: the zip's own)."),
     as_json: bool = json_option("Print one JSON object instead of a table."),
 ) -> None:
     """Fit the scenario's order sizes, maker distance, taker share and reach, and cancel rate to a real day."""

@@ -13,7 +13,7 @@ Options only one command has are defined with the command.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -41,7 +41,7 @@ def json_option(help: str = "Print one JSON object instead of tables.") -> Any:
     return typer.Option(False, "--json", help=help)
 
 
-def scenario_from_options(scenario_file: Optional[Path], **overrides: Any) -> "Scenario":
+def scenario_from_options(scenario_file: Path | None, **overrides: Any) -> Scenario:
     """The scenario file's (or the default) scenario, with the options that were given replacing its values."""
     from ..scenarios.config import Scenario, load_scenario
 
@@ -61,8 +61,8 @@ MODEL_FILE = typer.Option(None, "--model", help="Model JSON from 'lxdex sweep' (
 HARDWARE_FILE = typer.Option(None, "--hardware", help="TOML file of extra hardware profiles ([[machine]] tables, shaped like the built-in table; see README).")
 
 
-def plan_request(markets: int, orders_per_market: Optional[float], trades_retained: int, order_rate: float,
-                 safety: float, os_reserve: float) -> "PlanRequest":
+def plan_request(markets: int, orders_per_market: float | None, trades_retained: int, order_rate: float,
+                 safety: float, os_reserve: float) -> PlanRequest:
     """The :class:`~lxdex_capacity.capacity.plan.PlanRequest` the plan options describe, for ``markets`` markets."""
     from ..capacity.plan import PlanRequest
 

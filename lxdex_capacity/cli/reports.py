@@ -5,14 +5,28 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from ..console import err, phase_progress, step_progress
 from .app import app, invocation
-from .options import (FORCE, HARDWARE_FILE, MARKETS, MODEL_FILE, ORDER_RATE, ORDERS_PER_MARKET, OS_RESERVE, SAFETY, SCENARIO,
-                      SEED, TRADES, TRADES_RETAINED, json_option, plan_request, scenario_from_options)
+from .options import (
+    FORCE,
+    HARDWARE_FILE,
+    MARKETS,
+    MODEL_FILE,
+    ORDER_RATE,
+    ORDERS_PER_MARKET,
+    OS_RESERVE,
+    SAFETY,
+    SCENARIO,
+    SEED,
+    TRADES,
+    TRADES_RETAINED,
+    json_option,
+    plan_request,
+    scenario_from_options,
+)
 from .render import print_json
 from .render.reports import print_audit, print_written
 
@@ -20,20 +34,20 @@ from .render.reports import print_audit, print_written
 @app.command()
 def report(
     ctx: typer.Context,
-    markets: Optional[int] = MARKETS,
-    trades: Optional[int] = TRADES,
-    seed: Optional[int] = SEED,
-    scenario_file: Optional[Path] = SCENARIO,
-    simulate_file: Optional[Path] = typer.Option(None, "--simulate", help="Use a saved simulate.json ('lxdex simulate --out', in one process or sharded) instead of running."),
-    results_file: Optional[Path] = typer.Option(None, "--results", help="Re-render a saved results.json without running anything."),
+    markets: int | None = MARKETS,
+    trades: int | None = TRADES,
+    seed: int | None = SEED,
+    scenario_file: Path | None = SCENARIO,
+    simulate_file: Path | None = typer.Option(None, "--simulate", help="Use a saved simulate.json ('lxdex simulate --out', in one process or sharded) instead of running."),
+    results_file: Path | None = typer.Option(None, "--results", help="Re-render a saved results.json without running anything."),
     out_dir: Path = typer.Option(..., "--out", help="Directory to write report.md, report.html, results.json and charts/ into."),
-    orders_per_market: Optional[float] = ORDERS_PER_MARKET,
+    orders_per_market: float | None = ORDERS_PER_MARKET,
     trades_retained: int = TRADES_RETAINED,
     order_rate: float = ORDER_RATE,
     safety: float = SAFETY,
     os_reserve: float = OS_RESERVE,
-    model_file: Optional[Path] = MODEL_FILE,
-    hardware_file: Optional[Path] = HARDWARE_FILE,
+    model_file: Path | None = MODEL_FILE,
+    hardware_file: Path | None = HARDWARE_FILE,
     force: bool = FORCE,
     as_json: bool = json_option("Print the results (every figure) as JSON."),
 ) -> None:
@@ -70,10 +84,10 @@ def _command_line(ctx: typer.Context) -> str:
 
 @app.command()
 def audit(
-    claims_file: Optional[Path] = typer.Argument(None, help="Claims TOML file (default: the published LX DEX report's claims)."),
+    claims_file: Path | None = typer.Argument(None, help="Claims TOML file (default: the published LX DEX report's claims)."),
     max_measure: int = typer.Option(1_000_000, min=1, help="Measure loads up to this many markets; larger ones are predicted by the model."),
     seed: int = typer.Option(0, min=0, help="Seed of the simulation runs."),
-    model_file: Optional[Path] = MODEL_FILE,
+    model_file: Path | None = MODEL_FILE,
     force: bool = typer.Option(False, "--force", help="Run even if a load's memory estimate exceeds available memory."),
     as_json: bool = json_option("Print one JSON object instead of a table."),
 ) -> None:

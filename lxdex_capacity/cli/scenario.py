@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -18,8 +17,8 @@ app.add_typer(scenario_app, name="scenario")
 
 @scenario_app.command("show")
 def scenario_show(
-    scenario_file: Optional[Path] = typer.Option(None, "--scenario", help="Scenario TOML file to read."),
-    markets: Optional[int] = MARKETS,
+    scenario_file: Path | None = typer.Option(None, "--scenario", help="Scenario TOML file to read."),
+    markets: int | None = MARKETS,
     as_json: bool = json_option(),
 ) -> None:
     """Print the effective scenario parameters, with what they imply (activity exponent, depth, memory)."""

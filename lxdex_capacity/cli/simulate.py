@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -25,14 +25,14 @@ if TYPE_CHECKING:
 
 @app.command()
 def simulate(
-    markets: Optional[int] = MARKETS,
-    trades: Optional[int] = TRADES,
-    seed: Optional[int] = SEED,
-    scenario_file: Optional[Path] = SCENARIO,
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Also write simulate.json into this directory."),
+    markets: int | None = MARKETS,
+    trades: int | None = TRADES,
+    seed: int | None = SEED,
+    scenario_file: Path | None = SCENARIO,
+    out_dir: Path | None = typer.Option(None, "--out", help="Also write simulate.json into this directory."),
     force: bool = FORCE,
-    shards: Optional[int] = typer.Option(None, min=1, max=4096, help="Split the markets into this many shards, each an engine on a Dask worker (a local cluster of that many workers unless --scheduler); the result is the same run, whatever the count."),
-    scheduler: Optional[str] = typer.Option(None, help="Run the shards on the Dask cluster at this scheduler address."),
+    shards: int | None = typer.Option(None, min=1, max=4096, help="Split the markets into this many shards, each an engine on a Dask worker (a local cluster of that many workers unless --scheduler); the result is the same run, whatever the count."),
+    scheduler: str | None = typer.Option(None, help="Run the shards on the Dask cluster at this scheduler address."),
     as_json: bool = json_option(),
 ) -> None:
     """Build the markets, seed their books, trade, and report each phase's memory and the throughput."""
@@ -55,7 +55,7 @@ def simulate(
         raise CheckFailed("; ".join(f"shard {s.shard} failed: {s.error}" for s in result.shards if s.error))
 
 
-def _run(scenario: "Scenario", shards: int, scheduler: Optional[str], force: bool) -> "SimulationResult":
+def _run(scenario: Scenario, shards: int, scheduler: str | None, force: bool) -> SimulationResult:
     """The run in this process (one shard, no scheduler), or its shards on Dask workers: a local
     cluster of ``shards`` workers unless ``scheduler``."""
     from ..simulation import simulate as run_simulation
@@ -76,10 +76,10 @@ def _run(scenario: "Scenario", shards: int, scheduler: Optional[str], force: boo
 
 @app.command()
 def profile(
-    markets: Optional[int] = MARKETS,
-    trades: Optional[int] = TRADES,
-    seed: Optional[int] = SEED,
-    scenario_file: Optional[Path] = SCENARIO,
+    markets: int | None = MARKETS,
+    trades: int | None = TRADES,
+    seed: int | None = SEED,
+    scenario_file: Path | None = SCENARIO,
     force: bool = FORCE,
     as_json: bool = json_option(),
 ) -> None:

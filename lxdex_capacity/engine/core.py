@@ -154,10 +154,7 @@ class Engine:
         sides = check_int_array("sides", sides)
         prices = check_int_array("prices", prices)
         qtys = check_int_array("qtys", qtys)
-        if types is None:
-            types = np.zeros(len(markets), dtype=np.int64)
-        else:
-            types = check_int_array("types", types)
+        types = np.zeros(len(markets), dtype=np.int64) if types is None else check_int_array("types", types)
         n = check_same_length(markets=markets, sides=sides, prices=prices, qtys=qtys, types=types)
         order_ids = np.empty(n, dtype=np.int64)
         filled = np.empty(n, dtype=np.int64)

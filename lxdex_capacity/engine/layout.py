@@ -145,7 +145,7 @@ def new_book(n_markets: int, order_capacity: int, level_capacity: int, tape_capa
     levels = np.zeros((level_capacity, len(LEVEL_COLUMNS)), dtype=np.int32)
     links = np.full((2 * n_markets, len(LINK_COLUMNS)), -1, dtype=np.int32)
     aggs = np.zeros((n_markets, len(AGG_COLUMNS)), dtype=np.int64)
-    tape = {name: np.zeros(tape_capacity, dtype=dt) for name, dt in TRADE_FIELDS.items()}
+    tape: dict[str, np.ndarray] = {name: np.zeros(tape_capacity, dtype=dt) for name, dt in TRADE_FIELDS.items()}
     _chain(orders, O_NEXT, 0, order_capacity, -1)
     _chain(levels, L_NEXT, 0, level_capacity, -1)
     state[S_ORDER_FREE_HEAD] = 0

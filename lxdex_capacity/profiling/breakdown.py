@@ -70,11 +70,11 @@ class TierSums:
     price_levels: int
     bytes: dict[str, float]  # component -> bytes used, summed over the markets
 
-    def __add__(self, other: "TierSums") -> "TierSums":
+    def __add__(self, other: TierSums) -> TierSums:
         return TierSums(self.name, self.markets + other.markets, self.resting_orders + other.resting_orders,
                         self.price_levels + other.price_levels, {c: v + other.bytes[c] for c, v in self.bytes.items()})
 
-    def means(self) -> "TierBreakdown":
+    def means(self) -> TierBreakdown:
         n = max(self.markets, 1)
         return TierBreakdown(self.name, self.markets, self.resting_orders / n, self.price_levels / n,
                              {c: v / n for c, v in self.bytes.items()})
@@ -113,7 +113,7 @@ def tier_sums(eng: Engine, names: list[str], slices: list[tuple[int, int]]) -> l
         return TierSums(name, hi - lo, int(stats["resting_orders"][lo:hi].sum()), int(stats["price_levels"][lo:hi].sum()),
                         {c: float(v[lo:hi].sum()) for c, v in per_market.items()})
 
-    return [total("all markets", 0, eng.n_markets)] + [total(name, lo, hi) for name, (lo, hi) in zip(names, slices)]
+    return [total("all markets", 0, eng.n_markets)] + [total(name, lo, hi) for name, (lo, hi) in zip(names, slices, strict=True)]
 
 
 def breakdown_from_sums(sums: list[TierSums], bytes_used: int, bytes_reserved: int) -> dict[str, Any]:
@@ -190,11 +190,11 @@ def layout_comparison(eng: Engine, sample: int = 20_000, seed: int = 0) -> dict[
     (their real markets, sides, prices and quantities), containers included.
     """
     rng = np.random.default_rng(seed)
-    rows = []
+    rows: list[tuple[int, int, int, int]] = []  # (market, side, price, qty)
     for market in rng.permutation(eng.n_markets):
         for side in (0, 1):
             book = eng.book_orders(int(market), side)
-            rows.extend((int(market), side, int(p), int(q)) for p, q in zip(book["price"], book["qty"]))
+            rows.extend((int(market), side, int(p), int(q)) for p, q in zip(book["price"], book["qty"], strict=True))
         if len(rows) >= sample:
             break
     orders = np.array(rows[:sample] or [(0, 0, 1, 1)], dtype=np.int64)

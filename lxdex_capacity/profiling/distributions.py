@@ -8,7 +8,8 @@ shards of a run can add up before the curve is drawn.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +72,7 @@ def top_share_from_counts(values: np.ndarray, counts: np.ndarray, market_share: 
     total = float((values * counts).sum())
     if not total:
         return 0.0
-    top = max(1, int(round(counts.sum() * market_share)))
+    top = max(1, round(float(counts.sum()) * market_share))  # a Python float, so round() gives an int
     taken = np.minimum(counts, np.maximum(top - (np.cumsum(counts) - counts), 0))
     return float((values * taken).sum() / total)
 

@@ -12,8 +12,9 @@ returns what it measured.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
+from functools import partial
 
 import numpy as np
 
@@ -95,7 +96,7 @@ def seeded_flow(n_markets: int = 21_000, target_trades: int = 1_000_000, seed: i
     flow_count = 0
     while eng.trade_count - start_trades < target_trades:
         orders = gen.flow(flow_count, batch, mids).orders
-        flow_time += _timed(lambda: eng.submit(*orders))
+        flow_time += _timed(partial(eng.submit, *orders))
         flow_count += batch
     return SeededFlowResult(
         markets=n_markets,
@@ -125,8 +126,8 @@ def cancel_heavy(n_messages: int = 4_000_000, cancel_share: float = 0.95, seed: 
     book = gen.seed_orders(0, np.array([n_cancels + n_new], dtype=np.int64), mids)
     ids = eng.submit(book.markets, book.sides, book.prices, book.qtys).order_ids
     targets = rng.permutation(ids)[:n_cancels]
-    new_orders = gen.flow(0, n_new, mids).orders
-    per_chunk_new = max(1, int(round(chunk * (1 - cancel_share))))
+    new_markets, new_sides, new_prices, new_qtys, new_types = gen.flow(0, n_new, mids).orders
+    per_chunk_new = max(1, round(chunk * (1 - cancel_share)))
     per_chunk_cancel = chunk - per_chunk_new
     cancelled = added = 0
     ci = ni = 0
@@ -137,8 +138,8 @@ def cancel_heavy(n_messages: int = 4_000_000, cancel_share: float = 0.95, seed: 
         cancelled += int(ok.sum())
         ci += len(c)
         sl = slice(ni, ni + per_chunk_new)
-        eng.submit(*(a[sl] for a in new_orders[:4]), new_orders[4][sl])
-        added += len(new_orders[0][sl])
+        eng.submit(new_markets[sl], new_sides[sl], new_prices[sl], new_qtys[sl], new_types[sl])
+        added += len(new_markets[sl])
         ni += per_chunk_new
     elapsed = time.perf_counter() - start
     return {

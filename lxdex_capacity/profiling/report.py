@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .. import __version__
 from . import engine_bench as eb
@@ -49,7 +50,7 @@ class BenchConfig:
     seed: int = 0
 
     @classmethod
-    def quick(cls) -> "BenchConfig":
+    def quick(cls) -> BenchConfig:
         return cls(markets=2_000, trades=50_000, cancel_messages=200_000, lookups=500_000, repeat=1, warmup=0)
 
 
@@ -90,8 +91,8 @@ def run_benchmarks(config: BenchConfig, advance: Callable[[str], None] | None = 
         results[name] = {"median": _median_runs(runs), "runs": runs}
     verdicts = {}
     for key, target in TARGETS.items():
-        workload, figure = key.split(".")
-        value = results[workload]["median"][figure]
+        section, figure = key.split(".")
+        value = results[section]["median"][figure]
         verdicts[key] = {"value": value, "op": target.op, "target": target.target, "unit": target.unit, "goal": target.goal, "met": target.met(value)}
     return {
         "version": __version__,

@@ -115,7 +115,7 @@ def calibrate(m: Messages, orderbook: np.ndarray, orders_per_level: float | None
 
     sizes = m.size[adds].astype(np.float64)
     cap = float(np.percentile(sizes, 99.9))
-    x_min, alpha, ks_d = _fit_pareto(np.minimum(sizes, cap), cap)
+    x_min, alpha, _ks_d = _fit_pareto(np.minimum(sizes, cap), cap)
     ks = stats.kstest(np.minimum(sizes[sizes >= x_min], cap), _pareto_cdf(x_min, alpha, cap))
 
     valid = adds & ~np.isnan(mid)

@@ -90,8 +90,9 @@ def _warm_up() -> None:
 def replay(messages: Messages, orderbook: np.ndarray | None = None, levels: int | None = None) -> ReplayResult:
     """Apply every message; with ``orderbook`` (rows x 4*levels), check the top ``levels`` after each."""
     check = orderbook is not None
-    levels = (orderbook.shape[1] // 4 if check else 1) if levels is None else levels
-    book_rows = orderbook[:, : 4 * levels] if check else np.zeros((1, 4 * levels), dtype=np.int64)
+    if levels is None:
+        levels = orderbook.shape[1] // 4 if orderbook is not None else 1
+    book_rows = orderbook[:, : 4 * levels] if orderbook is not None else np.zeros((1, 4 * levels), dtype=np.int64)
     book_rows = np.ascontiguousarray(book_rows, dtype=np.int64)
     _warm_up()
     run = _Run(messages, levels)
@@ -101,7 +102,7 @@ def replay(messages: Messages, orderbook: np.ndarray | None = None, levels: int 
     c = run.counters
     first = int(c[k.C_FIRST_BAD])
     memory = run.engine.memory()
-    by_type = {MESSAGE_TYPES[t]: int(n) for t, n in zip(*np.unique(messages.type, return_counts=True))}
+    by_type = {MESSAGE_TYPES[t]: int(n) for t, n in zip(*np.unique(messages.type, return_counts=True), strict=True)}
     return ReplayResult(
         source=messages.source,
         messages=len(messages),
@@ -141,7 +142,7 @@ def _describe(m: Messages, orderbook: np.ndarray, levels: int, i: int) -> dict[s
     engine_levels = {}
     for name, side in (("asks", 1), ("bids", 0)):
         d = eng.depth(0, side, levels)
-        engine_levels[name] = [[int(p), int(q)] for p, q in zip(d["price"], d["qty"])]
+        engine_levels[name] = [[int(p), int(q)] for p, q in zip(d["price"], d["qty"], strict=True)]
     return {
         "message_index": i,
         "line": i + 1,

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, overload
 
 from ..errors import InputError
 from ..scenarios.config import MAX_MARKETS, Scenario
@@ -93,6 +94,10 @@ def _claim(entry: Any, where: str) -> Claim:
     ident = str(entry.get("id", where))
     where = f"{where} ({ident})"
 
+    @overload
+    def integer(key: str, default: int, low: int, high: int) -> int: ...
+    @overload
+    def integer(key: str, default: None, low: int, high: int) -> int | None: ...
     def integer(key: str, default: int | None, low: int, high: int) -> int | None:
         value = entry.get(key, default)
         if value is None:

@@ -7,14 +7,15 @@ is the caller's business.  Charts whose data a results file lacks are skipped, n
 from __future__ import annotations
 
 import io
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display: files only
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
 __all__ = ["render_charts", "CHARTS"]
 
@@ -45,8 +46,8 @@ def memory_vs_markets(r: dict[str, Any]) -> Figure | None:
     furthest = max([largest] + [row["markets"] for row in (r.get("plan") or {}).get("scaling", [])])
     grid = np.geomspace(xs_m.min(), furthest, 200)
     orders = grid * np.exp(np.interp(np.log(grid), np.log(xs_m), np.log(per_market_orders)))
-    centre = np.array([fit.predict(m, o, retained) for m, o in zip(grid, orders)])
-    band = np.array([fit.interval(m, o, retained) for m, o in zip(grid, orders)])
+    centre = np.array([fit.predict(m, o, retained) for m, o in zip(grid, orders, strict=True)])
+    band = np.array([fit.interval(m, o, retained) for m, o in zip(grid, orders, strict=True)])
     ax.plot(grid, centre / 1e6, color="black", lw=1, label="model, default scenario")
     ax.fill_between(grid, band[:, 0] / 1e6, band[:, 1] / 1e6, color="grey", alpha=0.3, label="95% prediction band")
     if furthest > largest:

@@ -14,8 +14,9 @@ import html
 import json
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .. import __version__
 from ..atomic import ensure_dir, write_bytes_atomic, write_text_atomic

@@ -20,7 +20,7 @@ def zipf_cdf(n_markets: int, exponent: float) -> np.ndarray:
 
 def top_share(weights: np.ndarray, market_share: float) -> float:
     """Share of total weight held by the top ``market_share`` fraction of markets."""
-    top = max(1, int(round(len(weights) * market_share)))
+    top = max(1, round(len(weights) * market_share))
     return float(np.sort(weights)[::-1][:top].sum() / weights.sum())
 
 
@@ -49,7 +49,7 @@ def zipf_exponent_for_share(n_markets: int, flow_share: float = 0.8, market_shar
     """
     if n_markets <= 1:
         return 0.0
-    top = max(1, int(round(n_markets * market_share)))
+    top = max(1, round(n_markets * market_share))
     low, high = 0.0, 20.0
     for _ in range(60):
         mid = (low + high) / 2

@@ -86,7 +86,7 @@ class Scenario:
             taker_share=self.taker_share,
         )
 
-    def replace(self, **changes: Any) -> "Scenario":
+    def replace(self, **changes: Any) -> Scenario:
         return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:

@@ -98,11 +98,11 @@ class Part:
     head_count: np.ndarray  # int64 per shard: head markets it holds
 
     @classmethod
-    def whole(cls) -> "Part":
+    def whole(cls) -> Part:
         empty = np.empty(0, dtype=np.int64)
         return cls(0, 1, empty, empty, np.zeros(1, dtype=np.int64))
 
-    def of_shard(self, shard: int) -> "Part":
+    def of_shard(self, shard: int) -> Part:
         """The part of another shard of the same split."""
         return Part(shard, self.shards, self.head_shard, self.head_local, self.head_count)
 
@@ -129,7 +129,7 @@ class Generator:
         self._cdf: np.ndarray | None = None
         self._guide: np.ndarray | None = None
 
-    def for_shard(self, shard: int) -> "Generator":
+    def for_shard(self, shard: int) -> Generator:
         """The generator of another shard of the same split, sharing this one's activity tables."""
         other = Generator(self.scenario, self.part.of_shard(shard))
         other._cdf, other._guide = self._activity()

@@ -6,8 +6,8 @@ resting orders, the next 80 500-1000, the next 900 100-500, the next 4000 20-100
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 

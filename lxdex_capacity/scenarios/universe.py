@@ -37,7 +37,7 @@ class Universe:
 
     @property
     def securities(self) -> int:
-        return int(round(self.markets * self.securities_share))
+        return round(self.markets * self.securities_share)
 
     @property
     def crypto(self) -> int:

@@ -40,7 +40,7 @@ def _message(exc: BaseException) -> str:
 class InProcess:
     """Every shard in this process, called one after another (their numbers are the same as in parallel)."""
 
-    scheduler = None
+    scheduler: str | None = None
 
     def __init__(self, scenario: Scenario, shards: int) -> None:
         self.shards = shards
@@ -74,7 +74,7 @@ class OnDask:
         self.shards = shards
         self.mode = "dask"
         self.failed: dict[int, str] = {}
-        self.scheduler = str(getattr(client, "scheduler", None) and client.scheduler.address)
+        self.scheduler: str | None = str(getattr(client, "scheduler", None) and client.scheduler.address)
         workers = sorted(client.scheduler_info()["workers"])
         if not workers:
             raise LxdexError("the Dask cluster has no workers")

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from .. import __version__
 from ..errors import InputError
+from ..machine import machine_info
 from ..profiling.memory import ProcessMemory
 from ..scenarios.config import Scenario, scenario_from_dict
 
@@ -112,6 +113,7 @@ class SimulationResult:
     execution: Execution
     shards: list[ShardResult] = field(default_factory=list)
     failed_shards: list[int] = field(default_factory=list)
+    machine: dict[str, Any] = field(default_factory=lambda: machine_info().as_dict())  # where it ran (the coordinator)
     version: str = __version__
 
     def phase(self, name: str) -> PhaseResult:
@@ -157,13 +159,14 @@ class SimulationResult:
             "distributions": self.distributions,
             "shards": [asdict(s) for s in self.shards],
             "failed_shards": self.failed_shards,
+            "machine": self.machine,
         }
 
     # The pre-format name, kept for scripts written against it.
     as_dict = to_dict
 
     @classmethod
-    def from_dict(cls, data: Any, origin: str = "simulate file") -> "SimulationResult":
+    def from_dict(cls, data: Any, origin: str = "simulate file") -> SimulationResult:
         """Read :meth:`to_dict`'s output back; anything missing or of the wrong type is an ``InputError``
         naming ``origin`` and the key."""
         data = _mapping(data, origin)
@@ -195,6 +198,7 @@ class SimulationResult:
             execution=_typed(Execution, data.get("execution"), f"{origin}: execution"),
             shards=[_typed(ShardResult, s, f"{origin}: shards[{i}]") for i, s in enumerate(_list(data, "shards", origin))],
             failed_shards=_value(data, "failed_shards", list[int], origin),
+            machine=_value(data, "machine", dict[str, Any], origin),
             version=_value(data, "version", str, origin),
         )
 

@@ -26,12 +26,19 @@ from __future__ import annotations
 import hashlib
 import time
 import tracemalloc
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import psutil
 
-from ..engine.layout import ID_INDEX_BYTES, LEVEL_RECORD_BYTES, MARKET_RECORD_BYTES, ORDER_RECORD_BYTES, TRADE_RECORD_BYTES
+from ..engine.layout import (
+    ID_INDEX_BYTES,
+    LEVEL_RECORD_BYTES,
+    MARKET_RECORD_BYTES,
+    ORDER_RECORD_BYTES,
+    TRADE_RECORD_BYTES,
+)
 from ..errors import CapacityError, InputError
 from ..profiling.breakdown import breakdown_as_dict, breakdown_from_sums
 from ..profiling.distributions import log_histogram, lorenz_from_counts, merge_value_counts, top_share_from_counts
@@ -43,7 +50,7 @@ from .assignment import ASSIGNMENT, expected_load
 from .executors import Executor, InProcess, OnDask
 from .results import Execution, PhaseResult, ShardResult, SimulationResult, Throughput
 from .shard import SEED_CHUNK_MARKETS
-from .worker import ShardPhase, ShardProbes, ShardSummary
+from .worker import ShardPhase, ShardProbes, ShardSummary, warm_up_kernels
 
 __all__ = ["PhaseResult", "Throughput", "SimulationResult", "estimate_memory", "check_memory", "simulate", "batch_size"]
 
@@ -271,7 +278,7 @@ def simulate(
     estimate = check_memory(scenario, force, shards=1 if client is not None else shards)
     began = time.perf_counter()
     progress("compiling", 0, 1)
-    _compile_kernels()  # before tracing: numba's own allocations would swamp the traces
+    warm_up_kernels()  # before tracing: numba's own allocations would swamp the traces
     progress("compiling", 1, 1)
     baseline = sample_process()
     started_tracing = not tracemalloc.is_tracing()
@@ -305,7 +312,7 @@ def simulate(
         traded = run.phases[-1]
         trade_counts = merge_value_counts(s.trade_counts for s in live)
         depth = sorted((r, d) for s in live for r, d in s.depth_samples.items())
-        sums = [sum(parts[1:], parts[0]) for parts in zip(*(s.tier_sums for s in live))] if live else []
+        sums = [sum(parts[1:], parts[0]) for parts in zip(*(s.tier_sums for s in live), strict=True)] if live else []
         universe = Universe(scenario.markets, scenario.securities_share)
         return SimulationResult(
             scenario=scenario,
@@ -334,14 +341,3 @@ def simulate(
             executor.close()
         if started_tracing:
             tracemalloc.stop()
-
-
-def _compile_kernels() -> None:
-    """Compile (or load from numba's cache) every kernel a run uses, before any phase is timed."""
-    from .shard import Shard
-    from ..scenarios.generator import Generator
-
-    tiny = Shard(Generator(Scenario(markets=2, trades=8, batch=8, trades_retained=1024, cancel_rate=0.5)))
-    tiny.seed(0, tiny.markets)
-    tiny.step(0, 8)
-    tiny.checksum_lanes()

@@ -54,7 +54,7 @@ class _CancelSchedule:
         order = np.argsort(buckets, kind="stable")
         due, ids, markets, buckets = due[order], ids[order], markets[order], buckets[order]
         cuts = np.flatnonzero(np.diff(buckets)) + 1
-        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(due)]):
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(due)], strict=True):
             self._buckets.setdefault(int(buckets[lo]), []).append((due[lo:hi], ids[lo:hi], markets[lo:hi]))
         self.size += len(due)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import resource
 import time
-import tracemalloc
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,13 +16,22 @@ import numpy as np
 
 from ..profiling.breakdown import TierSums, tier_names, tier_sums
 from ..profiling.distributions import sample_ranks, value_counts
-from ..profiling.memory import ProcessMemory, numpy_traced_bytes, sample_process
+from ..profiling.memory import ProcessMemory, sample_process
 from ..scenarios.config import Scenario, scenario_from_dict
 from ..scenarios.generator import Generator
 from .assignment import split
 from .shard import SEED_CHUNK_MARKETS, Shard
 
-__all__ = ["ShardWorker", "ShardPhase", "ShardProbes", "ShardSummary"]
+__all__ = ["ShardWorker", "ShardPhase", "ShardProbes", "ShardSummary", "warm_up_kernels"]
+
+
+def warm_up_kernels() -> None:
+    """Compile (or load from numba's cache) every kernel a shard uses, so that no phase times it."""
+    tiny = Shard(Generator(Scenario(markets=2, trades=8, batch=8, trades_retained=1024, cancel_rate=0.5)))
+    tiny.seed(0, tiny.markets)
+    tiny.step(0, 8)
+    tiny.checksum_lanes()
+    tiny.engine.lookup_latency_ns([0] * 32)
 
 
 @dataclass(frozen=True)
@@ -69,15 +77,17 @@ class ShardSummary:
 class ShardWorker:
     """Shard ``shard`` of ``shards`` of the scenario ``scenario`` (a dict, as it crosses processes).
 
-    ``own_process``: the worker is alone in its process (a Dask worker), so it measures the
-    process's memory itself and traces numpy's allocations."""
+    ``own_process``: the worker is alone in its process (a Dask worker): it compiles its kernels
+    before any phase and measures the process's memory itself.  It does not trace numpy's
+    allocations (``traced_bytes`` is 0): tracemalloc in a Dask worker traces the worker's own
+    machinery too, slowing every step several-fold."""
 
     def __init__(self, scenario: dict[str, Any] | Scenario, shard: int, shards: int, own_process: bool = False,
                  generator: Generator | None = None) -> None:
         self.began = time.perf_counter()
         self.own_process = own_process
-        if own_process and not tracemalloc.is_tracing():
-            tracemalloc.start()
+        if own_process:
+            warm_up_kernels()
         scenario = scenario if isinstance(scenario, Scenario) else scenario_from_dict(scenario)
         self.scenario = scenario
         self.shard = Shard(generator or Generator(scenario, split(scenario, shards)[shard]))
@@ -112,7 +122,7 @@ class ShardWorker:
             book_bytes_used=memory.book_bytes_used,
             components=dict(memory.components),
             process=sample_process() if self.own_process else None,
-            traced_bytes=numpy_traced_bytes() if self.own_process else 0,
+            traced_bytes=0,
         )
 
     def probes(self, lookups: int, latency_lookups: int, group: int) -> ShardProbes:
@@ -145,7 +155,7 @@ class ShardWorker:
             tape_lanes=tape_lanes,
             tier_sums=tier_sums(shard.engine, tier_names(self.scenario.tiers, n), shard.tier_slices()),
             trade_counts=value_counts(stats["trade_count"]),
-            depth_samples={int(m) + 1: int(stats["resting_orders"][i]) for m, i in zip(sampled[owned], local[owned])},
+            depth_samples={int(m) + 1: int(stats["resting_orders"][i]) for m, i in zip(sampled[owned], local[owned], strict=True)},
             flow_orders=c.flow_orders,
             flow_seconds=c.flow_seconds,
             cancels=c.cancels,
@@ -159,5 +169,4 @@ class ShardWorker:
         return self.shard.engine
 
     def close(self) -> None:
-        if self.own_process and tracemalloc.is_tracing():
-            tracemalloc.stop()
+        pass

@@ -72,7 +72,7 @@ class Differential:
                 eng_ids.append(int(self.rng.choice([-1, 12345678901, 1 << 40, 7])))
                 ref_ids.append(UNKNOWN_REF_ID)
         # An unknown engine id may collide with a real one only by chance: map it back if so.
-        ref_ids = [self.ref_of.get(e, UNKNOWN_REF_ID) if r == UNKNOWN_REF_ID else r for e, r in zip(eng_ids, ref_ids)]
+        ref_ids = [self.ref_of.get(e, UNKNOWN_REF_ID) if r == UNKNOWN_REF_ID else r for e, r in zip(eng_ids, ref_ids, strict=True)]
         return np.array(eng_ids, dtype=np.int64), ref_ids
 
     # -------------------------------------------------------------- operations
@@ -104,7 +104,7 @@ class Differential:
         got = self.eng.trades()[len(self.eng.trades()) - new :] if new else []
         expected = self.ref.trades[len(self.ref.trades) - new :] if new else []
         assert len(self.ref.trades) - self.stats.trades == new, "engine and reference printed different trade counts"
-        for t, r in zip(got, expected):
+        for t, r in zip(got, expected, strict=True):
             mapped = (int(t["market"]), int(t["price"]), int(t["qty"]), self.ref_of[int(t["maker_id"])], self.ref_of[int(t["taker_id"])], int(t["taker_side"]))
             assert mapped == (r.market, r.price, r.qty, r.maker_id, r.taker_id, r.taker_side), f"trade {mapped} != {r}"
         self.stats.trades += new

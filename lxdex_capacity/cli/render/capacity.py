@@ -88,7 +88,7 @@ def print_plan(r: dict[str, Any]) -> None:
               f"{m['provenance'].get('processor', 'the sweep machine')} x the profile's performance cores.")
 
 
-def _profile_rows(p: "HardwareProfile") -> list[tuple[str, str]]:
+def _profile_rows(p: HardwareProfile) -> list[tuple[str, str]]:
     def maybe(value: Any, fmt: str = "{}") -> str:
         return "—" if value is None else fmt.format(value)
 
@@ -111,7 +111,7 @@ def _profile_rows(p: "HardwareProfile") -> list[tuple[str, str]]:
     ]
 
 
-def print_hardware_list(profiles: list["HardwareProfile"]) -> None:
+def print_hardware_list(profiles: list[HardwareProfile]) -> None:
     """Every profile, a row each: memory, bandwidth, cores, power and price."""
     table = Table(title=f"{len(profiles)} hardware profiles — memory in GiB (Apple's GB), bandwidth in decimal GB/s")
     for name in ("profile", "year", "P+E cores", "GPU", "memory GiB", "GB/s", "max W", "price"):
@@ -122,7 +122,7 @@ def print_hardware_list(profiles: list["HardwareProfile"]) -> None:
     out.print(table)
 
 
-def print_hardware_show(profile: "HardwareProfile") -> None:
+def print_hardware_show(profile: HardwareProfile) -> None:
     """One profile, every field, with its source."""
     table = Table(title=profile.name, show_header=False)
     table.add_column("field")
@@ -132,7 +132,7 @@ def print_hardware_show(profile: "HardwareProfile") -> None:
     out.print(table)
 
 
-def print_hardware_compare(profiles: list["HardwareProfile"]) -> None:
+def print_hardware_compare(profiles: list[HardwareProfile]) -> None:
     """Profiles side by side, a column each (and the price per GiB when every one has a launch price)."""
     table = Table(title="hardware profiles side by side")
     table.add_column("field")
@@ -142,6 +142,7 @@ def print_hardware_compare(profiles: list["HardwareProfile"]) -> None:
     for i, (field, _) in enumerate(rows[0]):
         if field != "name":
             table.add_row(field, *(r[i][1] for r in rows))
-    if all(p.price_usd for p in profiles):
-        table.add_row("price per GiB", *(f"${p.price_usd / p.memory_gib:,.2f}" for p in profiles))
+    per_gib = [p.price_usd / p.memory_gib for p in profiles if p.price_usd]
+    if len(per_gib) == len(profiles):  # every profile has a launch price
+        table.add_row("price per GiB", *(f"${v:,.2f}" for v in per_gib))
     out.print(table)

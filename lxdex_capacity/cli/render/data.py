@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["print_replay", "print_calibration"]
 
 
-def print_replay(result: "ReplayResult", checked: bool) -> None:
+def print_replay(result: ReplayResult, checked: bool) -> None:
     """A replay's figures; with the orderbook check's figures and the
     first disagreement if the replay was ``checked`` against an orderbook file."""
     table = Table(title=f"replay of {result.source}")
@@ -48,7 +48,7 @@ def print_replay(result: "ReplayResult", checked: bool) -> None:
         out.print_json(json.dumps(result.first_disagreement))
 
 
-def print_calibration(result: "Calibration", out_file: Path) -> None:
+def print_calibration(result: Calibration, out_file: Path) -> None:
     """A calibration: fitted values beside the defaults, how each
     was fitted, and the scenario file written to ``out_file``."""
     from ...replay.calibrate import FITTED_KEYS

@@ -22,7 +22,7 @@ def print_written(written: dict[str, Path], out_dir: Path) -> None:
     out.print(f"wrote {len(written) - 3} chart files under {Path(out_dir) / 'charts'}")
 
 
-def print_audit(report: dict[str, Any], verdicts: list["Verdict"]) -> None:
+def print_audit(report: dict[str, Any], verdicts: list[Verdict]) -> None:
     """``audit``: a row per claim (its verdict) under the
     report's title and tally (``report``, as ``--json`` prints it)."""
     title = report["source"].get("title", report["claims_file"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["print_simulation", "warn_stalled", "print_profile", "print_scenario"]
 
 
-def print_simulation(result: "SimulationResult") -> None:
+def print_simulation(result: SimulationResult) -> None:
     """A simulation: memory per phase, the shards (if any), then the performance figures."""
     r, scenario = result, result.scenario
     execution = result.execution
@@ -102,7 +102,7 @@ def print_profile(b: dict[str, Any], layout: dict[str, Any], trades: int) -> Non
     out.print(lay)
 
 
-def print_scenario(scenario: "Scenario", derived: dict[str, Any], source: Optional[Path]) -> None:
+def print_scenario(scenario: Scenario, derived: dict[str, Any], source: Path | None) -> None:
     """``scenario show``: the effective parameters (read from ``source``, or the defaults), the tier
     table, and what they imply (``derived``)."""
     table = Table(title="scenario" + (f" from {source}" if source else " (defaults)"))
