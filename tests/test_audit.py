@@ -7,6 +7,7 @@ import json
 import pytest
 
 from helpers import assert_one_line_error, run_cli
+from helpers.results import made_up_result
 from lxdex_capacity.capacity.model import load_model
 from lxdex_capacity.errors import InputError
 from lxdex_capacity.reporting.audit import audit, load_claims, parse_quantity, scenario_for
@@ -82,7 +83,7 @@ def _fake_run(scenario):
     for p in phases:
         p.update(engine_bytes_reserved=2 * p["engine_bytes_used"], rss_bytes=10**8 + p["engine_bytes_used"])
     throughput = {"orders_per_s": 5e6, "flow_orders": 1000, "lookups_per_s": 1e8, "random_access_ns_p50": 50.0}
-    return {"seed": scenario.seed, "phases": phases, "throughput": throughput, "baseline": {"rss_bytes": 10**8}}
+    return made_up_result(scenario, phases, throughput, baseline_rss=10**8)
 
 
 def test_verdicts_ratios_and_one_run_per_load(tmp_path):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ import psutil
 
 from .. import __version__
 from ..errors import CapacityError, LxdexError
+from ..machine import machine_info
 from ..scenarios.config import Scenario, scenario_from_dict
 from ..scenarios.tiers import Tier
 from .model import CapacityModel, LinearFit, fit_bytes
@@ -147,8 +147,6 @@ def _run_in_fresh_process(scenario: Scenario) -> dict[str, Any]:
 
 
 def _provenance(sizes: Sequence[int], repeat: int, fit_up_to: int, base: Scenario) -> dict[str, Any]:
-    import numba
-
     options = [f"--markets {','.join(str(s) for s in sorted(set(sizes)))}", f"--repeat {repeat}", f"--fit-up-to {fit_up_to}"]
     defaults = Scenario()
     for name in ("trades", "trades_retained", "seed"):
@@ -157,24 +155,9 @@ def _provenance(sizes: Sequence[int], repeat: int, fit_up_to: int, base: Scenari
     return {
         "command": "lxdex sweep " + " ".join(options),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "lxdex_capacity": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "machine": f"{platform.machine()}, {psutil.cpu_count(logical=False)} cores, {psutil.virtual_memory().total / 2**30:.1f} GiB",
-        "processor": _processor_name(),
+        **machine_info().as_dict(),
+        "machine": machine_info().summary(),
     }
-
-
-def _processor_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _fit(points: Sequence[SweepPoint]) -> LinearFit:

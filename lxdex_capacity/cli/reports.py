@@ -100,7 +100,7 @@ def audit(
     source, claims = load_claims(claims_file)
     model = load_model(model_file)
     with step_progress("audit") as advance:
-        verdicts = run_audit(claims, lambda scenario: simulate(scenario, force=force).as_dict(), model,
+        verdicts = run_audit(claims, lambda scenario: simulate(scenario, force=force), model,
                              max_measure=max_measure, seed=seed, advance=advance)
     report = {
         "claims_file": str(claims_file or published_claims_path()),

@@ -6,13 +6,13 @@ Shared by ``lxdex bench`` and ``bench/engine_bench.py`` so both print the same f
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
+from ..machine import machine_info
 from . import engine_bench as eb
 
 __all__ = ["BenchConfig", "Target", "TARGETS", "run_benchmarks", "pin_to_one_core"]
@@ -97,7 +97,7 @@ def run_benchmarks(config: BenchConfig, advance: Callable[[str], None] | None = 
     return {
         "version": __version__,
         "config": config.__dict__,
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count()},
+        "machine": machine_info().as_dict(),
         "results": results,
         "targets": verdicts,
     }

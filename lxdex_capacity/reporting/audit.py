@@ -20,6 +20,7 @@ from typing import Any, overload
 from ..errors import InputError
 from ..scenarios.config import MAX_MARKETS, Scenario
 from ..scenarios.tiers import DEFAULT_TIERS, Tier, expected_orders
+from ..simulation.results import SimulationResult
 from ..validation import read_input_file
 
 __all__ = ["Claim", "load_claims", "published_claims_path", "audit", "parse_quantity"]
@@ -192,24 +193,24 @@ class Verdict:
         return asdict(self) | {"verdict": "holds" if self.holds else "fails"}
 
 
-def _phase_bytes(run: dict[str, Any], phase: str, measure: str) -> float:
-    p = next(x for x in run["phases"] if x["name"] == phase)
+def _phase_bytes(run: SimulationResult, phase: str, measure: str) -> float:
+    p = run.phase(phase)
     if measure == "rss_above_baseline":
-        return p["rss_bytes"] - run["baseline"]["rss_bytes"]
-    return p[measure]
+        return p.rss_bytes - run.baseline.rss_bytes
+    return float(getattr(p, measure))
 
 
 def audit(
     claims: list[Claim],
-    run: Callable[[Scenario], dict[str, Any]],
+    run: Callable[[Scenario], SimulationResult],
     model: Any,
     max_measure: int = 1_000_000,
     seed: int = 0,
     advance: Callable[[int, int, str], None] | None = None,
 ) -> list[Verdict]:
-    """Judge every claim.  ``run(scenario)`` returns a simulate report (``SimulationResult.as_dict()``);
+    """Judge every claim.  ``run(scenario)`` simulates (:func:`lxdex_capacity.simulation.simulate`);
     claims above ``max_measure`` markets use ``model`` (a :class:`CapacityModel`), memory only."""
-    runs: dict[tuple[int, int | None, int], dict[str, Any]] = {}
+    runs: dict[tuple[int, int | None, int], SimulationResult] = {}
     needed = sorted({c.load for c in claims if c.markets <= max_measure}, key=lambda k: (k[0], k[1] or 0, k[2]))
     for i, load in enumerate(needed):
         if advance:
@@ -220,24 +221,24 @@ def audit(
     return [_judge(c, runs.get(c.load), model) for c in claims]
 
 
-def _judge(claim: Claim, run: dict[str, Any] | None, model: Any) -> Verdict:
+def _judge(claim: Claim, run: SimulationResult | None, model: Any) -> Verdict:
     low = high = None
     if run is not None:
-        phase = next(p for p in run["phases"] if p["name"] == claim.phase)
-        basis = (f"measured: {claim.markets:,} markets, {phase['resting_orders']:,} resting orders, "
-                 f"{phase['trades']:,} trades ({claim.phase} phase, seed {run['seed']})")
+        phase = run.phase(claim.phase)
+        basis = (f"measured: {claim.markets:,} markets, {phase.resting_orders:,} resting orders, "
+                 f"{phase.trades:,} trades ({claim.phase} phase, seed {run.scenario.seed})")
         if claim.metric == "memory":
             measured = _phase_bytes(run, claim.phase, claim.measure)
         elif claim.metric == "memory_per_market":
             measured = _phase_bytes(run, claim.phase, claim.measure) / claim.markets
         elif claim.metric == "orders_per_s":
-            measured = run["throughput"]["orders_per_s"]
-            basis = f"measured: {run['throughput']['flow_orders']:,} orders through matching on one core, {claim.markets:,} markets"
+            measured = run.throughput.orders_per_s
+            basis = f"measured: {run.throughput.flow_orders:,} orders through matching on one core, {claim.markets:,} markets"
         elif claim.metric == "lookups_per_s":
-            measured = run["throughput"]["lookups_per_s"]
+            measured = run.throughput.lookups_per_s
             basis = f"measured: best bid/ask of random markets, one core, {claim.markets:,} markets"
         else:
-            measured = run["throughput"]["random_access_ns_p50"]
+            measured = run.throughput.random_access_ns_p50
             basis = f"measured: median dependent random access, {claim.markets:,} markets"
     else:
         if claim.metric not in ("memory", "memory_per_market") or claim.measure != "engine_bytes_used":

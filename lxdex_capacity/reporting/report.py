@@ -12,13 +12,11 @@ from __future__ import annotations
 import base64
 import html
 import json
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..atomic import ensure_dir, write_bytes_atomic, write_text_atomic
 from ..errors import InputError
 from ..units import gib, mb, price, si
@@ -30,22 +28,9 @@ RESULTS_FORMAT = "lxdex-capacity-report/1"
 
 
 def _environment() -> dict[str, Any]:
-    import numba
-    import numpy as np
-    import psutil
+    from ..machine import machine_info
 
-    from ..capacity.sweep import _processor_name
-
-    return {
-        "lxdex_capacity": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "platform": platform.platform(),
-        "processor": _processor_name(),
-        "cores": psutil.cpu_count(logical=False),
-        "memory_bytes": psutil.virtual_memory().total,
-    }
+    return machine_info().as_dict()
 
 
 def collect(simulation: dict[str, Any], model: Any, profiles: list[Any], request: Any, command: str) -> dict[str, Any]:
