@@ -12,6 +12,7 @@ from helpers import assert_one_line_error, run_cli
 SMALL_SWEEP = ("sweep", "--markets", "300,600,1200", "--repeat", "1", "--trades", "3000", "--trades-retained", "1024", "--json")
 
 
+@pytest.mark.slow
 def test_sweep_on_two_local_workers_matches_one_process(tmp_path):
     pytest.importorskip("distributed", reason="Dask distributed is not installed (pip install '.[distributed]')")
     parallel = run_cli(*SMALL_SWEEP, "--out", str(tmp_path / "p.json"), "--workers", "2")
@@ -41,6 +42,7 @@ def test_an_unreachable_scheduler_is_one_line(tmp_path):
                           "cannot reach the Dask scheduler")
 
 
+@pytest.mark.slow
 def test_an_existing_scheduler_runs_sweeps_and_shards(tmp_path):
     distributed = pytest.importorskip("distributed", reason="Dask distributed is not installed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
