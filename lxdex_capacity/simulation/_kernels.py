@@ -28,6 +28,13 @@ def digest_orders(digest, markets, status, filled):
 
 
 @_kernel
+def digest_counts(digest, first, second):
+    """Fold two counts per market into its digest (``digest``, ``first`` and ``second`` aligned)."""
+    for m in range(len(digest)):
+        digest[m] = hash2(hash2(digest[m], first[m]), second[m])
+
+
+@_kernel
 def digest_trades(digest, markets, prices, qtys, sides):
     """Fold each trade (price, quantity, aggressor side) into its market's digest, in print order."""
     for i in range(len(markets)):

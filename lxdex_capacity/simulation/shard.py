@@ -14,8 +14,9 @@ Bookkeeping after each batch, per market, in this order:
 3. when the scenario is stationary, each market the batch touched is cut back to its seeded depth
    by :meth:`Engine.cancel_furthest`.
 
-Each market also folds every order's outcome and every trade into a 64-bit digest, from which the
-run's ``tape_checksum`` is built.
+Each market also folds every flow order's outcome and every trade into a 64-bit digest (its seed
+orders as how many rested and how many were rejected), from which the run's ``tape_checksum`` is
+built.
 """
 
 from __future__ import annotations
@@ -120,12 +121,18 @@ class Shard:
         depths = gen.depths(gen.global_ids(first_local, stop_local))
         orders = gen.seed_orders(first_local, depths, self.mids)
         res = self.engine.submit(orders.markets, orders.sides, orders.prices, orders.qtys)
-        k.digest_orders(self.digest, orders.markets, res.status, res.filled)
         self.targets[first_local:stop_local] = depths
-        # Seed orders rest on their own side of the mid, so every accepted one rests.
-        np.add.at(self.resting, orders.markets[res.status == Status.RESTING], 1)
+        # Seed orders rest on their own side of the mid, so every accepted one rests (a price out
+        # of the engine's range is rejected).  Counted per market in one sequential pass, and
+        # folded into each market's digest as (orders resting, orders rejected): interleaved
+        # arrival makes an order-by-order fold a random access per order, the seeding's main cost.
+        span = stop_local - first_local
+        rested = res.status == Status.RESTING
+        resting = np.bincount(orders.markets[rested] - first_local, minlength=span)
+        rejected = depths - resting
+        self.resting[first_local:stop_local] += resting
+        k.digest_counts(self.digest[first_local:stop_local], resting, rejected)
         if self.schedule is not None:
-            rested = res.status == Status.RESTING
             self.schedule.add(orders.due[rested], res.order_ids[rested], orders.markets[rested])
         return len(orders)
 
