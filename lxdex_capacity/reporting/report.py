@@ -239,7 +239,7 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
         f"Order capacity is this machine's one-core rate ({env['processor']}) times each profile's performance cores; Apple and "
         "other cores differ, and cores share memory bandwidth. Treat it as an order of magnitude.",
         "Orders per market default to the tier table's mean at each size; a real exchange's depth distribution should be measured "
-        "(lxdex calibrates from LOBSTER data in a later release).",
+        "(`lxdex calibrate` fits a scenario to a LOBSTER day; `lxdex simulate --scenario` runs it).",
         "Prices are US list prices at launch of the cheapest configuration with that chip and memory.",
     ]
     extrapolated = [row["markets"] for row in plan["scaling"] if row["extrapolated"]]
