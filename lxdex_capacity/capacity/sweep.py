@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import psutil
 
 from .. import __version__
-from ..errors import CapacityError, LxdexError
+from ..errors import LxdexError
 from ..machine import machine_info
+from ..memory_guard import refuse_unless_it_fits
 from ..scenarios.config import Scenario, scenario_from_dict
 from ..scenarios.tiers import Tier
 from .model import CapacityModel, LinearFit, fit_bytes
@@ -187,12 +187,8 @@ def run_sweep(
         fit_up_to = sizes[-2] if len(sizes) > 1 else sizes[-1]
     runs = plan_points(sizes, repeat, base, fit_up_to)
     estimates = sorted((estimate_memory(s) for s, _, _ in runs), reverse=True)
-    needed = sum(estimates[: max(concurrent, 0)])
-    available = psutil.virtual_memory().available
-    if needed > available and not force:
-        at_once = f"the {concurrent} largest sweep points running at once need" if concurrent > 1 else "the largest sweep point needs"
-        raise CapacityError(f"{at_once} an estimated {needed / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB is "
-                            "available; drop the largest size, use fewer workers, or --force")
+    at_once = f"the {concurrent} largest sweep points running at once need" if concurrent > 1 else "the largest sweep point needs"
+    refuse_unless_it_fits(sum(estimates[: max(concurrent, 0)]), at_once, "drop the largest size, use fewer workers, or --force", force)
     scenarios = [s for s, _, _ in runs]
     if client is None:
         measurements = []

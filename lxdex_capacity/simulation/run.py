@@ -30,7 +30,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import psutil
 
 from ..engine.layout import (
     ID_INDEX_BYTES,
@@ -39,7 +38,8 @@ from ..engine.layout import (
     ORDER_RECORD_BYTES,
     TRADE_RECORD_BYTES,
 )
-from ..errors import CapacityError, InputError
+from ..errors import InputError
+from ..memory_guard import refuse_unless_it_fits
 from ..profiling.breakdown import breakdown_as_dict, breakdown_from_sums
 from ..profiling.distributions import log_histogram, lorenz_from_counts, merge_value_counts, top_share_from_counts
 from ..profiling.memory import ProcessMemory, numpy_traced_bytes, sample_process
@@ -100,12 +100,7 @@ def estimate_memory(scenario: Scenario, shards: int = 1) -> int:
 def check_memory(scenario: Scenario, force: bool = False, shards: int = 1) -> int:
     """Return the estimate; raise :class:`CapacityError` if it exceeds available memory (unless forced)."""
     estimate = estimate_memory(scenario, shards)
-    available = psutil.virtual_memory().available
-    if estimate > available and not force:
-        raise CapacityError(
-            f"{scenario.markets:,} markets need an estimated {estimate / 2**30:.1f} GiB but only "
-            f"{available / 2**30:.1f} GiB is available; use fewer markets or --force"
-        )
+    refuse_unless_it_fits(estimate, f"{scenario.markets:,} markets need", "use fewer markets or --force", force)
     return estimate
 
 
