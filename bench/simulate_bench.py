@@ -16,6 +16,9 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import asdict
+
+from lxdex_capacity.simulation.results import SimulationResult
 
 TARGET_SECONDS = 60
 TARGET_ENGINE_MB = 42
@@ -50,7 +53,7 @@ def main() -> int:
     print(f"{'markets':>11} {'wall s':>8} {'engine MB':>10} {'reserved MB':>12} {'RSS MB':>8} {'B/market':>9} {'B/order':>8} {'orders/s':>10} {'resting':>12}")
     for markets in sizes:
         runs = [run_once(markets) for _ in range(args.repeat)]
-        traded = [next(p for p in r["phases"] if p["name"] == "traded") for r in runs]
+        traded = [asdict(SimulationResult.from_dict(r).traded) for r in runs]
         med = statistics.median
         wall = med(r["wall_s"] for r in runs)
         used = med(t["engine_bytes_used"] for t in traded) / 1e6

@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..simulation.results import SimulationResult
+
 __all__ = ["render_charts", "CHARTS"]
 
 GIB = 2**30
@@ -54,8 +56,8 @@ def memory_vs_markets(r: dict[str, Any]) -> Figure | None:
         ax.axvspan(largest, furthest, color="orange", alpha=0.08, label="extrapolated (beyond the measured sizes)")
     sim = r.get("simulate")
     if sim:
-        traded = next(p for p in sim["phases"] if p["name"] == "traded")
-        ax.scatter([sim["markets"]], [traded["engine_bytes_used"] / 1e6], marker="*", s=160, color="crimson", zorder=4,
+        traded = SimulationResult.from_dict(sim, "results: simulate").traded
+        ax.scatter([sim["markets"]], [traded.engine_bytes_used / 1e6], marker="*", s=160, color="crimson", zorder=4,
                    label=f"this report's run ({sim['markets']:,} markets)")
     ax.set_xscale("log")
     ax.set_yscale("log")

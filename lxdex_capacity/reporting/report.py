@@ -19,6 +19,7 @@ from typing import Any
 
 from ..atomic import ensure_dir, write_bytes_atomic, write_text_atomic
 from ..errors import InputError
+from ..simulation.results import SimulationResult
 from ..units import gib, mb, price, si
 from ..validation import parse_json, read_input_file
 
@@ -58,8 +59,6 @@ def load_results(path: str | Path) -> dict[str, Any]:
 def load_simulation(path: str | Path) -> dict[str, Any]:
     """A saved ``lxdex simulate --out`` report (simulate.json, in one process or sharded), checked
     field by field against the result schema."""
-    from ..simulation.results import SimulationResult
-
     data = parse_json(read_input_file(path, "simulate file"), str(path))
     return SimulationResult.from_dict(data, str(path)).to_dict()
 
@@ -82,7 +81,7 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
     """The report as Markdown; ``image(name)`` gives each chart's link (a file path or a data URI)."""
     sim, model, plan = r["simulate"], r["model"], r["plan"]
     env, q = r["environment"], plan["request"]
-    traded = next(p for p in sim["phases"] if p["name"] == "traded")
+    traded = SimulationResult.from_dict(sim, "results: simulate").traded
     t = sim["throughput"]
     fit = model["fit"]
     coef = {k: v["value"] for k, v in fit["coefficients"].items()}
@@ -103,10 +102,10 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
     cheapest = plan["cheapest_fit"]
     out.append(
         f"- **{sim['markets']:,} markets** ({sim['universe'].get('securities', 0):,} securities, {sim['universe'].get('crypto', 0):,} crypto) "
-        f"held **{traded['resting_orders']:,} resting orders** and printed **{traded['trades']:,} trades** in "
-        f"**{mb(traded['engine_bytes_used'])}** of engine memory ({mb(traded['engine_bytes_reserved'])} reserved), "
-        f"{traded['engine_bytes_used'] / sim['markets']:,.0f} B per market; the whole process, Python runtime included, "
-        f"was {mb(traded['rss_bytes'])} resident."
+        f"held **{traded.resting_orders:,} resting orders** and printed **{traded.trades:,} trades** in "
+        f"**{mb(traded.engine_bytes_used)}** of engine memory ({mb(traded.engine_bytes_reserved)} reserved), "
+        f"{traded.engine_bytes_used / sim['markets']:,.0f} B per market; the whole process, Python runtime included, "
+        f"was {mb(traded.rss_bytes)} resident."
     )
     out.append(f"- Matching ran at **{si(t['orders_per_s'])} orders/s** on one core; best bid/ask lookups at "
                f"{si(t['lookups_per_s'])}/s; a random market access took {t['random_access_ns_p50']:,.1f} ns (p50).")
@@ -218,7 +217,7 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
     prov = model.get("provenance", {})
     out.append("\n".join([
         f"- Simulation: seed {sim['seed']}; phases empty, seeded (tiered depth), traded (maker/taker flow, Zipf activity, "
-        f"Pareto sizes) until {scenario.get('trades', traded['trades']):,} fills; books kept at their seeded depth: {scenario.get('stationary')}.",
+        f"Pareto sizes) until {scenario.get('trades', traded.trades):,} fills; books kept at their seeded depth: {scenario.get('stationary')}.",
         "- Memory: the engine's own bytes, computed from its arrays (used = live rows, reserved = allocated); process RSS after "
         "three garbage-collection passes, median of five samples; the baseline is sampled before the engine exists.",
         "- Throughput: wall time of the matching calls only, one core; lookups are best bid/ask of random markets; random "
