@@ -61,19 +61,11 @@ class SeedBatch:
 
 
 @dataclass(frozen=True)
-class FlowBatch:
-    """One shard's flow orders of a range of flow indices, in arrival order."""
+class FlowBatch(SeedBatch):
+    """One shard's flow orders of a range of flow indices, in arrival order (``due``: -1 for takers)."""
 
-    markets: np.ndarray  # int64 local market index
-    sides: np.ndarray
-    prices: np.ndarray
-    qtys: np.ndarray
     types: np.ndarray
     index: np.ndarray  # the order's index in the run's flow
-    due: np.ndarray  # a maker's cancel time (flow index), -1 for takers or without random cancels
-
-    def __len__(self) -> int:
-        return len(self.markets)
 
     @property
     def orders(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -198,7 +190,8 @@ class Generator:
                          part.head_count, mids, flow.taker_share,
                          flow.maker_distance_p, flow.taker_reach_p, flow.pareto_alpha, flow.min_qty, flow.max_qty,
                          self.hazard, *cols)
-        return FlowBatch(*(c[:n] for c in cols))
+        markets, sides, prices, qtys, types, index, due = (c[:n] for c in cols)
+        return FlowBatch(markets=markets, sides=sides, prices=prices, qtys=qtys, due=due, types=types, index=index)
 
     @property
     def table_bytes(self) -> int:
