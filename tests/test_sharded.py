@@ -98,7 +98,7 @@ def test_shards_are_balanced_by_expected_flow_and_depth(markets, shards):
     parts = split(scenario, shards)
     held = np.concatenate([p.ranks(markets) for p in parts])
     assert np.array_equal(np.sort(held), np.arange(markets))  # every market on exactly one shard
-    loads = expected_load(scenario, shards)
+    loads = expected_load(scenario, parts)
     assert sum(load.markets for load in loads) == markets and min(load.markets for load in loads) >= 1
     assert sum(load.flow_share for load in loads) == pytest.approx(1.0)
     if markets >= 1_000:

@@ -22,6 +22,7 @@ of order flow's constant cancellation rate), so the books see about ``r`` cancel
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,8 +124,11 @@ class Generator:
 
     def for_shard(self, shard: int) -> Generator:
         """The generator of another shard of the same split, sharing this one's activity tables."""
-        other = Generator(self.scenario, self.part.of_shard(shard))
+        other = copy.copy(self)  # the exponent, tier table and activity tables are the split's, not the shard's
         other._cdf, other._guide = self._activity()
+        other.part = self.part.of_shard(shard)
+        other.shard = shard
+        other._ranks = other.part.ranks(self.scenario.markets)
         return other
 
     @property
@@ -192,8 +196,3 @@ class Generator:
                          self.hazard, *cols)
         markets, sides, prices, qtys, types, index, due = (c[:n] for c in cols)
         return FlowBatch(markets=markets, sides=sides, prices=prices, qtys=qtys, due=due, types=types, index=index)
-
-    @property
-    def table_bytes(self) -> int:
-        """Bytes of the activity tables every shard keeps (cumulative weights and guide)."""
-        return self.scenario.markets * (8 + 4) + 4

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..scenarios.activity import zipf_weights
+from ..scenarios.activity import zipf_exponent_for_share, zipf_weights
 from ..scenarios.config import Scenario
-from ..scenarios.generator import Generator, Part
+from ..scenarios.generator import Part
 from ..scenarios.tiers import tier_ranges
 from . import _kernels as k
 
@@ -46,7 +46,7 @@ def head_size(markets: int, shards: int) -> int:
 def _loads(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
     """Per rank: expected flow share and expected resting orders."""
     n = scenario.markets
-    weights = zipf_weights(n, Generator(scenario).zipf_exponent)
+    weights = zipf_weights(n, zipf_exponent_for_share(n, scenario.flow_share, scenario.market_share))
     depth = np.zeros(n, dtype=np.float64)
     for tier, start, stop in tier_ranges(scenario.tiers, n):
         depth[start:stop] = (tier.low + tier.high) / 2
@@ -78,10 +78,11 @@ def split(scenario: Scenario, shards: int) -> list[Part]:
     return [first.of_shard(s) for s in range(shards)]
 
 
-def expected_load(scenario: Scenario, shards: int) -> list[ShardLoad]:
+def expected_load(scenario: Scenario, parts: list[Part]) -> list[ShardLoad]:
+    """What each shard of the split ``parts`` (from :func:`split`) is expected to carry."""
     weights, depth = _loads(scenario)
     out = []
-    for part in split(scenario, shards):
+    for part in parts:
         ranks = part.ranks(scenario.markets)
         out.append(ShardLoad(part.shard, len(ranks), float(weights[ranks].sum()), float(depth[ranks].sum())))
     return out

@@ -13,8 +13,7 @@ from typing import Any, Protocol
 
 from ..errors import LxdexError
 from ..scenarios.config import Scenario
-from ..scenarios.generator import Generator
-from .assignment import split
+from ..scenarios.generator import Generator, Part
 from .worker import ShardWorker
 
 __all__ = ["Executor", "InProcess", "OnDask"]
@@ -42,12 +41,12 @@ class InProcess:
 
     scheduler: str | None = None
 
-    def __init__(self, scenario: Scenario, shards: int) -> None:
-        self.shards = shards
+    def __init__(self, scenario: Scenario, parts: list[Part]) -> None:
+        self.shards = shards = len(parts)
         self.mode = "process" if shards == 1 else "shards"
         self.failed: dict[int, str] = {}
-        first = Generator(scenario, split(scenario, shards)[0])
-        self.workers = [ShardWorker(scenario, k, shards, generator=first.for_shard(k)) for k in range(shards)]
+        first = Generator(scenario, parts[0])
+        self.workers = [ShardWorker(scenario, part, generator=first.for_shard(part.shard)) for part in parts]
 
     def call(self, method: str, *args: Any) -> list[Any]:
         return [self.call_one(k, method, *args) for k in range(self.shards)]
@@ -69,17 +68,17 @@ class InProcess:
 class OnDask:
     """Each shard an actor on a Dask worker of ``client``'s cluster, spread over the workers round-robin."""
 
-    def __init__(self, client: Any, scenario: Scenario, shards: int) -> None:
+    def __init__(self, client: Any, scenario: Scenario, parts: list[Part]) -> None:
         self.client = client
-        self.shards = shards
+        self.shards = len(parts)
         self.mode = "dask"
         self.failed: dict[int, str] = {}
         self.scheduler: str | None = str(getattr(client, "scheduler", None) and client.scheduler.address)
         workers = sorted(client.scheduler_info()["workers"])
         if not workers:
             raise LxdexError("the Dask cluster has no workers")
-        futures = [client.submit(ShardWorker, scenario.as_dict(), k, shards, True, actor=True, pure=False,
-                                 workers=[workers[k % len(workers)]]) for k in range(shards)]
+        futures = [client.submit(ShardWorker, scenario.as_dict(), part, True, actor=True, pure=False,
+                                 workers=[workers[k % len(workers)]]) for k, part in enumerate(parts)]
         self.actors: dict[int, Any] = {}
         for k, future in enumerate(futures):
             try:

@@ -162,8 +162,6 @@ class SimulationResult:
             "machine": self.machine,
         }
 
-    # The pre-format name, kept for scripts written against it.
-    as_dict = to_dict
 
     @classmethod
     def from_dict(cls, data: Any, origin: str = "simulate file") -> SimulationResult:

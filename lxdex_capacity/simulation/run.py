@@ -44,9 +44,11 @@ from ..profiling.breakdown import breakdown_as_dict, breakdown_from_sums
 from ..profiling.distributions import log_histogram, lorenz_from_counts, merge_value_counts, top_share_from_counts
 from ..profiling.memory import ProcessMemory, numpy_traced_bytes, sample_process
 from ..scenarios.config import Scenario
+from ..scenarios.generator import Part
 from ..scenarios.tiers import expected_orders
 from ..scenarios.universe import Universe
-from .assignment import ASSIGNMENT, expected_load
+from ._kernels import LANES
+from .assignment import ASSIGNMENT, expected_load, split
 from .executors import Executor, InProcess, OnDask
 from .results import Execution, PhaseResult, ShardResult, SimulationResult, Throughput
 from .shard import SEED_CHUNK_MARKETS
@@ -202,7 +204,7 @@ class _Run:
 
 def _checksum(kind: str, markets: int, lanes: list[list[int]]) -> str:
     """SHA-256 of the lane sums (mod 2**64) over every shard, with the market count."""
-    total = np.zeros(4, dtype=np.uint64)
+    total = np.zeros(LANES, dtype=np.uint64)
     for part in lanes:
         total += np.array(part, dtype=np.uint64)
     return hashlib.sha256(f"lxdex {kind} v2 {markets}".encode() + total.astype("<u8").tobytes()).hexdigest()
@@ -212,7 +214,7 @@ def _throughput(summaries: list[ShardSummary], probes: list[ShardProbes]) -> Thr
     flow_orders = sum(s.flow_orders for s in summaries)
     flow_seconds = sum(s.flow_seconds for s in summaries)
     latency = np.concatenate([p.latency_ns for p in probes]) if probes else np.zeros(1)
-    p50, p99 = np.percentile(latency, [50, 99]) if len(latency) else (0.0, 0.0)
+    p50, p99 = np.percentile(latency, [50, 99])
     lookup_seconds = sum(p.lookup_seconds for p in probes)
     return Throughput(
         orders_per_s=flow_orders / flow_seconds if flow_seconds else 0.0,
@@ -229,8 +231,8 @@ def _throughput(summaries: list[ShardSummary], probes: list[ShardProbes]) -> Thr
     )
 
 
-def _shard_results(scenario: Scenario, run: _Run, summaries: list[ShardSummary | None]) -> list[ShardResult]:
-    loads = expected_load(scenario, run.executor.shards)
+def _shard_results(scenario: Scenario, parts: list[Part], run: _Run, summaries: list[ShardSummary | None]) -> list[ShardResult]:
+    loads = expected_load(scenario, parts)
     out = []
     for k, load in enumerate(loads):
         phase, summary = run.last[k], summaries[k]
@@ -270,7 +272,9 @@ def simulate(
     if inspect is not None and (shards != 1 or client is not None):
         raise InputError("inspecting the engine needs the run in one process (shards=1, no Dask client)")
     progress = progress or _no_progress
-    estimate = check_memory(scenario, force, shards=1 if client is not None else shards)
+    # Guarded here when the engines live in this process; a cluster's workers hold them otherwise
+    # (``lxdex simulate --shards`` guards a local cluster before starting it).
+    estimate = check_memory(scenario, force, shards) if client is None else estimate_memory(scenario, shards)
     began = time.perf_counter()
     progress("compiling", 0, 1)
     warm_up_kernels()  # before tracing: numba's own allocations would swamp the traces
@@ -282,7 +286,8 @@ def simulate(
     executor: Executor | None = None
     try:
         start = time.perf_counter()
-        executor = InProcess(scenario, shards) if client is None else OnDask(client, scenario, shards)
+        parts = split(scenario, shards)
+        executor = InProcess(scenario, parts) if client is None else OnDask(client, scenario, parts)
         run = _Run(scenario, executor, progress)
         progress("empty", 1, 1)
         run.measure("empty", time.perf_counter() - start)
@@ -328,7 +333,7 @@ def simulate(
                 "top_market_share": scenario.market_share,
             },
             execution=Execution(mode=executor.mode, shards=executor.shards, assignment=ASSIGNMENT, scheduler=executor.scheduler),
-            shards=_shard_results(scenario, run, summaries) if executor.shards > 1 else [],
+            shards=_shard_results(scenario, parts, run, summaries) if executor.shards > 1 else [],
             failed_shards=sorted(executor.failed),
         )
     finally:

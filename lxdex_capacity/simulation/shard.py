@@ -187,11 +187,6 @@ class Shard:
     def memory(self) -> MemoryReport:
         return self.engine.memory()
 
-    @property
-    def bookkeeping_bytes(self) -> int:
-        """Bytes the simulation keeps beside the engine: mids, targets, counts, digests, cancel schedule."""
-        return self.markets * 8 * 4 + (self.schedule.nbytes if self.schedule is not None else 0)
-
     def checksum_lanes(self) -> tuple[list[int], list[int]]:
         """This shard's additions to the run's market and tape checksums (see ``_kernels``)."""
         stats = self.engine.market_stats()

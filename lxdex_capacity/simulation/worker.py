@@ -18,8 +18,7 @@ from ..profiling.breakdown import TierSums, tier_names, tier_sums
 from ..profiling.distributions import sample_ranks, value_counts
 from ..profiling.memory import ProcessMemory, sample_process
 from ..scenarios.config import Scenario, scenario_from_dict
-from ..scenarios.generator import Generator
-from .assignment import split
+from ..scenarios.generator import Generator, Part
 from .shard import SEED_CHUNK_MARKETS, Shard
 
 __all__ = ["ShardWorker", "ShardPhase", "ShardProbes", "ShardSummary", "warm_up_kernels"]
@@ -75,14 +74,14 @@ class ShardSummary:
 
 
 class ShardWorker:
-    """Shard ``shard`` of ``shards`` of the scenario ``scenario`` (a dict, as it crosses processes).
+    """The shard holding ``part`` of the scenario ``scenario`` (a dict, as it crosses processes).
 
     ``own_process``: the worker is alone in its process (a Dask worker): it compiles its kernels
     before any phase and measures the process's memory itself.  It does not trace numpy's
     allocations (``traced_bytes`` is 0): tracemalloc in a Dask worker traces the worker's own
     machinery too, slowing every step several-fold."""
 
-    def __init__(self, scenario: dict[str, Any] | Scenario, shard: int, shards: int, own_process: bool = False,
+    def __init__(self, scenario: dict[str, Any] | Scenario, part: Part, own_process: bool = False,
                  generator: Generator | None = None) -> None:
         self.began = time.perf_counter()
         self.own_process = own_process
@@ -90,10 +89,7 @@ class ShardWorker:
             warm_up_kernels()
         scenario = scenario if isinstance(scenario, Scenario) else scenario_from_dict(scenario)
         self.scenario = scenario
-        self.shard = Shard(generator or Generator(scenario, split(scenario, shards)[shard]))
-
-    def ready(self) -> bool:
-        return True
+        self.shard = Shard(generator or Generator(scenario, part))
 
     def seed_chunks(self) -> list[tuple[int, int]]:
         """Ranges of local markets seeded in one go (bounded, so the seed orders' arrays stay small)."""
@@ -167,6 +163,3 @@ class ShardWorker:
     @property
     def engine(self) -> Any:
         return self.shard.engine
-
-    def close(self) -> None:
-        pass
