@@ -30,7 +30,7 @@ RATE_TARGET = 0.8
 
 
 def run(markets: int, trades: int, shards: int) -> dict:
-    command = [sys.executable, "-m", "lxdex_capacity.cli", "simulate", "--markets", str(markets), "--trades", str(trades), "--json"]
+    command = [sys.executable, "-m", "lxdex_capacity", "simulate", "--markets", str(markets), "--trades", str(trades), "--json"]
     if shards > 1:
         command += ["--shards", str(shards)]
     start = time.perf_counter()

@@ -13,7 +13,8 @@ Our exception hierarchy, with the exit codes (``lxdex: error: <message>`` on std
   x InputError (2: bad input; also a ValueError)
   x CapacityError (2: a refused size; also a MemoryError)
   x CheckFailed (1: the run completed and its result fails a check: replay disagreement, failed shard)
-  x Interrupted (130: the user pressed Ctrl-C; ``lxdex: interrupted``)
+  x OutputError (1: an output could not be written, e.g. a full disk; the previous output is unchanged)
+  x Interrupted (130 on SIGINT (Ctrl-C), 143 on SIGTERM; ``lxdex: interrupted``)
 
 Usage errors found by the command-line parser (an unknown option, a value out of range) are not
 ours: the CLI maps them to their own exit code, 2.
@@ -21,7 +22,7 @@ ours: the CLI maps them to their own exit code, 2.
 
 from __future__ import annotations
 
-__all__ = ["LxdexError", "InputError", "CapacityError", "CheckFailed", "Interrupted"]
+__all__ = ["LxdexError", "InputError", "CapacityError", "CheckFailed", "OutputError", "Interrupted"]
 
 
 class LxdexError(Exception):
@@ -49,10 +50,19 @@ class CheckFailed(LxdexError):
     exit_code = 1
 
 
+class OutputError(LxdexError, OSError):
+    """An output could not be written (a full disk, a permission lost meanwhile, a closed stdout);
+    whatever was there before is unchanged."""
+
+    exit_code = 1
+
+
 class Interrupted(LxdexError):
-    """The run was interrupted (Ctrl-C) before it finished."""
+    """The run was interrupted by a signal before it finished: SIGINT (Ctrl-C, exit code 130) or
+    SIGTERM (143, the shell's 128 + signal number)."""
 
     exit_code = 130
 
-    def __init__(self, message: str = "interrupted") -> None:
+    def __init__(self, message: str = "interrupted", exit_code: int = 130) -> None:
         super().__init__(message)
+        self.exit_code = exit_code

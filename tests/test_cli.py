@@ -22,9 +22,9 @@ COMMANDS = ["bench", "simulate", "profile", "sweep", "plan", "report", "audit", 
 
 
 def lxdex_process(*args: str, module: bool = False) -> Result:
-    """``lxdex ARGS`` in a subprocess: the installed console script, or ``python -m lxdex_capacity.cli``."""
+    """``lxdex ARGS`` in a subprocess: the installed console script, or ``python -m lxdex_capacity``."""
     script = Path(sys.executable).with_name("lxdex")
-    command = [sys.executable, "-m", "lxdex_capacity.cli"] if module or not script.exists() else [str(script)]
+    command = [sys.executable, "-m", "lxdex_capacity"] if module or not script.exists() else [str(script)]
     proc = subprocess.run([*command, *args], capture_output=True, text=True, timeout=300)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 

@@ -17,7 +17,7 @@ from lxdex_capacity.simulation.results import SIMULATE_FORMAT, SimulationResult
 
 SMALL = Scenario(markets=400, trades=3_000, seed=7, batch=4_096)
 # Shallow books and a longer flow: without cancels these books grow visibly.
-SHALLOW = Scenario(markets=400, trades=20_000, seed=5, batch=4_096, tiers=(Tier(None, 5, 20),))
+SHALLOW = Scenario(markets=400, trades=20_000, seed=5, batch=4_096, tiers=(Tier(low=5, high=20),))
 
 
 def test_same_seed_same_trades_and_state_different_seed_differs():
@@ -158,9 +158,13 @@ def test_bad_options_are_one_line_errors(args, message):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("markets = 100\nbogus = 3\n", "unknown scenario key 'bogus'"),
+        ("markets = 100\nbogus = 3\n", "unknown key 'bogus'"),
         ("markets = 100\ntaker_share = = 2\n", "line 2"),
-        ("markets = 0\n", "markets=0 must be in [1, 1e+08]"),
+        ("markets = 0\n", "line 1: markets=0: input should be greater than or equal to 1"),
+        ("taker_share = nan\n", "line 1: taker_share=nan: input should be a finite number"),
+        ("flow_share = 0.01\nmarket_share = 0.99\n", "flow_share=0.01 is below market_share=0.99"),
+        ("maker_distance_p = 1e-300\n", "maker_distance_p=1e-300: input should be greater than or equal to 0.001"),
+        ("markets = true\n", "markets=True: input should be a valid integer"),
         ("taker_share = 1.5\n", "taker_share=1.5"),
         ("[[tiers]]\nlow = 5\nhigh = 2\n", "tiers[0].high=2"),
         ("[[tiers]]\nup_to_rank = 10\nlow = 1\nhigh = 2\nwidth = 3\n", "unknown key 'width' in tiers[0]"),

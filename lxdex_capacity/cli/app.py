@@ -5,25 +5,38 @@ imports none of them.  Exit codes live on the exception classes (:mod:`lxdex_cap
 
 * an :class:`~lxdex_capacity.errors.LxdexError`: its ``exit_code`` (2 bad input or a refused size,
   1 a result that fails its check), one line ``lxdex: error: <message>`` on stderr;
-* Ctrl-C: ``lxdex: interrupted`` and 130;
-* a usage error found by the parser (unknown option, value out of range): one line, its exit code (2).
+* SIGINT (Ctrl-C) and SIGTERM: :class:`~lxdex_capacity.errors.Interrupted` raised in the main thread, so
+  every ``finally`` removes its temporary files, then ``lxdex: interrupted`` and 130 or 143;
+* a usage error found by the parser (unknown option, value out of range): one line, its exit code (2);
+* stdout that cannot be written (``> /dev/full``): one line, 1; a closed pipe (``| head``): quietly, 141;
+* a numpy warning raised in lxdex's own code (a division by zero, say): one line, 1, never a warning
+  on the terminal followed by a NaN figure.
 
 Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import _thread
+import errno
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from typer.core import TyperGroup
 
 from .. import __version__
 from ..console import err, out
-from ..errors import Interrupted, LxdexError
+from ..errors import InputError, Interrupted, LxdexError, OutputError
+from ..schema import error_message
 
 __all__ = ["app", "main", "Invocation", "invocation"]
 
@@ -35,8 +48,8 @@ class _RootGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except KeyboardInterrupt:
-            raise Interrupted() from None
+        except KeyboardInterrupt as exc:
+            raise Interrupted(exit_code=_exit_code_of(exc)) from None
 
 
 app = typer.Typer(
@@ -80,20 +93,119 @@ def _exit(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt: the same unwinding and cleanup,
+    and no ``except Exception`` on the way swallows it."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+def _exit_code_of(exc: KeyboardInterrupt) -> int:
+    return exc.exit_code if isinstance(exc, _Terminated) else Interrupted.exit_code
+
+
+def _caused_by_interrupt(exc: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt behind ``exc``, if an interrupt is what ``exc`` wraps (its cause or context)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _interrupted(code: int) -> NoReturn:
+    """``lxdex: interrupted`` and ``code``.  Objects a signal cut off half-way (numba's, llvmlite's) may
+    complain from their finalisers as the interpreter exits: that is noise after an interrupt, not news."""
+    sys.unraisablehook = lambda unraisable: None
+    _exit(str(Interrupted()), code)
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated()
+
+
+def _redeliver(unraisable: Any) -> None:
+    """``sys.unraisablehook`` while a command runs: an interrupt raised where Python cannot propagate it (a
+    C callback, such as llvmlite's while numba loads a kernel) is delivered again, to land in Python code,
+    instead of being printed as "Exception ignored" and lost."""
+    exc = unraisable.exc_value
+    if isinstance(exc, KeyboardInterrupt):
+        _thread.interrupt_main(signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM raises :class:`Interrupted` (143) in the main thread while a command runs, as Ctrl-C raises
+    KeyboardInterrupt: the run unwinds through its ``finally`` blocks instead of dying where it stands."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread (a test runner's worker): leave signals alone
+        yield
+        return
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _redeliver
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
+
+
+# What a failed write to stdout raises: the disk behind a redirection is full, the terminal went away.
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS, errno.EBADF}
+
+
+def _stdout_failed(exc: OSError) -> NoReturn:
+    """stdout cannot take what was printed: one line (1), or nothing for a closed pipe (141, as a shell
+    reports SIGPIPE); stdout is pointed at /dev/null so Python's own flush at exit stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    if exc.errno == errno.EPIPE:
+        sys.exit(141)
+    _exit(f"error: cannot write to standard output: {exc.strerror or exc}", OutputError.exit_code)
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console entry point (``lxdex``): run the command ``argv`` names (default ``sys.argv[1:]``) and exit
     with its code; errors become one line on stderr and the exit code of their class."""
     args = tuple(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
     try:
-        code = command.main(args=list(args), prog_name="lxdex", standalone_mode=False, obj=Invocation(args))
+        with _signals_interrupt(), warnings.catch_warnings():
+            # Validation keeps numbers finite; a numeric warning left in our code is a bug, reported in one line.
+            warnings.filterwarnings("error", category=RuntimeWarning, module=r"lxdex_capacity(\.|$)")
+            code = command.main(args=list(args), prog_name="lxdex", standalone_mode=False, obj=Invocation(args))
+            sys.stdout.flush()
     except Interrupted as exc:
-        _exit(str(exc), exc.exit_code)
+        _interrupted(exc.exit_code)
     except LxdexError as exc:
         _exit(f"error: {exc}", exc.exit_code)
-    except (KeyboardInterrupt, typer.Abort):  # while parsing, before any command ran
-        _exit(str(Interrupted()), Interrupted.exit_code)
+    except RuntimeWarning as exc:
+        _exit(f"error: a figure could not be computed ({exc}); please report this", LxdexError.exit_code)
+    except ValidationError as exc:  # a value checked by a schema outside any file (a scenario's, say)
+        _exit(f"error: {error_message(exc)}", InputError.exit_code)
+    except KeyboardInterrupt as exc:  # while parsing, before any command ran
+        _interrupted(_exit_code_of(exc))
+    except typer.Abort as exc:  # click's wrapping of a KeyboardInterrupt while parsing
+        cause = exc.__cause__
+        _interrupted(_exit_code_of(cause) if isinstance(cause, KeyboardInterrupt) else Interrupted.exit_code)
+    except BrokenPipeError as exc:
+        _stdout_failed(exc)
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRNOS:
+            raise
+        _stdout_failed(exc)
     except Exception as exc:
+        interrupt = _caused_by_interrupt(exc)  # e.g. Ctrl-C inside an import, which Python rewraps as RuntimeError
+        if interrupt is not None:
+            _interrupted(_exit_code_of(interrupt))
         # Usage errors: click's ClickException, vendored inside newer typer; matched by shape so
         # that neither click nor typer internals are imported.
         if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):

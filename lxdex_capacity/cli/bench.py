@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import typer
 
 from ..console import tick_progress
 from .app import app
-from .options import json_option
+from .options import FORCE, json_option
 from .render import print_json
 from .render.bench import print_bench
 
 
 @app.command()
 def bench(
-    markets: int = typer.Option(21_000, min=1, help="Markets in the seeded-flow, lookup and footprint workloads."),
-    trades: int = typer.Option(1_000_000, min=1, help="Trades the seeded flow runs until."),
-    repeat: int = typer.Option(3, min=1, help="Runs per workload; figures are medians."),
-    seed: int = typer.Option(0, help="Seed of the first run (run i uses seed+i)."),
-    quick: bool = typer.Option(False, "--quick", help="Small sizes, one run: a smoke test, not a measurement."),
+    markets: int | None = typer.Option(None, min=1, max=100_000_000, help="Markets in the seeded-flow, lookup and footprint workloads (default 21,000; 2,000 with --quick)."),
+    trades: int | None = typer.Option(None, min=1, max=10**12, help="Trades the seeded flow runs until (default 1,000,000; 50,000 with --quick)."),
+    repeat: int | None = typer.Option(None, min=1, max=1000, help="Runs per workload; figures are medians (default 3; 1 with --quick)."),
+    seed: int | None = typer.Option(None, min=0, max=2**63 - 1 - 2000, help="Seed of the first run (run i uses seed+i; default 0)."),
+    quick: bool = typer.Option(False, "--quick", help="Small sizes, one run: a smoke test, not a measurement (options given still apply)."),
+    force: bool = FORCE,
     as_json: bool = json_option("Print one JSON object instead of a table."),
 ) -> None:
     """Benchmark the engine: orders/s through matching, cancel-heavy messages/s, lookups/s, bytes."""
     from ..profiling.report import BenchConfig, pin_to_one_core, run_benchmarks
+    from ..scenarios.config import Scenario
+    from ..simulation import check_memory
 
-    config = BenchConfig.quick() if quick else BenchConfig(markets=markets, trades=trades, repeat=repeat, seed=seed)
+    config = BenchConfig.quick() if quick else BenchConfig(repeat=3)
+    given = {"markets": markets, "trades": trades, "repeat": repeat, "seed": seed}
+    config = replace(config, **{key: value for key, value in given.items() if value is not None})
+    # The seeded-flow workload holds the largest engine: refuse before building it, as simulate does.
+    check_memory(Scenario(markets=config.markets, seed=config.seed), force)
     pinned = pin_to_one_core()
     with tick_progress("compiling kernels", total=4 * (config.warmup + config.repeat)) as tick:
         report = run_benchmarks(config, advance=tick)

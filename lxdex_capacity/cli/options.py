@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MARKETS_HELP", "MARKETS", "TRADES", "SEED", "SCENARIO", "FORCE", "json_option", "scenario_from_options",
     "ORDERS_PER_MARKET", "TRADES_RETAINED", "ORDER_RATE", "SAFETY", "OS_RESERVE", "MODEL_FILE", "HARDWARE_FILE", "plan_request",
+    "output_path",
 ]
 
 # --- one simulation run: simulate, profile, report (and scenario show's --markets) -------------------
@@ -34,6 +35,14 @@ TRADES = typer.Option(None, min=0, help="Fills the traded phase runs until (defa
 SEED = typer.Option(None, min=0, help="Random seed: the same seed gives the same trades.")
 SCENARIO = typer.Option(None, "--scenario", help="Scenario TOML file (see 'lxdex scenario show').")
 FORCE = typer.Option(False, "--force", help="Run even if the memory estimate exceeds available memory.")
+
+
+def output_path(value: str) -> Path:
+    """``--out``'s parser: the path as given, refused when empty (``Path('')`` would be the current folder).
+    What kind of path it must be (file or folder, writable) each command checks before it starts work."""
+    if not value.strip():
+        raise typer.BadParameter("must name a file or folder, not an empty string")
+    return Path(value)
 
 
 def json_option(help: str = "Print one JSON object instead of tables.") -> Any:

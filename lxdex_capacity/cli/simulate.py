@@ -3,18 +3,17 @@ run (:mod:`lxdex_capacity.simulation`), its figures printed, ``--out`` saving th
 
 from __future__ import annotations
 
-import json
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..atomic import write_text_atomic
+from ..atomic import check_output_folder, make_folder, strict_json, write_text_atomic
 from ..console import phase_progress
 from ..errors import CheckFailed
 from .app import app
-from .options import FORCE, MARKETS, SCENARIO, SEED, TRADES, json_option, scenario_from_options
+from .options import FORCE, MARKETS, SCENARIO, SEED, TRADES, json_option, output_path, scenario_from_options
 from .render import print_json
 from .render.simulation import print_profile, print_simulation, warn_stalled
 
@@ -29,24 +28,22 @@ def simulate(
     trades: int | None = TRADES,
     seed: int | None = SEED,
     scenario_file: Path | None = SCENARIO,
-    out_dir: Path | None = typer.Option(None, "--out", help="Also write simulate.json into this directory."),
+    out_dir: Path | None = typer.Option(None, "--out", parser=output_path, help="Also write simulate.json into this folder (created if missing; written whole or not at all)."),
     force: bool = FORCE,
     shards: int | None = typer.Option(None, min=1, max=4096, help="Split the markets into this many shards, each an engine on a Dask worker (a local cluster of that many workers unless --scheduler); the result is the same run, whatever the count."),
     scheduler: str | None = typer.Option(None, help="Run the shards on the Dask cluster at this scheduler address."),
     as_json: bool = json_option(),
 ) -> None:
     """Build the markets, seed their books, trade, and report each phase's memory and the throughput."""
-    from ..atomic import ensure_dir
-
     scenario = scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
     if out_dir is not None:
-        out_dir = ensure_dir(out_dir)
+        check_output_folder(out_dir)
     result = _run(scenario, shards or 1, scheduler, force)
     if result.stalled:
         warn_stalled(result.traded.trades, scenario.trades, scenario.taker_share)
-    text = json.dumps(result.to_dict(), indent=2, allow_nan=False)
+    text = strict_json(result.to_dict())
     if out_dir is not None:
-        write_text_atomic(out_dir / "simulate.json", text + "\n")
+        write_text_atomic(make_folder(out_dir) / "simulate.json", text + "\n")
     if as_json:
         print_json(text)
     else:

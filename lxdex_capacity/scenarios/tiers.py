@@ -7,28 +7,41 @@ resting orders, the next 80 500-1000, the next 900 100-500, the next 4000 20-100
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field, ValidationInfo, field_validator
 
-__all__ = ["Tier", "DEFAULT_TIERS", "tier_ranges", "tier_table", "expected_orders"]
+from ..schema import FileModel
+
+__all__ = ["Tier", "DEFAULT_TIERS", "tier_ranges", "tier_table", "expected_orders", "MAX_MARKETS", "MAX_DEPTH"]
+
+MAX_MARKETS = 100_000_000  # the simulator's largest universe
+MAX_DEPTH = 1_000_000_000  # resting orders one market may be seeded with (an engine holds at most 2**31 - 1 in all)
 
 
-@dataclass(frozen=True)
-class Tier:
+class Tier(FileModel):
     """Markets of ranks below ``up_to_rank`` (and above the previous tier) hold ``low..high`` orders."""
 
-    up_to_rank: int | None  # None: every remaining market
-    low: int
-    high: int
+    up_to_rank: Annotated[int, Field(ge=1, le=MAX_MARKETS)] | None = None  # None: every remaining market
+    low: Annotated[int, Field(ge=0, le=MAX_DEPTH)]
+    high: Annotated[int, Field(ge=0, le=MAX_DEPTH)]
+
+    @field_validator("high")
+    @classmethod
+    def _at_least_low(cls, high: int, info: ValidationInfo) -> int:
+        low = info.data.get("low")
+        if low is not None and high < low:
+            raise ValueError(f"must be at least low={low}")
+        return high
 
 
 DEFAULT_TIERS: tuple[Tier, ...] = (
-    Tier(20, 1000, 5000),
-    Tier(100, 500, 1000),
-    Tier(1000, 100, 500),
-    Tier(5000, 20, 100),
-    Tier(None, 5, 20),
+    Tier(up_to_rank=20, low=1000, high=5000),
+    Tier(up_to_rank=100, low=500, high=1000),
+    Tier(up_to_rank=1000, low=100, high=500),
+    Tier(up_to_rank=5000, low=20, high=100),
+    Tier(up_to_rank=None, low=5, high=20),
 )
 
 

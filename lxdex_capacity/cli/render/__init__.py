@@ -13,14 +13,15 @@ warnings go to :data:`~lxdex_capacity.console.err`.  Nothing here runs anything.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from ...atomic import strict_json
 from ...console import out
 
 __all__ = ["print_json"]
 
 
-def print_json(data: Any, *, allow_nan: bool = True) -> None:
-    """``--json``: ``data`` (or text that already is JSON) as one JSON object on stdout."""
-    out.print_json(data if isinstance(data, str) else json.dumps(data, allow_nan=allow_nan))
+def print_json(data: Any) -> None:
+    """``--json``: ``data`` (or text that already is JSON) as one JSON object on stdout; strict JSON, so a
+    figure that is not finite is an error naming its key, never a bare ``NaN``."""
+    out.print_json(data if isinstance(data, str) else strict_json(data, indent=None))
