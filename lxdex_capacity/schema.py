@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .errors import InputError
 
 __all__ = [
-    "FileModel", "FILE_CONFIG", "validate", "error_message", "read_toml", "read_json", "read_text",
+    "FileModel", "FILE_CONFIG", "validate", "error_message", "error_at", "read_toml", "read_json", "read_text",
     "Finite", "NonNegative", "Positive", "Share", "OpenShare", "Count", "PositiveCount", "Name",
 ]
 
@@ -63,6 +64,17 @@ def validate(model: type[M], data: Any, origin: str, text: str | None = None) ->
         raise InputError(error_message(exc, origin, model, text)) from None
 
 
+def error_at(loc: tuple[int | str, ...], value: Any, message: str) -> ValidationError:
+    """An error at ``loc`` inside the field a validator checks: raised there, pydantic puts the field's own
+    path before ``loc`` (``machine[0].memory_gib`` + ``[1]``), so the message names the very element."""
+    kind = PydanticCustomError("value_error", "{message}", {"message": message})
+    return ValidationError.from_exception_data("file", [InitErrorDetails(type=kind, loc=loc, input=value)])
+
+
+# pydantic's wording where it would name our classes ("a valid dictionary or instance of Tier").
+_TABLE_KINDS = {"model_type", "dict_type", "model_attributes_type"}
+
+
 def error_message(exc: ValidationError, origin: str | None = None, model: type[BaseModel] | None = None,
                   text: str | None = None) -> str:
     """The first error of ``exc`` as one line: ``origin: line N: key.path=value: what is wrong``."""
@@ -79,6 +91,8 @@ def error_message(exc: ValidationError, origin: str | None = None, model: type[B
         message = f"{key} is required"
     else:
         msg = str(first["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if kind in _TABLE_KINDS and "valid dictionary" in msg:
+            msg = "must be a table of keys"
         msg = msg[:1].lower() + msg[1:]
         message = f"{key}={_short(first.get('input'))}: {msg}" if key else msg
     line = _line_of(text, loc) if text is not None else None
@@ -121,7 +135,9 @@ def read_json(text: str, origin: str) -> Any:
     except json.JSONDecodeError as exc:
         raise InputError(f"{origin}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     except ValueError as exc:
-        raise InputError(f"{origin}: {exc} (JSON has no NaN or infinity)") from None
+        found = re.search(r"(?<![\w\"])-?(NaN|Infinity)(?![\w\"])", text)
+        line = f"line {text.count(chr(10), 0, found.start()) + 1}: " if found else ""
+        raise InputError(f"{origin}: {line}{exc} (JSON has no NaN or infinity)") from None
     except RecursionError:
         raise InputError(f"{origin}: JSON nested too deeply") from None
 

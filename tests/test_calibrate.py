@@ -18,10 +18,17 @@ def test_pareto_fit_recovers_alpha_and_x_min():
     rng = np.random.default_rng(0)
     body = rng.uniform(1, 10, size=3000)  # below the power-law tail
     tail = 10 * (1 + rng.pareto(1.5, size=20000))
-    x_min, alpha, d = _fit_pareto(np.concatenate([body, tail]), cap=1e12)
+    fit = _fit_pareto(np.concatenate([body, tail]), cap=1e12)
+    assert fit is not None
+    x_min, alpha, d = fit
     assert 9 <= x_min <= 11.5
     assert alpha == pytest.approx(1.5, rel=0.1)
     assert d < 0.03
+
+
+def test_pareto_fit_needs_a_tail():
+    assert _fit_pareto(np.arange(1.0, 40.0), cap=1e12) is None  # fewer than MIN_TAIL sizes
+    assert _fit_pareto(np.full(500, 7.0), cap=1e12) is None  # one size: no candidate below the 90th percentile
 
 
 def test_calibration_counts_and_a_usable_scenario(tmp_path):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import re
 
 import numpy as np
 import pytest
 
 from lxdex_capacity.capacity.hardware import GIB, builtin_profiles, find_profile, load_profiles, profiles_from_toml
 from lxdex_capacity.capacity.model import CapacityModel, fit_bytes, load_model
-from lxdex_capacity.capacity.plan import PlanRequest, _Sizing, plan
+from lxdex_capacity.capacity.plan import MAX_PLAN_MARKETS, PlanRequest, _Sizing, plan
 from lxdex_capacity.capacity.sweep import VARIANTS, plan_points
 from lxdex_capacity.errors import CapacityError, InputError
 from lxdex_capacity.scenarios.config import Scenario
@@ -89,11 +91,13 @@ def test_user_profiles_from_toml(tmp_path):
     [
         ("[[machine]\nchip = 1", "line 1"),
         (USER_TOML.replace('source = "our purchasing sheet"', 'source = "x"\nram = 3'), "unknown key 'ram'"),
-        (USER_TOML.replace("price_usd = [1000, 1500]", "price_usd = [1000]"), "one non-negative price per memory size"),
-        (USER_TOML.replace("memory_gib = [32, 64]", "memory_gib = [32, -1]"), "memory_gib"),
-        (USER_TOML.replace("p_cores = 8", "p_cores = 'eight'"), "p_cores='eight' must be int"),
-        (USER_TOML + USER_TOML, "defined twice"),
-        ("x = 1", "unknown top-level key 'x'"),
+        (USER_TOML.replace("price_usd = [1000, 1500]", "price_usd = [1000]"), "line 7: machine[0].price_usd=[1000]: must list one price per memory size"),
+        (USER_TOML.replace("memory_gib = [32, 64]", "memory_gib = [32, -1]"), "line 6: machine[0].memory_gib[1]=-1"),
+        (USER_TOML.replace("p_cores = 8", "p_cores = 'eight'"), "machine[0].p_cores='eight': input should be a valid integer"),
+        (USER_TOML + USER_TOML, "profile 'Box X1 32 GB' is defined twice (first in machine[0])"),
+        ("x = 1", "unknown key 'x' (known: machine)"),
+        ("", "no [[machine]] tables"),
+        ("[machine]\nchip = 'X'", "hw.toml: machine={'chip': 'X'}: must be an array of tables"),
     ],
 )
 def test_bad_hardware_files_are_one_line_errors(text, fragment):
@@ -170,8 +174,8 @@ def test_throughput_interpolates_in_log_markets_and_holds_flat_outside():
 
 @pytest.mark.parametrize(
     "text, fragment",
-    [("{\n  \"format\": ", "line 2"), ('{"format": "other"}', "not an lxdex capacity model"),
-     ('{"format": "lxdex-capacity-model/1"}', "incomplete or invalid model")],
+    [("{\n  \"format\": ", "line 2"), ('{"format": "other"}', "format='other': not an lxdex capacity model"),
+     ('{"format": "lxdex-capacity-model/1"}', "fit is required")],
 )
 def test_bad_model_files_are_one_line_errors(tmp_path, text, fragment):
     path = tmp_path / "m.json"
@@ -287,3 +291,49 @@ def test_sweep_design_varies_depth_and_tape_below_the_validation_cut():
     assert deep.tiers[0].high == 2 * Scenario().tiers[0].high
     assert tape.trades_retained == 4 * Scenario().trades_retained
     assert sorted({s.seed for s, _ in small}) == [0, 1]
+
+
+# --- plans stay finite and non-negative -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [({"markets": 0}, "markets=0"), ({"markets": 2.5}, "markets=2.5: must be an integer"), ({"order_rate": math.inf}, "order_rate=inf"),
+     ({"safety": math.nan}, "safety=nan"), ({"os_reserve_gib": -1.0}, "os_reserve_gib=-1.0"),
+     ({"orders_per_market": 1e300}, "orders_per_market=1e+300"), ({"trades_retained": 10**30}, "trades_retained=")],
+)
+def test_a_plan_request_out_of_range_is_an_input_error(changes, fragment):
+    with pytest.raises(InputError, match=re.escape(fragment)):
+        PlanRequest(**({"markets": 21_000} | changes))
+
+
+def _with_coefficients(base: float, a: float, b: float, c: float, runtime: float = 1.0) -> CapacityModel:
+    fit = dataclasses.replace(_model().fit, coefficients=(base, a, b, c), covariance=((0.0,) * 4,) * 4, residual_std=0.0)
+    return _model(fit=fit, runtime_bytes=runtime)
+
+
+def test_a_negative_intercept_never_gives_negative_bytes():
+    model = _with_coefficients(-1e12, 100.0, 20.0, 30.0)
+    report = plan(model, builtin_profiles(), PlanRequest(markets=1, orders_per_market=0, trades_retained=0))
+    assert report["engine_bytes"] == 0.0
+    for row in report["profiles"] + report["scaling"]:
+        assert min(row["required_bytes"], row["required_bytes_low"], row["required_bytes_high"]) >= 0
+    json.dumps(report, allow_nan=False)
+
+
+def test_free_markets_stop_max_markets_at_the_plan_limit():
+    report = plan(_with_coefficients(0.0, 0.0, 0.0, 0.0), builtin_profiles(), PlanRequest(markets=21_000))
+    assert {row["max_markets"] for row in report["profiles"]} == {MAX_PLAN_MARKETS}
+    assert all(row["headroom_pct"] == pytest.approx(100.0) for row in report["profiles"])
+
+
+def test_headroom_is_none_when_the_load_does_not_fit():
+    report = plan(_model(), builtin_profiles(), PlanRequest(markets=20_000_000, orders_per_market=500, order_rate=0))
+    short = [row for row in report["profiles"] if not row["fits_memory"]]
+    assert short and all(row["headroom_pct"] is None for row in short)
+    assert all(0 <= row["headroom_pct"] <= 100 for row in report["profiles"] if row["fits_memory"])
+
+
+def test_an_order_rate_nothing_sustains_is_a_capacity_error_saying_so():
+    with pytest.raises(CapacityError, match="no profile can sustain this order rate"):
+        plan(_model(), builtin_profiles(), PlanRequest(markets=10, orders_per_market=10, order_rate=1e15))

@@ -83,3 +83,12 @@ def test_sweep_fits_validates_and_writes_a_model_plan_reads(tmp_path):
     planned = run_cli("plan", "--model", str(model), "--markets", "5000", "--json")
     assert planned.exit_code == 0, planned.stderr
     assert json.loads(planned.stdout)["model"]["largest_markets_measured"] == 1200
+
+
+def test_plan_table_says_how_much_memory_is_missing_instead_of_a_negative_headroom():
+    result = run_cli("plan", "--markets", "10000000", "--profile", "Mac mini M2 8 GB", "--profile", "Mac mini M2 24 GB")
+    assert result.exit_code == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if "Mac mini M2 8 GB" in line)
+    assert "short" in row and "GiB" in row and "-" not in row.replace("Mac mini M2 8 GB", "")
+    report = json.loads(run_cli("plan", "--markets", "10000000", "--profile", "Mac mini M2 8 GB", "--json").stdout)
+    assert report["profiles"][0]["headroom_pct"] is None and not report["profiles"][0]["fits_memory"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 
 import pytest
@@ -38,6 +39,7 @@ def test_a_wrong_row_is_a_disagreement_shown_in_full(tmp_path):
     result = replay(messages, read_orderbook(book_file, len(messages)))
     assert result.disagreements >= 1
     first = result.first_disagreement
+    assert first is not None
     assert first["line"] == k + 1 and first["expected"] != first["engine"]
     assert first["message"]["type"] in (1, 2, 3, 4)
     cli = run_cli("replay", str(message_file), "--orderbook", str(book_file), "--json")
@@ -48,7 +50,7 @@ def test_a_wrong_row_is_a_disagreement_shown_in_full(tmp_path):
 
 
 def test_replay_without_orderbook_counts_and_measures(tmp_path):
-    message_file, _ = Exchange(1000, 9).write(tmp_path, prefill=0, steps=3000)  # every level visible: every event written
+    message_file, _ = Exchange(1000, 9, with_book=False).write(tmp_path, prefill=0, steps=3000)  # every level visible: every event written
     result = replay(read_messages(message_file))
     assert result.messages == 3000 and result.checked_rows == 0
     assert result.unapplied == 0 and result.unknown_ids == 0  # no prefill: every order is known
@@ -58,20 +60,20 @@ def test_replay_without_orderbook_counts_and_measures(tmp_path):
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ("34200.1,1,5,10,1000,1\n34200.2,x,5,10,1000,1\n", "malformed line 2"),
-        ("34200.1,1,5,10,1000,1\n34200.1,1,5,10,1000\n", "malformed line 2"),
-        ("34200.1,1,5,10,1000\n", "6 columns per row, this one has 5"),
-        ("34200.1,1,5,10,1000,1\n34200.2,9,5,10,1000,1\n", "line 2: type 9"),
-        ("34200.1,1,5,10,1000,2\n", "line 1: direction 2"),
-        ("34200.1,1,5,0,1000,1\n", "line 1: size 0"),
-        ("34200.1,1,5,10,99.5,1\n", "line 1: price 99.5"),
+        ("34200.1,1,5,10,1000,1\n34200.2,x,5,10,1000,1\n", "line 2, column 2: type='x': not a number"),
+        ("34200.1,1,5,10,1000,1\n34200.1,1,5,10,1000\n", "line 2 has 5 columns; a LOBSTER message file has 6"),
+        ("34200.1,1,5,10,1000\n", "line 1 has 5 columns"),
+        ("34200.1,1,5,10,1000,1\n34200.2,9,5,10,1000,1\n", "line 2, column 2: type=9: must be a LOBSTER event type"),
+        ("34200.1,1,5,10,1000,2\n", "line 1, column 6: direction=2: must be 1 (buy) or -1 (sell)"),
+        ("34200.1,1,5,0,1000,1\n", "line 1, column 4: size=0: a new limit order (type 1) needs a size of at least 1"),
+        ("34200.1,1,5,10,99.5,1\n", "line 1, column 5: price=99.5: must be a whole number"),
         ("", "the file is empty"),
     ],
 )
 def test_bad_message_files(tmp_path, text, fragment):
     path = tmp_path / "m.csv"
     path.write_text(text)
-    with pytest.raises(InputError, match=fragment.replace("(", r"\(")):
+    with pytest.raises(InputError, match=re.escape(f"{path}: {fragment}") if text else re.escape(fragment)):
         read_messages(path)
 
 

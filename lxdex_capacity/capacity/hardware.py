@@ -4,25 +4,159 @@ The built-in table lives in ``data/hardware.toml``; users add their own with a T
 same shape (:func:`load_profiles`).  A profile is one configuration, e.g. "Mac Studio M2 Ultra
 192 GB".  Memory is binary (GiB, which is what Apple's "GB" of unified memory are); bandwidth is
 decimal GB/s.  Asking for a name that does not exist names the closest real ones.
+
+A file is checked by :class:`HardwareFile` (:mod:`lxdex_capacity.schema`): strict types, no unknown
+keys, finite numbers in physical ranges (:data:`LIMITS`), one price per memory size, distinct sizes
+and profile names.  Whatever is wrong is one :class:`~lxdex_capacity.errors.InputError` naming the
+file, the line and the key, e.g. ``hw.toml: line 9: machine[0].memory_gib[0]=inf: input should be a
+finite number``.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-import tomllib
 from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..errors import InputError
-from ..validation import read_input_file
+from ..schema import FileModel, error_at, error_message, read_text, read_toml, validate
 
-__all__ = ["HardwareProfile", "builtin_profiles", "load_profiles", "profiles_from_toml", "find_profile", "GIB"]
+__all__ = ["HardwareProfile", "HardwareFile", "MachineEntry", "LIMITS", "builtin_profiles", "load_profiles",
+           "profiles_from_toml", "find_profile", "GIB"]
 
 GIB = 1 << 30
-KINDS = ("apple", "cloud", "server", "custom")
+Kind = Literal["apple", "cloud", "server", "custom"]
+KINDS: tuple[str, ...] = get_args(Kind)
+
+# The physical range of each figure of one machine: anything outside is a typo or a unit mistake.
+LIMITS: dict[str, tuple[float, float]] = {
+    "memory_gib": (0.5, 65_536.0),  # 512 MiB to 64 TiB
+    "bandwidth_gb_s": (0.0, 100_000.0),  # above 0, at most 100 TB/s
+    "max_power_w": (0.0, 100_000.0),  # above 0, at most 100 kW (a rack)
+    "price_usd": (0.0, 100_000_000.0),  # above 0, at most $100M for one machine
+    "price_usd_hour": (0.0, 10_000.0),  # above 0, at most $10,000 an hour
+    "year": (1970, 2100),
+    "p_cores": (1, 4096),
+    "e_cores": (0, 4096),
+    "gpu_cores": (0, 1_000_000),
+}
+MAX_MEMORY_SIZES = 64  # memory sizes one [[machine]] table may list
+
+
+def _plain_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must be one line of text, without control characters")
+    return value
+
+
+def _within(key: str, *, open_low: bool = False) -> Any:
+    low, high = LIMITS[key]
+    return Field(gt=low, le=high) if open_low else Field(ge=low, le=high)
+
+
+Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_plain_text)]  # a name: non-blank, one line
+LongText = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_plain_text)]  # a description or source
+MemoryGiB = Annotated[float, _within("memory_gib")]
+PriceUSD = Annotated[float, _within("price_usd", open_low=True)]
+PriceUSDHour = Annotated[float, _within("price_usd_hour", open_low=True)]
+
+
+class MachineEntry(FileModel):
+    """One ``[[machine]]`` table: a chip configuration, sold in one or more memory sizes."""
+
+    machine: Text
+    chip: Text
+    name: Text | None = None  # default "<machine> <chip>"; the memory size is added when there are several
+    kind: Kind = "custom"
+    year: Annotated[int, _within("year")] | None = None
+    cpu: LongText | None = None
+    p_cores: Annotated[int, _within("p_cores")]
+    e_cores: Annotated[int, _within("e_cores")] = 0
+    gpu_cores: Annotated[int, _within("gpu_cores")] | None = None
+    bandwidth_gb_s: Annotated[float, _within("bandwidth_gb_s", open_low=True)] | None = None
+    max_power_w: Annotated[float, _within("max_power_w", open_low=True)] | None = None
+    memory_gib: Annotated[list[MemoryGiB], Field(min_length=1, max_length=MAX_MEMORY_SIZES)]
+    price_usd: Annotated[list[PriceUSD], Field(min_length=1, max_length=MAX_MEMORY_SIZES)] | None = None
+    price_usd_hour: Annotated[list[PriceUSDHour], Field(min_length=1, max_length=MAX_MEMORY_SIZES)] | None = None
+    source: LongText
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_table(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise PydanticCustomError("machine_table", "each machine must be a table of keys ([[machine]])")
+        return data
+
+    @field_validator("memory_gib")
+    @classmethod
+    def _distinct(cls, sizes: list[float]) -> list[float]:
+        for j, size in enumerate(sizes):
+            if size in sizes[:j]:
+                raise error_at((j,), size, f"memory_gib[{sizes.index(size)}] is {size:g} GiB already: each memory size once")
+        return sizes
+
+    @field_validator("price_usd", "price_usd_hour")
+    @classmethod
+    def _one_per_size(cls, prices: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        sizes = info.data.get("memory_gib")
+        if prices is not None and sizes is not None and len(prices) != len(sizes):
+            listed = ", ".join(f"{s:g}" for s in sizes)
+            raise ValueError(f"must list one price per memory size: {len(prices)} price(s) for {len(sizes)} size(s) ({listed} GiB)")
+        return prices
+
+    def profiles(self) -> list[HardwareProfile]:
+        """One profile per memory size."""
+        base = self.name or f"{self.machine} {self.chip}"
+        out = []
+        for i, gib in enumerate(self.memory_gib):
+            out.append(HardwareProfile(
+                # Cloud instances come in one size and are named as sold; others carry their memory size.
+                name=base if len(self.memory_gib) == 1 and self.name is not None else f"{base} {_format_gib(gib)} GB",
+                machine=self.machine,
+                chip=self.chip,
+                kind=self.kind,
+                year=self.year,
+                cpu=self.cpu if self.cpu is not None else f"{self.p_cores} cores",
+                p_cores=self.p_cores,
+                e_cores=self.e_cores,
+                gpu_cores=self.gpu_cores,
+                memory_gib=gib,
+                memory_options_gib=tuple(self.memory_gib),
+                bandwidth_gb_s=self.bandwidth_gb_s,
+                max_power_w=self.max_power_w,
+                price_usd=self.price_usd[i] if self.price_usd is not None else None,
+                price_usd_hour=self.price_usd_hour[i] if self.price_usd_hour is not None else None,
+                source=self.source,
+            ))
+        return out
+
+
+class HardwareFile(FileModel):
+    """A hardware TOML file: one or more ``[[machine]]`` tables."""
+
+    # Not "required", so that a misspelt table ([[machines]]) is reported as the unknown key it is.
+    machine: Annotated[list[MachineEntry], Field(max_length=10_000)] = Field(default_factory=list)
+
+    @field_validator("machine", mode="before")
+    @classmethod
+    def _array_of_tables(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            raise ValueError("must be an array of tables: write [[machine]], not [machine]")
+        return value
+
+    @model_validator(mode="after")
+    def _some(self) -> HardwareFile:
+        if not self.machine:
+            raise ValueError("no [[machine]] tables: a hardware file describes one or more machines")
+        return self
 
 
 @dataclass(frozen=True)
@@ -55,125 +189,54 @@ class HardwareProfile:
         return out
 
 
-# Keys of a [[machine]] table: (type(s), required).
-_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
-    "machine": ((str,), True),
-    "chip": ((str,), True),
-    "name": ((str,), False),
-    "kind": ((str,), False),
-    "year": ((int,), False),
-    "cpu": ((str,), False),
-    "p_cores": ((int,), True),
-    "e_cores": ((int,), False),
-    "gpu_cores": ((int,), False),
-    "bandwidth_gb_s": ((int, float), False),
-    "max_power_w": ((int, float), False),
-    "memory_gib": ((list,), True),
-    "price_usd": ((list,), False),
-    "price_usd_hour": ((list,), False),
-    "source": ((str,), True),
-}
-
-
 def _format_gib(value: float) -> str:
     return f"{value:g}"
 
 
-def _expand(entry: dict[str, Any], where: str) -> list[HardwareProfile]:
-    """One [[machine]] table -> one profile per memory size."""
-    unknown = sorted(set(entry) - set(_FIELDS))
-    if unknown:
-        raise InputError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(_FIELDS)})")
-    for key, (types, required) in _FIELDS.items():
-        if key not in entry:
-            if required:
-                raise InputError(f"{where}: {key} is required")
-            continue
-        value = entry[key]
-        if isinstance(value, bool) or not isinstance(value, types):
-            raise InputError(f"{where}: {key}={value!r} must be {' or '.join(t.__name__ for t in types)}")
-    memory = entry["memory_gib"]
-    if not memory or not all(isinstance(m, (int, float)) and not isinstance(m, bool) and m > 0 for m in memory):
-        raise InputError(f"{where}: memory_gib={memory!r} must be a list of positive sizes in GiB")
-    for key in ("price_usd", "price_usd_hour"):
-        prices = entry.get(key)
-        if prices is not None and (len(prices) != len(memory) or not all(isinstance(p, (int, float)) and p >= 0 for p in prices)):
-            raise InputError(f"{where}: {key} must list one non-negative price per memory size ({len(memory)})")
-    if entry["p_cores"] < 1 or entry.get("e_cores", 0) < 0:
-        raise InputError(f"{where}: p_cores must be at least 1 and e_cores at least 0")
-    kind = entry.get("kind", "custom")
-    if kind not in KINDS:
-        raise InputError(f"{where}: kind={kind!r} must be one of {', '.join(KINDS)}")
-    base = entry.get("name") or f"{entry['machine']} {entry['chip']}"
-    profiles = []
-    for i, gib in enumerate(memory):
-        # Cloud instances come in one size and are named as sold; others carry their memory size.
-        name = base if len(memory) == 1 and "name" in entry else f"{base} {_format_gib(gib)} GB"
-        profiles.append(
-            HardwareProfile(
-                name=name,
-                machine=entry["machine"],
-                chip=entry["chip"],
-                kind=kind,
-                year=entry.get("year"),
-                cpu=entry.get("cpu", f"{entry['p_cores']} cores"),
-                p_cores=entry["p_cores"],
-                e_cores=entry.get("e_cores", 0),
-                gpu_cores=entry.get("gpu_cores"),
-                memory_gib=gib,
-                memory_options_gib=tuple(memory),
-                bandwidth_gb_s=entry.get("bandwidth_gb_s"),
-                max_power_w=entry.get("max_power_w"),
-                price_usd=entry["price_usd"][i] if "price_usd" in entry else None,
-                price_usd_hour=entry["price_usd_hour"][i] if "price_usd_hour" in entry else None,
-                source=entry["source"],
-            )
-        )
-    return profiles
-
-
-def profiles_from_toml(text: str, origin: str) -> list[HardwareProfile]:
-    """Parse a hardware TOML document (``[[machine]]`` tables); errors name ``origin`` and the line or key."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{origin}: malformed TOML: {exc}") from None
-    unknown = sorted(set(data) - {"machine"})
-    if unknown:
-        raise InputError(f"{origin}: unknown top-level key {unknown[0]!r} (profiles go in [[machine]] tables)")
-    machines = data.get("machine", [])
-    if not isinstance(machines, list) or not machines:
-        raise InputError(f"{origin}: no [[machine]] tables")
-    profiles = [p for i, entry in enumerate(machines) for p in _expand(entry, f"{origin}: machine[{i}]")]
+def profiles_from_toml(text: str, origin: str, taken: dict[str, str] | None = None) -> list[HardwareProfile]:
+    """Parse a hardware TOML document (``[[machine]]`` tables); errors name ``origin``, the line and the key.
+    ``taken`` maps the normalised names of profiles already defined elsewhere to where (they may not be reused)."""
+    data = validate(HardwareFile, read_toml(text, origin), origin, text)
+    expanded = [(i, entry, entry.profiles()) for i, entry in enumerate(data.machine)]
     # A chip's memory options span all its core-count configurations (M3 Ultra: 96, 256 or 512 GB).
     options: dict[tuple[str, str], set[float]] = {}
-    for p in profiles:
-        options.setdefault((p.machine, p.chip), set()).update(p.memory_options_gib)
-    profiles = [replace(p, memory_options_gib=tuple(sorted(options[p.machine, p.chip]))) for p in profiles]
-    return _unique(profiles, origin)
-
-
-def _unique(profiles: list[HardwareProfile], origin: str) -> list[HardwareProfile]:
-    seen: set[str] = set()
-    for p in profiles:
-        key = _normalise(p.name)
-        if key in seen:
-            raise InputError(f"{origin}: profile {p.name!r} is defined twice")
-        seen.add(key)
+    for _, entry, _ in expanded:
+        options.setdefault((entry.machine, entry.chip), set()).update(entry.memory_gib)
+    seen = dict(taken or {})
+    profiles = []
+    for i, entry, entry_profiles in expanded:
+        for j, p in enumerate(entry_profiles):
+            key = _normalise(p.name)
+            if key in seen:
+                loc: tuple[str | int, ...] = ("machine", i, "name") if entry.name is not None else ("machine", i, "memory_gib", j)
+                value: Any = entry.name if entry.name is not None else p.memory_gib
+                raise _duplicate(p.name, seen[key], loc, value, origin, text)
+            seen[key] = f"machine[{i}]"
+            profiles.append(replace(p, memory_options_gib=tuple(sorted(options[p.machine, p.chip]))))
     return profiles
+
+
+def _duplicate(name: str, first: str, loc: tuple[str | int, ...], value: Any, origin: str, text: str) -> InputError:
+    """The one-line error for a profile name defined twice (the line and key of the second definition)."""
+    exc = error_at(loc, value, f"profile {name!r} is defined twice (first in {first})")
+    return InputError(error_message(exc, origin, HardwareFile, text))
+
+
+def _builtin_text() -> str:
+    return resources.files(__package__).joinpath("data/hardware.toml").read_text(encoding="utf-8")
 
 
 def builtin_profiles() -> list[HardwareProfile]:
-    text = resources.files(__package__).joinpath("data/hardware.toml").read_text(encoding="utf-8")
-    return profiles_from_toml(text, "built-in hardware.toml")
+    return profiles_from_toml(_builtin_text(), "built-in hardware.toml")
 
 
 def load_profiles(extra: str | Path | None = None, only_extra: bool = False) -> list[HardwareProfile]:
     """Built-in profiles plus those of the TOML file ``extra`` (which may not reuse a built-in name)."""
     profiles = [] if only_extra else builtin_profiles()
     if extra is not None:
-        text = read_input_file(extra, "hardware file")
-        profiles = _unique(profiles + profiles_from_toml(text, str(extra)), str(extra))
+        text = read_text(extra, "hardware file")
+        taken = {_normalise(p.name): "the built-in hardware table" for p in profiles}
+        profiles = profiles + profiles_from_toml(text, str(extra), taken)
     return profiles
 
 

@@ -4,6 +4,13 @@ Fitted by ordinary least squares (numpy) to measured sweep points, with 95% conf
 on the coefficients (Student's t, scipy), R², residuals and 95% prediction intervals for new
 loads.  A :class:`CapacityModel` couples the fit with the other measured figures a plan needs (the
 process's runtime bytes, reserved/used ratios, per-core order throughput) and is stored as JSON.
+
+A model file is checked by :class:`ModelFile` (:mod:`lxdex_capacity.schema`) before it is used:
+finite coefficients (bytes per market, per resting order and per trade retained at least 0, or a
+load would "fit" in negative bytes), a symmetric 4x4 covariance with a non-negative diagonal,
+degrees of freedom that match the points, runtime bytes and throughputs in physical ranges.  A bad
+file is one :class:`~lxdex_capacity.errors.InputError` naming the file and the key, e.g.
+``m.json: fit.coefficients.markets.value=-3.0: input should be greater than or equal to 0``.
 """
 
 from __future__ import annotations
@@ -13,17 +20,205 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..errors import InputError
-from ..validation import parse_json, read_input_file
+from ..schema import Count, FileModel, PositiveCount, error_at, read_json, read_text, validate
 
-__all__ = ["TERMS", "LinearFit", "CapacityModel", "fit_bytes", "load_model"]
+__all__ = ["TERMS", "LinearFit", "CapacityModel", "ModelFile", "FitFile", "fit_bytes", "load_model", "MODEL_FORMAT"]
 
 TERMS = ("base", "markets", "resting_orders", "trades_retained")
 MODEL_FORMAT = "lxdex-capacity-model/1"
+
+# --- the model file's schema --------------------------------------------------------------------
+# Ranges: wide enough for any machine and engine, narrow enough that every product a plan takes of
+# them (with a plan's own bounded inputs) stays a finite float.
+MAX_RUNTIME_BYTES = float(1 << 46)  # 64 TiB: the largest machine a hardware file may describe
+MAX_BASE_BYTES = float(1 << 50)  # |base| up to 1 PiB
+MAX_UNIT_BYTES = float(1 << 40)  # bytes per market, per resting order, per trade retained: up to 1 TiB
+MAX_INTERVAL = 1e18  # a coefficient's 95% interval bounds
+MAX_COVARIANCE = 1e40  # bytes² (the base term's variance is ~3e11 in the reference model)
+MAX_DOF = 1_000_000
+MAX_MARKETS = 10**12  # what lxdex plan accepts
+MAX_ORDERS_PER_S = 1e12  # one core
+
+IntervalBound = Annotated[float, Field(ge=-MAX_INTERVAL, le=MAX_INTERVAL)]
+ShortText = Annotated[str, Field(max_length=10_000)]
+
+
+class _JSONObject(FileModel):
+    """A model of a JSON object: anything else is refused in words, naming the keys it should hold."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            keys = ", ".join(f.alias or name for name, f in cls.model_fields.items())
+            raise PydanticCustomError("model_type", "must be a JSON object with the keys {keys}", {"keys": keys})
+        return data
+
+
+class _Coefficient(_JSONObject):
+    value: float
+    ci95: Annotated[list[IntervalBound], Field(min_length=2, max_length=2)]  # [low, high] around value
+
+    @field_validator("ci95")
+    @classmethod
+    def _around_value(cls, ci95: list[float], info: ValidationInfo) -> list[float]:
+        value = info.data.get("value")
+        if value is not None and not ci95[0] <= value <= ci95[1]:
+            raise ValueError(f"must be [low, high] with low <= value ({value!r}) <= high")
+        return ci95
+
+
+class BaseCoefficient(_Coefficient):
+    """Bytes of an engine with no market, order or trade; may be negative (it is an intercept)."""
+
+    value: Annotated[float, Field(ge=-MAX_BASE_BYTES, le=MAX_BASE_BYTES)]
+
+
+class UnitCoefficient(_Coefficient):
+    """Bytes per market, per resting order or per trade retained: never negative."""
+
+    value: Annotated[float, Field(ge=0, le=MAX_UNIT_BYTES)]
+
+
+class Coefficients(_JSONObject):
+    base: BaseCoefficient
+    markets: UnitCoefficient
+    resting_orders: UnitCoefficient
+    trades_retained: UnitCoefficient
+
+
+class FitFile(_JSONObject):
+    """``fit`` of a model file: :meth:`LinearFit.as_dict`."""
+
+    terms: list[str] | None = None
+    coefficients: Coefficients
+    covariance: Annotated[list[Annotated[list[Annotated[float, Field(ge=-MAX_COVARIANCE, le=MAX_COVARIANCE)]], Field(max_length=64)]],
+                          Field(max_length=64)]
+    residual_std_bytes: Annotated[float, Field(ge=0, le=MAX_BASE_BYTES)]
+    dof: Annotated[int, Field(ge=1, le=MAX_DOF)]  # points minus terms
+    r2: Annotated[float, Field(ge=0, le=1)]
+    n_points: Annotated[int, Field(ge=len(TERMS) + 1, le=MAX_DOF + len(TERMS))]
+
+    @field_validator("terms")
+    @classmethod
+    def _terms(cls, terms: list[str] | None) -> list[str] | None:
+        if terms is not None and tuple(terms) != TERMS:
+            raise ValueError(f"must be {list(TERMS)}, in this order")
+        return terms
+
+    @field_validator("covariance")
+    @classmethod
+    def _covariance(cls, rows: list[list[float]]) -> list[list[float]]:
+        p = len(TERMS)
+        if len(rows) != p or any(len(row) != p for row in rows):
+            shape = f"{len(rows)}x{max((len(r) for r in rows), default=0)}" if len({len(r) for r in rows}) <= 1 else f"{len(rows)} rows of unequal lengths"
+            raise ValueError(f"must be a {p}x{p} matrix, a row and a column per term ({', '.join(TERMS)}), not {shape}")
+        for i in range(p):
+            if rows[i][i] < 0:
+                raise error_at((i, i), rows[i][i], f"the variance of {TERMS[i]} must be at least 0")
+        for i in range(p):
+            for j in range(i + 1, p):
+                a, b = rows[i][j], rows[j][i]
+                scale = max(abs(a), abs(b), math.sqrt(rows[i][i] * rows[j][j]))
+                if abs(a - b) > 1e-6 * scale:
+                    raise error_at((j, i), b, f"the covariance must be symmetric, and [{i}][{j}] is {a!r}")
+        return rows
+
+    @field_validator("n_points")
+    @classmethod
+    def _points_and_dof(cls, n_points: int, info: ValidationInfo) -> int:
+        dof = info.data.get("dof")
+        if dof is not None and n_points != dof + len(TERMS):
+            raise ValueError(f"must be dof + {len(TERMS)} = {dof + len(TERMS)} (one degree of freedom per point beyond the {len(TERMS)} terms)")
+        return n_points
+
+
+class ReservedRatio(_JSONObject):
+    median: Annotated[float, Field(ge=1, le=1000)]  # engine bytes reserved / used: at least 1
+    max: Annotated[float, Field(ge=1, le=1000)]
+
+    @field_validator("max")
+    @classmethod
+    def _at_least_median(cls, high: float, info: ValidationInfo) -> float:
+        median = info.data.get("median")
+        if median is not None and high < median:
+            raise ValueError(f"must be at least the median ({median!r})")
+        return high
+
+
+class Throughput(_JSONObject):
+    markets: Annotated[float, Field(ge=1, le=MAX_MARKETS)]
+    orders_per_s: Annotated[float, Field(ge=1, le=MAX_ORDERS_PER_S)]  # one core
+
+
+class SweepPointEntry(_JSONObject):
+    """One measured sweep point (:class:`lxdex_capacity.capacity.sweep.SweepPoint`), kept for the report's charts."""
+
+    markets: Annotated[int, Field(ge=1, le=MAX_MARKETS)]
+    variant: Annotated[str, Field(min_length=1, max_length=200)]
+    seed: Count
+    held_out: bool
+    resting_orders: PositiveCount
+    price_levels: Count
+    trades: Count
+    trades_retained: Count
+    engine_bytes_used: PositiveCount
+    engine_bytes_reserved: PositiveCount
+    rss_bytes: Count
+    runtime_bytes: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]  # RSS minus engine bytes: may come out below 0 at large sizes
+    orders_per_s: Annotated[float, Field(ge=0, le=MAX_ORDERS_PER_S)]
+    elapsed_s: Annotated[float, Field(ge=0, le=1e9)]
+
+
+class ValidationEntry(_JSONObject):
+    """A held-out size: what the fit on the smaller sizes predicted and what was measured."""
+
+    markets: Annotated[int, Field(ge=1, le=MAX_MARKETS)]
+    predicted_bytes: Annotated[float, Field(ge=-MAX_INTERVAL, le=MAX_INTERVAL)]
+    measured_bytes: Annotated[float, Field(gt=0, le=MAX_INTERVAL)]
+    error_pct: Annotated[float, Field(ge=-1e9, le=1e9)]
+    fitted_on_markets: Annotated[list[Annotated[int, Field(ge=1, le=MAX_MARKETS)]], Field(max_length=10_000)]
+
+
+class ModelFile(FileModel):
+    """A model file, as :meth:`CapacityModel.as_dict` writes it (``lxdex sweep --out``)."""
+
+    format: Literal["lxdex-capacity-model/1"]
+    target: ShortText | None = None
+    formula: ShortText | None = None
+    fit: FitFile
+    runtime_bytes: Annotated[float, Field(gt=0, le=MAX_RUNTIME_BYTES)]  # a process holds some bytes: above 0
+    reserved_ratio: ReservedRatio
+    throughput_per_core: Annotated[list[Throughput], Field(min_length=1, max_length=10_000)]
+    largest_markets: Annotated[int, Field(ge=1, le=MAX_MARKETS)]
+    provenance: dict[str, ShortText | int | float | bool | None] = Field(default_factory=dict)
+    points: Annotated[list[SweepPointEntry], Field(max_length=1_000_000)] = Field(default_factory=list)
+    validation: Annotated[list[ValidationEntry], Field(max_length=10_000)] = Field(default_factory=list)
+
+    @field_validator("throughput_per_core")
+    @classmethod
+    def _distinct_sizes(cls, rows: list[Throughput]) -> list[Throughput]:
+        first: dict[float, int] = {}
+        for k, t in enumerate(rows):
+            if t.markets in first:
+                raise error_at((k, "markets"), t.markets, f"throughput_per_core[{first[t.markets]}] measures this size already: one throughput per size")
+            first[t.markets] = k
+        return rows
+
+    @field_validator("provenance")
+    @classmethod
+    def _texts(cls, provenance: dict[str, Any]) -> dict[str, Any]:
+        for key in ("command", "created", "processor", "machine"):
+            if key in provenance and not isinstance(provenance[key], str):
+                raise error_at((key,), provenance[key], "input should be a valid string")
+        return provenance
 
 
 @dataclass(frozen=True)
@@ -67,17 +262,22 @@ class LinearFit:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LinearFit:
-        coefs = data["coefficients"]
+    def from_dict(cls, data: Any, origin: str = "model fit") -> LinearFit:
+        """The fit :meth:`as_dict` wrote, checked by :class:`FitFile` (an :class:`InputError` naming ``origin`` and the key)."""
+        return cls.from_file(validate(FitFile, data, origin))
+
+    @classmethod
+    def from_file(cls, fit: FitFile) -> LinearFit:
+        coefs = [getattr(fit.coefficients, t) for t in TERMS]
         return cls(
-            coefficients=tuple(float(coefs[t]["value"]) for t in TERMS),
-            ci_low=tuple(float(coefs[t]["ci95"][0]) for t in TERMS),
-            ci_high=tuple(float(coefs[t]["ci95"][1]) for t in TERMS),
-            covariance=tuple(tuple(float(v) for v in row) for row in data["covariance"]),
-            residual_std=float(data["residual_std_bytes"]),
-            dof=int(data["dof"]),
-            r2=float(data["r2"]),
-            n_points=int(data["n_points"]),
+            coefficients=tuple(c.value for c in coefs),
+            ci_low=tuple(c.ci95[0] for c in coefs),
+            ci_high=tuple(c.ci95[1] for c in coefs),
+            covariance=tuple(tuple(row) for row in fit.covariance),
+            residual_std=fit.residual_std_bytes,
+            dof=fit.dof,
+            r2=fit.r2,
+            n_points=fit.n_points,
         )
 
 
@@ -142,7 +342,8 @@ class CapacityModel:
     validation: list[dict[str, Any]] = field(default_factory=list)  # held-out sizes: predicted vs measured
 
     def engine_bytes(self, markets: float, resting_orders: float, trades_retained: float) -> float:
-        return self.fit.predict(markets, resting_orders, trades_retained)
+        """The fit's prediction, at least 0: a negative intercept can take a tiny load below zero bytes."""
+        return max(self.fit.predict(markets, resting_orders, trades_retained), 0.0)
 
     def orders_per_s_per_core(self, markets_per_core: float) -> float:
         """Measured order throughput of one core holding ``markets_per_core`` markets.
@@ -173,17 +374,24 @@ class CapacityModel:
         return json.dumps(self.as_dict(), indent=2) + "\n"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CapacityModel:
+    def from_dict(cls, data: Any, origin: str = "model") -> CapacityModel:
+        """The model :meth:`as_dict` wrote, checked by :class:`ModelFile`: any problem is one
+        :class:`InputError` naming ``origin`` and the key."""
+        if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
+            found = f"format={data.get('format')!r}: " if isinstance(data, dict) else ""
+            raise InputError(f"{origin}: {found}not an lxdex capacity model (a JSON object with \"format\": {MODEL_FORMAT!r}, "
+                             "written by 'lxdex sweep --out')")
+        m = validate(ModelFile, data, origin)
         return cls(
-            fit=LinearFit.from_dict(data["fit"]),
-            runtime_bytes=float(data["runtime_bytes"]),
-            reserved_ratio_median=float(data["reserved_ratio"]["median"]),
-            reserved_ratio_max=float(data["reserved_ratio"]["max"]),
-            throughput=[{"markets": float(t["markets"]), "orders_per_s": float(t["orders_per_s"])} for t in data["throughput_per_core"]],
-            largest_markets=int(data["largest_markets"]),
-            provenance=dict(data.get("provenance", {})),
-            points=list(data.get("points", [])),
-            validation=list(data.get("validation", [])),
+            fit=LinearFit.from_file(m.fit),
+            runtime_bytes=m.runtime_bytes,
+            reserved_ratio_median=m.reserved_ratio.median,
+            reserved_ratio_max=m.reserved_ratio.max,
+            throughput=[{"markets": t.markets, "orders_per_s": t.orders_per_s} for t in m.throughput_per_core],
+            largest_markets=m.largest_markets,
+            provenance=dict(m.provenance),
+            points=[p.model_dump() for p in m.points],
+            validation=[v.model_dump() for v in m.validation],
         )
 
 
@@ -196,14 +404,5 @@ def load_model(path: str | Path | None = None) -> CapacityModel:
         origin = "built-in reference_model.json"
     else:
         origin = str(path)
-        text = read_input_file(path, "model file", " (write one with 'lxdex sweep --out')")
-    data = parse_json(text, origin)
-    if data.get("format") != MODEL_FORMAT:
-        raise InputError(f"{origin}: not an lxdex capacity model (format must be {MODEL_FORMAT!r})")
-    try:
-        model = CapacityModel.from_dict(data)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise InputError(f"{origin}: incomplete or invalid model ({type(exc).__name__}: {exc})") from None
-    if not model.throughput:
-        raise InputError(f"{origin}: the model holds no throughput measurements")
-    return model
+        text = read_text(path, "model file", " (write one with 'lxdex sweep --out')")
+    return CapacityModel.from_dict(read_json(text, origin), origin)

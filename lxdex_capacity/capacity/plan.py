@@ -13,6 +13,12 @@ profile:
   one spare).
 
 Plus the cheapest single profile that fits and a scaling table from 21K to 10M markets.
+
+Every figure is finite and no byte count is negative: the request is checked (:class:`PlanRequest`),
+the model and the profiles were checked when they were read, the engine's predicted bytes are held
+at 0 or more (the fit's intercept may be negative), and a figure that has no value says so
+(``headroom_pct`` is ``None`` when the load does not fit in memory; ``max_markets`` stops at
+:data:`MAX_PLAN_MARKETS` when memory is not what limits it).
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from numbers import Integral, Real
 from typing import Any
 
-from ..errors import CapacityError
+from ..errors import CapacityError, InputError
 from ..scenarios.tiers import DEFAULT_TIERS, expected_orders
 from .hardware import GIB, HardwareProfile
 from .model import CapacityModel
@@ -31,6 +38,17 @@ __all__ = ["PlanRequest", "ProfilePlan", "plan", "SCALING_MARKETS", "orders_per_
 
 SCALING_MARKETS = (21_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 10_000_000)
 MAX_MACHINES = 1 << 20
+MAX_PLAN_MARKETS = 10**12  # the most markets a plan considers (max_markets stops here)
+
+# A request's ranges: (low, high, integer); every product a plan takes of them stays a finite float.
+_REQUEST_RANGES: dict[str, tuple[float, float, bool]] = {
+    "markets": (1, MAX_PLAN_MARKETS, True),
+    "orders_per_market": (0, 1e12, False),
+    "trades_retained": (0, 10**15, True),
+    "safety": (1.0, 100.0, False),
+    "os_reserve_gib": (0.0, 65_536.0, False),
+    "order_rate": (0.0, 1e15, False),
+}
 
 
 def orders_per_market_default(markets: int) -> float:
@@ -46,6 +64,16 @@ class PlanRequest:
     safety: float = 2.0  # pools double when full: reserved bytes run up to twice those used
     os_reserve_gib: float = 4.0
     order_rate: float = 1_000_000.0  # orders/s the exchange must sustain
+
+    def __post_init__(self) -> None:
+        for name, (low, high, integer) in _REQUEST_RANGES.items():
+            value = getattr(self, name)
+            if value is None and name == "orders_per_market":
+                continue
+            kind = "an integer" if integer else "a finite number"
+            is_number = isinstance(value, Integral) if integer else isinstance(value, Real) and math.isfinite(value)
+            if isinstance(value, bool) or not is_number or not low <= value <= high:
+                raise InputError(f"{name}={value!r}: must be {kind} from {low:,.0f} to {high:,.0f}")
 
     def opm(self, markets: int | None = None) -> float:
         m = self.markets if markets is None else markets
@@ -70,8 +98,8 @@ class ProfilePlan:
     required_bytes_low: float
     required_bytes_high: float
     fits_memory: bool
-    headroom_pct: float | None  # None when the OS reserve takes all the memory
-    max_markets: int
+    headroom_pct: float | None  # share of usable memory left; None when the load does not fit in memory
+    max_markets: int  # at most MAX_PLAN_MARKETS (memory is then not what limits the markets)
     order_capacity_per_s: float
     order_rate_use_pct: float
     fits: bool
@@ -111,8 +139,9 @@ class _Sizing:
     def required(self, load: Load) -> tuple[float, float, float]:
         """(required, low, high) bytes: runtime plus ``safety`` x the engine's predicted bytes (95% interval)."""
         fit = self.model.fit
-        centre = fit.predict(load.markets, load.resting_orders, load.trades_retained)
-        low, high = fit.interval(load.markets, load.resting_orders, load.trades_retained)
+        # The engine cannot use fewer than 0 bytes, whatever a negative intercept says of a tiny load.
+        centre = max(fit.predict(load.markets, load.resting_orders, load.trades_retained), 0.0)
+        low, high = (max(v, 0.0) for v in fit.interval(load.markets, load.resting_orders, load.trades_retained))
         runtime = self.model.runtime_bytes
         return runtime + self.safety * centre, runtime + self.safety * low, runtime + self.safety * high
 
@@ -127,12 +156,19 @@ class _Sizing:
         return self.required(load)[0] <= self.usable(profile) and load.order_rate <= self.order_capacity(profile, load.markets)
 
     def max_markets(self, profile: HardwareProfile, opm: float, trades_retained: float) -> int:
-        """Most markets the profile's usable memory holds (the model is linear, so this is exact)."""
+        """Most markets the profile's usable memory holds (the model is linear, so this is exact), at most
+        :data:`MAX_PLAN_MARKETS`."""
         base, a, b, c = self.model.fit.coefficients
-        per_market = self.safety * (a + b * opm)
-        fixed = self.model.runtime_bytes + self.safety * (base + c * trades_retained)
-        room = self.usable(profile) - fixed
-        return max(int(room // per_market), 0) if per_market > 0 else 0
+        usable = self.usable(profile)
+        if self.model.runtime_bytes > usable:
+            return 0  # the runtime alone does not fit
+        per_market = self.safety * (a + b * opm)  # a, b >= 0 (the model file is checked)
+        room = usable - self.model.runtime_bytes - self.safety * (base + c * trades_retained)
+        if room < 0:
+            return 0
+        if per_market <= 0 or room >= per_market * MAX_PLAN_MARKETS:
+            return MAX_PLAN_MARKETS
+        return min(int(room // per_market), MAX_PLAN_MARKETS)
 
     def machines(self, profile: HardwareProfile, load: Load) -> int | None:
         """Fewest machines holding ``load`` with markets, orders, trades and order rate split evenly."""
@@ -171,7 +207,7 @@ def _profile_plan(sizing: _Sizing, profile: HardwareProfile, load: Load, opm: fl
         required_bytes_low=low,
         required_bytes_high=high,
         fits_memory=required <= usable,
-        headroom_pct=100.0 * (usable - required) / usable if usable else None,
+        headroom_pct=100.0 * (usable - required) / usable if usable and required <= usable else None,
         max_markets=sizing.max_markets(profile, opm, load.trades_retained),
         order_capacity_per_s=capacity,
         order_rate_use_pct=100.0 * rate_use,
@@ -201,12 +237,23 @@ def plan(model: CapacityModel, profiles: Sequence[HardwareProfile], request: Pla
     load = Load(request.markets, opm * request.markets, request.trades_retained, request.order_rate)
     plans = [_profile_plan(sizing, p, load, opm) for p in profiles]
     if all(p.machines is None for p in plans):
+        n = min(request.markets, MAX_MACHINES)
+        shard = _shard_load(load)(n)  # the most the load can be split
+        spread = "one market per machine" if n == request.markets else f"over {n:,} machines"
         largest = max(profiles, key=lambda p: p.memory_bytes)
-        per_market = sizing.required(Load(1, opm, request.trades_retained, 0))[0]
+        needed = sizing.required(shard)[0]
+        roomy = [p for p in profiles if needed <= sizing.usable(p)]
+        if not roomy:
+            raise CapacityError(
+                f"no profile can hold this load, even sharded {spread}: {shard.markets:,.0f} market(s) with {opm:,.0f} resting "
+                f"orders each need {needed / GIB:,.1f} GiB with the runtime, and the largest profile ({largest.name}) "
+                f"has {sizing.usable(largest) / GIB:,.1f} GiB usable"
+            )
+        fastest = max(roomy, key=lambda p: sizing.order_capacity(p, shard.markets))
         raise CapacityError(
-            f"no profile can hold this load, even sharded one market per machine: a market with {opm:,.0f} resting "
-            f"orders needs {per_market / GIB:,.1f} GiB with its runtime, and the largest profile ({largest.name}) "
-            f"has {sizing.usable(largest) / GIB:,.1f} GiB usable"
+            f"no profile can sustain this order rate, even sharded {spread}: each machine would take {shard.order_rate:,.0f} "
+            f"orders/s, and the fastest profile with the memory for it ({fastest.name}) handles "
+            f"{sizing.order_capacity(fastest, shard.markets):,.0f} orders/s (the model's one-core throughput x its performance cores)"
         )
     fitting = [p for p in plans if p.fits]
     cheapest = _cheapest(fitting, "price_usd")

@@ -96,7 +96,7 @@ class SweepResult:
 
 
 def _scaled(scenario: Scenario, variant: Variant) -> Scenario:
-    tiers = tuple(Tier(t.up_to_rank, t.low * variant.depth_scale, t.high * variant.depth_scale) for t in scenario.tiers)
+    tiers = tuple(Tier(up_to_rank=t.up_to_rank, low=t.low * variant.depth_scale, high=t.high * variant.depth_scale) for t in scenario.tiers)
     return scenario.replace(tiers=tiers, trades_retained=scenario.trades_retained * variant.tape_scale)
 
 
@@ -132,18 +132,46 @@ def measure_point(scenario: Scenario) -> dict[str, Any]:
     }
 
 
+_PARENT_PID = "LXDEX_SWEEP_PARENT_PID"
+
+# How the child starts, before it imports anything of this package (which takes a second or more):
+# it ignores SIGINT (this process decides what a terminal's Ctrl-C means, and kills it), and on
+# Linux it is killed when the thread that started it ends, however that ends (PR_SET_PDEATHSIG = 1
+# in linux/prctl.h); if that happened already, while it started, it exits at once.  Then it is
+# ``python -m lxdex_capacity.capacity.sweep``.
+_CHILD = f"""\
+import ctypes, os, runpy, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+if sys.platform.startswith("linux"):
+    try:
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+if str(os.getppid()) != os.environ.get("{_PARENT_PID}"):
+    os._exit(1)
+runpy.run_module("lxdex_capacity.capacity.sweep", run_name="__main__", alter_sys=True)
+"""
+
+
 def _run_in_fresh_process(scenario: Scenario) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "lxdex_capacity.capacity.sweep"],
-        input=json.dumps(scenario.as_dict()),
-        capture_output=True,
-        text=True,
-        env=os.environ | {"PYTHONHASHSEED": "0"},
-    )
+    """One point in a child process (see ``_CHILD``), whose stderr is only read for a failed point's
+    last line.  Whatever stops this process (a Ctrl-C, SIGTERM, the end of a Dask worker, SIGKILL)
+    leaves no child behind and prints nothing of the child's: an exception here kills and reaps it
+    before going on, and the child dies with the thread that started it."""
+    env = os.environ | {"PYTHONHASHSEED": "0", _PARENT_PID: str(os.getpid())}
+    with subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=env) as proc:
+        try:
+            stdout, stderr = proc.communicate(json.dumps(scenario.as_dict()))
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
     if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines()
+        lines = stderr.strip().splitlines()
         raise LxdexError(f"sweep point markets={scenario.markets} failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
-    return json.loads(proc.stdout)
+    result: dict[str, Any] = json.loads(stdout)
+    return result
 
 
 def _provenance(sizes: Sequence[int], repeat: int, fit_up_to: int, base: Scenario) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""``python -m lxdex_capacity.cli``: the ``lxdex`` command."""
+"""``python -m lxdex_capacity.cli``: the ``lxdex`` command (as ``python -m lxdex_capacity``)."""
 
-from . import main
+from ..entry import main
 
 main()

@@ -20,6 +20,7 @@ from .options import (
     SAFETY,
     TRADES_RETAINED,
     json_option,
+    output_path,
     plan_request,
 )
 from .render import print_json
@@ -48,20 +49,19 @@ def sweep(
     trades: int = typer.Option(1_000_000, min=1, help="Fills each point's traded phase runs until."),
     trades_retained: int = typer.Option(1 << 18, min=1024, max=1 << 28, help="Tape length (a power of two) of the default variant; the long-tape variant keeps 4x."),
     seed: int = typer.Option(0, min=0, help="Seed of the first repeat."),
-    out_file: Path = typer.Option(Path("lxdex-model.json"), "--out", help="Where to write the fitted model (JSON, for 'lxdex plan --model')."),
+    out_file: Path = typer.Option("lxdex-model.json", "--out", parser=output_path, help="Where to write the fitted model (JSON, for 'lxdex plan --model'); written whole or not at all."),
     force: bool = typer.Option(False, "--force", help="Run even if the largest point's memory estimate exceeds available memory."),
     workers: int | None = typer.Option(None, min=1, max=1024, help="Run points in parallel on a local Dask cluster of this many worker processes (needs the 'distributed' extra)."),
     scheduler: str | None = typer.Option(None, help="Run points on an existing Dask cluster at this scheduler address (e.g. tcp://10.0.0.5:8786)."),
     as_json: bool = json_option("Print one JSON object (points, model, validation) instead of tables."),
 ) -> None:
     """Measure engine bytes at several sizes, fit bytes = base + a*markets + b*orders + c*trades, validate, save."""
-    from ..atomic import write_text_atomic
+    from ..atomic import check_output_file, write_text_atomic
     from ..capacity.sweep import run_sweep
     from ..scenarios.config import Scenario
 
     sizes = _parse_sizes(markets)
-    if not out_file.parent.is_dir():  # found out now, not after the sweep has run
-        raise InputError(f"--out {str(out_file)!r}: the directory {str(out_file.parent)!r} does not exist")
+    check_output_file(out_file)  # found out now, not after the sweep has run
     if fit_up_to is not None and fit_up_to < sizes[0]:
         raise InputError(f"fit_up_to={fit_up_to} must be at least the smallest size ({sizes[0]:,})")
     base = Scenario(trades=trades, seed=seed, trades_retained=trades_retained)
@@ -107,7 +107,7 @@ def plan(
     request = plan_request(markets, orders_per_market, trades_retained, order_rate, safety, os_reserve)
     report = make_plan(model, profiles, request)
     if as_json:
-        print_json(report, allow_nan=False)
+        print_json(report)
     else:
         print_plan(report)
 

@@ -1,18 +1,39 @@
 """``lxdex replay`` and ``lxdex calibrate``: a real exchange day (LOBSTER files) through the engine,
-and the scenario fitted to it (:mod:`lxdex_capacity.replay`)."""
+and the scenario fitted to it (:mod:`lxdex_capacity.replay`).
+
+Both check their output path and their inputs' sizes before reading anything: the memory a day
+needs is estimated from its files' sizes (a zip's from its directory) and refused, naming the
+estimate, if it exceeds the memory available (``--force`` runs anyway).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
 from ..console import err
-from ..errors import CheckFailed, InputError
+from ..errors import CapacityError, CheckFailed, InputError
 from .app import app
-from .options import json_option
+from .options import FORCE, json_option
 from .render import print_json
 from .render.data import print_calibration, print_replay
+
+
+@contextmanager
+def _memory_backstop(doing: str, estimate: int) -> Iterator[None]:
+    """An allocation that fails although the estimate fitted (a memory limit the guard cannot see, such
+    as ``ulimit -v``, or rows denser than LOBSTER's) is one CapacityError line, not a traceback."""
+    try:
+        yield
+    except CapacityError:
+        raise
+    except MemoryError:
+        raise CapacityError(f"ran out of memory while {doing} (estimated {estimate / 2**30:.1f} GiB): this process "
+                            "may use less memory than the machine has available (a ulimit or cgroup limit?); split "
+                            "the day into shorter files or use a machine with more memory") from None
 
 
 @app.command()
@@ -21,19 +42,25 @@ def replay(
     orderbook_file: Path | None = typer.Option(None, "--orderbook", help="LOBSTER orderbook file (CSV or zip) to check the engine's top levels against after every message."),
     levels: int | None = typer.Option(None, min=1, max=1000, help="Levels to check (default: all the orderbook file holds)."),
     as_json: bool = json_option("Print one JSON object instead of a table."),
+    force: bool = FORCE,
 ) -> None:
     """Replay a real exchange day (LOBSTER) through the engine: messages/s, resting orders, memory, and
     with --orderbook a check of the top levels after every message. Exit code 1 if any row disagrees."""
-    from ..replay.lobster import read_messages, read_orderbook
+    from ..replay.lobster import check_memory, locate, read_messages, read_orderbook
     from ..replay.replay import replay as run_replay
 
-    with err.status("reading the files"):
-        messages = read_messages(message_file)
-        orderbook = read_orderbook(orderbook_file, len(messages), levels) if orderbook_file is not None else None
-    with err.status(f"replaying {len(messages):,} messages"):
-        result = run_replay(messages, orderbook, levels)
+    sources = [locate(message_file, "message")]
+    if orderbook_file is not None:
+        sources.append(locate(orderbook_file, "orderbook"))
+    estimate = check_memory(sources, "replaying", force)
+    with _memory_backstop(f"replaying {sources[0].name}", estimate):
+        with err.status("reading the files"):
+            messages = read_messages(sources[0])
+            orderbook = read_orderbook(sources[1], len(messages), levels) if orderbook_file is not None else None
+        with err.status(f"replaying {len(messages):,} messages"):
+            result = run_replay(messages, orderbook, levels)
     if as_json:
-        print_json(result.as_dict(), allow_nan=False)
+        print_json(result.as_dict())
     else:
         print_replay(result, checked=orderbook is not None)
     if result.disagreements:
@@ -45,26 +72,27 @@ def replay(
 @app.command()
 def calibrate(
     message_file: Path = typer.Argument(..., help="LOBSTER message file: CSV, or the published zip (whose orderbook is then used too)."),
-    out_file: Path = typer.Option(..., "--out", help="Scenario TOML to write (use it with 'lxdex simulate --scenario')."),
+    out: str = typer.Option(..., "--out", metavar="FILE", help="Scenario TOML to write (use it with 'lxdex simulate --scenario')."),
     orderbook_file: Path | None = typer.Option(None, "--orderbook", help="LOBSTER orderbook file, for the mid before each message (default: the zip's own)."),
     as_json: bool = json_option("Print one JSON object instead of a table."),
+    force: bool = FORCE,
 ) -> None:
     """Fit the scenario's order sizes, maker distance, taker share and reach, and cancel rate to a real day."""
-    import zipfile
-
-    from ..atomic import write_text_atomic
+    from ..atomic import check_output_file, write_text_atomic
     from ..replay.calibrate import calibrate as fit
     from ..replay.calibrate import to_toml
-    from ..replay.lobster import read_messages, read_orderbook
+    from ..replay.lobster import check_memory, locate, read_messages, read_orderbook
     from ..replay.replay import replay as run_replay
 
-    if orderbook_file is None:
-        if not (message_file.exists() and zipfile.is_zipfile(message_file)):
-            raise InputError("calibrate needs the orderbook for the mid before each message: pass --orderbook, or a LOBSTER zip")
-        orderbook_file = message_file
-    with err.status("reading and fitting"):
-        messages = read_messages(message_file)
-        orderbook = read_orderbook(orderbook_file, len(messages))
+    out_file = check_output_file(out, "--out")  # a str: typer would make "" the current folder
+    messages_source = locate(message_file, "message")
+    if orderbook_file is None and messages_source.member is None:
+        raise InputError("calibrate needs the orderbook for the mid before each message: pass --orderbook, or a LOBSTER zip")
+    orderbook_source = locate(orderbook_file if orderbook_file is not None else message_file, "orderbook")
+    estimate = check_memory([messages_source, orderbook_source], "calibrating on", force)
+    with _memory_backstop(f"calibrating on {messages_source.name}", estimate), err.status("reading and fitting"):
+        messages = read_messages(messages_source)
+        orderbook = read_orderbook(orderbook_source, len(messages))
         replayed = run_replay(messages, orderbook)
         per_level = replayed.resting_orders / replayed.price_levels if replayed.price_levels else None
         result = fit(messages, orderbook, per_level)

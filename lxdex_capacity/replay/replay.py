@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Engine
+from ..errors import InputError
 from . import _kernels as k
 from .lobster import MESSAGE_TYPES, Messages
 
@@ -92,6 +93,10 @@ def replay(messages: Messages, orderbook: np.ndarray | None = None, levels: int 
     check = orderbook is not None
     if levels is None:
         levels = orderbook.shape[1] // 4 if orderbook is not None else 1
+    # The kernel indexes without bounds checks: the orderbook's shape must be right.
+    if orderbook is not None and (orderbook.ndim != 2 or len(orderbook) != len(messages) or orderbook.shape[1] < 4 * levels):
+        raise InputError(f"the orderbook ({' x '.join(map(str, orderbook.shape))}) must have one row per message "
+                         f"({len(messages):,}) and 4 columns per level ({levels} level{'' if levels == 1 else 's'})")
     book_rows = orderbook[:, : 4 * levels] if orderbook is not None else np.zeros((1, 4 * levels), dtype=np.int64)
     book_rows = np.ascontiguousarray(book_rows, dtype=np.int64)
     _warm_up()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from ..distributed import wait_done
 from ..errors import LxdexError
 from ..scenarios.config import Scenario
 from ..scenarios.generator import Generator, Part
@@ -80,6 +81,7 @@ class OnDask:
         futures = [client.submit(ShardWorker, scenario.as_dict(), part, True, actor=True, pure=False,
                                  workers=[workers[k % len(workers)]]) for k, part in enumerate(parts)]
         self.actors: dict[int, Any] = {}
+        wait_done(futures)  # polls: an interrupt that Python swallowed is raised while waiting (see distributed.py)
         for k, future in enumerate(futures):
             try:
                 self.actors[k] = future.result()
@@ -89,6 +91,7 @@ class OnDask:
     def call(self, method: str, *args: Any) -> list[Any]:
         pending = {k: getattr(actor, method)(*args) for k, actor in self.actors.items()}
         results: list[Any] = [None] * self.shards
+        wait_done(pending.values())
         for k, future in pending.items():
             try:
                 results[k] = future.result()

@@ -1,7 +1,9 @@
-"""Synthetic LOBSTER days (:class:`Exchange`), and the real sample files when they are there."""
+"""Synthetic LOBSTER days (:class:`Exchange`, :func:`adds_only_day`), LOBSTER-style zips of them
+(:func:`zip_day`), and the real sample files when they are there."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +23,9 @@ class Exchange:
     unknown to a replay that starts from the files.
     """
 
-    def __init__(self, levels: int, seed: int):
+    def __init__(self, levels: int, seed: int, with_book: bool = True):
         self.levels = levels
+        self.with_book = with_book  # False: write no orderbook rows (a replay without --orderbook)
         self.rng = np.random.default_rng(seed)
         self.book: dict[int, dict[int, list[list[int]]]] = {0: {}, 1: {}}  # side -> price -> FIFO [id, qty]
         self.next_id = 1
@@ -35,9 +38,10 @@ class Exchange:
 
     def _row(self) -> str:
         cells = []
+        visible_of = {side: self._visible(side) for side in (0, 1)}
         for j in range(self.levels):
             for side, empty in ((1, EMPTY), (0, -EMPTY)):
-                visible = self._visible(side)
+                visible = visible_of[side]
                 if j < len(visible):
                     p = visible[j]
                     cells += [p, sum(q for _, q in self.book[side][p])]
@@ -48,7 +52,8 @@ class Exchange:
     def _emit(self, kind: int, order_id: int, size: int, price: int, side: int, before: dict[int, list[int]]) -> None:
         if price in before[side] or price in self._visible(side):
             self.messages.append(f"{34200 + len(self.messages) * 0.001:.3f},{kind},{order_id},{size},{price},{1 if side == 0 else -1}")
-            self.rows.append(self._row())
+            if self.with_book:
+                self.rows.append(self._row())
 
     def step(self) -> None:
         rng = self.rng
@@ -105,3 +110,40 @@ class Exchange:
         message_file.write_text("\n".join(self.messages) + "\n")
         book_file.write_text("\n".join(self.rows) + "\n")
         return message_file, book_file
+
+
+def adds_only_day(folder: Path, n: int, seed: int = 0, quoted: bool = True) -> tuple[Path, Path]:
+    """A 1-level day of ``n`` new limit orders and nothing else (no executions, no cancels): buys below
+    one resting ask (``quoted``), or buys alone, so that the book never has a mid.  Consistent with its
+    orderbook file; sizes from 1 to 499, so there is a tail to fit."""
+    rng = np.random.default_rng(seed)
+    prices = rng.integers(10_000, 11_000, n)
+    sizes = rng.integers(1, 500, n)
+    messages, rows = [], []
+    ask = 11_500 if quoted else EMPTY
+    ask_size = 7 if quoted else 0
+    best, at_best = -EMPTY, 0
+    if quoted:
+        messages.append(f"{34200:.3f},1,1,{ask_size},{ask},-1")
+        rows.append(f"{ask},{ask_size},{-EMPTY},0")
+    for i in range(n):
+        price, size = int(prices[i]), int(sizes[i])
+        if price > best:
+            best, at_best = price, size
+        elif price == best:
+            at_best += size
+        messages.append(f"{34200 + (len(messages) + 1) * 0.001:.3f},1,{i + 2},{size},{price},1")
+        rows.append(f"{ask},{ask_size},{best},{at_best}")
+    message_file, book_file = folder / "adds_message_1.csv", folder / "adds_orderbook_1.csv"
+    message_file.write_text("\n".join(messages) + "\n")
+    book_file.write_text("\n".join(rows) + "\n")
+    return message_file, book_file
+
+
+def zip_day(path: Path, message_file: Path | None, book_file: Path | None) -> Path:
+    """A LOBSTER-style zip at ``path`` holding the given files (either may be left out)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in (message_file, book_file):
+            if file is not None:
+                archive.write(file, file.name)
+    return path

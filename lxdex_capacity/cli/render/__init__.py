@@ -24,4 +24,5 @@ __all__ = ["print_json"]
 def print_json(data: Any) -> None:
     """``--json``: ``data`` (or text that already is JSON) as one JSON object on stdout; strict JSON, so a
     figure that is not finite is an error naming its key, never a bare ``NaN``."""
-    out.print_json(data if isinstance(data, str) else strict_json(data, indent=None))
+    text = data if isinstance(data, str) else strict_json(data, indent=2)
+    out.file.write(text.rstrip("\n") + "\n")  # as is: rich's JSON highlighter re-parses it, slowly

@@ -1,9 +1,14 @@
-"""``lxdex sweep``, ``lxdex plan`` and ``lxdex hardware list/show/compare``."""
+"""``lxdex sweep``, ``lxdex plan`` and ``lxdex hardware list/show/compare``.
+
+Names and texts from a user's files (profile names, chips, sources, the model's processor) are
+escaped, so a ``[`` in them is printed, not read as rich markup.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from ...console import gib, mb, out, price, si
@@ -51,6 +56,7 @@ def print_plan(r: dict[str, Any]) -> None:
     """A plan (:func:`lxdex_capacity.capacity.plan.plan`): the request, a row per profile, the cheapest
     fits and clusters, and the scaling table."""
     q, m = r["request"], r["model"]
+    plan_markets = 10**12  # MAX_PLAN_MARKETS: a plan's max_markets stops there
     out.print(f"[bold]{q['markets']:,} markets[/], {q['orders_per_market']:,.1f} resting orders per market ({q['resting_orders']:,.0f} in all), "
               f"{q['trades_retained']:,} trades retained, {q['order_rate']:,.0f} orders/s; engine bytes predicted {mb(r['engine_bytes'])}; "
               f"required = runtime {mb(m['runtime_bytes'])} + {q['safety']:g} x engine; usable = memory - {q['os_reserve_gib']:g} GiB for the OS"
@@ -60,14 +66,19 @@ def print_plan(r: dict[str, Any]) -> None:
         table.add_column(name, justify="left" if name in ("profile", "runs out first") else "right", no_wrap=name == "profile")
     for p in r["profiles"]:
         half = (p["required_bytes_high"] - p["required_bytes_low"]) / 2
-        table.add_row(p["name"], f"{p['memory_bytes'] / GIB:,.0f}", f"{p['required_bytes'] / GIB:,.3f}",
-                      f"{half / GIB:,.3f}", "[green]yes[/]" if p["fits"] else "[red]no[/]",
-                      "—" if p["headroom_pct"] is None else f"{p['headroom_pct']:,.1f}%", f"{p['max_markets']:,}",
+        if p["headroom_pct"] is not None:
+            headroom = f"{p['headroom_pct']:,.1f}%"
+        else:  # the load does not fit in memory: how much is missing
+            headroom = f"short {(p['required_bytes'] - p['usable_bytes']) / GIB:,.2f} GiB"
+        table.add_row(escape(p["name"]), f"{p['memory_bytes'] / GIB:,.0f}", f"{p['required_bytes'] / GIB:,.3f}",
+                      f"{half / GIB:,.3f}", "[green]yes[/]" if p["fits"] else "[red]no[/]", headroom,
+                      f"{p['max_markets']:,}" + ("+" if p["max_markets"] >= plan_markets else ""),
                       si(p["order_capacity_per_s"]), p["bottleneck"], "—" if p["machines"] is None else f"{p['machines']}+1", price(p["price_usd"], p["price_usd_hour"]))
     out.print(table)
+    out.print("headroom: usable memory left after the required bytes; short: GiB missing when the load does not fit.")
     if r["cheapest_fit"]:
-        out.print(f"cheapest single machine that fits: [bold]{r['cheapest_fit']}[/]"
-                  + (f"; cheapest cloud instance: {r['cheapest_cloud_fit']}" if r["cheapest_cloud_fit"] else ""))
+        out.print(f"cheapest single machine that fits: [bold]{escape(r['cheapest_fit'])}[/]"
+                  + (f"; cheapest cloud instance: {escape(r['cheapest_cloud_fit'])}" if r["cheapest_cloud_fit"] else ""))
     else:
         out.print("[yellow]no single priced machine holds this load[/]")
     for key, unit in (("cluster", "price_usd"), ("cluster_cloud", "price_usd_hour")):
@@ -75,17 +86,17 @@ def print_plan(r: dict[str, Any]) -> None:
         if c and c["machines"] > 1:
             total = c.get("cluster_price_usd", c.get("cluster_price_usd_hour"))
             money = f"${total:,.0f}" if unit == "price_usd" else f"${total:,.2f}/h"
-            out.print(f"sharded: {c['machines']} x {c['profile']} (+1 spare = {c['machines_n_plus_1']}, {money}); each holds up to "
+            out.print(f"sharded: {c['machines']} x {escape(c['profile'])} (+1 spare = {c['machines_n_plus_1']}, {money}); each holds up to "
                       f"{c['machine_markets']:,} markets and needs {gib(c['machine_required_bytes'])}")
     scaling = Table(title="scaling: memory required and the smallest configuration that fits")
     for name in ("markets", "orders/market", "required", "95% interval", "smallest fit"):
         scaling.add_column(name, justify="left" if name == "smallest fit" else "right")
     for row in r["scaling"]:
         scaling.add_row(f"{row['markets']:,}" + (" †" if row["extrapolated"] else ""), f"{row['orders_per_market']:,.1f}", gib(row["required_bytes"], 3),
-                        f"{row['required_bytes_low'] / GIB:,.3f}–{row['required_bytes_high'] / GIB:,.3f} GiB", row["smallest_fit"] or "none (shard it)")
+                        f"{row['required_bytes_low'] / GIB:,.3f}–{row['required_bytes_high'] / GIB:,.3f} GiB", escape(row["smallest_fit"] or "none (shard it)"))
     out.print(scaling)
     out.print("† beyond the largest size the model was measured at. Order capacity: one-core throughput measured on "
-              f"{m['provenance'].get('processor', 'the sweep machine')} x the profile's performance cores.")
+              f"{escape(str(m['provenance'].get('processor', 'the sweep machine')))} x the profile's performance cores.")
 
 
 def _profile_rows(p: HardwareProfile) -> list[tuple[str, str]]:
@@ -93,12 +104,12 @@ def _profile_rows(p: HardwareProfile) -> list[tuple[str, str]]:
         return "—" if value is None else fmt.format(value)
 
     return [
-        ("name", p.name),
+        ("name", escape(p.name)),
         ("kind", p.kind),
-        ("machine", p.machine),
-        ("chip", p.chip),
+        ("machine", escape(p.machine)),
+        ("chip", escape(p.chip)),
         ("year", maybe(p.year)),
-        ("CPU", p.cpu),
+        ("CPU", escape(p.cpu)),
         ("P / E cores", f"{p.p_cores} / {p.e_cores}"),
         ("GPU cores", maybe(p.gpu_cores)),
         ("memory", f"{p.memory_gib:g} GiB ({p.memory_bytes:,} bytes)"),
@@ -107,7 +118,7 @@ def _profile_rows(p: HardwareProfile) -> list[tuple[str, str]]:
         ("max power", maybe(p.max_power_w, "{:g} W")),
         ("launch price", maybe(p.price_usd, "${:,.0f}")),
         ("price per hour", maybe(p.price_usd_hour, "${:,.4f}")),
-        ("source", p.source),
+        ("source", escape(p.source)),
     ]
 
 
@@ -117,14 +128,15 @@ def print_hardware_list(profiles: list[HardwareProfile]) -> None:
     for name in ("profile", "year", "P+E cores", "GPU", "memory GiB", "GB/s", "max W", "price"):
         table.add_column(name, justify="left" if name == "profile" else "right")
     for p in profiles:
-        table.add_row(p.name, str(p.year or "—"), f"{p.p_cores}+{p.e_cores}", str(p.gpu_cores or "—"), f"{p.memory_gib:g}",
-                      f"{p.bandwidth_gb_s:g}" if p.bandwidth_gb_s else "—", f"{p.max_power_w:g}" if p.max_power_w else "—", price(p.price_usd, p.price_usd_hour))
+        table.add_row(escape(p.name), str(p.year or "—"), f"{p.p_cores}+{p.e_cores}", "—" if p.gpu_cores is None else str(p.gpu_cores),
+                      f"{p.memory_gib:g}", "—" if p.bandwidth_gb_s is None else f"{p.bandwidth_gb_s:g}",
+                      "—" if p.max_power_w is None else f"{p.max_power_w:g}", price(p.price_usd, p.price_usd_hour))
     out.print(table)
 
 
 def print_hardware_show(profile: HardwareProfile) -> None:
     """One profile, every field, with its source."""
-    table = Table(title=profile.name, show_header=False)
+    table = Table(title=escape(profile.name), show_header=False)
     table.add_column("field")
     table.add_column("value")
     for field, value in _profile_rows(profile):
@@ -137,7 +149,7 @@ def print_hardware_compare(profiles: list[HardwareProfile]) -> None:
     table = Table(title="hardware profiles side by side")
     table.add_column("field")
     for p in profiles:
-        table.add_column(p.name)
+        table.add_column(escape(p.name))
     rows = [_profile_rows(p) for p in profiles]
     for i, (field, _) in enumerate(rows[0]):
         if field != "name":

@@ -48,26 +48,36 @@ def print_replay(result: ReplayResult, checked: bool) -> None:
         out.print_json(json.dumps(result.first_disagreement))
 
 
+def _figure(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
 def print_calibration(result: Calibration, out_file: Path) -> None:
-    """A calibration: fitted values beside the defaults, how each
-    was fitted, and the scenario file written to ``out_file``."""
+    """A calibration: fitted values beside the defaults, how each was fitted (or why it could not
+    be, when the default stays), and the scenario file written to ``out_file``."""
     from ...replay.calibrate import FITTED_KEYS
 
     table = Table(title=f"calibrated to {result.source}")
     for name in ("parameter", "fitted", "default", "how"):
         table.add_column(name, justify="right" if name in ("fitted", "default") else "left")
     how = {
-        "pareto_alpha": f"Pareto MLE above min_qty; KS D {result.size_ks_distance:.3f}; {result.round_lot_share:.0%} round lots",
+        "pareto_alpha": f"Pareto MLE above min_qty; KS D {_figure(result.size_ks_distance, '.3f')}; "
+                        f"{result.round_lot_share:.0%} round lots",
         "min_qty": f"Clauset x_min; {result.below_min_share:.0%} of sizes are below it", "max_qty": "99.9th percentile of sizes",
-        "maker_distance_p": f"Geometric MLE; mean {result.maker_distance_mean_ticks:.2f} ticks from the mid",
-        "taker_reach_p": f"Geometric MLE; mean reach {result.taker_reach_mean_ticks:.2f} ticks",
+        "maker_distance_p": f"Geometric MLE; mean {_figure(result.maker_distance_mean_ticks, '.2f')} ticks from the mid",
+        "taker_reach_p": f"Geometric MLE; mean reach {_figure(result.taker_reach_mean_ticks, '.2f')} ticks",
         "taker_share": f"{result.takers:,} takers / ({result.adds:,} adds + takers)",
         "cancel_rate": f"{result.cancels:,} cancels per flow order",
     }
     for key in FITTED_KEYS:
-        table.add_row(key, f"{result.fitted[key]:g}", f"{result.defaults[key]:g}", how[key])
+        if key in result.fitted:
+            table.add_row(key, f"{result.fitted[key]:g}", f"{result.defaults[key]:g}", how[key])
+        else:
+            table.add_row(key, "[yellow]not fitted[/]", f"{result.defaults[key]:g}",
+                          f"{result.not_fitted.get(key, '')}: the default stays")
     out.print(table)
     per = "—" if result.orders_per_level is None else f"{result.orders_per_level:.2f}"
+    rate = ("—" if result.messages_per_s_mean is None else f"{result.messages_per_s_mean:,.1f}")
     out.print(f"orders per level (replayed engine at the close; injected depth counts as one order): {per}; "
-              f"messages/s: {result.messages_per_s_mean:,.1f} mean, {result.messages_per_s_peak:,.0f} peak second. "
+              f"messages/s: {rate} mean, {result.messages_per_s_peak:,.0f} peak second. "
               f"Wrote {out_file}; run it with 'lxdex simulate --scenario {out_file}'.")
