@@ -121,6 +121,8 @@ def read_toml(text: str, origin: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{origin}: malformed TOML: {exc}") from None
+    except RecursionError:
+        raise InputError(f"{origin}: TOML nested too deeply") from None
 
 
 def _no_constant(name: str) -> float:

@@ -126,6 +126,11 @@ def test_any_scenario_file_simulates_or_is_refused_in_one_line(tmp_path: Path, t
     ("[[tiers]]\nlow = 1\nhigh = 2\nwidth = 3\n", "unknown key 'width' in tiers[0] (known: up_to_rank, low, high)"),
     ("[tiers]\nlow = 1\n", "tiers="),
     ("x = [\n", "malformed TOML"),
+    ("markets = 10\nflow_share = 0.02\nmarket_share = 0.01\n", "flow_share=0.02 cannot go to the busiest 1 of 10 markets"),
+    ("markets = 1000\nflow_share = 0.999999999999\nmarket_share = 1e-9\n", "a Zipf law gives them 0.001 to 0.999999 of the flow"),
+    ("", "sets no scenario key"),
+    ("# only a comment\n", "sets no scenario key"),
+    ("a = " + "[" * 3000 + "]" * 3000 + "\n", "TOML nested too deeply"),
 ])
 def test_hostile_scenario_values_name_the_file_and_key(tmp_path: Path, text: str, message: str):
     path = tmp_path / "s.toml"

@@ -366,7 +366,7 @@ def test_a_zip_bomb_is_refused_from_its_declared_size_before_it_is_read(tmp_path
     estimate = lobster.PEAK_BYTES_PER_INPUT_BYTE * 3_000_000
     assert_refused([run_cli("replay", str(bomb))], out,
                    f"replaying {bomb}:X_message_1.csv (3.0 MB of CSV, ",
-                   f"compressed) needs an estimated {estimate / 2**30:.1f} GiB but only 0.0 GiB is available; ",
+                   f"compressed) needs an estimated {estimate / 1e6:,.2f} MB but only {(8 << 20) / 1e6:,.2f} MB is available; ",
                    "--force")
     assert_refused([run_cli("calibrate", str(bomb), "--out", str(out))], out,
                    f"calibrating on {bomb}:X_message_1.csv (3.0 MB of CSV, ", f"with {bomb}:X_orderbook_1.csv (2.0 MB of CSV",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["zipf_weights", "zipf_cdf", "top_share", "zipf_exponent_for_share"]
+__all__ = ["zipf_weights", "zipf_cdf", "top_share", "zipf_exponent_for_share", "reachable_flow_shares", "MAX_EXPONENT"]
+
+MAX_EXPONENT = 20.0  # the steepest Zipf law solved for: the busiest market already takes all but 1e-6 of the flow
 
 
 def zipf_weights(n_markets: int, exponent: float) -> np.ndarray:
@@ -40,6 +42,25 @@ def _power_sum(first: int, last: int, exponent: float) -> float:
     return total
 
 
+def _share_at(n_markets: int, top: int, exponent: float) -> float:
+    head = _power_sum(1, top, exponent)
+    return head / (head + _power_sum(top + 1, n_markets, exponent))
+
+
+def _top_count(n_markets: int, market_share: float) -> int:
+    return max(1, round(n_markets * market_share))
+
+
+def reachable_flow_shares(n_markets: int, market_share: float) -> tuple[float, float]:
+    """The least and the most flow a Zipf law (exponent 0 to :data:`MAX_EXPONENT`) gives the busiest
+    ``market_share`` of ``n_markets`` markets: uniform flow gives them their share of the markets
+    (counted in whole markets, at least one), the steepest law nearly everything."""
+    if n_markets <= 1:
+        return 1.0, 1.0
+    top = _top_count(n_markets, market_share)
+    return top / n_markets, _share_at(n_markets, top, MAX_EXPONENT)
+
+
 def zipf_exponent_for_share(n_markets: int, flow_share: float = 0.8, market_share: float = 0.2) -> float:
     """Exponent ``s`` such that the top ``market_share`` of markets receive ``flow_share`` of flow.
 
@@ -49,13 +70,11 @@ def zipf_exponent_for_share(n_markets: int, flow_share: float = 0.8, market_shar
     """
     if n_markets <= 1:
         return 0.0
-    top = max(1, round(n_markets * market_share))
-    low, high = 0.0, 20.0
+    top = _top_count(n_markets, market_share)
+    low, high = 0.0, MAX_EXPONENT
     for _ in range(60):
         mid = (low + high) / 2
-        head = _power_sum(1, top, mid)
-        share = head / (head + _power_sum(top + 1, n_markets, mid))
-        if share < flow_share:
+        if _share_at(n_markets, top, mid) < flow_share:
             low = mid
         else:
             high = mid

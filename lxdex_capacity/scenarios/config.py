@@ -22,6 +22,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..errors import InputError
 from ..schema import FileModel, OpenShare, Share, read_text, read_toml, validate
+from .activity import reachable_flow_shares
 from .flow import FlowParams
 from .tiers import DEFAULT_TIERS, MAX_MARKETS, Tier
 
@@ -73,6 +74,11 @@ class Scenario(FileModel):
         if self.flow_share < self.market_share:
             raise ValueError(f"flow_share={self.flow_share:g} is below market_share={self.market_share:g}: a Zipf law "
                              "gives the busiest markets at least their share of the flow (equal shares: uniform flow)")
+        least, most = reachable_flow_shares(self.markets, self.market_share)
+        if self.markets > 1 and not least - 1e-12 <= self.flow_share <= most:
+            top = max(1, round(self.markets * self.market_share))
+            raise ValueError(f"flow_share={self.flow_share!r} cannot go to the busiest {top:,} of {self.markets:,} markets "
+                             f"(market_share={self.market_share!r}): a Zipf law gives them {least:.6g} to {most:.6g} of the flow")
         previous = 0
         for i, tier in enumerate(self.tiers):
             if tier.up_to_rank is None:
@@ -115,6 +121,10 @@ def scenario_from_dict(data: dict[str, Any], base: Scenario | None = None, origi
 
 
 def load_scenario(path: str | Path, base: Scenario | None = None) -> Scenario:
-    """Read a scenario TOML file.  Syntax errors name the line; bad keys and values the key and line."""
+    """Read a scenario TOML file.  Syntax errors name the line; bad keys and values the key and line; a
+    file that sets nothing is refused too (it is more likely the wrong file than a wish for the defaults)."""
     text = read_text(path, "scenario file")
-    return scenario_from_dict(read_toml(text, str(path)), base, str(path), text)
+    data = read_toml(text, str(path))
+    if not data:
+        raise InputError(f"{path}: sets no scenario key; leave out --scenario for the defaults")
+    return scenario_from_dict(data, base, str(path), text)
