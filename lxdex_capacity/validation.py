@@ -1,19 +1,17 @@
-"""Central ``check_*`` helpers: each raises :class:`InputError` with a ``name=value must ...`` message.
-
-Keeping the checks here means every command and API entry point words its errors the same way.
+"""Central ``check_*`` helpers for the engine's Python API (order arrays and their arguments): each
+raises :class:`InputError` with a ``name=value must ...`` message.  Files are checked by the schema
+layer, :mod:`lxdex_capacity.schema`.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import InputError
 
-__all__ = ["check_int", "check_int_array", "check_same_length", "read_input_file", "parse_json"]
+__all__ = ["check_int", "check_int_array", "check_same_length"]
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -55,24 +53,3 @@ def check_same_length(**arrays: np.ndarray) -> int:
         listed = ", ".join(f"{name}={n}" for name, n in lengths.items())
         raise InputError(f"arrays must have equal lengths, got {listed}")
     return next(iter(lengths.values()), 0)
-
-
-def read_input_file(path: str | Path, what: str, hint: str = "") -> str:
-    """The text of a user's ``what`` file (``"scenario file"``, ...), or one ``InputError`` saying why not."""
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{what} {str(path)!r} does not exist{hint}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{what} {str(path)!r} cannot be read: {exc}") from None
-
-
-def parse_json(text: str, origin: str, required: set[str] | None = None, what: str = "") -> dict[str, Any]:
-    """A JSON object from ``text``; malformed JSON names ``origin`` and the line, a missing key the file's kind."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{origin}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    if not isinstance(data, dict) or not (required or set()) <= set(data):
-        raise InputError(f"{origin}: not {what or 'the expected JSON object'}")
-    return data

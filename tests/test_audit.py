@@ -23,7 +23,9 @@ def test_quantities_with_units(value, kind, expected):
     assert parse_quantity(value, kind, "x") == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("value, kind", [("83 ZB", "bytes"), ("fast", "rate"), ("-1 MB", "bytes"), (-5, "rate"), ([1], "bytes")])
+@pytest.mark.parametrize("value, kind", [("83 ZB", "bytes"), ("fast", "rate"), ("-1 MB", "bytes"), (-5, "rate"), ([1], "bytes"),
+                                         (float("nan"), "bytes"), ("inf ns", "time"), ("1e999 MB", "bytes"), ("1e300 GB", "bytes"),
+                                         (True, "rate"), ("5 MB", "time")])
 def test_bad_quantities(value, kind):
     with pytest.raises(InputError, match="x="):
         parse_quantity(value, kind, "x")
@@ -55,14 +57,19 @@ at_most = "10 MB"
     "text, fragment",
     [
         ("[[claim]\nid = 1", "line 1"),
-        (GOOD.replace('metric = "memory"', 'metric = "speed"'), "metric='speed' must be one of"),
-        (GOOD + 'at_least = "1 MB"\n', "exactly one of at_most or at_least"),
-        (GOOD.replace('"10 MB"', '"10 ZB"'), "at_most='10 ZB'"),
-        (GOOD.replace("markets = 500", "markets = 0"), "markets=0"),
-        (GOOD.replace("markets = 500\n", ""), "markets is required"),
-        (GOOD + "colour = 1\n", "unknown key 'colour'"),
-        (GOOD + GOOD, "used twice"),
-        ("title = 1", "unknown top-level key"),
+        (GOOD.replace('metric = "memory"', 'metric = "speed"'), "line 4: claim[0].metric='speed': input should be 'memory'"),
+        (GOOD + 'at_least = "1 MB"\n', "line 7: claim[0].at_least='1 MB': give at_most or at_least, not both"),
+        (GOOD.replace('at_most = "10 MB"', ""), "claim[0]: give its bound, at_most or at_least"),
+        (GOOD.replace('"10 MB"', '"10 ZB"'), "line 6: claim[0].at_most='10 ZB'"),
+        (GOOD.replace("markets = 500", "markets = 0"), "line 5: claim[0].markets=0"),
+        (GOOD.replace("markets = 500\n", ""), "claim[0].markets is required"),
+        (GOOD + "colour = 1\n", "line 7: unknown key 'colour' in claim[0]"),
+        (GOOD + GOOD, "claim[1].id='a' is used twice"),
+        ("title = 1", "claim is required"),
+        ('source = "oops"\n' + GOOD, "line 1: source='oops'"),
+        (GOOD.replace('"10 MB"', "nan"), "claim[0].at_most=nan: must be a finite number"),
+        (GOOD.replace('"10 MB"', '"1e999 MB"'), "claim[0].at_most='1e999 MB': must be a finite number"),
+        (GOOD.replace('"memory"', '["memory"]'), "claim[0].metric=['memory']"),
     ],
 )
 def test_bad_claims_files_are_one_line_errors(tmp_path, text, fragment):
@@ -150,3 +157,11 @@ def test_audit_cli_malformed_file_names_the_line(tmp_path):
     path = tmp_path / "claims.toml"
     path.write_text('[[claim]]\nid = "x"\nmetric = \n')
     assert_one_line_error(run_cli("audit", str(path)), "line 3")
+
+
+def test_every_metric_a_claim_may_name_has_a_unit():
+    import typing
+
+    from lxdex_capacity.reporting.audit import METRICS, Metric
+
+    assert set(typing.get_args(Metric)) == set(METRICS)

@@ -123,9 +123,9 @@ def test_a_saved_result_with_a_wrong_format_or_shape_is_refused():
     report = simulate(SMALL.replace(trades=500)).to_dict()
     with pytest.raises(InputError, match="format"):
         SimulationResult.from_dict({**report, "format": "lxdex-simulate/1"}, "x.json")
-    with pytest.raises(InputError, match=r"x\.json: phases must be a list"):
+    with pytest.raises(InputError, match=r"x\.json: phases='empty': input should be a valid list"):
         SimulationResult.from_dict({**report, "phases": "empty"}, "x.json")
-    with pytest.raises(InputError, match=r"x.json: phases\[0\]: markets"):
+    with pytest.raises(InputError, match=r"x\.json: phases\[0\]\.markets='many': input should be a valid integer"):
         SimulationResult.from_dict({**report, "phases": [{**report["phases"][0], "markets": "many"}, *report["phases"][1:]]}, "x.json")
 
 

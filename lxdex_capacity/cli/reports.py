@@ -24,6 +24,7 @@ from .options import (
     TRADES,
     TRADES_RETAINED,
     json_option,
+    output_path,
     plan_request,
     scenario_from_options,
 )
@@ -40,7 +41,7 @@ def report(
     scenario_file: Path | None = SCENARIO,
     simulate_file: Path | None = typer.Option(None, "--simulate", help="Use a saved simulate.json ('lxdex simulate --out', in one process or sharded) instead of running."),
     results_file: Path | None = typer.Option(None, "--results", help="Re-render a saved results.json without running anything."),
-    out_dir: Path = typer.Option(..., "--out", help="Directory to write report.md, report.html, results.json and charts/ into."),
+    out_dir: Path = typer.Option(..., "--out", parser=output_path, help="Folder to write report.md, report.html, results.json and charts/ as; built beside it and swapped in whole, replacing a previous report there (the last of two runs at once wins)."),
     orders_per_market: float | None = ORDERS_PER_MARKET,
     trades_retained: int = TRADES_RETAINED,
     order_rate: float = ORDER_RATE,
@@ -54,9 +55,10 @@ def report(
     """Write a capacity report: Markdown, self-contained HTML, results.json and charts (PNG, SVG)."""
     from ..capacity.hardware import load_profiles
     from ..capacity.model import load_model
-    from ..reporting.report import collect, load_results, load_simulation, write_report
+    from ..reporting.report import check_report_folder, collect, load_results, load_simulation, write_report
     from ..simulation import simulate
 
+    check_report_folder(out_dir)
     if results_file is not None:
         results = load_results(results_file)
     else:
@@ -71,7 +73,7 @@ def report(
     with err.status("drawing charts and writing the report"):
         written = write_report(results, out_dir)
     if as_json:
-        print_json(results, allow_nan=False)
+        print_json(results)
     else:
         print_written(written, out_dir)
 
@@ -110,6 +112,6 @@ def audit(
         "fails": sum(not v.holds for v in verdicts),
     }
     if as_json:
-        print_json(report, allow_nan=False)
+        print_json(report)
     else:
         print_audit(report, verdicts)

@@ -12,6 +12,7 @@ import typer
 from ..atomic import check_output_folder, make_folder, strict_json, write_text_atomic
 from ..console import phase_progress
 from ..errors import CheckFailed
+from ..simulation.results import MAX_SHARDS
 from .app import app
 from .options import FORCE, MARKETS, SCENARIO, SEED, TRADES, json_option, output_path, scenario_from_options
 from .render import print_json
@@ -30,7 +31,7 @@ def simulate(
     scenario_file: Path | None = SCENARIO,
     out_dir: Path | None = typer.Option(None, "--out", parser=output_path, help="Also write simulate.json into this folder (created if missing; written whole or not at all)."),
     force: bool = FORCE,
-    shards: int | None = typer.Option(None, min=1, max=4096, help="Split the markets into this many shards, each an engine on a Dask worker (a local cluster of that many workers unless --scheduler); the result is the same run, whatever the count."),
+    shards: int | None = typer.Option(None, min=1, max=MAX_SHARDS, help="Split the markets into this many shards, each an engine on a Dask worker (a local cluster of that many workers unless --scheduler); the result is the same run, whatever the count."),
     scheduler: str | None = typer.Option(None, help="Run the shards on the Dask cluster at this scheduler address."),
     as_json: bool = json_option(),
 ) -> None:

@@ -5,25 +5,31 @@ as "N markets with M orders fit in X MB", "orders/s at least Y" or "random acces
 Claims about the same load share one simulation run (phases empty, seeded and traded); loads
 larger than ``max_measure`` markets are predicted by the capacity model instead, and say so.
 Every claim gets the claimed and measured figure, a verdict and the ratio measured/claimed.
+
+The file is checked by :class:`ClaimsFile` (pydantic, :mod:`lxdex_capacity.schema`): unknown keys,
+wrong types, figures that are not finite, negative or beyond any machine, loads outside the
+simulator's range are one error naming the file, the line and the key (``claim[2].at_most``).
 """
 
 from __future__ import annotations
 
+import math
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, overload
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ..errors import InputError
 from ..scenarios.config import MAX_MARKETS, Scenario
-from ..scenarios.tiers import DEFAULT_TIERS, Tier, expected_orders
+from ..scenarios.tiers import DEFAULT_TIERS, MAX_DEPTH, Tier, expected_orders
+from ..schema import FileModel, Name, read_text, read_toml, validate
 from ..simulation.results import SimulationResult
-from ..validation import read_input_file
 
-__all__ = ["Claim", "load_claims", "published_claims_path", "audit", "parse_quantity"]
+__all__ = ["Claim", "ClaimsFile", "load_claims", "published_claims_path", "audit", "parse_quantity"]
 
 METRICS = {  # metric -> (unit kind, unit printed)
     "memory": ("bytes", "B"),
@@ -32,30 +38,53 @@ METRICS = {  # metric -> (unit kind, unit printed)
     "lookups_per_s": ("rate", "lookups/s"),
     "random_access": ("time", "ns"),
 }
-MEASURES = ("engine_bytes_used", "engine_bytes_reserved", "rss_bytes", "rss_above_baseline")
-PHASES = ("empty", "seeded", "traded")
 _UNITS = {
     "bytes": {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40},
     "time": {"ns": 1, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9},  # in nanoseconds
     "rate": {"": 1, "k": 1e3, "m": 1e6, "g": 1e9},
 }
-_KEYS = {"id", "text", "metric", "markets", "resting_orders", "trades", "phase", "at_most", "at_least", "measure"}
+# Beyond these a figure is not a claim about a machine: an exabyte, a quadrillion per second, an hour per access.
+_LARGEST = {"bytes": 1e18, "rate": 1e15, "time": 3.6e12}
+_LARGEST_TEXT = {"bytes": "1 EB (10^18 bytes)", "rate": "10^15 per second", "time": "an hour (3.6e12 ns)"}
+MAX_TRADES = 10**12  # as a scenario's
+
+Metric = Literal["memory", "memory_per_market", "orders_per_s", "lookups_per_s", "random_access"]  # METRICS' keys
+Measure = Literal["engine_bytes_used", "engine_bytes_reserved", "rss_bytes", "rss_above_baseline"]
+Phase = Literal["empty", "seeded", "traded"]
+Text = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
+
+
+def _quantity(value: Any, kind: str) -> float:
+    """``value`` in the unit of ``kind`` (bytes, per second, nanoseconds); ``ValueError`` saying what is wrong."""
+    units = _UNITS[kind]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        match = re.fullmatch(r"\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?:inf|infinity|nan))\s*([A-Za-zµ]*)\s*",
+                             value, flags=re.IGNORECASE)
+        if not match or match.group(2).lower() not in units:
+            known = ", ".join(u for u in units if u) or "none"
+            raise ValueError(f"must be a number with one of the units {known}" if kind != "rate"
+                             else f"must be a number, optionally with one of the suffixes {known}")
+        number = float(match.group(1)) * units[match.group(2).lower()]
+    else:
+        raise ValueError("must be a number or a string with a unit")
+    if not math.isfinite(number):
+        raise ValueError("must be a finite number")
+    if number < 0:
+        raise ValueError("must not be negative")
+    if number > _LARGEST[kind]:
+        raise ValueError(f"is beyond any machine: at most {_LARGEST_TEXT[kind]}")
+    return number
 
 
 def parse_quantity(value: Any, kind: str, name: str) -> float:
-    """``"83 MB"`` -> 83e6 bytes, ``"0.03 us"`` -> 30 ns, ``"33.7M"`` or 33.7e6 -> 33.7e6 per second."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value < 0:
-            raise InputError(f"{name}={value!r} must not be negative")
-        return float(value)
-    if not isinstance(value, str):
-        raise InputError(f"{name}={value!r} must be a number or a string with a unit")
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?\d+)?)\s*([A-Za-zµ]*)\s*", value)
-    units = _UNITS[kind]
-    if not match or match.group(2).lower() not in units:
-        known = ", ".join(u for u in units if u) or "none"
-        raise InputError(f"{name}={value!r} must be a number with one of the units {known}")
-    return float(match.group(1)) * units[match.group(2).lower()]
+    """``"83 MB"`` -> 83e6 bytes, ``"0.03 us"`` -> 30 ns, ``"33.7M"`` or 33.7e6 -> 33.7e6 per second;
+    ``InputError`` naming ``name`` if it is not a finite, non-negative, plausible figure."""
+    try:
+        return _quantity(value, kind)
+    except ValueError as exc:
+        raise InputError(f"{name}={value!r} {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -80,60 +109,107 @@ class Claim:
         return self.markets, self.resting_orders, self.trades
 
 
-def _claim(entry: Any, where: str) -> Claim:
-    if not isinstance(entry, dict):
-        raise InputError(f"{where} must be a table")
-    unknown = sorted(set(entry) - _KEYS)
-    if unknown:
-        raise InputError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})")
-    metric = entry.get("metric")
-    if metric not in METRICS:
-        raise InputError(f"{where}: metric={metric!r} must be one of {', '.join(METRICS)}")
-    bounds = [b for b in ("at_most", "at_least") if b in entry]
-    if len(bounds) != 1:
-        raise InputError(f"{where}: give exactly one of at_most or at_least")
-    ident = str(entry.get("id", where))
-    where = f"{where} ({ident})"
+def _most_resting(markets: int) -> int:
+    """The most resting orders :func:`scenario_for` can seed ``markets`` markets with: the tier table
+    scaled until its deepest tier reaches :data:`MAX_DEPTH` orders per market."""
+    return math.floor(expected_orders(DEFAULT_TIERS, markets) * MAX_DEPTH / max(t.high for t in DEFAULT_TIERS))
 
-    @overload
-    def integer(key: str, default: int, low: int, high: int) -> int: ...
-    @overload
-    def integer(key: str, default: None, low: int, high: int) -> int | None: ...
-    def integer(key: str, default: int | None, low: int, high: int) -> int | None:
-        value = entry.get(key, default)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise InputError(f"{where}: {key}={value!r} must be an integer in [{low:,}, {high:,}]")
+
+class ClaimEntry(FileModel):
+    """One ``[[claim]]`` table: a metric, the load it was made for, and one bound."""
+
+    id: Name | None = None  # default: claim[i]
+    text: Text | None = None  # default: the id
+    metric: Metric
+    markets: Annotated[int, Field(ge=1, le=MAX_MARKETS)]
+    resting_orders: Annotated[int, Field(ge=0, le=MAX_MARKETS * MAX_DEPTH)] | None = None
+    trades: Annotated[int, Field(ge=0, le=MAX_TRADES)] | None = None  # default: 1M for orders/s, else 0
+    phase: Phase | None = None  # default: traded if trades, seeded if resting orders, else empty
+    measure: Measure | None = None  # memory metrics; default engine_bytes_used
+    at_most: Any = None  # a quantity, in the metric's unit
+    at_least: Any = None
+
+    @field_validator("resting_orders")
+    @classmethod
+    def _seedable(cls, value: int | None, info: ValidationInfo) -> int | None:
+        markets = info.data.get("markets")
+        if value is not None and markets is not None and value > _most_resting(markets):
+            raise ValueError(f"is more than {markets:,} markets can be seeded with "
+                             f"(at most {_most_resting(markets):,}, {MAX_DEPTH:,} in the deepest market)")
         return value
 
-    markets = integer("markets", None, 1, MAX_MARKETS)
-    if markets is None:
-        raise InputError(f"{where}: markets is required")
-    resting = integer("resting_orders", None, 0, 10**12)
-    trades = integer("trades", 1_000_000 if metric == "orders_per_s" else 0, 0, 10**12)
-    default_phase = "traded" if trades else ("seeded" if resting else "empty")
-    phase = entry.get("phase", default_phase)
-    if phase not in PHASES:
-        raise InputError(f"{where}: phase={phase!r} must be one of {', '.join(PHASES)}")
-    if metric == "orders_per_s" and not trades:
-        raise InputError(f"{where}: an orders/s claim needs trades > 0 (the rate is measured while trading)")
-    measure = entry.get("measure", "engine_bytes_used")
-    if measure not in MEASURES:
-        raise InputError(f"{where}: measure={measure!r} must be one of {', '.join(MEASURES)}")
-    kind = METRICS[metric][0]
-    return Claim(
-        id=ident,
-        text=str(entry.get("text", ident)),
-        metric=metric,
-        markets=markets,
-        resting_orders=resting,
-        trades=trades,
-        phase=phase,
-        bound=bounds[0],
-        claimed=parse_quantity(entry[bounds[0]], kind, f"{where}: {bounds[0]}"),
-        measure=measure,
-    )
+    @field_validator("trades")
+    @classmethod
+    def _trading(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value == 0 and info.data.get("metric") == "orders_per_s":
+            raise ValueError("an orders/s claim needs trades > 0 (the rate is measured while trading)")
+        return value
+
+    @field_validator("measure")
+    @classmethod
+    def _memory_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        metric = info.data.get("metric")
+        if value is not None and metric is not None and METRICS[metric][0] != "bytes":
+            raise ValueError(f"applies to memory claims only, not to metric {metric!r}")
+        return value
+
+    @field_validator("at_most", "at_least")
+    @classmethod
+    def _bound(cls, value: Any, info: ValidationInfo) -> float | None:
+        if value is None:
+            return None
+        if info.field_name == "at_least" and info.data.get("at_most") is not None:
+            raise ValueError("give at_most or at_least, not both")
+        metric = info.data.get("metric")
+        return _quantity(value, METRICS[metric][0]) if metric is not None else None
+
+
+class ClaimsSource(FileModel):
+    """A claims file's ``[source]`` table: where the claims were published."""
+
+    title: Text | None = None
+    note: Text | None = None
+    url: Text | None = None
+    date: Text | None = None
+
+
+class ClaimsFile(FileModel):
+    """A claims file: an optional ``[source]`` table and at least one ``[[claim]]``."""
+
+    source: ClaimsSource = ClaimsSource()
+    claim: Annotated[list[ClaimEntry], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _complete(self) -> ClaimsFile:
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(self.claim):
+            if entry.at_most is None and entry.at_least is None:
+                raise ValueError(f"claim[{i}]: give its bound, at_most or at_least")
+            ident = entry.id or f"claim[{i}]"
+            if ident in seen:
+                raise ValueError(f"claim[{i}].id={ident!r} is used twice (claim[{seen[ident]}] has it)")
+            seen[ident] = i
+        return self
+
+    def claims(self) -> list[Claim]:
+        out = []
+        for i, e in enumerate(self.claim):
+            ident = e.id or f"claim[{i}]"
+            trades = e.trades if e.trades is not None else (1_000_000 if e.metric == "orders_per_s" else 0)
+            bound = "at_most" if e.at_most is not None else "at_least"
+            out.append(Claim(
+                id=ident,
+                text=e.text or ident,
+                metric=e.metric,
+                markets=e.markets,
+                resting_orders=e.resting_orders,
+                trades=trades,
+                phase=e.phase or ("traded" if trades else ("seeded" if e.resting_orders else "empty")),
+                bound=bound,
+                claimed=float(e.at_most if e.at_most is not None else e.at_least),
+                measure=e.measure or "engine_bytes_used",
+            ))
+        return out
 
 
 def published_claims_path() -> Path:
@@ -141,28 +217,12 @@ def published_claims_path() -> Path:
 
 
 def load_claims(path: str | Path | None = None) -> tuple[dict[str, Any], list[Claim]]:
-    """(source table, claims) of a claims file; ``None`` reads the published report's claims."""
+    """(source table, claims) of a claims file; ``None`` reads the published report's claims.  Anything
+    wrong is one :class:`InputError` naming the file, the key (``claim[2].at_most``) and the line."""
     path = published_claims_path() if path is None else Path(path)
-    text = read_input_file(path, "claims file")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: malformed TOML: {exc}") from None
-    unknown = sorted(set(data) - {"source", "claim"})
-    if unknown:
-        raise InputError(f"{path}: unknown top-level key {unknown[0]!r} (claims go in [[claim]] tables)")
-    entries = data.get("claim")
-    if not isinstance(entries, list) or not entries:
-        raise InputError(f"{path}: no [[claim]] tables")
-    try:
-        claims = [_claim(e, f"claim[{i}]") for i, e in enumerate(entries)]
-    except InputError as exc:
-        raise InputError(f"{path}: {exc}") from None
-    ids = [c.id for c in claims]
-    duplicate = next((i for i in ids if ids.count(i) > 1), None)
-    if duplicate:
-        raise InputError(f"{path}: claim id {duplicate!r} is used twice")
-    return dict(data.get("source", {})), claims
+    text = read_text(path, "claims file")
+    parsed = validate(ClaimsFile, read_toml(text, str(path)), str(path), text)
+    return parsed.source.model_dump(exclude_none=True), parsed.claims()
 
 
 def scenario_for(markets: int, resting_orders: int | None, trades: int, seed: int = 0) -> Scenario:
@@ -170,7 +230,7 @@ def scenario_for(markets: int, resting_orders: int | None, trades: int, seed: in
     tiers = DEFAULT_TIERS
     if resting_orders is not None:
         scale = resting_orders / expected_orders(DEFAULT_TIERS, markets)
-        tiers = tuple(Tier(t.up_to_rank, round(t.low * scale), max(round(t.high * scale), round(t.low * scale))) for t in DEFAULT_TIERS)
+        tiers = tuple(Tier(up_to_rank=t.up_to_rank, low=round(t.low * scale), high=max(round(t.high * scale), round(t.low * scale))) for t in DEFAULT_TIERS)
     return Scenario(markets=markets, trades=trades, seed=seed, tiers=tiers)
 
 
@@ -250,7 +310,11 @@ def _judge(claim: Claim, run: SimulationResult | None, model: Any) -> Verdict:
         resting = resting if claim.phase != "empty" else 0
         retained = min(claim.trades, DEFAULT_TAPE_CAPACITY) if claim.phase == "traded" else 0
         measured = model.engine_bytes(claim.markets, resting, retained)
+        if not measured > 0:
+            raise InputError(f"claim {claim.id!r}: the model predicts {measured:,.0f} bytes for {claim.markets:,} markets, "
+                             f"a load too small for it; raise --max-measure to {claim.markets:,} to measure it")
         low, high = model.fit.interval(claim.markets, resting, retained)
+        low = max(low, 0.0)  # bytes: a 95% interval reaching below zero stops at zero
         if claim.metric == "memory_per_market":
             measured, low, high = measured / claim.markets, low / claim.markets, high / claim.markets
         basis = (f"model prediction (95% interval), {claim.markets:,} markets, {resting:,.0f} resting orders, "

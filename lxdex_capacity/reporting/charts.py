@@ -41,6 +41,9 @@ def memory_vs_markets(r: dict[str, Any]) -> Figure | None:
             ax.scatter([p["markets"] for p in sel], [p["engine_bytes_used"] / 1e6 for p in sel], marker=marker, zorder=3,
                        label=f"measured: {variant}")
     default = sorted((p for p in points if p["variant"] == "default"), key=lambda p: p["markets"])
+    if not default:  # the fitted line follows the default scenario's measured points
+        plt.close(fig)
+        return None
     xs_m = np.array([p["markets"] for p in default], dtype=float)
     per_market_orders = np.array([p["resting_orders"] / p["markets"] for p in default])
     retained = float(np.median([p["trades_retained"] for p in default]))

@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..atomic import ensure_dir, write_bytes_atomic, write_text_atomic
+from ..atomic import check_output_folder, make_folder, replaced_folder, strict_json, write_bytes_atomic
 from ..errors import InputError
 from ..simulation.results import SimulationResult
 from ..units import gib, mb, price, si
-from ..validation import parse_json, read_input_file
+from .results_schema import RESULTS_FORMAT
 
 __all__ = ["RESULTS_FORMAT", "collect", "load_results", "render_markdown", "render_html", "write_report"]
 
-RESULTS_FORMAT = "lxdex-capacity-report/1"
 
 
 def _environment() -> dict[str, Any]:
@@ -50,16 +48,22 @@ def collect(simulation: dict[str, Any], model: Any, profiles: list[Any], request
 
 
 def load_results(path: str | Path) -> dict[str, Any]:
-    data = parse_json(read_input_file(path, "results file"), str(path))
-    if data.get("format") != RESULTS_FORMAT:
-        raise InputError(f"{path}: not an lxdex report results file (format must be {RESULTS_FORMAT!r})")
-    return data
+    """A saved report's results.json, checked against :class:`~lxdex_capacity.reporting.results_schema.ResultsFile`
+    (every key the report and its charts read): anything wrong is one ``InputError`` naming the file and the key."""
+    from ..schema import read_json, read_text
+    from .results_schema import check_results
+
+    data = read_json(read_text(path, "results file"), str(path))
+    check_results(data, str(path))
+    return dict(data)
 
 
 def load_simulation(path: str | Path) -> dict[str, Any]:
     """A saved ``lxdex simulate --out`` report (simulate.json, in one process or sharded), checked
-    field by field against the result schema."""
-    data = parse_json(read_input_file(path, "simulate file"), str(path))
+    field by field against the result schema (:class:`~lxdex_capacity.simulation.results.SimulateFile`)."""
+    from ..schema import read_json, read_text
+
+    data = read_json(read_text(path, "simulate file"), str(path))
     return SimulationResult.from_dict(data, str(path)).to_dict()
 
 
@@ -223,7 +227,7 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
         "- Throughput: wall time of the matching calls only, one core; lookups are best bid/ask of random markets; random "
         "access is a dependent chain of best-bid reads timed with the CPU cycle counter in runs of 16.",
         f"- Repeats: this report's simulation is one run (seed {sim['seed']}; the same seed gives the same books and trades, "
-        f"market checksum `{sim.get('market_checksum', '?')[:16]}…`); its rates are single measurements on a shared machine. "
+        f"market checksum `{(sim.get('market_checksum') or 'incomplete')[:16]}…`); its rates are single measurements on a shared machine. "
         f"The cost model's sweep measured each size and design variant {prov.get('command', '').partition('--repeat ')[2].split(' ')[0] or 'several'} times.",
         f"- Cost model: `{prov.get('command', 'lxdex sweep')}` ({prov.get('created', '?')}, {prov.get('processor', '?')}): each point in a fresh "
         "process; ordinary least squares, Student-t intervals.",
@@ -273,20 +277,43 @@ def render_html(markdown_text: str, title: str) -> str:
     return _HTML.format(title=html.escape(title), body=body)
 
 
+# What a report folder holds; a folder holding anything else is not replaced (it is not a report).
+REPORT_FILES = frozenset({"report.md", "report.html", "results.json", "charts"})
+
+
+def check_report_folder(out_dir: str | Path) -> Path:
+    """``out_dir`` as a folder a report may be written to: new, empty, or a previous report (which the
+    new one replaces whole), checked before any work starts."""
+    out = check_output_folder(out_dir)
+    if Path.cwd().resolve().is_relative_to(out.resolve()):
+        raise InputError(f"--out {str(out)!r} is the current folder or holds it; a report replaces its whole folder, "
+                         "so give a folder of its own, e.g. --out report")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in REPORT_FILES and not p.name.startswith("."))
+        if foreign:
+            raise InputError(f"--out {str(out)!r} holds {foreign[0]!r}, which is not part of a report; a report "
+                             "replaces its whole folder, so give a new folder, an empty one, or a previous report's")
+    return out
+
+
 def write_report(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
-    """Write report.md, report.html, results.json and charts/ under ``out_dir``; return the paths."""
+    """Write report.md, report.html, results.json and charts/ as the folder ``out_dir``; return the paths.
+
+    The folder is built beside ``out_dir`` and swapped in whole (:func:`~lxdex_capacity.atomic.replaced_folder`):
+    a reader sees the previous report or this one, never a mix; if anything fails (a full disk, a
+    signal), the previous report stays as it was.  Two runs into one folder: the last to finish wins."""
     from .charts import render_charts
 
-    out = ensure_dir(out_dir)
-    charts_dir = ensure_dir(out / "charts")
+    out = check_report_folder(out_dir)
     charts = render_charts(results)
-    written: dict[str, Path] = {}
-    for name, files in charts.items():
-        for fmt in ("png", "svg"):
-            written[f"{name}.{fmt}"] = write_bytes_atomic(charts_dir / f"{name}.{fmt}", files[fmt])
     md = render_markdown(results, charts, image=lambda name: f"charts/{name}.png")
     inline = render_markdown(results, charts, image=lambda name: "data:image/png;base64," + base64.b64encode(charts[name]["png"]).decode())
-    written["results.json"] = write_text_atomic(out / "results.json", json.dumps(results, indent=1, allow_nan=False) + "\n")
-    written["report.md"] = write_text_atomic(out / "report.md", md)
-    written["report.html"] = write_text_atomic(out / "report.html", render_html(inline, f"Capacity report: {results['simulate']['markets']:,} markets"))
-    return written
+    html_text = render_html(inline, f"Capacity report: {results['simulate']['markets']:,} markets")
+    results_text = strict_json(results, indent=1) + "\n"
+    files: dict[str, bytes] = {f"charts/{name}.{fmt}": rendered[fmt] for name, rendered in charts.items() for fmt in ("png", "svg")}
+    files |= {"results.json": results_text.encode(), "report.md": md.encode(), "report.html": html_text.encode()}
+    with replaced_folder(out.resolve()) as building:
+        make_folder(building / "charts")
+        for relative, data in files.items():
+            write_bytes_atomic(building / relative, data)
+    return {Path(relative).name: out / relative for relative in files}

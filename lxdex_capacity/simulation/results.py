@@ -2,7 +2,10 @@
 
 ``SimulationResult.to_dict()`` is what ``lxdex simulate --json`` prints and ``simulate.json``
 holds, tagged ``"format": "lxdex-simulate/2"``; :meth:`SimulationResult.from_dict` reads it back
-(``lxdex report --simulate``).  A sharded run has the same fields as a one-process run, plus each
+(``lxdex report --simulate``), checked by :class:`SimulateFile` (pydantic, :mod:`lxdex_capacity.schema`):
+every key typed and in its physical range (markets 1 to 100,000,000, counts and bytes at least 0,
+finite rates), and the rules between keys (:func:`simulate_problem`: phases empty, seeded, traded in
+that order, shards whose markets add up, checksums present exactly when no shard failed, ...).  A sharded run has the same fields as a one-process run, plus each
 shard's figures under ``shards`` and the shards that failed under ``failed_shards``.
 
 Units: bytes are bytes, seconds are seconds, rates are per second, latencies nanoseconds.
@@ -10,22 +13,26 @@ Units: bytes are bytes, seconds are seconds, rates are per second, latencies nan
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
+import itertools
+import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
 
 from .. import __version__
 from ..errors import InputError
 from ..machine import machine_info
 from ..profiling.memory import ProcessMemory
-from ..scenarios.config import Scenario, scenario_from_dict
+from ..scenarios.config import MAX_MARKETS, Scenario
+from ..schema import Count, FileModel, Name, OpenShare, PositiveCount, Share, validate
 
-__all__ = ["SIMULATE_FORMAT", "PhaseResult", "Throughput", "ShardResult", "Execution", "SimulationResult"]
+__all__ = ["SIMULATE_FORMAT", "PhaseResult", "Throughput", "ShardResult", "Execution", "SimulationResult",
+           "SimulateRecord", "SimulateFile", "MachineRecord", "simulate_problem", "check_format"]
 
 SIMULATE_FORMAT = "lxdex-simulate/2"
 PHASES = ("empty", "seeded", "traded")
+MAX_SHARDS = 4096  # the most shards one run splits into (``lxdex simulate --shards``)
 
 
 @dataclass(frozen=True)
@@ -162,99 +169,379 @@ class SimulationResult:
             "machine": self.machine,
         }
 
-
     @classmethod
     def from_dict(cls, data: Any, origin: str = "simulate file") -> SimulationResult:
-        """Read :meth:`to_dict`'s output back; anything missing or of the wrong type is an ``InputError``
-        naming ``origin`` and the key."""
-        data = _mapping(data, origin)
-        fmt = data.get("format")
-        if fmt != SIMULATE_FORMAT:
-            raise InputError(f"{origin}: not an lxdex simulate result of this version (format={fmt!r}, expected "
-                             f"{SIMULATE_FORMAT!r}); re-run lxdex simulate --out")
-        try:
-            scenario = scenario_from_dict(_mapping(data.get("scenario"), f"{origin}: scenario"))
-        except InputError as exc:
-            raise InputError(f"{origin}: scenario: {exc}") from None
-        phases = [_typed(PhaseResult, p, f"{origin}: phases[{i}]") for i, p in enumerate(_list(data, "phases", origin))]
-        names = [p.name for p in phases]
-        if names != list(PHASES):
-            raise InputError(f"{origin}: phases must be {', '.join(PHASES)} in that order, not {names}")
-        return cls(
-            scenario=scenario,
-            baseline=_typed(ProcessMemory, data.get("baseline"), f"{origin}: baseline"),
-            phases=phases,
-            throughput=_typed(Throughput, data.get("throughput"), f"{origin}: throughput"),
-            elapsed_s=_value(data, "elapsed_s", float, origin),
-            market_checksum=_value(data, "market_checksum", str | None, origin),
-            tape_checksum=_value(data, "tape_checksum", str | None, origin),
-            estimate_bytes=_value(data, "estimate_bytes", int, origin),
-            universe=_value(data, "universe", dict[str, int], origin),
-            stalled=_value(data, "stalled", bool, origin),
-            breakdown=_value(data, "breakdown", dict[str, Any], origin),
-            distributions=_value(data, "distributions", dict[str, Any], origin),
-            execution=_typed(Execution, data.get("execution"), f"{origin}: execution"),
-            shards=[_typed(ShardResult, s, f"{origin}: shards[{i}]") for i, s in enumerate(_list(data, "shards", origin))],
-            failed_shards=_value(data, "failed_shards", list[int], origin),
-            machine=_value(data, "machine", dict[str, Any], origin),
-            version=_value(data, "version", str, origin),
+        """Read :meth:`to_dict`'s output back, checked by :class:`SimulateFile`: anything missing, of the
+        wrong type, out of range or inconsistent is one ``InputError`` naming ``origin`` and the key."""
+        check_format(data, origin)
+        return validate(SimulateFile, data, origin).result()
+
+
+# --- the saved result's schema --------------------------------------------------------------------
+# simulate.json (and the ``simulate`` key of a report's results.json) as pydantic models: types and
+# ranges here, the rules between keys (phases in order, shards that add up, checksums present exactly
+# when no shard failed, ...) in :func:`simulate_problem`.
+
+Markets = Annotated[int, Field(ge=1, le=MAX_MARKETS)]
+Checksum = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]  # SHA-256, lowercase hex
+Text = Annotated[str, Field(min_length=1, max_length=10_000, pattern=r"\S")]
+Seconds = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]  # 30 years: no run takes longer
+Rate = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]  # per second; 10^15 is beyond any machine
+Nanoseconds = Annotated[float, Field(ge=0, le=3.6e12, allow_inf_nan=False)]  # an hour
+PerUnitBytes = Annotated[float, Field(ge=0, le=2**50, allow_inf_nan=False)]  # bytes per market or per order
+ShardId = Annotated[int, Field(ge=0, le=MAX_SHARDS)]
+
+
+def check_format(data: Any, origin: str) -> None:
+    """``InputError`` unless ``data`` is a JSON object tagged with this version's simulate format."""
+    fmt = data.get("format") if isinstance(data, dict) else None
+    if fmt != SIMULATE_FORMAT:
+        found = f"format={fmt!r}" if isinstance(data, dict) else f"a JSON {type(data).__name__}, not an object"
+        raise InputError(f"{origin}: not an lxdex simulate result of this version ({found}, expected "
+                         f"{SIMULATE_FORMAT!r}); re-run lxdex simulate --out")
+
+
+class ComponentRecord(FileModel):
+    bytes_used: Count
+    bytes_reserved: Count
+
+
+class PhaseRecord(FileModel):
+    name: Literal["empty", "seeded", "traded"]
+    markets: Markets
+    resting_orders: Count
+    price_levels: Count
+    trades: Count
+    trades_retained: Count
+    engine_bytes_used: Count
+    engine_bytes_reserved: Count
+    components: dict[Name, ComponentRecord]
+    traced_bytes: Count
+    rss_bytes: Count
+    uss_bytes: Count
+    book_bytes_per_order: PerUnitBytes
+    seconds: Seconds
+
+
+class HistogramRecord(FileModel):
+    edges: list[Annotated[float, Field(gt=0, le=3.6e12, allow_inf_nan=False)]]  # ns, log-spaced
+    counts: list[Count]
+
+
+class ThroughputRecord(FileModel):
+    orders_per_s: Rate
+    flow_orders: Count
+    flow_seconds: Seconds
+    cancels: Count
+    cancel_seconds: Seconds
+    lookups_per_s: Rate
+    random_access_ns_p50: Nanoseconds
+    random_access_ns_p99: Nanoseconds
+    random_access_method: Text
+    random_access_histogram: HistogramRecord
+    parallel_orders_per_s: Rate
+
+
+class ShardRecord(FileModel):
+    shard: ShardId
+    markets: Markets
+    expected_flow_share: Share
+    expected_resting_orders: Annotated[float, Field(ge=0, le=1e18, allow_inf_nan=False)]
+    resting_orders: Count
+    price_levels: Count
+    trades: Count
+    flow_orders: Count
+    flow_seconds: Seconds
+    orders_per_s: Rate
+    cancels: Count
+    engine_bytes_used: Count
+    engine_bytes_reserved: Count
+    rss_bytes: Count
+    peak_rss_bytes: Count
+    elapsed_s: Seconds
+    error: Text | None  # why it failed; null if it did not
+
+
+class ExecutionRecord(FileModel):
+    mode: Literal["process", "shards", "dask"]
+    shards: Annotated[int, Field(ge=1, le=MAX_SHARDS)]
+    assignment: Text
+    scheduler: Text | None
+
+
+class MemoryRecord(FileModel):
+    rss_bytes: Count
+    uss_bytes: Count
+
+
+class UniverseRecord(FileModel):
+    securities: Count
+    crypto: Count
+
+
+class MachineRecord(FileModel):
+    """Where a run ran: :meth:`lxdex_capacity.machine.MachineInfo.as_dict`."""
+
+    processor: Text
+    cores: PositiveCount
+    logical_cpus: PositiveCount
+    memory_bytes: PositiveCount
+    architecture: Text
+    platform: Text
+    python: Text
+    numpy: Text
+    numba: Text
+    lxdex_capacity: Text
+
+
+class BreakdownRow(FileModel):
+    name: Text
+    markets: PositiveCount
+    resting_orders_mean: Annotated[float, Field(ge=0, le=2**40, allow_inf_nan=False)]
+    price_levels_mean: Annotated[float, Field(ge=0, le=2**40, allow_inf_nan=False)]
+    bytes_mean: dict[Name, PerUnitBytes]  # component -> mean bytes per market
+    total_mean: Annotated[float, Field(gt=0, le=2**50, allow_inf_nan=False)]
+
+
+class BreakdownRecord(FileModel):
+    components: Annotated[dict[Name, Text], Field(min_length=1)]  # component -> label
+    all: BreakdownRow
+    tiers: list[BreakdownRow]
+    engine_bytes_used: Count
+    engine_bytes_reserved: Count
+    spare_pool_bytes_per_market: PerUnitBytes
+
+
+class DepthRecord(FileModel):
+    rank: list[Annotated[int, Field(ge=1, le=MAX_MARKETS)]]
+    resting_orders: list[Count]
+
+
+class LorenzRecord(FileModel):
+    market_share: list[Share]
+    activity_share: list[Share]
+
+
+class DistributionsRecord(FileModel):
+    depth_by_rank: DepthRecord
+    trades_lorenz: LorenzRecord
+    trades_top_share: Share
+    top_market_share: OpenShare
+
+
+def _empty_as_none(value: Any) -> Any:
+    """``{}`` (what a run with no finished shard writes) as None; null itself is not a table."""
+    if value is None:
+        raise ValueError("must be a table of keys ({} when no shard finished)")
+    return None if value == {} else value
+
+
+class SimulateRecord(FileModel):
+    """Every key of :meth:`SimulationResult.to_dict`, typed and ranged; :class:`SimulateFile` adds the
+    rules between keys (:func:`simulate_problem`)."""
+
+    format: Literal["lxdex-simulate/2"]
+    version: Text
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    markets: Markets
+    universe: UniverseRecord
+    scenario: Scenario
+    execution: ExecutionRecord
+    baseline: MemoryRecord
+    estimate_bytes: PositiveCount
+    phases: list[PhaseRecord]
+    per_market_bytes: PerUnitBytes
+    per_order_bytes: PerUnitBytes
+    throughput: ThroughputRecord
+    elapsed_s: Seconds
+    market_checksum: Checksum | None
+    tape_checksum: Checksum | None
+    stalled: bool
+    breakdown: Annotated[BreakdownRecord | None, BeforeValidator(_empty_as_none)]  # {}: no shard finished
+    distributions: Annotated[DistributionsRecord | None, BeforeValidator(_empty_as_none)]
+    shards: list[ShardRecord]
+    failed_shards: list[ShardId]
+    machine: MachineRecord
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_scenario(cls, data: Any) -> Any:
+        """A saved run's scenario holds every parameter: a missing one would silently become the default."""
+        scenario = data.get("scenario") if isinstance(data, dict) else None
+        if isinstance(scenario, dict):
+            missing = [name for name in Scenario.model_fields if name not in scenario]
+            if missing:
+                raise ValueError(f"scenario.{missing[0]} is required (a saved run records every scenario parameter)")
+        return data
+
+    def result(self) -> SimulationResult:
+        """The typed result these figures describe."""
+        return SimulationResult(
+            scenario=self.scenario,
+            baseline=ProcessMemory(**self.baseline.model_dump()),
+            phases=[PhaseResult(**p.model_dump()) for p in self.phases],
+            throughput=Throughput(**self.throughput.model_dump()),
+            elapsed_s=self.elapsed_s,
+            market_checksum=self.market_checksum,
+            tape_checksum=self.tape_checksum,
+            estimate_bytes=self.estimate_bytes,
+            universe=self.universe.model_dump(),
+            stalled=self.stalled,
+            breakdown=self.breakdown.model_dump() if self.breakdown else {},
+            distributions=self.distributions.model_dump() if self.distributions else {},
+            execution=Execution(**self.execution.model_dump()),
+            shards=[ShardResult(**s.model_dump()) for s in self.shards],
+            failed_shards=list(self.failed_shards),
+            machine=self.machine.model_dump(),
+            version=self.version,
         )
 
 
-T = TypeVar("T")
+class SimulateFile(SimulateRecord):
+    """A saved ``lxdex simulate`` result (simulate.json): :class:`SimulateRecord` and its cross-key rules."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SimulateFile:
+        problem = simulate_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
-def _mapping(data: Any, origin: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise InputError(f"{origin}: must be a JSON object, not {type(data).__name__}")
-    return data
+def _close(a: float, b: float) -> bool:
+    """Equal but for float rounding: figures the writer derived from others (a rate, a mean)."""
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
-def _list(data: dict[str, Any], key: str, origin: str) -> list[Any]:
-    value = data.get(key)
-    if not isinstance(value, list):
-        raise InputError(f"{origin}: {key} must be a list, not {type(value).__name__ if key in data else 'missing'}")
-    return value
+def simulate_problem(r: SimulateRecord, at: str = "") -> str | None:
+    """The first rule between keys that ``r`` breaks, as ``key=value: what is wrong`` (keys prefixed
+    with ``at``, e.g. ``"simulate."``), or None."""
+    s, e = r.scenario, r.execution
+    if r.markets != s.markets:
+        return f"{at}markets={r.markets}: the scenario has {s.markets:,} markets (scenario.markets)"
+    if r.seed != s.seed:
+        return f"{at}seed={r.seed}: the scenario's seed is {s.seed} (scenario.seed)"
+    if r.universe.securities + r.universe.crypto != r.markets:
+        return (f"{at}universe: {r.universe.securities:,} securities + {r.universe.crypto:,} crypto must add up to "
+                f"markets={r.markets:,}")
+    names = [p.name for p in r.phases]
+    if names != list(PHASES):
+        return f"{at}phases must be {', '.join(PHASES)} in that order, not {names}"
+    if r.baseline.uss_bytes > r.baseline.rss_bytes:
+        return f"{at}baseline.uss_bytes={r.baseline.uss_bytes}: more than rss_bytes={r.baseline.rss_bytes} (USS is part of RSS)"
+    for i, p in enumerate(r.phases):
+        where = f"{at}phases[{i}]"
+        if p.markets != r.markets:
+            return f"{where}.markets={p.markets}: the run has markets={r.markets:,}"
+        if p.name == "empty" and (p.resting_orders or p.price_levels or p.trades):
+            return f"{where}: the empty phase holds no orders, price levels or trades"
+        if p.name == "seeded" and p.trades:
+            return f"{where}.trades={p.trades}: the seeded phase has no trades yet"
+        if p.price_levels > p.resting_orders:
+            return f"{where}.price_levels={p.price_levels}: more price levels than resting orders ({p.resting_orders})"
+        tape = s.trades_retained  # each shard's tape keeps its last `tape` trades
+        if not min(p.trades, tape) <= p.trades_retained <= min(p.trades, tape * e.shards):
+            return (f"{where}.trades_retained={p.trades_retained}: the tapes of {e.shards} shard(s) of "
+                    f"{tape:,} trades keep from {min(p.trades, tape):,} to {min(p.trades, tape * e.shards):,} of its {p.trades:,} trades")
+        if p.engine_bytes_used > p.engine_bytes_reserved:
+            return f"{where}.engine_bytes_used={p.engine_bytes_used}: more than engine_bytes_reserved={p.engine_bytes_reserved}"
+        if p.uss_bytes > p.rss_bytes:
+            return f"{where}.uss_bytes={p.uss_bytes}: more than rss_bytes={p.rss_bytes} (USS is part of RSS)"
+        for name, c in p.components.items():
+            if c.bytes_used > c.bytes_reserved:
+                return f"{where}.components.{name}.bytes_used={c.bytes_used}: more than its bytes_reserved={c.bytes_reserved}"
+        if p.components:
+            used = sum(c.bytes_used for c in p.components.values())
+            reserved = sum(c.bytes_reserved for c in p.components.values())
+            if used != p.engine_bytes_used or reserved != p.engine_bytes_reserved:
+                return (f"{where}.components add up to {used} bytes used and {reserved} reserved, not the phase's "
+                        f"engine_bytes_used={p.engine_bytes_used} and engine_bytes_reserved={p.engine_bytes_reserved}")
+    seeded, traded = r.phases[1], r.phases[2]
+    if not _close(r.per_market_bytes, traded.engine_bytes_used / r.markets):
+        return f"{at}per_market_bytes={r.per_market_bytes!r}: not the traded phase's engine bytes used per market"
+    if not _close(r.per_order_bytes, seeded.book_bytes_per_order):
+        return f"{at}per_order_bytes={r.per_order_bytes!r}: not the seeded phase's book_bytes_per_order"
 
+    t = r.throughput
+    if not _close(t.orders_per_s, t.flow_orders / t.flow_seconds if t.flow_seconds else 0.0):
+        return (f"{at}throughput.orders_per_s={t.orders_per_s!r}: not flow_orders / flow_seconds "
+                f"({t.flow_orders} / {t.flow_seconds!r})")
+    if t.random_access_ns_p50 > t.random_access_ns_p99:
+        return f"{at}throughput.random_access_ns_p50={t.random_access_ns_p50!r}: above the p99 ({t.random_access_ns_p99!r})"
+    h = t.random_access_histogram
+    if (h.edges or h.counts) and len(h.edges) != len(h.counts) + 1:
+        return (f"{at}throughput.random_access_histogram: {len(h.edges)} edges for {len(h.counts)} counts "
+                "(a histogram has one edge more than bins)")
+    if any(b <= a for a, b in itertools.pairwise(h.edges)):
+        return f"{at}throughput.random_access_histogram.edges must increase"
 
-def _matches(value: Any, kind: Any) -> bool:
-    origin = typing.get_origin(kind)
-    if kind is Any:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, k) for k in typing.get_args(kind))
-    if kind is type(None):
-        return value is None
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if origin is list:
-        (inner,) = typing.get_args(kind)
-        return isinstance(value, list) and all(_matches(v, inner) for v in value)
-    if origin is dict:
-        key, inner = typing.get_args(kind)
-        return isinstance(value, dict) and all(_matches(k, key) and _matches(v, inner) for k, v in value.items())
-    return isinstance(value, kind)
+    failed = r.failed_shards
+    if e.mode == "process" and e.shards != 1:
+        return f"{at}execution.shards={e.shards}: a run in one process has one shard (execution.mode='process')"
+    if e.shards > r.markets:
+        return f"{at}execution.shards={e.shards}: more shards than markets ({r.markets:,})"
+    if failed != sorted(set(failed)) or any(k >= e.shards for k in failed):
+        return f"{at}failed_shards={failed}: must list distinct shards below execution.shards={e.shards}, in order"
+    if (r.market_checksum is None or r.tape_checksum is None) != bool(failed):
+        return (f"{at}market_checksum and tape_checksum are set when every shard finished, and null when one failed "
+                f"(failed_shards={failed})")
+    if e.shards == 1 and r.shards:
+        return f"{at}shards: a run of one shard (execution.shards=1) lists none"
+    if e.shards > 1:
+        if len(r.shards) != e.shards:
+            return f"{at}shards lists {len(r.shards)} shards, execution.shards={e.shards}"
+        for k, part in enumerate(r.shards):
+            if part.shard != k:
+                return f"{at}shards[{k}].shard={part.shard}: shards are listed in order, from 0"
+            if (part.error is not None) != (k in failed):
+                return f"{at}shards[{k}].error={part.error!r}: a shard has an error exactly when failed_shards lists it"
+        if sum(p.markets for p in r.shards) != r.markets:
+            return f"{at}shards: their markets add up to {sum(p.markets for p in r.shards):,}, not markets={r.markets:,}"
+        if not math.isclose(sum(p.expected_flow_share for p in r.shards), 1.0, abs_tol=1e-6):
+            return f"{at}shards: their expected_flow_share add up to {sum(p.expected_flow_share for p in r.shards)!r}, not 1"
+        if not failed:
+            for key in ("resting_orders", "trades", "engine_bytes_used"):
+                total = sum(getattr(p, key) for p in r.shards)
+                if total != getattr(traded, key):
+                    return f"{at}shards: their {key} add up to {total:,}, not the traded phase's {getattr(traded, key):,}"
+    if not failed and not r.stalled and traded.trades < s.trades:
+        return (f"{at}phases[2].trades={traded.trades}: fewer than the scenario's {s.trades:,}, "
+                "yet the run neither stalled nor lost a shard")
+    if r.stalled and traded.trades >= s.trades:
+        return f"{at}stalled=true: but the traded phase reached the scenario's {s.trades:,} trades"
+    if s.trades == 0 and traded.trades:
+        return f"{at}phases[2].trades={traded.trades}: the scenario asks for no trades (scenario.trades=0)"
 
-
-def _value(data: dict[str, Any], key: str, kind: Any, origin: str) -> Any:
-    if key not in data:
-        raise InputError(f"{origin}: {key} is missing")
-    value = data[key]
-    if not _matches(value, kind):
-        raise InputError(f"{origin}: {key}={value!r:.60} has the wrong type")
-    return value
-
-
-def _typed(cls: type[T], data: Any, origin: str) -> T:
-    """A flat dataclass from a JSON object: every field without a default must be there, of its type."""
-    data = _mapping(data, origin)
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name in data:
-            values[f.name] = _value(data, f.name, hints[f.name], origin)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise InputError(f"{origin}: {f.name} is missing")
-    return cls(**values)
+    b = r.breakdown
+    if b is not None:
+        for name, row in (("all", b.all), *((f"tiers[{i}]", row) for i, row in enumerate(b.tiers))):
+            if set(row.bytes_mean) != set(b.components):
+                return f"{at}breakdown.{name}.bytes_mean must have a figure per component ({', '.join(b.components)})"
+            if not math.isclose(row.total_mean, sum(row.bytes_mean.values()), rel_tol=1e-6):
+                return f"{at}breakdown.{name}.total_mean={row.total_mean!r}: not the sum of its bytes_mean"
+        if (b.engine_bytes_used, b.engine_bytes_reserved) != (traded.engine_bytes_used, traded.engine_bytes_reserved):
+            return (f"{at}breakdown.engine_bytes_used={b.engine_bytes_used}, engine_bytes_reserved={b.engine_bytes_reserved}: "
+                    "not the traded phase's")
+        if not _close(b.spare_pool_bytes_per_market, (b.engine_bytes_reserved - b.engine_bytes_used) / b.all.markets):
+            return (f"{at}breakdown.spare_pool_bytes_per_market={b.spare_pool_bytes_per_market!r}: not "
+                    "(engine_bytes_reserved - engine_bytes_used) / all.markets")
+        if sum(row.markets for row in b.tiers) != b.all.markets or b.all.markets > r.markets:
+            return f"{at}breakdown: the tiers' markets must add up to all.markets={b.all.markets:,}, at most markets={r.markets:,}"
+    d = r.distributions
+    if d is not None:
+        if len(d.depth_by_rank.rank) != len(d.depth_by_rank.resting_orders):
+            return f"{at}distributions.depth_by_rank: rank and resting_orders must have the same length"
+        ranks = d.depth_by_rank.rank
+        if any(rank > r.markets for rank in ranks) or any(b <= a for a, b in itertools.pairwise(ranks)):
+            return f"{at}distributions.depth_by_rank.rank: ranks must increase, from 1 to markets={r.markets:,}"
+        curve = d.trades_lorenz
+        if len(curve.market_share) != len(curve.activity_share):
+            return f"{at}distributions.trades_lorenz: market_share and activity_share must have the same length"
+        if any(b < a for a, b in itertools.pairwise(curve.market_share)) or any(b < a for a, b in itertools.pairwise(curve.activity_share)):
+            return f"{at}distributions.trades_lorenz: a Lorenz curve never decreases"
+        if curve.market_share and not (curve.market_share[0] == curve.activity_share[0] == 0 and curve.market_share[-1] == 1
+                                       and curve.activity_share[-1] in (0, 1)):
+            return f"{at}distributions.trades_lorenz: a Lorenz curve runs from (0, 0) to (1, 1) (to (1, 0) without trades)"
+        if d.top_market_share != s.market_share:
+            return f"{at}distributions.top_market_share={d.top_market_share!r}: not the scenario's market_share={s.market_share!r}"
+    return None

@@ -50,7 +50,7 @@ from ..scenarios.universe import Universe
 from ._kernels import LANES
 from .assignment import ASSIGNMENT, expected_load, split
 from .executors import Executor, InProcess, OnDask
-from .results import Execution, PhaseResult, ShardResult, SimulationResult, Throughput
+from .results import MAX_SHARDS, Execution, PhaseResult, ShardResult, SimulationResult, Throughput
 from .shard import SEED_CHUNK_MARKETS
 from .worker import ShardPhase, ShardProbes, ShardSummary, warm_up_kernels
 
@@ -61,7 +61,6 @@ LOOKUPS = 2_000_000
 LATENCY_LOOKUPS = 1 << 20
 LATENCY_GROUP = 16
 STALL_BATCHES = 16  # consecutive flow batches without a fill after which the traded phase stops
-MAX_SHARDS = 4096
 # Interpreter, numpy, numba and the compiled kernels: measured ~150 MB RSS; counted with margin.
 RUNTIME_BYTES = 400 * 2**20
 

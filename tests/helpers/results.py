@@ -1,7 +1,12 @@
-"""Typed simulation results made up for tests: every field the schema needs, the figures a test sets."""
+"""Simulation results for tests: typed results made up with the figures a test sets, and real saved
+documents (simulate.json, a report's results.json) of tiny runs, to start hostile variants from."""
 
 from __future__ import annotations
 
+import copy
+import json
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from lxdex_capacity.profiling.memory import ProcessMemory
@@ -9,7 +14,7 @@ from lxdex_capacity.scenarios.config import Scenario
 from lxdex_capacity.simulation.assignment import ASSIGNMENT
 from lxdex_capacity.simulation.results import Execution, PhaseResult, SimulationResult, Throughput
 
-__all__ = ["made_up_result"]
+__all__ = ["made_up_result", "saved_simulation", "saved_results", "DELETE", "INFINITY", "mutated", "write_json"]
 
 
 def made_up_result(scenario: Scenario, phases: list[dict[str, Any]], throughput: dict[str, Any], baseline_rss: int) -> SimulationResult:
@@ -30,3 +35,55 @@ def made_up_result(scenario: Scenario, phases: list[dict[str, Any]], throughput:
         estimate_bytes=0, universe={"securities": 0, "crypto": 0}, stalled=False, breakdown={}, distributions={},
         execution=Execution(mode="process", shards=1, assignment=ASSIGNMENT),
     )
+
+
+@cache
+def _saved_simulation(markets: int, trades: int, shards: int) -> str:
+    from lxdex_capacity.simulation import simulate
+
+    return json.dumps(simulate(Scenario(markets=markets, trades=trades), shards=shards).to_dict(), allow_nan=False)
+
+
+def saved_simulation(markets: int = 300, trades: int = 2_000, shards: int = 1) -> dict[str, Any]:
+    """What ``lxdex simulate --out`` saves for a tiny run (simulated once per process, a fresh copy each call)."""
+    return json.loads(_saved_simulation(markets, trades, shards))
+
+
+@cache
+def _saved_results(markets: int, trades: int, shards: int) -> str:
+    from lxdex_capacity.capacity.hardware import load_profiles
+    from lxdex_capacity.capacity.model import load_model
+    from lxdex_capacity.capacity.plan import PlanRequest
+    from lxdex_capacity.reporting.report import collect
+
+    simulation = saved_simulation(markets, trades, shards)
+    results = collect(simulation, load_model(), load_profiles(None), PlanRequest(markets=simulation["markets"]), "lxdex report --out r")
+    return json.dumps(results, allow_nan=False)
+
+
+def saved_results(markets: int = 300, trades: int = 2_000, shards: int = 1) -> dict[str, Any]:
+    """A report's results.json for the tiny run of :func:`saved_simulation` (a fresh copy each call)."""
+    return json.loads(_saved_results(markets, trades, shards))
+
+
+DELETE = object()  # mutated(): remove the key (or the list item)
+INFINITY = "__1e999__"  # write_json() writes it as the number 1e999, which JSON parsers read as infinity
+
+
+def mutated(doc: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+    """A copy of ``doc`` with the value at ``path`` (keys and list indexes) replaced by ``value``, or removed (:data:`DELETE`)."""
+    out = copy.deepcopy(doc)
+    parent: Any = out
+    for key in path[:-1]:
+        parent = parent[key]
+    if value is DELETE:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = copy.deepcopy(value)
+    return out
+
+
+def write_json(path: Path, doc: Any) -> Path:
+    """``doc`` as JSON at ``path``, :data:`INFINITY` written as ``1e999``."""
+    path.write_text(json.dumps(doc, indent=1).replace(f'"{INFINITY}"', "1e999"), encoding="utf-8")
+    return path

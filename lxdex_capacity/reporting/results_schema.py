@@ -1,0 +1,261 @@
+"""The schema of a report's ``results.json`` (``lxdex report --results``), as pydantic models.
+
+``results.json`` is what :func:`~lxdex_capacity.reporting.report.collect` gathers: the simulate result
+(checked by :class:`~lxdex_capacity.simulation.results.SimulateRecord`), the capacity model (checked by
+:class:`~lxdex_capacity.capacity.model.ModelFile`), the plan and how they were made.  The models below
+cover every key the report and its charts read, typed and in physical ranges; :meth:`ResultsFile._consistent`
+adds the rules between keys (the plan is for the simulated markets and from this model, profiles whose
+bytes are ordered, a cheapest fit that fits, ...).  Whatever is wrong is one
+:class:`~lxdex_capacity.errors.InputError` naming the file and the key::
+
+    results.json: plan.profiles[3].usable_bytes=-5: input should be greater than or equal to 0
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from ..capacity.hardware import Kind
+from ..capacity.model import TERMS, ModelFile
+from ..capacity.plan import MAX_MACHINES, MAX_PLAN_MARKETS
+from ..errors import InputError
+from ..schema import Count, FileModel, Name, PositiveCount, validate
+from ..simulation.results import MachineRecord, SimulateRecord, simulate_problem
+
+__all__ = ["RESULTS_FORMAT", "ResultsFile", "PlanRecord", "check_results"]
+
+RESULTS_FORMAT = "lxdex-capacity-report/1"
+
+Bytes = Annotated[float, Field(ge=0, le=1e21, allow_inf_nan=False)]  # a zettabyte: beyond any cluster
+Coefficient = Annotated[float, Field(ge=-1e21, le=1e21, allow_inf_nan=False)]  # the intercept may be negative
+Rate = Annotated[float, Field(ge=0, le=1e18, allow_inf_nan=False)]
+Money = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
+Text = Annotated[str, Field(min_length=1, max_length=100_000, pattern=r"\S")]
+Timestamp = Annotated[str, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")]  # UTC, as collect() writes it
+PlanMarkets = Annotated[int, Field(ge=1, le=MAX_PLAN_MARKETS)]
+Machines = Annotated[int, Field(ge=1, le=MAX_MACHINES + 1)]  # N+1 included
+
+
+class RequestRecord(FileModel):
+    """The load planned for (:class:`~lxdex_capacity.capacity.plan.PlanRequest`, with the orders it implies)."""
+
+    markets: PlanMarkets
+    orders_per_market: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+    trades_retained: Annotated[int, Field(ge=0, le=10**15)]
+    safety: Annotated[float, Field(ge=1, le=100, allow_inf_nan=False)]
+    os_reserve_gib: Annotated[float, Field(ge=0, le=65_536, allow_inf_nan=False)]
+    order_rate: Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
+    resting_orders: Annotated[float, Field(ge=0, le=1e24, allow_inf_nan=False)]
+
+
+class PlanModelRecord(FileModel):
+    """The model figures the plan used (a summary of ``model``)."""
+
+    runtime_bytes: Bytes
+    coefficients: dict[Literal["base", "markets", "resting_orders", "trades_retained"], Coefficient]
+    r2: Annotated[float, Field(ge=-1e9, le=1, allow_inf_nan=False)]
+    largest_markets_measured: PlanMarkets
+    extrapolated: bool
+    provenance: dict[str, Any]  # the model's provenance: must be the same dict (checked there)
+
+
+class ProfileRecord(FileModel):
+    """One hardware profile's plan (:class:`~lxdex_capacity.capacity.plan.ProfilePlan`)."""
+
+    name: Name
+    kind: Kind
+    memory_bytes: PositiveCount
+    usable_bytes: Count
+    required_bytes: Annotated[float, Field(gt=0, le=1e21, allow_inf_nan=False)]
+    required_bytes_low: Bytes
+    required_bytes_high: Bytes
+    fits_memory: bool
+    headroom_pct: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None  # None: the load does not fit in memory
+    max_markets: Annotated[int, Field(ge=0, le=MAX_PLAN_MARKETS)]
+    order_capacity_per_s: Rate
+    order_rate_use_pct: Annotated[float, Field(ge=0, le=1e18, allow_inf_nan=False)]
+    fits: bool
+    bottleneck: Literal["memory", "order rate"]
+    machines: Machines | None
+    machines_n_plus_1: Machines | None
+    machine_markets: PlanMarkets | None
+    machine_required_bytes: Bytes | None
+    price_usd: Money | None
+    price_usd_hour: Money | None
+    cluster_price_usd: Money | None
+    cluster_price_usd_hour: Money | None
+
+
+class ClusterRecord(FileModel):
+    """The cheapest cluster of one profile, priced at purchase."""
+
+    profile: Name
+    machines: Machines
+    machines_n_plus_1: Machines
+    cluster_price_usd: Money
+    machine_markets: PlanMarkets
+    machine_required_bytes: Bytes
+
+
+class CloudClusterRecord(FileModel):
+    """The cheapest cluster of one profile, priced by the hour."""
+
+    profile: Name
+    machines: Machines
+    machines_n_plus_1: Machines
+    cluster_price_usd_hour: Money
+    machine_markets: PlanMarkets
+    machine_required_bytes: Bytes
+
+
+class ScalingRecord(FileModel):
+    markets: PlanMarkets
+    orders_per_market: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+    required_bytes: Annotated[float, Field(gt=0, le=1e21, allow_inf_nan=False)]
+    required_bytes_low: Bytes
+    required_bytes_high: Bytes
+    extrapolated: bool
+    smallest_fit: Name | None
+
+
+class PlanRecord(FileModel):
+    """:func:`~lxdex_capacity.capacity.plan.plan`'s result."""
+
+    request: RequestRecord
+    model: PlanModelRecord
+    engine_bytes: Annotated[float, Field(ge=0, le=1e21, allow_inf_nan=False)]
+    profiles: Annotated[list[ProfileRecord], Field(min_length=1)]
+    cheapest_fit: Name | None
+    cheapest_cloud_fit: Name | None
+    cluster: ClusterRecord | None
+    cluster_cloud: CloudClusterRecord | None
+    scaling: list[ScalingRecord]
+
+
+class ResultsFile(FileModel):
+    """A report's results.json, as :func:`~lxdex_capacity.reporting.report.collect` makes it."""
+
+    format: Literal["lxdex-capacity-report/1"]
+    created: Timestamp
+    command: Text
+    environment: MachineRecord
+    simulate: SimulateRecord
+    model: ModelFile
+    plan: PlanRecord
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ResultsFile:
+        problem = simulate_problem(self.simulate, "simulate.") or _plan_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+def _plan_problem(r: ResultsFile) -> str | None:
+    """The first rule between the plan, the model and the simulation that ``r`` breaks, or None."""
+    plan, model, request = r.plan, r.model, r.plan.request
+    if request.markets != r.simulate.markets:
+        return f"plan.request.markets={request.markets}: the report plans for the simulated markets ({r.simulate.markets:,})"
+    if plan.model.runtime_bytes != model.runtime_bytes:
+        return f"plan.model.runtime_bytes={plan.model.runtime_bytes!r}: not the model's runtime_bytes={model.runtime_bytes!r}"
+    if plan.model.largest_markets_measured != model.largest_markets:
+        return (f"plan.model.largest_markets_measured={plan.model.largest_markets_measured}: not the model's "
+                f"largest_markets={model.largest_markets}")
+    if plan.model.extrapolated != (request.markets > model.largest_markets):
+        return (f"plan.model.extrapolated={plan.model.extrapolated}: the plan is for {request.markets:,} markets and the model "
+                f"measured up to {model.largest_markets:,}")
+    if plan.model.provenance != model.provenance:
+        return "plan.model.provenance: not the model's provenance"
+    coefficients = {t: getattr(model.fit.coefficients, t).value for t in TERMS}
+    if plan.model.coefficients != coefficients:
+        return f"plan.model.coefficients: not the model's fit ({', '.join(f'{t}={v!r}' for t, v in coefficients.items())})"
+    if plan.model.r2 != model.fit.r2:
+        return f"plan.model.r2={plan.model.r2!r}: not the model's fit.r2={model.fit.r2!r}"
+    if not _close(request.resting_orders, request.orders_per_market * request.markets):
+        return f"plan.request.resting_orders={request.resting_orders!r}: not orders_per_market x markets"
+
+    def predict(markets: float, resting_orders: float) -> float:
+        return (coefficients["base"] + coefficients["markets"] * markets + coefficients["resting_orders"] * resting_orders
+                + coefficients["trades_retained"] * request.trades_retained)
+
+    def required(markets: float, resting_orders: float) -> float:  # the engine never needs fewer than 0 bytes
+        return model.runtime_bytes + request.safety * max(predict(markets, resting_orders), 0.0)
+
+    if not _close(plan.engine_bytes, max(predict(request.markets, request.resting_orders), 0.0)):
+        return f"plan.engine_bytes={plan.engine_bytes!r}: not the model's prediction for the planned load"
+    names = [p.name for p in plan.profiles]
+    for i, p in enumerate(plan.profiles):
+        where = f"plan.profiles[{i}]"
+        if names.count(p.name) > 1:
+            return f"{where}.name={p.name!r} is used twice"
+        if p.usable_bytes > p.memory_bytes:
+            return f"{where}.usable_bytes={p.usable_bytes}: more than memory_bytes={p.memory_bytes}"
+        if not _close(p.required_bytes, required(request.markets, request.resting_orders)):
+            return f"{where}.required_bytes={p.required_bytes!r}: not the runtime plus safety x the model's engine bytes"
+        if not p.required_bytes_low <= p.required_bytes <= p.required_bytes_high:
+            return f"{where}.required_bytes={p.required_bytes!r}: outside its interval [required_bytes_low, required_bytes_high]"
+        if p.fits_memory != (p.required_bytes <= p.usable_bytes):
+            return f"{where}.fits_memory={str(p.fits_memory).lower()}: but it needs {p.required_bytes:,.0f} of {p.usable_bytes:,} usable bytes"
+        headroom = 100.0 * (p.usable_bytes - p.required_bytes) / p.usable_bytes if p.usable_bytes and p.fits_memory else None
+        if (p.headroom_pct is None) != (headroom is None) or (p.headroom_pct is not None and headroom is not None
+                                                              and not _close(p.headroom_pct, headroom)):
+            return (f"{where}.headroom_pct={p.headroom_pct!r}: not 100 x (usable_bytes - required_bytes) / usable_bytes "
+                    "(null when the load does not fit in memory)")
+        if p.fits and not (p.fits_memory and p.order_rate_use_pct <= 100 + 1e-9):
+            return f"{where}.fits=true: but its memory or its order rate ({p.order_rate_use_pct:,.1f}%) falls short"
+        if not p.fits and p.fits_memory and p.order_rate_use_pct < 100 - 1e-9:
+            return f"{where}.fits=false: but both its memory and its order rate ({p.order_rate_use_pct:,.1f}%) suffice"
+        if (p.machines is None) != (p.machines_n_plus_1 is None) or (p.machines is not None and p.machines_n_plus_1 != p.machines + 1):
+            return f"{where}.machines_n_plus_1={p.machines_n_plus_1!r}: must be machines + 1 (machines={p.machines!r})"
+        if (p.machines is None) != (p.machine_markets is None) or (p.machines is None) != (p.machine_required_bytes is None):
+            return f"{where}: machine_markets and machine_required_bytes are set exactly when machines is (machines={p.machines!r})"
+        for price, total in (("price_usd", "cluster_price_usd"), ("price_usd_hour", "cluster_price_usd_hour")):
+            each, cluster_total = getattr(p, price), getattr(p, total)
+            expected = each * p.machines_n_plus_1 if each is not None and p.machines_n_plus_1 is not None else None
+            if (cluster_total is None) != (expected is None) or (cluster_total is not None and expected is not None
+                                                                  and not _close(cluster_total, expected)):
+                return f"{where}.{total}={cluster_total!r}: not machines_n_plus_1 x {price}"
+    for key, price in (("cheapest_fit", "price_usd"), ("cheapest_cloud_fit", "price_usd_hour")):
+        name = getattr(plan, key)
+        if name is not None and not any(p.name == name and p.fits for p in plan.profiles):
+            return f"plan.{key}={name!r}: not a profile of the plan that fits"
+        if name is None and any(p.fits and getattr(p, price) is not None for p in plan.profiles):
+            return f"plan.{key}=null: but a profile with a {price} fits"
+    for key, total in (("cluster", "cluster_price_usd"), ("cluster_cloud", "cluster_price_usd_hour")):
+        cluster = getattr(plan, key)
+        if cluster is not None:
+            of = next((p for p in plan.profiles if p.name == cluster.profile), None)
+            if of is None:
+                return f"plan.{key}.profile={cluster.profile!r}: not a profile of the plan"
+            if (cluster.machines, cluster.machines_n_plus_1, getattr(cluster, total)) != (of.machines, of.machines_n_plus_1, getattr(of, total)):
+                return f"plan.{key}: its machines and {total} are not those of profile {of.name!r}"
+    for i, row in enumerate(plan.scaling):
+        if not _close(row.required_bytes, required(row.markets, row.orders_per_market * row.markets)):
+            return f"plan.scaling[{i}].required_bytes={row.required_bytes!r}: not the runtime plus safety x the model's engine bytes"
+        if not row.required_bytes_low <= row.required_bytes <= row.required_bytes_high:
+            return f"plan.scaling[{i}].required_bytes={row.required_bytes!r}: outside its interval"
+        if row.extrapolated != (row.markets > model.largest_markets):
+            return f"plan.scaling[{i}].extrapolated={row.extrapolated}: the model measured up to {model.largest_markets:,} markets"
+        if row.smallest_fit is not None and row.smallest_fit not in names:
+            return f"plan.scaling[{i}].smallest_fit={row.smallest_fit!r}: not a profile of the plan"
+    points = model.points
+    if points and not any(p.variant == "default" for p in points):
+        return "model.points: none of the default variant, which the memory chart draws"
+    return None
+
+
+def _close(a: float, b: float) -> bool:
+    """Equal but for float rounding: a figure the plan derived from others."""
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+
+
+def check_results(data: Any, origin: str) -> ResultsFile:
+    """``data`` (a parsed results.json) checked by :class:`ResultsFile`, or one :class:`InputError`."""
+    fmt = data.get("format") if isinstance(data, dict) else None
+    if fmt != RESULTS_FORMAT:
+        found = f"format={fmt!r}" if isinstance(data, dict) else f"a JSON {type(data).__name__}, not an object"
+        raise InputError(f"{origin}: not an lxdex report results file ({found}; format must be {RESULTS_FORMAT!r})")
+    return validate(ResultsFile, data, origin)
