@@ -162,6 +162,7 @@ def _report_is_whole(folder: Path) -> str:
     return str(results["simulate"]["scenario"]["seed"])
 
 
+@pytest.mark.slow  # three reports of 20,000 markets per signal: about 45 s each
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_during_report_keeps_the_previous_report_whole(tmp_path: Path, sig, code):
     out = tmp_path / "report"
@@ -198,6 +199,7 @@ def test_sigterm_during_a_run_with_out_writes_nothing_and_says_interrupted(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no output and no temporary file
 
 
+@pytest.mark.slow  # two report processes at once: about 40 s
 def test_two_reports_into_one_folder_at_once_leave_one_whole_report(tmp_path: Path):
     out = tmp_path / "report"
     runs = [_lxdex("report", *SMALL, "--seed", str(seed), "--out", str(out), cwd=tmp_path) for seed in (1, 2)]
