@@ -23,14 +23,14 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .errors import InputError
 
 __all__ = [
     "FileModel", "FILE_CONFIG", "validate", "error_message", "error_at", "read_toml", "read_json", "read_text",
-    "Finite", "NonNegative", "Positive", "Share", "OpenShare", "Count", "PositiveCount", "Name",
+    "Finite", "NonNegative", "Positive", "Share", "OpenShare", "Count", "PositiveCount", "Name", "one_line_text",
 ]
 
 FILE_CONFIG = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
@@ -50,7 +50,16 @@ Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]  # a fraction, 
 OpenShare = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]  # a fraction strictly between 0 and 1
 Count = Annotated[int, Field(ge=0, le=2**63 - 1)]  # fits an int64
 PositiveCount = Annotated[int, Field(ge=1, le=2**63 - 1)]
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]  # a non-blank name
+def one_line_text(value: str) -> str:
+    """A text shown in one line of output: not blank, no control characters (a newline would forge a line)."""
+    if not value.strip():
+        raise ValueError("must not be blank")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must be one line of text, without control characters")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(one_line_text)]
 
 M = TypeVar("M", bound=BaseModel)
 

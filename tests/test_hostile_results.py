@@ -418,7 +418,8 @@ def test_a_claims_file_holding_nonsense_is_refused(tmp_path, key, value, fragmen
       "line 9: claim[0].trades=0: an orders/s claim needs trades > 0"),
      (CLAIM.replace('"memory"', '"lookups_per_s"').replace('"10 MB"', '"5M"') + 'measure = "rss_bytes"\n',
       "claim[0].measure='rss_bytes': applies to memory claims only"),
-     ("[[claim]\n", "malformed TOML")],
+     ("[[claim]\n", "malformed TOML"),
+     (CLAIM.replace('id = "a"', 'id = "a\\nb"'), "claim[0].id='a\\nb': must be one line of text, without control characters")],
 )
 def test_a_malformed_claims_file_is_refused(tmp_path, text, fragment):
     path = tmp_path / "claims.toml"
@@ -498,3 +499,12 @@ def test_random_claims_files_end_with_a_verdict_or_one_line(tmp_path, text):
     else:
         report = json.loads(result.stdout)
         assert report["claims"] and all(c["measured"] >= 0 and c["claimed"] >= 0 for c in report["claims"]), text
+
+
+def test_a_claim_of_a_vanishing_figure_is_judged_without_an_infinite_ratio(tmp_path):
+    path = tmp_path / "claims.toml"
+    path.write_text(_claim_with("at_most", '"1e-300 MB"').replace("markets = 500", "markets = 100000"))
+    result = _cli("audit", str(path), "--max-measure", "1", "--json")  # predicted by the model: nothing runs
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"{name} in the audit's JSON"))
+    assert report["claims"][0]["ratio"] is None and report["fails"] == 1

@@ -25,7 +25,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 from pydantic_core import PydanticCustomError
 
 from ..errors import InputError
-from ..schema import FileModel, error_at, error_message, read_text, read_toml, validate
+from ..schema import FileModel, error_at, error_message, one_line_text, read_text, read_toml, validate
 
 __all__ = ["HardwareProfile", "HardwareFile", "MachineEntry", "LIMITS", "builtin_profiles", "load_profiles",
            "profiles_from_toml", "find_profile", "GIB"]
@@ -49,21 +49,13 @@ LIMITS: dict[str, tuple[float, float]] = {
 MAX_MEMORY_SIZES = 64  # memory sizes one [[machine]] table may list
 
 
-def _plain_text(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError("must be one line of text, without control characters")
-    return value
-
-
 def _within(key: str, *, open_low: bool = False) -> Any:
     low, high = LIMITS[key]
     return Field(gt=low, le=high) if open_low else Field(ge=low, le=high)
 
 
-Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_plain_text)]  # a name: non-blank, one line
-LongText = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_plain_text)]  # a description or source
+Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(one_line_text)]  # a name: non-blank, one line
+LongText = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(one_line_text)]  # a description or source
 MemoryGiB = Annotated[float, _within("memory_gib")]
 PriceUSD = Annotated[float, _within("price_usd", open_low=True)]
 PriceUSDHour = Annotated[float, _within("price_usd_hour", open_low=True)]

@@ -21,12 +21,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from ..errors import InputError
 from ..scenarios.config import MAX_MARKETS, Scenario
 from ..scenarios.tiers import DEFAULT_TIERS, MAX_DEPTH, Tier, expected_orders
-from ..schema import FileModel, Name, read_text, read_toml, validate
+from ..schema import FileModel, Name, one_line_text, read_text, read_toml, validate
 from ..simulation.results import SimulationResult
 
 __all__ = ["Claim", "ClaimsFile", "load_claims", "published_claims_path", "audit", "parse_quantity"]
@@ -51,7 +51,7 @@ MAX_TRADES = 10**12  # as a scenario's
 Metric = Literal["memory", "memory_per_market", "orders_per_s", "lookups_per_s", "random_access"]  # METRICS' keys
 Measure = Literal["engine_bytes_used", "engine_bytes_reserved", "rss_bytes", "rss_above_baseline"]
 Phase = Literal["empty", "seeded", "traded"]
-Text = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
+Text = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(one_line_text)]
 
 
 def _quantity(value: Any, kind: str) -> float:
@@ -281,6 +281,14 @@ def audit(
     return [_judge(c, runs.get(c.load), model) for c in claims]
 
 
+def _ratio(measured: float, claimed: float) -> float | None:
+    """measured / claimed, or None where that is not a finite number (a claim of 0, or of 1e-300 MB)."""
+    if claimed == 0:
+        return None
+    ratio = measured / claimed
+    return ratio if math.isfinite(ratio) else None
+
+
 def _judge(claim: Claim, run: SimulationResult | None, model: Any) -> Verdict:
     low = high = None
     if run is not None:
@@ -322,4 +330,4 @@ def _judge(claim: Claim, run: SimulationResult | None, model: Any) -> Verdict:
     holds = measured <= claim.claimed if claim.bound == "at_most" else measured >= claim.claimed
     return Verdict(id=claim.id, text=claim.text, metric=claim.metric, unit=claim.unit, bound=claim.bound,
                    claimed=claim.claimed, measured=float(measured), low=low, high=high, holds=holds,
-                   ratio=float(measured) / claim.claimed if claim.claimed else None, basis=basis)
+                   ratio=_ratio(float(measured), claim.claimed), basis=basis)
