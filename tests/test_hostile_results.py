@@ -503,7 +503,7 @@ def test_random_claims_files_end_with_a_verdict_or_one_line(tmp_path, text):
 
 def test_a_claim_of_a_vanishing_figure_is_judged_without_an_infinite_ratio(tmp_path):
     path = tmp_path / "claims.toml"
-    path.write_text(_claim_with("at_most", '"1e-300 MB"').replace("markets = 500", "markets = 100000"))
+    path.write_text(_claim_with("at_most", '"5e-324 MB"').replace("markets = 500", "markets = 100000"))
     result = _cli("audit", str(path), "--max-measure", "1", "--json")  # predicted by the model: nothing runs
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"{name} in the audit's JSON"))
