@@ -176,11 +176,11 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console entry point (``lxdex``): run the command ``argv`` names (default ``sys.argv[1:]``) and exit
     with its code; errors become one line on stderr and the exit code of their class."""
     args = tuple(sys.argv[1:] if argv is None else argv)
-    command = typer.main.get_command(app)
     try:
         with _signals_interrupt(), warnings.catch_warnings():
             # Validation keeps numbers finite; a numeric warning left in our code is a bug, reported in one line.
             warnings.filterwarnings("error", category=RuntimeWarning, module=r"lxdex_capacity(\.|$)")
+            command = typer.main.get_command(app)  # inside: a Ctrl-C while typer reads the commands is handled too
             code = command.main(args=list(args), prog_name="lxdex", standalone_mode=False, obj=Invocation(args))
             sys.stdout.flush()
     except Interrupted as exc:
