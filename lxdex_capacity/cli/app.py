@@ -18,6 +18,7 @@ Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import _thread
+import contextlib
 import errno
 import os
 import signal
@@ -116,11 +117,23 @@ def _caused_by_interrupt(exc: BaseException) -> KeyboardInterrupt | None:
     return None
 
 
-def _interrupted(code: int) -> NoReturn:
+def _interrupted(code: int, as_program: bool) -> NoReturn:
     """``lxdex: interrupted`` and ``code``.  Objects a signal cut off half-way (numba's, llvmlite's) may
     complain from their finalisers as the interpreter exits: that is noise after an interrupt, not news."""
+    err.print(f"lxdex: {Interrupted()}", highlight=False, markup=False, soft_wrap=True)
+    if not as_program:
+        sys.exit(code)  # main() called as a function (a test, a script): an ordinary exit it can catch
     sys.unraisablehook = lambda unraisable: None
-    _exit(str(Interrupted()), code)
+    with contextlib.suppress(ValueError):  # the decision is made: a second signal must not change the exit code
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # The run has unwound (temporary files removed, clusters closed); what is left is the interpreter's own
+    # teardown, where a signal an extension (LLVM) re-raised could still end the process by the signal
+    # itself, and which takes a second or two with numba and Dask loaded.  Exit now, with the code decided.
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def _terminated(signum: int, frame: FrameType | None) -> None:
@@ -133,7 +146,9 @@ def _redeliver(unraisable: Any) -> None:
     instead of being printed as "Exception ignored" and lost."""
     exc = unraisable.exc_value
     if isinstance(exc, KeyboardInterrupt):
-        _thread.interrupt_main(signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
+        if not getattr(exc, "redelivered", False):  # once per signal, however many finalisers see it
+            exc.redelivered = True  # type: ignore[attr-defined]
+            _thread.interrupt_main(signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
         return
     sys.__unraisablehook__(unraisable)
 
@@ -184,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
             code = command.main(args=list(args), prog_name="lxdex", standalone_mode=False, obj=Invocation(args))
             sys.stdout.flush()
     except Interrupted as exc:
-        _interrupted(exc.exit_code)
+        _interrupted(exc.exit_code, argv is None)
     except LxdexError as exc:
         _exit(f"error: {exc}", exc.exit_code)
     except RuntimeWarning as exc:
@@ -192,10 +207,10 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except ValidationError as exc:  # a value checked by a schema outside any file (a scenario's, say)
         _exit(f"error: {error_message(exc)}", InputError.exit_code)
     except KeyboardInterrupt as exc:  # while parsing, before any command ran
-        _interrupted(_exit_code_of(exc))
+        _interrupted(_exit_code_of(exc), argv is None)
     except typer.Abort as exc:  # click's wrapping of a KeyboardInterrupt while parsing
         cause = exc.__cause__
-        _interrupted(_exit_code_of(cause) if isinstance(cause, KeyboardInterrupt) else Interrupted.exit_code)
+        _interrupted(_exit_code_of(cause) if isinstance(cause, KeyboardInterrupt) else Interrupted.exit_code, argv is None)
     except BrokenPipeError as exc:
         _stdout_failed(exc)
     except OSError as exc:
@@ -205,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except Exception as exc:
         interrupt = _caused_by_interrupt(exc)  # e.g. Ctrl-C inside an import, which Python rewraps as RuntimeError
         if interrupt is not None:
-            _interrupted(_exit_code_of(interrupt))
+            _interrupted(_exit_code_of(interrupt), argv is None)
         # Usage errors: click's ClickException, vendored inside newer typer; matched by shape so
         # that neither click nor typer internals are imported.
         if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
