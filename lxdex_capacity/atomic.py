@@ -52,25 +52,49 @@ def _writable_parent(path: Path, option: str) -> None:
         raise InputError(f"{option} {_describe(path)}: the folder {_describe(parent)} is not writable")
 
 
-def check_output_file(path: str | Path, option: str = "--out") -> Path:
-    """``path`` as a file this run may write: not empty, not a folder, in a writable folder that exists."""
-    if str(path).strip() == "":
+def _checked(check: Any) -> Any:
+    """Run a path check; what the system says about an impossible path (a name too long, a symlink loop)
+    is one :class:`InputError` line, like any other refusal."""
+    def run(path: str | Path, option: str = "--out", **kwargs: Any) -> Path:
+        try:
+            return check(path, option, **kwargs)
+        except (OSError, RuntimeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise InputError(f"{option} {str(path)!r}: {reason}") from None
+    run.__doc__ = check.__doc__
+    run.__name__ = check.__name__
+    return run
+
+
+@_checked
+def check_output_file(path: str | Path, option: str = "--out", inputs: tuple[str | Path, ...] = ()) -> Path:
+    """``path`` as a file this run may write: not empty, not a folder (nor written as one, ``name/``), not
+    one of the run's ``inputs``, in a writable folder that exists."""
+    text = str(path)
+    if text.strip() == "":
         raise InputError(f"{option} must name a file, not an empty string")
+    if text.endswith(("/", os.sep)):
+        raise InputError(f"{option} {text!r} names a folder; give a file name")
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{option} {_describe(path)} is a folder; give a file name")
     if path.exists() and not path.is_file():
         raise InputError(f"{option} {_describe(path)} exists and is not a regular file")
+    for source in inputs:
+        if path.exists() and Path(source).exists() and path.samefile(source):
+            raise InputError(f"{option} {_describe(path)} is an input of this run; writing it would destroy the input")
     _writable_parent(path, option)
     return path
 
 
+@_checked
 def check_output_folder(path: str | Path, option: str = "--out") -> Path:
     """``path`` as a folder this run may write into or create: not empty, not a file, its parent (or
     the nearest existing ancestor, as missing parents are created) writable."""
     if str(path).strip() == "":
         raise InputError(f"{option} must name a folder, not an empty string")
     path = Path(path)
+    path.resolve(strict=False)  # a symlink loop is refused here, not half-way through the run
     if path.exists():
         if not path.is_dir():
             raise InputError(f"{option} {_describe(path)} is a file; give a folder")
@@ -84,6 +108,10 @@ def check_output_folder(path: str | Path, option: str = "--out") -> Path:
         raise InputError(f"{option} {_describe(path)}: {_describe(ancestor)} is a file, not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise InputError(f"{option} {_describe(path)}: the folder {_describe(ancestor)} is not writable")
+    # The name itself must be one the file system takes (not too long): made and removed at once.
+    if ancestor == path.parent:
+        probe = Path(tempfile.mkdtemp(dir=ancestor, prefix=f".{path.name}.", suffix=".tmp"))
+        probe.rmdir()
     return path
 
 

@@ -464,3 +464,12 @@ def test_replay_of_one_message_prints_no_nan(tmp_path):
     assert report["messages"] == 1 and report["resting_orders"] == 1
     table = run_cli("replay", str(message_file))
     assert table.exit_code == 0 and "nan" not in table.stdout.lower() and "inf" not in table.stdout.lower()
+
+
+def test_calibrate_refuses_to_write_over_its_own_input(tmp_path, day):
+    message_file, book_file = write_pair(tmp_path, day)
+    before = message_file.read_bytes()
+    for target in (message_file, book_file):
+        result = run_cli("calibrate", str(message_file), "--orderbook", str(book_file), "--out", str(target))
+        assert_one_line_error(result, "is an input of this run; writing it would destroy the input")
+    assert message_file.read_bytes() == before

@@ -40,15 +40,26 @@ def _leftovers(folder: Path) -> list[str]:
     (("report", *SMALL, "--out", "{tmp}/file"), "is a file; give a folder"),
     (("report", *SMALL, "--out", "{tmp}/file/sub"), "is a file, not a folder"),
     (("report", *SMALL, "--out", "{tmp}"), "which is not part of a report"),
+    (("report", *SMALL, "--out", "{tmp}/hidden"), "holds '.git', which is not part of a report"),
+    (("report", *SMALL, "--out", "{tmp}/" + "n" * 300), "File name too long"),
+    (("simulate", *SMALL, "--out", "{tmp}/" + "n" * 300), "File name too long"),
+    (("sweep", "--markets", "100,200", "--out", "{tmp}/" + "n" * 300), "File name too long"),
+    (("report", *SMALL, "--out", "{tmp}/loop"), "Symlink loop"),
+    (("sweep", "--markets", "100,200", "--out", "{tmp}/new/"), "names a folder; give a file name"),
+    (("report", "--results", "{tmp}/file", *SMALL, "--out", "{tmp}/r"), "--results re-renders a saved report, so --markets has nothing to do"),
+    (("report", "--simulate", "{tmp}/file", "--seed", "3", "--out", "{tmp}/r"), "--simulate reports on a saved run, so --seed has nothing to do"),
 ])
 def test_output_paths_are_refused_before_any_work(tmp_path: Path, args, message):
     (tmp_path / "file").write_text("keep me")
+    (tmp_path / "hidden" / ".git").mkdir(parents=True)
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
     started = time.perf_counter()
     result = run_cli(*(a.replace("{tmp}", str(tmp_path)) for a in args))
     assert_one_line_error(result, message)
     assert time.perf_counter() - started < 5  # refused up front, not after a simulation or a sweep
     assert (tmp_path / "file").read_text() == "keep me"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
 def test_an_unwritable_folder_is_refused_before_work(tmp_path: Path):

@@ -20,7 +20,7 @@ from .options import (
     SAFETY,
     TRADES_RETAINED,
     json_option,
-    output_path,
+    output_file_path,
     plan_request,
 )
 from .render import print_json
@@ -49,7 +49,7 @@ def sweep(
     trades: int = typer.Option(1_000_000, min=1, help="Fills each point's traded phase runs until."),
     trades_retained: int = typer.Option(1 << 18, min=1024, max=1 << 28, help="Tape length (a power of two) of the default variant; the long-tape variant keeps 4x."),
     seed: int = typer.Option(0, min=0, help="Seed of the first repeat."),
-    out_file: Path = typer.Option("lxdex-model.json", "--out", parser=output_path, help="Where to write the fitted model (JSON, for 'lxdex plan --model'); written whole or not at all."),
+    out_file: Path = typer.Option("lxdex-model.json", "--out", parser=output_file_path, help="Where to write the fitted model (JSON, for 'lxdex plan --model'); written whole or not at all."),
     force: bool = typer.Option(False, "--force", help="Run even if the largest point's memory estimate exceeds available memory."),
     workers: int | None = typer.Option(None, min=1, max=1024, help="Run points in parallel on a local Dask cluster of this many worker processes (needs the 'distributed' extra)."),
     scheduler: str | None = typer.Option(None, help="Run points on an existing Dask cluster at this scheduler address (e.g. tcp://10.0.0.5:8786)."),

@@ -84,7 +84,8 @@ def calibrate(
     from ..replay.lobster import check_memory, locate, read_messages, read_orderbook
     from ..replay.replay import replay as run_replay
 
-    out_file = check_output_file(out, "--out")  # a str: typer would make "" the current folder
+    inputs = (message_file,) if orderbook_file is None else (message_file, orderbook_file)
+    out_file = check_output_file(out, "--out", inputs=inputs)  # a str: typer would make "" the current folder
     messages_source = locate(message_file, "message")
     if orderbook_file is None and messages_source.member is None:
         raise InputError("calibrate needs the orderbook for the mid before each message: pass --orderbook, or a LOBSTER zip")

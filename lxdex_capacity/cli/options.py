@@ -12,6 +12,7 @@ Options only one command has are defined with the command.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MARKETS_HELP", "MARKETS", "TRADES", "SEED", "SCENARIO", "FORCE", "json_option", "scenario_from_options",
     "ORDERS_PER_MARKET", "TRADES_RETAINED", "ORDER_RATE", "SAFETY", "OS_RESERVE", "MODEL_FILE", "HARDWARE_FILE", "plan_request",
-    "output_path",
+    "output_path", "output_file_path",
 ]
 
 # --- one simulation run: simulate, profile, report (and scenario show's --markets) -------------------
@@ -43,6 +44,14 @@ def output_path(value: str) -> Path:
     if not value.strip():
         raise typer.BadParameter("must name a file or folder, not an empty string")
     return Path(value)
+
+
+def output_file_path(value: str) -> Path:
+    """``--out``'s parser where a file is written: also refuses ``name/``, which names a folder (and which
+    ``Path`` would turn into ``name``)."""
+    if value.endswith(("/", os.sep)):
+        raise typer.BadParameter(f"{value!r} names a folder; give a file name")
+    return output_path(value)
 
 
 def json_option(help: str = "Print one JSON object instead of tables.") -> Any:

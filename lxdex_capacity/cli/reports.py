@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from ..console import err, phase_progress, step_progress
+from ..errors import InputError
 from .app import app, invocation
 from .options import (
     FORCE,
@@ -58,6 +59,12 @@ def report(
     from ..reporting.report import check_report_folder, collect, load_results, load_simulation, write_report
     from ..simulation import simulate
 
+    run_options = [name for name, value in (("--markets", markets), ("--trades", trades), ("--seed", seed),
+                                            ("--scenario", scenario_file)) if value is not None]
+    if results_file is not None and (simulate_file is not None or run_options):
+        raise InputError(f"--results re-renders a saved report, so {'--simulate' if simulate_file else run_options[0]} has nothing to do")
+    if simulate_file is not None and run_options:
+        raise InputError(f"--simulate reports on a saved run, so {run_options[0]} has nothing to do")
     check_report_folder(out_dir)
     if results_file is not None:
         results = load_results(results_file)

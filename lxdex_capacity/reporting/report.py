@@ -289,7 +289,7 @@ def check_report_folder(out_dir: str | Path) -> Path:
         raise InputError(f"--out {str(out)!r} is the current folder or holds it; a report replaces its whole folder, "
                          "so give a folder of its own, e.g. --out report")
     if out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in REPORT_FILES and not p.name.startswith("."))
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in REPORT_FILES)  # hidden files too: .git, .env
         if foreign:
             raise InputError(f"--out {str(out)!r} holds {foreign[0]!r}, which is not part of a report; a report "
                              "replaces its whole folder, so give a new folder, an empty one, or a previous report's")
