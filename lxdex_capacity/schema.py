@@ -23,13 +23,13 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .errors import InputError
 
 __all__ = [
-    "FileModel", "FILE_CONFIG", "validate", "error_message", "error_at", "read_toml", "read_json", "read_text",
+    "FileModel", "FILE_CONFIG", "validate", "error_message", "error_at", "at_least", "read_toml", "read_json", "read_text",
     "Finite", "NonNegative", "Positive", "Share", "OpenShare", "Count", "PositiveCount", "Name", "one_line_text",
 ]
 
@@ -71,6 +71,19 @@ def validate(model: type[M], data: Any, origin: str, text: str | None = None) ->
         return model.model_validate(data)
     except ValidationError as exc:
         raise InputError(error_message(exc, origin, model, text)) from None
+
+
+def at_least(*fields: str, than: str) -> Any:
+    """A field validator for ``fields`` (declared after ``than``): none may be below ``than``'s value, as a
+    tier's ``high`` not below its ``low``."""
+
+    def check(cls: type, value: Any, info: ValidationInfo) -> Any:
+        bound = info.data.get(than)
+        if bound is not None and value < bound:
+            raise ValueError(f"must be at least {than}={bound!r}")
+        return value
+
+    return field_validator(*fields)(classmethod(check))
 
 
 def error_at(loc: tuple[int | str, ...], value: Any, message: str) -> ValidationError:

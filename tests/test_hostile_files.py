@@ -335,7 +335,7 @@ BAD_MODELS = {
     "runtime huge": (model_with((("runtime_bytes",), 1e30)), "runtime_bytes=1e+30: input should be less than or equal to"),
     "runtime string": (model_with((("runtime_bytes",), "182 MB")), "runtime_bytes='182 MB': input should be a valid number"),
     "reserved ratio below one": (model_with((("reserved_ratio", "median"), 0.5)), "reserved_ratio.median=0.5: input should be greater than or equal to 1"),
-    "reserved max below median": (model_with((("reserved_ratio", "max"), 1.1)), "reserved_ratio.max=1.1: must be at least the median"),
+    "reserved max below median": (model_with((("reserved_ratio", "max"), 1.1)), "reserved_ratio.max=1.1: must be at least median="),
     "throughput empty": (model_with((("throughput_per_core",), [])), "throughput_per_core=[]: list should have at least 1 item"),
     "throughput zero": (model_with((("throughput_per_core", 0, "orders_per_s"), 0.0)), "throughput_per_core[0].orders_per_s=0.0: input should be greater than or equal to 1"),
     "throughput negative": (model_with((("throughput_per_core", 2, "orders_per_s"), -6e6)), "throughput_per_core[2].orders_per_s=-6000000.0"),

@@ -27,7 +27,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..errors import InputError
-from ..schema import Count, FileModel, PositiveCount, error_at, read_json, read_text, validate
+from ..schema import Count, FileModel, PositiveCount, at_least, error_at, read_json, read_text, validate
 
 __all__ = ["TERMS", "LinearFit", "CapacityModel", "ModelFile", "FitFile", "fit_bytes", "load_model", "MODEL_FORMAT"]
 
@@ -144,13 +144,7 @@ class ReservedRatio(_JSONObject):
     median: Annotated[float, Field(ge=1, le=1000)]  # engine bytes reserved / used: at least 1
     max: Annotated[float, Field(ge=1, le=1000)]
 
-    @field_validator("max")
-    @classmethod
-    def _at_least_median(cls, high: float, info: ValidationInfo) -> float:
-        median = info.data.get("median")
-        if median is not None and high < median:
-            raise ValueError(f"must be at least the median ({median!r})")
-        return high
+    _max_at_least_median = at_least("max", than="median")
 
 
 class Throughput(_JSONObject):

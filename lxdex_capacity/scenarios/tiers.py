@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from typing import Annotated
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field
 
-from ..schema import FileModel
+from ..schema import FileModel, at_least
 
 __all__ = ["Tier", "DEFAULT_TIERS", "tier_ranges", "tier_table", "expected_orders", "MAX_MARKETS", "MAX_DEPTH"]
 
@@ -27,13 +27,7 @@ class Tier(FileModel):
     low: Annotated[int, Field(ge=0, le=MAX_DEPTH)]
     high: Annotated[int, Field(ge=0, le=MAX_DEPTH)]
 
-    @field_validator("high")
-    @classmethod
-    def _at_least_low(cls, high: int, info: ValidationInfo) -> int:
-        low = info.data.get("low")
-        if low is not None and high < low:
-            raise ValueError(f"must be at least low={low}")
-        return high
+    _high_at_least_low = at_least("high", than="low")
 
 
 DEFAULT_TIERS: tuple[Tier, ...] = (
