@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import tomllib
 import types
 import typing
@@ -123,9 +124,23 @@ def error_message(exc: ValidationError, origin: str | None = None, model: type[B
     return ": ".join(parts) + more
 
 
+# Scenario, hardware, model and claims files and saved results are kilobytes; a larger file is not one of them
+# (and /dev/zero would never end).  LOBSTER files are streamed by their own reader.
+MAX_FILE_BYTES = 256 << 20
+
+
 def read_text(path: str | Path, what: str, hint: str = "") -> str:
-    """The text of a user's ``what`` file (``"scenario file"``, ...), or one ``InputError`` saying why not."""
+    """The text of a user's ``what`` file (``"scenario file"``, ...), or one ``InputError`` saying why not:
+    missing, a folder, not a regular file, larger than :data:`MAX_FILE_BYTES`, not UTF-8, unreadable."""
     try:
+        info = Path(path).stat()
+        if Path(path).is_dir():
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{what} {str(path)!r} is not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise InputError(f"{what} {str(path)!r} holds {info.st_size:,} bytes, more than any {what} "
+                             f"({MAX_FILE_BYTES >> 20} MiB at most)")
         return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"{what} {str(path)!r} does not exist{hint}") from None
@@ -151,14 +166,24 @@ def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number")
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise ValueError(f"key {key!r} appears twice in one object")
+    return dict(pairs)
+
+
 def read_json(text: str, origin: str) -> Any:
     """The JSON document ``text``, strictly: NaN and Infinity (which Python's json would accept) are
     refused; a syntax error names ``origin``, the line and the column."""
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise InputError(f"{origin}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     except ValueError as exc:
+        if "appears twice" in str(exc):
+            raise InputError(f"{origin}: {exc}") from None
         found = re.search(r"(?<![\w\"])-?(NaN|Infinity)(?![\w\"])", text)
         line = f"line {text.count(chr(10), 0, found.start()) + 1}: " if found else ""
         raise InputError(f"{origin}: {line}{exc} (JSON has no NaN or infinity)") from None

@@ -146,3 +146,11 @@ def test_a_scenario_file_that_is_a_folder_or_not_utf8_is_one_line(tmp_path: Path
     binary = tmp_path / "b.toml"
     binary.write_bytes(b"markets = 5\n\xff\xfe")
     assert_one_line_error(run_cli("scenario", "show", "--scenario", str(binary)), "is not UTF-8 text")
+
+
+def test_a_file_that_never_ends_or_repeats_a_key_is_one_line(tmp_path: Path):
+    assert_one_line_error(run_cli("scenario", "show", "--scenario", "/dev/zero"), "'/dev/zero' is not a regular file")
+    assert_one_line_error(run_cli("plan", "--model", "/dev/urandom"), "'/dev/urandom' is not a regular file")
+    twice = tmp_path / "m.json"
+    twice.write_text('{"format": "a", "format": "b"}')
+    assert_one_line_error(run_cli("plan", "--model", str(twice)), "key 'format' appears twice in one object")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ..console import step_progress
-from ..errors import InputError
+from ..errors import CheckFailed, InputError
 from .app import app
 from .options import (
     HARDWARE_FILE,
@@ -26,6 +27,9 @@ from .options import (
 from .render import print_json
 from .render.capacity import print_hardware_compare, print_hardware_list, print_hardware_show, print_plan, print_sweep
 
+if TYPE_CHECKING:
+    from ..capacity.model import CapacityModel
+
 DEFAULT_SIZES = "1000,5000,21000,100000"
 
 
@@ -39,6 +43,20 @@ def _parse_sizes(text: str) -> list[int]:
     if len(set(sizes)) < 2:
         raise InputError(f"markets={text!r} must name at least two different sizes to fit a model")
     return sorted(set(sizes))
+
+
+def _check_fit(model: CapacityModel) -> None:
+    """The fitted model as ``plan --model`` will read it: a fit the model schema refuses (a negative bytes per
+    trade, say, when the sizes swept do not separate the terms) fails the sweep's own check (exit 1), and is
+    not written."""
+    import json
+
+    from ..capacity.model import CapacityModel
+
+    try:
+        CapacityModel.from_dict(json.loads(model.to_json()), "the fitted model")
+    except InputError as exc:
+        raise CheckFailed(f"{exc}; the sizes swept do not pin the model down: sweep more, and larger, sizes") from None
 
 
 @app.command()
@@ -74,6 +92,7 @@ def sweep(
         advance = stack.enter_context(step_progress("sweep"))
         result = run_sweep(sizes, repeat=repeat, base=base, fit_up_to=fit_up_to, advance=advance, force=force,
                            client=client, concurrent=0 if scheduler else (workers or 1))
+    _check_fit(result.model)
     write_text_atomic(out_file, result.model.to_json())
     report = result.as_dict() | {"model_file": str(out_file)}
     if as_json:
