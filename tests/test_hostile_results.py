@@ -17,7 +17,15 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from helpers import Result, assert_one_line_error, run_cli
-from helpers.results import DELETE, INFINITY, mutated, saved_results, saved_simulation, write_json
+from helpers.results import (
+    DELETE,
+    INFINITY,
+    fail_shard_after_seeding,
+    mutated,
+    saved_results,
+    saved_simulation,
+    write_json,
+)
 from lxdex_capacity.errors import InputError
 from lxdex_capacity.simulation.results import SimulationResult
 
@@ -321,19 +329,10 @@ def test_the_schemas_read_back_what_the_code_writes(shards):
 
 def test_a_run_with_a_failed_shard_reads_back(monkeypatch):
     """A run that lost a shard has no checksums, and figures that cover the others: still a valid file."""
-    from lxdex_capacity.errors import CapacityError
     from lxdex_capacity.scenarios.config import Scenario
     from lxdex_capacity.simulation import simulate
-    from lxdex_capacity.simulation.worker import ShardWorker
 
-    real = ShardWorker.step
-
-    def flaky(self, start, count):
-        if self.shard.shard == 1 and start > 0:
-            raise CapacityError("disk on fire")
-        return real(self, start, count)
-
-    monkeypatch.setattr(ShardWorker, "step", flaky)
+    fail_shard_after_seeding(monkeypatch)
     doc = json.loads(json.dumps(simulate(Scenario(markets=300, trades=2_000, batch=256), shards=3).to_dict(), allow_nan=False))
     assert doc["failed_shards"] == [1] and doc["market_checksum"] is None
     assert SimulationResult.from_dict(doc, "simulate.json").to_dict() == doc

@@ -9,14 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lxdex_capacity.errors import CapacityError, InputError
+from helpers.results import fail_shard_after_seeding
+from lxdex_capacity.errors import InputError
 from lxdex_capacity.scenarios.config import Scenario
 from lxdex_capacity.scenarios.generator import Generator
 from lxdex_capacity.simulation import simulate
 from lxdex_capacity.simulation.assignment import expected_load, split
 from lxdex_capacity.simulation.run import batch_size
 from lxdex_capacity.simulation.shard import Shard
-from lxdex_capacity.simulation.worker import ShardWorker
 
 SCENARIO = Scenario(markets=3_001, trades=40_000, seed=5, batch=8_192)
 WITH_CANCELS = SCENARIO.replace(cancel_rate=0.4, seed=6)
@@ -125,14 +125,7 @@ def test_batches_shrink_towards_the_target():
 
 
 def test_a_failed_shard_is_reported_and_the_others_kept(monkeypatch):
-    real = ShardWorker.step
-
-    def flaky(self, start, count):
-        if self.shard.shard == 1 and start > 0:
-            raise CapacityError("disk on fire")
-        return real(self, start, count)
-
-    monkeypatch.setattr(ShardWorker, "step", flaky)
+    fail_shard_after_seeding(monkeypatch)
     result = simulate(SCENARIO, shards=3)
     assert result.failed_shards == [1] and result.market_checksum is None and result.tape_checksum is None
     assert result.shards[1].error == "disk on fire" and result.shards[0].error is None

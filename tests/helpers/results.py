@@ -14,7 +14,8 @@ from lxdex_capacity.scenarios.config import Scenario
 from lxdex_capacity.simulation.assignment import ASSIGNMENT
 from lxdex_capacity.simulation.results import Execution, PhaseResult, SimulationResult, Throughput
 
-__all__ = ["made_up_result", "saved_simulation", "saved_results", "DELETE", "INFINITY", "mutated", "write_json"]
+__all__ = ["made_up_result", "saved_simulation", "saved_results", "DELETE", "INFINITY", "mutated", "write_json",
+           "fail_shard_after_seeding"]
 
 
 def made_up_result(scenario: Scenario, phases: list[dict[str, Any]], throughput: dict[str, Any], baseline_rss: int) -> SimulationResult:
@@ -87,3 +88,19 @@ def write_json(path: Path, doc: Any) -> Path:
     """``doc`` as JSON at ``path``, :data:`INFINITY` written as ``1e999``."""
     path.write_text(json.dumps(doc, indent=1).replace(f'"{INFINITY}"', "1e999"), encoding="utf-8")
     return path
+
+
+def fail_shard_after_seeding(monkeypatch: Any, shard: int = 1, message: str = "disk on fire") -> None:
+    """Make ``shard`` of every run fail with a :class:`CapacityError` from its first traded batch on: a run
+    that loses a shard part-way, as a worker that runs out of memory would."""
+    from lxdex_capacity.errors import CapacityError
+    from lxdex_capacity.simulation.worker import ShardWorker
+
+    real = ShardWorker.step
+
+    def flaky(self: Any, start: int, count: int) -> Any:
+        if self.shard.shard == shard and start > 0:
+            raise CapacityError(message)
+        return real(self, start, count)
+
+    monkeypatch.setattr(ShardWorker, "step", flaky)
