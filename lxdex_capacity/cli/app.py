@@ -23,6 +23,7 @@ import errno
 import os
 import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -148,7 +149,9 @@ def _redeliver(unraisable: Any) -> None:
     if isinstance(exc, KeyboardInterrupt):
         if not getattr(exc, "redelivered", False):  # once per signal, however many finalisers see it
             exc.redelivered = True  # type: ignore[attr-defined]
-            _thread.interrupt_main(signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
+            signum = signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT
+            # From another thread, a moment later: raised here, inside the hook, it would be lost again.
+            threading.Timer(0.01, _thread.interrupt_main, args=(signum,)).start()
         return
     sys.__unraisablehook__(unraisable)
 
