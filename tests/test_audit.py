@@ -1,16 +1,27 @@
-"""``lxdex audit``: claims files, units, verdicts."""
+"""``lxdex audit``: claims files, units, verdicts (holds, fails, too close to call) from repeated runs."""
 
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
 from helpers import assert_one_line_error, run_cli
 from helpers.results import made_up_result
 from lxdex_capacity.capacity.model import load_model
-from lxdex_capacity.errors import InputError
-from lxdex_capacity.reporting.audit import audit, load_claims, parse_quantity, scenario_for
+from lxdex_capacity.engine.core import DEFAULT_TAPE_CAPACITY
+from lxdex_capacity.errors import CheckFailed, InputError
+from lxdex_capacity.reporting.audit import (
+    MIN_REPEATS,
+    audit,
+    load_claims,
+    median_interval,
+    parse_quantity,
+    scenario_for,
+    tape_for,
+    three_way,
+)
 from lxdex_capacity.scenarios.tiers import expected_orders
 
 
@@ -42,6 +53,10 @@ def test_published_claims_hold_the_reports_figures():
     assert by_id["market-access"].claimed == 70.8e6
     assert by_id["random-access"].claimed == pytest.approx(30.0)
     assert by_id["10m-markets"].claimed == 36e9 and by_id["10m-markets"].markets == 10_000_000
+    # The report counts a 1M-trade history: those claims keep it, on a tape of 2^20; at 21,000 markets they share their runs
+    assert all(c.trades_retained == 1_000_000 for c in claims)
+    assert by_id["traded-21k"].tape == 1_048_576
+    assert len({c.load for c in claims if c.markets == 21_000}) == 1
 
 
 GOOD = """
@@ -70,6 +85,11 @@ at_most = "10 MB"
         (GOOD.replace('"10 MB"', "nan"), "claim[0].at_most=nan: must be a finite number"),
         (GOOD.replace('"10 MB"', '"1e999 MB"'), "claim[0].at_most='1e999 MB': must be a finite number"),
         (GOOD.replace('"memory"', '["memory"]'), "claim[0].metric=['memory']"),
+        (GOOD + "trades_retained = 0\n", "line 7: claim[0].trades_retained=0: input should be greater than or equal to 1"),
+        (GOOD + "trades_retained = 2000000000\n", "line 7: claim[0].trades_retained=2000000000: input should be less than or equal to"),
+        (GOOD + "trades_retained = 1e6\n", "line 7: claim[0].trades_retained=1000000.0: input should be a valid integer"),
+        (GOOD + 'trades_retained = "1M"\n', "line 7: claim[0].trades_retained='1M': input should be a valid integer"),
+        (GOOD + "trades_retained = true\n", "line 7: claim[0].trades_retained=True: input should be a valid integer"),
     ],
 )
 def test_bad_claims_files_are_one_line_errors(tmp_path, text, fragment):
@@ -123,34 +143,203 @@ at_most = "1 KB"
     _, claims = load_claims(path)
     calls = []
     verdicts = {v.id: v for v in audit(claims, lambda s: calls.append(s) or _fake_run(s), load_model(), max_measure=1_000_000)}
-    assert len(calls) == 2  # (1000, None, 0) for memory claims, (1000, None, 1M) for the rate; 50M markets: the model
+    # (1000, None, 0) for memory claims, (1000, None, 1M) for the rate, each 5 times on seeds 0-4; 50M markets: the model
+    assert len(calls) == 2 * MIN_REPEATS and [s.seed for s in calls] == [0, 1, 2, 3, 4] * 2
+    assert {s.trades_retained for s in calls} == {DEFAULT_TAPE_CAPACITY}
     assert not verdicts["small"].holds and verdicts["small"].ratio == pytest.approx(100_000 / 50_000)
     assert not verdicts["fast"].holds and verdicts["fast"].ratio == pytest.approx(0.5)
     assert verdicts["rss"].holds and verdicts["rss"].measured == 100_000
     huge = verdicts["huge"]
-    assert huge.basis.startswith("model prediction") and huge.low < huge.measured < huge.high
+    assert huge.basis.startswith("capacity estimator's prediction") and huge.low < huge.measured < huge.high
     for verdict in verdicts.values():  # every verdict is JSON with finite figures and the fields the CLI prints
         row = json.loads(json.dumps(verdict.as_dict(), allow_nan=False))
-        assert {"id", "claimed", "measured", "holds", "verdict", "basis"} <= set(row), row
-        assert row["verdict"] == ("holds" if row["holds"] else "fails")
+        assert {"id", "claimed", "measured", "low", "high", "interval", "confidence", "repeats", "samples", "holds", "verdict",
+                "ratio", "basis"} <= set(row), row
+        assert row["verdict"] == ("holds" if row["holds"] else "fails")  # the fake runs agree: no interval straddles
+        assert row["low"] <= row["measured"] <= row["high"]
+    assert verdicts["small"].samples == [100_000.0] * 5 and verdicts["small"].repeats == 5
+    assert huge.repeats == 0 and huge.samples == [] and huge.confidence == 0.95
 
 
 def test_scenario_for_scales_depth_to_the_claimed_orders():
     scenario = scenario_for(21_000, 624_000, 1_000_000)
     assert expected_orders(scenario.tiers, 21_000) == pytest.approx(624_000, rel=0.02)
-    assert scenario.trades == 1_000_000
+    assert scenario.trades == 1_000_000 and scenario.trades_retained == DEFAULT_TAPE_CAPACITY
+    assert scenario_for(21_000, 624_000, 1_000_000, tape_for(1_000_000), seed=3).trades_retained == 1_048_576
+
+
+@pytest.mark.parametrize("request_, tape", [(1, 1024), (1000, 1024), (1024, 1024), (1025, 2048), (262_144, 262_144),
+                                            (1_000_000, 1_048_576), (1 << 30, 1 << 30)])
+def test_a_tape_is_the_smallest_power_of_two_holding_the_trades(request_, tape):
+    assert tape_for(request_) == tape
+
+
+@pytest.mark.parametrize("n, low_rank, coverage", [(5, 1, 0.9375), (6, 1, 0.96875), (8, 1, 1 - 2 / 256), (9, 2, 1 - 20 / 512),
+                                                   (20, 6, None)])
+def test_median_interval_is_the_order_statistics_covering_95_percent(n, low_rank, coverage):
+    samples = [float(10 * i) for i in range(n, 0, -1)]  # any order
+    median, low, high, covered = median_interval(samples)
+    assert median == pytest.approx(10 * (n + 1) / 2)
+    assert (low, high) == (10.0 * low_rank, 10.0 * (n + 1 - low_rank))
+    if coverage is not None:
+        assert covered == pytest.approx(coverage)
+    assert covered >= 0.95 or low_rank == 1  # below 95% only where no narrower choice exists: the range
+
+
+@pytest.mark.parametrize(
+    "bound, low, high, verdict",
+    [("at_most", 20, 29, "holds"), ("at_most", 20, 30, "holds"), ("at_most", 25, 31, "too close to call"),
+     ("at_most", 30, 40, "too close to call"), ("at_most", 30.5, 40, "fails"),
+     ("at_least", 31, 40, "holds"), ("at_least", 30, 40, "holds"), ("at_least", 25, 35, "too close to call"),
+     ("at_least", 20, 30, "too close to call"), ("at_least", 20, 29.9, "fails")],
+)
+def test_three_way_rule(bound, low, high, verdict):
+    assert three_way(bound, 30.0, low, high) == verdict
+
+
+def _claims(tmp_path, text):
+    path = tmp_path / "claims.toml"
+    path.write_text(text)
+    return load_claims(path)[1]
+
+
+def _varying_run(figures):
+    """A fake ``run`` whose random access (ns), orders/s and engine bytes are ``figures[seed]``."""
+    def run(scenario):
+        result = _fake_run(scenario)
+        f = figures[scenario.seed]
+        throughput = {"orders_per_s": f, "flow_orders": 1000, "lookups_per_s": f, "random_access_ns_p50": f}
+        phases = [{"name": name, "engine_bytes_used": int(f) if math.isfinite(f) else 0, "trades": scenario.trades,
+                   "trades_retained": min(scenario.trades, scenario.trades_retained)} for name in ("empty", "seeded", "traded")]
+        return made_up_result(result.scenario, phases, throughput, baseline_rss=10**8)
+    return run
+
+
+ACCESS = '[[claim]]\nid = "access"\nmetric = "random_access"\nmarkets = 100\nat_most = "0.03 us"\n'
+RATE = '[[claim]]\nid = "rate"\nmetric = "orders_per_s"\nmarkets = 100\nat_least = "30"\n'
+
+
+@pytest.mark.parametrize(
+    "figures, access, rate",
+    [([25.0, 33.2, 27.0, 31.0, 26.0], "too close to call", "too close to call"),  # the issue's 25.0 and 33.2 ns
+     ([25.0, 26.0, 29.0, 27.0, 30.0], "holds", "too close to call"),
+     ([31.0, 35.0, 40.0, 33.0, 45.0], "fails", "holds"),
+     ([10.0, 12.0, 11.0, 13.0, 29.9], "holds", "fails")],
+)
+def test_verdicts_from_repeats_are_three_way(tmp_path, figures, access, rate):
+    claims = _claims(tmp_path, ACCESS + RATE)
+    seeds = []
+    run = _varying_run({10 + i: f for i, f in enumerate(figures)})
+    verdicts = {v.id: v for v in audit(claims, lambda s: seeds.append(s.seed) or run(s), load_model(), seed=10)}
+    assert sorted(set(seeds)) == [10, 11, 12, 13, 14]
+    for v, expected in ((verdicts["access"], access), (verdicts["rate"], rate)):
+        assert v.verdict == expected and v.holds == (expected == "holds")
+        assert v.samples == figures and v.repeats == 5 and v.seeds == [10, 11, 12, 13, 14]
+        assert (v.low, v.measured, v.high) == (min(figures), sorted(figures)[2], max(figures))
+        assert v.confidence == pytest.approx(0.9375) and "93.8%" in v.interval and "range" in v.interval
+        assert v.basis.startswith("measured (5 runs, seeds 10–14): ")
+
+
+def test_a_claim_too_close_to_call_is_not_counted_as_holding_by_the_cli(tmp_path, monkeypatch):
+    import lxdex_capacity.simulation as simulation
+
+    path = tmp_path / "claims.toml"
+    path.write_text(ACCESS + RATE.replace('"30"', '"1"'))
+    run = _varying_run({i: f for i, f in enumerate([25.0, 33.2, 27.0, 31.0, 26.0])})
+    monkeypatch.setattr(simulation, "simulate", lambda scenario, force=False: run(scenario))
+    report = json.loads(run_cli("audit", str(path), "--json").stdout)
+    assert (report["holds"], report["fails"], report["too_close_to_call"]) == (1, 0, 1)
+    assert [c["verdict"] for c in report["claims"]] == ["too close to call", "holds"]
+    assert report["claims"][0]["holds"] is False
+    text = run_cli("audit", str(path))
+    assert text.exit_code == 0 and "1 hold, 0 fail, 1 too close to call" in text.stdout
+    assert "too close to call" in text.stdout and "93.8% confidence interval of the median" in text.stdout
+
+
+@pytest.mark.parametrize("figure", [math.nan, math.inf])
+def test_a_figure_that_is_not_finite_is_no_verdict(tmp_path, figure):
+    claims = _claims(tmp_path, ACCESS)
+    run = _varying_run({i: figure if i == 2 else 20.0 for i in range(5)})
+    with pytest.raises(CheckFailed, match="claim 'access': the measured figure is not a finite number; no verdict"):
+        audit(claims, run, load_model())
+
+
+def test_the_cli_prints_no_verdict_on_a_figure_that_is_not_finite(tmp_path, monkeypatch):
+    import lxdex_capacity.simulation as simulation
+
+    path = tmp_path / "claims.toml"
+    path.write_text(ACCESS)
+    run = _varying_run({i: math.nan if i == 2 else 20.0 for i in range(5)})
+    monkeypatch.setattr(simulation, "simulate", lambda scenario, force=False: run(scenario))
+    for args in ((), ("--json",)):
+        result = run_cli("audit", str(path), *args)
+        assert result.exit_code == 1 and result.stdout == ""  # a run whose result fails its own check
+        assert result.stderr.strip() == "lxdex: error: claim 'access': the measured figure is not a finite number; no verdict"
+
+
+def test_a_model_prediction_gets_the_same_three_way_rule(tmp_path, monkeypatch):
+    from lxdex_capacity.capacity.estimator import Estimator
+
+    claims = _claims(tmp_path, '[[claim]]\nid = "big"\nmetric = "memory"\nmarkets = 50000000\ntrades = 1000000\n'
+                               'trades_retained = 1000\nat_most = "10 GB"\n')
+    seen = []
+
+    def predicting(low, centre, high):
+        def engine_bytes_used(self, load):
+            seen.append(load.trades_retained)
+            return centre, low, high
+        monkeypatch.setattr(Estimator, "engine_bytes_used", engine_bytes_used)
+
+    verdicts = []
+    for figures in [(8e9, 9e9, 9.9e9), (9e9, 10e9, 11e9), (10.1e9, 11e9, 12e9)]:
+        predicting(*figures)
+        verdicts.append(audit(claims, _fake_run, load_model(), max_measure=1000)[0])
+    assert [v.verdict for v in verdicts] == ["holds", "too close to call", "fails"]
+    assert seen == [1000] * 3  # the claim's history: 1,000 of its 1M trades retained
+    assert all("1,000 trades retained" in v.basis and "capacity estimator's prediction of engine bytes used" in v.basis for v in verdicts)
+    predicting(8e9, 9e9, math.inf)
+    with pytest.raises(CheckFailed, match="the model's 95% interval is not a finite number"):
+        audit(claims, _fake_run, load_model(), max_measure=1000)
+
+
+def test_a_claims_history_sets_the_tape_and_the_basis_says_so(tmp_path):
+    claims = _claims(tmp_path, GOOD + "trades = 5000\ntrades_retained = 1000000\n"
+                     + GOOD.replace('"a"', '"b"') + "trades = 5000\n")
+    calls = []
+    verdicts = audit(claims, lambda s: calls.append(s) or _varying_run({i: 1e6 for i in range(5)})(s), load_model())
+    assert sorted({s.trades_retained for s in calls}) == [DEFAULT_TAPE_CAPACITY, 1_048_576]  # two loads, 5 runs each
+    assert len(calls) == 10
+    a, b = verdicts
+    assert (a.trades_retained, a.tape) == (1_000_000, 1_048_576) and (b.trades_retained, b.tape) == (DEFAULT_TAPE_CAPACITY,) * 2
+    assert a.basis.endswith("5,000 trades retained (traded phase) on a tape of 1,048,576 trades "
+                            "(the smallest power of two ≥ the 1,000,000 claimed)")
+    assert b.basis.endswith(f"5,000 trades retained (traded phase) on a tape of {DEFAULT_TAPE_CAPACITY:,} trades")
+
+
+def test_fewer_than_five_repeats_give_no_verdict(tmp_path):
+    claims = _claims(tmp_path, GOOD)
+    with pytest.raises(InputError, match="repeats=4: a verdict needs at least 5 repeats"):
+        audit(claims, _fake_run, load_model(), repeats=4)
+    assert_one_line_error(run_cli("audit", str(tmp_path / "claims.toml"), "--repeats", "4"), "--repeats")
 
 
 def test_audit_cli_json(tmp_path):
     path = tmp_path / "claims.toml"
     path.write_text(GOOD + '\n[[claim]]\nid = "b"\nmetric = "lookups_per_s"\nmarkets = 500\nat_least = 1e12\n')
     result = run_cli("audit", str(path), "--json")
-    assert result.exit_code == 0, result.stderr
-    report = json.loads(result.stdout)
+    # A claim that measurement contradicts fails the audit's check: the verdicts on stdout, one line, exit 1.
+    assert result.exit_code == 1 and result.stderr.strip() == "lxdex: error: 1 of 2 claim(s) fail against measurement: b", result.stderr
+    report = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"{name} in the audit's JSON"))
     a, b = report["claims"]
     assert a["verdict"] == "holds" and a["measured"] < 10e6 and 0 < a["ratio"] < 1
     assert b["verdict"] == "fails" and {"claimed", "measured", "ratio", "basis"} <= set(b)
-    assert report["holds"] == 1 and report["fails"] == 1
+    assert report["holds"] == 1 and report["fails"] == 1 and report["too_close_to_call"] == 0
+    assert report["repeats"] == 5 and report["seeds"] == [0, 1, 2, 3, 4]
+    for claim in (a, b):
+        assert claim["repeats"] == 5 and len(claim["samples"]) == 5 and claim["seeds"] == [0, 1, 2, 3, 4]
+        assert claim["low"] == min(claim["samples"]) <= claim["measured"] <= claim["high"] == max(claim["samples"])
+        assert claim["interval"].startswith("93.8% confidence interval of the median")
+    assert a["tape"] == DEFAULT_TAPE_CAPACITY and "on a tape of 262,144 trades" in a["basis"]
 
 
 def test_audit_cli_malformed_file_names_the_line(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -70,3 +71,30 @@ def test_calibrate_a_sample_zip(tmp_path):
     result = run_cli("calibrate", str(SAMPLES[0]), "--out", str(out))
     assert result.exit_code == 0, result.stderr
     assert "fitted" in result.stdout and load_scenario(out).cancel_rate > 0
+
+
+def _cancel_rate_row(stdout: str) -> str:
+    return next(line for line in stdout.splitlines() if "cancel_rate" in line)
+
+
+def test_calibrate_table_shows_the_cancel_rate_as_cancels_over_flow(tmp_path):
+    message_file, book_file = Exchange(5, 14).write(tmp_path, prefill=300, steps=5000)
+    m = read_messages(message_file)
+    c = calibrate(m, read_orderbook(book_file, len(m)))
+    result = run_cli("calibrate", str(message_file), "--orderbook", str(book_file), "--out", str(tmp_path / "s.toml"))
+    assert result.exit_code == 0, result.stderr
+    row = _cancel_rate_row(result.stdout)
+    assert f"{c.cancels:,} cancels and deletions / {c.adds + c.takers:,} flow orders" in row, row
+    assert f"{c.fitted['cancel_rate']:g}" in row and "per flow order" not in result.stdout
+
+
+@needs_samples
+def test_calibrate_a_sample_zip_shows_a_cancel_rate_below_one_per_order(tmp_path):
+    """The AAPL sample: 28,689 cancels over 79,679 flow orders is a rate of 0.36, not '28,689 per flow order'."""
+    sample = next((s for s in SAMPLES if "AAPL" in s.name), SAMPLES[0])
+    result = run_cli("calibrate", str(sample), "--out", str(tmp_path / "s.toml"))
+    assert result.exit_code == 0, result.stderr
+    cells = [cell.strip() for cell in _cancel_rate_row(result.stdout).split("│")]
+    rate, how = float(cells[2]), cells[4]
+    cancels, flow = (int(n.replace(",", "")) for n in re.findall(r"([\d,]+) (?:cancels|flow orders)", how))
+    assert 0 < rate < 1 and rate == pytest.approx(cancels / flow, abs=1e-4), how

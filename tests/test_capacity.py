@@ -10,10 +10,12 @@ import re
 import numpy as np
 import pytest
 
+from lxdex_capacity.capacity.estimator import Estimator, Load
 from lxdex_capacity.capacity.hardware import GIB, builtin_profiles, find_profile, load_profiles, profiles_from_toml
 from lxdex_capacity.capacity.model import CapacityModel, fit_bytes, load_model
 from lxdex_capacity.capacity.plan import MAX_PLAN_MARKETS, PlanRequest, _Sizing, plan
 from lxdex_capacity.capacity.sweep import VARIANTS, plan_points
+from lxdex_capacity.engine.layout import MARKET_RECORD_BYTES
 from lxdex_capacity.errors import CapacityError, InputError
 from lxdex_capacity.scenarios.config import Scenario
 
@@ -205,14 +207,17 @@ def test_reference_model_ships_with_the_package_and_validated_within_target():
 # --- plans --------------------------------------------------------------------------------------
 
 
-def test_required_bytes_are_runtime_plus_safety_times_engine():
+def test_required_bytes_are_the_estimators_with_the_engine_at_safety_times_its_bytes():
     model = _model()
     request = PlanRequest(markets=21_000, orders_per_market=30, trades_retained=1_000_000, safety=2.0)
-    report = plan(model, builtin_profiles(), request)
-    engine = model.engine_bytes(21_000, 21_000 * 30, 1_000_000)
-    assert report["engine_bytes"] == pytest.approx(engine)
+    estimator = Estimator(model)
+    report = plan(model, builtin_profiles(), request, estimator=estimator)
+    load = Load(21_000, 21_000 * 30, 1_000_000)
+    assert report["engine_bytes"] == pytest.approx(estimator.engine_bytes_used(load)[0])
+    assert report["engine_bytes"] == pytest.approx(model.engine_bytes(21_000, 21_000 * 30, 1_000_000))
     row = report["profiles"][0]
-    assert row["required_bytes"] == pytest.approx(200e6 + 2.0 * engine)
+    assert row["required_bytes"] == pytest.approx(estimator.required_bytes(load, 2.0)[0])
+    assert row["required_bytes"] >= 200e6 + 2.0 * report["engine_bytes"]  # runtime + safety x engine, at least
     assert row["usable_bytes"] == row["memory_bytes"] - 4 * GIB
     assert row["headroom_pct"] == pytest.approx(100 * (row["usable_bytes"] - row["required_bytes"]) / row["usable_bytes"])
 
@@ -220,13 +225,11 @@ def test_required_bytes_are_runtime_plus_safety_times_engine():
 def test_max_markets_is_exactly_the_memory_limit():
     model = _model()
     request = PlanRequest(markets=21_000, orders_per_market=30, trades_retained=1_000_000)
-    sizing = _Sizing(model, request)
-    from lxdex_capacity.capacity.plan import Load
-
+    sizing = _Sizing(Estimator(model), request)
     for profile in builtin_profiles()[:6]:
         m = sizing.max_markets(profile, 30, 1_000_000)
-        at = sizing.required(Load(m, 30 * m, 1_000_000, 0))[0]
-        beyond = sizing.required(Load(m + 1, 30 * (m + 1), 1_000_000, 0))[0]
+        at = sizing.required(Load(m, 30 * m, 1_000_000), 1)[0]
+        beyond = sizing.required(Load(m + 1, 30 * (m + 1), 1_000_000), 1)[0]
         assert at <= sizing.usable(profile) < beyond
 
 
@@ -242,16 +245,15 @@ def test_cheapest_fit_and_cluster_sizing():
     assert all(r["machines"] == 1 and r["machines_n_plus_1"] == 2 for r in fitting)
 
     # 20M markets of 500 orders: ~200 GiB of engine x2; no Mac mini holds it, a cluster of them does.
-    big = plan(model, profiles, PlanRequest(markets=20_000_000, orders_per_market=500, order_rate=0))
+    request = PlanRequest(markets=20_000_000, orders_per_market=500, order_rate=0)
+    big = plan(model, profiles, request)
     mini = next(r for r in big["profiles"] if r["name"] == "Mac mini M4 32 GB")
     assert not mini["fits"] and mini["machines"] > 1
-    sizing = _Sizing(model, PlanRequest(markets=20_000_000, orders_per_market=500, order_rate=0))
-    from lxdex_capacity.capacity.plan import Load
-
+    sizing = _Sizing(Estimator(model), request)
     profile = find_profile("Mac mini M4 32 GB", profiles)
     n = mini["machines"]
-    share = lambda k: Load(math.ceil(20_000_000 / k), 500 * math.ceil(20_000_000 / k), 1_000_000 / k, 0)  # noqa: E731
-    assert sizing.holds(profile, share(n)) and not sizing.holds(profile, share(n - 1))
+    load = request.load()
+    assert sizing.machine(profile, load.split(n)).holds and not sizing.machine(profile, load.split(n - 1)).holds
     assert big["cluster"]["machines_n_plus_1"] == big["cluster"]["machines"] + 1
 
 
@@ -315,16 +317,16 @@ def _with_coefficients(base: float, a: float, b: float, c: float, runtime: float
 def test_a_negative_intercept_never_gives_negative_bytes():
     model = _with_coefficients(-1e12, 100.0, 20.0, 30.0)
     report = plan(model, builtin_profiles(), PlanRequest(markets=1, orders_per_market=0, trades_retained=0))
-    assert report["engine_bytes"] == 0.0
+    assert report["engine_bytes"] == MARKET_RECORD_BYTES  # the market's own rows, whatever the fit says
     for row in report["profiles"] + report["scaling"]:
         assert min(row["required_bytes"], row["required_bytes_low"], row["required_bytes_high"]) >= 0
     json.dumps(report, allow_nan=False)
 
 
-def test_free_markets_stop_max_markets_at_the_plan_limit():
+def test_markets_cost_their_rows_even_when_the_fit_says_they_are_free():
     report = plan(_with_coefficients(0.0, 0.0, 0.0, 0.0), builtin_profiles(), PlanRequest(markets=21_000))
-    assert {row["max_markets"] for row in report["profiles"]} == {MAX_PLAN_MARKETS}
-    assert all(row["headroom_pct"] == pytest.approx(100.0) for row in report["profiles"])
+    assert report["engine_bytes"] >= 21_000 * MARKET_RECORD_BYTES
+    assert all(0 < row["max_markets"] < MAX_PLAN_MARKETS for row in report["profiles"])
 
 
 def test_headroom_is_none_when_the_load_does_not_fit():

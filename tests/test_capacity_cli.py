@@ -61,8 +61,10 @@ def test_plan_json_has_profiles_cheapest_fit_and_scaling():
     assert report["cheapest_fit"] in {p["name"] for p in report["profiles"] if p["fits"]}
     assert [r["markets"] for r in report["scaling"]][-1] == 10_000_000
     assert all({"markets", "required_bytes", "smallest_fit"} <= set(r) for r in report["scaling"])
+    assert report["load"]["trades_retained"] == 262_144 and report["load"]["markets"] == 21_000
+    assert report["recommendation"]["profile"] in {p["name"] for p in report["profiles"]}
     table = run_cli("plan", "--markets", "21000")
-    assert "cheapest single machine that fits" in table.stdout
+    assert "recommendation:" in table.stdout.splitlines()[-2] + table.stdout.splitlines()[-1]
 
 
 def test_sweep_fits_validates_and_writes_a_model_plan_reads(tmp_path):
@@ -86,9 +88,14 @@ def test_sweep_fits_validates_and_writes_a_model_plan_reads(tmp_path):
 
 
 def test_plan_table_says_how_much_memory_is_missing_instead_of_a_negative_headroom():
-    result = run_cli("plan", "--markets", "10000000", "--profile", "Mac mini M2 8 GB", "--profile", "Mac mini M2 24 GB")
+    # 9 GiB in 4 GiB usable: "needs 2.1x this memory"; 2 GiB short of 10 usable: "short 1.2 GiB"
+    result = run_cli("plan", "--markets", "10000000", "--os-reserve", "1", "--profile", "Mac mini M2 8 GB", "--profile", "Mac mini M2 24 GB",
+                     "--trades-retained", "1000000")
     assert result.exit_code == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if "Mac mini M2 8 GB" in line)
     assert "short" in row and "GiB" in row and "-" not in row.replace("Mac mini M2 8 GB", "")
+    result = run_cli("plan", "--markets", "10000000", "--os-reserve", "6", "--profile", "Mac mini M2 8 GB")
+    row = next(line for line in result.stdout.splitlines() if "Mac mini M2 8 GB" in line)
+    assert "needs 4.2x this memory" in row and "%" in row and "-" not in row.replace("Mac mini M2 8 GB", "")
     report = json.loads(run_cli("plan", "--markets", "10000000", "--profile", "Mac mini M2 8 GB", "--json").stdout)
     assert report["profiles"][0]["headroom_pct"] is None and not report["profiles"][0]["fits_memory"]

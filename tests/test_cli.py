@@ -56,6 +56,48 @@ def test_help_lists_every_command_in_order(args):
     assert re.findall(r"^│ (\w+) ", result.stdout, re.MULTILINE) == COMMANDS
 
 
+@pytest.mark.parametrize("rich", [True, False], ids=["rich help", "plain help"])
+@pytest.mark.parametrize("group", [[], ["hardware"], ["scenario"]], ids=["lxdex", "lxdex hardware", "lxdex scenario"])
+def test_a_group_run_bare_shows_its_help_once_as_help_does(monkeypatch, group, rich):
+    monkeypatch.setattr("typer.core.HAS_RICH", rich)
+    bare, helped = run_cli(*group), run_cli(*group, "--help")
+    assert (bare.exit_code, bare.stderr) == (0, ""), bare.stderr
+    assert bare.stdout.count("Usage:") == 1 and bare.stdout.count("Commands") == 1, bare.stdout
+    assert bare.stdout == helped.stdout
+
+
+def test_help_shows_toml_table_brackets():
+    result = run_cli("plan", "--help")
+    assert result.exit_code == 0, result.stderr
+    assert "([[machine]] tables" in result.stdout and "([] tables" not in result.stdout, result.stdout
+
+
+def test_no_help_text_loses_a_bracket_to_rich_markup():
+    """typer's rich help reads help as markup, where ``[word]`` is a style tag and vanishes: every help
+    text (commands, options, arguments) must show as written, brackets escaped (options.help_text)."""
+    import typer
+    from rich.text import Text
+
+    from lxdex_capacity.cli import app
+
+    if not typer.core.HAS_RICH:
+        pytest.skip("TYPER_USE_RICH=0: click's plain help, which is not markup")
+
+    def commands(command, path):
+        yield path, command
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from commands(sub, f"{path} {name}")
+
+    texts = []
+    for path, command in commands(typer.main.get_command(app), "lxdex"):
+        texts += [(path, command.help), (path, command.short_help), (path, command.epilog)]
+        texts += [(f"{path} {param.name}", getattr(param, "help", None)) for param in command.params]
+    assert any("[[machine]]" in Text.from_markup(text).plain for _, text in texts if text)
+    for where, text in texts:
+        if text:
+            assert Text.from_markup(text).plain == text.replace("\\[", "["), where
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

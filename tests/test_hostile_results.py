@@ -263,13 +263,13 @@ RESULTS_NONSENSE = [
     ("plan.profiles[0].usable_bytes", 10**30, "plan.profiles[0].usable_bytes="),
     ("plan.profiles[0].required_bytes_low", 1e30, "plan.profiles[0].required_bytes_low="),
     ("plan.profiles[0].machines_n_plus_1", 100, "plan.profiles[0].machines_n_plus_1=100: must be machines + 1"),
-    ("plan.profiles[0].required_bytes", 1.0, "plan.profiles[0].required_bytes=1.0: not the runtime plus safety x the model's engine bytes"),
+    ("plan.profiles[0].required_bytes", 1.0, "plan.profiles[0].required_bytes=1.0: not the estimator's required memory"),
     ("plan.profiles[0].headroom_pct", 50.0, "plan.profiles[0].headroom_pct=50.0: not 100 x (usable_bytes - required_bytes) / usable_bytes"),
     ("plan.profiles[0].headroom_pct", -5.0, "plan.profiles[0].headroom_pct=-5.0: input should be greater than or equal to 0"),
-    ("plan.engine_bytes", 1.0, "plan.engine_bytes=1.0: not the model's prediction for the planned load"),
+    ("plan.engine_bytes", 1.0, "plan.engine_bytes=1.0: not the estimator's engine bytes used for the planned load"),
     ("plan.request.resting_orders", 1.0, "plan.request.resting_orders=1.0: not orders_per_market x markets"),
     ("plan.model.r2", 0.5, "plan.model.r2=0.5: not the model's fit.r2"),
-    ("plan.scaling[0].required_bytes", 1.0, "plan.scaling[0].required_bytes=1.0: not the runtime plus safety"),
+    ("plan.scaling[0].required_bytes", 1.0, "plan.scaling[0].required_bytes=1.0: not the estimator's required memory"),
     ("plan.cheapest_fit", "Abacus 2", "plan.cheapest_fit='Abacus 2': not a profile of the plan that fits"),
     ("plan.model.runtime_bytes", 1.0, "plan.model.runtime_bytes=1.0: not the model's runtime_bytes"),
     ("plan.model.extrapolated", True, "plan.model.extrapolated=True"),
@@ -504,6 +504,6 @@ def test_a_claim_of_a_vanishing_figure_is_judged_without_an_infinite_ratio(tmp_p
     path = tmp_path / "claims.toml"
     path.write_text(_claim_with("at_most", '"5e-324 MB"').replace("markets = 500", "markets = 100000"))
     result = _cli("audit", str(path), "--max-measure", "1", "--json")  # predicted by the model: nothing runs
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1 and "claim(s) fail against measurement" in result.stderr
     report = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"{name} in the audit's JSON"))
     assert report["claims"][0]["ratio"] is None and report["fails"] == 1

@@ -63,6 +63,20 @@ def test_figures_in_the_report_come_from_the_results(small_report):
     assert f"| {results['plan']['cheapest_fit']} |" in md
 
 
+@pytest.mark.parametrize("stationary, cancel_rate", [(True, 0.0), (False, 0.25), (True, 0.25)])
+def test_report_text_says_in_words_what_the_run_did(small_report, stationary, cancel_rate):
+    from lxdex_capacity.reporting.report import render_markdown
+
+    results = json.loads((small_report / "results.json").read_text())
+    results["simulate"]["scenario"] |= {"stationary": stationary, "cancel_rate": cancel_rate}
+    md = render_markdown(results, {}, image=str)
+    assert not re.search(r"\b(True|False|None|nan|inf)\b", md), re.search(r".*\b(True|False|None|nan|inf)\b.*", md)
+    assert ("was cut back to its seeded depth" in md) == stationary
+    assert ("| cancels keeping books at their seeded depth |" in md) == (stationary and not cancel_rate)
+    assert (f"{cancel_rate:g} per flow order" in md) == bool(cancel_rate)
+    assert "later release" not in md and re.search(r"`lxdex calibrate \S+ --out \S+`", md)
+
+
 def test_extrapolation_is_flagged(tmp_path):
     model = load_model()
     small = json.loads(model.to_json())
@@ -105,3 +119,63 @@ def test_a_sharded_run_reports_its_shards(tmp_path):
     assert saved["market_checksum"] == result.market_checksum and len(saved["shards"]) == 2
     missing = run_cli("report", "--simulate", str(tmp_path / "unused.json"), "--out", str(out))
     assert missing.exit_code == 2  # a missing simulate file is an error, not a traceback
+
+
+# --- the charts: each answers its question at a glance --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_results(small_report):
+    return json.loads((small_report / "results.json").read_text())
+
+
+def _drawn(fig):
+    fig.canvas.draw()
+    return fig.canvas.get_renderer()
+
+
+def test_breakdown_legend_covers_no_bar_and_no_label(small_results):
+    from lxdex_capacity.reporting.charts import breakdown_stacked
+
+    fig = breakdown_stacked(small_results)
+    renderer = _drawn(fig)
+    (ax,) = fig.axes
+    legends = [*fig.legends, *([ax.get_legend()] if ax.get_legend() else [])]
+    assert legends
+    covered = [artist for artist in [*ax.patches, *ax.texts] if artist.get_visible()]
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        assert not [a for a in covered if a.get_window_extent(renderer).overlaps(box)]
+
+
+def test_headroom_is_a_linear_share_of_usable_memory_with_fit_colours_and_a_clip(small_results):
+    import copy
+
+    from matplotlib.colors import same_color
+
+    from lxdex_capacity.reporting.charts import HEADROOM_CLIP_PCT, headroom
+
+    results = copy.deepcopy(small_results)
+    first = results["plan"]["profiles"][0]
+    first |= {"usable_bytes": int(first["required_bytes"] / 5), "fits": False, "fits_memory": False, "headroom_pct": None}
+    fig = headroom(results)
+    (ax,) = fig.axes
+    assert ax.get_xscale() == "linear" and ax.get_xlim()[1] < 500
+    assert any(list(line.get_xdata()) == [100, 100] for line in ax.get_lines())  # the 100% reference line
+    bars = ax.patches[:len(results["plan"]["profiles"])]
+    assert bars[0].get_width() == pytest.approx(HEADROOM_CLIP_PCT) and same_color(bars[0].get_facecolor(), "tab:red")
+    fitting = [bar for bar, p in zip(bars, results["plan"]["profiles"], strict=True) if p["fits"]]
+    assert fitting and all(same_color(bar.get_facecolor(), "tab:green") for bar in fitting)
+    assert any(text.get_text().startswith("▶ 500%") for text in ax.texts)  # the cut bar's value, written
+    assert "fits" in ax.get_title() and "GiB" in ax.get_title()
+
+
+def test_latency_axis_fits_the_data_and_the_title_gives_the_percentiles(small_results):
+    from lxdex_capacity.reporting.charts import latency_histogram
+
+    t = small_results["simulate"]["throughput"]
+    fig = latency_histogram(small_results)
+    (ax,) = fig.axes
+    low, high = ax.get_xlim()
+    assert ax.get_xscale() == "linear" and low >= 0 and t["random_access_ns_p99"] < high <= 10 * t["random_access_ns_p99"]
+    assert f"p50 {t['random_access_ns_p50']:,.0f} ns" in ax.get_title() and f"p99 {t['random_access_ns_p99']:,.0f} ns" in ax.get_title()

@@ -45,6 +45,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "p_cores": (1, 4096),
     "e_cores": (0, 4096),
     "gpu_cores": (0, 1_000_000),
+    "orders_per_s_per_core": (0.0, 1e10),  # above 0, at most 10 billion orders/s on one core
 }
 MAX_MEMORY_SIZES = 64  # memory sizes one [[machine]] table may list
 
@@ -78,6 +79,9 @@ class MachineEntry(FileModel):
     memory_gib: Annotated[list[MemoryGiB], Field(min_length=1, max_length=MAX_MEMORY_SIZES)]
     price_usd: Annotated[list[PriceUSD], Field(min_length=1, max_length=MAX_MEMORY_SIZES)] | None = None
     price_usd_hour: Annotated[list[PriceUSDHour], Field(min_length=1, max_length=MAX_MEMORY_SIZES)] | None = None
+    # Orders/s one core of this machine sustained, as the user measured it (lxdex simulate on it):
+    # plan uses it instead of extrapolating the capacity model's one-core rate.
+    orders_per_s_per_core: Annotated[float, _within("orders_per_s_per_core", open_low=True)] | None = None
     source: LongText
 
     @model_validator(mode="before")
@@ -127,6 +131,7 @@ class MachineEntry(FileModel):
                 price_usd=self.price_usd[i] if self.price_usd is not None else None,
                 price_usd_hour=self.price_usd_hour[i] if self.price_usd_hour is not None else None,
                 source=self.source,
+                orders_per_s_per_core=self.orders_per_s_per_core,
             ))
         return out
 
@@ -169,6 +174,7 @@ class HardwareProfile:
     price_usd: float | None
     price_usd_hour: float | None
     source: str
+    orders_per_s_per_core: float | None = None  # user-given (measured on the machine); None: extrapolated by plan
 
     @property
     def memory_bytes(self) -> int:

@@ -1,22 +1,28 @@
-"""``lxdex plan``: which machine holds a load, with what headroom, and how many when one is not enough.
+"""``lxdex plan``: which machine holds a load, with what headroom, how many when one is not enough,
+and one answer to buy.
 
-For a load (markets, resting orders per market, trades retained, order rate) and each hardware
-profile:
+Every memory figure comes from the capacity estimator (:mod:`.estimator`).  For a load (markets,
+resting orders per market, trades retained, order rate) and each hardware profile:
 
-- **memory**: required = runtime + safety x engine bytes (the fitted model); usable = memory minus
-  the OS reserve.  ``safety`` covers pool growth (pools double when full) and bursts.
-- **order rate**: the measured one-core throughput at the markets each core would hold, times the
-  profile's performance cores (markets sharded one engine per core).  Measured on the machine the
-  model was fitted on, not on the profile's own cores: a stated approximation.
-- the resource that runs out first (the higher share of its capacity), the most markets the
-  profile's memory holds, and the machines needed with markets sharded across them (N, and N+1 for
-  one spare).
-
-Plus the cheapest single profile that fits and a scaling table from 21K to 10M markets.
+- **engines**: one engine addresses at most 2^31 - 1 order and level slots, and runs on one core.
+  A machine runs the fewest engines that address its share of the load and sustain its share of
+  the order rate (at most its performance cores), each as a process with its own runtime.
+- **memory**: required = the estimator's process RSS with the engine's part at least ``safety`` x
+  the bytes it uses (pools double when full), per engine process; usable = memory minus the OS
+  reserve.  A load that does not fit says how far short it is ("short 3.1 GiB", or "needs 4.2x this
+  memory" beyond twice).
+- **order rate**: per core, the profile's own measured rate when its hardware file gives one
+  (``orders_per_s_per_core``, "user-given"), the rate ``plan --check`` measured on this machine
+  ("measured here"), or else the capacity model's one-core rate at the markets each engine holds,
+  measured on the sweep's machine ("extrapolated").
+- the **bottleneck**: the resource with the highest use; the most markets the memory holds; the
+  machines needed with the load sharded evenly (N, and N+1 for one spare).
+- the **recommendation**: the cheapest single machine, or N+1 cluster, that meets memory and rate
+  with the safety margin, by yearly cost (cloud: hourly x 8,760 hours; purchase: price over
+  :data:`PURCHASE_YEARS` years), with watts per million markets where power is published.
 
 Every figure is finite and no byte count is negative: the request is checked (:class:`PlanRequest`),
-the model and the profiles were checked when they were read, the engine's predicted bytes are held
-at 0 or more (the fit's intercept may be negative), and a figure that has no value says so
+the model and the profiles were checked when they were read, and a figure that has no value says so
 (``headroom_pct`` is ``None`` when the load does not fit in memory; ``max_markets`` stops at
 :data:`MAX_PLAN_MARKETS` when memory is not what limits it).
 """
@@ -25,20 +31,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from numbers import Integral, Real
 from typing import Any
 
 from ..errors import CapacityError, InputError
 from ..scenarios.tiers import DEFAULT_TIERS, expected_orders
+from .estimator import Estimator, Load, default_tape
 from .hardware import GIB, HardwareProfile
 from .model import CapacityModel
 
-__all__ = ["PlanRequest", "ProfilePlan", "plan", "SCALING_MARKETS", "orders_per_market_default"]
+__all__ = ["PlanRequest", "ProfilePlan", "plan", "memory_verdict", "highest_use_text", "recommendation_text", "SCALING_MARKETS", "orders_per_market_default", "PURCHASE_YEARS",
+           "HOURS_PER_YEAR", "MAX_MACHINES", "MAX_PLAN_MARKETS"]
 
 SCALING_MARKETS = (21_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 10_000_000)
 MAX_MACHINES = 1 << 20
 MAX_PLAN_MARKETS = 10**12  # the most markets a plan considers (max_markets stops here)
+PURCHASE_YEARS = 3  # a bought machine's price is spread over this many years
+HOURS_PER_YEAR = 8_760
 
 # A request's ranges: (low, high, integer); every product a plan takes of them stays a finite float.
 _REQUEST_RANGES: dict[str, tuple[float, float, bool]] = {
@@ -48,6 +58,7 @@ _REQUEST_RANGES: dict[str, tuple[float, float, bool]] = {
     "safety": (1.0, 100.0, False),
     "os_reserve_gib": (0.0, 65_536.0, False),
     "order_rate": (0.0, 1e15, False),
+    "engines": (1, 1 << 20, True),
 }
 
 
@@ -60,15 +71,16 @@ def orders_per_market_default(markets: int) -> float:
 class PlanRequest:
     markets: int
     orders_per_market: float | None = None  # None: the default tier table's mean at this size
-    trades_retained: int = 1_000_000
+    trades_retained: int | None = None  # None: one engine's tape capacity, as simulate keeps
     safety: float = 2.0  # pools double when full: reserved bytes run up to twice those used
     os_reserve_gib: float = 4.0
     order_rate: float = 1_000_000.0  # orders/s the exchange must sustain
+    engines: int | None = None  # engines per machine; None: the fewest that hold the load and its rate
 
     def __post_init__(self) -> None:
         for name, (low, high, integer) in _REQUEST_RANGES.items():
             value = getattr(self, name)
-            if value is None and name == "orders_per_market":
+            if value is None and name in ("orders_per_market", "trades_retained", "engines"):
                 continue
             kind = "an integer" if integer else "a finite number"
             is_number = isinstance(value, Integral) if integer else isinstance(value, Real) and math.isfinite(value)
@@ -79,13 +91,38 @@ class PlanRequest:
         m = self.markets if markets is None else markets
         return self.orders_per_market if self.orders_per_market is not None else orders_per_market_default(m)
 
+    @property
+    def tape(self) -> int:
+        return self.trades_retained if self.trades_retained is not None else default_tape()
+
+    def load(self, markets: int | None = None) -> Load:
+        m = self.markets if markets is None else markets
+        return Load(markets=m, resting_orders=self.opm(m) * m, trades_retained=self.tape, order_rate=self.order_rate)
+
 
 @dataclass(frozen=True)
-class Load:
-    markets: float
-    resting_orders: float
-    trades_retained: float
-    order_rate: float
+class Rate:
+    """How fast one core of a profile matches, and where that figure comes from."""
+
+    per_core: float | None  # flat, when measured (user-given or here); None: the model's curve by markets per engine
+    source: str  # "user-given", "measured here" or "extrapolated"
+    basis: str
+
+
+@dataclass(frozen=True)
+class MachineLoad:
+    """One machine of N running its share of the load: its engines, memory and order capacity."""
+
+    load: Load
+    engines: int
+    required: tuple[float, float, float]  # bytes: required, low, high
+    order_capacity: float  # orders/s of its engines
+    fits_memory: bool
+    fits_rate: bool
+
+    @property
+    def holds(self) -> bool:
+        return self.fits_memory and self.fits_rate
 
 
 @dataclass(frozen=True)
@@ -99,105 +136,137 @@ class ProfilePlan:
     required_bytes_high: float
     fits_memory: bool
     headroom_pct: float | None  # share of usable memory left; None when the load does not fit in memory
+    memory_use_pct: float  # required / usable; above 100 when it does not fit
     max_markets: int  # at most MAX_PLAN_MARKETS (memory is then not what limits the markets)
-    order_capacity_per_s: float
+    engines_per_machine: int  # on one machine holding the whole load (or trying to)
+    order_capacity_per_s: float  # of those engines
     order_rate_use_pct: float
+    orders_per_s_per_core: float  # at the markets each engine holds
+    rate_source: str  # user-given, measured here, extrapolated
+    rate_basis: str
     fits: bool
     bottleneck: str  # "memory" or "order rate": whichever uses more of its capacity
     machines: int | None  # sharded, no spare; None when no number of these machines holds it
     machines_n_plus_1: int | None
+    machine_engines: int | None  # engines on each of the N machines
     machine_markets: int | None  # markets on the busiest machine of the N (the per-shard load)
-    machine_required_bytes: float | None  # what that machine needs: runtime + safety x its shard's engine bytes
+    machine_required_bytes: float | None  # what that machine needs
     price_usd: float | None
     price_usd_hour: float | None
     cluster_price_usd: float | None  # N+1 machines
     cluster_price_usd_hour: float | None
+    yearly_cost_usd: float | None  # one machine: price / PURCHASE_YEARS, or hourly x HOURS_PER_YEAR
+    max_power_w: float | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _shard_load(load: Load) -> Any:
-    """``share(n)``: the load of the busiest of ``n`` machines with markets, orders, tape and flow split evenly."""
-    opm = load.resting_orders / load.markets
-
-    def share(n: int) -> Load:
-        markets = math.ceil(load.markets / n)
-        return Load(markets, opm * markets, load.trades_retained / n, load.order_rate / n)
-
-    return share
-
-
 class _Sizing:
-    """The model and the request's margins, applied to one machine."""
+    """The estimator and the request's margins, applied to machines of one profile."""
 
-    def __init__(self, model: CapacityModel, request: PlanRequest):
-        self.model = model
+    def __init__(self, estimator: Estimator, request: PlanRequest, here: str | None = None):
+        self.estimator = estimator
+        self.model = estimator.model
+        self.request = request
         self.safety = request.safety
         self.os_reserve = request.os_reserve_gib * GIB
+        self.here = here  # the profile whose orders_per_s_per_core plan --check measured on this machine
 
-    def required(self, load: Load) -> tuple[float, float, float]:
-        """(required, low, high) bytes: runtime plus ``safety`` x the engine's predicted bytes (95% interval)."""
-        fit = self.model.fit
-        # The engine cannot use fewer than 0 bytes, whatever a negative intercept says of a tiny load.
-        centre = max(fit.predict(load.markets, load.resting_orders, load.trades_retained), 0.0)
-        low, high = (max(v, 0.0) for v in fit.interval(load.markets, load.resting_orders, load.trades_retained))
-        runtime = self.model.runtime_bytes
-        return runtime + self.safety * centre, runtime + self.safety * low, runtime + self.safety * high
+    def rate(self, profile: HardwareProfile) -> Rate:
+        if profile.orders_per_s_per_core is not None:
+            source = "measured here" if profile.name == self.here else "user-given"
+            basis = "plan --check on this machine" if source == "measured here" else "orders_per_s_per_core in the hardware file"
+            return Rate(profile.orders_per_s_per_core, source, basis)
+        processor = str(self.model.provenance.get("processor") or "the sweep's machine")
+        return Rate(None, "extrapolated", f"one core of {processor} measured by lxdex sweep, at the markets each engine holds")
+
+    def per_core(self, rate: Rate, markets_per_engine: float) -> float:
+        return rate.per_core if rate.per_core is not None else self.model.orders_per_s_per_core(markets_per_engine)
 
     def usable(self, profile: HardwareProfile) -> int:
         return max(int(profile.memory_bytes - self.os_reserve), 0)
 
-    def order_capacity(self, profile: HardwareProfile, markets: float) -> float:
-        cores = profile.p_cores
-        return cores * self.model.orders_per_s_per_core(markets / cores)
+    def required(self, load: Load, engines: int) -> tuple[float, float, float]:
+        """Bytes ``engines`` engine processes holding ``load`` need: each process its runtime and slack."""
+        split = replace(load, engines=engines)
+        centre, low, high = self.estimator.required_bytes(split, self.safety)
+        extra = (engines - 1) * self.estimator.process_overhead()
+        return centre + extra, low + extra, high + extra
 
-    def holds(self, profile: HardwareProfile, load: Load) -> bool:
-        return self.required(load)[0] <= self.usable(profile) and load.order_rate <= self.order_capacity(profile, load.markets)
+    def machine(self, profile: HardwareProfile, load: Load) -> MachineLoad:
+        """One machine holding ``load``: the fewest engines that address it and sustain its rate."""
+        rate = self.rate(profile)
+        engines = max(self.request.engines or 1, load.engines_needed(self.estimator.price_levels(load)))
+        if self.request.engines is None:
+            while engines < profile.p_cores and engines * self.per_core(rate, load.markets / engines) < load.order_rate:
+                engines += 1
+        capacity = engines * self.per_core(rate, load.markets / engines)
+        required = self.required(load, engines)
+        return MachineLoad(load, engines, required, capacity, required[0] <= self.usable(profile),
+                           load.order_rate <= capacity and engines <= profile.p_cores)
 
-    def max_markets(self, profile: HardwareProfile, opm: float, trades_retained: float) -> int:
-        """Most markets the profile's usable memory holds (the model is linear, so this is exact), at most
-        :data:`MAX_PLAN_MARKETS`."""
-        base, a, b, c = self.model.fit.coefficients
-        usable = self.usable(profile)
-        if self.model.runtime_bytes > usable:
-            return 0  # the runtime alone does not fit
-        per_market = self.safety * (a + b * opm)  # a, b >= 0 (the model file is checked)
-        room = usable - self.model.runtime_bytes - self.safety * (base + c * trades_retained)
-        if room < 0:
-            return 0
-        if per_market <= 0 or room >= per_market * MAX_PLAN_MARKETS:
-            return MAX_PLAN_MARKETS
-        return min(int(room // per_market), MAX_PLAN_MARKETS)
-
-    def machines(self, profile: HardwareProfile, load: Load) -> int | None:
-        """Fewest machines holding ``load`` with markets, orders, trades and order rate split evenly."""
-
-        share = _shard_load(load)
+    def machines(self, profile: HardwareProfile, load: Load) -> tuple[int, MachineLoad] | None:
+        """Fewest machines holding ``load`` split evenly, and the busiest machine's share."""
         hi = 1
-        while not self.holds(profile, share(hi)):
+        while not (m := self.machine(profile, load.split(hi))).holds:
             if hi >= load.markets or hi >= MAX_MACHINES:
                 return None  # even one market per machine is too much
             hi = min(hi * 2, int(load.markets), MAX_MACHINES)
+        found = m
         lo = hi // 2 + 1 if hi > 1 else 1
         while lo < hi:
             mid = (lo + hi) // 2
-            if self.holds(profile, share(mid)):
-                hi = mid
+            if (m := self.machine(profile, load.split(mid))).holds:
+                hi, found = mid, m
             else:
                 lo = mid + 1
-        return hi
+        if found.load.markets != math.ceil(load.markets / hi):
+            found = self.machine(profile, load.split(hi))
+        return hi, found
+
+    def max_markets(self, profile: HardwareProfile, opm: float, trades_retained: float) -> int:
+        """Most markets the profile's usable memory holds (at this depth and tape), at most :data:`MAX_PLAN_MARKETS`."""
+        usable = self.usable(profile)
+
+        def fits(markets: int) -> bool:
+            load = Load(markets, opm * markets, int(trades_retained))
+            engines = max(self.request.engines or 1, load.engines_needed(self.estimator.price_levels(load)))
+            return self.required(load, engines)[0] <= usable
+
+        if not fits(1):
+            return 0
+        lo, hi = 1, 2
+        while fits(hi):
+            if hi >= MAX_PLAN_MARKETS:
+                return MAX_PLAN_MARKETS
+            lo, hi = hi, min(hi * 2, MAX_PLAN_MARKETS)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+        return lo
+
+
+def yearly_cost(price_usd: float | None, price_usd_hour: float | None) -> tuple[float, str] | None:
+    """(US dollars a year, how): a purchase spread over :data:`PURCHASE_YEARS` years, or hourly all year."""
+    if price_usd is not None:
+        return price_usd / PURCHASE_YEARS, f"purchase ${price_usd:,.0f} over {PURCHASE_YEARS} years"
+    if price_usd_hour is not None:
+        return price_usd_hour * HOURS_PER_YEAR, f"${price_usd_hour:,.4g}/h x {HOURS_PER_YEAR:,} h"
+    return None
 
 
 def _profile_plan(sizing: _Sizing, profile: HardwareProfile, load: Load, opm: float) -> ProfilePlan:
-    required, low, high = sizing.required(load)
+    one = sizing.machine(profile, load)
+    required, low, high = one.required
     usable = sizing.usable(profile)
-    capacity = sizing.order_capacity(profile, load.markets)
     memory_use = required / usable if usable else math.inf
-    rate_use = load.order_rate / capacity if capacity else math.inf
-    machines = sizing.machines(profile, load)
+    rate_use = load.order_rate / one.order_capacity if one.order_capacity else math.inf
+    found = sizing.machines(profile, load)
+    machines, shard = (found[0], found[1]) if found is not None else (None, None)
     spare = machines + 1 if machines is not None else None
-    shard = _shard_load(load)(machines) if machines is not None else None
+    rate = sizing.rate(profile)
+    cost = yearly_cost(profile.price_usd, profile.price_usd_hour)
     return ProfilePlan(
         name=profile.name,
         kind=profile.kind,
@@ -206,21 +275,29 @@ def _profile_plan(sizing: _Sizing, profile: HardwareProfile, load: Load, opm: fl
         required_bytes=required,
         required_bytes_low=low,
         required_bytes_high=high,
-        fits_memory=required <= usable,
-        headroom_pct=100.0 * (usable - required) / usable if usable and required <= usable else None,
+        fits_memory=one.fits_memory,
+        headroom_pct=100.0 * (usable - required) / usable if usable and one.fits_memory else None,
+        memory_use_pct=min(100.0 * memory_use, 1e18),
         max_markets=sizing.max_markets(profile, opm, load.trades_retained),
-        order_capacity_per_s=capacity,
-        order_rate_use_pct=100.0 * rate_use,
-        fits=required <= usable and rate_use <= 1.0,
+        engines_per_machine=one.engines,
+        order_capacity_per_s=one.order_capacity,
+        order_rate_use_pct=min(100.0 * rate_use, 1e18),
+        orders_per_s_per_core=sizing.per_core(rate, load.markets / one.engines),
+        rate_source=rate.source,
+        rate_basis=rate.basis,
+        fits=one.holds,
         bottleneck="memory" if memory_use >= rate_use else "order rate",
         machines=machines,
         machines_n_plus_1=spare,
-        machine_markets=int(shard.markets) if shard else None,
-        machine_required_bytes=sizing.required(shard)[0] if shard else None,
+        machine_engines=shard.engines if shard else None,
+        machine_markets=int(shard.load.markets) if shard else None,
+        machine_required_bytes=shard.required[0] if shard else None,
         price_usd=profile.price_usd,
         price_usd_hour=profile.price_usd_hour,
         cluster_price_usd=spare * profile.price_usd if spare and profile.price_usd is not None else None,
         cluster_price_usd_hour=spare * profile.price_usd_hour if spare and profile.price_usd_hour is not None else None,
+        yearly_cost_usd=cost[0] if cost else None,
+        max_power_w=profile.max_power_w,
     )
 
 
@@ -229,32 +306,82 @@ def _cheapest(plans: Sequence[ProfilePlan], price: str) -> ProfilePlan | None:
     return min(priced, key=lambda p: (getattr(p, price), -(p.headroom_pct or 0.0)), default=None)
 
 
+def recommendation(plans: Sequence[ProfilePlan], markets: int) -> dict[str, Any] | None:
+    """The cheapest way, by yearly cost, to meet memory and rate with the safety margin: one machine
+    that holds the whole load, or N+1 machines of one profile (N >= 2) sharing it with a spare."""
+    options = []
+    for p in plans:
+        cost = yearly_cost(p.price_usd, p.price_usd_hour)
+        if cost is None or p.machines is None:
+            continue
+        count = 1 if p.fits else p.machines_n_plus_1
+        assert count is not None
+        options.append((count * cost[0], count, p, cost[1]))
+    if not options:
+        return None
+    total, count, p, basis = min(options, key=lambda o: (o[0], o[1], -(o[2].headroom_pct or 0.0)))
+    single = count == 1
+    watts = count * p.max_power_w / (markets / 1e6) if p.max_power_w is not None else None
+    return {
+        "kind": "single machine" if single else "cluster",
+        "profile": p.name,
+        "machines": count,
+        "spare": 0 if single else 1,
+        "engines_per_machine": p.engines_per_machine if single else p.machine_engines,
+        "markets_per_machine": markets if single else p.machine_markets,
+        "required_bytes_per_machine": p.required_bytes if single else p.machine_required_bytes,
+        "usable_bytes_per_machine": p.usable_bytes,
+        "yearly_cost_usd": total,
+        "cost_basis": f"{count} x {basis}" if count > 1 else basis,
+        "watts_per_million_markets": watts,
+        "rate_source": p.rate_source,
+    }
+
+
+def memory_verdict(p: dict[str, Any]) -> str:
+    """Headroom (the share of usable memory left) when the load fits in memory; otherwise how far short (GiB), or how many times this
+    memory it needs when that is more than twice."""
+    if p["headroom_pct"] is not None:
+        return f"{p['headroom_pct']:,.1f}%"
+    if p["usable_bytes"] <= 0:
+        return "no usable memory"
+    ratio = p["required_bytes"] / p["usable_bytes"]
+    if ratio > 2:
+        return f"needs {ratio:,.1f}x this memory"
+    return f"short {(p['required_bytes'] - p['usable_bytes']) / GIB:,.2f} GiB"
+
+
+def highest_use_text(p: dict[str, Any]) -> str:
+    """A profile's resource with the highest use, and that use ("order rate 16%"): above 100% it runs out."""
+    use = p["memory_use_pct"] if p["bottleneck"] == "memory" else p["order_rate_use_pct"]
+    return f"{p['bottleneck']} {use:,.0f}%" if use < 1e6 else f"{p['bottleneck']} (out)"
+
+
+def recommendation_text(rec: dict[str, Any] | None, markets: int) -> str:
+    """One sentence: what to buy for the load, what it costs a year, and its power per million markets."""
+    if rec is None:
+        return "no priced profile (or N+1 cluster of one) holds this load"
+    what = (f"one {rec['profile']}" if rec["kind"] == "single machine"
+            else f"{rec['machines']} x {rec['profile']} ({rec['machines'] - 1} + 1 spare, {rec['markets_per_machine']:,} markets each)")
+    watts = f"; {rec['watts_per_million_markets']:,.0f} W per million markets at full power" if rec["watts_per_million_markets"] is not None else ""
+    engines = rec["engines_per_machine"]
+    return (f"{what}: ${rec['yearly_cost_usd']:,.0f} a year ({rec['cost_basis']}){watts}; each machine needs "
+            f"{rec['required_bytes_per_machine'] / GIB:,.2f} GiB of {rec['usable_bytes_per_machine'] / GIB:,.1f} GiB usable, "
+            f"{engines} engine{'s' if engines != 1 else ''}; order rate {rec['rate_source']}")
+
+
 def plan(model: CapacityModel, profiles: Sequence[HardwareProfile], request: PlanRequest,
-         scaling_markets: Sequence[int] = SCALING_MARKETS) -> dict[str, Any]:
-    """The whole plan as a JSON-ready dict (see the module docstring)."""
-    sizing = _Sizing(model, request)
+         scaling_markets: Sequence[int] = SCALING_MARKETS, estimator: Estimator | None = None,
+         measured_here: str | None = None) -> dict[str, Any]:
+    """The whole plan as a JSON-ready dict (see the module docstring).  ``measured_here`` names the
+    profile (of ``profiles``) whose per-core rate ``plan --check`` measured on this machine."""
+    estimator = estimator or Estimator(model)
+    sizing = _Sizing(estimator, request, measured_here)
     opm = request.opm()
-    load = Load(request.markets, opm * request.markets, request.trades_retained, request.order_rate)
+    load = request.load()
     plans = [_profile_plan(sizing, p, load, opm) for p in profiles]
     if all(p.machines is None for p in plans):
-        n = min(request.markets, MAX_MACHINES)
-        shard = _shard_load(load)(n)  # the most the load can be split
-        spread = "one market per machine" if n == request.markets else f"over {n:,} machines"
-        largest = max(profiles, key=lambda p: p.memory_bytes)
-        needed = sizing.required(shard)[0]
-        roomy = [p for p in profiles if needed <= sizing.usable(p)]
-        if not roomy:
-            raise CapacityError(
-                f"no profile can hold this load, even sharded {spread}: {shard.markets:,.0f} market(s) with {opm:,.0f} resting "
-                f"orders each need {needed / GIB:,.1f} GiB with the runtime, and the largest profile ({largest.name}) "
-                f"has {sizing.usable(largest) / GIB:,.1f} GiB usable"
-            )
-        fastest = max(roomy, key=lambda p: sizing.order_capacity(p, shard.markets))
-        raise CapacityError(
-            f"no profile can sustain this order rate, even sharded {spread}: each machine would take {shard.order_rate:,.0f} "
-            f"orders/s, and the fastest profile with the memory for it ({fastest.name}) handles "
-            f"{sizing.order_capacity(fastest, shard.markets):,.0f} orders/s (the model's one-core throughput x its performance cores)"
-        )
+        raise _unplannable(sizing, profiles, load, request)
     fitting = [p for p in plans if p.fits]
     cheapest = _cheapest(fitting, "price_usd")
     cheapest_cloud = _cheapest(fitting, "price_usd_hour")
@@ -264,23 +391,25 @@ def plan(model: CapacityModel, profiles: Sequence[HardwareProfile], request: Pla
 
     scaling = []
     for markets in scaling_markets:
-        row_opm = request.opm(markets)
-        row = Load(markets, row_opm * markets, request.trades_retained, request.order_rate)
-        required, low, high = sizing.required(row)
-        holding = [p for p in profiles if sizing.holds(p, row)]
+        row = request.load(markets)
+        required, low, high = sizing.required(row, row.engines_needed(estimator.price_levels(row)))
+        holding = [p for p in profiles if sizing.machine(p, row).holds]
         smallest = min(holding, key=lambda p: (p.memory_bytes, p.price_usd if p.price_usd is not None else math.inf), default=None)
         scaling.append({
             "markets": markets,
-            "orders_per_market": row_opm,
+            "orders_per_market": request.opm(markets),
             "required_bytes": required,
             "required_bytes_low": low,
             "required_bytes_high": high,
             "extrapolated": markets > model.largest_markets,
             "smallest_fit": smallest.name if smallest else None,
         })
-
+    estimate = estimator.estimate(replace(load, engines=load.engines_needed(estimator.price_levels(load))))
     return {
-        "request": asdict(request) | {"orders_per_market": opm, "resting_orders": load.resting_orders},
+        "load": load.as_dict() | {"safety": request.safety, "os_reserve_gib": request.os_reserve_gib,
+                                  "engines_per_machine": request.engines,
+                                  "trades_retained_source": "given" if request.trades_retained is not None else "one engine's tape capacity"},
+        "request": asdict(request) | {"orders_per_market": opm, "resting_orders": load.resting_orders, "trades_retained": load.trades_retained},
         "model": {
             "runtime_bytes": model.runtime_bytes,
             "coefficients": dict(zip(("base", "markets", "resting_orders", "trades_retained"), model.fit.coefficients, strict=True)),
@@ -289,14 +418,38 @@ def plan(model: CapacityModel, profiles: Sequence[HardwareProfile], request: Pla
             "extrapolated": request.markets > model.largest_markets,
             "provenance": model.provenance,
         },
-        "engine_bytes": model.engine_bytes(load.markets, load.resting_orders, load.trades_retained),
+        "engine_bytes": estimate.engine_bytes_used.bytes,
+        "estimate": estimate.as_dict(),
         "profiles": [p.as_dict() for p in plans],
         "cheapest_fit": cheapest.name if cheapest else None,
         "cheapest_cloud_fit": cheapest_cloud.name if cheapest_cloud else None,
         "cluster": _cluster_summary(cluster, "price_usd"),
         "cluster_cloud": _cluster_summary(cluster_cloud, "price_usd_hour"),
+        "recommendation": recommendation(plans, request.markets),
         "scaling": scaling,
     }
+
+
+def _unplannable(sizing: _Sizing, profiles: Sequence[HardwareProfile], load: Load, request: PlanRequest) -> CapacityError:
+    """The one-line error when no profile holds the load, however it is sharded."""
+    n = min(request.markets, MAX_MACHINES)
+    shard = load.split(n)  # the most the load can be split
+    spread = "one market per machine" if n == request.markets else f"over {n:,} machines"
+    largest = max(profiles, key=lambda p: p.memory_bytes)
+    needed = sizing.required(shard, 1)[0]
+    roomy = [p for p in profiles if needed <= sizing.usable(p)]
+    if not roomy:
+        return CapacityError(
+            f"no profile can hold this load, even sharded {spread}: {shard.markets:,.0f} market(s) with {request.opm():,.0f} resting "
+            f"orders each need {needed / GIB:,.1f} GiB with the runtime, and the largest profile ({largest.name}) "
+            f"has {sizing.usable(largest) / GIB:,.1f} GiB usable"
+        )
+    fastest = max(roomy, key=lambda p: sizing.machine(p, shard).order_capacity)
+    return CapacityError(
+        f"no profile can sustain this order rate, even sharded {spread}: each machine would take {shard.order_rate:,.0f} "
+        f"orders/s, and the fastest profile with the memory for it ({fastest.name}) handles "
+        f"{sizing.machine(fastest, shard).order_capacity:,.0f} orders/s (one engine per performance core)"
+    )
 
 
 def _cluster_summary(p: ProfilePlan | None, price: str) -> dict[str, Any] | None:

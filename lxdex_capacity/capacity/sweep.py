@@ -27,14 +27,15 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..errors import LxdexError
+from ..errors import InputError, LxdexError
 from ..machine import machine_info
 from ..memory_guard import refuse_unless_it_fits
 from ..scenarios.config import Scenario, scenario_from_dict
 from ..scenarios.tiers import Tier
 from .model import CapacityModel, LinearFit, fit_bytes
 
-__all__ = ["Variant", "VARIANTS", "SweepPoint", "SweepResult", "plan_points", "run_sweep", "measure_point"]
+__all__ = ["Variant", "VARIANTS", "SweepPoint", "SweepResult", "plan_points", "check_design", "run_sweep", "measure_point", "run_in_fresh_process",
+           "peak_rss_bytes"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class SweepPoint:
     runtime_bytes: int  # RSS after the empty phase minus the engine's bytes then (meaningful at small sizes)
     orders_per_s: float  # one core, the traded phase
     elapsed_s: float
+    peak_rss_bytes: int = 0  # the process's peak resident memory over the whole run (0: not measured)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,30 @@ def plan_points(sizes: Sequence[int], repeat: int, base: Scenario, fit_up_to: in
     return runs
 
 
+def check_design(runs: Sequence[tuple[Scenario, str, bool]]) -> None:
+    """Refuse, before any point runs, a sweep whose points cannot separate the model's terms: the
+    validation fit (the points not held out) and the full fit, at the loads the points are expected
+    to reach (the tier table's resting orders; the trades each tape keeps: ``min(trades, tape)``)."""
+    from ..scenarios.tiers import expected_orders
+    from .model import separability_problem
+
+    def design(points: Sequence[tuple[Scenario, str, bool]]) -> tuple[list[float], list[float], list[float]]:
+        return ([s.markets for s, _, _ in points], [expected_orders(s.tiers, s.markets) for s, _, _ in points],
+                [min(s.trades, s.trades_retained) for s, _, _ in points])
+
+    fitted = [r for r in runs if not r[2]]
+    for what, points in (("the validation fit (the sizes up to --fit-up-to)", fitted), ("the model", runs)):
+        problem = separability_problem(*design(points))
+        if problem:
+            sizes = sorted({s.markets for s, _, _ in points})
+            trades = runs[0][0].trades
+            hint = (f"--trades {trades:,} never fills a tape of {runs[0][0].trades_retained:,}: raise --trades to at least "
+                    f"{4 * runs[0][0].trades_retained:,} (the long-tape variant keeps 4x)" if "trades retained do not vary" in problem
+                    else "sweep at least two sizes up to --fit-up-to, e.g. --markets 1000,5000,21000")
+            raise InputError(f"these sweep points cannot separate base, markets, resting orders and trades retained for {what}, "
+                             f"at {', '.join(f'{m:,}' for m in sizes)} markets: {problem}; {hint}")
+
+
 def measure_point(scenario: Scenario) -> dict[str, Any]:
     """One point, in this process (the worker calls it): simulate and keep what the model needs."""
     from ..simulation import simulate
@@ -129,7 +155,16 @@ def measure_point(scenario: Scenario) -> dict[str, Any]:
         "runtime_bytes": empty.rss_bytes - empty.engine_bytes_used,
         "orders_per_s": result.throughput.orders_per_s,
         "elapsed_s": result.elapsed_s,
+        "peak_rss_bytes": peak_rss_bytes(),
     }
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory so far (``ru_maxrss``: kilobytes on Linux, bytes on macOS)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
 _PARENT_PID = "LXDEX_SWEEP_PARENT_PID"
@@ -153,7 +188,7 @@ runpy.run_module("lxdex_capacity.capacity.sweep", run_name="__main__", alter_sys
 """
 
 
-def _run_in_fresh_process(scenario: Scenario) -> dict[str, Any]:
+def run_in_fresh_process(scenario: Scenario) -> dict[str, Any]:
     """One point in a child process (see ``_CHILD``), whose stderr is only read for a failed point's
     last line.  Whatever stops this process (a Ctrl-C, SIGTERM, the end of a Dask worker, SIGKILL)
     leaves no child behind and prints nothing of the child's: an exception here kills and reaps it
@@ -214,6 +249,7 @@ def run_sweep(
     if fit_up_to is None:
         fit_up_to = sizes[-2] if len(sizes) > 1 else sizes[-1]
     runs = plan_points(sizes, repeat, base, fit_up_to)
+    check_design(runs)
     estimates = sorted((estimate_memory(s) for s, _, _ in runs), reverse=True)
     at_once = f"the {concurrent} largest sweep points running at once need" if concurrent > 1 else "the largest sweep point needs"
     refuse_unless_it_fits(sum(estimates[: max(concurrent, 0)]), at_once, "drop the largest size, use fewer workers, or --force", force)
@@ -223,11 +259,11 @@ def run_sweep(
         for i, scenario in enumerate(scenarios):
             if advance:
                 advance(i, len(runs), f"{scenario.markets:,} markets, {runs[i][1]}")
-            measurements.append(_run_in_fresh_process(scenario))
+            measurements.append(run_in_fresh_process(scenario))
     else:
         from ..distributed import parallel_map
 
-        measurements = parallel_map(client, _run_in_fresh_process, scenarios, advance,
+        measurements = parallel_map(client, run_in_fresh_process, scenarios, advance,
                                     describe=lambda s: f"sweep point markets={s.markets} seed={s.seed}")
     points = [SweepPoint(markets=s.markets, variant=variant, seed=s.seed, held_out=held_out, **m)
               for (s, variant, held_out), m in zip(runs, measurements, strict=True)]

@@ -40,10 +40,27 @@ from ..console import err, out
 from ..errors import InputError, Interrupted, LxdexError, OutputError
 from ..schema import error_message
 
-__all__ = ["app", "main", "Invocation", "invocation"]
+__all__ = ["app", "main", "HelpGroup", "Invocation", "invocation"]
 
 
-class _RootGroup(TyperGroup):
+class HelpGroup(TyperGroup):
+    """A command group that, given no arguments (``lxdex``, ``lxdex hardware``), shows its help once, exactly
+    as ``--help`` does, and exits 0.
+
+    click's own way, :class:`NoArgsIsHelpError`, builds the help text while the exception is made: typer's
+    rich help is printed then, as a side effect, and whether the exception's message is empty or holds the
+    help a second time depends on the typer and click versions, so whoever prints the message may print the
+    help twice.  Here the help option's own callback runs instead, as if ``--help`` had been given."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            option = self.get_help_option(ctx)
+            if option is not None and option.callback is not None:
+                option.callback(ctx, option, True)  # prints the help, then ctx.exit(): exit code 0
+        return list(super().parse_args(ctx, args))
+
+
+class _RootGroup(HelpGroup):
     """The root command: a Ctrl-C inside a command becomes :class:`Interrupted`, reported by
     :func:`main` (typer itself would end with a silent exit 130)."""
 
@@ -59,6 +76,7 @@ app = typer.Typer(
     help="Measured memory and speed of a real multi-market matching engine, and the machines that hold it.",
     cls=_RootGroup,
     no_args_is_help=True,
+    rich_markup_mode="rich",  # help texts are rich markup with any typer version (options.help_text escapes a "[")
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -228,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         # that neither click nor typer internals are imported.
         if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
             raise
-        if type(exc).__name__ == "NoArgsIsHelpError":  # bare ``lxdex``: the help, as --help shows it
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group not built on HelpGroup, run bare: its help
             text = exc.format_message()  # the help text; empty when typer's rich help was printed already
             if text.strip():
                 out.print(text, markup=False, highlight=False)

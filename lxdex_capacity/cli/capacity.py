@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..console import step_progress
+from ..console import err, step_progress
 from ..errors import CheckFailed, InputError
-from .app import app
+from .app import HelpGroup, app
 from .options import (
     HARDWARE_FILE,
     MODEL_FILE,
@@ -25,7 +25,14 @@ from .options import (
     plan_request,
 )
 from .render import print_json
-from .render.capacity import print_hardware_compare, print_hardware_list, print_hardware_show, print_plan, print_sweep
+from .render.capacity import (
+    print_check,
+    print_hardware_compare,
+    print_hardware_list,
+    print_hardware_show,
+    print_plan,
+    print_sweep,
+)
 
 if TYPE_CHECKING:
     from ..capacity.model import CapacityModel
@@ -105,16 +112,20 @@ def sweep(
 def plan(
     markets: int = typer.Option(21_000, min=1, max=10**12, help="Markets the exchange lists."),
     orders_per_market: float | None = ORDERS_PER_MARKET,
-    trades_retained: int = TRADES_RETAINED,
+    trades_retained: int | None = TRADES_RETAINED,
     order_rate: float = ORDER_RATE,
     safety: float = SAFETY,
     os_reserve: float = OS_RESERVE,
+    engines: int | None = typer.Option(None, min=1, max=1 << 20, help="Engines per machine (default: the fewest that address the load and sustain its rate, one per core at most)."),
     model_file: Path | None = MODEL_FILE,
     hardware_file: Path | None = HARDWARE_FILE,
     profile_names: list[str] | None = typer.Option(None, "--profile", help="Plan only for these profiles (repeatable)."),
+    check: bool = typer.Option(False, "--check", help="Run the planned load here (or the most of it this machine holds) and print "
+                               "predicted against measured, with the error; exit 1 if a prediction misses its target."),
     as_json: bool = json_option(),
 ) -> None:
-    """Which machines hold the load: memory required vs usable, headroom, max markets, bottleneck, N+1 clusters."""
+    """Which machine holds the load: memory required vs usable, headroom, engines, order rate, N+1 clusters, and a recommendation."""
+    from ..capacity.estimator import Estimator
     from ..capacity.hardware import find_profile, load_profiles
     from ..capacity.model import load_model
     from ..capacity.plan import plan as make_plan
@@ -123,15 +134,30 @@ def plan(
     profiles = load_profiles(hardware_file)
     if profile_names:
         profiles = [find_profile(name, profiles) for name in profile_names]
-    request = plan_request(markets, orders_per_market, trades_retained, order_rate, safety, os_reserve)
-    report = make_plan(model, profiles, request)
+    request = plan_request(markets, orders_per_market, trades_retained, order_rate, safety, os_reserve, engines)
+    estimator = Estimator(model)
+    report = make_plan(model, profiles, request, estimator=estimator)  # refuses a load no profile holds before any run
+    checked = None
+    if check:
+        from ..capacity.check import check_plan, this_machine
+
+        with err.status("plan --check: running the planned load in a fresh process (lxdex simulate's phases)"):
+            checked = check_plan(request, estimator)
+        here = this_machine(checked.orders_per_s_per_core)
+        report = make_plan(model, [*profiles, here], request, estimator=estimator, measured_here=here.name)
+        report["check"] = checked.as_dict()
     if as_json:
         print_json(report)
     else:
         print_plan(report)
+        if checked is not None:
+            print_check(report["check"])
+    if checked is not None and not checked.passed:
+        missed = "; ".join(f"{r.figure} {r.error_pct:+.1f}% (target {r.target})" for r in checked.rows if r.passed is False)
+        raise CheckFailed(f"plan --check: a prediction missed its target: {missed}")
 
 
-hardware_app = typer.Typer(help="Hardware profiles: buyable configurations with their sources.", no_args_is_help=True)
+hardware_app = typer.Typer(help="Hardware profiles: buyable configurations with their sources.", no_args_is_help=True, cls=HelpGroup)
 app.add_typer(hardware_app, name="hardware")
 
 

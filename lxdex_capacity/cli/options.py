@@ -25,8 +25,23 @@ if TYPE_CHECKING:
 __all__ = [
     "MARKETS_HELP", "MARKETS", "TRADES", "SEED", "SCENARIO", "FORCE", "json_option", "scenario_from_options",
     "ORDERS_PER_MARKET", "TRADES_RETAINED", "ORDER_RATE", "SAFETY", "OS_RESERVE", "MODEL_FILE", "HARDWARE_FILE", "plan_request",
-    "output_path", "output_file_path",
+    "output_path", "output_file_path", "help_text",
 ]
+
+
+def help_text(text: str) -> str:
+    """``text`` as help that shows as written.  typer's rich help reads every help text as rich markup
+    (the app sets ``rich_markup_mode="rich"``), where ``[machine]`` is a style tag and vanishes, so ``[``
+    is escaped; click's plain help (``TYPER_USE_RICH=0``) prints help as it is, so there it is left alone.
+    Any help holding a ``[`` goes through here (tests/test_cli.py checks every command's help)."""
+    import typer.core
+    from rich.markup import escape
+
+    rich_help = getattr(typer.core, "HAS_RICH", None)  # TYPER_USE_RICH, read when typer is imported
+    if rich_help is None:  # older typer: rich help whenever rich is installed
+        rich_help = getattr(typer.core, "rich", None) is not None
+    return escape(text) if rich_help else text
+
 
 # --- one simulation run: simulate, profile, report (and scenario show's --markets) -------------------
 
@@ -71,18 +86,19 @@ def scenario_from_options(scenario_file: Path | None, **overrides: Any) -> Scena
 # --- a capacity plan: plan, report ----------------------------------------------------------------
 
 ORDERS_PER_MARKET = typer.Option(None, min=0, help="Mean resting orders per market (default: the tier table's mean at this size).")
-TRADES_RETAINED = typer.Option(1_000_000, min=0, help="Trades kept in memory (the tape).")
+TRADES_RETAINED = typer.Option(None, min=0, help="Trades kept in memory, all engines together (default: one engine's tape capacity, 262,144, as simulate keeps; the published report counted 1,000,000).")
 ORDER_RATE = typer.Option(1_000_000, min=0, help="Orders per second the exchange must sustain.")
 SAFETY = typer.Option(2.0, min=1.0, max=100.0, help="Multiplier on the engine's predicted bytes: pools double when full, so a process may hold up to twice what its books use.")
 OS_RESERVE = typer.Option(4.0, min=0.0, help="GiB of each machine's memory left to the OS and everything else.")
 MODEL_FILE = typer.Option(None, "--model", help="Model JSON from 'lxdex sweep' (default: the reference model shipped with the package).")
-HARDWARE_FILE = typer.Option(None, "--hardware", help="TOML file of extra hardware profiles ([[machine]] tables, shaped like the built-in table; see README).")
+HARDWARE_FILE = typer.Option(None, "--hardware", help=help_text("TOML file of extra hardware profiles ([[machine]] tables, shaped "
+                                                                  "like the built-in table; see README)."))
 
 
-def plan_request(markets: int, orders_per_market: float | None, trades_retained: int, order_rate: float,
-                 safety: float, os_reserve: float) -> PlanRequest:
+def plan_request(markets: int, orders_per_market: float | None, trades_retained: int | None, order_rate: float,
+                 safety: float, os_reserve: float, engines: int | None = None) -> PlanRequest:
     """The :class:`~lxdex_capacity.capacity.plan.PlanRequest` the plan options describe, for ``markets`` markets."""
     from ..capacity.plan import PlanRequest
 
     return PlanRequest(markets=markets, orders_per_market=orders_per_market, trades_retained=trades_retained,
-                       safety=safety, os_reserve_gib=os_reserve, order_rate=order_rate)
+                       safety=safety, os_reserve_gib=os_reserve, order_rate=order_rate, engines=engines)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..atomic import check_output_folder, make_folder, strict_json, write_text_atomic
-from ..console import phase_progress
+from ..console import compile_step, phase_progress
 from ..errors import CheckFailed
 from ..simulation.results import MAX_SHARDS
 from .app import app
@@ -56,17 +56,17 @@ def simulate(
 def _run(scenario: Scenario, shards: int, scheduler: str | None, force: bool) -> SimulationResult:
     """The run in this process (one shard, no scheduler), or its shards on Dask workers: a local
     cluster of ``shards`` workers unless ``scheduler``."""
+    from ..simulation import check_memory
     from ..simulation import simulate as run_simulation
 
+    if scheduler is None:  # this machine holds the run (the local workers together): refuse before compiling or starting them
+        check_memory(scenario, force, shards=shards)
+    compile_step()  # a fresh install's first run: the local workers then load the kernels from numba's cache
     with ExitStack() as stack:
         client = None
         if shards > 1 or scheduler is not None:
             from ..distributed import dask_client
 
-            if scheduler is None:  # the local workers together hold the whole run: refuse before starting them
-                from ..simulation import check_memory
-
-                check_memory(scenario, force, shards=shards)
             client = stack.enter_context(dask_client(None if scheduler else shards, scheduler))
         advance = stack.enter_context(phase_progress())
         return run_simulation(scenario, progress=advance, force=force, shards=shards, client=client)
@@ -84,15 +84,19 @@ def profile(
     """Where the bytes go: per-market memory by component (averaged and per tier) after trading,
     and the compact order record against naive object-per-order designs (pympler)."""
     from ..profiling.breakdown import layout_comparison
+    from ..simulation import check_memory
     from ..simulation import simulate as run_simulation
 
     scenario = scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
     found: dict[str, Any] = {}
-
-    def inspect(engine: Any) -> None:
-        found["layout"] = layout_comparison(engine, seed=scenario.seed)
+    check_memory(scenario, force)  # refuse before compiling
+    compile_step("profile")
 
     with phase_progress() as advance:
+
+        def inspect(engine: Any) -> None:
+            found["layout"] = layout_comparison(engine, seed=scenario.seed, progress=advance)
+
         result = run_simulation(scenario, progress=advance, force=force, inspect=inspect)
     b, layout, traded = result.breakdown, found["layout"], result.traded.trades
     if as_json:

@@ -61,6 +61,11 @@ class Calibration:
     messages_per_s_peak: float  # busiest one-second window
     seconds: float
 
+    @property
+    def flow_orders(self) -> int:
+        """New limit orders plus takers: what ``taker_share`` and ``cancel_rate`` are shares of."""
+        return self.adds + self.takers
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -2,9 +2,19 @@
 
 A claims file (TOML, ``[[claim]]`` tables; see ``data/published_claims.toml``) states figures such
 as "N markets with M orders fit in X MB", "orders/s at least Y" or "random access at most Z".
-Claims about the same load share one simulation run (phases empty, seeded and traded); loads
-larger than ``max_measure`` markets are predicted by the capacity model instead, and say so.
-Every claim gets the claimed and measured figure, a verdict and the ratio measured/claimed.
+Claims about the same load share its simulation runs (phases empty, seeded and traded): ``repeats``
+runs (at least :data:`MIN_REPEATS`), each on a fresh engine with its own seed (``seed``, ``seed + 1``,
+...), so memory figures vary with the flow and timings with the machine.  A measured claim's figure
+is the median of its repeats, with an order-statistic confidence interval for that median
+(:func:`median_interval`; five repeats: their minimum to maximum, 93.8%).  Loads larger than
+``max_measure`` markets are predicted by the capacity model instead, with its 95% prediction
+interval, and say so.  Every claim gets one of three verdicts (:func:`three_way`): it **holds** when
+the whole interval is on the claim's side of the claimed figure, it **fails** when the whole interval
+is on the other side, and it is **too close to call** when the interval straddles the claimed figure.
+
+A claim's trades are retained on a tape of ``trades_retained`` trades (default: the engine's tape,
+:data:`~lxdex_capacity.engine.core.DEFAULT_TAPE_CAPACITY`); the tape is a ring, so a run uses the
+smallest power of two at least that large (and at least 1,024), and the verdict's basis says so.
 
 The file is checked by :class:`ClaimsFile` (pydantic, :mod:`lxdex_capacity.schema`): unknown keys,
 wrong types, figures that are not finite, negative or beyond any machine, loads outside the
@@ -13,23 +23,28 @@ simulator's range are one error naming the file, the line and the key (``claim[2
 
 from __future__ import annotations
 
+import gc
 import math
 import re
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+import statistics
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from ..errors import InputError
+from ..engine.core import DEFAULT_TAPE_CAPACITY
+from ..errors import CheckFailed, InputError
 from ..scenarios.config import MAX_MARKETS, Scenario
-from ..scenarios.tiers import DEFAULT_TIERS, MAX_DEPTH, Tier, expected_orders
+from ..scenarios.tiers import DEFAULT_TIERS, MAX_DEPTH, expected_orders, scaled_tiers
 from ..schema import FileModel, Name, one_line_text, read_text, read_toml, validate
 from ..simulation.results import SimulationResult
 
-__all__ = ["Claim", "ClaimsFile", "load_claims", "published_claims_path", "audit", "parse_quantity"]
+__all__ = ["Claim", "ClaimsFile", "Verdict", "load_claims", "published_claims_path", "audit", "parse_quantity", "scenario_for",
+           "tape_for", "median_interval", "three_way", "MIN_REPEATS", "VERDICTS"]
 
 METRICS = {  # metric -> (unit kind, unit printed)
     "memory": ("bytes", "B"),
@@ -47,6 +62,9 @@ _UNITS = {
 _LARGEST = {"bytes": 1e18, "rate": 1e15, "time": 3.6e12}
 _LARGEST_TEXT = {"bytes": "1 EB (10^18 bytes)", "rate": "10^15 per second", "time": "an hour (3.6e12 ns)"}
 MAX_TRADES = 10**12  # as a scenario's
+MIN_TAPE, MAX_TAPE = 1024, 1 << 30  # a scenario's tape (trades_retained): a power of two in this range
+MIN_REPEATS = 5  # runs per measured load: fewer give no verdict
+VERDICTS = ("holds", "fails", "too close to call")
 
 Metric = Literal["memory", "memory_per_market", "orders_per_s", "lookups_per_s", "random_access"]  # METRICS' keys
 Measure = Literal["engine_bytes_used", "engine_bytes_reserved", "rss_bytes", "rss_above_baseline"]
@@ -99,14 +117,27 @@ class Claim:
     bound: str  # "at_most" or "at_least"
     claimed: float  # in the metric's unit: bytes, per second, nanoseconds
     measure: str  # memory metrics: which bytes count
+    trades_retained: int = DEFAULT_TAPE_CAPACITY  # the history the claim counts; a run's tape: tape_for(this)
 
     @property
     def unit(self) -> str:
         return METRICS[self.metric][1]
 
     @property
-    def load(self) -> tuple[int, int | None, int]:
-        return self.markets, self.resting_orders, self.trades
+    def tape(self) -> int:
+        """The tape a simulation of this claim keeps: :func:`tape_for` its ``trades_retained``."""
+        return tape_for(self.trades_retained)
+
+    @property
+    def load(self) -> tuple[int, int | None, int, int]:
+        """What a simulation run depends on: claims with the same load share their runs."""
+        return self.markets, self.resting_orders, self.trades, self.tape
+
+
+def tape_for(trades_retained: int) -> int:
+    """The tape that keeps ``trades_retained`` trades: the smallest power of two at least that large, and
+    at least 1,024 (a scenario's ``trades_retained`` is a ring's length).  1,000,000 -> 1,048,576."""
+    return max(MIN_TAPE, 1 << max(trades_retained - 1, 0).bit_length())
 
 
 def _most_resting(markets: int) -> int:
@@ -124,6 +155,7 @@ class ClaimEntry(FileModel):
     markets: Annotated[int, Field(ge=1, le=MAX_MARKETS)]
     resting_orders: Annotated[int, Field(ge=0, le=MAX_MARKETS * MAX_DEPTH)] | None = None
     trades: Annotated[int, Field(ge=0, le=MAX_TRADES)] | None = None  # default: 1M for orders/s, else 0
+    trades_retained: Annotated[int, Field(ge=1, le=MAX_TAPE)] | None = None  # default: the engine's tape
     phase: Phase | None = None  # default: traded if trades, seeded if resting orders, else empty
     measure: Measure | None = None  # memory metrics; default engine_bytes_used
     at_most: Any = None  # a quantity, in the metric's unit
@@ -208,6 +240,7 @@ class ClaimsFile(FileModel):
                 bound=bound,
                 claimed=float(e.at_most if e.at_most is not None else e.at_least),
                 measure=e.measure or "engine_bytes_used",
+                trades_retained=e.trades_retained if e.trades_retained is not None else DEFAULT_TAPE_CAPACITY,
             ))
         return out
 
@@ -225,13 +258,12 @@ def load_claims(path: str | Path | None = None) -> tuple[dict[str, Any], list[Cl
     return parsed.source.model_dump(exclude_none=True), parsed.claims()
 
 
-def scenario_for(markets: int, resting_orders: int | None, trades: int, seed: int = 0) -> Scenario:
-    """The default scenario at ``markets``, its tier depths scaled so seeding rests about ``resting_orders``."""
-    tiers = DEFAULT_TIERS
-    if resting_orders is not None:
-        scale = resting_orders / expected_orders(DEFAULT_TIERS, markets)
-        tiers = tuple(Tier(up_to_rank=t.up_to_rank, low=round(t.low * scale), high=max(round(t.high * scale), round(t.low * scale))) for t in DEFAULT_TIERS)
-    return Scenario(markets=markets, trades=trades, seed=seed, tiers=tiers)
+def scenario_for(markets: int, resting_orders: int | None, trades: int, tape: int = DEFAULT_TAPE_CAPACITY,
+                 seed: int = 0) -> Scenario:
+    """The default scenario at ``markets``, its tier depths scaled so seeding rests about ``resting_orders``,
+    its trades kept on a tape of ``tape`` trades (a power of two: :func:`tape_for`)."""
+    tiers = DEFAULT_TIERS if resting_orders is None else scaled_tiers(DEFAULT_TIERS, markets, resting_orders)
+    return Scenario(markets=markets, trades=trades, seed=seed, tiers=tiers, trades_retained=tape)
 
 
 @dataclass(frozen=True)
@@ -242,15 +274,51 @@ class Verdict:
     unit: str
     bound: str
     claimed: float
-    measured: float
-    low: float | None  # 95% interval when the figure is a model prediction
+    measured: float  # the median of the repeats, or the model's prediction
+    low: float | None  # the interval's ends (what they are: ``interval``)
     high: float | None
-    holds: bool
+    holds: bool  # the verdict is "holds" (not "too close to call", not "fails")
     ratio: float | None  # measured / claimed (None when the claim is 0)
     basis: str  # how the figure was obtained
+    verdict: str = "holds"  # one of VERDICTS
+    interval: str = ""  # what low..high is
+    confidence: float = 0.0  # the interval's coverage: 0.9375 for the range of 5 repeats, 0.95 for the model's
+    repeats: int = 0  # measured runs behind the figure; 0 for a model prediction
+    samples: list[float] = field(default_factory=list)  # each repeat's figure, in seed order
+    seeds: list[int] = field(default_factory=list)
+    trades_retained: int = DEFAULT_TAPE_CAPACITY  # as the claim asks
+    tape: int | None = None  # the simulated tape's length (None for a model prediction)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"verdict": "holds" if self.holds else "fails"}
+        return asdict(self)
+
+
+def median_interval(samples: Sequence[float], level: float = 0.95) -> tuple[float, float, float, float]:
+    """(median, low, high, coverage) of ``samples``: the order statistics ``x(k)`` and ``x(n+1-k)`` around
+    the median, ``k`` the largest whose distribution-free coverage of the true median is at least
+    ``level`` -- or ``k = 1`` (the minimum and maximum) when none is: 5 samples give 1 - 2/2^5 = 93.75%,
+    6 give 96.9%, 9 give x(2)..x(8) at 96.1%.  ``coverage`` is that interval's exact coverage."""
+    xs = sorted(float(x) for x in samples)
+    n = len(xs)
+    if n == 0:
+        raise ValueError("no samples")
+
+    def coverage(k: int) -> float:  # P(x(k) <= median < x(n+1-k)) = 1 - 2 P(Binomial(n, 1/2) <= k - 1)
+        return 1.0 - 2.0 * sum(math.comb(n, i) for i in range(k)) / 2.0**n
+
+    k = 1
+    while k + 1 <= (n + 1) // 2 and coverage(k + 1) >= level:
+        k += 1
+    return statistics.median(xs), xs[k - 1], xs[n - k], max(coverage(k), 0.0)
+
+
+def three_way(bound: str, claimed: float, low: float, high: float) -> str:
+    """"holds" when the whole interval ``low..high`` is on the claim's side of ``claimed`` (at most: every
+    figure at most the claim; at least: at least it), "fails" when it is wholly on the other side, and
+    "too close to call" when it straddles the claimed figure."""
+    if bound == "at_most":
+        return "holds" if high <= claimed else "fails" if low > claimed else "too close to call"
+    return "holds" if low >= claimed else "fails" if high < claimed else "too close to call"
 
 
 def _phase_bytes(run: SimulationResult, phase: str, measure: str) -> float:
@@ -260,6 +328,45 @@ def _phase_bytes(run: SimulationResult, phase: str, measure: str) -> float:
     return float(getattr(p, measure))
 
 
+def _figure(claim: Claim, run: SimulationResult) -> float:
+    """The claim's figure in one run."""
+    if claim.metric == "memory":
+        return _phase_bytes(run, claim.phase, claim.measure)
+    if claim.metric == "memory_per_market":
+        return _phase_bytes(run, claim.phase, claim.measure) / claim.markets
+    if claim.metric == "orders_per_s":
+        return run.throughput.orders_per_s
+    if claim.metric == "lookups_per_s":
+        return run.throughput.lookups_per_s
+    return run.throughput.random_access_ns_p50
+
+
+def _order(load: tuple[int, int | None, int, int]) -> tuple[int, int, int, int]:
+    return load[0], load[1] or 0, load[2], load[3]
+
+
+@contextmanager
+def _frozen_survivors() -> Iterator[Callable[[], None]]:
+    """Yields ``freeze()``, called before each run: objects alive then (modules, numba's compiled code,
+    earlier runs' results) move to the collector's permanent generation.  A run settles memory with a
+    dozen full collections before its measurements, and these then walk the run's own objects only
+    (about 1 s less per run).  Nothing measured changes: the engine's bytes are counted from its arrays,
+    and frozen objects keep their memory either way.  Everything is unfrozen afterwards; if the caller
+    had frozen objects, nothing is frozen here (``freeze()`` does nothing)."""
+    if gc.get_freeze_count():
+        yield lambda: None
+        return
+
+    def freeze() -> None:
+        gc.collect()
+        gc.freeze()
+
+    try:
+        yield freeze
+    finally:
+        gc.unfreeze()
+
+
 def audit(
     claims: list[Claim],
     run: Callable[[Scenario], SimulationResult],
@@ -267,18 +374,31 @@ def audit(
     max_measure: int = 1_000_000,
     seed: int = 0,
     advance: Callable[[int, int, str], None] | None = None,
+    repeats: int = MIN_REPEATS,
 ) -> list[Verdict]:
-    """Judge every claim.  ``run(scenario)`` simulates (:func:`lxdex_capacity.simulation.simulate`);
-    claims above ``max_measure`` markets use ``model`` (a :class:`CapacityModel`), memory only."""
-    runs: dict[tuple[int, int | None, int], SimulationResult] = {}
-    needed = sorted({c.load for c in claims if c.markets <= max_measure}, key=lambda k: (k[0], k[1] or 0, k[2]))
-    for i, load in enumerate(needed):
-        if advance:
-            advance(i, len(needed), f"{load[0]:,} markets")
-        runs[load] = run(scenario_for(*load, seed=seed))
+    """Judge every claim.  ``run(scenario)`` simulates (:func:`lxdex_capacity.simulation.simulate`): each
+    load up to ``max_measure`` markets ``repeats`` times (at least :data:`MIN_REPEATS`), a fresh engine
+    with seeds ``seed``, ``seed + 1``, ...; larger loads use ``model`` (a :class:`CapacityModel`), memory only.
+    ``advance(done, total, what)`` is called before each run and once more when judging."""
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < MIN_REPEATS:
+        raise InputError(f"repeats={repeats!r}: a verdict needs at least {MIN_REPEATS} repeats")
+    if seed < 0 or seed + repeats - 1 > 2**63 - 1:
+        raise InputError(f"seed={seed}: the repeats' seeds {seed} to {seed + repeats - 1} must be from 0 to 2**63 - 1")
+    predicted = {c.id: _predict(c, model) for c in claims if c.markets > max_measure}  # before any run: fails fast
+    runs: dict[tuple[int, int | None, int, int], list[SimulationResult]] = {}
+    needed = sorted({c.load for c in claims if c.markets <= max_measure}, key=_order)
+    total = len(needed) * repeats
+    with _frozen_survivors() as freeze:
+        for i, load in enumerate(needed):
+            runs[load] = []
+            for r in range(repeats):
+                if advance:
+                    advance(i * repeats + r, total, f"{load[0]:,} markets, repeat {r + 1}/{repeats}")
+                freeze()
+                runs[load].append(run(scenario_for(*load, seed=seed + r)))
     if advance:
-        advance(len(needed), len(needed), "judging")
-    return [_judge(c, runs.get(c.load), model) for c in claims]
+        advance(total, total, "judging")
+    return [predicted[c.id] if c.id in predicted else _judge(c, runs[c.load]) for c in claims]
 
 
 def _ratio(measured: float, claimed: float) -> float | None:
@@ -289,45 +409,87 @@ def _ratio(measured: float, claimed: float) -> float | None:
     return ratio if math.isfinite(ratio) else None
 
 
-def _judge(claim: Claim, run: SimulationResult | None, model: Any) -> Verdict:
-    low = high = None
-    if run is not None:
-        phase = run.phase(claim.phase)
-        basis = (f"measured: {claim.markets:,} markets, {phase.resting_orders:,} resting orders, "
-                 f"{phase.trades:,} trades ({claim.phase} phase, seed {run.scenario.seed})")
-        if claim.metric == "memory":
-            measured = _phase_bytes(run, claim.phase, claim.measure)
-        elif claim.metric == "memory_per_market":
-            measured = _phase_bytes(run, claim.phase, claim.measure) / claim.markets
-        elif claim.metric == "orders_per_s":
-            measured = run.throughput.orders_per_s
-            basis = f"measured: {run.throughput.flow_orders:,} orders through matching on one core, {claim.markets:,} markets"
-        elif claim.metric == "lookups_per_s":
-            measured = run.throughput.lookups_per_s
-            basis = f"measured: best bid/ask of random markets, one core, {claim.markets:,} markets"
-        else:
-            measured = run.throughput.random_access_ns_p50
-            basis = f"measured: median dependent random access, {claim.markets:,} markets"
-    else:
-        if claim.metric not in ("memory", "memory_per_market") or claim.measure != "engine_bytes_used":
-            raise InputError(f"claim {claim.id!r}: {claim.markets:,} markets is above the measuring limit and the model "
-                             "predicts engine bytes used only; raise --max-measure to measure it")
-        from ..engine.core import DEFAULT_TAPE_CAPACITY
+def _finite(claim: Claim, what: str, *figures: float) -> None:
+    """A verdict is never about NaN or infinity: a figure that is not finite fails the run's own check."""
+    for figure in figures:
+        if not math.isfinite(figure):
+            raise CheckFailed(f"claim {claim.id!r}: the {what} is not a finite number; no verdict")
 
-        resting = claim.resting_orders if claim.resting_orders is not None else expected_orders(DEFAULT_TIERS, claim.markets)
-        resting = resting if claim.phase != "empty" else 0
-        retained = min(claim.trades, DEFAULT_TAPE_CAPACITY) if claim.phase == "traded" else 0
-        measured = model.engine_bytes(claim.markets, resting, retained)
-        if not measured > 0:
-            raise InputError(f"claim {claim.id!r}: the model predicts {measured:,.0f} bytes for {claim.markets:,} markets, "
-                             f"a load too small for it; raise --max-measure to {claim.markets:,} to measure it")
-        low, high = model.fit.interval(claim.markets, resting, retained)
-        low = max(low, 0.0)  # bytes: a 95% interval reaching below zero stops at zero
-        if claim.metric == "memory_per_market":
-            measured, low, high = measured / claim.markets, low / claim.markets, high / claim.markets
-        basis = (f"model prediction (95% interval), {claim.markets:,} markets, {resting:,.0f} resting orders, "
-                 f"{retained:,} trades retained; fitted up to {model.largest_markets:,} markets")
-    holds = measured <= claim.claimed if claim.bound == "at_most" else measured >= claim.claimed
+
+def _span(values: Sequence[float], fmt: str = ",.0f") -> str:
+    """``624,100`` if every repeat had it, else ``623,900–624,300``."""
+    low, high = min(values), max(values)
+    return format(low, fmt) if low == high else f"{low:{fmt}}–{high:{fmt}}"
+
+
+def _tape_text(claim: Claim) -> str:
+    if claim.tape == claim.trades_retained:
+        return f"a tape of {claim.tape:,} trades"
+    if claim.tape == MIN_TAPE:
+        return f"a tape of {claim.tape:,} trades (the shortest; {claim.trades_retained:,} claimed)"
+    return f"a tape of {claim.tape:,} trades (the smallest power of two ≥ the {claim.trades_retained:,} claimed)"
+
+
+def _judge(claim: Claim, runs: list[SimulationResult]) -> Verdict:
+    """A measured claim: the median of its repeats and the order-statistic interval of that median."""
+    samples = [float(_figure(claim, r)) for r in runs]
+    _finite(claim, "measured figure", *samples)
+    measured, low, high, coverage = median_interval(samples)
+    seeds = [r.scenario.seed for r in runs]
+    n = len(runs)
+    runs_text = f"measured ({n} runs, seeds {seeds[0]}–{seeds[-1]})" if n > 1 else f"measured (seed {seeds[0]})"
+    if claim.metric in ("memory", "memory_per_market"):
+        phases = [r.phase(claim.phase) for r in runs]
+        trades, retained = [p.trades for p in phases], [p.trades_retained for p in phases]
+        history = f"{_span(trades)} trades retained" if trades == retained else f"{_span(trades)} trades, {_span(retained)} retained"
+        basis = (f"{runs_text}: {claim.markets:,} markets, {_span([p.resting_orders for p in phases])} resting orders, "
+                 f"{history} ({claim.phase} phase) on {_tape_text(claim)}")
+    elif claim.metric == "orders_per_s":
+        basis = f"{runs_text}: {_span([r.throughput.flow_orders for r in runs])} orders through matching on one core, {claim.markets:,} markets"
+    elif claim.metric == "lookups_per_s":
+        basis = f"{runs_text}: best bid/ask of random markets, one core, {claim.markets:,} markets"
+    else:
+        basis = f"{runs_text}: median dependent random access, {claim.markets:,} markets"
+    kind = "range of the repeats" if (low, high) == (min(samples), max(samples)) else "order statistics of the repeats"
+    verdict = three_way(claim.bound, claim.claimed, low, high)
     return Verdict(id=claim.id, text=claim.text, metric=claim.metric, unit=claim.unit, bound=claim.bound,
-                   claimed=claim.claimed, measured=float(measured), low=low, high=high, holds=holds,
-                   ratio=_ratio(float(measured), claim.claimed), basis=basis)
+                   claimed=claim.claimed, measured=measured, low=low, high=high, holds=verdict == "holds",
+                   ratio=_ratio(measured, claim.claimed), basis=basis, verdict=verdict,
+                   interval=f"{coverage:.1%} confidence interval of the median ({kind})", confidence=coverage,
+                   repeats=n, samples=samples, seeds=seeds, trades_retained=claim.trades_retained, tape=claim.tape)
+
+
+_PREDICTED = {"engine_bytes_used": "engine_bytes_used", "engine_bytes_reserved": "engine_bytes_reserved", "rss_bytes": "process_rss"}
+
+
+def _predict(claim: Claim, model: Any) -> Verdict:
+    """A claim above the measuring limit: the capacity estimator's prediction (engine bytes used or
+    reserved, or a process's RSS) and its interval (the fit's 95% prediction interval; for reserved
+    bytes and RSS, the powers of two and the allocator slack the sweep measured)."""
+    from ..capacity.estimator import Estimator, Load
+
+    if claim.metric not in ("memory", "memory_per_market") or claim.measure not in _PREDICTED:
+        raise InputError(f"claim {claim.id!r}: {claim.markets:,} markets is above the measuring limit and the capacity "
+                         "estimator predicts engine bytes used or reserved and process RSS only; raise --max-measure to measure it")
+    resting = claim.resting_orders if claim.resting_orders is not None else expected_orders(DEFAULT_TIERS, claim.markets)
+    resting = resting if claim.phase != "empty" else 0
+    retained = min(claim.trades, claim.trades_retained) if claim.phase == "traded" else 0
+    figure = getattr(Estimator(model).estimate(Load(claim.markets, resting, retained)), _PREDICTED[claim.measure])
+    measured = float(figure.bytes)
+    _finite(claim, "model's prediction", measured)
+    if not measured > 0:
+        raise InputError(f"claim {claim.id!r}: the model predicts {measured:,.0f} bytes for {claim.markets:,} markets, "
+                         f"a load too small for it; raise --max-measure to {claim.markets:,} to measure it")
+    low, high = float(figure.low), float(figure.high)
+    _finite(claim, "model's 95% interval", low, high)
+    low = max(low, 0.0)  # bytes: a 95% interval reaching below zero stops at zero
+    if claim.metric == "memory_per_market":
+        measured, low, high = measured / claim.markets, low / claim.markets, high / claim.markets
+    basis = (f"capacity estimator's prediction of {claim.measure.replace('_', ' ')}, {claim.markets:,} markets, {resting:,.0f} resting orders, "
+             f"{retained:,} trades retained; fitted up to {model.largest_markets:,} markets")
+    verdict = three_way(claim.bound, claim.claimed, low, high)
+    return Verdict(id=claim.id, text=claim.text, metric=claim.metric, unit=claim.unit, bound=claim.bound,
+                   claimed=claim.claimed, measured=measured, low=low, high=high, holds=verdict == "holds",
+                   ratio=_ratio(measured, claim.claimed), basis=basis, verdict=verdict,
+                   interval="95% prediction interval of the capacity model", confidence=0.95,
+                   trades_retained=claim.trades_retained)

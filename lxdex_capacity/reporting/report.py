@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import check_output_folder, make_folder, replaced_folder, strict_json, write_bytes_atomic
+from ..capacity.plan import highest_use_text, memory_verdict, recommendation_text
 from ..errors import InputError
 from ..simulation.results import SimulationResult
 from ..units import gib, mb, price, si
@@ -78,6 +79,24 @@ def _table(header: list[str], rows: list[list[str]], right: set[int] | None = No
     return "\n".join(lines)
 
 
+def _depth_policy(scenario: dict[str, Any]) -> str:
+    """What the traded phase did to book depth, in words (the scenario's ``stationary`` flag)."""
+    if scenario.get("stationary"):
+        return "after each batch of trades, every market it touched was cut back to its seeded depth (stationary books)"
+    return "books were not trimmed after trading: their depth followed the flow"
+
+
+def _cancels_label(scenario: dict[str, Any]) -> str:
+    """The Performance table's name for the traded phase's cancels: trims back to the seeded depth, random
+    cancels (the scenario's ``cancel_rate``), or both."""
+    trims, rate = bool(scenario.get("stationary")), scenario.get("cancel_rate") or 0
+    if trims and rate:
+        return f"cancels: {rate:g} per flow order, plus trims keeping books at their seeded depth"
+    if trims:
+        return "cancels keeping books at their seeded depth"
+    return f"cancels ({rate:g} per flow order)"
+
+
 # --- the report -----------------------------------------------------------------------------------
 
 
@@ -103,7 +122,11 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
     )
 
     out.append("## Executive summary\n")
-    cheapest = plan["cheapest_fit"]
+    load = plan["load"]
+    out.append(f"**Recommendation for {load['markets']:,} markets: {recommendation_text(plan['recommendation'], load['markets'])}.** "
+               f"Planned load: {load['orders_per_market']:,.1f} resting orders per market, {load['trades_retained']:,} trades "
+               f"retained, {load['order_rate']:,.0f} orders/s, with the engine's memory at least {q['safety']:g} × its bytes used "
+               f"and {q['os_reserve_gib']:g} GiB of each machine left to the OS.\n")
     out.append(
         f"- **{sim['markets']:,} markets** ({sim['universe'].get('securities', 0):,} securities, {sim['universe'].get('crypto', 0):,} crypto) "
         f"held **{traded.resting_orders:,} resting orders** and printed **{traded.trades:,} trades** in "
@@ -113,12 +136,19 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
     )
     out.append(f"- Matching ran at **{si(t['orders_per_s'])} orders/s** on one core; best bid/ask lookups at "
                f"{si(t['lookups_per_s'])}/s; a random market access took {t['random_access_ns_p50']:,.1f} ns (p50).")
-    out.append(f"- Planned load: {q['markets']:,} markets × {q['orders_per_market']:,.1f} orders, {q['trades_retained']:,} trades "
-               f"retained, {q['order_rate']:,.0f} orders/s; required **{gib(plan['profiles'][0]['required_bytes'], 3)}** "
-               f"(runtime + {q['safety']:g} × engine bytes). Cheapest machine that holds it: **{cheapest or 'none — shard it'}**.\n")
-    rows = [[p["name"], "yes" if p["fits"] else "no", "—" if p["headroom_pct"] is None else f"{p['headroom_pct']:,.1f}%",
-             f"{p['max_markets']:,}", p["bottleneck"]] for p in plan["profiles"]]
-    out.append(_table(["profile", "fits", "headroom", "max markets", "runs out first"], rows) + "\n")
+    e = plan["estimate"]
+    out.append(f"- Predicted for this load: engine {mb(e['engine_bytes_used']['bytes'])} used, {mb(e['engine_bytes_reserved']['bytes'])} "
+               f"reserved; a process holding it {mb(e['process_rss']['bytes'])} resident (measured here: {mb(traded.rss_bytes)}). "
+               "`lxdex plan --check` runs the load and compares every predicted figure with its measurement.\n")
+    priced = sorted((p for p in plan["profiles"] if p["yearly_cost_usd"] is not None and p["machines"] is not None),
+                    key=lambda p: p["yearly_cost_usd"] * (1 if p["fits"] else p["machines_n_plus_1"]))
+    rows = [[p["name"], "1" if p["fits"] else f"{p['machines']}+1",
+             f"${p['yearly_cost_usd'] * (1 if p['fits'] else p['machines_n_plus_1']):,.0f}", memory_verdict(p), highest_use_text(p)]
+            for p in priced[:5]]
+    if rows:
+        out.append("The cheapest ways to hold it, by yearly cost (purchase over 3 years, or cloud hours all year); every "
+                   "profile is in [Capacity per hardware profile](#capacity-per-hardware-profile):\n")
+        out.append(_table(["profile", "machines", "per year", "headroom", "highest use"], rows) + "\n")
 
     out.append("## Test results by phase\n")
     rows = []
@@ -135,25 +165,31 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
     out.append("## Performance\n")
     out.append(_table(["figure", "value"], [
         ["orders through matching (traded phase, one core)", f"{si(t['orders_per_s'])} orders/s ({t['flow_orders']:,} orders)"],
-        ["cancels keeping books at their seeded depth", f"{t['cancels']:,} in {t['cancel_seconds']:,.2f} s"],
+        [_cancels_label(sim.get("scenario", {})), f"{t['cancels']:,} in {t['cancel_seconds']:,.2f} s"],
         ["best bid/ask lookups, random markets", f"{si(t['lookups_per_s'])}/s"],
         ["random access latency p50 / p99", f"{t['random_access_ns_p50']:,.1f} / {t['random_access_ns_p99']:,.1f} ns"],
     ]) + "\n")
     fig("latency")
 
     out.append("## Capacity per hardware profile\n")
-    out.append(f"Required = runtime ({mb(model['runtime_bytes'])}) + {q['safety']:g} × the model's engine bytes "
-               f"({mb(plan['engine_bytes'])}); usable = memory − {q['os_reserve_gib']:g} GiB for the OS. Order capacity is the "
-               "one-core rate the sweep measured, times the profile's performance cores. GiB = 2^30 bytes.\n")
+    processor = plan["model"]["provenance"].get("processor", "the sweep's machine")
+    out.append(f"Required = the memory of a process holding the engine (runtime {mb(model['runtime_bytes'])}, the engine, a run's "
+               f"working arrays), with the engine's part at least {q['safety']:g} × the bytes it uses ({mb(plan['engine_bytes'])}), "
+               f"per engine process; usable = memory − {q['os_reserve_gib']:g} GiB for the OS. One engine runs on one core and addresses "
+               f"at most 2³¹−1 order slots; a machine runs the fewest engines that hold its load and sustain its rate. Order "
+               f"capacity: the profile's own measured rate where its hardware file gives one (user-given), otherwise one core of "
+               f"{processor} as the sweep measured it (extrapolated), times the engines. Highest use: the resource nearest its "
+               f"limit. GiB = 2^30 bytes.\n")
     rows = []
     for p in plan["profiles"]:
         rows.append([p["name"], gib(p["memory_bytes"], 3), gib(p["usable_bytes"], 3),
                      f"{gib(p['required_bytes'], 3)} ({p['required_bytes_low'] / 2**30:,.3f}–{p['required_bytes_high'] / 2**30:,.3f})",
-                     "yes" if p["fits"] else "no", "—" if p["headroom_pct"] is None else f"{p['headroom_pct']:,.1f}%",
-                     f"{p['max_markets']:,}", f"{si(p['order_capacity_per_s'])}/s", p["bottleneck"],
-                     "—" if p["machines"] is None else f"{p['machines']}+1", price(p["price_usd"], p["price_usd_hour"])])
-    out.append(_table(["profile", "memory", "usable", "required (95%)", "fits", "headroom", "max markets", "order capacity",
-                       "runs out first", "N+1", "price"], rows) + "\n")
+                     "yes" if p["fits"] else "no", memory_verdict(p), f"{p['max_markets']:,}", str(p["engines_per_machine"]),
+                     f"{si(p['order_capacity_per_s'])}/s ({p['rate_source']})", highest_use_text(p),
+                     "—" if p["machines"] is None else f"{p['machines']}+1", price(p["price_usd"], p["price_usd_hour"]),
+                     "—" if p["yearly_cost_usd"] is None else f"${p['yearly_cost_usd']:,.0f}"])
+    out.append(_table(["profile", "memory", "usable", "required (95%)", "fits", "headroom", "max markets", "engines", "order capacity",
+                       "highest use", "N+1", "price", "per year"], rows) + "\n")
     for key, unit in (("cluster", "cluster_price_usd"), ("cluster_cloud", "cluster_price_usd_hour")):
         c = plan.get(key)
         if c and c["machines"] > 1:
@@ -221,7 +257,7 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
     prov = model.get("provenance", {})
     out.append("\n".join([
         f"- Simulation: seed {sim['seed']}; phases empty, seeded (tiered depth), traded (maker/taker flow, Zipf activity, "
-        f"Pareto sizes) until {scenario.get('trades', traded.trades):,} fills; books kept at their seeded depth: {scenario.get('stationary')}.",
+        f"Pareto sizes) until {scenario.get('trades', traded.trades):,} fills; {_depth_policy(scenario)}.",
         "- Memory: the engine's own bytes, computed from its arrays (used = live rows, reserved = allocated); process RSS after "
         "three garbage-collection passes, median of five samples; the baseline is sampled before the engine exists.",
         "- Throughput: wall time of the matching calls only, one core; lookups are best bid/ask of random markets; random "
@@ -241,8 +277,10 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
         f"The OS and everything else are assumed to need {q['os_reserve_gib']:g} GiB per machine.",
         f"Order capacity is this machine's one-core rate ({env['processor']}) times each profile's performance cores; Apple and "
         "other cores differ, and cores share memory bandwidth. Treat it as an order of magnitude.",
-        "Orders per market default to the tier table's mean at each size; a real exchange's depth distribution should be measured "
-        "(`lxdex calibrate` fits a scenario to a LOBSTER day; `lxdex simulate --scenario` runs it).",
+        "Orders per market default to the tier table's mean at each size; a real exchange's depth distribution should be measured. "
+        "The flow's order sizes, maker distance, taker share and reach, and cancel rate can be fitted to a real day: "
+        "`lxdex calibrate DAY.zip --out day.toml` (a LOBSTER zip, or its message file with `--orderbook`), then "
+        "`lxdex report --scenario day.toml --out DIR` reports on that flow.",
         "Prices are US list prices at launch of the cheapest configuration with that chip and memory.",
     ]
     extrapolated = [row["markets"] for row in plan["scaling"] if row["extrapolated"]]

@@ -14,6 +14,7 @@ bytes are ordered, a cheapest fit that fits, ...).  Whatever is wrong is one
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -39,6 +40,10 @@ PlanMarkets = Annotated[int, Field(ge=1, le=MAX_PLAN_MARKETS)]
 Machines = Annotated[int, Field(ge=1, le=MAX_MACHINES + 1)]  # N+1 included
 
 
+Engines = Annotated[int, Field(ge=1, le=1 << 20)]
+Share = Annotated[float, Field(ge=0, le=1e18, allow_inf_nan=False)]  # a percentage of use: may exceed 100
+
+
 class RequestRecord(FileModel):
     """The load planned for (:class:`~lxdex_capacity.capacity.plan.PlanRequest`, with the orders it implies)."""
 
@@ -49,6 +54,61 @@ class RequestRecord(FileModel):
     os_reserve_gib: Annotated[float, Field(ge=0, le=65_536, allow_inf_nan=False)]
     order_rate: Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
     resting_orders: Annotated[float, Field(ge=0, le=1e24, allow_inf_nan=False)]
+    engines: Engines | None
+
+
+class LoadRecord(FileModel):
+    """The load as ``plan --json`` echoes it (:meth:`~lxdex_capacity.capacity.estimator.Load.as_dict` and the margins)."""
+
+    markets: PlanMarkets
+    orders_per_market: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+    resting_orders: Annotated[float, Field(ge=0, le=1e24, allow_inf_nan=False)]
+    trades_retained: Annotated[int, Field(ge=0, le=10**15)]
+    order_rate: Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
+    engines: Engines
+    safety: Annotated[float, Field(ge=1, le=100, allow_inf_nan=False)]
+    os_reserve_gib: Annotated[float, Field(ge=0, le=65_536, allow_inf_nan=False)]
+    engines_per_machine: Engines | None
+    trades_retained_source: Literal["given", "one engine's tape capacity"]
+
+
+class FigureRecord(FileModel):
+    """One predicted figure (:class:`~lxdex_capacity.capacity.estimator.Figure`)."""
+
+    predicts: Text
+    bytes: Bytes
+    low: Bytes
+    high: Bytes
+
+
+class EstimateRecord(FileModel):
+    """The estimator's figures for the planned load (:class:`~lxdex_capacity.capacity.estimator.Estimate`)."""
+
+    load: dict[str, Any]
+    price_levels: Annotated[float, Field(ge=0, le=1e24, allow_inf_nan=False)]
+    runtime_bytes: Bytes
+    working_bytes: Bytes
+    engine_bytes_used: FigureRecord
+    engine_bytes_reserved: FigureRecord
+    process_rss: FigureRecord
+    simulate_peak: FigureRecord
+
+
+class RecommendationRecord(FileModel):
+    """The plan's one answer (:func:`~lxdex_capacity.capacity.plan.recommendation`)."""
+
+    kind: Literal["single machine", "cluster"]
+    profile: Name
+    machines: Machines
+    spare: Annotated[int, Field(ge=0, le=1)]
+    engines_per_machine: Engines | None
+    markets_per_machine: PlanMarkets | None
+    required_bytes_per_machine: Bytes | None
+    usable_bytes_per_machine: Count
+    yearly_cost_usd: Money
+    cost_basis: Text
+    watts_per_million_markets: Annotated[float, Field(ge=0, le=1e18, allow_inf_nan=False)] | None
+    rate_source: Literal["extrapolated", "user-given", "measured here"]
 
 
 class PlanModelRecord(FileModel):
@@ -74,19 +134,27 @@ class ProfileRecord(FileModel):
     required_bytes_high: Bytes
     fits_memory: bool
     headroom_pct: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None  # None: the load does not fit in memory
+    memory_use_pct: Share
     max_markets: Annotated[int, Field(ge=0, le=MAX_PLAN_MARKETS)]
+    engines_per_machine: Engines
     order_capacity_per_s: Rate
-    order_rate_use_pct: Annotated[float, Field(ge=0, le=1e18, allow_inf_nan=False)]
+    order_rate_use_pct: Share
+    orders_per_s_per_core: Rate
+    rate_source: Literal["extrapolated", "user-given", "measured here"]
+    rate_basis: Text
     fits: bool
     bottleneck: Literal["memory", "order rate"]
     machines: Machines | None
     machines_n_plus_1: Machines | None
+    machine_engines: Engines | None
     machine_markets: PlanMarkets | None
     machine_required_bytes: Bytes | None
     price_usd: Money | None
     price_usd_hour: Money | None
     cluster_price_usd: Money | None
     cluster_price_usd_hour: Money | None
+    yearly_cost_usd: Money | None
+    max_power_w: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] | None
 
 
 class ClusterRecord(FileModel):
@@ -124,14 +192,17 @@ class ScalingRecord(FileModel):
 class PlanRecord(FileModel):
     """:func:`~lxdex_capacity.capacity.plan.plan`'s result."""
 
+    load: LoadRecord
     request: RequestRecord
     model: PlanModelRecord
     engine_bytes: Annotated[float, Field(ge=0, le=1e21, allow_inf_nan=False)]
+    estimate: EstimateRecord
     profiles: Annotated[list[ProfileRecord], Field(min_length=1)]
     cheapest_fit: Name | None
     cheapest_cloud_fit: Name | None
     cluster: ClusterRecord | None
     cluster_cloud: CloudClusterRecord | None
+    recommendation: RecommendationRecord | None
     scaling: list[ScalingRecord]
 
 
@@ -177,15 +248,22 @@ def _plan_problem(r: ResultsFile) -> str | None:
     if not _close(request.resting_orders, request.orders_per_market * request.markets):
         return f"plan.request.resting_orders={request.resting_orders!r}: not orders_per_market x markets"
 
-    def predict(markets: float, resting_orders: float) -> float:
-        return (coefficients["base"] + coefficients["markets"] * markets + coefficients["resting_orders"] * resting_orders
-                + coefficients["trades_retained"] * request.trades_retained)
+    from ..capacity.estimator import Estimator, Load
+    from ..capacity.model import CapacityModel
 
-    def required(markets: float, resting_orders: float) -> float:  # the engine never needs fewer than 0 bytes
-        return model.runtime_bytes + request.safety * max(predict(markets, resting_orders), 0.0)
+    estimator = Estimator(CapacityModel.from_dict(r.model.model_dump(mode="json"), "model"))
 
-    if not _close(plan.engine_bytes, max(predict(request.markets, request.resting_orders), 0.0)):
-        return f"plan.engine_bytes={plan.engine_bytes!r}: not the model's prediction for the planned load"
+    def load(markets: int, resting_orders: float) -> Load:
+        return Load(markets, resting_orders, request.trades_retained, request.order_rate)
+
+    def required(markets: int, resting_orders: float, engines: int | None = None) -> float:
+        """One machine's: ``engines`` engine processes (default: the fewest that address the load)."""
+        at = load(markets, resting_orders)
+        engines = engines or at.engines_needed(estimator.price_levels(at))
+        return estimator.required_bytes(replace(at, engines=engines), request.safety)[0] + (engines - 1) * estimator.process_overhead()
+
+    if not _close(plan.engine_bytes, estimator.engine_bytes_used(load(request.markets, request.resting_orders))[0]):
+        return f"plan.engine_bytes={plan.engine_bytes!r}: not the estimator's engine bytes used for the planned load"
     names = [p.name for p in plan.profiles]
     for i, p in enumerate(plan.profiles):
         where = f"plan.profiles[{i}]"
@@ -193,8 +271,8 @@ def _plan_problem(r: ResultsFile) -> str | None:
             return f"{where}.name={p.name!r} is used twice"
         if p.usable_bytes > p.memory_bytes:
             return f"{where}.usable_bytes={p.usable_bytes}: more than memory_bytes={p.memory_bytes}"
-        if not _close(p.required_bytes, required(request.markets, request.resting_orders)):
-            return f"{where}.required_bytes={p.required_bytes!r}: not the runtime plus safety x the model's engine bytes"
+        if not _close(p.required_bytes, required(request.markets, request.resting_orders, p.engines_per_machine)):
+            return f"{where}.required_bytes={p.required_bytes!r}: not the estimator's required memory for the planned load"
         if not p.required_bytes_low <= p.required_bytes <= p.required_bytes_high:
             return f"{where}.required_bytes={p.required_bytes!r}: outside its interval [required_bytes_low, required_bytes_high]"
         if p.fits_memory != (p.required_bytes <= p.usable_bytes):
@@ -234,7 +312,7 @@ def _plan_problem(r: ResultsFile) -> str | None:
                 return f"plan.{key}: its machines and {total} are not those of profile {of.name!r}"
     for i, row in enumerate(plan.scaling):
         if not _close(row.required_bytes, required(row.markets, row.orders_per_market * row.markets)):
-            return f"plan.scaling[{i}].required_bytes={row.required_bytes!r}: not the runtime plus safety x the model's engine bytes"
+            return f"plan.scaling[{i}].required_bytes={row.required_bytes!r}: not the estimator's required memory at that size"
         if not row.required_bytes_low <= row.required_bytes <= row.required_bytes_high:
             return f"plan.scaling[{i}].required_bytes={row.required_bytes!r}: outside its interval"
         if row.extrapolated != (row.markets > model.largest_markets):

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from ..schema import FileModel, at_least
 
-__all__ = ["Tier", "DEFAULT_TIERS", "tier_ranges", "tier_table", "expected_orders", "MAX_MARKETS", "MAX_DEPTH"]
+__all__ = ["Tier", "DEFAULT_TIERS", "tier_ranges", "tier_table", "expected_orders", "scaled_tiers", "MAX_MARKETS", "MAX_DEPTH"]
 
 MAX_MARKETS = 100_000_000  # the simulator's largest universe
 MAX_DEPTH = 1_000_000_000  # resting orders one market may be seeded with (an engine holds at most 2**31 - 1 in all)
@@ -52,6 +52,20 @@ def tier_ranges(tiers: tuple[Tier, ...], n_markets: int) -> Iterator[tuple[Tier,
 def expected_orders(tiers: tuple[Tier, ...], n_markets: int) -> float:
     """Mean total resting orders the table gives ``n_markets`` markets (uniform depth within a tier)."""
     return sum((stop - start) * (t.low + t.high) / 2 for t, start, stop in tier_ranges(tiers, n_markets))
+
+
+def scaled_tiers(tiers: tuple[Tier, ...], n_markets: int, resting_orders: float) -> tuple[Tier, ...]:
+    """``tiers`` with every depth scaled so that ``n_markets`` markets rest about ``resting_orders`` in all
+    (each tier keeps its share; depths round to whole orders, at least 1 where the table had any)."""
+    expected = expected_orders(tiers, n_markets)
+    if expected <= 0 or resting_orders == expected:
+        return tiers
+    scale = resting_orders / expected
+
+    def depth(d: int) -> int:
+        return max(round(d * scale), 1 if d and resting_orders > 0 else 0)
+
+    return tuple(Tier(up_to_rank=t.up_to_rank, low=depth(t.low), high=max(depth(t.high), depth(t.low))) for t in tiers)
 
 
 def tier_table(tiers: tuple[Tier, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

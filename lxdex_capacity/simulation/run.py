@@ -31,14 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.layout import (
-    ID_INDEX_BYTES,
-    LEVEL_RECORD_BYTES,
-    MARKET_RECORD_BYTES,
-    ORDER_RECORD_BYTES,
-    TRADE_RECORD_BYTES,
-)
-from ..errors import InputError
+from ..errors import CapacityError, InputError
 from ..memory_guard import refuse_unless_it_fits
 from ..profiling.breakdown import breakdown_as_dict, breakdown_from_sums
 from ..profiling.distributions import log_histogram, lorenz_from_counts, merge_value_counts, top_share_from_counts
@@ -51,7 +44,6 @@ from ._kernels import LANES
 from .assignment import ASSIGNMENT, expected_load, split
 from .executors import Executor, InProcess, OnDask
 from .results import MAX_SHARDS, Execution, PhaseResult, ShardResult, SimulationResult, Throughput
-from .shard import SEED_CHUNK_MARKETS
 from .worker import ShardPhase, ShardProbes, ShardSummary, warm_up_kernels
 
 __all__ = ["PhaseResult", "Throughput", "SimulationResult", "estimate_memory", "check_memory", "simulate", "batch_size"]
@@ -61,12 +53,6 @@ LOOKUPS = 2_000_000
 LATENCY_LOOKUPS = 1 << 20
 LATENCY_GROUP = 16
 STALL_BATCHES = 16  # consecutive flow batches without a fill after which the traded phase stops
-# Interpreter, numpy, numba and the compiled kernels: measured ~150 MB RSS; counted with margin.
-RUNTIME_BYTES = 400 * 2**20
-
-
-def _pow2_at_least(n: float) -> int:
-    return 1 << max(10, int(np.ceil(np.log2(max(n, 1)))))
 
 
 def expected_resting(scenario: Scenario) -> float:
@@ -77,29 +63,31 @@ def expected_resting(scenario: Scenario) -> float:
 def estimate_memory(scenario: Scenario, shards: int = 1) -> int:
     """Peak bytes of a run of ``scenario`` split into ``shards`` engines in one process, before anything
     is allocated (for a run on Dask workers, ask with ``shards=1``: the whole run in one process).
+    The capacity estimator's figure (:meth:`~lxdex_capacity.capacity.estimator.Estimator.simulate_peak`)."""
+    from ..capacity.estimator import Estimator
 
-    Per engine: its pools at their power-of-two capacities (old and new arrays coexist while one
-    grows) and its own tape of ``trades_retained`` trades.  Per market: the activity tables, the
-    shards' bookkeeping (mids, targets, counts, digests) and the statistics gathered at the end.  The
-    cancel schedule, one seeding chunk's temporaries, one flow batch, and the runtime itself.
-    """
-    n = scenario.markets
-    orders = expected_resting(scenario) * 1.1
-    levels = orders  # worst case: one order per level
-    order_pool = shards * _pow2_at_least(orders / shards) * (ORDER_RECORD_BYTES + ID_INDEX_BYTES)
-    level_pool = shards * _pow2_at_least(levels / shards) * LEVEL_RECORD_BYTES
-    tapes = shards * scenario.trades_retained * TRADE_RECORD_BYTES
-    engine = n * MARKET_RECORD_BYTES + order_pool * 1.5 + level_pool * 1.5 + tapes
-    per_market = n * (12 + 32 + 96)  # activity tables; mids, targets, counts, digests; end-of-run statistics
-    schedule = orders * 24 * 2 if scenario.cancel_rate > 0 else 0
-    chunk_orders = expected_resting(scenario.replace(markets=min(n, SEED_CHUNK_MARKETS))) if n else 0
-    seeding = chunk_orders * 8 * 10
-    flow = scenario.batch * 8 * 16
-    return int(engine + per_market + schedule + seeding + flow + RUNTIME_BYTES)
+    return Estimator.default().simulate_peak(scenario, shards)
+
+
+def check_engine_limits(scenario: Scenario, shards: int = 1) -> None:
+    """Refuse, before anything is allocated, a run whose engines would each need more order or level
+    slots than one engine addresses (2^31 - 1): name how many shards it needs."""
+    from ..capacity.estimator import MAX_SLOTS, Estimator, Load
+
+    load = Load.of_scenario(scenario, shards)
+    per_shard = load.split(shards) if shards > 1 else load
+    estimator = Estimator.default()
+    if per_shard.engines_needed(estimator.price_levels(per_shard)) > 1:
+        need = load.engines_needed(estimator.price_levels(load))
+        raise CapacityError(f"{scenario.markets:,} markets rest about {load.resting_orders:,.0f} orders: one engine addresses at most "
+                            f"{MAX_SLOTS:,} order slots, so the run needs at least {need:,} engines; use --shards {max(need, shards + 1):,} "
+                            "or shallower tiers")
 
 
 def check_memory(scenario: Scenario, force: bool = False, shards: int = 1) -> int:
-    """Return the estimate; raise :class:`CapacityError` if it exceeds available memory (unless forced)."""
+    """Return the estimate; raise :class:`CapacityError` if it exceeds available memory (unless forced)
+    or if an engine would need more slots than it addresses (forced or not)."""
+    check_engine_limits(scenario, shards)
     estimate = estimate_memory(scenario, shards)
     refuse_unless_it_fits(estimate, f"{scenario.markets:,} markets need", "use fewer markets or --force", force)
     return estimate
@@ -275,9 +263,10 @@ def simulate(
     # (``lxdex simulate --shards`` guards a local cluster before starting it).
     estimate = check_memory(scenario, force, shards) if client is None else estimate_memory(scenario, shards)
     began = time.perf_counter()
-    progress("compiling", 0, 1)
-    warm_up_kernels()  # before tracing: numba's own allocations would swamp the traces
-    progress("compiling", 1, 1)
+    # Before tracing: numba's own allocations would swamp the traces.  On a fresh install this is
+    # where the kernels compile; a command shows that step before it calls this function
+    # (lxdex_capacity.console.compile_step), so no progress is reported here.
+    warm_up_kernels()
     baseline = sample_process()
     started_tracing = not tracemalloc.is_tracing()
     if started_tracing:
@@ -303,9 +292,12 @@ def simulate(
         if inspect is not None and isinstance(executor, InProcess):
             inspect(executor.workers[0].engine)
         share = max(1, executor.shards)
+        progress("summary", 0, 2)  # the lookup probes, then every shard's figures
         probes = [p for p in executor.call("probes", max(LOOKUPS // share, 1024), max(LATENCY_LOOKUPS // share, 1024),
                                            LATENCY_GROUP) if p is not None]
+        progress("summary", 1, 2)
         summaries: list[ShardSummary | None] = list(executor.call("summary"))
+        progress("summary", 2, 2)
         live = [s for s in summaries if s is not None]
         complete = not executor.failed
         traded = run.phases[-1]

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
+from ...capacity.plan import highest_use_text, memory_verdict, recommendation_text
 from ...console import gib, mb, out, price, si
 
 if TYPE_CHECKING:
     from ...capacity.hardware import HardwareProfile
 
-__all__ = ["print_sweep", "print_plan", "print_hardware_list", "print_hardware_show", "print_hardware_compare"]
+__all__ = ["print_sweep", "print_plan", "print_check", "print_hardware_list", "print_hardware_show", "print_hardware_compare"]
 
 GIB = 2**30
 
@@ -52,35 +53,50 @@ def print_sweep(r: dict[str, Any]) -> None:
         out.print(val)
 
 
+_RATE_MARK = {"extrapolated": "e", "user-given": "u", "measured here": "m"}
+
+
+def highest_use(p: dict[str, Any]) -> str:
+    """:func:`~lxdex_capacity.capacity.plan.highest_use_text`, in red when the resource runs out."""
+    text = highest_use_text(p)
+    return f"[red]{text}[/]" if max(p["memory_use_pct"], p["order_rate_use_pct"]) > 100 else text
+
+
 def print_plan(r: dict[str, Any]) -> None:
-    """A plan (:func:`lxdex_capacity.capacity.plan.plan`): the request, a row per profile, the cheapest
-    fits and clusters, and the scaling table."""
-    q, m = r["request"], r["model"]
+    """A plan (:func:`lxdex_capacity.capacity.plan.plan`): the load, what it costs, a row per profile,
+    the scaling table, and the recommendation last."""
+    q, m, load, e = r["request"], r["model"], r["load"], r["estimate"]
     plan_markets = 10**12  # MAX_PLAN_MARKETS: a plan's max_markets stops there
-    out.print(f"[bold]{q['markets']:,} markets[/], {q['orders_per_market']:,.1f} resting orders per market ({q['resting_orders']:,.0f} in all), "
-              f"{q['trades_retained']:,} trades retained, {q['order_rate']:,.0f} orders/s; engine bytes predicted {mb(r['engine_bytes'])}; "
-              f"required = runtime {mb(m['runtime_bytes'])} + {q['safety']:g} x engine; usable = memory - {q['os_reserve_gib']:g} GiB for the OS"
+    tape = "one engine's tape capacity" if load["trades_retained_source"] != "given" else "given"
+    out.print(f"[bold]{load['markets']:,} markets[/], {load['orders_per_market']:,.1f} resting orders per market "
+              f"({load['resting_orders']:,.0f} in all), {load['trades_retained']:,} trades retained ({tape}), "
+              f"{load['order_rate']:,.0f} orders/s to sustain"
               + (f"; [yellow]extrapolated beyond the largest measured size ({m['largest_markets_measured']:,} markets)[/]" if m["extrapolated"] else ""))
-    table = Table(title=f"plan per hardware profile — GiB = 2^30 bytes; usable = memory - {q['os_reserve_gib']:g} GiB; required ± its 95% prediction interval")
-    for name in ("profile", "GiB", "required", "±95%", "fits", "headroom", "max markets", "orders/s", "runs out first", "N+1", "price"):
-        table.add_column(name, justify="left" if name in ("profile", "runs out first") else "right", no_wrap=name == "profile")
+    out.print(f"predicted: engine bytes used {mb(e['engine_bytes_used']['bytes'])}, reserved {mb(e['engine_bytes_reserved']['bytes'])}; "
+              f"a process holding it {mb(e['process_rss']['bytes'])} resident (runtime {mb(e['runtime_bytes'])}); "
+              f"required = that process with the engine at least {q['safety']:g} x its bytes used, per engine process; "
+              f"usable = memory - {q['os_reserve_gib']:g} GiB for the OS. Check it here: lxdex plan --check")
+    table = Table(title="plan per hardware profile — GiB = 2^30 bytes; required ± half its 95% interval; highest use: the resource nearest its limit")
+    for name in ("profile", "GiB", "required", "fits", "headroom", "max markets", "engines", "orders/s", "highest use", "N+1", "$/year"):
+        table.add_column(name, justify="left" if name in ("profile", "highest use") else "right", no_wrap=True)
+    marks = set()
     for p in r["profiles"]:
         half = (p["required_bytes_high"] - p["required_bytes_low"]) / 2
-        if p["headroom_pct"] is not None:
-            headroom = f"{p['headroom_pct']:,.1f}%"
-        else:  # the load does not fit in memory: how much is missing
-            headroom = f"short {(p['required_bytes'] - p['usable_bytes']) / GIB:,.2f} GiB"
-        table.add_row(escape(p["name"]), f"{p['memory_bytes'] / GIB:,.0f}", f"{p['required_bytes'] / GIB:,.3f}",
-                      f"{half / GIB:,.3f}", "[green]yes[/]" if p["fits"] else "[red]no[/]", headroom,
-                      f"{p['max_markets']:,}" + ("+" if p["max_markets"] >= plan_markets else ""),
-                      si(p["order_capacity_per_s"]), p["bottleneck"], "—" if p["machines"] is None else f"{p['machines']}+1", price(p["price_usd"], p["price_usd_hour"]))
+        mark = _RATE_MARK.get(p["rate_source"], "?")
+        marks.add(p["rate_source"])
+        table.add_row(escape(p["name"]), f"{p['memory_bytes'] / GIB:,.0f}", f"{p['required_bytes'] / GIB:,.3f}±{half / GIB:,.3f}",
+                      "[green]yes[/]" if p["fits"] else "[red]no[/]", memory_verdict(p),
+                      f"{p['max_markets']:,}" + ("+" if p["max_markets"] >= plan_markets else ""), str(p["engines_per_machine"]),
+                      f"{si(p['order_capacity_per_s'])} {mark}", highest_use(p),
+                      "—" if p["machines"] is None else f"{p['machines']}+1",
+                      "—" if p["yearly_cost_usd"] is None else f"${p['yearly_cost_usd']:,.0f}")
     out.print(table)
-    out.print("headroom: usable memory left after the required bytes; short: GiB missing when the load does not fit.")
-    if r["cheapest_fit"]:
-        out.print(f"cheapest single machine that fits: [bold]{escape(r['cheapest_fit'])}[/]"
-                  + (f"; cheapest cloud instance: {escape(r['cheapest_cloud_fit'])}" if r["cheapest_cloud_fit"] else ""))
-    else:
-        out.print("[yellow]no single priced machine holds this load[/]")
+    legend = {"extrapolated": f"e = extrapolated: one core of {escape(str(m['provenance'].get('processor', 'the sweep machine')))} "
+                              "measured by lxdex sweep, at the markets each engine holds, x the engines",
+              "user-given": "u = user-given (orders_per_s_per_core in the hardware file)",
+              "measured here": "m = measured here by plan --check"}
+    out.print("orders/s: the engines' order capacity; " + "; ".join(legend[s] for s in sorted(marks) if s in legend)
+              + ". $/year: purchase price over 3 years, or the hourly price x 8,760 hours.")
     for key, unit in (("cluster", "price_usd"), ("cluster_cloud", "price_usd_hour")):
         c = r[key]
         if c and c["machines"] > 1:
@@ -88,15 +104,40 @@ def print_plan(r: dict[str, Any]) -> None:
             money = f"${total:,.0f}" if unit == "price_usd" else f"${total:,.2f}/h"
             out.print(f"sharded: {c['machines']} x {escape(c['profile'])} (+1 spare = {c['machines_n_plus_1']}, {money}); each holds up to "
                       f"{c['machine_markets']:,} markets and needs {gib(c['machine_required_bytes'])}")
-    scaling = Table(title="scaling: memory required and the smallest configuration that fits")
+    scaling = Table(title="scaling: memory required and the smallest configuration that holds it (memory and order rate)")
     for name in ("markets", "orders/market", "required", "95% interval", "smallest fit"):
         scaling.add_column(name, justify="left" if name == "smallest fit" else "right")
     for row in r["scaling"]:
         scaling.add_row(f"{row['markets']:,}" + (" †" if row["extrapolated"] else ""), f"{row['orders_per_market']:,.1f}", gib(row["required_bytes"], 3),
                         f"{row['required_bytes_low'] / GIB:,.3f}–{row['required_bytes_high'] / GIB:,.3f} GiB", escape(row["smallest_fit"] or "none (shard it)"))
     out.print(scaling)
-    out.print("† beyond the largest size the model was measured at. Order capacity: one-core throughput measured on "
-              f"{escape(str(m['provenance'].get('processor', 'the sweep machine')))} x the profile's performance cores.")
+    if any(row["extrapolated"] for row in r["scaling"]):
+        out.print(f"† beyond the largest size the model was measured at ({m['largest_markets_measured']:,} markets).")
+    out.print(f"[bold]recommendation:[/] {escape(recommendation_text(r['recommendation'], load['markets']))}")
+
+
+def print_check(c: dict[str, Any]) -> None:
+    """``plan --check``: each predicted figure against the run here, its error and its target."""
+    title = f"plan --check: predicted against measured, {c['markets']:,} markets run in a fresh process on this machine"
+    table = Table(title=title)
+    for name in ("figure", "predicted", "measured", "error", "target", "met"):
+        table.add_column(name, justify="left" if name in ("figure", "target") else "right")
+    for row in c["rows"]:
+        fmt = (lambda v: mb(v)) if row["unit"] == "bytes" else (lambda v: si(v, "/s"))
+        met = {True: "[green]yes[/]", False: "[red]no[/]", None: "—"}[row["passed"]]
+        error = f"{100 * row['predicted'] / row['measured']:,.0f}% of it" if row["target"].startswith("1x") else f"{row['error_pct']:+.1f}%"
+        table.add_row(row["figure"], fmt(row["predicted"]), fmt(row["measured"]), error, row["target"], met)
+    out.print(table)
+    if c["note"]:
+        out.print(f"[yellow]{escape(c['note'])}[/]")
+    if c["validation"]:
+        val = Table(title="the model's held-out validation: fitted on smaller sizes, then measured at these")
+        for name in ("markets", "predicted", "measured", "error"):
+            val.add_column(name, justify="right")
+        for v in c["validation"]:
+            val.add_row(f"{v['markets']:,}", mb(v["predicted_bytes"]), mb(v["measured_bytes"]), f"{v['error_pct']:+.2f}%")
+        out.print(val)
+    out.print("RSS = resident memory after the traded phase; peak = the process's largest RSS (ru_maxrss). MB = 10^6 bytes.")
 
 
 def _profile_rows(p: HardwareProfile) -> list[tuple[str, str]]:
@@ -118,6 +159,7 @@ def _profile_rows(p: HardwareProfile) -> list[tuple[str, str]]:
         ("max power", maybe(p.max_power_w, "{:g} W")),
         ("launch price", maybe(p.price_usd, "${:,.0f}")),
         ("price per hour", maybe(p.price_usd_hour, "${:,.4f}")),
+        ("orders/s per core", maybe(p.orders_per_s_per_core, "{:,.0f} (user-given)")),
         ("source", escape(p.source)),
     ]
 

@@ -66,8 +66,8 @@ def print_calibration(result: Calibration, out_file: Path) -> None:
         "min_qty": f"Clauset x_min; {result.below_min_share:.0%} of sizes are below it", "max_qty": "99.9th percentile of sizes",
         "maker_distance_p": f"Geometric MLE; mean {_figure(result.maker_distance_mean_ticks, '.2f')} ticks from the mid",
         "taker_reach_p": f"Geometric MLE; mean reach {_figure(result.taker_reach_mean_ticks, '.2f')} ticks",
-        "taker_share": f"{result.takers:,} takers / ({result.adds:,} adds + takers)",
-        "cancel_rate": f"{result.cancels:,} cancels per flow order",
+        "taker_share": f"{result.takers:,} takers / {result.flow_orders:,} flow orders ({result.adds:,} adds + takers)",
+        "cancel_rate": f"{result.cancels:,} cancels and deletions / {result.flow_orders:,} flow orders",
     }
     for key in FITTED_KEYS:
         if key in result.fitted:

@@ -120,5 +120,16 @@ def print_scenario(scenario: Scenario, derived: dict[str, Any], source: Path | N
     out.print(tiers)
     out.print(f"Zipf exponent {derived['zipf_exponent']:.4f}; expected resting orders {derived['expected_resting_orders']:,.0f}; "
               f"{derived['securities']:,} securities + {derived['crypto']:,} crypto; "
-              f"memory estimate {gib(derived['estimate_bytes'])}; "
               f"most active symbols: {', '.join(derived['sample_symbols'])}")
+    e = derived["estimate"]
+    memory = Table(title="predicted by the capacity estimator (lxdex plan --check compares them with a run)")
+    for name in ("figure", "bytes", "range"):
+        memory.add_column(name, justify="left" if name == "figure" else "right")
+    for key in ("engine_bytes_used", "engine_bytes_reserved", "process_rss", "simulate_peak"):
+        f = e[key]
+        memory.add_row(f["predicts"], mb(f["bytes"]), f"{mb(f['low'])} – {mb(f['high'])}")
+    out.print(memory)
+    out.print(f"memory guard: simulate refuses to start unless {gib(derived['estimate_bytes'])} (its peak) is available")
+    if derived["engines_needed"] > 1:
+        out.print(f"[yellow]one engine addresses at most 2^31 - 1 order slots: this scenario needs at least "
+                  f"{derived['engines_needed']:,} engines (simulate --shards {derived['engines_needed']:,})[/]")

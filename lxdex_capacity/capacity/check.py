@@ -1,0 +1,159 @@
+"""``lxdex plan --check``: the plan's predictions against a run of the planned load on this machine.
+
+The planned load (markets, resting orders per market, trades retained) becomes a scenario: the tier
+table scaled to the orders per market, a tape holding the trades (the power of two at or above
+them).  If its ``simulate`` run would not fit in this machine's memory, the largest number of
+markets that fits is run instead, and the capacity model's held-out validation (sizes the model
+never saw when it was fitted, predicted and then measured) stands for the sizes beyond.
+
+The run is ``lxdex sweep``'s fresh-process point (:func:`~.sweep.run_in_fresh_process`), so that
+what is measured is one process holding one engine, from its start.  Each figure is compared with
+its target:
+
+===============================  ==========================================================
+engine bytes used                predicted within +-5% of measured
+engine bytes reserved            reported (powers of two: exact when the counts are)
+process RSS after trading        the estimator's figure, reported with its error
+plan's required memory           at least the RSS measured after trading, at most 2x it
+simulate's peak (the guard's)    within -5% .. +35% of the measured peak RSS
+orders/s per core                the model's rate at these markets against this core's
+===============================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..errors import CapacityError
+from ..memory_guard import available_bytes
+from ..scenarios.config import MAX_MARKETS, Scenario
+from ..scenarios.tiers import DEFAULT_TIERS, scaled_tiers
+from .estimator import Estimator, Load, pow2_at_least
+from .hardware import GIB, HardwareProfile
+from .plan import PlanRequest
+
+__all__ = ["CheckRow", "PlanCheck", "check_plan", "checked_scenario", "this_machine"]
+
+ENGINE_BYTES_TOLERANCE = 0.05
+PEAK_RANGE = (-0.05, 0.35)  # the guard's peak estimate against the measured peak: never 5% short, at most 35% over
+REQUIRED_RANGE = (1.0, 2.0)  # the plan's required memory over the RSS measured after trading
+_FIT_MARGIN = 0.9  # a check run may use this share of the memory available
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    figure: str
+    predicted: float
+    measured: float
+    unit: str  # "bytes" or "orders/s"
+    target: str
+    passed: bool | None  # None: reported, no target
+
+    @property
+    def error_pct(self) -> float:
+        return 100.0 * (self.predicted - self.measured) / self.measured if self.measured else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"error_pct": self.error_pct}
+
+
+@dataclass(frozen=True)
+class PlanCheck:
+    planned_markets: int
+    markets: int  # run here: the planned markets, or the most this machine holds
+    scenario: dict[str, Any]
+    rows: list[CheckRow]
+    validation: list[dict[str, Any]] = field(default_factory=list)  # the model's held-out sizes, when the run is smaller
+    note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed is not False for r in self.rows)
+
+    @property
+    def orders_per_s_per_core(self) -> float:
+        return next(r.measured for r in self.rows if r.unit == "orders/s")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"planned_markets": self.planned_markets, "markets": self.markets, "scenario": self.scenario,
+                "rows": [r.as_dict() for r in self.rows], "passed": self.passed, "validation": self.validation, "note": self.note}
+
+
+def checked_scenario(request: PlanRequest, markets: int | None = None) -> Scenario:
+    """The scenario that runs ``request``'s load at ``markets`` markets (default: the planned ones)."""
+    m = min(request.markets if markets is None else markets, MAX_MARKETS)
+    tiers = DEFAULT_TIERS if request.orders_per_market is None else scaled_tiers(DEFAULT_TIERS, m, request.opm(m) * m)
+    return Scenario(markets=m, tiers=tiers, trades_retained=min(pow2_at_least(request.tape), 1 << 30))
+
+
+def _largest_that_fits(estimator: Estimator, request: PlanRequest, room: float) -> int:
+    """The most markets (at most the planned ones) whose run the guard expects to fit in ``room`` bytes."""
+    def fits(m: int) -> bool:
+        return estimator.simulate_peak(checked_scenario(request, m)) <= room
+
+    hi = min(request.markets, MAX_MARKETS)
+    if fits(hi):
+        return hi
+    lo = 1
+    if not fits(lo):
+        raise CapacityError(f"this machine cannot run even 1 market of this load: {room / GIB:,.1f} GiB available")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
+def check_plan(request: PlanRequest, estimator: Estimator, run: Callable[[Scenario], dict[str, Any]] | None = None,
+               room: float | None = None) -> PlanCheck:
+    """Run the planned load (or the most of it this machine holds) and compare it with the predictions.
+    ``run`` measures a scenario (default: a fresh process); ``room`` is the memory it may use."""
+    from .sweep import run_in_fresh_process
+
+    run = run or run_in_fresh_process
+    room = _FIT_MARGIN * available_bytes() if room is None else room
+    markets = _largest_that_fits(estimator, request, room)
+    scenario = checked_scenario(request, markets)
+    measured = run(scenario)
+    load = Load.of_scenario(scenario)
+    steady = Load(markets=scenario.markets, resting_orders=load.resting_orders, trades_retained=scenario.trades_retained)
+    e = estimator.estimate(steady)
+    required = estimator.required_bytes(steady, request.safety)[0]
+    peak = estimator.simulate_peak(scenario)
+    used_error = (e.engine_bytes_used.bytes - measured["engine_bytes_used"]) / measured["engine_bytes_used"]
+    rss = measured["rss_bytes"]
+    peak_measured = measured.get("peak_rss_bytes") or 0
+    rows = [
+        CheckRow("engine bytes used", e.engine_bytes_used.bytes, measured["engine_bytes_used"], "bytes", "±5%",
+                 abs(used_error) <= ENGINE_BYTES_TOLERANCE),
+        CheckRow("engine bytes reserved", e.engine_bytes_reserved.bytes, measured["engine_bytes_reserved"], "bytes", "—", None),
+        CheckRow("process RSS after trading", e.process_rss.bytes, rss, "bytes", "—", None),
+        CheckRow("plan's required memory vs that RSS", required, rss, "bytes", "1x..2x the RSS",
+                 REQUIRED_RANGE[0] * rss <= required <= REQUIRED_RANGE[1] * rss),
+    ]
+    if peak_measured:
+        rows.append(CheckRow("simulate's peak RSS (the memory guard's estimate)", peak, peak_measured, "bytes", "-5%..+35%",
+                             PEAK_RANGE[0] <= (peak - peak_measured) / peak_measured <= PEAK_RANGE[1]))
+    rows.append(CheckRow("orders/s per core (traded phase)", estimator.model.orders_per_s_per_core(scenario.markets),
+                         measured["orders_per_s"], "orders/s", "—", None))
+    smaller = markets < request.markets
+    note = (f"{request.markets:,} markets would not fit here ({room / GIB:,.1f} GiB may be used): ran {markets:,}, the most that fits; "
+            "the model's held-out validation stands for the larger sizes" if smaller else "")
+    validation = list(estimator.model.validation) if smaller else []
+    return PlanCheck(request.markets, markets, scenario.as_dict(), rows, validation, note)
+
+
+def this_machine(orders_per_s_per_core: float) -> HardwareProfile:
+    """This machine as a hardware profile, with the per-core rate ``plan --check`` measured on it."""
+    from ..machine import machine_info
+
+    info = machine_info()
+    cores = max(info.cores, 1)
+    memory_gib = math.floor(info.memory_bytes / GIB * 100) / 100
+    return HardwareProfile(
+        name=f"this machine ({info.processor}, {cores} cores, {memory_gib:g} GiB)", machine="this machine", chip=info.processor,
+        kind="custom", year=None, cpu=f"{cores} cores, {info.logical_cpus} logical CPUs", p_cores=cores, e_cores=0, gpu_cores=None,
+        memory_gib=memory_gib, memory_options_gib=(memory_gib,), bandwidth_gb_s=None, max_power_w=None, price_usd=None,
+        price_usd_hour=None, source="lxdex plan --check on this machine", orders_per_s_per_core=orders_per_s_per_core)
