@@ -63,6 +63,18 @@ def test_figures_in_the_report_come_from_the_results(small_report):
     assert f"| {results['plan']['cheapest_fit']} |" in md
 
 
+def test_the_executive_summary_leads_with_the_plans_recommendation(small_report):
+    md = (small_report / "report.md").read_text()
+    results = json.loads((small_report / "results.json").read_text())
+    rec = results["plan"]["recommendation"]
+    summary = md.split("## Executive summary\n", 1)[1].split("## ", 1)[0]
+    first = summary.strip().splitlines()[0]
+    assert first.startswith("**Recommendation for 2,000 markets: one ") and rec["profile"] in first
+    assert f"${rec['yearly_cost_usd']:,.0f} a year" in first and results["plan"]["load"]["trades_retained"] == 262_144
+    table = [line for line in summary.splitlines() if line.startswith("| ") and "---" not in line]
+    assert 2 <= len(table) <= 6  # the cheapest few, not a row per profile
+
+
 @pytest.mark.parametrize("stationary, cancel_rate", [(True, 0.0), (False, 0.25), (True, 0.25)])
 def test_report_text_says_in_words_what_the_run_did(small_report, stationary, cancel_rate):
     from lxdex_capacity.reporting.report import render_markdown

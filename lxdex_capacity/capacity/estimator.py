@@ -19,8 +19,8 @@ predicts (:class:`Figure`, bytes with a low-high range):
   the allocator keeps of freed temporaries (the median of the sweep points' RSS not accounted for,
   its range the points' spread);
 * **simulate's peak** (the guard's figure): the process RSS plus the seeding transient, when the
-  generator's arrays for one chunk of markets (:data:`SEED_BYTES_PER_ORDER`) coexist with a pool
-  that is growing (its old array is alive while the new one is filled: half the final pool).
+  generator's arrays for one chunk of markets (:data:`SEED_BYTES_PER_ORDER`) coexist with the pools
+  growing (their old arrays are alive while the new ones are filled: half of each final pool).
 
 One engine addresses at most :data:`MAX_SLOTS` (2^31 - 1) order slots and as many level slots
 (int32 links): a larger load needs several engines, and :meth:`Load.engines_needed` says how
@@ -253,10 +253,13 @@ class Estimator:
         return tuple(engines * (fixed + p) for p in (centre, low, high))  # type: ignore[return-value]
 
     def _growth_transient(self, load: Load, scale: float) -> float:
-        """Bytes of the old order pool alive while the last doubling copies it: half the final pool."""
+        """Bytes of the old pools alive while their last doubling copies them: half of each final pool.
+        Both count, because the engine grows a full order pool and a full level pool in one step and
+        frees the old arrays only after both are copied."""
         per = load.split(load.engines) if load.engines > 1 else load
-        slots = min(pow2_at_least((per.resting_orders + per.in_flight) * scale), MAX_SLOTS)
-        return slots * (ORDER_RECORD_BYTES + ID_INDEX_BYTES) / 2
+        order_slots = min(pow2_at_least((per.resting_orders + per.in_flight) * scale), MAX_SLOTS)
+        level_slots = min(pow2_at_least(self.price_levels(per) * scale), MAX_SLOTS)
+        return load.engines * (order_slots * (ORDER_RECORD_BYTES + ID_INDEX_BYTES) + level_slots * LEVEL_RECORD_BYTES) / 2
 
     @staticmethod
     def working_bytes(load: Load) -> float:
