@@ -275,7 +275,9 @@ def test_scaling_table_rows():
 
 
 def test_a_load_nothing_can_hold_is_a_capacity_error():
-    with pytest.raises(CapacityError, match="no profile can hold this load"):
+    with pytest.raises(CapacityError, match="no profile can hold this load"):  # 20 GB per market, 4 GiB usable
+        plan(_model(), builtin_profiles()[:1], PlanRequest(markets=10, orders_per_market=1e9))
+    with pytest.raises(CapacityError, match="one market's book lives in one engine"):
         plan(_model(), builtin_profiles(), PlanRequest(markets=10, orders_per_market=1e12))
 
 
@@ -317,7 +319,7 @@ def _with_coefficients(base: float, a: float, b: float, c: float, runtime: float
 def test_a_negative_intercept_never_gives_negative_bytes():
     model = _with_coefficients(-1e12, 100.0, 20.0, 30.0)
     report = plan(model, builtin_profiles(), PlanRequest(markets=1, orders_per_market=0, trades_retained=0))
-    assert report["engine_bytes"] == MARKET_RECORD_BYTES  # the market's own rows, whatever the fit says
+    assert report["engine_bytes"] == MARKET_RECORD_BYTES + 16 * 8  # the market's rows and the engine's state, whatever the fit says
     for row in report["profiles"] + report["scaling"]:
         assert min(row["required_bytes"], row["required_bytes_low"], row["required_bytes_high"]) >= 0
     json.dumps(report, allow_nan=False)

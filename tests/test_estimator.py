@@ -76,9 +76,26 @@ def test_the_guard_uses_the_estimator_and_every_shard_keeps_its_own_tape():
     assert ESTIMATOR.estimate(Load.of_scenario(Scenario(markets=50_000), 4)).load.trades_retained == 4 * default_tape()
 
 
+def test_used_bytes_stay_between_the_certain_rows_and_the_reserved_arrays():
+    one = ESTIMATOR.estimate(Load(1, 0, default_tape()))  # the fit's negative intercept would say less than the tape's rows
+    assert one.engine_bytes_used.bytes >= default_tape() * TRADE_RECORD_BYTES + MARKET_RECORD_BYTES
+    huge_tape = ESTIMATOR.estimate(Load(1000, 40_000, 1 << 30))  # the fit's 30 B per trade against 29 B rows
+    deep = ESTIMATOR.estimate(Load(1000, 1e9, default_tape()))
+    for e in (one, huge_tape, deep):
+        assert e.engine_bytes_used.bytes <= e.engine_bytes_reserved.bytes <= e.process_rss.bytes
+        assert e.engine_bytes_used.low <= e.engine_bytes_used.bytes <= e.engine_bytes_used.high
+    assert ESTIMATOR.price_levels(Load(10**6, 0, 0)) == 0  # empty books hold no levels
+
+
 def test_one_engine_addresses_at_most_two_to_the_31_slots():
     assert Load(10, MAX_SLOTS - 10, 0).engines_needed() == 1
     assert Load(50_000_000, 50 * 50_000_000, 0).engines_needed() == 2
+    assert Load(1000, 1000 * 1e9, 0).engines_needed() == 500  # whole markets: two of 1e9 orders to an engine
+    with pytest.raises(CapacityError, match="one market's book lives in one engine"):
+        Load(1, 3e9, 0).engines_needed()
+    deeper = Scenario(markets=1000, tiers=(Tier(low=1_000_000_000, high=1_000_000_000),))
+    with pytest.raises(CapacityError, match="use --shards 500 "):
+        check_memory(deeper, force=True)
     deep = Scenario(markets=100, tiers=(Tier(low=30_000_000, high=30_000_000),))  # 3 billion resting orders
     with pytest.raises(CapacityError, match=r"at least 2 engines; use --shards 2"):
         check_memory(deep, force=True)
@@ -152,6 +169,21 @@ def test_the_bottleneck_is_the_highest_use_and_a_big_shortfall_says_how_many_tim
     row = next(line for line in result.stdout.splitlines() if "Mac mini M2 8 GB" in line)
     assert "runs out first" not in result.stdout and highest_use_text(mini) in row
     assert mini["bottleneck"] == "order rate" and mini["order_rate_use_pct"] < 50  # the higher use, far from running out
+
+
+def test_more_engines_than_cores_is_the_bottleneck_and_beyond_every_profile_an_error():
+    mini = builtin_profiles()[:1]  # 4 performance cores
+    row = plan(load_model(), [*mini, find_profile("AWS r7i.48xlarge", builtin_profiles())],
+               PlanRequest(markets=21_000, engines=8))["profiles"][0]
+    assert row["engines_per_machine"] == 8 and row["bottleneck"] == "cores" and row["cores_use_pct"] == 200 and not row["fits"]
+    assert row["order_capacity_per_s"] == pytest.approx(4 * row["orders_per_s_per_core"])  # only the cores it has
+    assert_one_line_error(run_cli("plan", "--engines", "200"), "engines=200: more engines than any profile has performance cores")
+
+
+def test_plan_options_out_of_range_name_the_option_and_a_profile_named_twice_is_one_row():
+    assert_one_line_error(run_cli("plan", "--order-rate", "1e16"), "--order-rate=1e+16: must be a finite number")
+    result = run_cli("plan", "--profile", "Mac mini M4 16 GB", "--profile", "mac mini m4 16gb", "--json")
+    assert [p["name"] for p in json.loads(result.stdout)["profiles"]] == ["Mac mini M4 16 GB"]
 
 
 def test_the_recommendation_is_the_cheapest_by_yearly_cost():

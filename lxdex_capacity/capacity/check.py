@@ -27,10 +27,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import CapacityError
+from pydantic import ValidationError
+
+from ..errors import CapacityError, InputError
 from ..memory_guard import available_bytes
 from ..scenarios.config import MAX_MARKETS, Scenario
-from ..scenarios.tiers import DEFAULT_TIERS, scaled_tiers
+from ..scenarios.tiers import DEFAULT_TIERS, MAX_DEPTH, scaled_tiers
 from .estimator import Estimator, Load, pow2_at_least
 from .hardware import GIB, HardwareProfile
 from .plan import PlanRequest
@@ -85,7 +87,11 @@ class PlanCheck:
 def checked_scenario(request: PlanRequest, markets: int | None = None) -> Scenario:
     """The scenario that runs ``request``'s load at ``markets`` markets (default: the planned ones)."""
     m = min(request.markets if markets is None else markets, MAX_MARKETS)
-    tiers = DEFAULT_TIERS if request.orders_per_market is None else scaled_tiers(DEFAULT_TIERS, m, request.opm(m) * m)
+    try:
+        tiers = DEFAULT_TIERS if request.orders_per_market is None else scaled_tiers(DEFAULT_TIERS, m, request.opm(m) * m)
+    except ValidationError:
+        raise InputError(f"--orders-per-market {request.opm(m):,.6g}: the tier table scaled to it seeds the deepest markets beyond "
+                         f"the simulator's {MAX_DEPTH:,} orders per market, so plan --check cannot run it") from None
     return Scenario(markets=m, tiers=tiers, trades_retained=min(pow2_at_least(request.tape), 1 << 30))
 
 

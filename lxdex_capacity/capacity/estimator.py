@@ -45,6 +45,7 @@ from ..engine.layout import (
     ORDER_RECORD_BYTES,
     TRADE_RECORD_BYTES,
 )
+from ..errors import CapacityError
 
 if TYPE_CHECKING:
     from ..scenarios.config import Scenario
@@ -118,9 +119,20 @@ class Load:
         )
 
     def engines_needed(self, levels: float = 0.0) -> int:
-        """Fewest engines that can address this load's order and level slots (at most 2^31 - 1 each)."""
-        slots = max(self.resting_orders + self.in_flight, levels)
-        return max(1, math.ceil(slots / MAX_SLOTS))
+        """Fewest engines that address this load's order and level slots (at most 2^31 - 1 each), whole
+        markets to an engine (a market's book lives in one engine): :class:`CapacityError` when one
+        market alone would need more slots than an engine has."""
+        per_market = max(self.resting_orders + self.in_flight, levels) / self.markets
+        if per_market > MAX_SLOTS:
+            raise CapacityError(f"{per_market:,.0f} resting orders per market: one market's book lives in one engine, which "
+                                f"addresses at most {MAX_SLOTS:,} order slots")
+        per_engine = max(1, math.floor(MAX_SLOTS / per_market)) if per_market > 0 else self.markets
+        return max(1, math.ceil(self.markets / per_engine))
+
+    def addressable(self, levels: float = 0.0) -> Load:
+        """This load over at least as many engines as its slots need."""
+        needed = self.engines_needed(levels)
+        return self if self.engines >= needed else replace(self, engines=needed)
 
     def split(self, parts: int) -> Load:
         """The busiest of ``parts`` equal shares (markets rounded up; orders, tape and rate in proportion)."""
@@ -222,17 +234,24 @@ class Estimator:
 
     # ------------------------------------------------------------------ the figures
     def price_levels(self, load: Load) -> float:
+        """Price levels the books hold: the sweep's measured rate, and never more than one per order."""
         per_market, per_order = self._levels
-        return min(per_market * load.markets + per_order * load.resting_orders, max(load.resting_orders, 0.0) + 2 * load.markets)
+        return min(per_market * load.markets + per_order * load.resting_orders, max(load.resting_orders + load.in_flight, 0.0))
 
     def engine_bytes_used(self, load: Load) -> tuple[float, float, float]:
-        """(centre, low, high): the fit at the whole load, plus the fixed part of each further engine."""
+        """(centre, low, high): the fit at the whole load plus each further engine's scalar state, held
+        between the rows that are certainly live (markets, orders, the retained trades) and the
+        arrays as reserved (a live row sits in an allocated slot), whatever the fit says far from
+        the sizes it was measured at."""
         fit = self.model.fit
         centre = fit.predict(load.markets, load.resting_orders, load.trades_retained)
         low, high = fit.interval(load.markets, load.resting_orders, load.trades_retained)
         extra = (load.engines - 1) * N_STATE * _I64  # each engine's scalar state; its base is in the fit once
-        floor = load.markets * MARKET_RECORD_BYTES  # every market's rows are live from the start
-        return (max(centre, floor) + extra, max(low, floor) + extra, max(high, floor) + extra)
+        floor = (load.markets * MARKET_RECORD_BYTES + load.resting_orders * (ORDER_RECORD_BYTES + ID_INDEX_BYTES)
+                 + load.trades_retained * TRADE_RECORD_BYTES + load.engines * N_STATE * _I64)
+        reserved, _, reserved_high = self.engine_bytes_reserved(load)
+        middle = min(max(centre + extra, floor), reserved)
+        return middle, min(max(low + extra, floor), middle), max(min(max(high + extra, floor), reserved_high), middle)
 
     def engine_bytes_reserved(self, load: Load) -> tuple[float, float, float]:
         """(centre, low, high): every engine's pools at their powers of two, tapes and market rows."""
@@ -273,6 +292,8 @@ class Estimator:
         return rss + load.seed_chunk_orders * SEED_BYTES_PER_ORDER + self._growth_transient(load, scale)
 
     def estimate(self, load: Load) -> Estimate:
+        """Every figure for ``load``, over at least as many engines as its slots need."""
+        load = load.addressable(self.price_levels(load))
         used = self.engine_bytes_used(load)
         reserved = self.engine_bytes_reserved(load)
         working = self.working_bytes(load)
@@ -315,6 +336,7 @@ class Estimator:
         process (the central prediction; no interval, so that the guard does not import scipy into
         the process whose baseline it is about to measure)."""
         load = Load.of_scenario(scenario, shards)
+        load = load.addressable(self.price_levels(load))
         reserved = self.engine_bytes_reserved(load)[0]
         rss = self._rss(reserved, self.working_bytes(load), self._slack[0])
         return int(self._peak(load, rss, 1.0))

@@ -41,7 +41,7 @@ from .estimator import Estimator, Load, default_tape
 from .hardware import GIB, HardwareProfile
 from .model import CapacityModel
 
-__all__ = ["PlanRequest", "ProfilePlan", "plan", "memory_verdict", "highest_use_text", "recommendation_text", "SCALING_MARKETS", "orders_per_market_default", "PURCHASE_YEARS",
+__all__ = ["PlanRequest", "ProfilePlan", "plan", "memory_verdict", "highest_use_text", "recommendation_text", "use_pct", "SCALING_MARKETS", "orders_per_market_default", "PURCHASE_YEARS",
            "HOURS_PER_YEAR", "MAX_MACHINES", "MAX_PLAN_MARKETS"]
 
 SCALING_MARKETS = (21_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 10_000_000)
@@ -116,13 +116,14 @@ class MachineLoad:
     load: Load
     engines: int
     required: tuple[float, float, float]  # bytes: required, low, high
-    order_capacity: float  # orders/s of its engines
+    order_capacity: float  # orders/s of its engines (as many as it has cores for)
     fits_memory: bool
     fits_rate: bool
+    fits_cores: bool  # an engine per core: no more engines than performance cores
 
     @property
     def holds(self) -> bool:
-        return self.fits_memory and self.fits_rate
+        return self.fits_memory and self.fits_rate and self.fits_cores
 
 
 @dataclass(frozen=True)
@@ -139,13 +140,14 @@ class ProfilePlan:
     memory_use_pct: float  # required / usable; above 100 when it does not fit
     max_markets: int  # at most MAX_PLAN_MARKETS (memory is then not what limits the markets)
     engines_per_machine: int  # on one machine holding the whole load (or trying to)
+    cores_use_pct: float  # engines over performance cores: one engine per core
     order_capacity_per_s: float  # of those engines
     order_rate_use_pct: float
     orders_per_s_per_core: float  # at the markets each engine holds
     rate_source: str  # user-given, measured here, extrapolated
     rate_basis: str
     fits: bool
-    bottleneck: str  # "memory" or "order rate": whichever uses more of its capacity
+    bottleneck: str  # "memory", "order rate" or "cores": whichever uses the most of its capacity
     machines: int | None  # sharded, no spare; None when no number of these machines holds it
     machines_n_plus_1: int | None
     machine_engines: int | None  # engines on each of the N machines
@@ -201,10 +203,10 @@ class _Sizing:
         if self.request.engines is None:
             while engines < profile.p_cores and engines * self.per_core(rate, load.markets / engines) < load.order_rate:
                 engines += 1
-        capacity = engines * self.per_core(rate, load.markets / engines)
+        capacity = min(engines, profile.p_cores) * self.per_core(rate, load.markets / engines)
         required = self.required(load, engines)
-        return MachineLoad(load, engines, required, capacity, required[0] <= self.usable(profile),
-                           load.order_rate <= capacity and engines <= profile.p_cores)
+        return MachineLoad(load, engines, required, capacity, required[0] <= self.usable(profile), load.order_rate <= capacity,
+                           engines <= profile.p_cores)
 
     def machines(self, profile: HardwareProfile, load: Load) -> tuple[int, MachineLoad] | None:
         """Fewest machines holding ``load`` split evenly, and the busiest machine's share."""
@@ -261,7 +263,8 @@ def _profile_plan(sizing: _Sizing, profile: HardwareProfile, load: Load, opm: fl
     required, low, high = one.required
     usable = sizing.usable(profile)
     memory_use = required / usable if usable else math.inf
-    rate_use = load.order_rate / one.order_capacity if one.order_capacity else math.inf
+    rate_use = load.order_rate / one.order_capacity if one.order_capacity else (0.0 if load.order_rate == 0 else math.inf)
+    cores_use = one.engines / profile.p_cores
     found = sizing.machines(profile, load)
     machines, shard = (found[0], found[1]) if found is not None else (None, None)
     spare = machines + 1 if machines is not None else None
@@ -280,13 +283,16 @@ def _profile_plan(sizing: _Sizing, profile: HardwareProfile, load: Load, opm: fl
         memory_use_pct=min(100.0 * memory_use, 1e18),
         max_markets=sizing.max_markets(profile, opm, load.trades_retained),
         engines_per_machine=one.engines,
+        cores_use_pct=100.0 * cores_use,
         order_capacity_per_s=one.order_capacity,
         order_rate_use_pct=min(100.0 * rate_use, 1e18),
         orders_per_s_per_core=sizing.per_core(rate, load.markets / one.engines),
         rate_source=rate.source,
         rate_basis=rate.basis,
         fits=one.holds,
-        bottleneck="memory" if memory_use >= rate_use else "order rate",
+        # Memory or order rate, whichever is nearer its limit; cores only when there are too few of them
+        # (an engine on each of 1 of 4 cores is no constraint).
+        bottleneck="cores" if cores_use > 1 else ("memory" if memory_use >= rate_use else "order rate"),
         machines=machines,
         machines_n_plus_1=spare,
         machine_engines=shard.engines if shard else None,
@@ -339,21 +345,31 @@ def recommendation(plans: Sequence[ProfilePlan], markets: int) -> dict[str, Any]
 
 
 def memory_verdict(p: dict[str, Any]) -> str:
-    """Headroom (the share of usable memory left) when the load fits in memory; otherwise how far short (GiB), or how many times this
-    memory it needs when that is more than twice."""
+    """Headroom (the share of usable memory left) when the load fits in memory; otherwise how far short (GiB),
+    or, beyond twice, how many times its usable memory it needs ("needs 4.2x")."""
     if p["headroom_pct"] is not None:
         return f"{p['headroom_pct']:,.1f}%"
     if p["usable_bytes"] <= 0:
         return "no usable memory"
     ratio = p["required_bytes"] / p["usable_bytes"]
     if ratio > 2:
-        return f"needs {ratio:,.1f}x this memory"
+        return f"needs {ratio:,.1f}x"
     return f"short {(p['required_bytes'] - p['usable_bytes']) / GIB:,.2f} GiB"
+
+
+def _significant(value: float) -> str:
+    """Three significant figures, thousands separated: 3,100, 6.2, 0.00123."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def use_pct(p: dict[str, Any], resource: str) -> float:
+    """A profile's use of ``resource`` (memory, order rate, cores), percent."""
+    return {"memory": p["memory_use_pct"], "order rate": p["order_rate_use_pct"], "cores": p["cores_use_pct"]}[resource]
 
 
 def highest_use_text(p: dict[str, Any]) -> str:
     """A profile's resource with the highest use, and that use ("order rate 16%"): above 100% it runs out."""
-    use = p["memory_use_pct"] if p["bottleneck"] == "memory" else p["order_rate_use_pct"]
+    use = use_pct(p, p["bottleneck"])
     return f"{p['bottleneck']} {use:,.0f}%" if use < 1e6 else f"{p['bottleneck']} (out)"
 
 
@@ -363,7 +379,8 @@ def recommendation_text(rec: dict[str, Any] | None, markets: int) -> str:
         return "no priced profile (or N+1 cluster of one) holds this load"
     what = (f"one {rec['profile']}" if rec["kind"] == "single machine"
             else f"{rec['machines']} x {rec['profile']} ({rec['machines'] - 1} + 1 spare, {rec['markets_per_machine']:,} markets each)")
-    watts = f"; {rec['watts_per_million_markets']:,.0f} W per million markets at full power" if rec["watts_per_million_markets"] is not None else ""
+    watts = (f"; {_significant(rec['watts_per_million_markets'])} W per million markets at full power"
+             if rec["watts_per_million_markets"] is not None else "")
     engines = rec["engines_per_machine"]
     return (f"{what}: ${rec['yearly_cost_usd']:,.0f} a year ({rec['cost_basis']}){watts}; each machine needs "
             f"{rec['required_bytes_per_machine'] / GIB:,.2f} GiB of {rec['usable_bytes_per_machine'] / GIB:,.1f} GiB usable, "
@@ -432,6 +449,10 @@ def plan(model: CapacityModel, profiles: Sequence[HardwareProfile], request: Pla
 
 def _unplannable(sizing: _Sizing, profiles: Sequence[HardwareProfile], load: Load, request: PlanRequest) -> CapacityError:
     """The one-line error when no profile holds the load, however it is sharded."""
+    most_cores = max(p.p_cores for p in profiles)
+    if request.engines is not None and request.engines > most_cores:
+        return CapacityError(f"engines={request.engines:,}: more engines than any profile has performance cores (at most "
+                             f"{most_cores:,}); one engine runs on one core")
     n = min(request.markets, MAX_MACHINES)
     shard = load.split(n)  # the most the load can be split
     spread = "one market per machine" if n == request.markets else f"over {n:,} machines"

@@ -97,8 +97,15 @@ HARDWARE_FILE = typer.Option(None, "--hardware", help=help_text("TOML file of ex
 
 def plan_request(markets: int, orders_per_market: float | None, trades_retained: int | None, order_rate: float,
                  safety: float, os_reserve: float, engines: int | None = None) -> PlanRequest:
-    """The :class:`~lxdex_capacity.capacity.plan.PlanRequest` the plan options describe, for ``markets`` markets."""
+    """The :class:`~lxdex_capacity.capacity.plan.PlanRequest` the plan options describe, for ``markets`` markets;
+    a value out of range is an error naming its option (``--order-rate=1e+16: ...``)."""
     from ..capacity.plan import PlanRequest
+    from ..errors import InputError
 
-    return PlanRequest(markets=markets, orders_per_market=orders_per_market, trades_retained=trades_retained,
-                       safety=safety, os_reserve_gib=os_reserve, order_rate=order_rate, engines=engines)
+    try:
+        return PlanRequest(markets=markets, orders_per_market=orders_per_market, trades_retained=trades_retained,
+                           safety=safety, os_reserve_gib=os_reserve, order_rate=order_rate, engines=engines)
+    except InputError as exc:
+        field, _, rest = str(exc).partition("=")
+        option = {"os_reserve_gib": "os-reserve"}.get(field, field.replace("_", "-"))
+        raise InputError(f"--{option}={rest}") from None

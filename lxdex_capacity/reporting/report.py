@@ -142,9 +142,14 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
                "`lxdex plan --check` runs the load and compares every predicted figure with its measurement.\n")
     priced = sorted((p for p in plan["profiles"] if p["yearly_cost_usd"] is not None and p["machines"] is not None),
                     key=lambda p: p["yearly_cost_usd"] * (1 if p["fits"] else p["machines_n_plus_1"]))
-    rows = [[p["name"], "1" if p["fits"] else f"{p['machines']}+1",
-             f"${p['yearly_cost_usd'] * (1 if p['fits'] else p['machines_n_plus_1']):,.0f}", memory_verdict(p), highest_use_text(p)]
-            for p in priced[:5]]
+    def cheapest_row(p: dict[str, Any]) -> list[str]:
+        if p["fits"]:
+            return [p["name"], "1", f"${p['yearly_cost_usd']:,.0f}", memory_verdict(p), highest_use_text(p)]
+        share = p["machine_required_bytes"] / p["usable_bytes"]  # each of the N machines: its share of the load
+        return [p["name"], f"{p['machines']}+1", f"${p['yearly_cost_usd'] * p['machines_n_plus_1']:,.0f}",
+                f"{100 * (1 - share):,.1f}% each", f"memory {100 * share:,.0f}% each ({p['machine_markets']:,} markets)"]
+
+    rows = [cheapest_row(p) for p in priced[:5]]
     if rows:
         out.append("The cheapest ways to hold it, by yearly cost (purchase over 3 years, or cloud hours all year); every "
                    "profile is in [Capacity per hardware profile](#capacity-per-hardware-profile):\n")

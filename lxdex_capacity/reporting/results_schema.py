@@ -137,13 +137,14 @@ class ProfileRecord(FileModel):
     memory_use_pct: Share
     max_markets: Annotated[int, Field(ge=0, le=MAX_PLAN_MARKETS)]
     engines_per_machine: Engines
+    cores_use_pct: Share
     order_capacity_per_s: Rate
     order_rate_use_pct: Share
     orders_per_s_per_core: Rate
     rate_source: Literal["extrapolated", "user-given", "measured here"]
     rate_basis: Text
     fits: bool
-    bottleneck: Literal["memory", "order rate"]
+    bottleneck: Literal["memory", "order rate", "cores"]
     machines: Machines | None
     machines_n_plus_1: Machines | None
     machine_engines: Engines | None
@@ -248,6 +249,9 @@ def _plan_problem(r: ResultsFile) -> str | None:
     if not _close(request.resting_orders, request.orders_per_market * request.markets):
         return f"plan.request.resting_orders={request.resting_orders!r}: not orders_per_market x markets"
 
+    points = model.points
+    if points and not any(p.variant == "default" for p in points):
+        return "model.points: none of the default variant, which the memory chart draws"
     from ..capacity.estimator import Estimator, Load
     from ..capacity.model import CapacityModel
 
@@ -262,8 +266,27 @@ def _plan_problem(r: ResultsFile) -> str | None:
         engines = engines or at.engines_needed(estimator.price_levels(at))
         return estimator.required_bytes(replace(at, engines=engines), request.safety)[0] + (engines - 1) * estimator.process_overhead()
 
-    if not _close(plan.engine_bytes, estimator.engine_bytes_used(load(request.markets, request.resting_orders))[0]):
+    planned = load(request.markets, request.resting_orders)
+    estimate = estimator.estimate(planned).as_dict()
+    if not _close(plan.engine_bytes, estimate["engine_bytes_used"]["bytes"]):
         return f"plan.engine_bytes={plan.engine_bytes!r}: not the estimator's engine bytes used for the planned load"
+    echoed = {"markets": request.markets, "orders_per_market": request.orders_per_market, "resting_orders": request.resting_orders,
+              "trades_retained": request.trades_retained, "order_rate": request.order_rate, "safety": request.safety,
+              "os_reserve_gib": request.os_reserve_gib, "engines_per_machine": request.engines, "engines": 1}
+    problem = _differs("plan.load", plan.load.model_dump(), echoed, "the plan's request")
+    problem = problem or _differs("plan.estimate", plan.estimate.model_dump(), estimate, "the estimator's figures for the planned load")
+    if problem:
+        return problem
+    from ..capacity.plan import ProfilePlan, recommendation
+
+    expected = recommendation([ProfilePlan(**p.model_dump()) for p in plan.profiles], request.markets)
+    got = plan.recommendation.model_dump() if plan.recommendation is not None else None
+    if (got is None) != (expected is None):
+        return f"plan.recommendation={'null' if got is None else 'set'}: not the cheapest way its profiles give"
+    if got is not None and expected is not None:
+        problem = _differs("plan.recommendation", got, expected, "the cheapest way its profiles give")
+        if problem:
+            return problem
     names = [p.name for p in plan.profiles]
     for i, p in enumerate(plan.profiles):
         where = f"plan.profiles[{i}]"
@@ -284,8 +307,8 @@ def _plan_problem(r: ResultsFile) -> str | None:
                     "(null when the load does not fit in memory)")
         if p.fits and not (p.fits_memory and p.order_rate_use_pct <= 100 + 1e-9):
             return f"{where}.fits=true: but its memory or its order rate ({p.order_rate_use_pct:,.1f}%) falls short"
-        if not p.fits and p.fits_memory and p.order_rate_use_pct < 100 - 1e-9:
-            return f"{where}.fits=false: but both its memory and its order rate ({p.order_rate_use_pct:,.1f}%) suffice"
+        if not p.fits and p.fits_memory and p.order_rate_use_pct < 100 - 1e-9 and p.cores_use_pct <= 100:
+            return f"{where}.fits=false: but its memory, its order rate ({p.order_rate_use_pct:,.1f}%) and its cores suffice"
         if (p.machines is None) != (p.machines_n_plus_1 is None) or (p.machines is not None and p.machines_n_plus_1 != p.machines + 1):
             return f"{where}.machines_n_plus_1={p.machines_n_plus_1!r}: must be machines + 1 (machines={p.machines!r})"
         if (p.machines is None) != (p.machine_markets is None) or (p.machines is None) != (p.machine_required_bytes is None):
@@ -319,9 +342,25 @@ def _plan_problem(r: ResultsFile) -> str | None:
             return f"plan.scaling[{i}].extrapolated={row.extrapolated}: the model measured up to {model.largest_markets:,} markets"
         if row.smallest_fit is not None and row.smallest_fit not in names:
             return f"plan.scaling[{i}].smallest_fit={row.smallest_fit!r}: not a profile of the plan"
-    points = model.points
-    if points and not any(p.variant == "default" for p in points):
-        return "model.points: none of the default variant, which the memory chart draws"
+    return None
+
+
+def _differs(where: str, got: dict[str, Any], expected: dict[str, Any], what: str) -> str | None:
+    """The first key of ``got`` (a record read from the file) not equal to ``expected`` (recomputed), or None;
+    numbers compare up to float rounding, nested records key by key."""
+    for key, want in expected.items():
+        if key not in got:
+            return f"{where}.{key} is missing ({what} has it: {want!r})"
+        have = got[key]
+        if isinstance(want, dict) and isinstance(have, dict):
+            problem = _differs(f"{where}.{key}", have, want, what)
+            if problem:
+                return problem
+        elif isinstance(want, (int, float)) and not isinstance(want, bool) and isinstance(have, (int, float)) and not isinstance(have, bool):
+            if not _close(float(have), float(want)):
+                return f"{where}.{key}={have!r}: not {what} ({want!r})"
+        elif have != want:
+            return f"{where}.{key}={have!r}: not {what} ({want!r})"
     return None
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
-from ...capacity.plan import highest_use_text, memory_verdict, recommendation_text
+from ...capacity.plan import highest_use_text, memory_verdict, recommendation_text, use_pct
 from ...console import gib, mb, out, price, si
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ _RATE_MARK = {"extrapolated": "e", "user-given": "u", "measured here": "m"}
 def highest_use(p: dict[str, Any]) -> str:
     """:func:`~lxdex_capacity.capacity.plan.highest_use_text`, in red when the resource runs out."""
     text = highest_use_text(p)
-    return f"[red]{text}[/]" if max(p["memory_use_pct"], p["order_rate_use_pct"]) > 100 else text
+    return f"[red]{text}[/]" if use_pct(p, p["bottleneck"]) > 100 else text
 
 
 def print_plan(r: dict[str, Any]) -> None:
@@ -76,15 +76,15 @@ def print_plan(r: dict[str, Any]) -> None:
               f"a process holding it {mb(e['process_rss']['bytes'])} resident (runtime {mb(e['runtime_bytes'])}); "
               f"required = that process with the engine at least {q['safety']:g} x its bytes used, per engine process; "
               f"usable = memory - {q['os_reserve_gib']:g} GiB for the OS. Check it here: lxdex plan --check")
-    table = Table(title="plan per hardware profile — GiB = 2^30 bytes; required ± half its 95% interval; highest use: the resource nearest its limit")
+    table = Table(title="plan per hardware profile — GiB = 2^30 bytes; required (its 95% interval); highest use: the resource nearest its limit")
     for name in ("profile", "GiB", "required", "fits", "headroom", "max markets", "engines", "orders/s", "highest use", "N+1", "$/year"):
         table.add_column(name, justify="left" if name in ("profile", "highest use") else "right", no_wrap=True)
     marks = set()
     for p in r["profiles"]:
-        half = (p["required_bytes_high"] - p["required_bytes_low"]) / 2
         mark = _RATE_MARK.get(p["rate_source"], "?")
         marks.add(p["rate_source"])
-        table.add_row(escape(p["name"]), f"{p['memory_bytes'] / GIB:,.0f}", f"{p['required_bytes'] / GIB:,.3f}±{half / GIB:,.3f}",
+        required = f"{p['required_bytes'] / GIB:,.3f} ({p['required_bytes_low'] / GIB:,.3f}–{p['required_bytes_high'] / GIB:,.3f})"
+        table.add_row(escape(p["name"]), f"{p['memory_bytes'] / GIB:,.4g}", required,
                       "[green]yes[/]" if p["fits"] else "[red]no[/]", memory_verdict(p),
                       f"{p['max_markets']:,}" + ("+" if p["max_markets"] >= plan_markets else ""), str(p["engines_per_machine"]),
                       f"{si(p['order_capacity_per_s'])} {mark}", highest_use(p),
@@ -95,7 +95,8 @@ def print_plan(r: dict[str, Any]) -> None:
                               "measured by lxdex sweep, at the markets each engine holds, x the engines",
               "user-given": "u = user-given (orders_per_s_per_core in the hardware file)",
               "measured here": "m = measured here by plan --check"}
-    out.print("orders/s: the engines' order capacity; " + "; ".join(legend[s] for s in sorted(marks) if s in legend)
+    out.print("headroom: the share of usable memory left; short: GiB missing; needs Nx: N times the usable memory. "
+              "orders/s: the engines' order capacity; " + "; ".join(legend[s] for s in sorted(marks) if s in legend)
               + ". $/year: purchase price over 3 years, or the hourly price x 8,760 hours.")
     for key, unit in (("cluster", "price_usd"), ("cluster_cloud", "price_usd_hour")):
         c = r[key]
