@@ -11,7 +11,9 @@ so stdout holds only the result and stderr only warnings and errors:
   (sweep points, audit loads, shards);
 * :func:`phase_progress`: one bar per simulation phase, ``advance(phase, completed, total)``
   (the callback :func:`lxdex_capacity.simulation.simulate` takes);
-* :func:`tick_progress`: one bar of ``total`` ticks, ``tick(what)`` after each (the benchmarks).
+* :func:`tick_progress`: one bar of ``total`` ticks, ``tick(what)`` after each (the benchmarks);
+* :func:`compile_step`: on a fresh install (numba's cache empty), "compiling the engine (first run
+  only)" with the time elapsed while the kernels compile, before a command's first bar.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from .units import gib, mb, price, quantity, si
 
-__all__ = ["out", "err", "si", "mb", "gib", "quantity", "price", "step_progress", "phase_progress", "tick_progress"]
+__all__ = ["out", "err", "si", "mb", "gib", "quantity", "price", "step_progress", "phase_progress", "tick_progress",
+           "compile_step"]
 
 out = Console()
 if not out.is_terminal:  # piped or redirected: no width to fit, so don't truncate tables to 80 columns
@@ -77,3 +80,24 @@ def tick_progress(first: str, total: int) -> Iterator[Callable[[str], None]]:
             progress.update(task, advance=1, description=what)
 
         yield tick
+
+
+COMPILE_STEP = "compiling the engine (first run only)"
+
+
+def compile_step(kernels: str = "simulation") -> bool:
+    """Compile the kernels a command needs (a set of :data:`lxdex_capacity.kernel_cache.KERNEL_SETS`:
+    ``"simulation"``, ``"profile"``, ``"bench"`` or ``"replay"``) if numba's cache does not hold them, showing
+    :data:`COMPILE_STEP` with the time elapsed on ``err`` meanwhile; return whether it compiled.
+
+    Nothing is shown, and nothing done, when they are cached: the run loads them itself (a second)."""
+    from . import kernel_cache
+
+    which = kernel_cache.KERNEL_SETS[kernels]
+    if not kernel_cache.needs_compiling(which):
+        return False
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as progress:
+        progress.add_task(COMPILE_STEP, total=None)
+        kernel_cache.compile_kernels(which)
+    return True

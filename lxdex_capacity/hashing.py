@@ -1,6 +1,6 @@
 """64-bit hashing for compiled code: the counter-based random numbers and the run's checksums.
 
-Numba functions (callable from other kernels and from Python).  The mixer is SplitMix64's
+Numba functions, callable from other kernels (not from Python).  The mixer is SplitMix64's
 finalizer (Steele, Lea and Flood, "Fast splittable pseudorandom number generators", OOPSLA 2014),
 whose outputs pass BigCrush for consecutive inputs.  All arithmetic is on uint64: numba would turn
 a mixed int64/uint64 expression into float64.
@@ -12,7 +12,9 @@ from numba import njit, uint64
 
 __all__ = ["GOLDEN", "mix", "hash2", "unit", "unit_open0"]
 
-_kernel = njit(cache=True, nogil=True)
+# Called only from compiled code, which inlines them: no Python wrapper, and not cached on their own
+# (the kernels calling them are, with their code inside).
+_kernel = njit(nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # type: ignore[call-overload]  # options numba's stubs omit
 
 GOLDEN = uint64(0x9E3779B97F4A7C15)
 _M1 = uint64(0xBF58476D1CE4E5B9)

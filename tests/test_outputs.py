@@ -198,7 +198,7 @@ def test_a_signal_during_report_keeps_the_previous_report_whole(tmp_path: Path, 
 
 
 @pytest.mark.parametrize("command", [("simulate", "--markets", "300000", "--out", "run"),
-                                     ("sweep", "--markets", "200000,300000", "--repeat", "1", "--out", "m.json")])
+                                     ("sweep", "--markets", "200000,300000", "--fit-up-to", "300000", "--repeat", "1", "--out", "m.json")])
 def test_sigterm_during_a_run_with_out_writes_nothing_and_says_interrupted(tmp_path: Path, command):
     run = _lxdex(*command, cwd=tmp_path)
     time.sleep(4.0)

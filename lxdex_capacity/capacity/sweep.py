@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..children import tethered, tethered_env
 from ..errors import InputError, LxdexError
 from ..machine import machine_info
 from ..memory_guard import refuse_unless_it_fits
@@ -167,25 +167,8 @@ def peak_rss_bytes() -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
-_PARENT_PID = "LXDEX_SWEEP_PARENT_PID"
-
-# How the child starts, before it imports anything of this package (which takes a second or more):
-# it ignores SIGINT (this process decides what a terminal's Ctrl-C means, and kills it), and on
-# Linux it is killed when the thread that started it ends, however that ends (PR_SET_PDEATHSIG = 1
-# in linux/prctl.h); if that happened already, while it started, it exits at once.  Then it is
-# ``python -m lxdex_capacity.capacity.sweep``.
-_CHILD = f"""\
-import ctypes, os, runpy, signal, sys
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-if sys.platform.startswith("linux"):
-    try:
-        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-if str(os.getppid()) != os.environ.get("{_PARENT_PID}"):
-    os._exit(1)
-runpy.run_module("lxdex_capacity.capacity.sweep", run_name="__main__", alter_sys=True)
-"""
+# A point's child runs ``python -m lxdex_capacity.capacity.sweep``, tethered (:mod:`lxdex_capacity.children`).
+_CHILD = 'import runpy\nrunpy.run_module("lxdex_capacity.capacity.sweep", run_name="__main__", alter_sys=True)\n'
 
 
 def run_in_fresh_process(scenario: Scenario) -> dict[str, Any]:
@@ -193,9 +176,8 @@ def run_in_fresh_process(scenario: Scenario) -> dict[str, Any]:
     last line.  Whatever stops this process (a Ctrl-C, SIGTERM, the end of a Dask worker, SIGKILL)
     leaves no child behind and prints nothing of the child's: an exception here kills and reaps it
     before going on, and the child dies with the thread that started it."""
-    env = os.environ | {"PYTHONHASHSEED": "0", _PARENT_PID: str(os.getpid())}
-    with subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, env=env) as proc:
+    with subprocess.Popen(tethered(_CHILD), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=tethered_env(PYTHONHASHSEED="0")) as proc:
         try:
             stdout, stderr = proc.communicate(json.dumps(scenario.as_dict()))
         except BaseException:

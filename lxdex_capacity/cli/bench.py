@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import typer
 
-from ..console import tick_progress
+from ..console import compile_step, tick_progress
 from .app import app
 from .options import FORCE, json_option
 from .render import print_json
@@ -33,8 +33,9 @@ def bench(
     config = replace(config, **{key: value for key, value in given.items() if value is not None})
     # The seeded-flow workload holds the largest engine: refuse before building it, as simulate does.
     check_memory(Scenario(markets=config.markets, seed=config.seed), force)
+    compile_step("bench")  # before pinning: a fresh install compiles on two cores
     pinned = pin_to_one_core()
-    with tick_progress("compiling kernels", total=4 * (config.warmup + config.repeat)) as tick:
+    with tick_progress("seeded_flow", total=4 * (config.warmup + config.repeat)) as tick:
         report = run_benchmarks(config, advance=tick)
     report["machine"]["pinning"] = pinned
     if as_json:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..console import err, step_progress
+from ..console import compile_step, err, step_progress
 from ..errors import CheckFailed, InputError
 from .app import HelpGroup, app
 from .options import (
@@ -90,6 +90,8 @@ def sweep(
     if fit_up_to is not None and fit_up_to < sizes[0]:
         raise InputError(f"fit_up_to={fit_up_to} must be at least the smallest size ({sizes[0]:,})")
     base = Scenario(trades=trades, seed=seed, trades_retained=trades_retained)
+    if scheduler is None:
+        compile_step()  # every point's fresh process, here or on a local worker, then loads the kernels from numba's cache
     with ExitStack() as stack:
         client = None
         if workers is not None or scheduler is not None:
@@ -132,8 +134,8 @@ def plan(
 
     model = load_model(model_file)
     profiles = load_profiles(hardware_file)
-    if profile_names:
-        profiles = [find_profile(name, profiles) for name in profile_names]
+    if profile_names:  # each profile once, however often (and however spelt) it was named
+        profiles = list({p.name: p for p in (find_profile(name, profiles) for name in profile_names)}.values())
     request = plan_request(markets, orders_per_market, trades_retained, order_rate, safety, os_reserve, engines)
     estimator = Estimator(model)
     report = make_plan(model, profiles, request, estimator=estimator)  # refuses a load no profile holds before any run
@@ -141,6 +143,7 @@ def plan(
     if check:
         from ..capacity.check import check_plan, this_machine
 
+        compile_step()  # the fresh process then loads the kernels from numba's cache
         with err.status("plan --check: running the planned load in a fresh process (lxdex simulate's phases)"):
             checked = check_plan(request, estimator)
         here = this_machine(checked.orders_per_s_per_core)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from ..console import err
+from ..console import compile_step, err
 from ..errors import CapacityError, CheckFailed, InputError
 from .app import app
 from .options import FORCE, json_option
@@ -53,6 +53,7 @@ def replay(
     if orderbook_file is not None:
         sources.append(locate(orderbook_file, "orderbook"))
     estimate = check_memory(sources, "replaying", force)
+    compile_step("replay")
     with _memory_backstop(f"replaying {sources[0].name}", estimate):
         with err.status("reading the files"):
             messages = read_messages(sources[0])
@@ -91,6 +92,7 @@ def calibrate(
         raise InputError("calibrate needs the orderbook for the mid before each message: pass --orderbook, or a LOBSTER zip")
     orderbook_source = locate(orderbook_file if orderbook_file is not None else message_file, "orderbook")
     estimate = check_memory([messages_source, orderbook_source], "calibrating on", force)
+    compile_step("replay")
     with _memory_backstop(f"calibrating on {messages_source.name}", estimate), err.status("reading and fitting"):
         messages = read_messages(messages_source)
         orderbook = read_orderbook(orderbook_source, len(messages))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ..console import err, phase_progress, step_progress
+from ..console import compile_step, err, phase_progress, step_progress
 from ..errors import CheckFailed, InputError
 from .app import app, invocation
 from .options import (
@@ -73,6 +73,7 @@ def report(
             simulation = load_simulation(simulate_file)
         else:
             scenario = scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
+            compile_step()
             with phase_progress() as advance:
                 simulation = simulate(scenario, progress=advance, force=force).to_dict()
         request = plan_request(simulation["markets"], orders_per_market, trades_retained, order_rate, safety, os_reserve)
@@ -111,6 +112,7 @@ def audit(
 
     source, claims = load_claims(claims_file)
     model = load_model(model_file)
+    compile_step()
     with step_progress("audit") as advance:
         verdicts = run_audit(claims, lambda scenario: simulate(scenario, force=force), model,
                              max_measure=max_measure, seed=seed, advance=advance, repeats=repeats)

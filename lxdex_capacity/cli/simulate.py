@@ -91,7 +91,6 @@ def profile(
     found: dict[str, Any] = {}
     check_memory(scenario, force)  # refuse before compiling
     compile_step("profile")
-
     with phase_progress() as advance:
 
         def inspect(engine: Any) -> None:

@@ -9,7 +9,9 @@ what exists, so callers reserve room first (:meth:`Engine.reserve`).
 =====================  ==================================================================
 helper                 what it does
 =====================  ==================================================================
-``kernel``             the decorator every engine kernel is compiled with (no NRT)
+``kernel``             the decorator of the engine's kernels called from Python (cached, no NRT)
+``helper``             the decorator of their helpers, called only from compiled code (no
+                       Python wrapper, not cached on its own: the kernels calling it are)
 ``row_index(i)``       ``i`` as an unsigned row index (spares numba's wraparound check)
 ``alloc_order(book)``  take a free order slot
 ``append_order``       ``(book, level, slot, qty)``: queue a slot at the tail of a level
@@ -32,6 +34,7 @@ from ._kernels import _better as better
 from ._kernels import _cancel_slot as cancel_slot
 from ._kernels import _crosses as crosses
 from ._kernels import _find_or_add_level as find_or_add_level
+from ._kernels import _helper as helper
 from ._kernels import _kernel as kernel
 from ._kernels import _live_slot as live_slot
 from ._kernels import _order_id as order_id
@@ -39,5 +42,5 @@ from ._kernels import _reduce_slot as reduce_slot
 from ._kernels import _row as row_index
 from ._kernels import depth
 
-__all__ = ["kernel", "row_index", "alloc_order", "append_order", "find_or_add_level", "order_id", "live_slot", "cancel_slot",
+__all__ = ["kernel", "helper", "row_index", "alloc_order", "append_order", "find_or_add_level", "order_id", "live_slot", "cancel_slot",
            "reduce_slot", "crosses", "better", "depth"]

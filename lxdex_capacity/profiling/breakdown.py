@@ -9,6 +9,7 @@ figures add up exactly to ``engine.memory()``'s bytes used.
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -183,12 +184,16 @@ def _naive_book_bytes(cls: type, orders: np.ndarray) -> float:
     return asizeof.asizeof(by_id, queues) / len(orders)
 
 
-def layout_comparison(eng: Engine, sample: int = 20_000, seed: int = 0) -> dict[str, Any]:
+def layout_comparison(eng: Engine, sample: int = 20_000, seed: int = 0,
+                      progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """The compact records field by field, against naive Python designs holding the same orders.
 
     The naive designs are measured with pympler on ``sample`` of the engine's resting orders
-    (their real markets, sides, prices and quantities), containers included.
+    (their real markets, sides, prices and quantities), containers included: seconds of work, over
+    which ``progress("layout", done, 3)`` is called (the orders read, then each design measured).
     """
+    progress = progress or (lambda phase, done, total: None)
+    progress("layout", 0, 3)
     rng = np.random.default_rng(seed)
     rows: list[tuple[int, int, int, int]] = []  # (market, side, price, qty)
     for market in rng.permutation(eng.n_markets):
@@ -199,6 +204,11 @@ def layout_comparison(eng: Engine, sample: int = 20_000, seed: int = 0) -> dict[
             break
     orders = np.array(rows[:sample] or [(0, 0, 1, 1)], dtype=np.int64)
     compact_all_in = eng.memory().bytes_per_resting_order
+    progress("layout", 1, 3)
+    naive = _naive_book_bytes(_NaiveOrder, orders)
+    progress("layout", 2, 3)
+    slotted = _naive_book_bytes(_SlottedOrder, orders)
+    progress("layout", 3, 3)
     return {
         "compact": {
             "order_fields": [{"name": name, "dtype": "int32", "bytes": 4} for name in ORDER_COLUMNS],
@@ -211,7 +221,7 @@ def layout_comparison(eng: Engine, sample: int = 20_000, seed: int = 0) -> dict[
         },
         "naive": {
             "sample_orders": len(orders),
-            "object_per_order_bytes": _naive_book_bytes(_NaiveOrder, orders),
-            "slotted_object_per_order_bytes": _naive_book_bytes(_SlottedOrder, orders),
+            "object_per_order_bytes": naive,
+            "slotted_object_per_order_bytes": slotted,
         },
     }

@@ -16,6 +16,7 @@ from ..engine.kernel_api import (
     crosses,
     depth,
     find_or_add_level,
+    helper,
     kernel,
     live_slot,
     order_id,
@@ -51,7 +52,7 @@ N_COUNTERS = 9
 MARKET = 0
 
 
-@kernel
+@helper
 def _find_level(book, side, price):
     """The level at ``price`` on ``side`` of market 0, or -1."""
     level = book.links[row_index(2 * MARKET + side), K_BEST]
@@ -65,7 +66,7 @@ def _find_level(book, side, price):
     return -1
 
 
-@kernel
+@helper
 def _place(book, side, price, qty, injected, is_injected):
     """Rest a new order without matching; return its engine id."""
     state = book.state
@@ -79,7 +80,7 @@ def _place(book, side, price, qty, injected, is_injected):
     return order_id(book, slot)
 
 
-@kernel
+@helper
 def _reduce_injected(book, side, price, qty, is_injected):
     """Take ``qty`` from the injected quantity at ``price``, oldest first; return what could not be taken."""
     remaining = qty
@@ -106,7 +107,7 @@ def _reduce_injected(book, side, price, qty, is_injected):
     return 0
 
 
-@kernel
+@helper
 def _clear_level(book, level):
     """Cancel every order of a level (which then disappears)."""
     while True:
@@ -119,7 +120,7 @@ def _clear_level(book, level):
             return
 
 
-@kernel
+@helper
 def _in_window(row, side, levels, price):
     col = 2 if side == 0 else 0
     for j in range(levels):
@@ -128,7 +129,7 @@ def _in_window(row, side, levels, price):
     return False
 
 
-@kernel
+@helper
 def _apply(book, kind, index, size, price, side, engine_ids, is_injected, counters):
     if kind == 1:
         best = book.links[row_index(2 * MARKET + 1 - side), K_BEST]
@@ -153,7 +154,7 @@ def _apply(book, kind, index, size, price, side, engine_ids, is_injected, counte
         counters[C_SKIPPED] += 1
 
 
-@kernel
+@helper
 def _sync_window(book, i, kinds, prices, sides, row, prev, levels, is_injected, counters):
     """Apply the window rules for orderbook row ``i``: drop levels that left it, inject levels that
     entered it from unseen depth.  ``prev`` is the previous row (or a row of empty levels)."""
@@ -198,7 +199,7 @@ def _sync_window(book, i, kinds, prices, sides, row, prev, levels, is_injected, 
                 counters[C_INJECTIONS] += 1
 
 
-@kernel
+@helper
 def _agrees(book, row, levels, scratch_price, scratch_qty):
     for side in range(2):
         col = 2 if side == 0 else 0

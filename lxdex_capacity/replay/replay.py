@@ -24,7 +24,7 @@ from ..errors import InputError
 from . import _kernels as k
 from .lobster import MESSAGE_TYPES, Messages
 
-__all__ = ["ReplayResult", "replay"]
+__all__ = ["ReplayResult", "replay", "warm_up"]
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,9 @@ class _Run:
                 self.is_injected = grown
 
 
-def _warm_up() -> None:
-    """Compile the kernel (or load it from the cache) before anything is timed."""
+def warm_up() -> None:
+    """Compile the kernel (or load it from the cache) before anything is timed
+    (:data:`lxdex_capacity.kernel_cache.REPLAY`)."""
     tiny = Messages(time=np.zeros(1), type=np.ones(1, np.int8), order_id=np.zeros(1, np.int64), order_index=np.zeros(1, np.int64),
                     n_ids=1, size=np.ones(1, np.int64), price=np.ones(1, np.int64), side=np.zeros(1, np.int8), source="", parse_seconds=0.0)
     _Run(tiny, 1).run(tiny, np.zeros((1, 4), np.int64), 1, True, 1)
@@ -99,7 +100,7 @@ def replay(messages: Messages, orderbook: np.ndarray | None = None, levels: int 
                          f"({len(messages):,}) and 4 columns per level ({levels} level{'' if levels == 1 else 's'})")
     book_rows = orderbook[:, : 4 * levels] if orderbook is not None else np.zeros((1, 4 * levels), dtype=np.int64)
     book_rows = np.ascontiguousarray(book_rows, dtype=np.int64)
-    _warm_up()
+    warm_up()
     run = _Run(messages, levels)
     started = time.perf_counter()
     run.run(messages, book_rows, levels, check, len(messages))

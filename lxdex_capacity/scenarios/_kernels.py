@@ -16,6 +16,8 @@ from ..hashing import hash2, unit, unit_open0
 from ..intrinsics import prefetch_row
 
 _kernel = njit(cache=True, nogil=True)
+# Helpers called only from compiled code: no Python wrapper, not cached on their own (see engine._kernels).
+_helper = njit(nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # type: ignore[call-overload]  # options numba's stubs omit
 
 # Geometric draws are capped here: far beyond any price a book holds, and far from overflow.
 _MAX_GEOMETRIC = 1 << 40
@@ -29,7 +31,7 @@ def stream_keys(seed, streams, out):
         out[i] = hash2(base, streams[i])
 
 
-@_kernel
+@_helper
 def geometric(h, p):
     """``k >= 1`` with P(k) = (1 - p)**(k - 1) * p, by inversion (numpy's ``geometric``)."""
     if p >= 1.0:
@@ -38,14 +40,14 @@ def geometric(h, p):
     return np.int64(min(k, _MAX_GEOMETRIC))
 
 
-@_kernel
+@_helper
 def pareto_size(h, alpha, min_qty, max_qty):
     """Classical Pareto ``min_qty * U**(-1/alpha)`` (= ``min_qty * (1 + Lomax(alpha))``), capped."""
     size = min_qty * unit_open0(h) ** (-1.0 / alpha)
     return np.int64(min(size, float(max_qty)))
 
 
-@_kernel
+@_helper
 def depth_of(key, market, tier_stops, tier_lows, tier_highs):
     """Seeded depth of ``market`` (its activity rank): uniform in its tier's ``low..high``; 0 past the table."""
     for t in range(len(tier_stops)):
@@ -96,7 +98,7 @@ def seed_orders(keys, markets, local, first_local, span, mids, maker_p, alpha, m
 _GROUP = 64  # orders whose markets are drawn together, their cache lines fetched before they are read
 
 
-@_kernel
+@_helper
 def owner(market, shards, head_shard, head_local, head_count):
     """``(shard, local index)`` of ``market`` under a split (see ``generator.Part``)."""
     head = len(head_shard)

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine import Engine, MemoryReport, Status
+from ..engine import Engine, MemoryReport, Status, SubmitResult
 from ..errors import CapacityError
-from ..scenarios.generator import Generator
+from ..scenarios.generator import FlowBatch, Generator
 from ..scenarios.tiers import tier_ranges
 from . import _kernels as k
 
@@ -153,18 +153,34 @@ class Shard:
                                 f"the tape's {eng.tape_capacity:,}: raise trades_retained or lower batch")
         if record is not None:
             record.append(np.stack([batch.index, res.status.astype(np.int64), res.filled], axis=1))
+        cancels = self.settle(batch, res, trades, start + count)
+        c = self.counters
+        c.flow_orders += len(batch)
+        c.flow_seconds += submitted - began
+        c.cancels += cancels
+        c.cancel_seconds += time.perf_counter() - submitted
+        c.batches += 1
+        return trades
+
+    def settle(self, batch: FlowBatch, res: SubmitResult, trades: int, until: int) -> int:
+        """The bookkeeping after ``batch`` was submitted with outcome ``res``, printing ``trades``
+        trades (see the module's docstring), with random cancels due before flow index ``until``;
+        returns the orders it cancelled."""
+        eng = self.engine
         markets = batch.markets
         rested = res.status == Status.RESTING
         np.add.at(self.resting, markets[rested], 1)
         tape = eng.trades(last=trades)
         k.digest_orders(self.digest, markets, res.status, res.filled)
-        k.digest_trades(self.digest, tape["market"], tape["price"], tape["qty"], tape["taker_side"])
+        # Contiguous copies: a structured array's fields are strided views, except when empty, and
+        # numba would compile the kernel once for each layout.
+        k.digest_trades(self.digest, *(np.ascontiguousarray(tape[f]) for f in ("market", "price", "qty", "taker_side")))
         makers, first_seen = np.unique(tape["maker_id"], return_index=True)
         np.add.at(self.resting, tape["market"][first_seen][eng.open_qty(makers) == 0], -1)
         cancels = 0
         if self.schedule is not None:
             self.schedule.add(batch.due[rested], res.order_ids[rested], markets[rested])
-            ids, due_markets = self.schedule.take(start + count)
+            ids, due_markets = self.schedule.take(until)
             ok = eng.cancel(ids)
             np.add.at(self.resting, due_markets[ok], -1)
             cancels += int(ok.sum())
@@ -175,13 +191,7 @@ class Shard:
             done = eng.cancel_furthest(touched[over], excess[over])
             self.resting[touched[over]] -= done
             cancels += int(done.sum())
-        c = self.counters
-        c.flow_orders += len(batch)
-        c.flow_seconds += submitted - began
-        c.cancels += cancels
-        c.cancel_seconds += time.perf_counter() - submitted
-        c.batches += 1
-        return trades
+        return cancels
 
     # ------------------------------------------------------------------ figures
     def memory(self) -> MemoryReport:

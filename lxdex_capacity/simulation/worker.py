@@ -14,23 +14,75 @@ from typing import Any
 
 import numpy as np
 
+from ..engine import Status, SubmitResult
 from ..profiling.breakdown import TierSums, tier_names, tier_sums
 from ..profiling.distributions import sample_ranks, value_counts
 from ..profiling.memory import ProcessMemory, sample_process
 from ..scenarios.config import Scenario, scenario_from_dict
 from ..scenarios.generator import Generator, Part
+from .assignment import split
 from .shard import SEED_CHUNK_MARKETS, Shard
 
 __all__ = ["ShardWorker", "ShardPhase", "ShardProbes", "ShardSummary", "warm_up_kernels"]
 
 
 def warm_up_kernels() -> None:
-    """Compile (or load from numba's cache) every kernel a shard uses, so that no phase times it."""
-    tiny = Shard(Generator(Scenario(markets=2, trades=8, batch=8, trades_retained=1024, cancel_rate=0.5)))
+    """Compile (or load from numba's cache) every kernel a run uses, so that no phase times it; on
+    two cores when the cache does not hold them (:data:`lxdex_capacity.kernel_cache.SIMULATION`)."""
+    from ..kernel_cache import SIMULATION, compile_kernels
+
+    compile_kernels(SIMULATION)
+
+
+# The warm-ups of lxdex_capacity.kernel_cache: every kernel a run calls, called once on a tiny shard
+# (warm_up_run), and the same split in two parts that compile at the same time on a fresh install:
+# submit, the largest kernel, with the seeding and the lookups (warm_up_matching), and the flow's
+# kernels with the rest (warm_up_flow, in a child process, which spends its first second importing).
+
+def _tiny_shard() -> Shard:
+    return Shard(Generator(Scenario(markets=2, trades=8, batch=8, trades_retained=1024, cancel_rate=0.5)))
+
+
+def warm_up_run() -> None:
+    tiny = _tiny_shard()
     tiny.seed(0, tiny.markets)
     tiny.step(0, 8)
     tiny.checksum_lanes()
+    tiny.engine.best_bid(np.arange(tiny.markets))
     tiny.engine.lookup_latency_ns([0] * 32)
+    split(tiny.scenario, 2)
+
+
+def warm_up_matching() -> None:
+    tiny = _tiny_shard()
+    tiny.seed(0, tiny.markets)
+    tiny.engine.best_bid(np.arange(tiny.markets))
+    tiny.engine.lookup_latency_ns([0] * 32)
+
+
+def warm_up_flow() -> None:
+    tiny = _tiny_shard()
+    batch = tiny.generator.flow(0, 8, tiny.mids)
+    n = len(batch)
+    rested = SubmitResult(np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64), np.full(n, Status.RESTING, dtype=np.int8))
+    tiny.settle(batch, rested, 0, 8)  # a batch's bookkeeping, as if every order had rested (ids -1: none is found)
+    tiny.checksum_lanes()
+    split(tiny.scenario, 2)
+
+
+def _warm_up_books() -> None:
+    """What ``lxdex profile`` adds to a run: every resting order of a book (its layout comparison)."""
+    _tiny_shard().engine.book_orders(0, 0)
+
+
+def warm_up_profile() -> None:
+    warm_up_run()
+    _warm_up_books()
+
+
+def warm_up_flow_and_books() -> None:
+    warm_up_flow()
+    _warm_up_books()
 
 
 @dataclass(frozen=True)

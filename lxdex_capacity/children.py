@@ -1,0 +1,40 @@
+"""Child processes tethered to this one: they never outlive it and leave Ctrl-C to it.
+
+A tethered child, before it imports anything of this package (which takes a second or more),
+ignores SIGINT (this process decides what a terminal's Ctrl-C means, and kills it), and on Linux is
+killed when the thread that started it ends, however that ends (PR_SET_PDEATHSIG = 1 in
+linux/prctl.h); if that happened already, while it started, it exits at once.  ``lxdex sweep`` runs
+its points in such children, and the first-run compile its second half of the kernels.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["PARENT_PID", "tethered", "tethered_env"]
+
+PARENT_PID = "LXDEX_PARENT_PID"  # the environment variable holding the parent's pid
+
+_TETHER = f"""\
+import ctypes, os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+if sys.platform.startswith("linux"):
+    try:
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+if str(os.getppid()) != os.environ.get("{PARENT_PID}"):
+    os._exit(1)
+"""
+
+
+def tethered(code: str, *args: str) -> list[str]:
+    """The command running Python ``code`` (with ``args`` as ``sys.argv[1:]``) in a tethered child;
+    start it with :func:`tethered_env`."""
+    return [sys.executable, "-c", _TETHER + code, *args]
+
+
+def tethered_env(**extra: str) -> dict[str, str]:
+    """This process's environment, with the pid the child checks and ``extra``."""
+    return os.environ | {PARENT_PID: str(os.getpid())} | extra

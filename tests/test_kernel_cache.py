@@ -1,0 +1,172 @@
+"""The compiled kernels (:mod:`lxdex_capacity.kernel_cache`): each set names exactly the cached kernels its
+warm-up compiles, its parts together compile all of them with the same argument types, and nothing compiles
+in a run after its warm-up; whether a set needs compiling is read from numba's cache without compiling; the
+compile step shows only when it happens; and a fresh install's first run (slow) compiles on two processes,
+keeping stdout clean."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from lxdex_capacity import console, kernel_cache
+from lxdex_capacity.kernel_cache import KERNEL_SETS
+
+# Run in a fresh interpreter: every cached kernel of the package with the signatures this process has
+# compiled (or loaded from numba's cache), after each step of a script.
+_SNAPSHOT = """
+import json, sys
+from numba.core.caching import FunctionCache
+from numba.core.registry import CPUDispatcher
+from lxdex_capacity import kernel_cache as kc
+
+def snapshot():
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("lxdex_capacity"):
+            continue
+        for attr, value in vars(module).items():
+            if isinstance(value, CPUDispatcher) and value.py_func.__module__ == name and isinstance(value._cache, FunctionCache):
+                found[name + ":" + attr] = sorted(str(s) for s in value.signatures)
+    return {k: v for k, v in found.items() if v}
+
+kernels = kc.KERNEL_SETS[sys.argv[1]]
+steps = {}
+for part in kernels.parts:
+    kc._resolve(part)()
+steps["parts"] = snapshot()
+kc._resolve(kernels.warm_up)()
+steps["warm_up"] = snapshot()
+"""
+
+_RUNS = {
+    "simulation": """
+from lxdex_capacity.scenarios.config import Scenario
+from lxdex_capacity.simulation import simulate
+simulate(Scenario(markets=60, trades=2_000))
+simulate(Scenario(markets=60, trades=2_000, cancel_rate=0.5, seed=3), shards=2)
+""",
+    "profile": """
+from lxdex_capacity.profiling.breakdown import layout_comparison
+from lxdex_capacity.scenarios.config import Scenario
+from lxdex_capacity.simulation import simulate
+simulate(Scenario(markets=60, trades=2_000), inspect=lambda engine: layout_comparison(engine, sample=200))
+""",
+    "bench": """
+from lxdex_capacity.profiling.report import BenchConfig, run_benchmarks
+run_benchmarks(BenchConfig(markets=50, trades=500, cancel_messages=2_000, lookups=1_000, repeat=1, warmup=0))
+""",
+    "replay": "",
+}
+
+_TAIL = """
+steps["run"] = snapshot()
+print(json.dumps(steps))
+"""
+
+
+def _python(code: str, *args: str, env: dict[str, str] | None = None, timeout: float = 600) -> str:
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
+                          env=os.environ | (env or {}))
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.parametrize("name", sorted(KERNEL_SETS))
+def test_a_set_names_what_its_warm_up_compiles_and_its_parts_compile_it_all(name: str):
+    steps = json.loads(_python(_SNAPSHOT + _RUNS[name] + _TAIL, name))
+    kernels = KERNEL_SETS[name]
+    assert set(steps["warm_up"]) == set(kernels.kernels)
+    if kernels.parts:  # the parts compile every kernel with the very signatures the warm-up uses
+        assert steps["parts"] == steps["warm_up"]
+    # A real run (sharded, with random cancels; profile's inspection; the benchmarks) compiles nothing more:
+    # no phase times a compile, and a run's kernels are all in the set the compile step checks.
+    assert steps["run"] == steps["warm_up"]
+    assert all(len(signatures) == 1 for signatures in steps["run"].values()), steps["run"]
+
+
+_NEEDS = """
+import sys
+from lxdex_capacity import kernel_cache as kc
+kernels = kc.KERNEL_SETS[sys.argv[1]]
+print(kc.needs_compiling(kernels))
+if len(sys.argv) > 2:
+    print(kc.compile_kernels(kernels))
+    print(kc.needs_compiling(kernels))
+"""
+
+
+def test_an_empty_cache_needs_compiling_and_a_warm_one_does_not(tmp_path: Path):
+    assert _python(_NEEDS, "simulation", env={"NUMBA_CACHE_DIR": str(tmp_path)}).split() == ["True"]
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # it only looked (numba makes the folders)
+    _python(_NEEDS, "simulation", "compile")  # the default cache: compiled (or loaded) once
+    started = time.perf_counter()
+    assert _python(_NEEDS, "simulation").split() == ["False"]
+    assert time.perf_counter() - started < 60
+
+
+def test_the_compile_step_shows_only_while_compiling(monkeypatch: pytest.MonkeyPatch):
+    calls: list[str] = []
+
+    def compile_kernels(kernels: kernel_cache.KernelSet) -> bool:
+        calls.append(kernels.name)
+        time.sleep(0.3)
+        return True
+
+    monkeypatch.setattr(kernel_cache, "compile_kernels", compile_kernels)
+    shown = io.StringIO()
+    monkeypatch.setattr(console, "err", Console(file=shown, force_terminal=True, width=100))
+
+    monkeypatch.setattr(kernel_cache, "needs_compiling", lambda kernels: False)
+    assert console.compile_step("profile") is False
+    assert calls == [] and shown.getvalue() == ""
+
+    monkeypatch.setattr(kernel_cache, "needs_compiling", lambda kernels: True)
+    assert console.compile_step("profile") is True
+    assert calls == ["profile"]
+    assert console.COMPILE_STEP in shown.getvalue()
+
+
+def test_the_layout_comparison_reports_its_progress():
+    from lxdex_capacity.engine import Engine
+    from lxdex_capacity.profiling.breakdown import layout_comparison
+
+    engine = Engine(4)
+    engine.submit([0, 1, 2], [0, 1, 0], [10, 12, 9], [1, 2, 3])
+    seen: list[tuple[str, int, int]] = []
+    layout_comparison(engine, sample=10, progress=lambda *step: seen.append(step))
+    assert seen == [("layout", 0, 3), ("layout", 1, 3), ("layout", 2, 3), ("layout", 3, 3)]
+
+
+_TWO_PROCESSES = """
+from lxdex_capacity import kernel_cache as kc
+kc.IDLE_CORES_FOR_A_CHILD = 0.0  # a child whatever else runs on the machine
+started = []
+start = kc._start
+kc._start = lambda part: started.append(start(part)) or started[-1]
+print(kc.compile_kernels(kc.SIMULATION), [(child.args[-1], child.returncode) for child in started], kc.needs_compiling(kc.SIMULATION))
+"""
+
+
+@pytest.mark.slow  # two cold compiles: about 30 s
+def test_a_fresh_install_compiles_on_two_processes_and_keeps_stdout_clean(tmp_path: Path):
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "two")}
+    assert _python(_TWO_PROCESSES, env=env).split("\n")[0] == (
+        "True [('lxdex_capacity.simulation.worker:warm_up_flow', 0)] False")
+    cached = {p.name.split("-")[0].split(".")[-1] for p in (tmp_path / "two").rglob("*.nbi")}  # _kernels.NAME-LINE.pyXY.nbi
+    assert {"flow_batch", "submit", "cancel_furthest"} <= cached
+
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "cli")}  # the command itself, from an empty cache
+    command = ["from lxdex_capacity.cli import main; main()", "simulate", "--markets", "300", "--trades", "5000", "--json"]
+    cold = json.loads(_python(*command, env=env))  # stdout holds the result and nothing else
+    warm = json.loads(_python(*command, env=env))
+    assert (cold["market_checksum"], cold["tape_checksum"]) == (warm["market_checksum"], warm["tape_checksum"])
+    assert _python(_NEEDS, "simulation", env=env).split() == ["False"]
