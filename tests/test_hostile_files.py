@@ -425,9 +425,9 @@ def test_valid_edge_models_give_finite_non_negative_plans(tmp_path, case, args):
 
 @pytest.mark.parametrize(
     "option, value, fragment",
-    [("--order-rate", "inf", "order_rate=inf"), ("--os-reserve", "inf", "os_reserve_gib=inf"),
-     ("--trades-retained", str(10**30), "trades_retained=1000000000000000000000000000000"),
-     ("--orders-per-market", "1e300", "orders_per_market=1e+300"), ("--orders-per-market", "2e12", "orders_per_market=2000000000000.0")],
+    [("--order-rate", "inf", "--order-rate=inf"), ("--os-reserve", "inf", "--os-reserve=inf"),
+     ("--trades-retained", str(10**30), "--trades-retained=1000000000000000000000000000000"),
+     ("--orders-per-market", "1e300", "--orders-per-market=1e+300"), ("--orders-per-market", "2e12", "--orders-per-market=2000000000000.0")],
 )
 def test_plan_options_out_of_range_are_one_line(option, value, fragment):
     assert_one_line_error(run_cli("plan", option, value), fragment)
