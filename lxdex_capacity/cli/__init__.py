@@ -4,6 +4,7 @@
     options.py   the options several commands share, each defined once
     bench.py     lxdex bench
     simulate.py  lxdex simulate (one process, or --shards on Dask), lxdex profile
+    latency.py   lxdex latency
     capacity.py  lxdex sweep, plan, hardware list/show/compare
     reports.py   lxdex report, audit
     data.py      lxdex replay, calibrate
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 # Imported for their side effect (each registers its commands on app), in --help order, so not sorted.
 # isort: off
-from . import bench, simulate, capacity, reports, data, scenario  # noqa: F401
+from . import bench, simulate, latency, capacity, reports, data, scenario  # noqa: F401
 # isort: on
 from .app import app, main
 

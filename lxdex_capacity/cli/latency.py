@@ -1,0 +1,65 @@
+"""``lxdex latency``: per-order latency percentiles against offered rate (:mod:`lxdex_capacity.latency`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..console import compile_step, step_progress
+from ..errors import InputError
+from .app import app
+from .options import MARKETS, SCENARIO, SEED, json_option, scenario_from_options
+from .render import print_json
+from .render.latency import print_latency
+
+DEFAULT_RATES = "200000,1000000,3000000"
+
+
+def _rates(text: str) -> list[float]:
+    try:
+        rates = [float(part.replace("_", "")) for part in text.split(",")]
+    except ValueError:
+        raise InputError(f"--rates={text!r}: must be comma-separated orders per second, e.g. {DEFAULT_RATES}") from None
+    bad = [r for r in rates if not 1 <= r <= 1e10]
+    if bad:
+        raise InputError(f"--rates={text!r}: {bad[0]!r} is not an order rate from 1 to 10,000,000,000 per second")
+    return rates
+
+
+@app.command()
+def latency(
+    markets: int | None = MARKETS,
+    scenario_file: Path | None = SCENARIO,
+    seed: int | None = SEED,
+    rates: str = typer.Option(DEFAULT_RATES, help="Comma-separated offered rates, orders per second."),
+    arrivals: str = typer.Option("poisson", help="Arrival process: poisson, bursty (on/off bursts at 4x the rate), or lobster (with --day)."),
+    day: Path | None = typer.Option(None, "--day", help="LOBSTER message file (CSV or zip) whose gaps, scaled to each rate, are the arrivals."),
+    batch: int = typer.Option(1, min=1, max=1 << 20, help="Orders taken at a time (a batch starts when its last order has arrived)."),
+    reserve: bool = typer.Option(False, "--reserve", help="Size the pools before timing, so no run stalls while a pool doubles."),
+    orders_per_rate: int = typer.Option(200_000, min=1_000, max=100_000_000, help="Orders offered at each rate."),
+    as_json: bool = json_option(),
+) -> None:
+    """Per-order latency (queueing + service, open loop, one core) at each offered rate: p50 to p99.99 and max."""
+    from ..latency import measure_latency
+    from ..simulation.run import check_memory
+
+    offered = _rates(rates)
+    if arrivals not in ("poisson", "bursty", "lobster"):
+        raise InputError(f"--arrivals={arrivals!r}: must be poisson, bursty or lobster")
+    if (arrivals == "lobster") != (day is not None):
+        raise InputError("--arrivals lobster needs --day FILE (a LOBSTER message file), and --day needs --arrivals lobster")
+    scenario = scenario_from_options(scenario_file, markets=markets, seed=seed)
+    check_memory(scenario)
+    day_times = None
+    if day is not None:
+        from ..replay.lobster import read_messages
+
+        day_times = read_messages(day).time
+    compile_step()
+    with step_progress("latency") as advance:
+        result = measure_latency(scenario, offered, arrivals, batch, reserve, orders_per_rate, day_times, advance)
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        print_latency(result)
