@@ -8,6 +8,7 @@ there is nothing to clean up.  From then on :func:`lxdex_capacity.cli.main` hand
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 from types import FrameType
@@ -22,6 +23,9 @@ def _interrupted_while_starting(signum: int, frame: FrameType | None) -> None:
 
 def main() -> None:
     """Run ``lxdex`` with the arguments of this process."""
+    # A crash in compiled code (numba's kernels, LLVM, a C extension) then says where Python was,
+    # on stderr, instead of the process vanishing with SIGSEGV and nothing said.
+    faulthandler.enable()
     handled = [signal.SIGTERM]
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when the shell made us ignore it
         handled.append(signal.SIGINT)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
 from ...console import out, si
-from ...latency import LatencyResult
+
+if TYPE_CHECKING:  # the harness imports the engine (numba): not at every command's start
+    from ...latency import LatencyResult
 
 __all__ = ["print_latency"]
 
