@@ -69,6 +69,8 @@ SEED_BYTES_PER_ORDER = 6 * _I64 + (2 * _I64 + 1) + 4 * _I32
 # and due flow index (int64 each) wait in the schedule.
 SCHEDULE_BYTES_PER_ORDER = 3 * _I64
 _COUNT_UNCERTAINTY = 0.05  # relative: a predicted count this close to a power of two may cross it
+# The counts a figure's (centre, low, high) are computed at: as predicted, and that uncertainty either side.
+_SCALES = (1.0, 1.0 - _COUNT_UNCERTAINTY, 1.0 + _COUNT_UNCERTAINTY)
 
 
 def pow2_at_least(n: float, floor: int = MIN_POOL_SLOTS) -> int:
@@ -142,6 +144,10 @@ class Load:
                        trades_retained=math.ceil(self.trades_retained / parts), order_rate=self.order_rate / parts,
                        engines=max(1, math.ceil(self.engines / parts)), in_flight=self.in_flight / parts,
                        scheduled_orders=self.scheduled_orders * share)
+
+    def per_engine(self) -> Load:
+        """The busiest engine's share of this load (the load itself on one engine)."""
+        return self.split(self.engines) if self.engines > 1 else self
 
     def as_dict(self) -> dict[str, Any]:
         return {"markets": self.markets, "orders_per_market": self.resting_orders / self.markets,
@@ -253,32 +259,26 @@ class Estimator:
         middle = min(max(centre + extra, floor), reserved)
         return middle, min(max(low + extra, floor), middle), max(min(max(high + extra, floor), reserved_high), middle)
 
+    def _pool_bytes(self, per_engine: Load, scale: float) -> float:
+        """One engine's order and level pools at the powers of two holding its counts x ``scale``."""
+        order_slots = min(pow2_at_least((per_engine.resting_orders + per_engine.in_flight) * scale), MAX_SLOTS)
+        level_slots = min(pow2_at_least(self.price_levels(per_engine) * scale), MAX_SLOTS)
+        return order_slots * (ORDER_RECORD_BYTES + ID_INDEX_BYTES) + level_slots * LEVEL_RECORD_BYTES
+
     def engine_bytes_reserved(self, load: Load) -> tuple[float, float, float]:
         """(centre, low, high): every engine's pools at their powers of two, tapes and market rows."""
-        engines = load.engines
-        per = load.split(engines) if engines > 1 else load
-        orders = per.resting_orders + per.in_flight
-        levels = self.price_levels(per)
-
-        def pools(scale: float) -> float:
-            order_slots = min(pow2_at_least(orders * scale), MAX_SLOTS)
-            level_slots = min(pow2_at_least(levels * scale), MAX_SLOTS)
-            return order_slots * (ORDER_RECORD_BYTES + ID_INDEX_BYTES) + level_slots * LEVEL_RECORD_BYTES
-
+        per = load.per_engine()
         tape = pow2_at_least(per.trades_retained) * TRADE_RECORD_BYTES
         fixed = per.markets * MARKET_RECORD_BYTES + tape + N_STATE * _I64
-        centre, low, high = (pools(s) for s in (1.0, 1.0 - _COUNT_UNCERTAINTY, 1.0 + _COUNT_UNCERTAINTY))
         # The busiest engine times the engines: an upper bound when markets do not split evenly.
-        return tuple(engines * (fixed + p) for p in (centre, low, high))  # type: ignore[return-value]
+        centre, low, high = (load.engines * (fixed + self._pool_bytes(per, s)) for s in _SCALES)
+        return centre, low, high
 
     def _growth_transient(self, load: Load, scale: float) -> float:
         """Bytes of the old pools alive while their last doubling copies them: half of each final pool.
         Both count, because the engine grows a full order pool and a full level pool in one step and
         frees the old arrays only after both are copied."""
-        per = load.split(load.engines) if load.engines > 1 else load
-        order_slots = min(pow2_at_least((per.resting_orders + per.in_flight) * scale), MAX_SLOTS)
-        level_slots = min(pow2_at_least(self.price_levels(per) * scale), MAX_SLOTS)
-        return load.engines * (order_slots * (ORDER_RECORD_BYTES + ID_INDEX_BYTES) + level_slots * LEVEL_RECORD_BYTES) / 2
+        return load.engines * self._pool_bytes(load.per_engine(), scale) / 2
 
     @staticmethod
     def working_bytes(load: Load) -> float:
@@ -297,10 +297,8 @@ class Estimator:
         used = self.engine_bytes_used(load)
         reserved = self.engine_bytes_reserved(load)
         working = self.working_bytes(load)
-        slack = self._slack
-        rss = tuple(self._rss(r, working, s) for r, s in zip(reserved, slack, strict=True))
-        scales = (1.0, 1.0 - _COUNT_UNCERTAINTY, 1.0 + _COUNT_UNCERTAINTY)
-        peak = tuple(self._peak(load, r, s) for r, s in zip(rss, scales, strict=True))
+        rss = tuple(self._rss(r, working, s) for r, s in zip(reserved, self._slack, strict=True))
+        peak = tuple(self._peak(load, r, s) for r, s in zip(rss, _SCALES, strict=True))
         return Estimate(
             load=load,
             price_levels=self.price_levels(load),
@@ -330,6 +328,13 @@ class Estimator:
     def process_overhead(self) -> float:
         """What each further engine process costs beyond its engine: its runtime and the allocator's median slack."""
         return self.model.runtime_bytes + self._slack[0]
+
+    def machine_bytes(self, load: Load, engines: int, safety: float) -> tuple[float, float, float]:
+        """(required, low, high) memory of one machine running ``load`` as ``engines`` engine processes:
+        :meth:`required_bytes` over that many engines, and each further process's :meth:`process_overhead`."""
+        centre, low, high = self.required_bytes(replace(load, engines=engines), safety)
+        extra = (engines - 1) * self.process_overhead()
+        return centre + extra, low + extra, high + extra
 
     def simulate_peak(self, scenario: Scenario, shards: int = 1) -> int:
         """The guard's figure: the peak RSS of simulating ``scenario`` over ``shards`` engines in one

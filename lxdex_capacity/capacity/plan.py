@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from numbers import Integral, Real
 from typing import Any
 
@@ -191,10 +191,7 @@ class _Sizing:
 
     def required(self, load: Load, engines: int) -> tuple[float, float, float]:
         """Bytes ``engines`` engine processes holding ``load`` need: each process its runtime and slack."""
-        split = replace(load, engines=engines)
-        centre, low, high = self.estimator.required_bytes(split, self.safety)
-        extra = (engines - 1) * self.estimator.process_overhead()
-        return centre + extra, low + extra, high + extra
+        return self.estimator.machine_bytes(load, engines, self.safety)
 
     def machine(self, profile: HardwareProfile, load: Load) -> MachineLoad:
         """One machine holding ``load``: the fewest engines that address it and sustain its rate."""
@@ -421,7 +418,7 @@ def plan(model: CapacityModel, profiles: Sequence[HardwareProfile], request: Pla
             "extrapolated": markets > model.largest_markets,
             "smallest_fit": smallest.name if smallest else None,
         })
-    estimate = estimator.estimate(replace(load, engines=load.engines_needed(estimator.price_levels(load))))
+    estimate = estimator.estimate(load)  # over as many engines as the load's slots need
     return {
         "load": load.as_dict() | {"safety": request.safety, "os_reserve_gib": request.os_reserve_gib,
                                   "engines_per_machine": request.engines,

@@ -14,7 +14,6 @@ bytes are ordered, a cheapest fit that fits, ...).  Whatever is wrong is one
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -264,7 +263,7 @@ def _plan_problem(r: ResultsFile) -> str | None:
         """One machine's: ``engines`` engine processes (default: the fewest that address the load)."""
         at = load(markets, resting_orders)
         engines = engines or at.engines_needed(estimator.price_levels(at))
-        return estimator.required_bytes(replace(at, engines=engines), request.safety)[0] + (engines - 1) * estimator.process_overhead()
+        return estimator.machine_bytes(at, engines, request.safety)[0]
 
     planned = load(request.markets, request.resting_orders)
     estimate = estimator.estimate(planned).as_dict()

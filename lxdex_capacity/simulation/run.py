@@ -75,7 +75,7 @@ def check_engine_limits(scenario: Scenario, shards: int = 1) -> None:
     from ..capacity.estimator import MAX_SLOTS, Estimator, Load
 
     load = Load.of_scenario(scenario, shards)
-    per_shard = load.split(shards) if shards > 1 else load
+    per_shard = load.per_engine()
     estimator = Estimator.default()
     if per_shard.engines_needed(estimator.price_levels(per_shard)) > 1:
         need = load.engines_needed(estimator.price_levels(load))
