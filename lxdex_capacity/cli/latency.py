@@ -42,11 +42,12 @@ def latency(
 ) -> None:
     """Per-order latency (queueing + service, open loop, one core) at each offered rate: p50 to p99.99 and max."""
     from ..latency import measure_latency
+    from ..latency.arrivals import KINDS
     from ..simulation.run import check_memory
 
     offered = _rates(rates)
-    if arrivals not in ("poisson", "bursty", "lobster"):
-        raise InputError(f"--arrivals={arrivals!r}: must be poisson, bursty or lobster")
+    if arrivals not in KINDS:  # the library's own check, named by the option
+        raise InputError(f"--arrivals={arrivals!r}: must be {', '.join(KINDS[:-1])} or {KINDS[-1]}")
     if (arrivals == "lobster") != (day is not None):
         raise InputError("--arrivals lobster needs --day FILE (a LOBSTER message file), and --day needs --arrivals lobster")
     scenario = scenario_from_options(scenario_file, markets=markets, seed=seed)

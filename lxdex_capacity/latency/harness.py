@@ -110,8 +110,8 @@ def measure_latency(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> LatencyResult:
     """Seed ``scenario``'s books, time ``orders_per_rate`` orders alone, then offer as many at each rate."""
-    from ..scenarios.generator import Generator
-    from ..simulation.shard import SEED_CHUNK_MARKETS, Shard
+    from ..scenarios.generator import Part
+    from ..simulation.worker import ShardWorker
     from . import _kernels as k
 
     if arrivals not in arrival_processes.KINDS:
@@ -124,9 +124,9 @@ def measure_latency(
         raise InputError(f"batch={batch}: at least 1")
     progress = progress or (lambda done, total, what: None)
     _warm_up()
-    shard = Shard(Generator(scenario))
-    for lo in range(0, shard.markets, SEED_CHUNK_MARKETS):
-        shard.seed(lo, min(lo + SEED_CHUNK_MARKETS, shard.markets))
+    worker = ShardWorker(scenario, Part.whole())
+    worker.seed()  # every market, in simulate's seeding chunks
+    shard = worker.shard
     engine, gen = shard.engine, shard.generator
     ticks = cycles_per_ns()
     flow_index = 0
