@@ -87,7 +87,7 @@ COMPILE_STEP = "compiling the engine (first run only)"
 
 def compile_step(kernels: str = "simulation") -> bool:
     """Compile the kernels a command needs (a set of :data:`lxdex_capacity.kernel_cache.KERNEL_SETS`:
-    ``"simulation"``, ``"profile"``, ``"bench"`` or ``"replay"``) if numba's cache does not hold them, showing
+    ``"simulation"``, ``"profile"``, ``"bench"``, ``"latency"`` or ``"replay"``) if numba's cache does not hold them, showing
     :data:`COMPILE_STEP` with the time elapsed on ``err`` meanwhile; return whether it compiled.
 
     Nothing is shown, and nothing done, when they are cached: the run loads them itself (a second)."""

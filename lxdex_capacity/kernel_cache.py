@@ -8,7 +8,7 @@ Python wrappers and each kernel its duplicate compiles).  So this module:
 
 * names the kernels each kind of run needs, and the warm-up that compiles them by calling each
   on tiny inputs through the same code paths as a real run (so with the same argument types):
-  :data:`SIMULATION`, :data:`PROFILE`, :data:`BENCH`, :data:`REPLAY`;
+  :data:`SIMULATION`, :data:`PROFILE`, :data:`BENCH`, :data:`LATENCY`, :data:`REPLAY`;
 * says cheaply whether a set must be compiled (:func:`needs_compiling`: it reads numba's cache
   index of each kernel and compiles nothing), so that a command shows the step only when it
   happens (:func:`lxdex_capacity.console.compile_step`);
@@ -31,7 +31,7 @@ from typing import Any
 
 from .children import tethered, tethered_env
 
-__all__ = ["KernelSet", "SIMULATION", "PROFILE", "BENCH", "REPLAY", "KERNEL_SETS", "needs_compiling", "compile_kernels", "run_part"]
+__all__ = ["KernelSet", "SIMULATION", "PROFILE", "BENCH", "LATENCY", "REPLAY", "KERNEL_SETS", "needs_compiling", "compile_kernels", "run_part"]
 
 # How long a child may take over its part before this process stops waiting and compiles that
 # part itself (a child takes about as long as this process's own part: ~10 s here).
@@ -87,8 +87,13 @@ BENCH = KernelSet(
     f"{_BENCH}:warm_up",
     (f"{_BENCH}:warm_up_matching", f"{_BENCH}:warm_up_rest"),
 )
+_LATENCY = "lxdex_capacity.latency"
+LATENCY = KernelSet("latency",
+                    (*_RUN_KERNELS, f"{_LATENCY}._kernels:open_loop", f"{_LATENCY}._kernels:service_times",
+                     f"{_LATENCY}._kernels:cancel_times", f"{_LATENCY}._kernels:counter_granularity"),
+                    f"{_LATENCY}.harness:warm_up", (f"{_WORKER}:warm_up_matching", f"{_LATENCY}.harness:warm_up_timing"))
 REPLAY = KernelSet("replay", ("lxdex_capacity.replay._kernels:replay",), "lxdex_capacity.replay.replay:warm_up")
-KERNEL_SETS = {kernels.name: kernels for kernels in (SIMULATION, PROFILE, BENCH, REPLAY)}
+KERNEL_SETS = {kernels.name: kernels for kernels in (SIMULATION, PROFILE, BENCH, LATENCY, REPLAY)}
 
 
 def _resolve(ref: str) -> Any:

@@ -64,6 +64,12 @@ simulate(Scenario(markets=60, trades=2_000), inspect=lambda engine: layout_compa
 from lxdex_capacity.profiling.report import BenchConfig, run_benchmarks
 run_benchmarks(BenchConfig(markets=50, trades=500, cancel_messages=2_000, lookups=1_000, repeat=1, warmup=0))
 """,
+    "latency": """
+from lxdex_capacity.latency import measure_latency
+from lxdex_capacity.scenarios.config import Scenario
+measure_latency(Scenario(markets=60, cancel_rate=0.5), [1e5, 1e9], orders_per_rate=1_000)
+measure_latency(Scenario(markets=60), [1e9], batch=8, reserve=True, orders_per_rate=1_000, inject_delay_ns=10)
+""",
     "replay": "",
 }
 

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from helpers import assert_one_line_error, run_cli
-from lxdex_capacity.latency import arrivals, measure_latency
+from lxdex_capacity.errors import InputError
+from lxdex_capacity.latency import LatencyRig, arrivals, measure_latency
 from lxdex_capacity.latency.harness import percentiles
+from lxdex_capacity.latency.platform import _floor_at
 from lxdex_capacity.scenarios.config import Scenario
 
 
@@ -51,8 +53,10 @@ def test_latency_is_service_time_at_light_load_and_queues_beyond_capacity(light_
 
 
 def test_growing_pools_stall_and_are_counted():
-    r = measure_latency(Scenario(markets=50, tiers=(dict(low=1, high=1),)), [50_000], orders_per_rate=20_000)  # type: ignore[arg-type]
-    assert r.rates[0].stalls > 0
+    # Three runs of 20,000 orders that rest: the pools must double at least once while timed.
+    r = measure_latency(Scenario(markets=50, tiers=(dict(low=1, high=1),)), [50_000] * 3, orders_per_rate=20_000,  # type: ignore[arg-type]
+                        platform_seconds=0)
+    assert sum(p.stalls for p in r.rates) > 0
 
 
 def test_latency_command_json_has_a_row_per_rate():
@@ -73,3 +77,94 @@ def test_latency_command_json_has_a_row_per_rate():
 ])
 def test_bad_latency_options_are_one_line(args, fragment):
     assert_one_line_error(run_cli("latency", "--markets", "100", *args), fragment)
+
+
+# ---------------------------------------------------------------- the harness is tested
+
+
+def _plain_outcomes(scenario: Scenario, n: int, seed: int, reserve: bool) -> np.ndarray:
+    """The stream an identically seeded rig offers, run through the plain engine (``Engine.submit`` for each
+    run of orders, ``Engine.cancel`` for each cancel): the per-message outcomes any timed mode must give."""
+    rig = LatencyRig(scenario, orders_per_rate=n, reserve=reserve)
+    (markets, sides, prices, qtys, types), cancel_of = rig._stream(n, seed)
+    rig._room(n)  # the same pools as the timed run's, so that the same slots (order ids) are taken
+    engine = rig._shard.engine
+    ids, filled, status = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    i = 0
+    while i < n:
+        if cancel_of[i] >= 0:
+            ids[i] = ids[cancel_of[i]]
+            status[i] = 100 if engine.cancel([ids[i]])[0] else -100
+            i += 1
+            continue
+        stop = i + 1
+        while stop < n and cancel_of[stop] < 0:
+            stop += 1
+        res = engine.submit(markets[i:stop], sides[i:stop], prices[i:stop], qtys[i:stop], types[i:stop])
+        ids[i:stop], filled[i:stop], status[i:stop] = res.order_ids, res.filled, res.status
+        i = stop
+    return np.stack([ids, filled, status], axis=1)
+
+
+@pytest.mark.parametrize("batch, look_ahead, reserve, rate", [(1, True, True, 1e9), (1, False, True, 2e4), (7, True, True, 1e9),
+                                                               (1, True, False, 1e9), (64, True, False, 5e4)])
+def test_every_timed_mode_gives_the_plain_engines_outcome_for_every_message(batch, look_ahead, reserve, rate):
+    scenario = Scenario(markets=40, seed=5, cancel_rate=0.6, tiers=({"low": 2, "high": 4},))  # type: ignore[arg-type]
+    rig = LatencyRig(scenario, batch=batch, look_ahead=look_ahead, reserve=reserve, orders_per_rate=3_000)
+    record: list[np.ndarray] = []
+    point = rig.offer(rate, record)
+    assert point.cancels > 500 and point.latency.samples == 3_000
+    assert (point.stalls == 0) == reserve  # unreserved pools grow mid-run, in a batch or between single orders
+    assert np.array_equal(record[0], _plain_outcomes(scenario, 3_000, scenario.seed, reserve))
+
+
+def test_the_same_seed_gives_the_same_stream_and_another_seed_another():
+    scenario = Scenario(markets=60, seed=2, cancel_rate=1.0)
+    a, b = LatencyRig(scenario, orders_per_rate=2_000), LatencyRig(scenario, orders_per_rate=2_000)
+    (cols_a, cancel_a), (cols_b, cancel_b) = a._stream(2_000, 9), b._stream(2_000, 9)
+    assert np.array_equal(cancel_a, cancel_b) and all(np.array_equal(x, y) for x, y in zip(cols_a, cols_b, strict=True))
+    assert not np.array_equal(cancel_a, LatencyRig(scenario, orders_per_rate=2_000)._stream(2_000, 10)[1])
+    # about one cancel per order, each of an earlier order message
+    share = (cancel_a >= 0).mean()
+    assert 0.4 < share < 0.6 and np.all(cancel_a[cancel_a >= 0] < np.flatnonzero(cancel_a >= 0))
+
+
+def test_an_injected_delay_shows_in_the_service_time_and_the_percentiles():
+    scenario = Scenario(markets=200)
+    plain = measure_latency(scenario, [5_000], orders_per_rate=2_000, reserve=True, platform_seconds=0)
+    slowed = measure_latency(scenario, [5_000], orders_per_rate=2_000, reserve=True, inject_delay_ns=20_000, platform_seconds=0)
+    assert slowed.injected_delay_ns == 20_000
+    assert 19_000 <= slowed.service.p50_ns - plain.service.p50_ns <= 25_000
+    assert 19_000 <= slowed.rates[0].latency.p50_ns - plain.rates[0].latency.p50_ns <= 30_000
+    assert slowed.capacity_per_s < 50_000 < plain.capacity_per_s
+
+
+def test_latency_rises_as_the_offered_rate_nears_capacity():
+    # A 20 µs injected service makes the queueing large beside the machine's noise: capacity ~50,000/s.
+    rig = LatencyRig(Scenario(markets=200), orders_per_rate=2_000, reserve=True, inject_delay_ns=20_000)
+    capacity = rig.service().capacity_per_s
+    p90 = [rig.offer(share * capacity).latency.p90_ns for share in (0.1, 0.6, 0.9)]
+    assert p90[0] < p90[1] < p90[2]
+    assert p90[2] > 3 * p90[0]  # M/D/1 at 90% load: the 90th percentile wait is several service times
+
+
+def test_cancels_are_timed_alone_and_mixed_into_the_stream():
+    r = measure_latency(Scenario(markets=200, cancel_rate=0.5), [20_000], orders_per_rate=3_000, reserve=True, platform_seconds=0.05)
+    assert r.cancels_per_order == 0.5 and r.cancel_service is not None and r.cancel_service.samples > 100
+    assert 700 < r.rates[0].cancels < 1_300  # a third of the messages
+    assert r.platform is not None and r.platform.per_s >= 0 and 0 <= r.platform.lost_share < 1
+    json.dumps(r.as_dict(), allow_nan=False)
+
+
+def test_the_floor_of_a_known_set_of_interruptions():
+    # One 100 ns gap in 1,000 ns: a random arrival waits more than x with probability (100 - x) / 1000.
+    gaps = np.array([100.0])
+    assert _floor_at(gaps, 1_000.0, 0.01) == pytest.approx(90.0, abs=1e-6)
+    assert _floor_at(gaps, 1_000.0, 0.2) == 0.0  # the gap is 10% of the time: 80% of arrivals wait nothing
+
+
+def test_bad_rig_options_are_one_line_errors():
+    with pytest.raises(InputError, match="cancels_per_order=11"):
+        LatencyRig(Scenario(markets=10), cancels_per_order=11)
+    with pytest.raises(InputError, match="batch=0"):
+        LatencyRig(Scenario(markets=10), batch=0)

@@ -37,6 +37,10 @@ def latency(
     day: Path | None = typer.Option(None, "--day", help="LOBSTER message file (CSV or zip) whose gaps, scaled to each rate, are the arrivals."),
     batch: int = typer.Option(1, min=1, max=1 << 20, help="Orders taken at a time (a batch starts when its last order has arrived)."),
     reserve: bool = typer.Option(False, "--reserve", help="Size the pools before timing, so no run stalls while a pool doubles."),
+    look_ahead: bool = typer.Option(True, "--look-ahead/--no-look-ahead",
+                                    help="With --batch 1: the engine sees the orders queued behind the one it works on (its prefetch warms their books)."),
+    cancels: float | None = typer.Option(None, "--cancels", min=0.0, max=10.0,
+                                         help="Cancels mixed into the stream per order, each of an earlier order (default: the scenario's cancel_rate)."),
     orders_per_rate: int = typer.Option(200_000, min=1_000, max=100_000_000, help="Orders offered at each rate."),
     as_json: bool = json_option(),
 ) -> None:
@@ -57,9 +61,10 @@ def latency(
         from ..replay.lobster import read_messages
 
         day_times = read_messages(day).time
-    compile_step()
+    compile_step("latency")
     with step_progress("latency") as advance:
-        result = measure_latency(scenario, offered, arrivals, batch, reserve, orders_per_rate, day_times, advance)
+        result = measure_latency(scenario, offered, arrivals, batch, reserve, orders_per_rate, day_times, advance,
+                                 look_ahead=look_ahead, cancels_per_order=cancels)
     if as_json:
         print_json(result.as_dict())
     else:

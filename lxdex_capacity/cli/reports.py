@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -32,6 +33,9 @@ from .options import (
 from .render import print_json
 from .render.reports import print_audit, print_written
 
+if TYPE_CHECKING:
+    from ..scenarios.config import Scenario
+
 
 @app.command()
 def report(
@@ -51,12 +55,20 @@ def report(
     model_file: Path | None = MODEL_FILE,
     hardware_file: Path | None = HARDWARE_FILE,
     force: bool = FORCE,
+    latency: bool | None = typer.Option(None, "--latency/--no-latency", help="Measure per-order latency under load (open loop, one core, "
+                                        "pools reserved) on the report's scenario: a section, a chart and results.json's 'latency'. "
+                                        "Default: measured when the report runs its simulation; with --simulate, only when asked."),
+    latency_rates: str | None = typer.Option(None, "--latency-rates", help="Comma-separated offered rates of the latency run, orders "
+                                             "per second (default: 10%, 50%, 90% and 150% of the capacity its service times measure)."),
+    latency_orders: int | None = typer.Option(None, "--latency-orders", min=1_000, max=100_000_000,
+                                              help="Orders offered at each rate of the latency run (default 100,000)."),
     as_json: bool = json_option("Print the results (every figure) as JSON."),
 ) -> None:
     """Write a capacity report: Markdown, self-contained HTML, results.json and charts (PNG, SVG)."""
     from ..capacity.hardware import load_profiles
     from ..capacity.model import load_model
     from ..reporting.report import check_report_folder, collect, load_results, load_simulation, write_report
+    from ..scenarios.config import scenario_from_dict
     from ..simulation import simulate
 
     run_options = [name for name, value in (("--markets", markets), ("--trades", trades), ("--seed", seed),
@@ -65,25 +77,66 @@ def report(
         raise InputError(f"--results re-renders a saved report, so {'--simulate' if simulate_file else run_options[0]} has nothing to do")
     if simulate_file is not None and run_options:
         raise InputError(f"--simulate reports on a saved run, so {run_options[0]} has nothing to do")
+    measure = _measures_latency(latency, latency_rates, latency_orders, results_file is not None, simulate_file is not None)
+    offered = _latency_rates(latency_rates) if latency_rates is not None else None
     check_report_folder(out_dir)
     if results_file is not None:
         results = load_results(results_file)
     else:
         if simulate_file is not None:
             simulation = load_simulation(simulate_file)
+            scenario = scenario_from_dict(simulation["scenario"], origin=str(simulate_file))
         else:
             scenario = scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
             compile_step()
             with phase_progress() as advance:
                 simulation = simulate(scenario, progress=advance, force=force).to_dict()
         request = plan_request(simulation["markets"], orders_per_market, trades_retained, order_rate, safety, os_reserve)
-        results = collect(simulation, load_model(model_file), load_profiles(hardware_file), request, _command_line(ctx))
+        model, profiles = load_model(model_file), load_profiles(hardware_file)
+        measured = _report_latency(scenario, offered, latency_orders, force) if measure else None
+        results = collect(simulation, model, profiles, request, _command_line(ctx), latency=measured)
     with err.status("drawing charts and writing the report"):
         written = write_report(results, out_dir)
     if as_json:
         print_json(results)
     else:
         print_written(written, out_dir)
+
+
+def _measures_latency(wanted: bool | None, rates: str | None, orders: int | None, re_render: bool, saved_run: bool) -> bool:
+    """Whether ``report`` measures latency under load: ``--latency``/``--no-latency`` if given; else when it runs its
+    simulation, or when a latency option asks for it.  An option with nothing to do is one error line."""
+    given = [name for name, value in (("--latency-rates", rates), ("--latency-orders", orders)) if value is not None]
+    if re_render and (wanted or given):
+        raise InputError(f"--results re-renders a saved report, so {given[0] if given else '--latency'} has nothing to do")
+    if wanted is False and given:
+        raise InputError(f"--no-latency measures no latency, so {given[0]} has nothing to do")
+    if wanted is not None:
+        return wanted and not re_render
+    return not re_render and (not saved_run or bool(given))
+
+
+def _latency_rates(text: str) -> list[float]:
+    """``--latency-rates``: comma-separated offered rates, orders per second, each from 1 to 10^10."""
+    try:
+        rates = [float(part.strip().replace("_", "")) for part in text.split(",")]
+    except ValueError:
+        raise InputError(f"--latency-rates={text!r}: must be comma-separated orders per second, e.g. 200000,1000000") from None
+    bad = [rate for rate in rates if not 1 <= rate <= 1e10]
+    if bad:
+        raise InputError(f"--latency-rates={text!r}: {bad[0]!r} is not an order rate from 1 to 10,000,000,000 per second")
+    return rates
+
+
+def _report_latency(scenario: Scenario, rates: list[float] | None, orders: int | None, force: bool) -> dict[str, Any]:
+    """The report's latency run on ``scenario`` (:func:`~lxdex_capacity.reporting.report.measure_report_latency`)."""
+    from ..reporting.report import REPORT_LATENCY_ORDERS, measure_report_latency
+    from ..simulation.run import check_memory
+
+    check_memory(scenario, force)
+    compile_step("latency")
+    with step_progress("latency") as advance:
+        return measure_report_latency(scenario, rates, orders or REPORT_LATENCY_ORDERS, advance)
 
 
 def _command_line(ctx: typer.Context) -> str:
@@ -103,19 +156,26 @@ def audit(
     force: bool = typer.Option(False, "--force", help="Run even if a load's memory estimate exceeds available memory."),
     as_json: bool = json_option("Print one JSON object instead of a table."),
 ) -> None:
-    """Check a report's claims (memory, per-market memory, orders/s, lookups/s, random access) against measurement:
-    holds, fails, or too close to call."""
+    """Check a report's claims (memory, per-market memory, orders/s, lookups/s, random access, latency under an
+    offered load) against measurement: holds, fails, or too close to call."""
     from ..capacity.model import load_model
     from ..reporting.audit import audit as run_audit
     from ..reporting.audit import load_claims, published_claims_path
     from ..simulation import simulate
+    from ..simulation.run import check_memory
+
+    def measure(scenario: Any, rates: Any, **options: Any) -> Any:  # a latency claim's runs, as simulate refuses what does not fit
+        from .. import latency
+
+        check_memory(scenario, force)
+        return latency.measure_latency(scenario, rates, **options)
 
     source, claims = load_claims(claims_file)
     model = load_model(model_file)
     compile_step()
     with step_progress("audit") as advance:
         verdicts = run_audit(claims, lambda scenario: simulate(scenario, force=force), model,
-                             max_measure=max_measure, seed=seed, advance=advance, repeats=repeats)
+                             max_measure=max_measure, seed=seed, advance=advance, repeats=repeats, measure=measure)
     report = {
         "claims_file": str(claims_file or published_claims_path()),
         "source": source,

@@ -393,10 +393,18 @@ def submit(book, markets, sides, prices, qtys, types, start, out_ids, out_filled
     Returns ``len(markets)`` when the batch is done, or the index of the first order that needs a
     free order slot or level when a pool is exhausted (nothing of that order has happened yet).
     """
+    return _submit_range(book, markets, sides, prices, qtys, types, start, len(markets), out_ids, out_filled, out_status)
+
+
+@_helper
+def _submit_range(book, markets, sides, prices, qtys, types, start, stop, out_ids, out_filled, out_status):
+    """:func:`submit` of orders ``start .. stop - 1``, prefetching for the orders up to ``len(markets)``:
+    an engine that takes one order at a time still sees the orders queued behind it (the latency
+    harness).  Returns ``stop``, or the index of the first order that needs a pool to grow."""
     state = book.state
     n_markets = len(book.aggs)
     n = len(markets)
-    for i in range(start, n):
+    for i in range(start, stop):
         _prefetch_ahead(book, markets, sides, i, n, n_markets)
         market = markets[i]
         side = sides[i]
@@ -450,7 +458,7 @@ def submit(book, markets, sides, prices, qtys, types, start, out_ids, out_filled
             _free_order(book, slot)
             state[S_CANCELLED_QTY] += rest
             out_status[i] = CANCELLED
-    return n
+    return stop
 
 
 @_helper

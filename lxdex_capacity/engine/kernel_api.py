@@ -23,6 +23,8 @@ helper                 what it does
 ``crosses``            ``(side, level_price, limit)``: would a ``side`` order at ``limit`` trade there
 ``better``             ``(side, a, b)``: is price ``a`` better than ``b`` for ``side``
 ``depth``              the kernel behind :meth:`Engine.depth`
+``submit_range``       ``submit`` of orders ``start .. stop - 1`` that prefetches for the orders
+                       after ``stop`` (the latency harness: one order at a time, seeing the queue)
 =====================  ==================================================================
 """
 
@@ -40,7 +42,8 @@ from ._kernels import _live_slot as live_slot
 from ._kernels import _order_id as order_id
 from ._kernels import _reduce_slot as reduce_slot
 from ._kernels import _row as row_index
+from ._kernels import _submit_range as submit_range
 from ._kernels import depth
 
 __all__ = ["kernel", "helper", "row_index", "alloc_order", "append_order", "find_or_add_level", "order_id", "live_slot", "cancel_slot",
-           "reduce_slot", "crosses", "better", "depth"]
+           "reduce_slot", "crosses", "better", "depth", "submit_range"]

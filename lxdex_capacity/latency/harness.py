@@ -1,22 +1,27 @@
 """Per-order latency of the engine under an offered load, open loop (``lxdex latency``'s library API).
 
-A scenario's books are seeded as ``simulate`` seeds them; then its flow is offered at each rate: the
-orders arrive at times drawn from an arrival process (:mod:`.arrivals`), and one core takes them in
-arrival order, ``batch`` at a time (a batch when its last order has arrived), in compiled code that
-waits for each arrival on the CPU's cycle counter.  An order's latency is its completion minus its
-arrival: the time it queued behind earlier orders plus its own service.  When a pool must grow the
-loop returns to Python, grows it and goes on, and the time that takes lands on the orders waiting
-(a *stall*); ``reserve`` sizes the pools first, so that no run grows them.
+A scenario's books are seeded as ``simulate`` seeds them (:class:`LatencyRig`); then its flow is
+offered at each rate: messages (orders, and with ``cancels_per_order`` cancels of earlier orders of
+the stream) arrive at times drawn from an arrival process (:mod:`.arrivals`), and one core takes them
+in arrival order in compiled code that waits for each arrival on the CPU's cycle counter.  A
+message's latency is its completion minus its arrival: the time it queued behind earlier messages
+plus its own service.  With ``batch = 1`` each message is taken as soon as it has arrived and the
+engine sees the messages queued behind it (``look_ahead``, as an engine reading its input queue
+does: its prefetch warms their books); with ``batch = B`` the engine takes B messages at a time,
+when the last has arrived, as a caller of ``submit`` does.  When a pool must grow the loop returns
+to Python, grows it and goes on, and the time that takes lands on the messages waiting (a
+*stall*); ``reserve`` sizes the pools before each timed run, so that none grows while timed.
 
-Before the rates, each order of a separate stretch of flow is timed alone (its *service time*);
-``capacity_per_s`` is one over their mean.
+Before the rates, each order of a separate stretch of flow is timed alone (its *service time*), then
+each cancel of a sample of the orders that rested; ``capacity_per_s`` is one over the mean service
+time of the offered mix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,15 +30,23 @@ from ..errors import InputError
 from ..scenarios.config import Scenario
 from . import arrivals as arrival_processes
 
-__all__ = ["Percentiles", "RatePoint", "LatencyResult", "measure_latency", "percentiles", "PERCENTILES"]
+if TYPE_CHECKING:
+    from .platform import Interruptions
+
+__all__ = ["Percentiles", "ServiceTimes", "RatePoint", "LatencyResult", "LatencyRig", "measure_latency", "percentiles", "PERCENTILES",
+           "warm_up"]
 
 PERCENTILES = (("p50_ns", 50.0), ("p90_ns", 90.0), ("p99_ns", 99.0), ("p999_ns", 99.9), ("p9999_ns", 99.99))
 MIN_ORDERS = 1_000
+MAX_CANCELS_PER_ORDER = 10.0
 _LEAD_NS = 2_000_000  # the first arrival this long after the loop is entered, so entering it is not counted
+_CANCEL_SALT = 0xCA9CE1
 
 
 @dataclass(frozen=True)
 class Percentiles:
+    """Latency percentiles in nanoseconds, each a measured sample (nearest rank), and how many samples."""
+
     p50_ns: float
     p90_ns: float
     p99_ns: float
@@ -51,15 +64,25 @@ def percentiles(ns: np.ndarray) -> Percentiles:
 
 
 @dataclass(frozen=True)
+class ServiceTimes:
+    """Each operation timed alone, back to back, on the seeded books."""
+
+    orders: Percentiles  # an order's submit (match and/or rest)
+    cancels: Percentiles  # a cancel of a resting order
+    capacity_per_s: float  # one over the mean service time of the offered mix of orders and cancels
+
+
+@dataclass(frozen=True)
 class RatePoint:
-    offered_per_s: float
-    achieved_per_s: float  # orders completed over the time from the first arrival to the last completion
-    latency: Percentiles
+    offered_per_s: float  # messages (orders and cancels) per second, on average
+    achieved_per_s: float  # messages completed over the time from the first arrival to the last completion
+    latency: Percentiles  # completion minus arrival, of every message
     stalls: int  # times a pool grew during the run
+    cancels: int = 0  # cancel messages among the samples
 
     def as_dict(self) -> dict[str, Any]:
         return {"offered_per_s": self.offered_per_s, "achieved_per_s": self.achieved_per_s, **asdict(self.latency),
-                "stalls": self.stalls}
+                "stalls": self.stalls, "cancels": self.cancels}
 
 
 @dataclass(frozen=True)
@@ -69,34 +92,195 @@ class LatencyResult:
     arrivals: str
     batch: int
     reserve: bool
-    orders_per_rate: int
+    orders_per_rate: int  # messages offered at each rate
     counter_ns: float  # the cycle counter's smallest step, in nanoseconds
     ticks_per_ns: float
     service: Percentiles  # each order alone
-    capacity_per_s: float  # one over the mean service time
+    capacity_per_s: float  # one over the mean service time of the offered mix
     rates: list[RatePoint] = field(default_factory=list)
+    cancel_service: Percentiles | None = None  # each cancel alone
+    look_ahead: bool = True
+    cancels_per_order: float = 0.0
+    injected_delay_ns: float = 0.0
+    platform: Interruptions | None = None  # the core's own interruptions and the latency floor they set
 
     def as_dict(self) -> dict[str, Any]:
         return {"markets": self.markets, "seed": self.seed, "arrivals": self.arrivals, "batch": self.batch, "reserve": self.reserve,
-                "orders_per_rate": self.orders_per_rate, "counter_ns": self.counter_ns, "ticks_per_ns": self.ticks_per_ns,
-                "service": asdict(self.service), "capacity_per_s": self.capacity_per_s, "rates": [r.as_dict() for r in self.rates]}
+                "look_ahead": self.look_ahead, "cancels_per_order": self.cancels_per_order, "orders_per_rate": self.orders_per_rate,
+                "counter_ns": self.counter_ns, "ticks_per_ns": self.ticks_per_ns, "injected_delay_ns": self.injected_delay_ns,
+                "service": asdict(self.service),
+                "cancel_service": asdict(self.cancel_service) if self.cancel_service is not None else None,
+                "capacity_per_s": self.capacity_per_s, "rates": [r.as_dict() for r in self.rates],
+                "platform": self.platform.as_dict() if self.platform is not None else None}
 
 
-def _warm_up() -> None:
-    """Compile (or load) the timed loops on a tiny engine, so that no run times the compiler."""
-    from ..engine.core import Engine
-    from . import _kernels as k
+def warm_up() -> None:
+    """Compile (or load) every kernel a latency run calls, on a tiny run through the same code paths
+    (:data:`lxdex_capacity.kernel_cache.LATENCY`), so that no run times the compiler."""
+    from ..simulation.worker import warm_up_run
 
-    eng = Engine(2, tape_capacity=1024)
-    n = 8
-    cols = [np.zeros(n, np.int64) for _ in range(5)]
-    cols[3][:] = 1
-    cols[2][:] = 100
-    ids, filled, done = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
-    status = np.empty(n, np.int8)
-    k.open_loop(eng.book, *cols, np.zeros(n, np.int64), 1, 0, 0, ids, filled, status, done)
-    k.service_times(eng.book, *cols, 0, ids, filled, status, done)
-    k.counter_granularity(16)
+    warm_up_run()
+    warm_up_timing()
+
+
+def warm_up_timing() -> None:
+    """The timed loops and what a rig calls besides simulate's kernels (the latency set's second part)."""
+    from ..simulation.worker import warm_up_flow
+
+    warm_up_flow()
+    rig = LatencyRig(Scenario(markets=2, trades=8, batch=8, trades_retained=1024), orders_per_rate=MIN_ORDERS, cancels_per_order=0.5)
+    rig.service()
+    rig.offer(1e9)
+    batched = LatencyRig(Scenario(markets=2, trades=8, batch=8, trades_retained=1024), batch=4, orders_per_rate=MIN_ORDERS)
+    batched.result([batched.offer(1e9)])
+
+
+class LatencyRig:
+    """A seeded engine ready to be timed: :meth:`service` and :meth:`offer` as often as wanted.
+
+    Seeding takes seconds at tens of thousands of markets, so a search over rates (an SLO's highest
+    rate, an audit's repeats) seeds once.  Each offer draws the next stretch of the scenario's flow
+    and its own arrivals (seeded by the scenario's seed and the offer's number), so the same
+    sequence of calls on the same scenario offers the same messages at the same times."""
+
+    def __init__(self, scenario: Scenario, arrivals: str = "poisson", batch: int = 1, reserve: bool = False,
+                 orders_per_rate: int = 200_000, day_times: np.ndarray | None = None, *, look_ahead: bool = True,
+                 cancels_per_order: float | None = None, inject_delay_ns: float = 0.0) -> None:
+        from ..scenarios.generator import Part
+        from ..simulation.worker import ShardWorker
+
+        if arrivals not in arrival_processes.KINDS:
+            raise InputError(f"arrivals={arrivals!r}: must be one of {', '.join(arrival_processes.KINDS)}")
+        if arrivals == "lobster" and day_times is None:
+            raise InputError("arrivals='lobster' needs the day's message times (a LOBSTER message file)")
+        if orders_per_rate < MIN_ORDERS:
+            raise InputError(f"orders_per_rate={orders_per_rate}: at least {MIN_ORDERS:,} orders, for the tail percentiles to mean anything")
+        if batch < 1:
+            raise InputError(f"batch={batch}: at least 1")
+        cancels = scenario.cancel_rate if cancels_per_order is None else cancels_per_order
+        if not 0.0 <= cancels <= MAX_CANCELS_PER_ORDER:
+            raise InputError(f"cancels_per_order={cancels}: from 0 to {MAX_CANCELS_PER_ORDER:g}")
+        if not 0.0 <= inject_delay_ns <= 1e9:
+            raise InputError(f"inject_delay_ns={inject_delay_ns}: from 0 to 1e9")
+        self.scenario, self.arrivals, self.batch, self.reserve = scenario, arrivals, batch, reserve
+        self.orders_per_rate, self.day_times, self.look_ahead = orders_per_rate, day_times, look_ahead
+        self.cancels_per_order, self.inject_delay_ns = float(cancels), float(inject_delay_ns)
+        self.ticks_per_ns = cycles_per_ns()
+        self._delay_ticks = round(inject_delay_ns * self.ticks_per_ns)
+        worker = ShardWorker(scenario, Part.whole())
+        worker.seed()  # every market, in simulate's seeding chunks
+        self._shard = worker.shard
+        self._flow_index = 0
+        self._offers = 0
+        self._service: ServiceTimes | None = None
+
+    # ------------------------------------------------------------------ streams
+    def _orders(self, count: int) -> tuple[np.ndarray, ...]:
+        shard = self._shard
+        f = shard.generator.flow(self._flow_index, count, shard.mids)
+        self._flow_index += count
+        return tuple(np.ascontiguousarray(a, dtype=np.int64) for a in (f.markets, f.sides, f.prices, f.qtys, f.types))
+
+    def _stream(self, n: int, seed: int) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        """``n`` messages: the flow's next orders, with cancels mixed in at ``cancels_per_order``, each of a
+        uniformly drawn earlier order of the stream (a cancel of an order that filled, or was cancelled
+        already, finds nothing: it is timed all the same).  Returns the columns and ``cancel_of``."""
+        cancel_of = np.full(n, -1, dtype=np.int64)
+        if self.cancels_per_order <= 0:
+            return self._orders(n), cancel_of
+        rng = np.random.default_rng([seed, _CANCEL_SALT])
+        is_cancel = rng.random(n) < self.cancels_per_order / (1.0 + self.cancels_per_order)
+        is_cancel[0] = False  # the first message has no earlier order to cancel
+        order_at = np.flatnonzero(~is_cancel)
+        orders_before = np.cumsum(~is_cancel)[is_cancel]
+        targets = order_at[(rng.random(len(orders_before)) * orders_before).astype(np.int64)]
+        cancel_of[is_cancel] = targets
+        drawn = self._orders(len(order_at))
+        columns = []
+        for col in drawn:
+            full = np.empty(n, dtype=np.int64)
+            full[order_at] = col
+            full[is_cancel] = full[targets]  # the target's market and side: the prefetch warms its book
+            columns.append(full)
+        return tuple(columns), cancel_of
+
+    def _room(self, n: int) -> None:
+        if self.reserve:  # every order of the run may rest, so no pool grows while timed
+            self._shard.engine.reserve(n, n)
+
+    # ------------------------------------------------------------------ timing
+    def service(self) -> ServiceTimes:
+        """Time each order of a stretch of flow alone, then each cancel of a sample of those that rested."""
+        from . import _kernels as k
+
+        engine, n = self._shard.engine, self.orders_per_rate
+        orders = self._orders(n)
+        ids, filled, status, ticks = _outputs(n)
+        self._room(n)
+        start = 0
+        while start < n:
+            start = k.service_times(engine.book, *orders, start, self._delay_ticks, ids, filled, status, ticks)
+            if start < n:
+                engine.reserve(1, 1)
+        rested = ids[status == 0]
+        victims = np.random.default_rng([self.scenario.seed, _CANCEL_SALT, 1]).permutation(rested)
+        ok, cancel_ticks = np.zeros(len(victims), dtype=np.bool_), np.zeros(len(victims), dtype=np.int64)
+        k.cancel_times(engine.book, victims, self._delay_ticks, ok, cancel_ticks)
+        order_ns, cancel_ns = ticks / self.ticks_per_ns, cancel_ticks[ok] / self.ticks_per_ns  # cancels that found their order
+        share = self.cancels_per_order / (1.0 + self.cancels_per_order)
+        mean_ns = (1.0 - share) * float(order_ns.mean()) + (share * float(cancel_ns.mean()) if len(cancel_ns) else 0.0)
+        self._service = ServiceTimes(percentiles(order_ns), percentiles(cancel_ns), 1e9 / mean_ns if mean_ns > 0 else 0.0)
+        return self._service
+
+    def offer(self, rate: float, record: list[np.ndarray] | None = None) -> RatePoint:
+        """Offer the next ``orders_per_rate`` messages at ``rate`` per second, open loop; their latency.
+
+        ``record``, if given, receives each message's outcome as one ``(n, 3)`` int64 array of
+        (order id, quantity filled, status): what tests compare with the plain engine's."""
+        from . import _kernels as k
+
+        if not rate > 0:
+            raise InputError(f"rate={rate}: must be above 0 per second")
+        engine, n, ticks = self._shard.engine, self.orders_per_rate, self.ticks_per_ns
+        seed = self.scenario.seed + self._offers
+        self._offers += 1
+        orders, cancel_of = self._stream(n, seed)
+        if self.arrivals == "poisson":
+            arrive_ns = arrival_processes.poisson(rate, n, seed)
+        elif self.arrivals == "bursty":
+            arrive_ns = arrival_processes.bursty(rate, n, seed)
+        else:
+            assert self.day_times is not None
+            arrive_ns = arrival_processes.scaled_gaps(self.day_times, rate, n)
+        arrive = (arrive_ns * ticks).astype(np.int64)
+        ids, filled, status, done = _outputs(n)
+        self._room(n)
+        origin = _now() + int(_LEAD_NS * ticks)
+        start, stalls = 0, 0
+        while start < n:
+            start = k.open_loop(engine.book, *orders, cancel_of, arrive, self.batch, self.look_ahead, self._delay_ticks, start, origin,
+                                ids, filled, status, done)
+            if start < n:
+                engine.reserve(1, 1)
+                stalls += 1
+        if record is not None:
+            record.append(np.stack([ids, filled, status.astype(np.int64)], axis=1))
+        latency_ns = (done - (origin + arrive)) / ticks
+        span_ns = (int(done.max()) - (origin + int(arrive[0]))) / ticks
+        return RatePoint(float(rate), n / span_ns * 1e9 if span_ns > 0 else 0.0, percentiles(latency_ns), stalls,
+                         int((cancel_of >= 0).sum()))
+
+    def result(self, points: Sequence[RatePoint], platform: Interruptions | None = None) -> LatencyResult:
+        """The run's figures: the service times (measured first if they were not), ``points`` and ``platform``."""
+        from . import _kernels as k
+
+        service = self._service or self.service()
+        return LatencyResult(markets=self.scenario.markets, seed=self.scenario.seed, arrivals=self.arrivals, batch=self.batch,
+                             reserve=self.reserve, orders_per_rate=self.orders_per_rate,
+                             counter_ns=k.counter_granularity(100_000) / self.ticks_per_ns, ticks_per_ns=self.ticks_per_ns,
+                             service=service.orders, capacity_per_s=service.capacity_per_s, rates=list(points),
+                             cancel_service=service.cancels, look_ahead=self.look_ahead, cancels_per_order=self.cancels_per_order,
+                             injected_delay_ns=self.inject_delay_ns, platform=platform)
 
 
 def measure_latency(
@@ -108,80 +292,36 @@ def measure_latency(
     orders_per_rate: int = 200_000,
     day_times: np.ndarray | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    *,
+    look_ahead: bool = True,
+    cancels_per_order: float | None = None,
+    inject_delay_ns: float = 0.0,
+    platform_seconds: float = 0.5,
 ) -> LatencyResult:
-    """Seed ``scenario``'s books, time ``orders_per_rate`` orders alone, then offer as many at each rate."""
-    from ..scenarios.generator import Part
-    from ..simulation.worker import ShardWorker
-    from . import _kernels as k
+    """Seed ``scenario``'s books, time ``orders_per_rate`` orders (and cancels) alone, then offer as many
+    messages at each rate (see :class:`LatencyRig` for the options); first, spin the core for
+    ``platform_seconds`` to measure its own interruptions (:mod:`.platform`; 0 skips it)."""
+    from .platform import measure_interruptions
 
-    if arrivals not in arrival_processes.KINDS:
-        raise InputError(f"arrivals={arrivals!r}: must be one of {', '.join(arrival_processes.KINDS)}")
-    if arrivals == "lobster" and day_times is None:
-        raise InputError("arrivals='lobster' needs the day's message times (a LOBSTER message file)")
-    if orders_per_rate < MIN_ORDERS:
-        raise InputError(f"orders_per_rate={orders_per_rate}: at least {MIN_ORDERS:,} orders, for the tail percentiles to mean anything")
-    if batch < 1:
-        raise InputError(f"batch={batch}: at least 1")
     progress = progress or (lambda done, total, what: None)
-    _warm_up()
-    worker = ShardWorker(scenario, Part.whole())
-    worker.seed()  # every market, in simulate's seeding chunks
-    shard = worker.shard
-    engine, gen = shard.engine, shard.generator
-    ticks = cycles_per_ns()
-    flow_index = 0
-
-    def next_orders() -> tuple[np.ndarray, ...]:
-        nonlocal flow_index
-        f = gen.flow(flow_index, orders_per_rate, shard.mids)
-        flow_index += orders_per_rate
-        return tuple(np.ascontiguousarray(a, dtype=np.int64) for a in (f.markets, f.sides, f.prices, f.qtys, f.types))
-
-    def outputs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int8), np.zeros(n, np.int64)
-
-    if reserve:  # room for every order of every run to rest, so that no pool grows while timed
-        room = orders_per_rate * (len(rates) + 1)
-        engine.reserve(room, room)
-    total = len(rates) + 1
-    progress(0, total, "service time")
-    orders = next_orders()
-    ids, filled, status, service = outputs(len(orders[0]))
-    start = 0
-    while start < len(orders[0]):
-        start = k.service_times(engine.book, *orders, start, ids, filled, status, service)
-        if start < len(orders[0]):
-            engine.reserve(1, 1)
-    service_ns = service / ticks
-    capacity = 1e9 / float(service_ns.mean())
+    total = len(rates) + 2
+    progress(0, total, "seeding the books")
+    warm_up()
+    rig = LatencyRig(scenario, arrivals, batch, reserve, orders_per_rate, day_times, look_ahead=look_ahead,
+                     cancels_per_order=cancels_per_order, inject_delay_ns=inject_delay_ns)
+    progress(1, total, "service time")
+    platform = measure_interruptions(platform_seconds) if platform_seconds > 0 else None
+    rig.service()
     points = []
     for r, rate in enumerate(rates):
-        progress(r + 1, total, f"{rate:,.0f} orders/s offered")
-        orders = next_orders()
-        n = len(orders[0])
-        if arrivals == "poisson":
-            arrive_ns = arrival_processes.poisson(rate, n, scenario.seed + r)
-        elif arrivals == "bursty":
-            arrive_ns = arrival_processes.bursty(rate, n, scenario.seed + r)
-        else:
-            assert day_times is not None
-            arrive_ns = arrival_processes.scaled_gaps(day_times, rate, n)
-        arrive = (arrive_ns * ticks).astype(np.int64)
-        ids, filled, status, done = outputs(n)
-        origin = _now() + int(_LEAD_NS * ticks)
-        start, stalls = 0, 0
-        while start < n:
-            start = k.open_loop(engine.book, *orders, arrive, batch, start, origin, ids, filled, status, done)
-            if start < n:
-                engine.reserve(1, 1)
-                stalls += 1
-        latency_ns = (done - (origin + arrive)) / ticks
-        span_ns = (int(done.max()) - (origin + int(arrive[0]))) / ticks
-        points.append(RatePoint(float(rate), n / span_ns * 1e9 if span_ns > 0 else 0.0, percentiles(latency_ns), stalls))
+        progress(r + 2, total, f"{rate:,.0f} orders/s offered")
+        points.append(rig.offer(rate))
     progress(total, total, "done")
-    return LatencyResult(markets=scenario.markets, seed=scenario.seed, arrivals=arrivals, batch=batch, reserve=reserve,
-                         orders_per_rate=orders_per_rate, counter_ns=k.counter_granularity(100_000) / ticks, ticks_per_ns=ticks,
-                         service=percentiles(service_ns), capacity_per_s=capacity, rates=points)
+    return rig.result(points, platform)
+
+
+def _outputs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int8), np.zeros(n, np.int64)
 
 
 def _now() -> int:

@@ -16,6 +16,15 @@ A claim's trades are retained on a tape of ``trades_retained`` trades (default: 
 :data:`~lxdex_capacity.engine.core.DEFAULT_TAPE_CAPACITY`); the tape is a ring, so a run uses the
 smallest power of two at least that large (and at least 1,024), and the verdict's basis says so.
 
+A **latency** claim (``metric = "latency"``, "sub-microsecond latency for all operations") bounds the
+per-order latency (completion minus arrival, :mod:`lxdex_capacity.latency`) from above, on the
+statistics it covers (``statistics``, default p99 and max: "all operations" is every one of them), under
+the offered load it names (``offered_rate`` orders/s, ``arrivals``, ``batch``, ``reserve``d pools,
+``orders_per_repeat``).  Its repeats (``repeats``, default the audit's) are offered runs on one engine
+seeded once (seed ``seed``), each with its own arrivals (seeds ``seed``, ``seed + 1``, ...) and its own
+orders; each named statistic gets the median of its repeats, that median's interval and a three-way
+verdict, and the claim's verdict is the worst of them: it holds only if every statistic holds.
+
 The file is checked by :class:`ClaimsFile` (pydantic, :mod:`lxdex_capacity.schema`): unknown keys,
 wrong types, figures that are not finite, negative or beyond any machine, loads outside the
 simulator's range are one error naming the file, the line and the key (``claim[2].at_most``).
@@ -43,8 +52,8 @@ from ..scenarios.tiers import DEFAULT_TIERS, MAX_DEPTH, expected_orders, scaled_
 from ..schema import FileModel, Name, one_line_text, read_text, read_toml, validate
 from ..simulation.results import SimulationResult
 
-__all__ = ["Claim", "ClaimsFile", "Verdict", "load_claims", "published_claims_path", "audit", "parse_quantity", "scenario_for",
-           "tape_for", "median_interval", "three_way", "MIN_REPEATS", "VERDICTS"]
+__all__ = ["Claim", "LatencyLoad", "ClaimsFile", "Verdict", "load_claims", "published_claims_path", "audit", "parse_quantity", "scenario_for",
+           "tape_for", "median_interval", "three_way", "MIN_REPEATS", "MAX_REPEATS", "VERDICTS", "STATISTICS"]
 
 METRICS = {  # metric -> (unit kind, unit printed)
     "memory": ("bytes", "B"),
@@ -52,6 +61,7 @@ METRICS = {  # metric -> (unit kind, unit printed)
     "orders_per_s": ("rate", "orders/s"),
     "lookups_per_s": ("rate", "lookups/s"),
     "random_access": ("time", "ns"),
+    "latency": ("time", "ns"),
 }
 _UNITS = {
     "bytes": {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40},
@@ -64,11 +74,23 @@ _LARGEST_TEXT = {"bytes": "1 EB (10^18 bytes)", "rate": "10^15 per second", "tim
 MAX_TRADES = 10**12  # as a scenario's
 MIN_TAPE, MAX_TAPE = 1024, 1 << 30  # a scenario's tape (trades_retained): a power of two in this range
 MIN_REPEATS = 5  # runs per measured load: fewer give no verdict
+MAX_REPEATS = 100  # as ``lxdex audit --repeats``
+# A latency claim's statistics: name in the claims file -> the field of a latency Percentiles, in rising order.
+STATISTICS = {"p50": "p50_ns", "p90": "p90_ns", "p99": "p99_ns", "p99.9": "p999_ns", "p99.99": "p9999_ns", "max": "max_ns"}
+DEFAULT_STATISTICS = ("p99", "max")  # "all operations": the tail and every one
+MIN_LATENCY_ORDERS = 1_000  # orders per repeat, as the latency harness's MIN_ORDERS: fewer give no tail
+MAX_LATENCY_ORDERS = 100_000_000  # as ``lxdex latency --orders-per-rate``
+DEFAULT_LATENCY_ORDERS = 100_000
+MAX_OFFERED_RATE = 1e10  # orders/s, as ``lxdex latency --rates``
+MAX_OFFER_S = 600.0  # one repeat offers its orders over orders / rate seconds of wall time: at most this
+MAX_CANCELS_PER_ORDER = 10.0  # as the latency harness's
 VERDICTS = ("holds", "fails", "too close to call")
 
-Metric = Literal["memory", "memory_per_market", "orders_per_s", "lookups_per_s", "random_access"]  # METRICS' keys
+Metric = Literal["memory", "memory_per_market", "orders_per_s", "lookups_per_s", "random_access", "latency"]  # METRICS' keys
 Measure = Literal["engine_bytes_used", "engine_bytes_reserved", "rss_bytes", "rss_above_baseline"]
 Phase = Literal["empty", "seeded", "traded"]
+Statistic = Literal["p50", "p90", "p99", "p99.9", "p99.99", "max"]  # STATISTICS' keys
+Arrivals = Literal["poisson", "bursty"]  # the latency harness's processes that need no recorded day
 Text = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(one_line_text)]
 
 
@@ -106,6 +128,25 @@ def parse_quantity(value: Any, kind: str, name: str) -> float:
 
 
 @dataclass(frozen=True)
+class LatencyLoad:
+    """The offered load a latency claim is measured under, and what of it the claim covers."""
+
+    offered_per_s: float
+    arrivals: str
+    batch: int
+    reserve: bool  # pools sized first, so that no run stalls while one grows
+    orders: int  # offered per repeat
+    statistics: tuple[str, ...]  # STATISTICS' keys, in rising order
+    repeats: int | None = None  # None: the audit's
+    cancels_per_order: float | None = None  # cancels mixed into the offered flow; None: the scenario's (none)
+
+    @property
+    def seconds(self) -> float:
+        """Wall time one repeat offers its orders over."""
+        return self.orders / self.offered_per_s
+
+
+@dataclass(frozen=True)
 class Claim:
     id: str
     text: str
@@ -118,6 +159,8 @@ class Claim:
     claimed: float  # in the metric's unit: bytes, per second, nanoseconds
     measure: str  # memory metrics: which bytes count
     trades_retained: int = DEFAULT_TAPE_CAPACITY  # the history the claim counts; a run's tape: tape_for(this)
+    note: str | None = None  # how the claim is read or measured, as the claims file says
+    latency: LatencyLoad | None = None  # latency claims: the offered load
 
     @property
     def unit(self) -> str:
@@ -160,6 +203,16 @@ class ClaimEntry(FileModel):
     measure: Measure | None = None  # memory metrics; default engine_bytes_used
     at_most: Any = None  # a quantity, in the metric's unit
     at_least: Any = None
+    note: Text | None = None
+    # latency claims only: the statistics covered and the offered load
+    statistics: Annotated[list[Statistic], Field(min_length=1)] | None = None  # default p99 and max
+    orders_per_repeat: Annotated[int, Field(ge=MIN_LATENCY_ORDERS, le=MAX_LATENCY_ORDERS)] | None = None
+    offered_rate: Any = None  # orders/s offered, a rate ("100k")
+    arrivals: Arrivals | None = None  # default poisson
+    batch: Annotated[int, Field(ge=1, le=1 << 20)] | None = None  # default 1
+    reserve: bool | None = None  # default true
+    repeats: Annotated[int, Field(ge=MIN_REPEATS, le=MAX_REPEATS)] | None = None  # default: the audit's
+    cancels_per_order: Annotated[float, Field(ge=0, le=MAX_CANCELS_PER_ORDER)] | None = None  # default 0
 
     @field_validator("resting_orders")
     @classmethod
@@ -177,6 +230,44 @@ class ClaimEntry(FileModel):
             raise ValueError("an orders/s claim needs trades > 0 (the rate is measured while trading)")
         return value
 
+    @field_validator("trades", "phase")
+    @classmethod
+    def _not_latency(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and info.data.get("metric") == "latency":
+            raise ValueError("does not apply to a latency claim: it is measured on seeded books under an offered flow "
+                             "(offered_rate, orders_per_repeat)")
+        return value
+
+    @field_validator("statistics", "orders_per_repeat", "offered_rate", "arrivals", "batch", "reserve", "repeats", "cancels_per_order")
+    @classmethod
+    def _latency_only(cls, value: Any, info: ValidationInfo) -> Any:
+        metric = info.data.get("metric")
+        if value is not None and metric is not None and metric != "latency":
+            raise ValueError(f"applies to latency claims only, not to metric {metric!r}")
+        return value
+
+    @field_validator("statistics")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        twice = [name for name in value or () if value and value.count(name) > 1]
+        if twice:
+            raise ValueError(f"names {twice[0]!r} twice")
+        return value
+
+    @field_validator("offered_rate")
+    @classmethod
+    def _offered(cls, value: Any, info: ValidationInfo) -> float | None:
+        if value is None:
+            return None
+        rate = _quantity(value, "rate")
+        if not 0 < rate <= MAX_OFFERED_RATE:
+            raise ValueError(f"must be above 0 and at most {MAX_OFFERED_RATE:,.0f} orders/s")
+        orders = info.data.get("orders_per_repeat") or DEFAULT_LATENCY_ORDERS
+        if orders / rate > MAX_OFFER_S:
+            raise ValueError(f"offers {orders:,} orders per repeat over {orders / rate:,.0f} s; "
+                             f"at most {MAX_OFFER_S:,.0f} s (raise the rate or lower orders_per_repeat)")
+        return rate
+
     @field_validator("measure")
     @classmethod
     def _memory_only(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -193,7 +284,12 @@ class ClaimEntry(FileModel):
         if info.field_name == "at_least" and info.data.get("at_most") is not None:
             raise ValueError("give at_most or at_least, not both")
         metric = info.data.get("metric")
-        return _quantity(value, METRICS[metric][0]) if metric is not None else None
+        if metric == "latency" and info.field_name == "at_least":
+            raise ValueError("a latency claim is a bound from above: give at_most")
+        figure = _quantity(value, METRICS[metric][0]) if metric is not None else None
+        if metric == "latency" and figure == 0:
+            raise ValueError("must be above 0 ns: no order completes the instant it arrives")
+        return figure
 
 
 class ClaimsSource(FileModel):
@@ -217,6 +313,8 @@ class ClaimsFile(FileModel):
         for i, entry in enumerate(self.claim):
             if entry.at_most is None and entry.at_least is None:
                 raise ValueError(f"claim[{i}]: give its bound, at_most or at_least")
+            if entry.metric == "latency" and entry.offered_rate is None:
+                raise ValueError(f"claim[{i}]: a latency claim needs offered_rate, the orders/s offered while it is measured")
             ident = entry.id or f"claim[{i}]"
             if ident in seen:
                 raise ValueError(f"claim[{i}].id={ident!r} is used twice (claim[{seen[ident]}] has it)")
@@ -236,11 +334,22 @@ class ClaimsFile(FileModel):
                 markets=e.markets,
                 resting_orders=e.resting_orders,
                 trades=trades,
-                phase=e.phase or ("traded" if trades else ("seeded" if e.resting_orders else "empty")),
+                phase=e.phase or ("traded" if trades else ("seeded" if e.resting_orders or e.metric == "latency" else "empty")),
                 bound=bound,
                 claimed=float(e.at_most if e.at_most is not None else e.at_least),
                 measure=e.measure or "engine_bytes_used",
                 trades_retained=e.trades_retained if e.trades_retained is not None else DEFAULT_TAPE_CAPACITY,
+                note=e.note,
+                latency=None if e.metric != "latency" else LatencyLoad(
+                    offered_per_s=float(e.offered_rate),
+                    arrivals=e.arrivals or "poisson",
+                    batch=e.batch or 1,
+                    reserve=e.reserve if e.reserve is not None else True,
+                    orders=e.orders_per_repeat or DEFAULT_LATENCY_ORDERS,
+                    statistics=tuple(name for name in STATISTICS if name in (e.statistics or DEFAULT_STATISTICS)),
+                    repeats=e.repeats,
+                    cancels_per_order=e.cancels_per_order,
+                ),
             ))
         return out
 
@@ -288,6 +397,11 @@ class Verdict:
     seeds: list[int] = field(default_factory=list)
     trades_retained: int = DEFAULT_TAPE_CAPACITY  # as the claim asks
     tape: int | None = None  # the simulated tape's length (None for a model prediction)
+    note: str | None = None  # the claim's note
+    # Latency claims: the statistic whose figures measured, low, high and samples are (the one deciding the
+    # verdict: the worst verdict, of those the highest statistic), and every statistic's figures and the load.
+    statistic: str | None = None
+    latency: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -375,19 +489,29 @@ def audit(
     seed: int = 0,
     advance: Callable[[int, int, str], None] | None = None,
     repeats: int = MIN_REPEATS,
+    measure: Callable[..., Any] | None = None,
 ) -> list[Verdict]:
     """Judge every claim.  ``run(scenario)`` simulates (:func:`lxdex_capacity.simulation.simulate`): each
     load up to ``max_measure`` markets ``repeats`` times (at least :data:`MIN_REPEATS`), a fresh engine
     with seeds ``seed``, ``seed + 1``, ...; larger loads use ``model`` (a :class:`CapacityModel`), memory only.
-    ``advance(done, total, what)`` is called before each run and once more when judging."""
+    A latency claim is measured by ``measure`` (default :func:`lxdex_capacity.latency.measure_latency`,
+    whose signature a stand-in has): one engine seeded with ``seed``, its offered rate repeated (the claim's
+    ``repeats``, else ``repeats``).  ``advance(done, total, what)`` is called before each run and once more
+    when judging."""
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < MIN_REPEATS:
         raise InputError(f"repeats={repeats!r}: a verdict needs at least {MIN_REPEATS} repeats")
     if seed < 0 or seed + repeats - 1 > 2**63 - 1:
         raise InputError(f"seed={seed}: the repeats' seeds {seed} to {seed + repeats - 1} must be from 0 to 2**63 - 1")
+    for c in claims:
+        if c.latency is not None and c.latency.repeats is not None and seed + c.latency.repeats - 1 > 2**63 - 1:
+            raise InputError(f"seed={seed}: claim {c.id!r}'s arrival seeds {seed} to {seed + c.latency.repeats - 1} "
+                             "must be from 0 to 2**63 - 1")
     predicted = {c.id: _predict(c, model) for c in claims if c.markets > max_measure}  # before any run: fails fast
     runs: dict[tuple[int, int | None, int, int], list[SimulationResult]] = {}
-    needed = sorted({c.load for c in claims if c.markets <= max_measure}, key=_order)
-    total = len(needed) * repeats
+    needed = sorted({c.load for c in claims if c.markets <= max_measure and c.latency is None}, key=_order)
+    timed = [c for c in claims if c.markets <= max_measure and c.latency is not None]
+    total = len(needed) * repeats + sum(_repeats(c, repeats) + 2 for c in timed)
+    latencies: dict[str, Any] = {}
     with _frozen_survivors() as freeze:
         for i, load in enumerate(needed):
             runs[load] = []
@@ -396,9 +520,48 @@ def audit(
                     advance(i * repeats + r, total, f"{load[0]:,} markets, repeat {r + 1}/{repeats}")
                 freeze()
                 runs[load].append(run(scenario_for(*load, seed=seed + r)))
+        done = len(needed) * repeats
+        for c in timed:
+            freeze()
+            latencies[c.id] = _offer(c, measure or _measure_latency, seed, _repeats(c, repeats), done, total, advance)
+            done += _repeats(c, repeats) + 2
     if advance:
         advance(total, total, "judging")
-    return [predicted[c.id] if c.id in predicted else _judge(c, runs[c.load]) for c in claims]
+    return [predicted[c.id] if c.id in predicted else _judge_latency(c, latencies[c.id], seed) if c.id in latencies
+            else _judge(c, runs[c.load]) for c in claims]
+
+
+def _repeats(claim: Claim, repeats: int) -> int:
+    """A latency claim's repeats: its own, else the audit's."""
+    assert claim.latency is not None
+    return claim.latency.repeats or repeats
+
+
+def _measure_latency(*args: Any, **kwargs: Any) -> Any:
+    from ..latency import measure_latency
+
+    return measure_latency(*args, **kwargs)
+
+
+def _offer(claim: Claim, measure: Callable[..., Any], seed: int, repeats: int, done: int, total: int,
+           advance: Callable[[int, int, str], None] | None) -> Any:
+    """A latency claim's runs: one engine seeded with ``seed`` (as :func:`scenario_for` the claim's markets,
+    resting orders and tape), its service times, then its offered rate ``repeats`` times (the harness gives
+    offer ``r`` the arrival seed ``seed + r`` and messages of its own): ``measure``'s LatencyResult.  Its
+    ``repeats + 2`` progress steps are ``done`` onwards of ``total``."""
+    load = claim.latency
+    assert load is not None
+    where = f"{claim.markets:,} markets, latency"
+    steps = repeats + 2
+
+    def progress(step: int, of: int, what: str) -> None:
+        if advance and step < of:
+            advance(done + step * steps // max(of, 1), total, f"{where}: {what}")
+
+    options: dict[str, Any] = {} if load.cancels_per_order is None else {"cancels_per_order": load.cancels_per_order}
+    scenario = scenario_for(claim.markets, claim.resting_orders, 0, claim.tape, seed=seed)
+    return measure(scenario, [load.offered_per_s] * repeats, arrivals=load.arrivals, batch=load.batch, reserve=load.reserve,
+                   orders_per_rate=load.orders, progress=progress, **options)
 
 
 def _ratio(measured: float, claimed: float) -> float | None:
@@ -456,7 +619,66 @@ def _judge(claim: Claim, runs: list[SimulationResult]) -> Verdict:
                    claimed=claim.claimed, measured=measured, low=low, high=high, holds=verdict == "holds",
                    ratio=_ratio(measured, claim.claimed), basis=basis, verdict=verdict,
                    interval=f"{coverage:.1%} confidence interval of the median ({kind})", confidence=coverage,
-                   repeats=n, samples=samples, seeds=seeds, trades_retained=claim.trades_retained, tape=claim.tape)
+                   repeats=n, samples=samples, seeds=seeds, trades_retained=claim.trades_retained, tape=claim.tape,
+                   note=claim.note)
+
+
+_RANK = {verdict: i for i, verdict in enumerate(("holds", "too close to call", "fails"))}
+_ARRIVALS_TEXT = {"poisson": "Poisson arrivals", "bursty": "bursty arrivals (on/off at 4x the rate)"}
+
+
+def _judge_latency(claim: Claim, result: Any, seed: int) -> Verdict:
+    """A latency claim: for each statistic it covers, the median of its repeats (each repeat's p99, max, ...),
+    that median's order-statistic interval and its three-way verdict against the bound; the claim's verdict
+    is the worst of them (it holds only if every statistic holds), and its figure that statistic's."""
+    load = claim.latency
+    assert load is not None
+    points = list(result.rates)
+    n = len(points)
+    figures: dict[str, dict[str, Any]] = {}
+    coverage = 0.0
+    for name in load.statistics:
+        samples = [float(getattr(p.latency, STATISTICS[name])) for p in points]
+        _finite(claim, f"measured {name} latency", *samples)
+        median, low, high, coverage = median_interval(samples)
+        verdict = three_way(claim.bound, claim.claimed, low, high)
+        figures[name] = {"samples": samples, "median": median, "low": low, "high": high, "verdict": verdict,
+                         "ratio": _ratio(median, claim.claimed)}
+    deciding = max(figures, key=lambda name: (_RANK[figures[name]["verdict"]], list(STATISTICS).index(name)))
+    d = figures[deciding]
+    seeds = [seed + r for r in range(n)]
+    stalls = [int(p.stalls) for p in points]
+    achieved = [float(p.achieved_per_s) for p in points]
+    resting = expected_orders(scenario_for(claim.markets, claim.resting_orders, 0).tiers, claim.markets)
+    pools = "pools reserved" if load.reserve else "pools growing"
+    if sum(stalls):
+        pools += f", {sum(stalls):,} stall(s) while a pool grew"
+    batching = "" if load.batch == 1 else f", batches of {load.batch:,}"
+    cancels = [int(getattr(p, "cancels", 0)) for p in points]  # cancel messages among each run's
+    per_order = float(getattr(result, "cancels_per_order", 0.0) or 0.0)
+    messages = f"messages (orders and {per_order:g} cancels per order)" if per_order else "orders"
+    basis = (f"measured ({n} offered runs on one engine seeded with seed {seed}, arrival seeds {seeds[0]}–{seeds[-1]}): "
+             f"{load.orders:,} {messages} each at {load.offered_per_s:,.0f}/s offered ({_ARRIVALS_TEXT[load.arrivals]}"
+             f"{batching}), one core, {claim.markets:,} markets, about {resting:,.0f} resting orders, {pools}; "
+             f"latency = completion − arrival of every message; {' and '.join(figures)} of each run, the {deciding} decides")
+    kind = "range of the repeats" if (d["low"], d["high"]) == (min(d["samples"]), max(d["samples"])) else "order statistics of the repeats"
+    details = {"offered_per_s": load.offered_per_s, "arrivals": load.arrivals, "batch": load.batch, "reserve": load.reserve,
+               "orders_per_repeat": load.orders, "cancels_per_order": per_order, "engine_seed": seed, "arrival_seeds": seeds,
+               "achieved_per_s": achieved, "stalls": stalls, "cancels": cancels, "statistics": figures,
+               "service": _service(result.service), "cancel_service": _service(getattr(result, "cancel_service", None))}
+    return Verdict(id=claim.id, text=claim.text, metric=claim.metric, unit=claim.unit, bound=claim.bound,
+                   claimed=claim.claimed, measured=d["median"], low=d["low"], high=d["high"], holds=d["verdict"] == "holds",
+                   ratio=d["ratio"], basis=basis, verdict=d["verdict"],
+                   interval=f"{coverage:.1%} confidence interval of the median ({kind})", confidence=coverage,
+                   repeats=n, samples=d["samples"], seeds=seeds, trades_retained=claim.trades_retained, tape=claim.tape,
+                   note=claim.note, statistic=deciding, latency=details)
+
+
+def _service(p: Any) -> dict[str, Any] | None:
+    """Service times (each operation alone): p50, p99, max and how many, or None (no such operations)."""
+    if p is None or not p.samples:
+        return None
+    return {"p50_ns": float(p.p50_ns), "p99_ns": float(p.p99_ns), "max_ns": float(p.max_ns), "samples": int(p.samples)}
 
 
 _PREDICTED = {"engine_bytes_used": "engine_bytes_used", "engine_bytes_reserved": "engine_bytes_reserved", "rss_bytes": "process_rss"}
@@ -492,4 +714,4 @@ def _predict(claim: Claim, model: Any) -> Verdict:
                    claimed=claim.claimed, measured=measured, low=low, high=high, holds=verdict == "holds",
                    ratio=_ratio(measured, claim.claimed), basis=basis, verdict=verdict,
                    interval="95% prediction interval of the capacity model", confidence=0.95,
-                   trades_retained=claim.trades_retained)
+                   trades_retained=claim.trades_retained, note=claim.note)

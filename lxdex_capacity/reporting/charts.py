@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ..simulation.results import SimulationResult
+from .latency_chart import latency_under_load
 
 __all__ = ["render_charts", "CHARTS"]
 
@@ -253,6 +254,7 @@ CHARTS: dict[str, tuple[str, Callable[[dict[str, Any]], Figure | None]]] = {
     "depth_by_rank": ("Book depth by market rank (log-log)", depth_by_rank),
     "flow_lorenz": ("Flow concentration (Lorenz curve)", flow_lorenz),
     "latency": ("Random access latency histogram, p50 and p99 marked", latency_histogram),
+    "latency_under_load": ("Per-order latency percentiles against offered rate (log-log), capacity marked", latency_under_load),
 }
 
 

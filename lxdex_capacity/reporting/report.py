@@ -1,7 +1,7 @@
 """``lxdex report``: a capacity report someone else can read, every number measured.
 
 :func:`collect` gathers the figures (a simulation run, or a saved simulate JSON; the capacity model;
-the plan) into one ``results`` dict; :func:`render_markdown` writes the report from it and
+the plan; optionally per-order latency under load, :func:`measure_report_latency`) into one ``results`` dict; :func:`render_markdown` writes the report from it and
 :func:`write_report` writes ``report.md``, a self-contained ``report.html`` (charts embedded as data
 URIs, no external URLs), ``results.json`` and ``charts/*.png|svg``.  A saved ``results.json`` can be
 rendered again without re-running anything.
@@ -11,19 +11,27 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..atomic import check_output_folder, make_folder, replaced_folder, strict_json, write_bytes_atomic
 from ..capacity.plan import highest_use_text, memory_verdict, recommendation_text
-from ..errors import InputError
+from ..errors import InputError, LxdexError
 from ..simulation.results import SimulationResult
 from ..units import gib, mb, price, si
 from .results_schema import RESULTS_FORMAT
 
-__all__ = ["RESULTS_FORMAT", "collect", "load_results", "render_markdown", "render_html", "write_report"]
+__all__ = ["RESULTS_FORMAT", "collect", "load_results", "render_markdown", "render_html", "write_report", "measure_report_latency",
+           "latency_ladder", "LOAD_SHARES", "REPORT_LATENCY_ORDERS"]
+
+# The report's latency run: offered rates as shares of the capacity its service times measure (light load,
+# half, near capacity, beyond it), each rate with this many orders (100,000: ten samples beyond the p99.99).
+LOAD_SHARES = (0.1, 0.5, 0.9, 1.5)
+REPORT_LATENCY_ORDERS = 100_000
+_RATE_DIGITS = 2  # offered rates rounded to this many significant digits (1.2M, not 1,234,567 orders/s)
 
 
 
@@ -33,11 +41,13 @@ def _environment() -> dict[str, Any]:
     return machine_info().as_dict()
 
 
-def collect(simulation: dict[str, Any], model: Any, profiles: list[Any], request: Any, command: str) -> dict[str, Any]:
-    """``results``: the simulate report, the model, the plan for ``request`` and how they were made."""
+def collect(simulation: dict[str, Any], model: Any, profiles: list[Any], request: Any, command: str,
+            latency: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``results``: the simulate report, the model, the plan for ``request`` and how they were made; with
+    ``latency`` (:func:`measure_report_latency`), the per-order latency under load as ``results["latency"]``."""
     from ..capacity.plan import plan
 
-    return {
+    results = {
         "format": RESULTS_FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": command,
@@ -46,6 +56,42 @@ def collect(simulation: dict[str, Any], model: Any, profiles: list[Any], request
         "model": model.as_dict(),
         "plan": plan(model, profiles, request),
     }
+    if latency is not None:
+        results["latency"] = latency
+    return results
+
+
+def latency_ladder(capacity_per_s: float, shares: Sequence[float] = LOAD_SHARES) -> list[float]:
+    """Offered rates (per second) as ``shares`` of ``capacity_per_s``, each rounded to two significant digits."""
+    if not (math.isfinite(capacity_per_s) and capacity_per_s > 0):
+        raise LxdexError(f"the latency run measured a capacity of {capacity_per_s!r} orders/s: no rates can be offered")
+    rates = sorted({float(f"{share * capacity_per_s:.{_RATE_DIGITS}g}") for share in shares if share > 0})
+    return [rate for rate in rates if rate > 0]
+
+
+def measure_report_latency(scenario: Any, rates: Sequence[float] | None = None, orders_per_rate: int = REPORT_LATENCY_ORDERS,
+                           progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+    """Per-order latency under load on ``scenario`` (its markets, seed and flow), pools reserved, Poisson
+    arrivals, one order at a time: the service times first, then ``orders_per_rate`` orders at each of
+    ``rates`` (default: :func:`latency_ladder` of the capacity just measured).  The books are seeded once.
+    Returns :meth:`~lxdex_capacity.latency.harness.LatencyResult.as_dict`; ``progress(done, total, what)``."""
+    from ..latency.harness import LatencyRig, warm_up
+
+    advance = progress or (lambda done, total, what: None)
+    steps = 2 + (len(rates) if rates is not None else len(LOAD_SHARES))
+    advance(0, steps, "seeding the books")
+    warm_up()
+    rig = LatencyRig(scenario, reserve=True, orders_per_rate=orders_per_rate)
+    advance(1, steps, "service time")
+    service = rig.service()  # before the offered rates, on books as seeded
+    offered = list(rates) if rates is not None else latency_ladder(service.capacity_per_s)
+    steps = 2 + len(offered)
+    points = []
+    for i, rate in enumerate(offered):
+        advance(2 + i, steps, f"{si(rate)} orders/s offered")
+        points.append(rig.offer(rate))
+    advance(steps, steps, "done")
+    return rig.result(points).as_dict()
 
 
 def load_results(path: str | Path) -> dict[str, Any]:
@@ -97,6 +143,89 @@ def _cancels_label(scenario: dict[str, Any]) -> str:
     return f"cancels ({rate:g} per flow order)"
 
 
+# --- latency under load -----------------------------------------------------------------------------
+
+
+def _percentile_cells(row: dict[str, Any]) -> list[str]:
+    """p50 … p99.99 and max of a percentile record, each in its own unit (ns, µs, ms, s)."""
+    from .latency_chart import LATENCY_SERIES, duration_text
+
+    return [duration_text(row[key]) for key, _ in LATENCY_SERIES]
+
+
+def _latency_how(lat: dict[str, Any]) -> str:
+    """How the latency run offered its load, in words."""
+    batch = lat["batch"]
+    taken = "one order at a time" if batch == 1 else f"in batches of {batch:,} (a batch when its last order has arrived)"
+    if batch == 1 and lat.get("look_ahead"):
+        taken += ", the engine seeing the orders queued behind it"
+    pools = "pools sized before timing, so none grew" if lat["reserve"] else "pools growing as they fill (a stall when one doubles)"
+    cancels = lat.get("cancels_per_order") or 0
+    mix = f"; the messages are orders and {cancels:g} cancels per order, rates count both" if cancels else ""
+    return f"{lat['arrivals']} arrivals, {taken}, {pools}{mix}"
+
+
+def _messages(lat: dict[str, Any]) -> str:
+    """What the run's rates count: orders, or messages when cancels are mixed in."""
+    return "messages" if lat.get("cancels_per_order") else "orders"
+
+
+def _latency_near_capacity(lat: dict[str, Any]) -> dict[str, Any] | None:
+    """The highest offered rate below the capacity, or None."""
+    below = [row for row in lat["rates"] if row["offered_per_s"] < lat["capacity_per_s"]]
+    return max(below, key=lambda row: row["offered_per_s"]) if below else None
+
+
+def _latency_section(lat: dict[str, Any]) -> list[str]:
+    """The Markdown of the latency section (its chart is added by the caller)."""
+    from .latency_chart import LATENCY_SERIES, duration_text, rate_text
+
+    names = [name for _, name in LATENCY_SERIES]
+    out = ["## Latency under load\n"]
+    out.append(f"Each order's latency is its completion minus its arrival: the time it queued behind earlier orders plus its own "
+               f"service, measured open loop (orders arrive at their drawn times whether or not the engine has kept up) on one core, "
+               f"{_latency_how(lat)}; {lat['orders_per_rate']:,} orders per offered rate on this report's {lat['markets']:,} "
+               f"markets (seed {lat['seed']}), the books seeded as the simulation seeds them.\n")
+    service, spread = lat["service"], " / ".join(names)
+    rows = [[f"service time, each order alone: {spread} ({service['samples']:,} orders)", " / ".join(_percentile_cells(service))]]
+    cancels = lat.get("cancel_service")
+    if isinstance(cancels, dict) and cancels.get("samples"):
+        rows.append([f"service time, each cancel of a resting order alone: {spread} ({cancels['samples']:,} cancels)",
+                     " / ".join(_percentile_cells(cancels))])
+    rows.append(["capacity: one over the mean service time", f"{si(lat['capacity_per_s'])} {_messages(lat)}/s"])
+    rows.append(["cycle counter step (the finest time resolved)", duration_text(lat["counter_ns"])])
+    if lat.get("injected_delay_ns"):
+        rows.append(["delay added to each order's service (a check of the harness)", duration_text(lat["injected_delay_ns"])])
+    out.append(_table(["figure", "value"], rows) + "\n")
+    table = []
+    for row in sorted(lat["rates"], key=lambda row: row["offered_per_s"]):
+        beyond = " †" if row["offered_per_s"] > lat["capacity_per_s"] else ""
+        table.append([f"{rate_text(row['offered_per_s'])}/s{beyond}", f"{si(row['achieved_per_s'])}/s", *_percentile_cells(row),
+                      f"{row['samples']:,}", f"{row['stalls']:,}"])
+    out.append(_table(["offered", "achieved", *names, "samples", "stalls"], table, right=set(range(len(names) + 4))) + "\n")
+    note = ("Achieved = orders completed over the time from the first arrival to the last completion; stalls = times a pool "
+            "grew during the run. Nearest-rank percentiles: each figure is a measured order's latency.")
+    if any(row["offered_per_s"] > lat["capacity_per_s"] for row in lat["rates"]):
+        note += (f" † beyond capacity: the queue grows for the whole run, so these latencies grow with the run's length "
+                 f"({lat['orders_per_rate']:,} orders) rather than measure the engine.")
+    out.append(note + "\n")
+    return out
+
+
+def _latency_summary(lat: dict[str, Any]) -> str:
+    """The executive summary's latency line."""
+    from .latency_chart import duration_text, rate_text
+
+    text = (f"- Per-order latency under load (open loop, one core): capacity {si(lat['capacity_per_s'])} {_messages(lat)}/s, one over "
+            f"the mean service time (p50 {duration_text(lat['service']['p50_ns'])} for an order alone)")
+    near = _latency_near_capacity(lat)
+    if near is not None:
+        text += (f"; at {rate_text(near['offered_per_s'])} {_messages(lat)}/s offered ({near['offered_per_s'] / lat['capacity_per_s']:.0%} of it) "
+                 f"p50 {duration_text(near['p50_ns'])}, p99 {duration_text(near['p99_ns'])}, "
+                 f"p99.99 {duration_text(near['p9999_ns'])}")
+    return text + "."
+
+
 # --- the report -----------------------------------------------------------------------------------
 
 
@@ -136,6 +265,9 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
     )
     out.append(f"- Matching ran at **{si(t['orders_per_s'])} orders/s** on one core; best bid/ask lookups at "
                f"{si(t['lookups_per_s'])}/s; a random market access took {t['random_access_ns_p50']:,.1f} ns (p50).")
+    lat = r.get("latency")
+    if lat:
+        out.append(_latency_summary(lat))
     e = plan["estimate"]
     out.append(f"- Predicted for this load: engine {mb(e['engine_bytes_used']['bytes'])} used, {mb(e['engine_bytes_reserved']['bytes'])} "
                f"reserved; a process holding it {mb(e['process_rss']['bytes'])} resident (measured here: {mb(traded.rss_bytes)}). "
@@ -175,6 +307,9 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
         ["random access latency p50 / p99", f"{t['random_access_ns_p50']:,.1f} / {t['random_access_ns_p99']:,.1f} ns"],
     ]) + "\n")
     fig("latency")
+    if lat:
+        out += _latency_section(lat)
+        fig("latency_under_load")
 
     out.append("## Capacity per hardware profile\n")
     processor = plan["model"]["provenance"].get("processor", "the sweep's machine")
@@ -267,6 +402,9 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
         "three garbage-collection passes, median of five samples; the baseline is sampled before the engine exists.",
         "- Throughput: wall time of the matching calls only, one core; lookups are best bid/ask of random markets; random "
         "access is a dependent chain of best-bid reads timed with the CPU cycle counter in runs of 16.",
+        *([f"- Latency under load: a fresh engine seeded with the same scenario; each order timed alone on the CPU cycle counter "
+           f"(service time), then {lat['orders_per_rate']:,} orders offered at each rate, open loop: each order's latency is its "
+           "completion minus its arrival, both read from the cycle counter, on one core."] if lat else []),
         f"- Repeats: this report's simulation is one run (seed {sim['seed']}; the same seed gives the same books and trades, "
         f"market checksum `{(sim.get('market_checksum') or 'incomplete')[:16]}…`); its rates are single measurements on a shared machine. "
         f"The cost model's sweep measured each size and design variant {prov.get('command', '').partition('--repeat ')[2].split(' ')[0] or 'several'} times.",

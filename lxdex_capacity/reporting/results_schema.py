@@ -5,7 +5,9 @@
 :class:`~lxdex_capacity.capacity.model.ModelFile`), the plan and how they were made.  The models below
 cover every key the report and its charts read, typed and in physical ranges; :meth:`ResultsFile._consistent`
 adds the rules between keys (the plan is for the simulated markets and from this model, profiles whose
-bytes are ordered, a cheapest fit that fits, ...).  Whatever is wrong is one
+bytes are ordered, a cheapest fit that fits, percentiles that never decrease, ...).  The optional
+``latency`` record is :meth:`~lxdex_capacity.latency.harness.LatencyResult.as_dict` (:class:`LatencyRecord`).
+Whatever is wrong is one
 :class:`~lxdex_capacity.errors.InputError` naming the file and the key::
 
     results.json: plan.profiles[3].usable_bytes=-5: input should be greater than or equal to 0
@@ -13,19 +15,20 @@ bytes are ordered, a cheapest fit that fits, ...).  Whatever is wrong is one
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from ..capacity.hardware import Kind
 from ..capacity.model import TERMS, ModelFile
 from ..capacity.plan import MAX_MACHINES, MAX_PLAN_MARKETS
 from ..errors import InputError
-from ..schema import Count, FileModel, Name, PositiveCount, validate
+from ..schema import FILE_CONFIG, Count, FileModel, Name, PositiveCount, validate
 from ..simulation.results import MachineRecord, SimulateRecord, simulate_problem
 
-__all__ = ["RESULTS_FORMAT", "ResultsFile", "PlanRecord", "check_results"]
+__all__ = ["RESULTS_FORMAT", "ResultsFile", "PlanRecord", "LatencyRecord", "check_results"]
 
 RESULTS_FORMAT = "lxdex-capacity-report/1"
 
@@ -206,6 +209,88 @@ class PlanRecord(FileModel):
     scaling: list[ScalingRecord]
 
 
+# --- latency under load (lxdex_capacity.latency.harness.LatencyResult.as_dict) ----------------------
+
+LatencyNs = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]  # nanoseconds: up to 11 days
+PerSecond = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False)]  # orders (or messages) per second
+LATENCY_KEYS = ("p50_ns", "p90_ns", "p99_ns", "p999_ns", "p9999_ns", "max_ns")  # in the order they may not decrease
+
+
+class _OpenRecord(FileModel):
+    """A record the latency harness writes: the keys the report reads are typed; keys it does not read
+    (figures the harness may add) are kept, but must be finite JSON values like every other figure."""
+
+    model_config = ConfigDict(**{**FILE_CONFIG, "extra": "allow"})  # checked by _latency_problem: _extra_problem
+
+
+def _extra_problem(record: _OpenRecord | None, where: str) -> str | None:
+    """The first key of ``record`` the schema does not type that holds a number that is not finite, or None."""
+    for key, value in ((record.model_extra or {}) if record is not None else {}).items():
+        found = _not_finite(value, f"{where}.{key}")
+        if found:
+            return f"{found}: must be a finite number (JSON has no NaN or infinity)"
+    return None
+
+
+def _not_finite(value: Any, path: str) -> str | None:
+    """``key=value`` of the first number in ``value`` (nested lists and tables too) that is not finite, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{path}={value!r}"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _not_finite(item, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}")
+        if found:
+            return found
+    return None
+
+
+class LatencyPercentilesRecord(_OpenRecord):
+    """Latency percentiles (:class:`~lxdex_capacity.latency.harness.Percentiles`), in nanoseconds."""
+
+    p50_ns: LatencyNs
+    p90_ns: LatencyNs
+    p99_ns: LatencyNs
+    p999_ns: LatencyNs
+    p9999_ns: LatencyNs
+    max_ns: LatencyNs
+    samples: PositiveCount
+
+
+class CancelPercentilesRecord(LatencyPercentilesRecord):
+    """The cancels' service time: no sample (all zero) when no timed cancel found its order."""
+
+    samples: Count
+
+
+class LatencyRateRecord(LatencyPercentilesRecord):
+    """One offered rate (:class:`~lxdex_capacity.latency.harness.RatePoint`)."""
+
+    offered_per_s: PerSecond
+    achieved_per_s: PerSecond
+    stalls: Count
+    cancels: Count | None = None
+
+
+class LatencyRecord(_OpenRecord):
+    """Per-order latency under load (:meth:`~lxdex_capacity.latency.harness.LatencyResult.as_dict`)."""
+
+    markets: PlanMarkets
+    seed: Count
+    arrivals: Name
+    batch: PositiveCount
+    reserve: bool
+    orders_per_rate: PositiveCount
+    counter_ns: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+    ticks_per_ns: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
+    service: LatencyPercentilesRecord
+    capacity_per_s: PerSecond
+    rates: Annotated[list[LatencyRateRecord], Field(min_length=1)]
+    cancel_service: CancelPercentilesRecord | None = None
+    look_ahead: bool | None = None
+    cancels_per_order: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)] | None = None
+    injected_delay_ns: LatencyNs | None = None
+
+
 class ResultsFile(FileModel):
     """A report's results.json, as :func:`~lxdex_capacity.reporting.report.collect` makes it."""
 
@@ -216,13 +301,47 @@ class ResultsFile(FileModel):
     simulate: SimulateRecord
     model: ModelFile
     plan: PlanRecord
+    latency: LatencyRecord | None = None  # absent when the report measured no latency
 
     @model_validator(mode="after")
     def _consistent(self) -> ResultsFile:
-        problem = simulate_problem(self.simulate, "simulate.") or _plan_problem(self)
+        problem = simulate_problem(self.simulate, "simulate.") or _plan_problem(self) or _latency_problem(self)
         if problem:
             raise ValueError(problem)
         return self
+
+
+def _decreasing(record: LatencyPercentilesRecord, where: str) -> str | None:
+    """The first percentile of ``record`` below the one before it, as ``where.key=value: ...``, or None."""
+    for before, key in itertools.pairwise(LATENCY_KEYS):
+        low, high = getattr(record, before), getattr(record, key)
+        if high < low:
+            return (f"{where}.{key}={high!r}: below {before}={low!r}; percentiles never decrease "
+                    "(p50 <= p90 <= p99 <= p99.9 <= p99.99 <= max)")
+    return None
+
+
+def _latency_problem(r: ResultsFile) -> str | None:
+    """The first rule between the latency record's keys, or with the simulation's, that ``r`` breaks, or None."""
+    lat = r.latency
+    if lat is None:
+        return None
+    if lat.markets != r.simulate.markets:
+        return f"latency.markets={lat.markets}: the latency run is on the report's scenario ({r.simulate.markets:,} markets)"
+    if lat.seed != r.simulate.seed:
+        return f"latency.seed={lat.seed}: the latency run is on the report's scenario (seed {r.simulate.seed})"
+    problem = (_extra_problem(lat, "latency") or _extra_problem(lat.service, "latency.service")
+               or _extra_problem(lat.cancel_service, "latency.cancel_service") or _decreasing(lat.service, "latency.service"))
+    if problem is None and lat.cancel_service is not None and lat.cancel_service.samples:
+        problem = _decreasing(lat.cancel_service, "latency.cancel_service")
+    for i, row in enumerate(lat.rates):
+        if problem:
+            break
+        where = f"latency.rates[{i}]"
+        problem = _extra_problem(row, where) or _decreasing(row, where)
+        if problem is None and row.samples > lat.orders_per_rate:
+            problem = f"{where}.samples={row.samples}: more than the orders_per_rate={lat.orders_per_rate} offered"
+    return problem
 
 
 def _plan_problem(r: ResultsFile) -> str | None:

@@ -1,4 +1,4 @@
-"""``lxdex latency``: the service time and a row per offered rate."""
+"""``lxdex latency``: the service times, the core's own interruptions and a row per offered rate."""
 
 from __future__ import annotations
 
@@ -9,26 +9,46 @@ from rich.table import Table
 from ...console import out, si
 
 if TYPE_CHECKING:  # the harness imports the engine (numba): not at every command's start
-    from ...latency import LatencyResult
+    from ...latency import LatencyResult, Percentiles
 
-__all__ = ["print_latency"]
+__all__ = ["print_latency", "duration_text"]
 
 
-def _ns(value: float) -> str:
-    return f"{value:,.0f} ns" if value < 10_000 else f"{value / 1000:,.1f} µs" if value < 1_000_000 else f"{value / 1e6:,.1f} ms"
+def duration_text(ns: float) -> str:
+    """``ns`` nanoseconds as ns, µs or ms, with three significant figures or more."""
+    return f"{ns:,.0f} ns" if ns < 10_000 else f"{ns / 1000:,.1f} µs" if ns < 1_000_000 else f"{ns / 1e6:,.1f} ms"
+
+
+def _spread(p: Percentiles) -> str:
+    return (f"p50 {duration_text(p.p50_ns)}, p99 {duration_text(p.p99_ns)}, p99.9 {duration_text(p.p999_ns)}, "
+            f"max {duration_text(p.max_ns)} ({p.samples:,})")
 
 
 def print_latency(r: LatencyResult) -> None:
-    s = r.service
-    out.print(f"{r.markets:,} markets, {r.arrivals} arrivals, batches of {r.batch}, pools {'reserved' if r.reserve else 'growing'}; "
-              f"{r.orders_per_rate:,} orders per rate; cycle counter steps {r.counter_ns:.1f} ns")
-    out.print(f"service time, each order alone: p50 {_ns(s.p50_ns)}, p99 {_ns(s.p99_ns)}, p99.9 {_ns(s.p999_ns)}, max {_ns(s.max_ns)} "
-              f"({s.samples:,} orders); capacity (one over the mean) {si(r.capacity_per_s, ' orders/s')}")
+    taken = (f"batches of {r.batch}" if r.batch > 1 else
+             "one at a time, seeing the queue behind" if r.look_ahead else "one at a time, nothing of the queue seen")
+    mix = f", {r.cancels_per_order:g} cancels per order" if r.cancels_per_order else ""
+    out.print(f"{r.markets:,} markets, {r.arrivals} arrivals{mix}, {taken}, pools {'reserved' if r.reserve else 'growing'}; "
+              f"{r.orders_per_rate:,} messages per rate; cycle counter steps {r.counter_ns:.1f} ns")
+    out.print(f"service time, each order alone: {_spread(r.service)}")
+    if r.cancel_service is not None and r.cancel_service.samples:
+        out.print(f"service time, each cancel alone: {_spread(r.cancel_service)}")
+    out.print(f"capacity (one over the mean service time): {si(r.capacity_per_s, 'messages/s')}")
+    if r.injected_delay_ns:
+        out.print(f"injected delay: {duration_text(r.injected_delay_ns)} added to every order's service")
+    if r.platform is not None:
+        f = r.platform
+        out.print(f"this core's own interruptions (a {f.seconds:g} s spin): {f.per_s:,.0f}/s, median {duration_text(f.median_ns)}, "
+                  f"{f.lost_share:.1%} of the time; the floor they set (a zero-time engine, random arrivals): "
+                  f"p99 {duration_text(f.floor['p99_ns'])}, p99.9 {duration_text(f.floor['p999_ns'])}, max {duration_text(f.floor['max_ns'])}")
     table = Table(title="latency = completion - arrival (queueing + service), open loop, one core")
-    for name in ("offered/s", "achieved/s", "p50", "p90", "p99", "p99.9", "p99.99", "max", "samples", "stalls"):
+    columns = ["offered/s", "achieved/s", "p50", "p90", "p99", "p99.9", "p99.99", "max", "samples", "stalls"]
+    with_cancels = any(p.cancels for p in r.rates)
+    for name in columns + (["cancels"] if with_cancels else []):
         table.add_column(name, justify="right")
     for p in r.rates:
         q = p.latency
-        table.add_row(si(p.offered_per_s), si(p.achieved_per_s), _ns(q.p50_ns), _ns(q.p90_ns), _ns(q.p99_ns), _ns(q.p999_ns),
-                      _ns(q.p9999_ns), _ns(q.max_ns), f"{q.samples:,}", str(p.stalls))
+        row = [si(p.offered_per_s), si(p.achieved_per_s), *(duration_text(v) for v in (q.p50_ns, q.p90_ns, q.p99_ns, q.p999_ns, q.p9999_ns,
+                                                                                       q.max_ns)), f"{q.samples:,}", str(p.stalls)]
+        table.add_row(*row, *([f"{p.cancels:,}"] if with_cancels else []))
     out.print(table)
