@@ -107,15 +107,15 @@ def _plain_outcomes(scenario: Scenario, n: int, seed: int, reserve: bool) -> np.
 
 
 @pytest.mark.parametrize("batch, look_ahead, reserve, rate", [(1, True, True, 1e9), (1, False, True, 2e4), (7, True, True, 1e9),
-                                                               (1, True, False, 1e9), (64, True, False, 5e4)])
+                                                               (1, True, False, 1e9), (64, True, False, 5e5)])
 def test_every_timed_mode_gives_the_plain_engines_outcome_for_every_message(batch, look_ahead, reserve, rate):
     scenario = Scenario(markets=40, seed=5, cancel_rate=0.6, tiers=({"low": 2, "high": 4},))  # type: ignore[arg-type]
-    rig = LatencyRig(scenario, batch=batch, look_ahead=look_ahead, reserve=reserve, orders_per_rate=3_000)
+    rig = LatencyRig(scenario, batch=batch, look_ahead=look_ahead, reserve=reserve, orders_per_rate=12_000)
     record: list[np.ndarray] = []
     point = rig.offer(rate, record)
-    assert point.cancels > 500 and point.latency.samples == 3_000
+    assert point.cancels > 2_000 and point.latency.samples == 12_000
     assert (point.stalls == 0) == reserve  # unreserved pools grow mid-run, in a batch or between single orders
-    assert np.array_equal(record[0], _plain_outcomes(scenario, 3_000, scenario.seed, reserve))
+    assert np.array_equal(record[0], _plain_outcomes(scenario, 12_000, scenario.seed, reserve))
 
 
 def test_the_same_seed_gives_the_same_stream_and_another_seed_another():
