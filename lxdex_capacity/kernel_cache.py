@@ -90,7 +90,8 @@ BENCH = KernelSet(
 _LATENCY = "lxdex_capacity.latency"
 LATENCY = KernelSet("latency",
                     (*_RUN_KERNELS, f"{_LATENCY}._kernels:open_loop", f"{_LATENCY}._kernels:service_times",
-                     f"{_LATENCY}._kernels:cancel_times", f"{_LATENCY}._kernels:counter_granularity"),
+                     f"{_LATENCY}._kernels:cancel_times", f"{_LATENCY}._kernels:counter_granularity",
+                     f"{_LATENCY}._kernels:interruptions"),
                     f"{_LATENCY}.harness:warm_up", (f"{_WORKER}:warm_up_matching", f"{_LATENCY}.harness:warm_up_timing"))
 REPLAY = KernelSet("replay", ("lxdex_capacity.replay._kernels:replay",), "lxdex_capacity.replay.replay:warm_up")
 KERNEL_SETS = {kernels.name: kernels for kernels in (SIMULATION, PROFILE, BENCH, LATENCY, REPLAY)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -14,6 +15,7 @@ from lxdex_capacity.engine.core import DEFAULT_TAPE_CAPACITY
 from lxdex_capacity.errors import CheckFailed, InputError
 from lxdex_capacity.reporting.audit import (
     MIN_REPEATS,
+    LatencyLoad,
     audit,
     load_claims,
     median_interval,
@@ -56,7 +58,13 @@ def test_published_claims_hold_the_reports_figures():
     # The report counts a 1M-trade history: those claims keep it, on a tape of 2^20; at 21,000 markets they share their runs
     assert all(c.trades_retained == 1_000_000 for c in claims)
     assert by_id["traded-21k"].tape == 1_048_576
-    assert len({c.load for c in claims if c.markets == 21_000}) == 1
+    assert len({c.load for c in claims if c.markets == 21_000 and c.latency is None}) == 1
+    # "sub-microsecond latency for all operations": p99 and max under a light offered load, as its note says
+    latency = by_id["latency"]
+    assert latency.metric == "latency" and latency.claimed == 1000.0 and latency.bound == "at_most" and latency.markets == 21_000
+    assert latency.latency == LatencyLoad(offered_per_s=100_000.0, arrivals="poisson", batch=1, reserve=True, orders=100_000,
+                                          statistics=("p99", "max"))
+    assert latency.note and "100,000 orders/s" in latency.note and "Poisson" in latency.note and "reserved" in latency.note
 
 
 GOOD = """
@@ -354,3 +362,183 @@ def test_every_metric_a_claim_may_name_has_a_unit():
     from lxdex_capacity.reporting.audit import METRICS, Metric
 
     assert set(typing.get_args(Metric)) == set(METRICS)
+
+
+# ---------------------------------------------------------------------------------------------- latency claims
+
+LATENCY = """
+[[claim]]
+id = "lat"
+text = "sub-microsecond latency for all operations"
+metric = "latency"
+markets = 300
+offered_rate = "100k"
+orders_per_repeat = 2000
+at_most = "1 us"
+"""
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        (LATENCY.replace('"100k"', "0"), "line 7: claim[0].offered_rate=0: must be above 0"),
+        (LATENCY.replace('"100k"', '"-5k"'), "line 7: claim[0].offered_rate='-5k': must not be negative"),
+        (LATENCY.replace('"100k"', '"fast"'), "line 7: claim[0].offered_rate='fast': must be a number"),
+        (LATENCY.replace('"100k"', "1e11"), "line 7: claim[0].offered_rate=100000000000.0: must be above 0 and at most 10,000,000,000"),
+        (LATENCY.replace('"100k"', "1"), "line 7: claim[0].offered_rate=1: offers 2,000 orders per repeat over 2,000 s; at most 600 s"),
+        (LATENCY.replace('offered_rate = "100k"\n', ""), "claim[0]: a latency claim needs offered_rate"),
+        (LATENCY.replace('"1 us"', '"0 ns"'), "line 9: claim[0].at_most='0 ns': must be above 0 ns"),
+        (LATENCY.replace('"1 us"', '"1 MB"'), "line 9: claim[0].at_most='1 MB': must be a number with one of the units ns"),
+        (LATENCY.replace("at_most", "at_least"), "line 9: claim[0].at_least='1 us': a latency claim is a bound from above: give at_most"),
+        (LATENCY + 'statistics = ["p99", "p42"]\n', "line 10: claim[0].statistics[1]='p42': input should be 'p50', 'p90', 'p99', "
+                                                    "'p99.9', 'p99.99' or 'max'"),
+        (LATENCY + "statistics = []\n", "line 10: claim[0].statistics=[]: list should have at least 1 item"),
+        (LATENCY + 'statistics = ["max", "max"]\n', "line 10: claim[0].statistics=['max', 'max']: names 'max' twice"),
+        (LATENCY + 'statistics = "max"\n', "line 10: claim[0].statistics='max': input should be a valid list"),
+        (LATENCY + "repeats = 4\n", "line 10: claim[0].repeats=4: input should be greater than or equal to 5"),
+        (LATENCY + "repeats = 101\n", "line 10: claim[0].repeats=101: input should be less than or equal to 100"),
+        (LATENCY.replace("2000", "10"), "line 8: claim[0].orders_per_repeat=10: input should be greater than or equal to 1000"),
+        (LATENCY + 'arrivals = "lobster"\n', "line 10: claim[0].arrivals='lobster': input should be 'poisson' or 'bursty'"),
+        (LATENCY + "batch = 0\n", "line 10: claim[0].batch=0: input should be greater than or equal to 1"),
+        (LATENCY + 'reserve = "yes"\n', "line 10: claim[0].reserve='yes': input should be a valid boolean"),
+        (LATENCY + "cancels_per_order = 11\n", "line 10: claim[0].cancels_per_order=11: input should be less than or equal to 10"),
+        (LATENCY + "trades = 1000\n", "line 10: claim[0].trades=1000: does not apply to a latency claim"),
+        (LATENCY + 'phase = "traded"\n', "line 10: claim[0].phase='traded': does not apply to a latency claim"),
+        (LATENCY + 'measure = "rss_bytes"\n', "line 10: claim[0].measure='rss_bytes': applies to memory claims only"),
+        (LATENCY + 'note = "a\\nb"\n', "line 10: claim[0].note='a\\nb': must be one line of text"),
+        (GOOD + 'offered_rate = "100k"\n', "line 7: claim[0].offered_rate='100k': applies to latency claims only, not to metric 'memory'"),
+        (GOOD + 'statistics = ["max"]\n', "line 7: claim[0].statistics=['max']: applies to latency claims only"),
+        (GOOD + "repeats = 9\n", "line 7: claim[0].repeats=9: applies to latency claims only"),
+    ],
+)
+def test_bad_latency_claims_are_one_line_errors(tmp_path, text, fragment):
+    path = tmp_path / "claims.toml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=re.escape(fragment)):
+        load_claims(path)
+
+
+def test_bad_latency_claims_exit_2_naming_the_file_and_key(tmp_path):
+    path = tmp_path / "claims.toml"
+    path.write_text(LATENCY + 'statistics = ["p99", "p42"]\n')
+    assert_one_line_error(run_cli("audit", str(path)), f"{path}: line 10: claim[0].statistics[1]='p42'")
+
+
+def test_a_latency_claims_defaults():
+    claim = _claims_text(LATENCY)[0]
+    assert claim.unit == "ns" and claim.claimed == 1000.0 and claim.phase == "seeded" and claim.trades == 0
+    assert claim.latency == LatencyLoad(offered_per_s=1e5, arrivals="poisson", batch=1, reserve=True, orders=2000,
+                                        statistics=("p99", "max"), repeats=None, cancels_per_order=None)
+    claim = _claims_text(LATENCY + 'statistics = ["max", "p50", "p99.9"]\nreserve = false\nrepeats = 7\ncancels_per_order = 1\n')[0]
+    assert claim.latency is not None and claim.latency.statistics == ("p50", "p99.9", "max")  # in rising order
+    assert (claim.latency.reserve, claim.latency.repeats, claim.latency.cancels_per_order) == (False, 7, 1.0)
+
+
+def _claims_text(text):
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "claims.toml"
+        path.write_text(text)
+        return load_claims(path)[1]
+
+
+def _latency_result(figures):
+    """A stand-in LatencyResult: run ``r`` has p99 ``figures[r][0]`` and max ``figures[r][1]`` ns."""
+    from types import SimpleNamespace
+
+    def pct(p99, top):
+        return SimpleNamespace(p50_ns=p99 / 4, p90_ns=p99 / 2, p99_ns=p99, p999_ns=top / 2, p9999_ns=top / 1.5, max_ns=top, samples=2000)
+
+    return SimpleNamespace(rates=[SimpleNamespace(latency=pct(p99, top), stalls=0, achieved_per_s=1e5, cancels=0) for p99, top in figures],
+                           service=pct(300.0, 900.0), cancel_service=None, cancels_per_order=0.0)
+
+
+@pytest.mark.parametrize(
+    "figures, p99, top, verdict",
+    [([(400.0, 900.0)] * 5, "holds", "holds", "holds"),
+     ([(400.0, 900.0), (410.0, 950.0), (420.0, 990.0), (390.0, 1200.0), (405.0, 980.0)], "holds", "too close to call", "too close to call"),
+     ([(400.0, 3000.0), (410.0, 2500.0), (420.0, 1900.0), (390.0, 1200.0), (405.0, 1100.0)], "holds", "fails", "fails"),
+     ([(1400.0, 3000.0), (900.0, 2500.0), (1200.0, 1900.0), (1300.0, 1200.0), (1100.0, 1100.0)], "too close to call", "fails", "fails")],
+)
+def test_a_latency_claim_holds_only_if_every_statistic_holds(figures, p99, top, verdict):
+    claims = _claims_text(LATENCY)
+    calls = []
+
+    def measure(scenario, rates, **options):
+        calls.append((scenario, rates, options))
+        options["progress"](0, len(rates) + 2, "seeding the books")
+        return _latency_result(figures)
+
+    steps = []
+    (v,) = audit(claims, lambda s: pytest.fail("a latency claim runs no simulation"), load_model(), seed=3, measure=measure,
+                 advance=lambda done, total, what: steps.append((done, total, what)))
+    # one engine, seeded once with the audit's seed; the rate repeated (the harness gives offer r arrival seed 3 + r)
+    ((scenario, rates, options),) = calls
+    assert scenario.markets == 300 and scenario.seed == 3 and scenario.trades == 0 and rates == [1e5] * 5
+    assert {k: options[k] for k in ("arrivals", "batch", "reserve", "orders_per_rate")} == dict(arrivals="poisson", batch=1, reserve=True,
+                                                                                              orders_per_rate=2000)
+    assert steps == [(0, 7, "300 markets, latency: seeding the books"), (7, 7, "judging")]
+    stats = v.latency["statistics"]
+    assert (stats["p99"]["verdict"], stats["max"]["verdict"], v.verdict) == (p99, top, verdict)
+    assert v.holds == (verdict == "holds") and v.statistic == ("p99" if p99 == "fails" else "max")
+    assert stats["max"]["samples"] == [f[1] for f in figures] and stats["p99"]["samples"] == [f[0] for f in figures]
+    assert (v.low, v.measured, v.high) == (stats["max"]["low"], stats["max"]["median"], stats["max"]["high"])
+    assert v.seeds == [3, 4, 5, 6, 7] == v.latency["arrival_seeds"] and v.repeats == 5 and "93.8%" in v.interval
+    assert v.basis.startswith("measured (5 offered runs on one engine seeded with seed 3, arrival seeds 3–7): 2,000 orders each at 100,000/s")
+    json.loads(json.dumps(v.as_dict(), allow_nan=False))
+
+
+def test_a_latency_claims_own_repeats_and_cancels_reach_the_harness():
+    claims = _claims_text(LATENCY + "repeats = 9\ncancels_per_order = 0.5\n" + GOOD)
+    seen = []
+
+    def measure(scenario, rates, **options):
+        seen.append((rates, options.get("cancels_per_order")))
+        return _latency_result([(400.0 + r, 900.0 + r) for r in range(len(rates))])
+
+    lat, mem = audit(claims, _fake_run, load_model(), measure=measure)
+    assert seen == [([1e5] * 9, 0.5)] and lat.repeats == 9 and lat.seeds == list(range(9))
+    assert "order statistics of the repeats" in lat.interval and lat.confidence > 0.95  # nine repeats: x(2)..x(8)
+    assert (lat.low, lat.measured, lat.high) == (901.0, 904.0, 907.0)
+    assert mem.repeats == 5  # other claims keep the audit's repeats
+
+
+def test_a_latency_claim_above_the_measuring_limit_is_an_error(tmp_path):
+    path = tmp_path / "claims.toml"
+    path.write_text(LATENCY)
+    assert_one_line_error(run_cli("audit", str(path), "--max-measure", "100"), "claim 'lat': 300 markets is above the measuring limit")
+
+
+def test_a_latency_claim_measured_generous_bound_holds(tmp_path):
+    """A real run at 300 markets: a 10 s bound holds (exit 0), with every repeat's p99 and max in the JSON."""
+    path = tmp_path / "claims.toml"
+    path.write_text(LATENCY.replace('"1 us"', '"10 s"'))
+    result = run_cli("audit", str(path), "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"{name} in the audit's JSON"))
+    (claim,) = report["claims"]
+    assert claim["verdict"] == "holds" and claim["metric"] == "latency" and claim["unit"] == "ns" and claim["claimed"] == 10e9
+    assert report["holds"] == 1 and claim["repeats"] == 5 and claim["statistic"] == "max"
+    lat = claim["latency"]
+    assert set(lat["statistics"]) == {"p99", "max"} and lat["offered_per_s"] == 1e5 and lat["orders_per_repeat"] == 2000
+    for name, fig in lat["statistics"].items():
+        assert len(fig["samples"]) == 5 and all(0 < x < 10e9 for x in fig["samples"]) and fig["verdict"] == "holds"
+        assert fig["low"] == min(fig["samples"]) <= fig["median"] <= fig["high"] == max(fig["samples"]), name
+    assert all(p99 <= top for p99, top in zip(lat["statistics"]["p99"]["samples"], lat["statistics"]["max"]["samples"], strict=True))
+    assert lat["stalls"] == [0] * 5 and len(lat["achieved_per_s"]) == 5 and lat["service"]["samples"] == 2000
+    assert claim["samples"] == lat["statistics"]["max"]["samples"] and claim["measured"] == lat["statistics"]["max"]["median"]
+
+
+def test_a_latency_claim_measured_impossible_bound_fails(tmp_path):
+    """A real run at 300 markets: a 1 ns bound fails (exit 1); the table shows each statistic, the repeats and the note."""
+    path = tmp_path / "claims.toml"
+    path.write_text(LATENCY.replace('"1 us"', '"1 ns"') + 'note = "light load, so queueing is not what fails it"\n')
+    result = run_cli("audit", str(path))
+    assert result.exit_code == 1 and result.stderr.strip() == "lxdex: error: 1 of 1 claim(s) fail against measurement: lat"
+    text = " ".join(result.stdout.split())
+    assert "0 hold, 1 fail, 0 too close to call" in text and "(p99 fails, max fails)" in text
+    assert "sub-microsecond latency for all operations: 5 repeats (arrival seeds 0–4): p99 " in text and "; max " in text
+    assert "Note on 'sub-microsecond latency for all operations': light load, so queueing is not what fails it" in text
+    assert "the claim holds only if every statistic holds" in text

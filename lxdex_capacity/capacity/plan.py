@@ -14,7 +14,11 @@ resting orders per market, trades retained, order rate) and each hardware profil
 - **order rate**: per core, the profile's own measured rate when its hardware file gives one
   (``orders_per_s_per_core``, "user-given"), the rate ``plan --check`` measured on this machine
   ("measured here"), or else the capacity model's one-core rate at the markets each engine holds,
-  measured on the sweep's machine ("extrapolated").
+  measured on the sweep's machine ("extrapolated").  With a latency SLO (``plan --latency-slo``,
+  :mod:`lxdex_capacity.latency.slo`) every profile is planned at the highest rate per core that met
+  it on one core of this machine ("latency SLO"); when no rate met it, at none: no profile's order
+  capacity is known within the SLO, so none holds a load that has an order rate (the memory figures
+  stand), and the plan's ``latency_slo`` section says so.
 - the **bottleneck**: the resource with the highest use; the most markets the memory holds; the
   machines needed with the load sharded evenly (N, and N+1 for one spare).
 - the **recommendation**: the cheapest single machine, or N+1 cluster, that meets memory and rate
@@ -33,7 +37,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from numbers import Integral, Real
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CapacityError, InputError
 from ..scenarios.tiers import DEFAULT_TIERS, expected_orders
@@ -41,14 +45,18 @@ from .estimator import Estimator, Load, default_tape
 from .hardware import GIB, HardwareProfile
 from .model import CapacityModel
 
+if TYPE_CHECKING:
+    from ..latency.slo import SLOSearch
+
 __all__ = ["PlanRequest", "ProfilePlan", "plan", "memory_verdict", "highest_use_text", "recommendation_text", "use_pct", "SCALING_MARKETS", "orders_per_market_default", "PURCHASE_YEARS",
-           "HOURS_PER_YEAR", "MAX_MACHINES", "MAX_PLAN_MARKETS"]
+           "HOURS_PER_YEAR", "MAX_MACHINES", "MAX_PLAN_MARKETS", "SLO_RATE_SOURCE", "slo_section", "slo_verdict"]
 
 SCALING_MARKETS = (21_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 10_000_000)
 MAX_MACHINES = 1 << 20
 MAX_PLAN_MARKETS = 10**12  # the most markets a plan considers (max_markets stops here)
 PURCHASE_YEARS = 3  # a bought machine's price is spread over this many years
 HOURS_PER_YEAR = 8_760
+SLO_RATE_SOURCE = "latency SLO"  # a profile's rate_source when plan --latency-slo set its rate per core
 
 # A request's ranges: (low, high, integer); every product a plan takes of them stays a finite float.
 _REQUEST_RANGES: dict[str, tuple[float, float, bool]] = {
@@ -104,8 +112,8 @@ class PlanRequest:
 class Rate:
     """How fast one core of a profile matches, and where that figure comes from."""
 
-    per_core: float | None  # flat, when measured (user-given or here); None: the model's curve by markets per engine
-    source: str  # "user-given", "measured here" or "extrapolated"
+    per_core: float | None  # flat, when measured (user-given, here or by an SLO search); None: the model's curve by markets per engine
+    source: str  # "user-given", "measured here", "extrapolated" or "latency SLO"
     basis: str
 
 
@@ -144,7 +152,7 @@ class ProfilePlan:
     order_capacity_per_s: float  # of those engines
     order_rate_use_pct: float
     orders_per_s_per_core: float  # at the markets each engine holds
-    rate_source: str  # user-given, measured here, extrapolated
+    rate_source: str  # user-given, measured here, extrapolated, latency SLO
     rate_basis: str
     fits: bool
     bottleneck: str  # "memory", "order rate" or "cores": whichever uses the most of its capacity
@@ -167,15 +175,18 @@ class ProfilePlan:
 class _Sizing:
     """The estimator and the request's margins, applied to machines of one profile."""
 
-    def __init__(self, estimator: Estimator, request: PlanRequest, here: str | None = None):
+    def __init__(self, estimator: Estimator, request: PlanRequest, here: str | None = None, slo: SLOSearch | None = None):
         self.estimator = estimator
         self.model = estimator.model
         self.request = request
         self.safety = request.safety
         self.os_reserve = request.os_reserve_gib * GIB
         self.here = here  # the profile whose orders_per_s_per_core plan --check measured on this machine
+        self.slo = slo  # plan --latency-slo's search: its rate per core (orders/s) replaces every profile's
 
     def rate(self, profile: HardwareProfile) -> Rate:
+        if self.slo is not None:
+            return Rate(self.slo.orders_per_s, SLO_RATE_SOURCE, _slo_basis(self.slo))
         if profile.orders_per_s_per_core is not None:
             source = "measured here" if profile.name == self.here else "user-given"
             basis = "plan --check on this machine" if source == "measured here" else "orders_per_s_per_core in the hardware file"
@@ -197,7 +208,7 @@ class _Sizing:
         """One machine holding ``load``: the fewest engines that address it and sustain its rate."""
         rate = self.rate(profile)
         engines = max(self.request.engines or 1, load.engines_needed(self.estimator.price_levels(load)))
-        if self.request.engines is None:
+        if self.request.engines is None and rate.per_core != 0:  # at no rate per core (an SLO unmet), more engines add nothing
             while engines < profile.p_cores and engines * self.per_core(rate, load.markets / engines) < load.order_rate:
                 engines += 1
         capacity = min(engines, profile.p_cores) * self.per_core(rate, load.markets / engines)
@@ -244,6 +255,34 @@ class _Sizing:
             mid = (lo + hi) // 2
             lo, hi = (mid, hi) if fits(mid) else (lo, mid)
         return lo
+
+
+def _slo_basis(search: SLOSearch) -> str:
+    where = f"one core of this machine at {search.markets:,} markets, measured by plan --latency-slo"
+    if not search.met:
+        return f"no rate meets {search.slo} on {where}: order capacity unmet"
+    return f"the highest rate meeting {search.slo} on {where}"
+
+
+def slo_section(search: SLOSearch, request: PlanRequest) -> dict[str, Any]:
+    """The plan's ``latency_slo`` section: the search (:meth:`~lxdex_capacity.latency.slo.SLOSearch.as_dict`),
+    the markets planned, and the verdict in one sentence (:func:`slo_verdict`)."""
+    section = search.as_dict() | {"planned_markets": request.markets}
+    return section | {"verdict": slo_verdict(section, request.order_rate)}
+
+
+def slo_verdict(section: dict[str, Any], order_rate: float) -> str:
+    """One sentence: the SLO's rate per core, which the plan's order capacity uses, or that no rate meets
+    the SLO here, so that the order rate cannot be planned within it."""
+    if not section["met"]:
+        unmet = (f"the {order_rate:,.0f} orders/s to sustain cannot be planned within it: order capacity unmet" if order_rate > 0
+                 else "no order rate is to be sustained, so the plan stands")
+        return f"no rate meets the latency SLO {section['slo']} on this machine; {unmet}"
+    per_core = f"{section['orders_per_s']:,.0f} orders/s per core"
+    if section["cancels_per_order"]:
+        per_core += f" ({section['rate_per_s']:,.0f} messages/s with the cancels)"
+    return (f"the latency SLO {section['slo']} holds up to {per_core} on this machine: every profile's order capacity "
+            "is planned at that rate per core")
 
 
 def yearly_cost(price_usd: float | None, price_usd_hour: float | None) -> tuple[float, str] | None:
@@ -379,23 +418,31 @@ def recommendation_text(rec: dict[str, Any] | None, markets: int) -> str:
     watts = (f"; {_significant(rec['watts_per_million_markets'])} W per million markets at full power"
              if rec["watts_per_million_markets"] is not None else "")
     engines = rec["engines_per_machine"]
+    source = "at the latency SLO's rate per core, measured here" if rec["rate_source"] == SLO_RATE_SOURCE else rec["rate_source"]
     return (f"{what}: ${rec['yearly_cost_usd']:,.0f} a year ({rec['cost_basis']}){watts}; each machine needs "
             f"{rec['required_bytes_per_machine'] / GIB:,.2f} GiB of {rec['usable_bytes_per_machine'] / GIB:,.1f} GiB usable, "
-            f"{engines} engine{'s' if engines != 1 else ''}; order rate {rec['rate_source']}")
+            f"{engines} engine{'s' if engines != 1 else ''}; order rate {source}")
 
 
 def plan(model: CapacityModel, profiles: Sequence[HardwareProfile], request: PlanRequest,
          scaling_markets: Sequence[int] = SCALING_MARKETS, estimator: Estimator | None = None,
-         measured_here: str | None = None) -> dict[str, Any]:
+         measured_here: str | None = None, latency_slo: SLOSearch | None = None) -> dict[str, Any]:
     """The whole plan as a JSON-ready dict (see the module docstring).  ``measured_here`` names the
-    profile (of ``profiles``) whose per-core rate ``plan --check`` measured on this machine."""
+    profile (of ``profiles``) whose per-core rate ``plan --check`` measured on this machine;
+    ``latency_slo``, a search for the highest rate meeting a latency SLO on this machine, sets every
+    profile's rate per core (none when no rate met it) and adds the ``latency_slo`` section."""
     estimator = estimator or Estimator(model)
-    sizing = _Sizing(estimator, request, measured_here)
+    sizing = _Sizing(estimator, request, measured_here, latency_slo)
     opm = request.opm()
     load = request.load()
     plans = [_profile_plan(sizing, p, load, opm) for p in profiles]
     if all(p.machines is None for p in plans):
-        raise _unplannable(sizing, profiles, load, request)
+        # With no rate meeting the SLO no machine sustains any order rate: the plan is still made (its
+        # memory figures stand) and says so; a load no profile's memory holds is refused all the same.
+        unmet = latency_slo is not None and not latency_slo.met
+        problem = _unplannable_memory(sizing, profiles, load, request) if unmet else _unplannable(sizing, profiles, load, request)
+        if problem is not None:
+            raise problem
     fitting = [p for p in plans if p.fits]
     cheapest = _cheapest(fitting, "price_usd")
     cheapest_cloud = _cheapest(fitting, "price_usd_hour")
@@ -419,7 +466,7 @@ def plan(model: CapacityModel, profiles: Sequence[HardwareProfile], request: Pla
             "smallest_fit": smallest.name if smallest else None,
         })
     estimate = estimator.estimate(load)  # over as many engines as the load's slots need
-    return {
+    report: dict[str, Any] = {
         "load": load.as_dict() | {"safety": request.safety, "os_reserve_gib": request.os_reserve_gib,
                                   "engines_per_machine": request.engines,
                                   "trades_retained_source": "given" if request.trades_retained is not None else "one engine's tape capacity"},
@@ -442,10 +489,13 @@ def plan(model: CapacityModel, profiles: Sequence[HardwareProfile], request: Pla
         "recommendation": recommendation(plans, request.markets),
         "scaling": scaling,
     }
+    if latency_slo is not None:  # only then: a plan without an SLO is as it always was
+        report["latency_slo"] = slo_section(latency_slo, request)
+    return report
 
 
-def _unplannable(sizing: _Sizing, profiles: Sequence[HardwareProfile], load: Load, request: PlanRequest) -> CapacityError:
-    """The one-line error when no profile holds the load, however it is sharded."""
+def _unplannable_memory(sizing: _Sizing, profiles: Sequence[HardwareProfile], load: Load, request: PlanRequest) -> CapacityError | None:
+    """The one-line error when no profile has the cores or the memory for the load, however it is sharded; None when one has."""
     most_cores = max(p.p_cores for p in profiles)
     if request.engines is not None and request.engines > most_cores:
         return CapacityError(f"engines={request.engines:,}: more engines than any profile has performance cores (at most "
@@ -462,6 +512,19 @@ def _unplannable(sizing: _Sizing, profiles: Sequence[HardwareProfile], load: Loa
             f"orders each need {needed / GIB:,.1f} GiB with the runtime, and the largest profile ({largest.name}) "
             f"has {sizing.usable(largest) / GIB:,.1f} GiB usable"
         )
+    return None
+
+
+def _unplannable(sizing: _Sizing, profiles: Sequence[HardwareProfile], load: Load, request: PlanRequest) -> CapacityError:
+    """The one-line error when no profile holds the load, however it is sharded."""
+    problem = _unplannable_memory(sizing, profiles, load, request)
+    if problem is not None:
+        return problem
+    n = min(request.markets, MAX_MACHINES)
+    shard = load.split(n)  # the most the load can be split
+    spread = "one market per machine" if n == request.markets else f"over {n:,} machines"
+    needed = sizing.required(shard, 1)[0]
+    roomy = [p for p in profiles if needed <= sizing.usable(p)]
     fastest = max(roomy, key=lambda p: sizing.machine(p, shard).order_capacity)
     return CapacityError(
         f"no profile can sustain this order rate, even sharded {spread}: each machine would take {shard.order_rate:,.0f} "

@@ -35,7 +35,10 @@ from .render.capacity import (
 )
 
 if TYPE_CHECKING:
+    from ..capacity.estimator import Estimator
     from ..capacity.model import CapacityModel
+    from ..capacity.plan import PlanRequest
+    from ..latency.slo import LatencySLO, SLOSearch
 
 DEFAULT_SIZES = "1000,5000,21000,100000"
 
@@ -124,14 +127,36 @@ def plan(
     profile_names: list[str] | None = typer.Option(None, "--profile", help="Plan only for these profiles (repeatable)."),
     check: bool = typer.Option(False, "--check", help="Run the planned load here (or the most of it this machine holds) and print "
                                "predicted against measured, with the error; exit 1 if a prediction misses its target."),
+    latency_slo: str | None = typer.Option(
+        None, "--latency-slo", metavar="SLO",
+        help="Plan order capacity at the highest rate per core whose latency meets this SLO, e.g. 'p99<=1us' (p50, p90, p99, "
+             "p99.9, p99.99 or max; <= or <; ns, us, ms or s), searched here on one core holding the planned books (or the most "
+             "of them this machine holds), open loop, Poisson arrivals: every profile is then planned at that rate per core. "
+             "When no rate meets it, the plan is still printed, with order capacity unmet, and the command exits 1."),
+    slo_orders: int = typer.Option(20_000, "--slo-orders", min=1_000, max=10_000_000,
+                                   help="Messages offered in each run of the --latency-slo search; enough for its statistic "
+                                        "(one sample beyond it: p99.9 needs 1,000, p99.99 10,000)."),
+    slo_repeats: int = typer.Option(3, "--slo-repeats", min=1, max=9,
+                                    help="Runs per rate in the --latency-slo search, odd: the median decides (at most 20 runs in all)."),
     as_json: bool = json_option(),
 ) -> None:
-    """Which machine holds the load: memory required vs usable, headroom, engines, order rate, N+1 clusters, and a recommendation."""
+    """Which machine holds the load: memory required vs usable, headroom, engines, order rate, N+1 clusters, and a recommendation.
+
+    Exit 1 when --check finds a prediction that misses its target, or when no rate meets --latency-slo on this
+    machine (the plan is printed first, its order capacity unmet)."""
     from ..capacity.estimator import Estimator
     from ..capacity.hardware import find_profile, load_profiles
     from ..capacity.model import load_model
     from ..capacity.plan import plan as make_plan
 
+    slo = None
+    if latency_slo is not None:  # a bad SLO, or one the runs cannot resolve, is refused before anything runs
+        from ..latency.slo import parse_slo
+
+        slo = parse_slo(latency_slo, "--latency-slo")
+        slo.check_samples(slo_orders, "--slo-orders", "--latency-slo")
+        if slo_repeats % 2 == 0:
+            raise InputError(f"--slo-repeats={slo_repeats}: must be odd (the median of the runs is one of them)")
     model = load_model(model_file)
     profiles = load_profiles(hardware_file)
     if profile_names:  # each profile once, however often (and however spelt) it was named
@@ -139,7 +164,7 @@ def plan(
     request = plan_request(markets, orders_per_market, trades_retained, order_rate, safety, os_reserve, engines)
     estimator = Estimator(model)
     report = make_plan(model, profiles, request, estimator=estimator)  # refuses a load no profile holds before any run
-    checked = None
+    checked, measured_here = None, None
     if check:
         from ..capacity.check import check_plan, this_machine
 
@@ -147,7 +172,12 @@ def plan(
         with err.status("plan --check: running the planned load in a fresh process (lxdex simulate's phases)"):
             checked = check_plan(request, estimator)
         here = this_machine(checked.orders_per_s_per_core)
-        report = make_plan(model, [*profiles, here], request, estimator=estimator, measured_here=here.name)
+        profiles, measured_here = [*profiles, here], here.name
+        report = make_plan(model, profiles, request, estimator=estimator, measured_here=measured_here)
+    search = _slo_search(request, estimator, slo, slo_orders, slo_repeats) if slo is not None else None
+    if search is not None:
+        report = make_plan(model, profiles, request, estimator=estimator, measured_here=measured_here, latency_slo=search)
+    if checked is not None:
         report["check"] = checked.as_dict()
     if as_json:
         print_json(report)
@@ -155,9 +185,30 @@ def plan(
         print_plan(report)
         if checked is not None:
             print_check(report["check"])
+    failed = []
     if checked is not None and not checked.passed:
         missed = "; ".join(f"{r.figure} {r.error_pct:+.1f}% (target {r.target})" for r in checked.rows if r.passed is False)
-        raise CheckFailed(f"plan --check: a prediction missed its target: {missed}")
+        failed.append(f"plan --check: a prediction missed its target: {missed}")
+    if search is not None and not search.met and request.order_rate > 0:
+        failed.append(f"plan --latency-slo: {report['latency_slo']['verdict']}")
+    if failed:
+        raise CheckFailed("; ".join(failed))
+
+
+def _slo_search(request: PlanRequest, estimator: Estimator, slo: LatencySLO, orders: int, repeats: int) -> SLOSearch:
+    """``plan --latency-slo``'s search: the planned books (or the most of them this machine holds, as ``plan --check``
+    runs them) seeded in this process, then the highest rate per core that meets ``slo``."""
+    from ..capacity.check import _FIT_MARGIN, _largest_that_fits, checked_scenario
+    from ..latency.harness import LatencyRig
+    from ..latency.slo import highest_rate
+    from ..memory_guard import available_bytes
+
+    markets = _largest_that_fits(estimator, request, _FIT_MARGIN * available_bytes())
+    scenario = checked_scenario(request, markets)
+    compile_step("latency")
+    with step_progress(f"latency SLO: seeding {markets:,} markets") as advance:
+        rig = LatencyRig(scenario, orders_per_rate=orders)
+        return highest_rate(rig, slo, repeats=repeats, progress=advance)
 
 
 hardware_app = typer.Typer(help="Hardware profiles: buyable configurations with their sources.", no_args_is_help=True, cls=HelpGroup)

@@ -150,7 +150,8 @@ def audit(
     claims_file: Path | None = typer.Argument(None, help="Claims TOML file (default: the published LX DEX report's claims)."),
     max_measure: int = typer.Option(1_000_000, min=1, help="Measure loads up to this many markets; larger ones are predicted by the model."),
     repeats: int = typer.Option(5, min=5, max=100, help="Runs per measured load, each a fresh engine (seeds seed, seed+1, ...); "
-                                "a claim's figure is their median with a confidence interval (at least 5: the range of 5 covers the median 93.8% of the time)."),
+                                "a claim's figure is their median with a confidence interval (at least 5: the range of 5 covers the median 93.8% of the time); "
+                                "a latency claim's repeats (its own, else these) are offered runs on one seeded engine, arrival seeds seed, seed+1, ..."),
     seed: int = typer.Option(0, min=0, max=2**63 - 1 - 100, help="Seed of the first run (repeat i uses seed+i)."),
     model_file: Path | None = MODEL_FILE,
     force: bool = typer.Option(False, "--force", help="Run even if a load's memory estimate exceeds available memory."),

@@ -11,6 +11,7 @@ does: its prefetch warms their books); with ``batch = B`` the engine takes B mes
 when the last has arrived, as a caller of ``submit`` does.  When a pool must grow the loop returns
 to Python, grows it and goes on, and the time that takes lands on the messages waiting (a
 *stall*); ``reserve`` sizes the pools before each timed run, so that none grows while timed.
+Between timed runs a stationary scenario's books are cut back to their seeded depth, untimed.
 
 Before the rates, each order of a separate stretch of flow is timed alone (its *service time*), then
 each cancel of a sample of the orders that rested; ``capacity_per_s`` is one over the mean service
@@ -133,6 +134,9 @@ def warm_up_timing() -> None:
     rig.offer(1e9)
     batched = LatencyRig(Scenario(markets=2, trades=8, batch=8, trades_retained=1024), batch=4, orders_per_rate=MIN_ORDERS)
     batched.result([batched.offer(1e9)])
+    from .platform import measure_interruptions
+
+    measure_interruptions(0.001)
 
 
 class LatencyRig:
@@ -204,6 +208,18 @@ class LatencyRig:
             columns.append(full)
         return tuple(columns), cancel_of
 
+    def _keep_depth(self) -> None:
+        """Untimed, after each timed stretch: with a stationary scenario, cut every market back to its
+        seeded depth (as ``simulate`` does after each batch), so that a long search over rates does not
+        time ever deeper books."""
+        if not self.scenario.stationary:
+            return
+        engine = self._shard.engine
+        excess = engine.market_stats()["resting_orders"] - self._shard.targets
+        over = np.flatnonzero(excess > 0)
+        if len(over):
+            engine.cancel_furthest(over, excess[over])
+
     def _room(self, n: int) -> None:
         if self.reserve:  # every order of the run may rest, so no pool grows while timed
             self._shard.engine.reserve(n, n)
@@ -230,6 +246,7 @@ class LatencyRig:
         share = self.cancels_per_order / (1.0 + self.cancels_per_order)
         mean_ns = (1.0 - share) * float(order_ns.mean()) + (share * float(cancel_ns.mean()) if len(cancel_ns) else 0.0)
         self._service = ServiceTimes(percentiles(order_ns), percentiles(cancel_ns), 1e9 / mean_ns if mean_ns > 0 else 0.0)
+        self._keep_depth()
         return self._service
 
     def offer(self, rate: float, record: list[np.ndarray] | None = None) -> RatePoint:
@@ -265,6 +282,7 @@ class LatencyRig:
                 stalls += 1
         if record is not None:
             record.append(np.stack([ids, filled, status.astype(np.int64)], axis=1))
+        self._keep_depth()
         latency_ns = (done - (origin + arrive)) / ticks
         span_ns = (int(done.max()) - (origin + int(arrive[0]))) / ticks
         return RatePoint(float(rate), n / span_ns * 1e9 if span_ns > 0 else 0.0, percentiles(latency_ns), stalls,

@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
-from ...capacity.plan import highest_use_text, memory_verdict, recommendation_text, use_pct
+from ...capacity.plan import SLO_RATE_SOURCE, highest_use_text, memory_verdict, recommendation_text, use_pct
 from ...console import gib, mb, out, price, si
+from .latency import duration_text
 
 if TYPE_CHECKING:
     from ...capacity.hardware import HardwareProfile
 
-__all__ = ["print_sweep", "print_plan", "print_check", "print_hardware_list", "print_hardware_show", "print_hardware_compare"]
+__all__ = ["print_sweep", "print_plan", "print_latency_slo", "print_check", "print_hardware_list", "print_hardware_show", "print_hardware_compare"]
 
 GIB = 2**30
 
@@ -53,7 +54,7 @@ def print_sweep(r: dict[str, Any]) -> None:
         out.print(val)
 
 
-_RATE_MARK = {"extrapolated": "e", "user-given": "u", "measured here": "m"}
+_RATE_MARK = {"extrapolated": "e", "user-given": "u", "measured here": "m", SLO_RATE_SOURCE: "s"}
 
 
 def highest_use(p: dict[str, Any]) -> str:
@@ -66,6 +67,8 @@ def print_plan(r: dict[str, Any]) -> None:
     """A plan (:func:`lxdex_capacity.capacity.plan.plan`): the load, what it costs, a row per profile,
     the scaling table, and the recommendation last."""
     q, m, load, e = r["request"], r["model"], r["load"], r["estimate"]
+    slo = r.get("latency_slo")  # plan --latency-slo
+    unmet = slo is not None and not slo["met"]
     plan_markets = 10**12  # MAX_PLAN_MARKETS: a plan's max_markets stops there
     tape = "one engine's tape capacity" if load["trades_retained_source"] != "given" else "given"
     out.print(f"[bold]{load['markets']:,} markets[/], {load['orders_per_market']:,.1f} resting orders per market "
@@ -87,17 +90,21 @@ def print_plan(r: dict[str, Any]) -> None:
         table.add_row(escape(p["name"]), f"{p['memory_bytes'] / GIB:,.4g}", required,
                       "[green]yes[/]" if p["fits"] else "[red]no[/]", memory_verdict(p),
                       f"{p['max_markets']:,}" + ("+" if p["max_markets"] >= plan_markets else ""), str(p["engines_per_machine"]),
-                      f"{si(p['order_capacity_per_s'])} {mark}", highest_use(p),
+                      ("[red]unmet[/] " if unmet and p["rate_source"] == SLO_RATE_SOURCE else f"{si(p['order_capacity_per_s'])} ") + mark,
+                      highest_use(p),
                       "—" if p["machines"] is None else f"{p['machines']}+1",
                       "—" if p["yearly_cost_usd"] is None else f"${p['yearly_cost_usd']:,.0f}")
     out.print(table)
     legend = {"extrapolated": f"e = extrapolated: one core of {escape(str(m['provenance'].get('processor', 'the sweep machine')))} "
                               "measured by lxdex sweep, at the markets each engine holds, x the engines",
               "user-given": "u = user-given (orders_per_s_per_core in the hardware file)",
-              "measured here": "m = measured here by plan --check"}
+              "measured here": "m = measured here by plan --check",
+              SLO_RATE_SOURCE: "s = the latency SLO's rate per core, measured here (below)" + (": none meets it" if unmet else "")}
     out.print("headroom: the share of usable memory left; short: GiB missing; needs Nx: N times the usable memory. "
               "orders/s: the engines' order capacity; " + "; ".join(legend[s] for s in sorted(marks) if s in legend)
               + ". $/year: purchase price over 3 years, or the hourly price x 8,760 hours.")
+    if slo is not None:
+        print_latency_slo(slo)
     for key, unit in (("cluster", "price_usd"), ("cluster_cloud", "price_usd_hour")):
         c = r[key]
         if c and c["machines"] > 1:
@@ -110,11 +117,33 @@ def print_plan(r: dict[str, Any]) -> None:
         scaling.add_column(name, justify="left" if name == "smallest fit" else "right")
     for row in r["scaling"]:
         scaling.add_row(f"{row['markets']:,}" + (" †" if row["extrapolated"] else ""), f"{row['orders_per_market']:,.1f}", gib(row["required_bytes"], 3),
-                        f"{row['required_bytes_low'] / GIB:,.3f}–{row['required_bytes_high'] / GIB:,.3f} GiB", escape(row["smallest_fit"] or "none (shard it)"))
+                        f"{row['required_bytes_low'] / GIB:,.3f}–{row['required_bytes_high'] / GIB:,.3f} GiB", escape(row["smallest_fit"] or ("none (latency SLO unmet)" if unmet else "none (shard it)")))
     out.print(scaling)
     if any(row["extrapolated"] for row in r["scaling"]):
         out.print(f"† beyond the largest size the model was measured at ({m['largest_markets_measured']:,} markets).")
-    out.print(f"[bold]recommendation:[/] {escape(recommendation_text(r['recommendation'], load['markets']))}")
+    if unmet and r["recommendation"] is None:
+        out.print("[bold]recommendation:[/] none: no rate per core meets the latency SLO on this machine, so no profile's order capacity "
+                  "within it is known (the memory figures stand)")
+    else:
+        out.print(f"[bold]recommendation:[/] {escape(recommendation_text(r['recommendation'], load['markets']))}")
+
+
+def print_latency_slo(s: dict[str, Any]) -> None:
+    """``plan --latency-slo``: the offered rates the search tried, the SLO's statistic of each run, and the verdict."""
+    where = f"{s['markets']:,} markets" + (f" (the most of the planned {s['planned_markets']:,} this machine holds)"
+                                           if s["markets"] < s["planned_markets"] else "")
+    table = Table(title=f"latency SLO {escape(s['slo'])}: the rates tried on one core here")
+    for name in ("messages/s offered", f"{s['statistic']} of each run", "median", "meets"):
+        table.add_column(name, justify="right")
+    for p in sorted(s["points"], key=lambda p: p["rate_per_s"]):
+        table.add_row(f"{p['rate_per_s']:,.0f}", ", ".join(duration_text(v) for v in p["values_ns"]), duration_text(p["median_ns"]),
+                      "[green]yes[/]" if p["holds"] else "[red]no[/]")
+    out.print(table)
+    out.print(f"{where}, {s['orders_per_offer']:,} messages per run (Poisson arrivals), the median of up to {s['repeats']} runs "
+              f"decides; capacity (one over the mean service time) {si(s['capacity_per_s'], 'messages/s')}; {s['offers']} runs in "
+              f"{s['seconds']:,.1f} s")
+    colour = "green" if s["met"] else "red"
+    out.print(f"[bold]latency SLO:[/] [{colour}]{escape(s['verdict'])}[/]")
 
 
 def print_check(c: dict[str, Any]) -> None:

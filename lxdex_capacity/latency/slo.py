@@ -1,0 +1,305 @@
+"""A latency SLO ("p99 <= 1 µs") and the highest offered rate that meets it on one core.
+
+:func:`parse_slo` reads an SLO as a user writes it: a statistic (``p50``, ``p90``, ``p99``, ``p99.9``
+or ``p999``, ``p99.99`` or ``p9999``, ``max``), ``<=`` or ``<``, and a bound with its unit (``ns``,
+``us``, ``µs``, ``ms``, ``s``), spaces anywhere between.  A percentile means something only when a run
+has a sample beyond it: ``p99.99`` needs at least 10,000 messages per offered run
+(:meth:`LatencySLO.samples_needed`), and an SLO a run cannot resolve is refused.
+
+:func:`highest_rate` searches a seeded :class:`~lxdex_capacity.latency.harness.LatencyRig` for the
+highest offered rate whose latency meets the SLO: from the rig's measured capacity (one over the mean
+service time), a geometric ladder (up by 2 while the SLO holds, down by 4 while it does not), then
+bisection on the log scale until the bracket [holds, fails] is within ``tolerance``.  Each rate is
+judged by the median of the statistic over ``repeats`` offers (it stops offering once a majority has
+decided), and the whole search makes at most ``max_offers`` offers.  When even the lowest rate fails,
+the answer is 0: no rate meets the SLO here.  This module imports nothing heavy: the rig is passed in.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InputError
+
+if TYPE_CHECKING:
+    from .harness import LatencyRig, Percentiles
+
+__all__ = ["LatencySLO", "SLOPoint", "SLOSearch", "parse_slo", "highest_rate", "STATISTICS", "MAX_BOUND_NS", "MAX_OFFER_SECONDS",
+           "DEFAULT_MAX_OFFERS"]
+
+# Canonical statistic -> (the Percentiles field, the percentile; None for the max).
+STATISTICS: dict[str, tuple[str, float | None]] = {
+    "p50": ("p50_ns", 50.0),
+    "p90": ("p90_ns", 90.0),
+    "p99": ("p99_ns", 99.0),
+    "p99.9": ("p999_ns", 99.9),
+    "p99.99": ("p9999_ns", 99.99),
+    "max": ("max_ns", None),
+}
+_SPELLINGS = {**{name: name for name in STATISTICS}, "p999": "p99.9", "p9999": "p99.99"}
+_UNITS = {"ns": 1.0, "us": 1e3, "µs": 1e3, "μs": 1e3, "ms": 1e6, "s": 1e9}  # µ: micro sign and Greek mu
+_OPERATORS = {"<=": False, "≤": False, "<": True}
+MAX_BOUND_NS = 3_600e9  # an hour: beyond any latency an SLO bounds
+MAX_TEXT = 100
+MAX_OFFER_SECONDS = 1.0  # the default lowest rate offers a run in at most this long
+DEFAULT_MAX_OFFERS = 20
+_EXAMPLE = "e.g. 'p99<=1us' or 'p99.9 < 250 µs'"
+_FORMS = "p50, p90, p99, p99.9 (or p999), p99.99 (or p9999), max"
+
+
+@dataclass(frozen=True)
+class LatencySLO:
+    """A bound on one latency statistic: ``statistic`` (canonical: p50, p90, p99, p99.9, p99.99, max)
+    at most ``bound_ns`` nanoseconds, or below it when ``strict``."""
+
+    statistic: str
+    bound_ns: float
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        if self.statistic not in STATISTICS:
+            raise InputError(f"statistic={self.statistic!r}: must be one of {', '.join(STATISTICS)}")
+        if isinstance(self.bound_ns, bool) or not isinstance(self.bound_ns, (int, float)) or not 0 < self.bound_ns <= MAX_BOUND_NS:
+            raise InputError(f"bound_ns={self.bound_ns!r}: must be a number of nanoseconds above 0, at most an hour")
+
+    @property
+    def field(self) -> str:
+        """The :class:`~lxdex_capacity.latency.harness.Percentiles` field the SLO bounds (``p99_ns``, ...)."""
+        return STATISTICS[self.statistic][0]
+
+    @property
+    def operator(self) -> str:
+        return "<" if self.strict else "<="
+
+    @property
+    def text(self) -> str:
+        """Canonical: ``'p99 <= 1 µs'``, the bound in the largest unit it is at least 1 of."""
+        return f"{self.statistic} {self.operator} {duration_text(self.bound_ns)}"
+
+    def __str__(self) -> str:
+        return self.text
+
+    def meets(self, value_ns: float) -> bool:
+        """Whether a value of the statistic, in nanoseconds, is within the bound."""
+        return value_ns < self.bound_ns if self.strict else value_ns <= self.bound_ns
+
+    def value(self, percentiles: Percentiles) -> float:
+        """The statistic of ``percentiles``, in nanoseconds."""
+        return float(getattr(percentiles, self.field))
+
+    def holds(self, percentiles: Percentiles) -> bool:
+        """Whether the latencies summarised by ``percentiles`` meet the SLO."""
+        return self.meets(self.value(percentiles))
+
+    def samples_needed(self) -> int:
+        """Samples a run needs for the statistic to be resolved: at least one beyond the percentile
+        (p99: 100, p99.9: 1,000, p99.99: 10,000; the max and p50 need hardly any)."""
+        q = STATISTICS[self.statistic][1]
+        return 1 if q is None else math.ceil(round(100.0 / (100.0 - q), 6))
+
+    def check_samples(self, samples: int, option: str = "orders_per_rate", slo_option: str = "slo") -> None:
+        """Refuse a run of ``samples`` messages per offer that cannot resolve the statistic (one line, naming the options)."""
+        needed = self.samples_needed()
+        if samples < needed:
+            raise InputError(f"{slo_option}={self.text!r}: {self.statistic} needs at least {needed:,} samples per offered run "
+                             f"(one beyond the percentile); {option}={samples:,} offers too few")
+
+
+def duration_text(ns: float) -> str:
+    """``ns`` nanoseconds in the largest unit it is at least 1 of: '800 ns', '1 µs', '2.5 ms', '3 s'."""
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.6g} {unit}"
+    return f"{ns:.6g} ns"
+
+
+def parse_slo(text: str, option: str = "--latency-slo") -> LatencySLO:
+    """``text`` ('p99<=1us', 'p99.9 < 250 µs', ...) as a :class:`LatencySLO`; anything else is one
+    :class:`InputError` line naming ``option`` and what is wrong."""
+    if not isinstance(text, str):
+        raise InputError(f"{option}={text!r}: must be a text, {_EXAMPLE}")
+    shown = text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "..."
+
+    def bad(why: str) -> InputError:
+        return InputError(f"{option}={shown!r}: {why}")
+
+    if len(text) > MAX_TEXT:
+        raise bad(f"too long (at most {MAX_TEXT} characters), {_EXAMPLE}")
+    if not text.strip():
+        raise bad(f"empty; write a statistic, <= or < and a bound with its unit, {_EXAMPLE}")
+    match = re.fullmatch(r"\s*([^\s<>=≤≥!]*)\s*(<=|≤|<|>=|≥|>|==|=|!=)?\s*(.*?)\s*", text, flags=re.DOTALL)
+    assert match is not None  # every text matches: each group may be empty
+    statistic, operator, bound = match.groups()
+    canonical = _SPELLINGS.get(statistic.lower())
+    if canonical is None:
+        what = f"unknown statistic {statistic!r}" if statistic else "no statistic"
+        raise bad(f"{what}; one of {_FORMS}, {_EXAMPLE}")
+    if operator is None:
+        raise bad(f"no operator after {statistic!r}; an SLO bounds latency from above with <= or <, {_EXAMPLE}")
+    if operator not in _OPERATORS:
+        raise bad(f"operator {operator!r}: an SLO bounds latency from above, with <= or <")
+    number = re.fullmatch(r"((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(\S*)", bound)
+    if number is None:
+        raise bad(f"the bound {bound!r} is not a number with a unit, {_EXAMPLE}" if bound else f"no bound after {operator!r}, {_EXAMPLE}")
+    value, unit = number.groups()
+    if not unit:
+        raise bad(f"the bound {value} has no unit; one of ns, us, µs, ms, s")
+    scale = _UNITS.get(unit) or _UNITS.get(unit.lower())
+    if scale is None:
+        raise bad(f"unknown unit {unit!r}; one of ns, us, µs, ms, s")
+    bound_ns = float(value) * scale
+    if not (math.isfinite(bound_ns) and 0 < bound_ns <= MAX_BOUND_NS):
+        raise bad(f"the bound must be above 0 and at most an hour (got {value} {unit})")
+    return LatencySLO(canonical, bound_ns, _OPERATORS[operator])
+
+
+# --- the search ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SLOPoint:
+    """One offered rate of a search: the statistic of each offer, their median, and whether it meets the SLO."""
+
+    rate_per_s: float  # messages offered per second
+    values_ns: tuple[float, ...]  # the SLO's statistic of each offer at this rate, in order
+    median_ns: float
+    holds: bool  # the median meets the SLO
+
+
+@dataclass(frozen=True)
+class SLOSearch:
+    """The highest offered rate that meets an SLO on one core (:func:`highest_rate`)."""
+
+    slo: str  # canonical text, 'p99 <= 1 µs'
+    statistic: str
+    bound_ns: float
+    strict: bool
+    rate_per_s: float  # the highest rate tried that meets it; 0: none does (not even low_per_s)
+    ceiling_per_s: float | None  # the lowest rate tried that fails (above rate_per_s); None: none failed (high_per_s holds)
+    capacity_per_s: float  # the rig's: one over the mean service time
+    low_per_s: float  # the range searched
+    high_per_s: float
+    markets: int  # of the seeded books
+    orders_per_offer: int  # messages per offered run
+    cancels_per_order: float  # cancels among those messages, per order
+    repeats: int  # offers per rate, at most (a majority decides)
+    tolerance: float  # the bracket [rate, ceiling] is within 1 + tolerance, when the offers allowed
+    offers: int  # made in all
+    seconds: float  # the search took (after seeding)
+    points: list[SLOPoint] = field(default_factory=list)  # in the order tried
+
+    @property
+    def met(self) -> bool:
+        return self.rate_per_s > 0
+
+    @property
+    def orders_per_s(self) -> float:
+        """The rate found, in orders per second (the messages less the cancels among them)."""
+        return self.rate_per_s / (1.0 + self.cancels_per_order)
+
+    @property
+    def lowest(self) -> SLOPoint | None:
+        """The lowest rate tried (when none meets the SLO: how far off it is there)."""
+        return min(self.points, key=lambda p: p.rate_per_s, default=None)
+
+    def summary(self) -> str:
+        """One sentence: the rate found, or that none meets the SLO, and the evidence."""
+        runs = f"median of up to {self.repeats} runs of {self.orders_per_offer:,} messages, one core, {self.markets:,} markets"
+        low = self.lowest
+        if not self.met or low is None:
+            worst = (f": even at {low.rate_per_s:,.0f} messages/s, the lowest rate tried, its {self.statistic} was "
+                     f"{duration_text(low.median_ns)}" if low is not None else "")
+            return f"no rate meets {self.slo} on this machine{worst} ({runs})"
+        above = (f", {self.ceiling_per_s:,.0f}/s fails" if self.ceiling_per_s is not None
+                 else " (the highest rate searched: the mean service time's capacity)")
+        return f"{self.slo} holds up to {self.rate_per_s:,.0f} messages/s{above} ({runs})"
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["points"] = [asdict(p) | {"values_ns": list(p.values_ns)} for p in self.points]
+        return d | {"met": self.met, "orders_per_s": self.orders_per_s}
+
+
+def highest_rate(rig: LatencyRig, slo: LatencySLO, *, low: float | None = None, high: float | None = None, repeats: int = 3,
+                 tolerance: float = 0.1, max_offers: int = DEFAULT_MAX_OFFERS,
+                 progress: Callable[[int, int, str], None] | None = None) -> SLOSearch:
+    """The highest rate (messages per second) at which ``rig``'s latency meets ``slo`` (see the module docstring).
+
+    ``low`` defaults to the larger of the capacity / 1,024 and the rate that offers a run in
+    :data:`MAX_OFFER_SECONDS`; ``high`` to the capacity.  ``progress(done, total, what)`` is called
+    before each offer."""
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 99 or repeats % 2 == 0:
+        raise InputError(f"repeats={repeats!r}: must be an odd number from 1 to 99 (the median is one of the runs)")
+    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and 0.001 <= tolerance <= 10):
+        raise InputError(f"tolerance={tolerance!r}: must be from 0.001 to 10 (the bracket's width, as a share of the rate)")
+    if isinstance(max_offers, bool) or not isinstance(max_offers, int) or not repeats <= max_offers <= 10_000:
+        raise InputError(f"max_offers={max_offers!r}: must be from repeats ({repeats}) to 10,000")
+    for name, value in (("low", low), ("high", high)):
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 1e12):
+            raise InputError(f"{name}={value!r}: must be a rate above 0, at most 10^12 per second")
+    slo.check_samples(rig.orders_per_rate)
+    advance = progress or (lambda done, total, what: None)
+    started = time.monotonic()
+    advance(0, max_offers, "service time (the capacity)")
+    capacity = rig.service().capacity_per_s
+    high = high if high is not None else max(capacity, 1.0)
+    low = low if low is not None else max(capacity / 1024.0, rig.orders_per_rate / MAX_OFFER_SECONDS)
+    low = min(low, high)
+    points: list[SLOPoint] = []
+    offers = 0
+
+    def judge(rate: float) -> bool:
+        nonlocal offers
+        values: list[float] = []
+        held = failed = 0
+        while held <= repeats // 2 and failed <= repeats // 2:
+            advance(offers, max_offers, f"{rate:,.0f}/s offered, run {len(values) + 1}")
+            value = slo.value(rig.offer(rate).latency)
+            offers += 1
+            values.append(value)
+            held, failed = held + slo.meets(value), failed + (not slo.meets(value))
+        median = float(statistics.median(values))
+        points.append(SLOPoint(float(rate), tuple(values), median, slo.meets(median)))
+        return points[-1].holds
+
+    def room() -> bool:  # offers left for a whole rate
+        return max_offers - offers >= repeats
+
+    good: float | None = None  # the highest rate that holds, below every rate that fails
+    bad: float | None = None  # the lowest rate that fails
+    rate = min(max(capacity / 2.0, low), high)
+    if judge(rate):
+        good = rate
+        while rate < high and room():
+            rate = min(rate * 2.0, high)
+            if judge(rate):
+                good = rate
+            else:
+                bad = rate
+                break
+    else:
+        bad = rate
+        while rate > low and room():
+            rate = max(rate / 4.0, low)
+            if judge(rate):
+                good = rate
+                break
+            bad = rate
+    while good is not None and bad is not None and bad / good > 1.0 + tolerance and room():
+        mid = math.sqrt(good * bad)
+        if judge(mid):
+            good = mid
+        else:
+            bad = mid
+    advance(max_offers, max_offers, "done")
+    return SLOSearch(slo=slo.text, statistic=slo.statistic, bound_ns=slo.bound_ns, strict=slo.strict,
+                     rate_per_s=good if good is not None else 0.0, ceiling_per_s=bad,
+                     capacity_per_s=float(capacity), low_per_s=float(low), high_per_s=float(high), markets=rig.scenario.markets,
+                     orders_per_offer=rig.orders_per_rate, cancels_per_order=float(rig.cancels_per_order), repeats=repeats,
+                     tolerance=float(tolerance), offers=offers, seconds=time.monotonic() - started, points=points)
