@@ -63,8 +63,8 @@ def test_published_claims_hold_the_reports_figures():
     latency = by_id["latency"]
     assert latency.metric == "latency" and latency.claimed == 1000.0 and latency.bound == "at_most" and latency.markets == 21_000
     assert latency.latency == LatencyLoad(offered_per_s=100_000.0, arrivals="poisson", batch=1, reserve=True, orders=100_000,
-                                          statistics=("p99", "max"))
-    assert latency.note and "100,000 orders/s" in latency.note and "Poisson" in latency.note and "reserved" in latency.note
+                                          statistics=("p99", "max"), cancels_per_order=1.0)
+    assert latency.note and "100,000 messages/s" in latency.note and "cancels" in latency.note and "Poisson" in latency.note and "reserved" in latency.note
 
 
 GOOD = """

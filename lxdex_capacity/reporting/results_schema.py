@@ -19,13 +19,13 @@ import itertools
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from ..capacity.hardware import Kind
 from ..capacity.model import TERMS, ModelFile
 from ..capacity.plan import MAX_MACHINES, MAX_PLAN_MARKETS
 from ..errors import InputError
-from ..schema import FILE_CONFIG, Count, FileModel, Name, PositiveCount, validate
+from ..schema import FILE_CONFIG, Count, FileModel, Name, PositiveCount, one_line_text, validate
 from ..simulation.results import MachineRecord, SimulateRecord, simulate_problem
 
 __all__ = ["RESULTS_FORMAT", "ResultsFile", "PlanRecord", "LatencyRecord", "check_results"]
@@ -43,6 +43,7 @@ Machines = Annotated[int, Field(ge=1, le=MAX_MACHINES + 1)]  # N+1 included
 
 
 Engines = Annotated[int, Field(ge=1, le=1 << 20)]
+RateSource = Literal["extrapolated", "user-given", "measured here", "latency SLO"]  # latency SLO: plan --latency-slo
 Share = Annotated[float, Field(ge=0, le=1e18, allow_inf_nan=False)]  # a percentage of use: may exceed 100
 
 
@@ -110,7 +111,7 @@ class RecommendationRecord(FileModel):
     yearly_cost_usd: Money
     cost_basis: Text
     watts_per_million_markets: Annotated[float, Field(ge=0, le=1e18, allow_inf_nan=False)] | None
-    rate_source: Literal["extrapolated", "user-given", "measured here"]
+    rate_source: RateSource
 
 
 class PlanModelRecord(FileModel):
@@ -143,7 +144,7 @@ class ProfileRecord(FileModel):
     order_capacity_per_s: Rate
     order_rate_use_pct: Share
     orders_per_s_per_core: Rate
-    rate_source: Literal["extrapolated", "user-given", "measured here"]
+    rate_source: RateSource
     rate_basis: Text
     fits: bool
     bottleneck: Literal["memory", "order rate", "cores"]
@@ -192,6 +193,48 @@ class ScalingRecord(FileModel):
     smallest_fit: Name | None
 
 
+# --- plan --latency-slo (lxdex_capacity.latency.slo.SLOSearch, as capacity.plan.slo_section gives it) ----
+
+SLONs = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]  # a latency statistic, nanoseconds
+SLORate = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False)]  # messages (or orders) per second
+SLOText = Annotated[str, Field(min_length=1, max_length=1_000), AfterValidator(one_line_text)]
+
+
+class SLOPointRecord(FileModel):
+    """One offered rate the search tried (:class:`~lxdex_capacity.latency.slo.SLOPoint`)."""
+
+    rate_per_s: SLORate
+    values_ns: Annotated[list[SLONs], Field(min_length=1, max_length=99)]
+    median_ns: SLONs
+    holds: bool
+
+
+class LatencySLORecord(FileModel):
+    """The plan's ``latency_slo`` section: the highest rate per core meeting the SLO on the planning machine."""
+
+    slo: SLOText
+    statistic: Literal["p50", "p90", "p99", "p99.9", "p99.99", "max"]
+    bound_ns: Annotated[float, Field(gt=0, le=3_600e9, allow_inf_nan=False)]
+    strict: bool
+    rate_per_s: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]  # 0: no rate meets it
+    ceiling_per_s: SLORate | None
+    capacity_per_s: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+    low_per_s: SLORate
+    high_per_s: SLORate
+    markets: PlanMarkets
+    orders_per_offer: PositiveCount
+    cancels_per_order: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
+    repeats: Annotated[int, Field(ge=1, le=99)]
+    tolerance: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)]
+    offers: Count
+    seconds: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+    points: Annotated[list[SLOPointRecord], Field(min_length=1, max_length=10_000)]
+    met: bool
+    orders_per_s: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+    planned_markets: PlanMarkets
+    verdict: SLOText
+
+
 class PlanRecord(FileModel):
     """:func:`~lxdex_capacity.capacity.plan.plan`'s result."""
 
@@ -207,6 +250,7 @@ class PlanRecord(FileModel):
     cluster_cloud: CloudClusterRecord | None
     recommendation: RecommendationRecord | None
     scaling: list[ScalingRecord]
+    latency_slo: LatencySLORecord | None = None  # only in a plan made with --latency-slo
 
 
 # --- latency under load (lxdex_capacity.latency.harness.LatencyResult.as_dict) ----------------------
@@ -460,6 +504,69 @@ def _plan_problem(r: ResultsFile) -> str | None:
             return f"plan.scaling[{i}].extrapolated={row.extrapolated}: the model measured up to {model.largest_markets:,} markets"
         if row.smallest_fit is not None and row.smallest_fit not in names:
             return f"plan.scaling[{i}].smallest_fit={row.smallest_fit!r}: not a profile of the plan"
+    return _slo_problem(plan)
+
+
+def _slo_problem(plan: PlanRecord) -> str | None:
+    """The first rule of the plan's ``latency_slo`` section (between its keys, and with the profiles' rates) that
+    ``plan`` breaks, or None."""
+    from ..capacity.plan import SLO_RATE_SOURCE, slo_verdict
+
+    s, where = plan.latency_slo, "plan.latency_slo"
+    if s is None:
+        for i, profile in enumerate(plan.profiles):
+            if profile.rate_source == SLO_RATE_SOURCE:
+                return f"plan.profiles[{i}].rate_source={profile.rate_source!r}: but the plan has no latency_slo section"
+        return None
+    import statistics
+
+    from ..latency.slo import parse_slo  # the latency package: only for a plan that has the section
+    try:
+        slo = parse_slo(s.slo, f"{where}.slo")
+    except InputError as exc:
+        return str(exc)
+    if (slo.statistic, slo.strict) != (s.statistic, s.strict) or not _close(slo.bound_ns, s.bound_ns):
+        return (f"{where}.slo={s.slo!r}: not statistic={s.statistic!r}, strict={str(s.strict).lower()}, "
+                f"bound_ns={s.bound_ns!r}")
+    if s.planned_markets != plan.request.markets:
+        return f"{where}.planned_markets={s.planned_markets}: not the plan's request ({plan.request.markets:,} markets)"
+    if s.markets > s.planned_markets:
+        return f"{where}.markets={s.markets}: more than the planned_markets={s.planned_markets}"
+    if s.low_per_s > s.high_per_s:
+        return f"{where}.low_per_s={s.low_per_s!r}: above high_per_s={s.high_per_s!r}"
+    if s.orders_per_offer < slo.samples_needed():
+        return f"{where}.orders_per_offer={s.orders_per_offer}: {slo.statistic} needs at least {slo.samples_needed():,} per run"
+    if s.met != (s.rate_per_s > 0):
+        return f"{where}.met={str(s.met).lower()}: but rate_per_s={s.rate_per_s!r} (met is rate_per_s > 0)"
+    if not _close(s.orders_per_s, s.rate_per_s / (1.0 + s.cancels_per_order)):
+        return f"{where}.orders_per_s={s.orders_per_s!r}: not rate_per_s / (1 + cancels_per_order)"
+    if s.offers != sum(len(p.values_ns) for p in s.points):
+        return f"{where}.offers={s.offers}: not the runs its points list ({sum(len(p.values_ns) for p in s.points)})"
+    for i, p in enumerate(s.points):
+        at = f"{where}.points[{i}]"
+        if len(p.values_ns) > s.repeats:
+            return f"{at}.values_ns: {len(p.values_ns)} runs, more than repeats={s.repeats}"
+        if not _close(p.median_ns, float(statistics.median(p.values_ns))):
+            return f"{at}.median_ns={p.median_ns!r}: not the median of its values_ns"
+        if p.holds != slo.meets(p.median_ns):
+            return f"{at}.holds={str(p.holds).lower()}: but its median {p.median_ns!r} ns {'meets' if slo.meets(p.median_ns) else 'misses'} {slo.text}"
+        if p.holds and p.rate_per_s > s.rate_per_s * (1 + 1e-9):
+            return f"{at}.rate_per_s={p.rate_per_s!r}: meets the SLO above {where}.rate_per_s={s.rate_per_s!r}"
+    if s.met and not any(p.holds and _close(p.rate_per_s, s.rate_per_s) for p in s.points):
+        return f"{where}.rate_per_s={s.rate_per_s!r}: not a rate tried that meets the SLO"
+    if s.ceiling_per_s is not None and not (s.ceiling_per_s > s.rate_per_s and any(
+            not p.holds and _close(p.rate_per_s, s.ceiling_per_s) for p in s.points)):
+        return f"{where}.ceiling_per_s={s.ceiling_per_s!r}: not a rate tried above rate_per_s that misses the SLO"
+    verdict = slo_verdict(s.model_dump(), plan.request.order_rate)
+    if s.verdict != verdict:
+        return f"{where}.verdict={s.verdict!r}: not what its figures say ({verdict!r})"
+    for i, profile in enumerate(plan.profiles):
+        if profile.rate_source != SLO_RATE_SOURCE:
+            return (f"plan.profiles[{i}].rate_source={profile.rate_source!r}: a plan with a latency SLO plans every profile at its "
+                    f"rate ({SLO_RATE_SOURCE!r})")
+        if not _close(profile.orders_per_s_per_core, s.orders_per_s):
+            return (f"plan.profiles[{i}].orders_per_s_per_core={profile.orders_per_s_per_core!r}: not "
+                    f"{where}.orders_per_s={s.orders_per_s!r}")
     return None
 
 
