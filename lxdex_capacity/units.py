@@ -8,9 +8,12 @@ console, so library code (:mod:`lxdex_capacity.reporting`) imports them directly
 
 from __future__ import annotations
 
-__all__ = ["si", "mb", "gib", "quantity", "price"]
+import math
+
+__all__ = ["si", "mb", "gib", "quantity", "price", "duration_text", "rate_text", "NS_UNITS"]
 
 _PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "K"))
+NS_UNITS = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"))  # durations given in nanoseconds
 
 
 def si(value: float, unit: str = "") -> str:
@@ -47,3 +50,25 @@ def price(usd: float | None, usd_per_hour: float | None) -> str:
     if usd is not None:
         return f"${usd:,.0f}"
     return f"${usd_per_hour:,.2f}/h" if usd_per_hour is not None else "quote"
+
+
+def duration_text(ns: float) -> str:
+    """A duration given in nanoseconds, in the largest unit it reaches: ``531 ns``, ``13.5 µs``, ``2.84 ms``, ``1.2 s``."""
+    for factor, unit in NS_UNITS:
+        if abs(ns) >= factor:
+            return f"{_three_digits(ns / factor)} {unit}"
+    return f"{ns:,.0f} ns"
+
+
+def _three_digits(value: float) -> str:
+    """``value`` with three significant digits, no exponent (``2.84``, ``13.5``, ``531``, ``1,234``)."""
+    decimals = max(0, 2 - math.floor(math.log10(abs(value)))) if value else 0
+    return f"{value:,.{decimals}f}"
+
+
+def rate_text(value: float) -> str:
+    """A rate with a decimal prefix and at most three significant digits, no trailing zeros (``200K``, ``1M``, ``1.55M``)."""
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if value >= factor:
+            return f"{value / factor:.3g}{prefix}"
+    return f"{value:.3g}"

@@ -172,3 +172,12 @@ def test_bad_rig_options_are_one_line_errors():
         LatencyRig(Scenario(markets=10), cancels_per_order=11)
     with pytest.raises(InputError, match="batch=0"):
         LatencyRig(Scenario(markets=10), batch=0)
+
+
+def test_latency_out_writes_the_chart_and_refuses_other_names(tmp_path):
+    chart = tmp_path / "latency.png"
+    result = run_cli("latency", "--markets", "200", "--rates", "20000,1e9", "--orders-per-rate", "1000", "--out", str(chart))
+    assert result.exit_code == 0, result.stderr
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob(".*"))  # written whole, no temporary left
+    assert_one_line_error(run_cli("latency", "--markets", "200", "--out", str(tmp_path / "latency.txt")), "written as .png or .svg")
+    assert_one_line_error(run_cli("latency", "--markets", "200", "--out", str(tmp_path / "missing" / "l.png")), "--out")

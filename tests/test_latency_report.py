@@ -16,8 +16,9 @@ import pytest
 from helpers import Result, assert_one_line_error, run_cli
 from helpers.results import DELETE, INFINITY, mutated, write_json
 from lxdex_capacity.errors import InputError
-from lxdex_capacity.reporting.latency_chart import LATENCY_SERIES, duration_text, write_latency_chart
+from lxdex_capacity.reporting.latency_chart import LATENCY_SERIES, write_latency_chart
 from lxdex_capacity.reporting.report import LOAD_SHARES, latency_ladder
+from lxdex_capacity.units import duration_text
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MARKETS = 300
@@ -155,6 +156,20 @@ def test_results_without_latency_render_as_before(latency_report):
     assert rebuilt == plain  # the latency lines are additions: everything else is as before
 
 
+def test_rates_that_fell_behind_and_rates_above_capacity_kept_up_are_told_apart(latency_report):
+    """Above the capacity measured one order at a time the engine may still keep up (served from a queue): only a
+    rate whose achieved rate fell short is said to have queued for the whole run."""
+    from lxdex_capacity.reporting.report import render_markdown
+
+    lat = made_up_latency(rates=(1e5, 3e6, 4e6), capacity=2e6)
+    lat["rates"][1]["achieved_per_s"] = 3e6  # above capacity, kept up
+    doc = json.loads((latency_report / "results.json").read_text()) | {"latency": lat}
+    md = render_markdown(doc, {}, image=str)
+    rows = [line for line in md.splitlines() if line.startswith(("| 100K/s", "| 3M/s", "| 4M/s"))]
+    assert [row.split(" |")[0] for row in rows] == ["| 100K/s", "| 3M/s ‡", "| 4M/s †"]
+    assert "† fell behind (achieved below 95% of offered)" in md and "‡ above the capacity measured one order at a time" in md
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--results", "r.json", "--latency"], "--results re-renders a saved report, so --latency has nothing to do"),
     (["--results", "r.json", "--latency-orders", "5000"], "--results re-renders a saved report, so --latency-orders has nothing to do"),
@@ -183,6 +198,20 @@ def test_no_latency_skips_the_run(latency_report, tmp_path, monkeypatch):
     result = _cli("report", "--simulate", str(simulate), "--no-latency", "--json", "--out", str(tmp_path / "r"))
     assert result.exit_code == 0, result.stderr
     assert "latency" not in json.loads(result.stdout)
+
+
+def test_a_saved_run_gets_latency_when_asked_at_the_given_rates(latency_report, tmp_path, monkeypatch):
+    """With ``--simulate`` latency is measured only when asked (a latency option asks), on the saved run's scenario."""
+    from lxdex_capacity.reporting import report
+
+    monkeypatch.setattr(report, "write_report", lambda results, out_dir: {})  # the text and charts are tested above
+    simulate = write_json(tmp_path / "simulate.json", json.loads((latency_report / "results.json").read_text())["simulate"])
+    result = _cli("report", "--simulate", str(simulate), "--latency-rates", "50_000,2e5", "--latency-orders", "1000", "--json",
+                  "--out", str(tmp_path / "r"))
+    assert result.exit_code == 0, result.stderr
+    lat = json.loads(result.stdout)["latency"]
+    assert [row["offered_per_s"] for row in lat["rates"]] == [50_000.0, 200_000.0]
+    assert (lat["markets"], lat["orders_per_rate"]) == (MARKETS, 1_000)
 
 
 # --- hostile latency records --------------------------------------------------------------------------

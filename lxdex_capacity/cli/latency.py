@@ -42,6 +42,7 @@ def latency(
     cancels: float | None = typer.Option(None, "--cancels", min=0.0, max=10.0,
                                          help="Cancels mixed into the stream per order, each of an earlier order (default: the scenario's cancel_rate)."),
     orders_per_rate: int = typer.Option(200_000, min=1_000, max=100_000_000, help="Orders offered at each rate."),
+    out: Path | None = typer.Option(None, "--out", help="Write the chart (percentiles against offered rate, capacity marked) here: .png or .svg."),
     as_json: bool = json_option(),
 ) -> None:
     """Per-order latency (queueing + service, open loop, one core) at each offered rate: p50 to p99.99 and max."""
@@ -50,6 +51,13 @@ def latency(
     from ..simulation.run import check_memory
 
     offered = _rates(rates)
+    if out is not None:
+        from ..atomic import check_output_file
+        from ..reporting.latency_chart import CHART_SUFFIXES
+
+        if out.suffix.lower() not in CHART_SUFFIXES:
+            raise InputError(f"--out={str(out)!r}: the chart is written as {' or '.join(CHART_SUFFIXES)}; name the file so")
+        check_output_file(out, "--out", inputs=(day,) if day is not None else ())
     if arrivals not in KINDS:  # the library's own check, named by the option
         raise InputError(f"--arrivals={arrivals!r}: must be {', '.join(KINDS[:-1])} or {KINDS[-1]}")
     if (arrivals == "lobster") != (day is not None):
@@ -65,6 +73,10 @@ def latency(
     with step_progress("latency") as advance:
         result = measure_latency(scenario, offered, arrivals, batch, reserve, orders_per_rate, day_times, advance,
                                  look_ahead=look_ahead, cancels_per_order=cancels)
+    if out is not None:
+        from ..reporting.latency_chart import write_latency_chart
+
+        write_latency_chart(result.as_dict(), out)
     if as_json:
         print_json(result.as_dict())
     else:

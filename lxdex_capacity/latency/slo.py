@@ -232,8 +232,9 @@ def highest_rate(rig: LatencyRig, slo: LatencySLO, *, low: float | None = None, 
     """The highest rate (messages per second) at which ``rig``'s latency meets ``slo`` (see the module docstring).
 
     ``low`` defaults to the larger of the capacity / 1,024 and the rate that offers a run in
-    :data:`MAX_OFFER_SECONDS`; ``high`` to the capacity.  ``progress(done, total, what)`` is called
-    before each offer."""
+    :data:`MAX_OFFER_SECONDS`; ``high`` to the capacity: beyond it no queue is stable, however short a
+    run makes it look (when the SLO holds there, the answer is the capacity, and ``ceiling_per_s`` is
+    None).  ``progress(done, total, what)`` is called before each offer."""
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 99 or repeats % 2 == 0:
         raise InputError(f"repeats={repeats!r}: must be an odd number from 1 to 99 (the median is one of the runs)")
     if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and 0.001 <= tolerance <= 10):

@@ -3,9 +3,10 @@
 ``latency`` section).
 
 Both axes are logarithmic; the y axis reads in ns, µs, ms or s.  The measured capacity (one over the
-mean service time) is a vertical line, the rates beyond it shaded (there the queue grows for the whole
-run, so the latency measures the run's length as much as the engine); the service time's p50 (each
-order alone) is a horizontal reference line.
+mean service time, each order alone) is a vertical line, the rates above it shaded; the points of a
+rate the engine fell behind (:func:`overloaded`: its queue grew for the whole run, so its latency
+measures the run's length as much as the engine) are hollow; the service time's p50 (each order
+alone) is a horizontal reference line.
 
 * :func:`latency_figure` draws it (a matplotlib :class:`~matplotlib.figure.Figure`);
 * :func:`latency_under_load` is the report's chart function (``results["latency"]``, or None);
@@ -28,9 +29,9 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ..atomic import write_bytes_atomic
 from ..errors import InputError
-from ..units import si
+from ..units import NS_UNITS, duration_text, rate_text, si
 
-__all__ = ["CHART_SUFFIXES", "LATENCY_SERIES", "duration_text", "rate_text", "latency_figure", "latency_under_load", "write_latency_chart",
+__all__ = ["CHART_SUFFIXES", "LATENCY_SERIES", "OVERLOADED_SHARE", "overloaded", "latency_figure", "latency_under_load", "write_latency_chart",
            "chart_bytes"]
 
 CHART_SUFFIXES = (".png", ".svg")
@@ -38,44 +39,31 @@ CHART_SUFFIXES = (".png", ".svg")
 LATENCY_SERIES = (("p50_ns", "p50"), ("p90_ns", "p90"), ("p99_ns", "p99"), ("p999_ns", "p99.9"), ("p9999_ns", "p99.99"),
                   ("max_ns", "max"))
 _DPI = 110
+_X_MARGIN = 1.6  # the rate axis reaches this factor beyond the outermost rate (or the capacity)
+_Y_MARGIN = 1.2  # the latency axis at least this factor beyond the extreme figures, then out to a 1-2-5 tick
+# A rate is overloaded when the engine completed less than this share of the orders per second that arrived:
+# its queue grew for the whole run, so its latencies measure the run's length as much as the engine.
+OVERLOADED_SHARE = 0.95
 # Below this many decades an axis gets ticks at 1, 2 and 5 of each decade; above it at each decade only.
 _FINE_TICK_DECADES = 2.5
-_NS_UNITS = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"))
-
-
-def duration_text(ns: float) -> str:
-    """A duration given in nanoseconds, in the largest unit it reaches: ``531 ns``, ``13.5 µs``, ``2.84 ms``, ``1.2 s``."""
-    for factor, unit in _NS_UNITS:
-        if abs(ns) >= factor:
-            return f"{_three_digits(ns / factor)} {unit}"
-    return f"{ns:,.0f} ns"
-
-
-def _three_digits(value: float) -> str:
-    """``value`` with three significant digits, no exponent (``2.84``, ``13.5``, ``531``, ``1,234``)."""
-    decimals = max(0, 2 - math.floor(math.log10(abs(value)))) if value else 0
-    return f"{value:,.{decimals}f}"
 
 
 def _tick_ns(value: float, _position: float) -> str:
     """A y tick: the duration without trailing zeros (``500 ns``, ``2 µs``, ``10 ms``)."""
-    for factor, unit in _NS_UNITS:
+    for factor, unit in NS_UNITS:
         if value >= factor:
             return f"{value / factor:g} {unit}"
     return f"{value:g} ns"
 
 
-def rate_text(value: float) -> str:
-    """A rate with a decimal prefix and at most three significant digits, no trailing zeros (``200K``, ``1M``, ``1.55M``)."""
-    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if value >= factor:
-            return f"{value / factor:.3g}{prefix}"
-    return f"{value:.3g}"
-
-
 def _tick_rate(value: float, _position: float) -> str:
     """An x tick: orders per second (``200K``, ``1M``)."""
     return rate_text(value)
+
+
+def overloaded(row: dict[str, Any]) -> bool:
+    """Whether an offered rate's run fell behind: achieved below :data:`OVERLOADED_SHARE` of offered."""
+    return bool(row["achieved_per_s"] < OVERLOADED_SHARE * row["offered_per_s"])
 
 
 def _nice_bound(value: float, up: bool) -> float:
@@ -115,24 +103,39 @@ def latency_figure(latency: dict[str, Any]) -> Figure:
     fig, ax = plt.subplots(figsize=(8.5, 5.2), layout="constrained")
     colours = plt.get_cmap("viridis")
     drawn: list[float] = []
+    behind = [overloaded(row) for row in rows]
     for i, (key, name) in enumerate(LATENCY_SERIES):
         values = [max(float(row[key]), floor) for row in rows]
         drawn += values
-        ax.plot(offered, values, marker="o", ms=4, lw=1.4, color=colours(i / (len(LATENCY_SERIES) - 1)), label=name,
-                ls=":" if key == "max_ns" else "-")
+        colour = colours(i / (len(LATENCY_SERIES) - 1))
+        ax.plot(offered, values, marker="o", ms=4, lw=1.4, color=colour, label=name, ls=":" if key == "max_ns" else "-")
+        late = [(x, y) for x, y, b in zip(offered, values, behind, strict=True) if b]
+        if late:  # hollow: the run fell behind
+            ax.plot(*zip(*late, strict=True), ls="none", marker="o", ms=6, mfc="white", mec=colour, zorder=3)
     reference = max(float(service["p50_ns"]), floor)
     drawn.append(reference)
     ax.axhline(reference, color="grey", ls="--", lw=1,
                label=f"service time p50, each order alone: {duration_text(service['p50_ns'])}")
-    right = max([*offered, capacity]) * 1.6
-    left = min([*offered, capacity]) / 1.6
+    platform = latency.get("platform") or {}
+    platform_p99 = float((platform.get("floor") or {}).get("p99_ns") or 0.0)
+    if platform_p99 > 0:  # what this core's own interruptions alone give a zero-time engine
+        drawn.append(platform_p99)
+        ax.axhline(platform_p99, color="darkorange", ls="-.", lw=1,
+                   label=f"p99 floor set by this core's interruptions ({platform.get('per_s', 0):,.0f}/s): {duration_text(platform_p99)}")
+    marked = [capacity] if capacity > 0 else []  # a capacity of 0 (no service time measured) has no place on a log axis
+    right = max([*offered, *marked]) * _X_MARGIN
+    left = min([*offered, *marked]) / _X_MARGIN
     messages = "messages" if latency.get("cancels_per_order") else "orders"  # cancels mixed in: rates count both
-    ax.axvline(capacity, color="crimson", lw=1.3, label=f"capacity, one over the mean service time: {si(capacity)} {messages}/s")
-    ax.axvspan(capacity, right, color="crimson", alpha=0.06, label="beyond capacity: the queue grows for the whole run")
+    if marked:
+        ax.axvline(capacity, color="crimson", lw=1.3, label=f"capacity, one over the mean service time: {si(capacity)} {messages}/s")
+        ax.axvspan(capacity, right, color="crimson", alpha=0.06, label="above the capacity measured one order at a time")
+    if any(behind):
+        ax.plot([], [], ls="none", marker="o", ms=6, mfc="white", mec="black",
+                label=f"hollow: fell behind (achieved < {OVERLOADED_SHARE:.0%} of offered), the queue grew all run")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(left, right)
-    low, high = _nice_bound(min(drawn) / 1.2, up=False), _nice_bound(max(drawn) * 1.2, up=True)
+    low, high = _nice_bound(min(drawn) / _Y_MARGIN, up=False), _nice_bound(max(drawn) * _Y_MARGIN, up=True)
     ax.set_ylim(low, high)
     _log_ticks(ax.xaxis, left, right, _tick_rate)
     _log_ticks(ax.yaxis, low, high, _tick_ns)

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ...capacity.plan import SLO_RATE_SOURCE, highest_use_text, memory_verdict, recommendation_text, use_pct
 from ...console import gib, mb, out, price, si
-from .latency import duration_text
+from ...units import duration_text
 
 if TYPE_CHECKING:
     from ...capacity.hardware import HardwareProfile
@@ -143,7 +143,7 @@ def print_latency_slo(s: dict[str, Any]) -> None:
               f"decides; capacity (one over the mean service time) {si(s['capacity_per_s'], 'messages/s')}; {s['offers']} runs in "
               f"{s['seconds']:,.1f} s")
     colour = "green" if s["met"] else "red"
-    out.print(f"[bold]latency SLO:[/] [{colour}]{escape(s['verdict'])}[/]")
+    out.print(f"[bold]SLO verdict:[/] [{colour}]{escape(s['verdict'])}[/]")
 
 
 def print_check(c: dict[str, Any]) -> None:

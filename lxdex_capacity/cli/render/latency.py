@@ -7,16 +7,12 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from ...console import out, si
+from ...units import duration_text
 
 if TYPE_CHECKING:  # the harness imports the engine (numba): not at every command's start
     from ...latency import LatencyResult, Percentiles
 
-__all__ = ["print_latency", "duration_text"]
-
-
-def duration_text(ns: float) -> str:
-    """``ns`` nanoseconds as ns, µs or ms, with three significant figures or more."""
-    return f"{ns:,.0f} ns" if ns < 10_000 else f"{ns / 1000:,.1f} µs" if ns < 1_000_000 else f"{ns / 1e6:,.1f} ms"
+__all__ = ["print_latency"]
 
 
 def _spread(p: Percentiles) -> str:
