@@ -37,12 +37,12 @@ from .estimator import Estimator, Load, pow2_at_least
 from .hardware import GIB, HardwareProfile
 from .plan import PlanRequest
 
-__all__ = ["CheckRow", "PlanCheck", "check_plan", "checked_scenario", "this_machine"]
+__all__ = ["CheckRow", "PlanCheck", "check_plan", "checked_scenario", "this_machine", "largest_that_fits", "FIT_MARGIN"]
 
 ENGINE_BYTES_TOLERANCE = 0.05
 PEAK_RANGE = (-0.05, 0.35)  # the guard's peak estimate against the measured peak: never 5% short, at most 35% over
 REQUIRED_RANGE = (1.0, 2.0)  # the plan's required memory over the RSS measured after trading
-_FIT_MARGIN = 0.9  # a check run may use this share of the memory available
+FIT_MARGIN = 0.9  # a check run may use this share of the memory available
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def checked_scenario(request: PlanRequest, markets: int | None = None) -> Scenar
     return Scenario(markets=m, tiers=tiers, trades_retained=min(pow2_at_least(request.tape), 1 << 30))
 
 
-def _largest_that_fits(estimator: Estimator, request: PlanRequest, room: float) -> int:
+def largest_that_fits(estimator: Estimator, request: PlanRequest, room: float) -> int:
     """The most markets (at most the planned ones) whose run the guard expects to fit in ``room`` bytes."""
     def fits(m: int) -> bool:
         return estimator.simulate_peak(checked_scenario(request, m)) <= room
@@ -119,8 +119,8 @@ def check_plan(request: PlanRequest, estimator: Estimator, run: Callable[[Scenar
     from .sweep import run_in_fresh_process
 
     run = run or run_in_fresh_process
-    room = _FIT_MARGIN * available_bytes() if room is None else room
-    markets = _largest_that_fits(estimator, request, room)
+    room = FIT_MARGIN * available_bytes() if room is None else room
+    markets = largest_that_fits(estimator, request, room)
     scenario = checked_scenario(request, markets)
     measured = run(scenario)
     load = Load.of_scenario(scenario)

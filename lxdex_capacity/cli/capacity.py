@@ -198,16 +198,16 @@ def plan(
 def _slo_search(request: PlanRequest, estimator: Estimator, slo: LatencySLO, orders: int, repeats: int) -> SLOSearch:
     """``plan --latency-slo``'s search: the planned books (or the most of them this machine holds, as ``plan --check``
     runs them) seeded in this process, then the highest rate per core that meets ``slo``."""
-    from ..capacity.check import _FIT_MARGIN, _largest_that_fits, checked_scenario
+    from ..capacity.check import FIT_MARGIN, checked_scenario, largest_that_fits
     from ..latency.harness import LatencyRig
     from ..latency.slo import highest_rate
     from ..memory_guard import available_bytes
 
-    markets = _largest_that_fits(estimator, request, _FIT_MARGIN * available_bytes())
+    markets = largest_that_fits(estimator, request, FIT_MARGIN * available_bytes())
     scenario = checked_scenario(request, markets)
     compile_step("latency")
     with step_progress(f"latency SLO: seeding {markets:,} markets") as advance:
-        rig = LatencyRig(scenario, orders_per_rate=orders)
+        rig = LatencyRig(scenario, orders_per_rate=orders, reserve=True)  # pools sized first, as a planned engine would be
         return highest_rate(rig, slo, repeats=repeats, progress=advance)
 
 
