@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, run_cli
+from helpers import assert_one_line_error, pretend_available, run_cli
 from lxdex_capacity.errors import InputError
 from lxdex_capacity.latency import LatencyRig, arrivals, measure_latency
 from lxdex_capacity.latency.harness import percentiles
@@ -181,3 +181,9 @@ def test_latency_out_writes_the_chart_and_refuses_other_names(tmp_path):
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob(".*"))  # written whole, no temporary left
     assert_one_line_error(run_cli("latency", "--markets", "200", "--out", str(tmp_path / "latency.txt")), "written as .png or .svg")
     assert_one_line_error(run_cli("latency", "--markets", "200", "--out", str(tmp_path / "missing" / "l.png")), "--out")
+
+
+def test_a_latency_run_that_would_not_fit_is_refused_before_seeding(monkeypatch):
+    pretend_available(monkeypatch, 400 << 20)  # 400 MiB: 21,000 markets fit, a million reserved messages per rate do not
+    result = run_cli("latency", "--markets", "21000", "--orders-per-rate", "1000000", "--reserve")
+    assert_one_line_error(result, "21,000 markets and 1,000,000 messages per rate need an estimated")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from helpers import Result, assert_one_line_error, run_cli
+from helpers import Result, assert_one_line_error, pretend_available, run_cli
 from helpers.lobster import Exchange, adds_only_day, zip_day
 from lxdex_capacity.errors import InputError
 from lxdex_capacity.replay import lobster
@@ -335,12 +335,6 @@ def test_a_bad_row_inside_a_zip_names_the_member(tmp_path, day):
     assert_refused([run_cli("replay", str(archive), "--orderbook", str(archive)),
                     run_cli("calibrate", str(archive), "--out", str(out))], out,
                    f"{archive}:X_message_2.csv: line {LINE}, column 1: time='nan': not a finite number")
-
-
-def pretend_available(monkeypatch: pytest.MonkeyPatch, available: int) -> None:
-    from lxdex_capacity import memory_guard
-
-    monkeypatch.setattr(memory_guard.psutil, "virtual_memory", lambda: SimpleNamespace(available=available))
 
 
 def never_read(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,6 +48,8 @@ def latency(
     """Per-order latency (queueing + service, open loop, one core) at each offered rate: p50 to p99.99 and max."""
     from ..latency import measure_latency
     from ..latency.arrivals import KINDS
+    from ..latency.harness import latency_memory
+    from ..memory_guard import refuse_unless_it_fits
     from ..simulation.run import check_memory
 
     offered = _rates(rates)
@@ -64,6 +66,8 @@ def latency(
         raise InputError("--arrivals lobster needs --day FILE (a LOBSTER message file), and --day needs --arrivals lobster")
     scenario = scenario_from_options(scenario_file, markets=markets, seed=seed)
     check_memory(scenario)
+    refuse_unless_it_fits(latency_memory(scenario, orders_per_rate, reserve),
+                          f"{scenario.markets:,} markets and {orders_per_rate:,} messages per rate need", "use fewer --orders-per-rate or markets")
     day_times = None
     if day is not None:
         from ..replay.lobster import read_messages

@@ -39,6 +39,10 @@ __all__ = ["Percentiles", "ServiceTimes", "RatePoint", "LatencyResult", "Latency
 
 PERCENTILES = (("p50_ns", 50.0), ("p90_ns", 90.0), ("p99_ns", 99.0), ("p999_ns", 99.9), ("p9999_ns", 99.99))
 MIN_ORDERS = 1_000
+# A timed run's arrays per message, at their peak: the flow generator's seven int64 columns, cancel_of,
+# four outputs, the arrivals and the latencies with their float64 temporaries, and the percentiles'
+# partitioned copy: 32 eight-byte words.
+RUN_BYTES_PER_MESSAGE = 32 * 8
 MAX_CANCELS_PER_ORDER = 10.0
 _LEAD_NS = 2_000_000  # the first arrival this long after the loop is entered, so entering it is not counted
 _CANCEL_SALT = 0xCA9CE1
@@ -113,6 +117,17 @@ class LatencyResult:
                 "cancel_service": asdict(self.cancel_service) if self.cancel_service is not None else None,
                 "capacity_per_s": self.capacity_per_s, "rates": [r.as_dict() for r in self.rates],
                 "platform": self.platform.as_dict() if self.platform is not None else None}
+
+
+def latency_memory(scenario: Scenario, orders_per_rate: int, reserve: bool) -> int:
+    """Bytes a latency run needs at most: ``simulate``'s peak for the scenario's books, one timed run's
+    arrays, and with ``reserve`` room in both pools for every message of a run (at a doubling, both
+    halves of the pool are live at once)."""
+    from ..engine.layout import ID_INDEX_BYTES, LEVEL_RECORD_BYTES, ORDER_RECORD_BYTES
+    from ..simulation.run import estimate_memory
+
+    pools = 2 * orders_per_rate * (ORDER_RECORD_BYTES + ID_INDEX_BYTES + LEVEL_RECORD_BYTES) if reserve else 0
+    return estimate_memory(scenario) + orders_per_rate * RUN_BYTES_PER_MESSAGE + pools
 
 
 def warm_up() -> None:

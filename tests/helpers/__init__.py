@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from typer.testing import CliRunner
 
-__all__ = ["Result", "run_cli", "assert_one_line_error"]
+__all__ = ["Result", "run_cli", "assert_one_line_error", "pretend_available"]
 
 
 @dataclass(frozen=True)
@@ -48,3 +48,12 @@ def assert_one_line_error(result: Result, message: str) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lxdex: error: ") and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def pretend_available(monkeypatch, available: int) -> None:  # type: ignore[no-untyped-def]
+    """Make the memory guard see ``available`` bytes of memory (psutil's figure; a cgroup limit still applies)."""
+    from types import SimpleNamespace
+
+    from lxdex_capacity import memory_guard
+
+    monkeypatch.setattr(memory_guard.psutil, "virtual_memory", lambda: SimpleNamespace(available=available))
