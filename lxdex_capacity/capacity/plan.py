@@ -282,7 +282,7 @@ def slo_verdict(section: dict[str, Any], order_rate: float) -> str:
     if section["cancels_per_order"]:
         per_core += f" ({section['rate_per_s']:,.0f} messages/s with the cancels)"
     if section["ceiling_per_s"] is None:  # it held at the top of the search
-        per_core += " (the highest rate searched: the core's capacity, one over its mean service time)"
+        per_core += f" (the highest rate searched, {section['high_per_s']:,.0f} messages/s)"
     return (f"the latency SLO {section['slo']} holds up to {per_core} on this machine: every profile's order capacity "
             "is planned at that rate per core")
 

@@ -7,8 +7,9 @@ has a sample beyond it: ``p99.99`` needs at least 10,000 messages per offered ru
 (:meth:`LatencySLO.samples_needed`), and an SLO a run cannot resolve is refused.
 
 :func:`highest_rate` searches a seeded :class:`~lxdex_capacity.latency.harness.LatencyRig` for the
-highest offered rate whose latency meets the SLO: from the rig's measured capacity (one over the mean
-service time), a geometric ladder (up by 2 while the SLO holds, down by 4 while it does not), then
+highest offered rate whose latency meets the SLO and which the engine keeps up with (achieved at least
+:data:`KEPT_UP_SHARE` of offered): from the rig's measured capacity (one over the mean service time of
+an order alone), a geometric ladder (up by 2 while the SLO holds, down by 4 while it does not), then
 bisection on the log scale until the bracket [holds, fails] is within ``tolerance``.  Each rate is
 judged by the median of the statistic over ``repeats`` offers (it stops offering once a majority has
 decided), and the whole search makes at most ``max_offers`` offers.  When even the lowest rate fails,
@@ -30,7 +31,7 @@ from ..errors import InputError
 if TYPE_CHECKING:
     from .harness import LatencyRig, Percentiles
 
-__all__ = ["LatencySLO", "SLOPoint", "SLOSearch", "parse_slo", "highest_rate", "STATISTICS", "MAX_BOUND_NS", "MAX_OFFER_SECONDS",
+__all__ = ["LatencySLO", "SLOPoint", "SLOSearch", "parse_slo", "highest_rate", "STATISTICS", "MAX_BOUND_NS", "MAX_OFFER_SECONDS", "HIGH_OVER_CAPACITY", "KEPT_UP_SHARE", "run_holds", "point_holds",
            "DEFAULT_MAX_OFFERS"]
 
 # Canonical statistic -> (the Percentiles field, the percentile; None for the max).
@@ -48,6 +49,12 @@ _OPERATORS = {"<=": False, "≤": False, "<": True}
 MAX_BOUND_NS = 3_600e9  # an hour: beyond any latency an SLO bounds
 MAX_TEXT = 100
 MAX_OFFER_SECONDS = 1.0  # the default lowest rate offers a run in at most this long
+# The default highest rate, as a multiple of the capacity measured one order at a time: an engine taking
+# its queue with look-ahead serves more than that (its prefetch hides the misses a lone order waits on).
+HIGH_OVER_CAPACITY = 4.0
+# A run keeps up when it completes at least this share of the offered rate; one that does not is
+# overloaded (its queue grew all run, however short the run makes its latency look): it fails any SLO.
+KEPT_UP_SHARE = 0.95
 DEFAULT_MAX_OFFERS = 20
 _EXAMPLE = "e.g. 'p99<=1us' or 'p99.9 < 250 µs'"
 _FORMS = "p50, p90, p99, p99.9 (or p999), p99.99 (or p9999), max"
@@ -169,7 +176,20 @@ class SLOPoint:
     rate_per_s: float  # messages offered per second
     values_ns: tuple[float, ...]  # the SLO's statistic of each offer at this rate, in order
     median_ns: float
-    holds: bool  # the median meets the SLO
+    holds: bool  # most of its runs met the SLO and kept up (run_holds)
+    achieved_per_s: tuple[float, ...] = ()  # each offer's achieved rate, in order (none: not recorded)
+
+
+def run_holds(slo: LatencySLO, rate_per_s: float, value_ns: float, achieved_per_s: float | None) -> bool:
+    """Whether one offered run at ``rate_per_s`` meets ``slo``: its statistic does and it kept up."""
+    return slo.meets(value_ns) and (achieved_per_s is None or achieved_per_s >= KEPT_UP_SHARE * rate_per_s)
+
+
+def point_holds(slo: LatencySLO, point: SLOPoint) -> bool:
+    """A rate holds when most of its runs do (:func:`run_holds`)."""
+    achieved: tuple[float | None, ...] = point.achieved_per_s or (None,) * len(point.values_ns)
+    held = sum(run_holds(slo, point.rate_per_s, v, a) for v, a in zip(point.values_ns, achieved, strict=True))
+    return held > len(point.values_ns) - held
 
 
 @dataclass(frozen=True)
@@ -217,12 +237,12 @@ class SLOSearch:
                      f"{duration_text(low.median_ns)}" if low is not None else "")
             return f"no rate meets {self.slo} on this machine{worst} ({runs})"
         above = (f", {self.ceiling_per_s:,.0f}/s fails" if self.ceiling_per_s is not None
-                 else " (the highest rate searched: the mean service time's capacity)")
+                 else " (the highest rate searched)")
         return f"{self.slo} holds up to {self.rate_per_s:,.0f} messages/s{above} ({runs})"
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["points"] = [asdict(p) | {"values_ns": list(p.values_ns)} for p in self.points]
+        d["points"] = [asdict(p) | {"values_ns": list(p.values_ns), "achieved_per_s": list(p.achieved_per_s)} for p in self.points]
         return d | {"met": self.met, "orders_per_s": self.orders_per_s}
 
 
@@ -232,9 +252,9 @@ def highest_rate(rig: LatencyRig, slo: LatencySLO, *, low: float | None = None, 
     """The highest rate (messages per second) at which ``rig``'s latency meets ``slo`` (see the module docstring).
 
     ``low`` defaults to the larger of the capacity / 1,024 and the rate that offers a run in
-    :data:`MAX_OFFER_SECONDS`; ``high`` to the capacity: beyond it no queue is stable, however short a
-    run makes it look (when the SLO holds there, the answer is the capacity, and ``ceiling_per_s`` is
-    None).  ``progress(done, total, what)`` is called before each offer."""
+    :data:`MAX_OFFER_SECONDS`; ``high`` to :data:`HIGH_OVER_CAPACITY` x the capacity (when the SLO holds
+    there, the answer is ``high``, and ``ceiling_per_s`` is None).  A run that does not keep up fails,
+    whatever its latency.  ``progress(done, total, what)`` is called before each offer."""
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 99 or repeats % 2 == 0:
         raise InputError(f"repeats={repeats!r}: must be an odd number from 1 to 99 (the median is one of the runs)")
     if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and 0.001 <= tolerance <= 10):
@@ -249,7 +269,7 @@ def highest_rate(rig: LatencyRig, slo: LatencySLO, *, low: float | None = None, 
     started = time.monotonic()
     advance(0, max_offers, "service time (the capacity)")
     capacity = rig.service().capacity_per_s
-    high = high if high is not None else max(capacity, 1.0)
+    high = high if high is not None else max(HIGH_OVER_CAPACITY * capacity, 1.0)
     low = low if low is not None else max(capacity / 1024.0, rig.orders_per_rate / MAX_OFFER_SECONDS)
     low = min(low, high)
     points: list[SLOPoint] = []
@@ -258,15 +278,19 @@ def highest_rate(rig: LatencyRig, slo: LatencySLO, *, low: float | None = None, 
     def judge(rate: float) -> bool:
         nonlocal offers
         values: list[float] = []
+        achieved: list[float] = []
         held = failed = 0
         while held <= repeats // 2 and failed <= repeats // 2:
             advance(offers, max_offers, f"{rate:,.0f}/s offered, run {len(values) + 1}")
-            value = slo.value(rig.offer(rate).latency)
+            point = rig.offer(rate)
+            value = slo.value(point.latency)
             offers += 1
             values.append(value)
-            held, failed = held + slo.meets(value), failed + (not slo.meets(value))
+            achieved.append(float(point.achieved_per_s))
+            met = run_holds(slo, rate, value, point.achieved_per_s)
+            held, failed = held + met, failed + (not met)
         median = float(statistics.median(values))
-        points.append(SLOPoint(float(rate), tuple(values), median, slo.meets(median)))
+        points.append(SLOPoint(float(rate), tuple(values), median, held > failed, tuple(achieved)))
         return points[-1].holds
 
     def room() -> bool:  # offers left for a whole rate
