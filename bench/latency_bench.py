@@ -13,8 +13,8 @@ core, on one engine seeded with the default scenario's books (seed 0), pools res
    every rate once), so that the machine's slow moments fall on all rates alike; per rate, the median
    and range over repeats of p50 .. p99.99 and max;
 4. at 1M/s, in the same rounds: variants (no look-ahead; batches of 64; bursty arrivals; one cancel
-   per order) and growing books and pools (an engine without --reserve whose books keep what rests:
-   the runs in which a pool doubles, its stalls, summed over the repeats);
+   per order); then stalls: books that keep what rests, pools not reserved, offered run after run
+   until a pool doubles (the runs before it, and the one that stalls);
 5. the highest offered rate whose median p99 is at most 1 µs (lxdex_capacity.latency.slo's search).
 
 Targets (issue 14): at 1M orders/s offered, p99 <= 1 µs and p99.9 <= 5 µs; the highest rate with
@@ -39,6 +39,7 @@ from lxdex_capacity.scenarios.config import Scenario
 
 STATS = ("p50_ns", "p90_ns", "p99_ns", "p999_ns", "p9999_ns", "max_ns")
 TARGET_RATE, TARGET_P99_NS, TARGET_P999_NS, GOAL_RATE = 1_000_000, 1_000.0, 5_000.0, 3_000_000
+MAX_GROWING_RUNS = 30  # runs offered to growing books to catch a pool doubling (net growth ~30,000 orders a run here)
 
 
 def _us(ns: float) -> str:
@@ -75,8 +76,6 @@ def main() -> int:
         "batches of 64": LatencyRig(scenario, reserve=True, orders_per_rate=args.orders, batch=64),
         "bursty arrivals": LatencyRig(scenario, reserve=True, orders_per_rate=args.orders, arrivals="bursty"),
         "1 cancel per order": LatencyRig(scenario, reserve=True, orders_per_rate=args.orders, cancels_per_order=1.0),
-        # Books that keep what rests (not cut back to their seeded depth): the pools fill and double now and then.
-        "growing books and pools": LatencyRig(scenario.model_copy(update={"stationary": False}), reserve=False, orders_per_rate=args.orders),
     }
     service = rig.service()
     for other in variants.values():
@@ -90,6 +89,16 @@ def main() -> int:
             by_rate[rate].append(rig.offer(rate))
         for name, other in variants.items():
             by_variant[name].append(other.offer(TARGET_RATE))
+    # Stalls: stationary books never outgrow their pools once warm, so books that keep what rests (not cut
+    # back to their seeded depth) are offered run after run, pools not reserved, until one run's pool doubles.
+    growing = LatencyRig(scenario.model_copy(update={"stationary": False}), orders_per_rate=args.orders)
+    growing.service()
+    calm: list[Any] = []
+    stalled: list[Any] = []
+    while not stalled and len(calm) < MAX_GROWING_RUNS:
+        print(f"growing books: run {len(calm) + 1}", file=sys.stderr)
+        point = growing.offer(TARGET_RATE)
+        (stalled if point.stalls else calm).append(point)
     search = None
     if not args.no_search:
         from lxdex_capacity.latency.slo import highest_rate, parse_slo
@@ -105,7 +114,8 @@ def main() -> int:
                           "floor_p99_ns": _summary([f.floor["p99_ns"] for f in floors]),
                           "floor_p999_ns": _summary([f.floor["p999_ns"] for f in floors])},
         "rates": [{"offered_per_s": rate, **_row(f"{rate:,.0f}/s", points)} for rate, points in by_rate.items()],
-        "variants_at_1m": [_row(name, points) for name, points in by_variant.items()],
+        "variants_at_1m": [_row(name, points) for name, points in by_variant.items()]
+        + ([_row("growing books, no stall", calm)] if calm else []) + ([_row("growing books, a pool doubles", stalled)] if stalled else []),
         "highest_rate_p99_le_1us": search.rate_per_s if search is not None else None,
         "targets": {"p99_at_1m_ns": TARGET_P99_NS, "p999_at_1m_ns": TARGET_P999_NS, "goal_rate": GOAL_RATE, "met": met},
         "seconds": time.perf_counter() - began,
@@ -122,11 +132,11 @@ def main() -> int:
     print(f"this core's interruptions: {i['per_s']['median']:,.0f}/s, {i['lost_share']['median']:.1%} of the time; floor p99 "
           f"{_us(i['floor_p99_ns']['median'])} ({_us(i['floor_p99_ns']['low'])}-{_us(i['floor_p99_ns']['high'])}), p99.9 "
           f"{_us(i['floor_p999_ns']['median'])}")
-    header = f"{'offered':>22} {'achieved/s':>11} " + " ".join(f"{s[:-3]:>22}" for s in STATS) + f" {'stalls':>7}"
+    header = f"{'offered':>30} {'achieved/s':>11} " + " ".join(f"{s[:-3]:>22}" for s in STATS) + f" {'stalls':>7}"
     print(header)
     for row in figures["rates"] + figures["variants_at_1m"]:
         cells = " ".join(f"{_us(row[s]['median']):>8} ({_us(row[s]['low'])}-{_us(row[s]['high'])})".rjust(22) for s in STATS)
-        print(f"{row['name']:>22} {row['achieved_per_s']['median'] / 1e6:>10.2f}M {cells} {row['stalls']:>7,}")
+        print(f"{row['name']:>30} {row['achieved_per_s']['median'] / 1e6:>10.2f}M {cells} {row['stalls']:>7,}")
     verdict = "met" if met else "NOT met"
     print(f"\ntargets at 1M/s: p99 {_us(at_target['p99_ns']['median'])} µs (<= 1), p99.9 {_us(at_target['p999_ns']['median'])} µs (<= 5): "
           f"{verdict}")
