@@ -235,6 +235,9 @@ HOSTILE_LATENCY = [
     (("seed",), 7, "latency.seed=7: the latency run is on the report's scenario (seed 0)"),
     (("rates", 0, "a_new_figure"), INFINITY, "latency.rates[0].a_new_figure=inf: must be a finite number"),
     (("service",), "fast", "latency.service='fast': must be a table of keys"),
+    (("platform", "lost_share"), 2.0, "latency.platform.lost_share=2.0: input should be less than or equal to 1"),
+    (("platform", "floor", "p99_ns"), INFINITY, "latency.platform.floor.p99_ns=inf"),
+    (("platform", "seconds"), 0, "latency.platform.seconds=0: input should be greater than 0"),
 ]
 
 

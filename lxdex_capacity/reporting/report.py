@@ -69,6 +69,9 @@ def latency_ladder(capacity_per_s: float, shares: Sequence[float] = LOAD_SHARES)
     return [rate for rate in rates if rate > 0]
 
 
+PLATFORM_SECONDS = 0.5  # the spin that measures the core's own interruptions (lxdex_capacity.latency.platform)
+
+
 def measure_report_latency(scenario: Any, rates: Sequence[float] | None = None, orders_per_rate: int = REPORT_LATENCY_ORDERS,
                            progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
     """Per-order latency under load on ``scenario`` (its markets, seed and flow), pools reserved, Poisson
@@ -76,6 +79,7 @@ def measure_report_latency(scenario: Any, rates: Sequence[float] | None = None, 
     ``rates`` (default: :func:`latency_ladder` of the capacity just measured).  The books are seeded once.
     Returns :meth:`~lxdex_capacity.latency.harness.LatencyResult.as_dict`; ``progress(done, total, what)``."""
     from ..latency.harness import LatencyRig, warm_up
+    from ..latency.platform import measure_interruptions
 
     advance = progress or (lambda done, total, what: None)
     steps = 2 + (len(rates) if rates is not None else len(LOAD_SHARES))
@@ -83,6 +87,7 @@ def measure_report_latency(scenario: Any, rates: Sequence[float] | None = None, 
     warm_up()
     rig = LatencyRig(scenario, reserve=True, orders_per_rate=orders_per_rate)
     advance(1, steps, "service time")
+    platform = measure_interruptions(PLATFORM_SECONDS)
     service = rig.service()  # before the offered rates, on books as seeded
     offered = list(rates) if rates is not None else latency_ladder(service.capacity_per_s)
     steps = 2 + len(offered)
@@ -91,7 +96,7 @@ def measure_report_latency(scenario: Any, rates: Sequence[float] | None = None, 
         advance(2 + i, steps, f"{si(rate)} orders/s offered")
         points.append(rig.offer(rate))
     advance(steps, steps, "done")
-    return rig.result(points).as_dict()
+    return rig.result(points, platform).as_dict()
 
 
 def load_results(path: str | Path) -> dict[str, Any]:
@@ -196,6 +201,12 @@ def _latency_section(lat: dict[str, Any]) -> list[str]:
                      " / ".join(_percentile_cells(cancels))])
     rows.append(["capacity: one over the mean service time", f"{si(lat['capacity_per_s'])} {_messages(lat)}/s"])
     rows.append(["cycle counter step (the finest time resolved)", duration_text(lat["counter_ns"])])
+    platform = lat.get("platform")
+    if platform:
+        rows.append([f"this core's own interruptions (a {platform['seconds']:g} s spin): per second, share of the time, "
+                     "and the p99 / p99.9 they alone give a zero-time engine (the floor)",
+                     f"{platform['per_s']:,.0f}/s, {platform['lost_share']:.1%}, {duration_text(platform['floor']['p99_ns'])} / "
+                     f"{duration_text(platform['floor']['p999_ns'])}"])
     if lat.get("injected_delay_ns"):
         rows.append(["delay added to each order's service (a check of the harness)", duration_text(lat["injected_delay_ns"])])
     out.append(_table(["figure", "value"], rows) + "\n")

@@ -316,6 +316,28 @@ class LatencyRateRecord(LatencyPercentilesRecord):
     cancels: Count | None = None
 
 
+class PlatformFloorRecord(FileModel):
+    """The latency a zero-time engine would show for random arrivals, from the core's interruptions alone."""
+
+    p50_ns: LatencyNs
+    p90_ns: LatencyNs
+    p99_ns: LatencyNs
+    p999_ns: LatencyNs
+    p9999_ns: LatencyNs
+    max_ns: LatencyNs
+
+
+class PlatformRecord(FileModel):
+    """The core's own interruptions (:class:`~lxdex_capacity.latency.platform.Interruptions`)."""
+
+    seconds: Annotated[float, Field(gt=0, le=3_600, allow_inf_nan=False)]
+    per_s: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+    lost_share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+    median_ns: LatencyNs
+    max_ns: LatencyNs
+    floor: PlatformFloorRecord
+
+
 class LatencyRecord(_OpenRecord):
     """Per-order latency under load (:meth:`~lxdex_capacity.latency.harness.LatencyResult.as_dict`)."""
 
@@ -334,6 +356,7 @@ class LatencyRecord(_OpenRecord):
     look_ahead: bool | None = None
     cancels_per_order: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)] | None = None
     injected_delay_ns: LatencyNs | None = None
+    platform: PlatformRecord | None = None
 
 
 class ResultsFile(FileModel):
