@@ -63,7 +63,7 @@ from .layout import (
 # No kernel allocates, so none needs numba's reference counting (NRT).  With it on, every helper
 # call increfs and decrefs all 21 arrays of the Book tuple: measured at ~100 ns per call against
 # ~1 ns without, the difference between 3M and 30M+ operations per second.
-_kernel = njit(cache=True, _nrt=False)  # type: ignore[call-overload]  # numba's stubs omit its private _nrt option
+_kernel = njit(cache=True, nogil=True, _nrt=False)  # type: ignore[call-overload]  # numba's stubs omit its private _nrt option
 # Helpers (the functions named ``_...``) are only ever called from compiled code, which inlines them,
 # so they get no Python wrapper (for a Book, code to unbox 11 arrays) and are not cached on their
 # own: the kernels calling them are, with the helpers' code inside.  A fresh install compiles about

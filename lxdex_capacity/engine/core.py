@@ -129,17 +129,33 @@ class Engine:
 
     ``order_capacity`` and ``level_capacity`` only size the first allocation; pools double when
     full and reuse freed slots.  ``tape_capacity`` (a power of two) bounds the trade ring.
+    ``threads=k`` (k > 1) partitions the markets across k threads (``partition_of``, default
+    ``market % k``): a :class:`~lxdex_capacity.engine.partitioned.PartitionedEngine`, same API, same
+    per-order results.
     """
+
+    def __new__(cls, n_markets: int, *, threads: int = 1, **options: Any) -> Engine:
+        # Engine(n, threads=k) with k > 1 is a PartitionedEngine (a subclass, so its __init__ then runs).
+        if cls is Engine and threads != 1:
+            from .partitioned import PartitionedEngine
+
+            return super().__new__(PartitionedEngine)
+        return super().__new__(cls)
 
     def __init__(
         self,
         n_markets: int,
         *,
+        threads: int = 1,
+        partition_of: Any = None,
         order_capacity: int = MIN_CAPACITY,
         level_capacity: int = MIN_CAPACITY,
         tape_capacity: int = DEFAULT_TAPE_CAPACITY,
     ) -> None:
         self.n_markets = check_int("n_markets", n_markets, min_value=1, max_value=np.iinfo(np.int32).max // 2)
+        self.threads = 1
+        if partition_of is not None and np.any(check_int_array("partition_of", partition_of)):
+            raise InputError("partition_of: an engine of one thread has one partition, 0")
         order_capacity = check_int("order_capacity", order_capacity, min_value=1, max_value=MAX_ORDER_SLOTS)
         level_capacity = check_int("level_capacity", level_capacity, min_value=1, max_value=MAX_ORDER_SLOTS)
         tape_capacity = check_int("tape_capacity", tape_capacity, min_value=1)

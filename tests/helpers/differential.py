@@ -27,11 +27,11 @@ class FlowStats:
 
 
 class Differential:
-    def __init__(self, n_markets: int, seed: int, *, order_capacity: int = 8, level_capacity: int = 8) -> None:
+    def __init__(self, n_markets: int, seed: int, *, order_capacity: int = 8, level_capacity: int = 8, threads: int = 1) -> None:
         self.rng = np.random.default_rng(seed)
         self.n_markets = n_markets
         # Tiny initial pools force many growths mid-batch.
-        self.eng = Engine(n_markets, order_capacity=order_capacity, level_capacity=level_capacity, tape_capacity=1 << 16)
+        self.eng = Engine(n_markets, order_capacity=order_capacity, level_capacity=level_capacity, tape_capacity=1 << 16, threads=threads)
         self.ref = ReferenceEngine(n_markets)
         self.eng_ids: list[int] = []  # engine id of the reference's order k
         self.ref_of: dict[int, int] = {}

@@ -1,0 +1,77 @@
+"""``Engine(n, threads=k)``: markets partitioned across threads, every order's result as one engine's.
+
+The reference matcher's differential flows (every order type, cancels, reduces, invalid orders, pool
+growth mid-batch) run on partitioned engines; a seeded simulation flow gives the same per-order
+results, trades and books with 1 to 4 threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers.differential import Differential
+from lxdex_capacity.engine import Engine
+from lxdex_capacity.engine.partitioned import PartitionedEngine
+from lxdex_capacity.errors import InputError
+
+
+@pytest.mark.parametrize("threads, n_markets, seed", [(2, 7, 21), (3, 40, 22), (4, 13, 23), (2, 2, 24)])
+def test_a_partitioned_engine_matches_the_reference(threads, n_markets, seed):
+    stats = Differential(n_markets, seed, threads=threads).run(40_000)
+    assert stats.trades > 5_000 and stats.cancels > 5_000 and stats.reduces > 2_000
+
+
+def _flow(n_markets: int, n: int, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    markets = rng.integers(-1, n_markets + 1, n)  # a few orders for no market
+    sides = rng.integers(0, 2, n)
+    prices = 1_000 + rng.integers(-8, 9, n)
+    qtys = rng.integers(1, 20, n)
+    types = rng.choice(5, n, p=[0.7, 0.05, 0.1, 0.05, 0.1])
+    return markets, sides, prices, qtys, types
+
+
+@pytest.mark.parametrize("threads", [2, 3, 4])
+def test_every_order_has_one_engines_status_and_fill_and_every_market_its_trades_and_book(threads):
+    n_markets = 50
+    one, many = Engine(n_markets, tape_capacity=1 << 16), Engine(n_markets, threads=threads, tape_capacity=1 << 16)
+    assert isinstance(many, PartitionedEngine) and many.threads == threads
+    ids_one: list[np.ndarray] = []
+    ids_many: list[np.ndarray] = []
+    for batch in range(20):
+        flow = _flow(n_markets, 2_000, batch)
+        a, b = one.submit(*flow), many.submit(*flow)
+        assert np.array_equal(a.status, b.status) and np.array_equal(a.filled, b.filled)
+        assert np.array_equal(a.order_ids < 0, b.order_ids < 0)
+        ids_one.append(a.order_ids)
+        ids_many.append(b.order_ids)
+        # cancel and reduce the same orders (by arrival) on both
+        every_one, every_many = np.concatenate(ids_one), np.concatenate(ids_many)
+        pick = np.random.default_rng(batch).integers(0, len(every_one), 300)
+        assert np.array_equal(one.cancel(every_one[pick[:150]]), many.cancel(every_many[pick[:150]]))
+        assert np.array_equal(one.reduce(every_one[pick[150:]], np.full(150, 2)), many.reduce(every_many[pick[150:]], np.full(150, 2)))
+    assert one.trade_count == many.trade_count and one.resting_orders == many.resting_orders
+    assert one.totals() == many.totals()
+    t1, tk = one.trades(), many.trades()
+    for field in ("market", "price", "qty", "taker_side"):
+        assert np.array_equal(t1[field], tk[field]), field
+    for m in range(n_markets):
+        for side in (0, 1):
+            assert np.array_equal(one.depth(m, side, 50), many.depth(m, side, 50))
+            a, b = one.book_orders(m, side), many.book_orders(m, side)
+            assert np.array_equal(a["price"], b["price"]) and np.array_equal(a["qty"], b["qty"])
+    for name, values in one.market_stats().items():
+        assert np.array_equal(values, many.market_stats()[name]), name
+    assert np.array_equal(one.best_bid(np.arange(n_markets)), many.best_bid(np.arange(n_markets)))
+    assert many.memory().resting_orders == one.resting_orders
+
+
+def test_partitions_follow_the_assignment_given_and_refuse_an_empty_one():
+    eng = Engine(6, threads=2, partition_of=[0, 0, 0, 0, 1, 1])
+    assert eng.markets_of(1).tolist() == [4, 5]  # type: ignore[attr-defined]
+    with pytest.raises(InputError, match="partition 1 of 2 holds no market"):
+        Engine(3, threads=2, partition_of=[0, 0, 0])
+    with pytest.raises(InputError, match="threads=0"):
+        Engine(3, threads=0)
+    with pytest.raises(InputError, match="has one book per partition"):
+        _ = eng.book
