@@ -53,6 +53,7 @@ from lxdex_capacity.scenarios.config import Scenario
 from lxdex_capacity.simulation import simulate
 simulate(Scenario(markets=60, trades=2_000))
 simulate(Scenario(markets=60, trades=2_000, cancel_rate=0.5, seed=3), shards=2)
+simulate(Scenario(markets=60, trades=2_000, seed=4), threads=3)
 """,
     "profile": """
 from lxdex_capacity.profiling.breakdown import layout_comparison

@@ -697,3 +697,47 @@ def cancel_furthest(book, markets, counts, out_cancelled):
             cancelled += 1
         out_cancelled[i] = cancelled
 
+
+
+# ---------------------------------------------------------------------- partitions (Engine(threads=k))
+@_kernel
+def split_by_partition(markets, partition_of, local_of, out_order, out_local, out_bounds):
+    """A batch's orders grouped by partition, each group in arrival order (a counting sort): group ``p`` is
+    ``out_order[out_bounds[p]:out_bounds[p + 1]]``; ``out_local[j]`` is the local market of order
+    ``out_order[j]``.  An order for no market goes to partition 0 as market -1 (rejected there as one
+    engine rejects it)."""
+    n_markets = len(partition_of)
+    parts = len(out_bounds) - 1
+    for p in range(parts + 1):
+        out_bounds[p] = 0
+    for i in range(len(markets)):
+        m = markets[i]
+        p = partition_of[m] if 0 <= m < n_markets else 0
+        out_bounds[p + 1] += 1
+    for p in range(parts):
+        out_bounds[p + 1] += out_bounds[p]
+    for i in range(len(markets)):
+        m = markets[i]
+        valid = 0 <= m < n_markets
+        p = partition_of[m] if valid else 0
+        j = out_bounds[p]
+        out_order[j] = i
+        out_local[j] = local_of[m] if valid else -1
+        out_bounds[p] = j + 1
+    for p in range(parts, 0, -1):  # the placement advanced each start to the next group's: shift back
+        out_bounds[p] = out_bounds[p - 1]
+    out_bounds[0] = 0
+
+
+@_kernel
+def number_trades(t_taker, first, count, ids, arrival, out_sequence):
+    """Give the ``count`` trades from ring position ``first`` (mod the ring) the arrival number of their
+    taker: ``ids`` are the batch's orders of this partition in arrival order, ``arrival`` their numbers.
+    A taker's trades are consecutive and takers trade in arrival order, so one pass over both suffices."""
+    mask = len(t_taker) - 1
+    j = 0
+    for t in range(first, first + count):
+        taker = t_taker[t & mask]
+        while ids[j] != taker:
+            j += 1
+        out_sequence[t & mask] = arrival[j]

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..validation import check_int, check_int_array, check_same_length
+from . import _kernels as k
 from .core import BOOK_ORDER_DTYPE, DEFAULT_TAPE_CAPACITY, MIN_CAPACITY, Engine, MemoryReport, SubmitResult
 from .layout import TRADE_DTYPE
 
@@ -120,15 +121,14 @@ class PartitionedEngine(Engine):
         qtys = check_int_array("qtys", qtys)
         types = np.zeros(len(markets), dtype=np.int64) if types is None else check_int_array("types", types)
         n = check_same_length(markets=markets, sides=sides, prices=prices, qtys=qtys, types=types)
-        valid = (markets >= 0) & (markets < self.n_markets)
-        known = np.where(valid, markets, 0)
-        # An order for no market goes to partition 0 as market -1, which rejects it exactly as one engine does.
-        local = np.where(valid, self._local_of[known], -1)
-        groups = self._by_partition(np.where(valid, self._partition_of[known], 0))
+        order, local, bounds = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(self.threads + 1, np.int64)
+        k.split_by_partition(markets, self._partition_of, self._local_of, order, local, bounds)
+        groups = [order[bounds[p]:bounds[p + 1]] if bounds[p + 1] > bounds[p] else None for p in range(self.threads)]
         before = [part.trade_count for part in self._parts]
 
         def work(p: int, idx: np.ndarray) -> SubmitResult:
-            return self._parts[p].submit(local[idx], sides[idx], prices[idx], qtys[idx], types[idx])
+            lo, hi = bounds[p], bounds[p + 1]
+            return self._parts[p].submit(local[lo:hi], sides[idx], prices[idx], qtys[idx], types[idx])
 
         results = self._each(work, groups)
         order_ids, filled, status = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int8)
@@ -138,25 +138,14 @@ class PartitionedEngine(Engine):
             order_ids[idx] = self._global_ids(res.order_ids, p)
             filled[idx] = res.filled
             status[idx] = res.status
-            self._number_trades(p, before[p], idx, res.order_ids)
+            part = self._parts[p]
+            printed = part.trade_count - before[p]
+            if printed > 0:  # each of this batch's trades gets its taker's arrival number
+                kept = min(printed, part.tape_capacity)
+                k.number_trades(part.book.t_taker, part.trade_count - kept, kept, res.order_ids, idx + self._arrivals,
+                                self._sequence[p])
         self._arrivals += n
         return SubmitResult(order_ids, filled, status)
-
-    def _number_trades(self, p: int, before: int, idx: np.ndarray, local_ids: np.ndarray) -> None:
-        """Give partition ``p``'s trades of this batch the arrival number of their taker."""
-        part = self._parts[p]
-        printed = part.trade_count - before
-        if printed <= 0:
-            return
-        kept = min(printed, part.tape_capacity)
-        takers = part.trades(last=kept)["taker_id"]
-        accepted = local_ids >= 0
-        ids, where = local_ids[accepted], idx[accepted]
-        order = np.argsort(ids)
-        found = order[np.searchsorted(ids[order], takers)]
-        ring = self._sequence[p]
-        slots = np.arange(part.trade_count - kept, part.trade_count) % len(ring)
-        ring[slots] = self._arrivals + where[found]
 
     def cancel(self, order_ids: Any) -> np.ndarray:
         """Cancel resting orders; ``False`` where the id is unknown, filled or already cancelled."""

@@ -23,7 +23,7 @@ from ..scenarios.generator import Part
 from ..scenarios.tiers import tier_ranges
 from . import _kernels as k
 
-__all__ = ["ASSIGNMENT", "ShardLoad", "head_size", "split", "expected_load"]
+__all__ = ["ASSIGNMENT", "ShardLoad", "head_size", "split", "expected_load", "thread_partitions"]
 
 ASSIGNMENT = ("balanced by expected load (flow share + resting-order share): the busiest markets placed heaviest "
               "first on the least-loaded shard, the rest strided by activity rank")
@@ -86,3 +86,19 @@ def expected_load(scenario: Scenario, parts: list[Part]) -> list[ShardLoad]:
         ranks = part.ranks(scenario.markets)
         out.append(ShardLoad(part.shard, len(ranks), float(weights[ranks].sum()), float(depth[ranks].sum())))
     return out
+
+
+def thread_partitions(scenario: Scenario, ranks: np.ndarray, threads: int) -> np.ndarray | None:
+    """The partition of each of ``ranks`` (a shard's markets) across ``threads`` threads of its engine: the
+    shard the same split would give it (:func:`split` into ``threads`` shards), so that threads balance by
+    expected load as shards do.  ``None`` with one thread; round-robin over the shard's own markets when
+    the split would leave a thread none of them (a small shard of a sharded run)."""
+    if threads == 1:
+        return None
+    first = split(scenario, threads)[0]
+    head = len(first.head_shard)
+    partition = np.where(ranks < head, first.head_shard[np.minimum(ranks, max(head - 1, 0))] if head else 0, (ranks - head) % threads)
+    if len(np.unique(partition)) < threads:
+        return np.arange(len(ranks), dtype=np.int64) % threads
+    return partition.astype(np.int64)
+

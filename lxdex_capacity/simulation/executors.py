@@ -23,6 +23,7 @@ __all__ = ["Executor", "InProcess", "OnDask"]
 class Executor(Protocol):
     mode: str
     shards: int
+    threads: int  # each shard's engine's threads
     failed: dict[int, str]
     scheduler: str | None
 
@@ -42,12 +43,13 @@ class InProcess:
 
     scheduler: str | None = None
 
-    def __init__(self, scenario: Scenario, parts: list[Part]) -> None:
+    def __init__(self, scenario: Scenario, parts: list[Part], threads: int = 1) -> None:
         self.shards = shards = len(parts)
+        self.threads = threads
         self.mode = "process" if shards == 1 else "shards"
         self.failed: dict[int, str] = {}
         first = Generator(scenario, parts[0])
-        self.workers = [ShardWorker(scenario, part, generator=first.for_shard(part.shard)) for part in parts]
+        self.workers = [ShardWorker(scenario, part, generator=first.for_shard(part.shard), threads=threads) for part in parts]
 
     def call(self, method: str, *args: Any) -> list[Any]:
         return [self.call_one(k, method, *args) for k in range(self.shards)]
@@ -69,8 +71,9 @@ class InProcess:
 class OnDask:
     """Each shard an actor on a Dask worker of ``client``'s cluster, spread over the workers round-robin."""
 
-    def __init__(self, client: Any, scenario: Scenario, parts: list[Part]) -> None:
+    def __init__(self, client: Any, scenario: Scenario, parts: list[Part], threads: int = 1) -> None:
         self.client = client
+        self.threads = threads
         self.shards = len(parts)
         self.mode = "dask"
         self.failed: dict[int, str] = {}
@@ -78,7 +81,7 @@ class OnDask:
         workers = sorted(client.scheduler_info()["workers"])
         if not workers:
             raise LxdexError("the Dask cluster has no workers")
-        futures = [client.submit(ShardWorker, scenario.as_dict(), part, True, actor=True, pure=False,
+        futures = [client.submit(ShardWorker, scenario.as_dict(), part, True, None, threads, actor=True, pure=False,
                                  workers=[workers[k % len(workers)]]) for k, part in enumerate(parts)]
         self.actors: dict[int, Any] = {}
         wait_done(futures)  # polls: an interrupt that Python swallowed is raised while waiting (see distributed.py)

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from .. import __version__
+from ..engine.partitioned import MAX_THREADS
 from ..errors import InputError
 from ..machine import machine_info
 from ..profiling.memory import ProcessMemory
@@ -101,6 +102,7 @@ class Execution:
     shards: int
     assignment: str  # which shard holds which market
     scheduler: str | None = None
+    threads: int = 1  # each engine's markets partitioned across this many threads (Engine(threads=k))
 
 
 @dataclass(frozen=True)
@@ -267,6 +269,7 @@ class ExecutionRecord(FileModel):
     shards: Annotated[int, Field(ge=1, le=MAX_SHARDS)]
     assignment: Text
     scheduler: Text | None
+    threads: Annotated[int, Field(ge=1, le=MAX_THREADS)] = 1
 
 
 class MemoryRecord(FileModel):

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.partitioned import MAX_THREADS
 from ..errors import CapacityError, InputError
 from ..memory_guard import refuse_unless_it_fits
 from ..profiling.breakdown import breakdown_as_dict, breakdown_from_sums
@@ -246,6 +247,7 @@ def simulate(
     *,
     shards: int = 1,
     client: Any = None,
+    threads: int = 1,
 ) -> SimulationResult:
     """Run ``scenario`` as ``shards`` shards (in this process, or on the Dask ``client``'s workers).
 
@@ -256,6 +258,9 @@ def simulate(
     if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= min(MAX_SHARDS, scenario.markets):
         raise InputError(f"shards={shards!r} must be an integer from 1 to {min(MAX_SHARDS, scenario.markets):,} "
                          f"(at most one shard per market)")
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= min(MAX_THREADS, scenario.markets):
+        raise InputError(f"threads={threads!r} must be an integer from 1 to {min(MAX_THREADS, scenario.markets):,} "
+                         f"(at most one thread per market)")
     if inspect is not None and (shards != 1 or client is not None):
         raise InputError("inspecting the engine needs the run in one process (shards=1, no Dask client)")
     progress = progress or _no_progress
@@ -275,7 +280,7 @@ def simulate(
     try:
         start = time.perf_counter()
         parts = split(scenario, shards)
-        executor = InProcess(scenario, parts) if client is None else OnDask(client, scenario, parts)
+        executor = InProcess(scenario, parts, threads) if client is None else OnDask(client, scenario, parts, threads)
         run = _Run(scenario, executor, progress)
         progress("empty", 1, 1)
         run.measure("empty", time.perf_counter() - start)
@@ -326,7 +331,8 @@ def simulate(
                 "trades_top_share": top_share_from_counts(*trade_counts, scenario.market_share),
                 "top_market_share": scenario.market_share,
             },
-            execution=Execution(mode=executor.mode, shards=executor.shards, assignment=ASSIGNMENT, scheduler=executor.scheduler),
+            execution=Execution(mode=executor.mode, shards=executor.shards, assignment=ASSIGNMENT, scheduler=executor.scheduler,
+                                threads=threads),
             shards=_shard_results(scenario, parts, run, summaries) if executor.shards > 1 else [],
             failed_shards=sorted(executor.failed),
         )

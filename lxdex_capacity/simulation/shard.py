@@ -31,6 +31,7 @@ from ..errors import CapacityError
 from ..scenarios.generator import FlowBatch, Generator
 from ..scenarios.tiers import tier_ranges
 from . import _kernels as k
+from .assignment import thread_partitions
 
 __all__ = ["Shard", "ShardCounters", "SEED_CHUNK_MARKETS"]
 
@@ -99,14 +100,15 @@ class ShardCounters:
 class Shard:
     """The engine, books and bookkeeping of shard ``shard`` of ``shards`` of one scenario's run."""
 
-    def __init__(self, generator: Generator) -> None:
+    def __init__(self, generator: Generator, threads: int = 1) -> None:
         self.generator = generator
         self.scenario = generator.scenario
         self.shard, self.shards = generator.shard, generator.shards
         self.markets = generator.local_markets
         if self.markets < 1:
             raise CapacityError(f"shard {self.shard} of {self.shards} holds no market of {self.scenario.markets:,}")
-        self.engine = Engine(self.markets, tape_capacity=self.scenario.trades_retained)
+        self.engine = Engine(self.markets, tape_capacity=self.scenario.trades_retained, threads=threads,
+                             partition_of=thread_partitions(self.scenario, generator.global_ids(), threads))
         self.mids = generator.mids(generator.global_ids())
         self.targets = np.zeros(self.markets, dtype=np.int64)  # seeded depth per market
         self.resting = np.zeros(self.markets, dtype=np.int64)  # resting orders per market, kept exactly

@@ -39,8 +39,15 @@ def warm_up_kernels() -> None:
 # submit, the largest kernel, with the seeding and the lookups (warm_up_matching), and the flow's
 # kernels with the rest (warm_up_flow, in a child process, which spends its first second importing).
 
-def _tiny_shard() -> Shard:
-    return Shard(Generator(Scenario(markets=2, trades=8, batch=8, trades_retained=1024, cancel_rate=0.5)))
+def _tiny_shard(threads: int = 1) -> Shard:
+    return Shard(Generator(Scenario(markets=2, trades=8, batch=8, trades_retained=1024, cancel_rate=0.5)), threads)
+
+
+def _warm_up_threads() -> None:
+    """What an engine of several threads adds: splitting a batch by partition, numbering its trades."""
+    tiny = _tiny_shard(threads=2)
+    tiny.seed(0, tiny.markets)
+    tiny.step(0, 8)
 
 
 def warm_up_run() -> None:
@@ -51,6 +58,7 @@ def warm_up_run() -> None:
     tiny.engine.best_bid(np.arange(tiny.markets))
     tiny.engine.lookup_latency_ns([0] * 32)
     split(tiny.scenario, 2)
+    _warm_up_threads()
 
 
 def warm_up_matching() -> None:
@@ -58,6 +66,7 @@ def warm_up_matching() -> None:
     tiny.seed(0, tiny.markets)
     tiny.engine.best_bid(np.arange(tiny.markets))
     tiny.engine.lookup_latency_ns([0] * 32)
+    _warm_up_threads()
 
 
 def warm_up_flow() -> None:
@@ -134,14 +143,14 @@ class ShardWorker:
     machinery too, slowing every step several-fold."""
 
     def __init__(self, scenario: dict[str, Any] | Scenario, part: Part, own_process: bool = False,
-                 generator: Generator | None = None) -> None:
+                 generator: Generator | None = None, threads: int = 1) -> None:
         self.began = time.perf_counter()
         self.own_process = own_process
         if own_process:
             warm_up_kernels()
         scenario = scenario if isinstance(scenario, Scenario) else scenario_from_dict(scenario)
         self.scenario = scenario
-        self.shard = Shard(generator or Generator(scenario, part))
+        self.shard = Shard(generator or Generator(scenario, part), threads)
 
     def seed_chunks(self) -> list[tuple[int, int]]:
         """Ranges of local markets seeded in one go (bounded, so the seed orders' arrays stay small)."""
