@@ -99,11 +99,15 @@ def _timed(call: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def seeded_flow(n_markets: int = 21_000, target_trades: int = 1_000_000, seed: int = 0, batch: int = 1 << 16) -> SeededFlowResult:
+def seeded_flow(n_markets: int = 21_000, target_trades: int = 1_000_000, seed: int = 0, batch: int = 1 << 16,
+                threads: int = 1) -> SeededFlowResult:
     """Orders/s through matching: the scenario's Zipf flow on its tiered books (no trimming, no
-    bookkeeping: only ``Engine.submit`` is timed) until ``target_trades`` trades."""
+    bookkeeping: only ``Engine.submit`` is timed) until ``target_trades`` trades; with ``threads``, the
+    markets partitioned across that many threads as a threaded simulation partitions them."""
+    from ..simulation.assignment import thread_partitions
+
     gen, mids, seeds = _tiered_orders(n_markets, seed)
-    eng = Engine(n_markets)
+    eng = Engine(n_markets, threads=threads, partition_of=thread_partitions(gen.scenario, gen.global_ids(), threads))
     seed_time = _timed(lambda: eng.submit(seeds.markets, seeds.sides, seeds.prices, seeds.qtys))
     seeded = eng.resting_orders
     start_trades = eng.trade_count
