@@ -11,7 +11,8 @@ import typer
 
 from ..atomic import check_output_folder, make_folder, strict_json, write_text_atomic
 from ..console import compile_step, phase_progress
-from ..errors import CheckFailed
+from ..engine.partitioned import MAX_THREADS
+from ..errors import CheckFailed, InputError
 from ..simulation.results import MAX_SHARDS
 from .app import app
 from .options import FORCE, MARKETS, SCENARIO, SEED, TRADES, json_option, output_path, scenario_from_options
@@ -33,13 +34,16 @@ def simulate(
     force: bool = FORCE,
     shards: int | None = typer.Option(None, min=1, max=MAX_SHARDS, help="Split the markets into this many shards, each an engine on a Dask worker (a local cluster of that many workers unless --scheduler); the result is the same run, whatever the count."),
     scheduler: str | None = typer.Option(None, help="Run the shards on the Dask cluster at this scheduler address."),
+    threads: int = typer.Option(1, min=1, max=MAX_THREADS, help="Partition each engine's markets across this many threads (balanced by expected load); every order's result is the same, whatever the count."),
     as_json: bool = json_option(),
 ) -> None:
     """Build the markets, seed their books, trade, and report each phase's memory and the throughput."""
     scenario = scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
     if out_dir is not None:
         check_output_folder(out_dir)
-    result = _run(scenario, shards or 1, scheduler, force)
+    if threads > scenario.markets:
+        raise InputError(f"--threads={threads}: more threads than markets ({scenario.markets:,}); at most one thread per market")
+    result = _run(scenario, shards or 1, scheduler, force, threads)
     if result.stalled:
         warn_stalled(result.traded.trades, scenario.trades, scenario.taker_share)
     text = strict_json(result.to_dict())
@@ -53,7 +57,7 @@ def simulate(
         raise CheckFailed("; ".join(f"shard {s.shard} failed: {s.error}" for s in result.shards if s.error))
 
 
-def _run(scenario: Scenario, shards: int, scheduler: str | None, force: bool) -> SimulationResult:
+def _run(scenario: Scenario, shards: int, scheduler: str | None, force: bool, threads: int = 1) -> SimulationResult:
     """The run in this process (one shard, no scheduler), or its shards on Dask workers: a local
     cluster of ``shards`` workers unless ``scheduler``."""
     from ..simulation import check_memory
@@ -69,7 +73,7 @@ def _run(scenario: Scenario, shards: int, scheduler: str | None, force: bool) ->
 
             client = stack.enter_context(dask_client(None if scheduler else shards, scheduler))
         advance = stack.enter_context(phase_progress())
-        return run_simulation(scenario, progress=advance, force=force, shards=shards, client=client)
+        return run_simulation(scenario, progress=advance, force=force, shards=shards, client=client, threads=threads)
 
 
 @app.command()

@@ -741,3 +741,23 @@ def number_trades(t_taker, first, count, ids, arrival, out_sequence):
         while ids[j] != taker:
             j += 1
         out_sequence[t & mask] = arrival[j]
+
+
+@_kernel
+def group_by_partition(which, out_order, out_bounds):
+    """Indices ``0..len(which)-1`` grouped by ``which[i]`` (a partition, 0..len(out_bounds)-2), each group in
+    index order (a counting sort): group ``p`` is ``out_order[out_bounds[p]:out_bounds[p + 1]]``."""
+    parts = len(out_bounds) - 1
+    for p in range(parts + 1):
+        out_bounds[p] = 0
+    for i in range(len(which)):
+        out_bounds[which[i] + 1] += 1
+    for p in range(parts):
+        out_bounds[p + 1] += out_bounds[p]
+    for i in range(len(which)):
+        p = which[i]
+        out_order[out_bounds[p]] = i
+        out_bounds[p] += 1
+    for p in range(parts, 0, -1):
+        out_bounds[p] = out_bounds[p - 1]
+    out_bounds[0] = 0

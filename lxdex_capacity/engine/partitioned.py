@@ -100,8 +100,8 @@ class PartitionedEngine(Engine):
 
     def _by_partition(self, which: np.ndarray) -> list[np.ndarray | None]:
         """The indices of ``which`` (a partition per element) grouped by partition, each in its original order."""
-        order = np.argsort(which, kind="stable")
-        bounds = np.searchsorted(which[order], np.arange(self.threads + 1))
+        order, bounds = np.empty(len(which), np.int64), np.empty(self.threads + 1, np.int64)
+        k.group_by_partition(np.ascontiguousarray(which, dtype=np.int64), order, bounds)
         return [order[bounds[p]:bounds[p + 1]] if bounds[p + 1] > bounds[p] else None for p in range(self.threads)]
 
     def _global_ids(self, local: np.ndarray, partition: int) -> np.ndarray:
@@ -226,7 +226,7 @@ class PartitionedEngine(Engine):
         global market and order ids; with ``last``, the newest ``last`` of them."""
         pieces, sequence = [], []
         for p, part in enumerate(self._parts):
-            tape = part.trades()
+            tape = part.trades(last)  # the newest ``last`` overall are among each partition's newest ``last``
             if not len(tape):
                 continue
             ring = self._sequence[p]

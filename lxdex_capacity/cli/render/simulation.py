@@ -22,6 +22,8 @@ def print_simulation(result: SimulationResult) -> None:
     execution = result.execution
     how = "one process" if execution.mode == "process" else (
         f"{execution.shards} shards " + ("on Dask workers" if execution.mode == "dask" else "in one process"))
+    if execution.threads > 1:
+        how += f", each engine's markets across {execution.threads} threads"
     table = Table(title=f"lxdex simulate — {scenario.markets:,} markets ({r.universe['securities']:,} securities, "
                   f"{r.universe['crypto']:,} crypto), seed {scenario.seed}, {how}")
     table.add_column("phase")
