@@ -761,3 +761,25 @@ def group_by_partition(which, out_order, out_bounds):
     for p in range(parts, 0, -1):
         out_bounds[p] = out_bounds[p - 1]
     out_bounds[0] = 0
+
+
+@_kernel
+def gather_orders(order, sides, prices, qtys, types, out_sides, out_prices, out_qtys, out_types):
+    """One partition's orders (``order``: their places in the batch, in arrival order), gathered contiguously."""
+    for j in range(len(order)):
+        i = order[j]
+        out_sides[j] = sides[i]
+        out_prices[j] = prices[i]
+        out_qtys[j] = qtys[i]
+        out_types[j] = types[i]
+
+
+@_kernel
+def scatter_results(order, partition, threads, ids, filled, status, out_ids, out_filled, out_status):
+    """A partition's per-order results put back at the orders' places in the batch, ids made global
+    (``local * threads + partition``; -1 stays -1)."""
+    for j in range(len(order)):
+        i = order[j]
+        out_ids[i] = ids[j] * threads + partition if ids[j] >= 0 else -1
+        out_filled[i] = filled[j]
+        out_status[i] = status[j]

@@ -124,26 +124,23 @@ class PartitionedEngine(Engine):
         order, local, bounds = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(self.threads + 1, np.int64)
         k.split_by_partition(markets, self._partition_of, self._local_of, order, local, bounds)
         groups = [order[bounds[p]:bounds[p + 1]] if bounds[p + 1] > bounds[p] else None for p in range(self.threads)]
-        before = [part.trade_count for part in self._parts]
-
-        def work(p: int, idx: np.ndarray) -> SubmitResult:
-            lo, hi = bounds[p], bounds[p + 1]
-            return self._parts[p].submit(local[lo:hi], sides[idx], prices[idx], qtys[idx], types[idx])
-
-        results = self._each(work, groups)
         order_ids, filled, status = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int8)
-        for p, (idx, res) in enumerate(zip(groups, results, strict=True)):
-            if idx is None:
-                continue
-            order_ids[idx] = self._global_ids(res.order_ids, p)
-            filled[idx] = res.filled
-            status[idx] = res.status
-            part = self._parts[p]
-            printed = part.trade_count - before[p]
+        arrivals = self._arrivals
+
+        def work(p: int, idx: np.ndarray) -> None:
+            # Everything per order happens here, in compiled code that releases the GIL: the partitions overlap.
+            part, m = self._parts[p], len(idx)
+            cols = [np.empty(m, np.int64) for _ in range(4)]
+            k.gather_orders(idx, sides, prices, qtys, types, *cols)
+            before = part.trade_count
+            res = part.submit(local[bounds[p]:bounds[p + 1]], *cols)
+            k.scatter_results(idx, p, self.threads, res.order_ids, res.filled, res.status, order_ids, filled, status)
+            printed = part.trade_count - before
             if printed > 0:  # each of this batch's trades gets its taker's arrival number
                 kept = min(printed, part.tape_capacity)
-                k.number_trades(part.book.t_taker, part.trade_count - kept, kept, res.order_ids, idx + self._arrivals,
-                                self._sequence[p])
+                k.number_trades(part.book.t_taker, part.trade_count - kept, kept, res.order_ids, idx + arrivals, self._sequence[p])
+
+        self._each(work, groups)
         self._arrivals += n
         return SubmitResult(order_ids, filled, status)
 
