@@ -75,3 +75,20 @@ def test_partitions_follow_the_assignment_given_and_refuse_an_empty_one():
         Engine(3, threads=0)
     with pytest.raises(InputError, match="has one book per partition"):
         _ = eng.book
+
+
+def test_simulate_and_bench_with_threads_give_the_same_run(tmp_path):
+    import json
+
+    from helpers import run_cli
+
+    one = run_cli("simulate", "--markets", "300", "--trades", "20000", "--json")
+    two = run_cli("simulate", "--markets", "300", "--trades", "20000", "--threads", "3", "--json")
+    assert one.exit_code == 0 and two.exit_code == 0, two.stderr
+    a, b = json.loads(one.stdout), json.loads(two.stdout)
+    assert a["tape_checksum"] == b["tape_checksum"] and a["market_checksum"] == b["market_checksum"]
+    assert b["execution"]["threads"] == 3 and a["execution"]["threads"] == 1
+    bench = run_cli("bench", "--quick", "--markets", "300", "--trades", "2000", "--threads", "2", "--json")
+    assert bench.exit_code == 0, bench.stderr
+    assert json.loads(bench.stdout)["config"]["threads"] == 2
+    assert "--threads=200: more threads than markets" in run_cli("simulate", "--markets", "100", "--threads", "200").stderr

@@ -7,6 +7,8 @@ from dataclasses import replace
 import typer
 
 from ..console import compile_step, tick_progress
+from ..engine.partitioned import MAX_THREADS
+from ..errors import InputError
 from .app import app
 from .options import FORCE, json_option
 from .render import print_json
@@ -20,21 +22,24 @@ def bench(
     repeat: int | None = typer.Option(None, min=1, max=1000, help="Runs per workload; figures are medians (default 3; 1 with --quick)."),
     seed: int | None = typer.Option(None, min=0, max=2**63 - 1 - 2000, help="Seed of the first run (run i uses seed+i; default 0)."),
     quick: bool = typer.Option(False, "--quick", help="Small sizes, one run: a smoke test, not a measurement (options given still apply)."),
+    threads: int = typer.Option(1, min=1, max=MAX_THREADS, help="The seeded flow's engine partitions its markets across this many threads (pinned to as many cores)."),
     force: bool = FORCE,
     as_json: bool = json_option("Print one JSON object instead of a table."),
 ) -> None:
     """Benchmark the engine: orders/s through matching, cancel-heavy messages/s, lookups/s, bytes."""
-    from ..profiling.report import BenchConfig, pin_to_one_core, run_benchmarks
+    from ..profiling.report import BenchConfig, pin_to_cores, run_benchmarks
     from ..scenarios.config import Scenario
     from ..simulation import check_memory
 
     config = BenchConfig.quick() if quick else BenchConfig(repeat=3)
-    given = {"markets": markets, "trades": trades, "repeat": repeat, "seed": seed}
+    given = {"markets": markets, "trades": trades, "repeat": repeat, "seed": seed, "threads": threads}
     config = replace(config, **{key: value for key, value in given.items() if value is not None})
     # The seeded-flow workload holds the largest engine: refuse before building it, as simulate does.
     check_memory(Scenario(markets=config.markets, seed=config.seed), force)
     compile_step("bench")  # before pinning: a fresh install compiles on two cores
-    pinned = pin_to_one_core()
+    if config.threads > config.markets:
+        raise InputError(f"--threads={config.threads}: more threads than markets ({config.markets:,})")
+    pinned = pin_to_cores(config.threads)
     with tick_progress("seeded_flow", total=4 * (config.warmup + config.repeat)) as tick:
         report = run_benchmarks(config, advance=tick)
     report["machine"]["pinning"] = pinned

@@ -15,7 +15,7 @@ from .. import __version__
 from ..machine import machine_info
 from . import engine_bench as eb
 
-__all__ = ["BenchConfig", "Target", "TARGETS", "run_benchmarks", "pin_to_one_core"]
+__all__ = ["BenchConfig", "Target", "TARGETS", "run_benchmarks", "pin_to_one_core", "pin_to_cores"]
 
 @dataclass(frozen=True)
 class Target:
@@ -48,6 +48,7 @@ class BenchConfig:
     repeat: int = 5
     warmup: int = 1  # unrecorded runs first: a fresh process's first run pays for cold memory
     seed: int = 0
+    threads: int = 1  # the seeded flow's engine: Engine(threads=k)
 
     @classmethod
     def quick(cls) -> BenchConfig:
@@ -56,11 +57,19 @@ class BenchConfig:
 
 def pin_to_one_core() -> str:
     """Pin this process to one CPU, as the benchmarks are specified; return what was done."""
-    if hasattr(os, "sched_setaffinity"):
-        cpu = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpu})
-        return f"pinned to CPU {cpu}"
-    return "not pinned (no sched_setaffinity on this platform)"
+    return pin_to_cores(1)
+
+
+def pin_to_cores(cores: int) -> str:
+    """Pin this process to its ``cores`` lowest CPUs (an engine of that many threads); return what was done."""
+    if not hasattr(os, "sched_setaffinity"):
+        return "not pinned (no sched_setaffinity on this platform)"
+    usable = sorted(os.sched_getaffinity(0))
+    if cores > len(usable):
+        return f"not pinned: {cores} threads, {len(usable)} CPUs usable"
+    chosen = set(usable[:cores])
+    os.sched_setaffinity(0, chosen)
+    return f"pinned to CPU {usable[0]}" if cores == 1 else f"pinned to CPUs {', '.join(map(str, sorted(chosen)))}"
 
 
 def _median_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -74,7 +83,7 @@ def run_benchmarks(config: BenchConfig, advance: Callable[[str], None] | None = 
     advance = advance or (lambda label: None)
     eb.warm_up()
     workloads: dict[str, Callable[[int], dict[str, Any]]] = {
-        "seeded_flow": lambda s: eb.seeded_flow(config.markets, config.trades, seed=s).as_dict(),
+        "seeded_flow": lambda s: eb.seeded_flow(config.markets, config.trades, seed=s, threads=config.threads).as_dict(),
         "cancel_heavy": lambda s: eb.cancel_heavy(config.cancel_messages, seed=s),
         "lookups": lambda s: eb.lookups(config.markets, config.lookups, seed=s),
         "footprint": lambda s: eb.footprint(config.markets, seed=s),

@@ -26,8 +26,11 @@ def print_bench(report: dict[str, Any]) -> None:
     table.add_column("met")
     sf, ch, lk, fp = r["seeded_flow"], r["cancel_heavy"], r["lookups"], r["footprint"]
     targets = report["targets"]
+    threads = report["config"].get("threads", 1)
+    across = f", markets across {threads} threads" if threads > 1 else ""
     rows = [
-        ("seeded flow", f"{sf['flow_orders']:,} orders through matching on {sf['markets']:,} tiered markets, {sf['flow_trades']:,} trades", si(sf["orders_per_s"], "orders/s"), "seeded_flow.orders_per_s"),
+        ("seeded flow", f"{sf['flow_orders']:,} orders through matching on {sf['markets']:,} tiered markets{across}, {sf['flow_trades']:,} trades",
+         si(sf["orders_per_s"], "orders/s"), "seeded_flow.orders_per_s"),
         ("seeding", f"{sf['seeded_orders']:,} resting orders placed", si(sf["seed_orders_per_s"], "orders/s"), None),
         ("cancel-heavy", f"{ch['messages']:,} messages on one market, {ch['cancels'] / ch['messages']:.0%} cancels", si(ch["messages_per_s"], "msg/s"), "cancel_heavy.messages_per_s"),
         ("lookups", f"{lk['lookups']:,} best bid/ask on random markets", si(lk["lookups_per_s"], "lookups/s"), "lookups.lookups_per_s"),
