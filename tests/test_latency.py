@@ -199,7 +199,7 @@ def test_a_slow_offered_rate_still_sees_an_interrupt_within_a_fraction_of_a_seco
     class Alarm(Exception):
         pass
 
-    def ring(signum, frame):  # noqa: ARG001 - a signal handler's signature
+    def ring(signum, frame):
         raise Alarm
 
     rig = LatencyRig(Scenario(markets=20), orders_per_rate=1_000)
@@ -240,7 +240,7 @@ def test_capacity_says_what_it_is_over_when_no_cancel_could_be_timed():
     (["--batch", "5000", "--orders-per-rate", "1000"], "--batch=5,000: more than the 1,000 orders"),
     (["--batch", "8", "--no-look-ahead"], "--no-look-ahead applies to --batch 1"),
     (["--rates", "1__0"], "--rates='1__0'"),
-    (["--rates", "１０"], "must be comma-separated"),
+    (["--rates", "\uff11\uff10"], "must be comma-separated"),  # full-width digits
 ])
 def test_more_bad_latency_options_are_one_line(args, fragment):
     assert_one_line_error(run_cli("latency", "--markets", "100", *args), fragment)
