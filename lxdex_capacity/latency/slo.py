@@ -25,7 +25,7 @@ import math
 import re
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -177,9 +177,8 @@ def parse_slo(text: str, option: str = "--latency-slo") -> LatencySLO:
         raise bad(f"the bound must be above 0 and at most an hour (got {value} {unit})")
     strict = _OPERATORS[operator]
     if bound_ns < MIN_BOUND_NS or (strict and bound_ns <= MIN_BOUND_NS):
-        raise bad(f"a bound {'of' if strict else 'below'} {value} {unit} {'asks for less than 1 ns, which ' if strict else ''}"
-                  f"{'cannot be measured (the cycle counter resolves about 10 ns)' if strict else _TOO_FINE.split(' ', 3)[3]}; "
-                  "bound it at 1 ns or more")
+        asked = f"{'under' if strict else 'at most'} {value} {unit}"
+        raise bad(f"{statistic} {asked}: a bound {_TOO_FINE}; bound it at 1 ns or more")
     return LatencySLO(canonical, bound_ns, strict)
 
 
@@ -192,9 +191,15 @@ class SLOPoint:
 
     rate_per_s: float  # messages offered per second
     values_ns: tuple[float, ...]  # the SLO's statistic of each offer at this rate, in order
-    median_ns: float
+    median_ns: float  # run_median(values_ns): the higher middle value, a measured run
     holds: bool  # most of its runs met the SLO and kept up (run_holds)
     achieved_per_s: tuple[float, ...] = ()  # each offer's achieved rate, in order (none: not recorded)
+
+
+def run_median(values_ns: Sequence[float]) -> float:
+    """The median of a rate's runs: the higher middle value when there are two (a search that stopped after
+    two runs of three): a measured run, never the mean of two, and the conservative one for latency."""
+    return float(statistics.median_high(values_ns))
 
 
 def run_holds(slo: LatencySLO, rate_per_s: float, value_ns: float, achieved_per_s: float | None) -> bool:
@@ -269,7 +274,8 @@ def highest_rate(rig: LatencyRig, slo: LatencySLO, *, low: float | None = None, 
     """The highest rate (messages per second) at which ``rig``'s latency meets ``slo`` (see the module docstring).
 
     ``low`` defaults to the larger of the capacity / 1,024 and the rate that offers a run in
-    :data:`MAX_OFFER_SECONDS`; ``high`` to :data:`HIGH_OVER_CAPACITY` x the capacity (when the SLO holds
+    :data:`MAX_OFFER_SECONDS`, but never above :data:`LOW_OVER_CAPACITY` x the capacity (with many messages
+    per run, its runs then take longer than that); ``high`` to :data:`HIGH_OVER_CAPACITY` x the capacity (when the SLO holds
     there, the answer is ``high``, and ``ceiling_per_s`` is None).  A run that does not keep up fails,
     whatever its latency.  ``progress(done, total, what)`` is called before each offer."""
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 99 or repeats % 2 == 0:
@@ -287,7 +293,10 @@ def highest_rate(rig: LatencyRig, slo: LatencySLO, *, low: float | None = None, 
     advance(0, max_offers, "service time (the capacity)")
     capacity = rig.service().capacity_per_s
     high = high if high is not None else max(HIGH_OVER_CAPACITY * capacity, 1.0)
-    low = low if low is not None else max(capacity / 1024.0, rig.orders_per_rate / MAX_OFFER_SECONDS)
+    if low is None:
+        low = max(capacity / 1024.0, rig.orders_per_rate / MAX_OFFER_SECONDS)
+        if capacity > 0:  # a rate the engine keeps up with is always tried
+            low = min(low, LOW_OVER_CAPACITY * capacity)
     low = min(low, high)
     points: list[SLOPoint] = []
     offers = 0
@@ -306,7 +315,7 @@ def highest_rate(rig: LatencyRig, slo: LatencySLO, *, low: float | None = None, 
             achieved.append(float(point.achieved_per_s))
             met = run_holds(slo, rate, value, point.achieved_per_s)
             held, failed = held + met, failed + (not met)
-        median = float(statistics.median(values))
+        median = run_median(values)
         points.append(SLOPoint(float(rate), tuple(values), median, held > failed, tuple(achieved)))
         return points[-1].holds
 
