@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from helpers import assert_one_line_error, run_cli
+from helpers import assert_one_line_error, pretend_available, run_cli
 from helpers.results import made_up_result
 from lxdex_capacity.capacity.model import load_model
 from lxdex_capacity.engine.core import DEFAULT_TAPE_CAPACITY
@@ -409,6 +409,17 @@ at_most = "1 us"
         (GOOD + 'offered_rate = "100k"\n', "line 7: claim[0].offered_rate='100k': applies to latency claims only, not to metric 'memory'"),
         (GOOD + 'statistics = ["max"]\n', "line 7: claim[0].statistics=['max']: applies to latency claims only"),
         (GOOD + "repeats = 9\n", "line 7: claim[0].repeats=9: applies to latency claims only"),
+        # a statistic the repeats cannot resolve: p99.99 needs a sample beyond it, 10,000 orders per repeat
+        (LATENCY + 'statistics = ["p99", "p99.99"]\n', "line 8: claim[0].orders_per_repeat=2000: too few for p99.99, which needs at "
+                                                      "least 10,000 orders per repeat (one sample beyond the percentile)"),
+        (LATENCY.replace("2000", "1000") + 'statistics = ["p99.9"]\nat_least_not = 1\n', "unknown key 'at_least_not'"),  # p99.9: 1,000 do
+        # a vanishing rate: the seconds in three figures, not 300 digits
+        (LATENCY.replace('"100k"', "1e-300"), "line 7: claim[0].offered_rate=1e-300: offers 2,000 orders per repeat over 2e+303 s; "
+                                              "at most 600 s"),
+        (LATENCY.replace('"100k"', "5e-324"), "claim[0].offered_rate=5e-324: offers 2,000 orders per repeat over more than 1e308 s"),
+        # a bound below what the cycle counter can resolve
+        (LATENCY.replace('"1 us"', '"0.5 ns"'), "line 9: claim[0].at_most='0.5 ns': is 0.5 ns: a bound below 1 ns cannot be measured"),
+        (LATENCY.replace('"1 us"', "1e-300"), "claim[0].at_most=1e-300: is 1e-300 ns: a bound below 1 ns cannot be measured"),
     ],
 )
 def test_bad_latency_claims_are_one_line_errors(tmp_path, text, fragment):
@@ -416,6 +427,33 @@ def test_bad_latency_claims_are_one_line_errors(tmp_path, text, fragment):
     path.write_text(text)
     with pytest.raises(InputError, match=re.escape(fragment)):
         load_claims(path)
+
+
+def test_a_short_message_for_a_vanishing_rate_and_statistics_the_repeats_resolve(tmp_path):
+    path = tmp_path / "claims.toml"
+    path.write_text(LATENCY.replace('"100k"', "1e-300"))
+    result = run_cli("audit", str(path))
+    assert_one_line_error(result, "claim[0].offered_rate=1e-300")
+    assert len(result.stderr) < 300, result.stderr
+    (claim,) = _claims_text(LATENCY.replace("2000", "10000") + 'statistics = ["p50", "p99.9", "p99.99", "max"]\n')
+    assert claim.latency is not None and claim.latency.orders == 10_000
+
+
+def test_a_latency_claim_that_would_not_fit_is_refused_before_any_run(tmp_path, monkeypatch):
+    """A latency claim's books, timed arrays and reserved pools are sized before anything runs (the memory claim
+    first in the file is not simulated): one line naming the file and the claim, with the estimate; exit 2."""
+    from lxdex_capacity import simulation
+
+    monkeypatch.setattr(simulation, "simulate", lambda *a, **k: pytest.fail("simulated before the latency claim was sized"))
+    pretend_available(monkeypatch, 64 << 20)  # 64 MiB: 300 markets fit, 100M reserved messages per repeat do not
+    path = tmp_path / "claims.toml"
+    path.write_text(GOOD + LATENCY.replace("2000", "100000000").replace('"100k"', '"10G"'))
+    result = run_cli("audit", str(path))
+    assert_one_line_error(result, f"{path}: claim 'lat' (300 markets, orders_per_repeat=100,000,000, pools reserved) needs an "
+                                  "estimated")
+    assert "is available; lower its orders_per_repeat or markets, or pass --force" in result.stderr
+    # above --max-measure it is not measured: the audit refuses it as before (no memory figure)
+    assert_one_line_error(run_cli("audit", str(path), "--max-measure", "100"), "claim 'lat': 300 markets is above the measuring limit")
 
 
 def test_bad_latency_claims_exit_2_naming_the_file_and_key(tmp_path):

@@ -513,3 +513,36 @@ def test_a_claim_of_a_vanishing_figure_is_judged_without_an_infinite_ratio(tmp_p
     assert result.exit_code == 1 and "claim(s) fail against measurement" in result.stderr
     report = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"{name} in the audit's JSON"))
     assert report["claims"][0]["ratio"] is None and report["fails"] == 1
+
+
+# --- free text from results.json in report.md and report.html ---------------------------------------------
+
+INJECTED = "<script>alert(1)</script> <img src=x onerror=alert(2)> [click](javascript:alert(3)) `code` *em* _u_ &amp; \\"
+
+
+def test_free_text_from_a_results_file_is_rendered_as_text_not_markup():
+    """Every free-form text the report shows from results.json (the command, the machine, the model's provenance)
+    is that text in report.md and report.html: no tag, link or code span from the file, even across a line break
+    or a run of backticks."""
+    from lxdex_capacity.reporting.report import render_html, render_markdown
+    from lxdex_capacity.reporting.results_schema import check_results
+
+    doc = saved_results()
+    doc["command"] = "lxdex report ``` " + INJECTED + "\n\n<script>alert(4)</script>"
+    for key in ("processor", "platform", "python"):
+        doc["environment"][key] = f"{key} {INJECTED}"
+    for record in (doc["model"]["provenance"], doc["plan"]["model"]["provenance"]):  # the plan's is the model's
+        record.update({"processor": f"sweep {INJECTED}", "created": f"then {INJECTED}", "command": f"lxdex sweep `{INJECTED}"})
+    check_results(doc, "results.json")  # one-line texts of any characters: valid
+    md = render_markdown(doc, {}, image=str)
+    page = render_html(md, "report")
+    code_spans = r"(?<!\\)(`+).+?(?<!`)\1(?!`)"  # the command lines: Markdown escapes a code span's text itself
+    outside_code = re.sub(r"\\.", "", re.sub(code_spans, "", md))  # and without its backslash-escaped marks
+    assert "<" not in outside_code and "](javascript" not in outside_code and "`" not in outside_code
+    for raw in ("<script", "<img", 'href="javascript'):
+        assert raw not in page, raw
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;script&gt;alert(4)&lt;/script&gt;" in page
+    clean = render_html(render_markdown(saved_results(), {}, image=str), "report")
+    for tag in ("<a ", "<em>", "<strong>", "<code>", "<p>", "<h2>", "<li>", "<table>"):  # the same markup as without the texts
+        assert page.count(tag) == clean.count(tag), tag
+    assert "<code>lxdex report ``` &lt;script&gt;" in page  # the command is one code span, its backticks inside it

@@ -187,3 +187,66 @@ def test_a_latency_run_that_would_not_fit_is_refused_before_seeding(monkeypatch)
     pretend_available(monkeypatch, 400 << 20)  # 400 MiB: 21,000 markets fit, a million reserved messages per rate do not
     result = run_cli("latency", "--markets", "21000", "--orders-per-rate", "1000000", "--reserve")
     assert_one_line_error(result, "21,000 markets and 1,000,000 messages per rate need an estimated")
+
+
+# ---------------------------------------------------------------- what the review found
+
+
+def test_a_slow_offered_rate_still_sees_an_interrupt_within_a_fraction_of_a_second():
+    import signal
+    import time
+
+    class Alarm(Exception):
+        pass
+
+    def ring(signum, frame):
+        raise Alarm
+
+    rig = LatencyRig(Scenario(markets=20), orders_per_rate=1_000)
+    previous = signal.signal(signal.SIGALRM, ring)
+    began = time.monotonic()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(Alarm):
+            rig.offer(50.0)  # 1,000 orders at 50/s: 20 s in the timed loop, unless it lets Python see the signal
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - began < 3.0
+
+
+def test_runs_that_would_take_too_long_or_days_that_cannot_pace_arrivals_are_refused():
+    from lxdex_capacity.latency.harness import check_offer
+
+    with pytest.raises(InputError, match=r"take 2e\+05 s, more than 600 s"):
+        check_offer(1.0, 200_000)
+    assert_one_line_error(run_cli("latency", "--markets", "10", "--rates", "10"), "--rates=10: 200,000 messages at that rate take")
+    with pytest.raises(InputError, match="carry no time between them"):
+        arrivals.check_day(np.array([5.0, 5.0, 5.0]), 1_000)
+    with pytest.raises(InputError, match="first 1,000 gaps carry no time"):
+        arrivals.check_day(np.r_[np.full(2_001, 34_200.0), 34_201.0], 1_000)
+    arrivals.check_day(np.r_[np.full(2_001, 34_200.0), 34_201.0], 3_000)  # the window reaches the gap that has time
+
+
+def test_capacity_says_what_it_is_over_when_no_cancel_could_be_timed():
+    takers = Scenario(markets=20, taker_share=1.0)
+    r = measure_latency(takers, [1e5], orders_per_rate=1_000, cancels_per_order=5.0, platform_seconds=0)
+    assert r.cancel_service is not None and r.cancel_service.samples == 0 and r.capacity_basis.startswith("orders only")
+    mixed = measure_latency(Scenario(markets=50), [1e5], orders_per_rate=2_000, cancels_per_order=1.0, platform_seconds=0)
+    assert mixed.capacity_basis == "the offered mix of orders and cancels"
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--batch", "5000", "--orders-per-rate", "1000"], "--batch=5,000: more than the 1,000 orders"),
+    (["--batch", "8", "--no-look-ahead"], "--no-look-ahead applies to --batch 1"),
+    (["--rates", "1__0"], "--rates='1__0'"),
+    (["--rates", "\uff11\uff10"], "must be comma-separated"),  # full-width digits
+])
+def test_more_bad_latency_options_are_one_line(args, fragment):
+    assert_one_line_error(run_cli("latency", "--markets", "100", *args), fragment)
+
+
+def test_a_scenario_with_more_cancels_than_a_latency_run_mixes_is_named(tmp_path):
+    scenario = tmp_path / "many_cancels.toml"
+    scenario.write_text("markets = 50\ncancel_rate = 50\n")
+    assert_one_line_error(run_cli("latency", "--scenario", str(scenario)), f"{scenario}: cancel_rate=50: a latency run mixes in at most 10")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from helpers import Result, assert_one_line_error, run_cli
+from helpers import Result, assert_one_line_error, pretend_available, run_cli
 from helpers.results import DELETE, INFINITY, mutated, write_json
 from lxdex_capacity.errors import InputError
 from lxdex_capacity.reporting.latency_chart import LATENCY_SERIES, write_latency_chart
@@ -224,9 +224,24 @@ HOSTILE_LATENCY = [
     (("service", "samples"), 0, "latency.service.samples=0: input should be greater than or equal to 1"),
     (("rates", 1, "samples"), 0, "latency.rates[1].samples=0"),
     (("rates", 1, "samples"), 10**9, "latency.rates[1].samples=1000000000: more than the orders_per_rate=1000 offered"),
-    (("rates", 0, "offered_per_s"), 0.0, "latency.rates[0].offered_per_s=0.0: input should be greater than 0"),
+    (("rates", 0, "offered_per_s"), 0.0, "latency.rates[0].offered_per_s=0.0: input should be greater than or equal to 1"),
     (("rates", 0, "achieved_per_s"), -5.0, "latency.rates[0].achieved_per_s=-5.0"),
-    (("capacity_per_s",), 0.0, "latency.capacity_per_s=0.0: input should be greater than 0"),
+    (("capacity_per_s",), 0.0, "latency.capacity_per_s=0.0: input should be greater than or equal to 1"),
+    # the harness's ranges: what lxdex latency's options allow, and no absurd figure
+    (("arrivals",), "<script>alert(1)</script>", "latency.arrivals='<script>alert(1)</script>': input should be 'poisson', 'bursty' or "
+                                                 "'lobster'"),
+    (("rates", 0, "offered_per_s"), 0.5, "latency.rates[0].offered_per_s=0.5: input should be greater than or equal to 1"),
+    (("rates", 0, "offered_per_s"), 1e11, "latency.rates[0].offered_per_s=100000000000.0: input should be less than or equal to 10000000000"),
+    (("capacity_per_s",), 1e-300, "latency.capacity_per_s=1e-300: input should be greater than or equal to 1"),
+    (("rates", 0, "achieved_per_s"), 1e-300, "latency.rates[0].achieved_per_s=1e-300: must be 0 or at least 0.001 per second"),
+    (("rates", 0, "achieved_per_s"), 1e13, "latency.rates[0].achieved_per_s=10000000000000.0: input should be less than or equal to"),
+    (("cancels_per_order",), 11.0, "latency.cancels_per_order=11.0: input should be less than or equal to 10"),
+    (("batch",), 1 << 21, "latency.batch=2097152: input should be less than or equal to 1048576"),
+    (("orders_per_rate",), 999, "latency.orders_per_rate=999: input should be greater than or equal to 1000"),
+    (("orders_per_rate",), 10**9, "latency.orders_per_rate=1000000000: input should be less than or equal to 100000000"),
+    (("rates", 1, "cancels"), 10**6, "latency.rates[1].cancels=1000000: more than its samples=1000"),
+    (("cancel_service",), {"p50_ns": 0.0, "p90_ns": 0.0, "p99_ns": 0.0, "p999_ns": 0.0, "p9999_ns": 0.0, "max_ns": 3.0, "samples": 0},
+     "latency.cancel_service.max_ns=3.0: but samples=0 (no cancel was timed, so every figure is 0)"),
     (("rates",), [], "latency.rates=[]"),
     (("rates", 0, "stalls"), -1, "latency.rates[0].stalls=-1"),
     (("counter_ns",), INFINITY, "latency.counter_ns=inf"),
@@ -256,6 +271,48 @@ def test_percentiles_that_decrease_are_refused_naming_the_first_one_below(latenc
     at["p50_ns"] = at["max_ns"] * 2  # above every other percentile: p90 is the first below the one before it
     where = "latency." + ".".join(f"{k}" for k in record).replace(".2", "[2]")
     _refused(doc, tmp_path, f"{where}.p90_ns={at['p90_ns']!r}: below p50_ns={at['p50_ns']!r}; percentiles never decrease")
+
+
+def _platform(**changes: Any) -> dict[str, Any]:
+    """A platform record as measure_interruptions writes it: the floor's max is the longest interruption."""
+    floor = {"p50_ns": 0.0, "p90_ns": 0.0, "p99_ns": 100.0, "p999_ns": 2_000.0, "p9999_ns": 6_000.0, "max_ns": 9_000.0}
+    record: dict[str, Any] = {"seconds": 0.5, "per_s": 10.0, "lost_share": 0.001, "median_ns": 2_500.0, "max_ns": 9_000.0, "floor": floor}
+    for key, value in changes.items():
+        if key.startswith("floor_"):
+            floor[key.removeprefix("floor_")] = value
+        else:
+            record[key] = value
+    return record
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"floor_p99_ns": 1e4}, "latency.platform.floor.p99_ns=10000.0: above max_ns=9000.0"),
+    ({"floor_p999_ns": 50.0}, "latency.platform.floor.p999_ns=50.0: below p99_ns=100.0; percentiles never decrease"),
+    ({"median_ns": 1e5}, "latency.platform.median_ns=100000.0: above max_ns=9000.0"),
+    ({"floor_max_ns": 8_000.0}, "latency.platform.floor.max_ns=8000.0: not max_ns=9000.0"),
+    ({"max_ns": 1e12, "floor_max_ns": 1e12, "floor_p9999_ns": 1e12}, None),  # consistent, if slow: read
+])
+def test_a_platform_record_must_hold_together(latency_report, tmp_path, changes, fragment):
+    from lxdex_capacity.reporting.results_schema import check_results
+
+    doc = mutated(json.loads((latency_report / "results.json").read_text()), ("latency", "platform"), _platform(**changes))
+    if fragment is None:
+        check_results(doc, "results.json")
+    else:
+        _refused(doc, tmp_path, fragment)
+
+
+def test_a_latency_run_that_would_not_fit_is_refused_before_the_simulation(tmp_path, monkeypatch):
+    """``report --latency-orders N``: the latency run's books, arrays and reserved pools are sized before the
+    simulation runs; one line with the estimate, exit 2, nothing written."""
+    from lxdex_capacity import simulation
+
+    monkeypatch.setattr(simulation, "simulate", lambda *a, **k: pytest.fail("simulated before the latency run was sized"))
+    pretend_available(monkeypatch, 64 << 20)  # 64 MiB: 300 markets fit, 100M reserved messages per rate do not
+    out = tmp_path / "report"
+    result = _cli("report", "--markets", str(MARKETS), "--latency-orders", "100000000", "--out", str(out))
+    assert_one_line_error(result, "the latency run (300 markets, --latency-orders 100,000,000 per rate, pools reserved) needs an estimated")
+    assert "use fewer --latency-orders or markets, --no-latency, or --force" in result.stderr and not out.exists()
 
 
 def test_a_latency_record_that_is_not_a_table_is_refused(latency_report, tmp_path):

@@ -59,6 +59,10 @@ def test_an_slo_parses_in_every_spelling_to_one_canonical_text(text, statistic, 
     ("   ", "empty"),
     ("p99<=1us\nrm -rf", "not a number with a unit"),
     ("p99<=" + "9" * 200 + "us", "too long"),
+    ("p99 <= 1e-9 ns", "p99 at most 1e-9 ns: a bound below 1 ns cannot be measured (the cycle counter resolves about 10 ns)"),
+    ("p50<=0.5ns", "a bound below 1 ns cannot be measured"),
+    ("max<1ns", "max under 1 ns: a bound below 1 ns cannot be measured"),
+    ("p99<0.001us", "p99 under 0.001 us: a bound below 1 ns"),
 ])
 def test_a_bad_slo_is_one_line_naming_the_option(text, fragment):
     with pytest.raises(InputError) as info:
@@ -90,6 +94,11 @@ def test_a_statistic_needs_a_sample_beyond_it():
         LatencySLO("p42", 1.0)
     with pytest.raises(InputError, match="bound_ns=nan"):
         LatencySLO("p99", math.nan)
+    with pytest.raises(InputError, match=r"bound_ns=1e-09: a bound below 1 ns cannot be measured"):
+        LatencySLO("p99", 1e-9)
+    with pytest.raises(InputError, match=r"bound_ns=1.0 \(strict\): a bound below 1 ns"):
+        LatencySLO("max", 1.0, strict=True)
+    assert LatencySLO("max", 1.0).text == "max <= 1 ns" and parse_slo("p50<=1ns").bound_ns == 1.0  # 1 ns itself is a bound
 
 
 # --- the search, on a made-up rig (the logic) and a real one --------------------------------------------
@@ -132,6 +141,32 @@ def test_the_search_brackets_the_highest_rate_within_the_tolerance():
     assert all(p.holds == (p.rate_per_s <= 1e6) for p in search.points)
     assert all(len(p.values_ns) == 2 for p in search.points)  # no noise: two runs agree, the third is not needed
     assert "holds up to" in search.summary()
+
+
+def test_many_messages_per_run_still_start_the_search_below_the_capacity():
+    """With 10M messages per run, the rate that offers one in a second (10M/s) is above the capacity (2M/s): the
+    lowest rate is capped at a quarter of the capacity, so the search tries rates the engine keeps up with."""
+    rig = FakeRig(orders_per_rate=10_000_000)
+    search = highest_rate(rig, parse_slo("p99<=2us"), tolerance=0.2)
+    assert search.low_per_s == 2e6 / 4 and min(rig.offered) < 2e6
+    assert search.met and 0.8e6 <= search.rate_per_s <= 1e6  # p99 = 2 µs at half the capacity
+    never = highest_rate(FakeRig(orders_per_rate=10_000_000), parse_slo("p99<1us"))
+    assert not never.met and never.low_per_s == 5e5 and min(p.rate_per_s for p in never.points) == 5e5
+
+
+def test_a_rate_decided_by_two_runs_has_the_higher_as_its_median():
+    """Two runs that agree decide a rate of three: its median is the higher of them (a measured run), not their mean."""
+
+    @dataclass
+    class RisingRig(FakeRig):  # run k has p99 = 100 k ns: 100, 200, ...
+        def offer(self, rate: float) -> Any:
+            self.offered.append(rate)
+            p99 = 100.0 * len(self.offered)
+            return type("Point", (), {"latency": _percentiles(p99=p99, p999=p99, p9999=p99, top=p99), "achieved_per_s": rate})()
+
+    search = highest_rate(RisingRig(capacity=1e12), parse_slo("p99<=1ms"), high=5e5)
+    (point,) = search.points
+    assert point.values_ns == (100.0, 200.0) and point.median_ns == 200.0 and point.holds
 
 
 def test_a_noisy_run_is_outvoted_by_the_median():
@@ -192,13 +227,13 @@ def test_an_impossible_slo_finds_no_rate_on_a_real_rig(small_rig):
 
 def _search(met: bool = True, **changes: Any) -> SLOSearch:
     """A search as highest_rate makes it, its figures made up: met at 500,000/s (1,000,000/s fails), or never met."""
-    points = [SLOPoint(1e6, (2e5, 3e5), 2.5e5, False), SLOPoint(5e5, (5e4, 6e4), 5.5e4, True)]
+    points = [SLOPoint(1e6, (2e5, 3e5), 3e5, False), SLOPoint(5e5, (5e4, 6e4), 6e4, True)]  # the median of two: the higher
     search = SLOSearch(slo="p99 <= 100 µs", statistic="p99", bound_ns=1e5, strict=False, rate_per_s=5e5, ceiling_per_s=1e6,
                        capacity_per_s=2e6, low_per_s=2e3, high_per_s=2e6, markets=300, orders_per_offer=2_000,
                        cancels_per_order=0.0, repeats=3, tolerance=0.1, offers=4, seconds=0.5, points=points)
     if not met:
         search = replace(search, rate_per_s=0.0, ceiling_per_s=2e3, offers=2,
-                         points=[SLOPoint(2e3, (2e5, 3e5), 2.5e5, False)])
+                         points=[SLOPoint(2e3, (2e5, 3e5), 3e5, False)])
     return replace(search, **changes)
 
 
@@ -304,6 +339,11 @@ def test_a_results_file_with_the_slo_section_reads_back(slo_results):
     (("latency_slo", "verdict"), "all is well", "plan.latency_slo.verdict='all is well': not what its figures say"),
     (("profiles", 0, "orders_per_s_per_core"), 1e6, "plan.profiles[0].orders_per_s_per_core=1000000.0: not plan.latency_slo.orders_per_s"),
     (("latency_slo", "planned_markets"), 21_000, "plan.latency_slo.planned_markets=21000: not the plan's request"),
+    (("latency_slo", "points", 0, "median_ns"), 2.5e5, "plan.latency_slo.points[0].median_ns=250000.0: not the median of its values_ns "
+                                                       "(the higher middle one of an even count)"),
+    (("latency_slo", "points", 0, "achieved_per_s"), [1e-300, 1e6], "plan.latency_slo.points[0].achieved_per_s[0]=1e-300: must be 0 or at least 0.001"),
+    (("latency_slo", "low_per_s"), 1e-300, "plan.latency_slo.low_per_s=1e-300: input should be greater than or equal to 0.001"),
+    (("latency_slo", "bound_ns"), 0.5, "plan.latency_slo.bound_ns=0.5: input should be greater than or equal to 1"),
 ])
 def test_a_hostile_slo_section_is_refused_naming_the_file_and_key(tmp_path, slo_results, path, value, fragment):
     doc = mutated(slo_results, ("plan", *path), value)

@@ -9,7 +9,7 @@ import typer
 from ..console import compile_step, step_progress
 from ..errors import InputError
 from .app import app
-from .options import MARKETS, SCENARIO, SEED, json_option, scenario_from_options
+from .options import FORCE, MARKETS, SCENARIO, SEED, json_option, scenario_from_options
 from .render import print_json
 from .render.latency import print_latency
 
@@ -18,7 +18,9 @@ DEFAULT_RATES = "200000,1000000,3000000"
 
 def _rates(text: str) -> list[float]:
     try:
-        rates = [float(part.replace("_", "")) for part in text.split(",")]
+        if not text.isascii():  # float() reads other scripts' digits too
+            raise ValueError(text)
+        rates = [float(part) for part in text.split(",")]
     except ValueError:
         raise InputError(f"--rates={text!r}: must be comma-separated orders per second, e.g. {DEFAULT_RATES}") from None
     bad = [r for r in rates if not 1 <= r <= 1e10]
@@ -43,16 +45,24 @@ def latency(
                                          help="Cancels mixed into the stream per order, each of an earlier order (default: the scenario's cancel_rate)."),
     orders_per_rate: int = typer.Option(200_000, min=1_000, max=100_000_000, help="Orders offered at each rate."),
     out: Path | None = typer.Option(None, "--out", help="Write the chart (percentiles against offered rate, capacity marked) here: .png or .svg."),
+    force: bool = FORCE,
     as_json: bool = json_option(),
 ) -> None:
     """Per-order latency (queueing + service, open loop, one core) at each offered rate: p50 to p99.99 and max."""
     from ..latency import measure_latency
     from ..latency.arrivals import KINDS
-    from ..latency.harness import latency_memory
+    from ..latency.harness import MAX_CANCELS_PER_ORDER, check_offer, latency_memory
     from ..memory_guard import refuse_unless_it_fits
     from ..simulation.run import check_memory
 
     offered = _rates(rates)
+    for rate in offered:  # a run that would take hours is refused before anything is seeded
+        check_offer(rate, orders_per_rate, "--rates")
+    if batch > orders_per_rate:
+        raise InputError(f"--batch={batch:,}: more than the {orders_per_rate:,} orders offered per rate (--orders-per-rate)")
+    if batch > 1 and not look_ahead:
+        raise InputError("--no-look-ahead applies to --batch 1 (a batch's orders are all seen at once)")
+    cancels = abs(cancels) if cancels is not None else None  # -0.0 is 0
     if out is not None:
         from ..atomic import check_output_file
         from ..reporting.latency_chart import CHART_SUFFIXES
@@ -65,18 +75,27 @@ def latency(
     if (arrivals == "lobster") != (day is not None):
         raise InputError("--arrivals lobster needs --day FILE (a LOBSTER message file), and --day needs --arrivals lobster")
     scenario = scenario_from_options(scenario_file, markets=markets, seed=seed)
-    check_memory(scenario)
+    if cancels is None and scenario.cancel_rate > MAX_CANCELS_PER_ORDER:
+        raise InputError(f"{scenario_file}: cancel_rate={scenario.cancel_rate:g}: a latency run mixes in at most "
+                         f"{MAX_CANCELS_PER_ORDER:g} cancels per order; give --cancels")
+    check_memory(scenario, force)
     refuse_unless_it_fits(latency_memory(scenario, orders_per_rate, reserve),
-                          f"{scenario.markets:,} markets and {orders_per_rate:,} messages per rate need", "use fewer --orders-per-rate or markets")
+                          f"{scenario.markets:,} markets and {orders_per_rate:,} messages per rate need", "use fewer --orders-per-rate or markets",
+                          force)
     day_times = None
     if day is not None:
+        from ..latency.arrivals import check_day
         from ..replay.lobster import read_messages
 
         day_times = read_messages(day).time
+        try:
+            check_day(day_times, orders_per_rate)
+        except InputError as exc:
+            raise InputError(f"--day {day}: {exc}") from None
     compile_step("latency")
     with step_progress("latency") as advance:
         result = measure_latency(scenario, offered, arrivals, batch, reserve, orders_per_rate, day_times, advance,
-                                 look_ahead=look_ahead, cancels_per_order=cancels)
+                                 look_ahead=look_ahead, cancels_per_order=cancels, force=force)
     if out is not None:
         from ..reporting.latency_chart import write_latency_chart
 

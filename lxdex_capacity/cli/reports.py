@@ -34,6 +34,7 @@ from .render import print_json
 from .render.reports import print_audit, print_written
 
 if TYPE_CHECKING:
+    from ..reporting.audit import Claim
     from ..scenarios.config import Scenario
 
 
@@ -83,11 +84,15 @@ def report(
     if results_file is not None:
         results = load_results(results_file)
     else:
+        simulation = None
         if simulate_file is not None:
             simulation = load_simulation(simulate_file)
             scenario = scenario_from_dict(simulation["scenario"], origin=str(simulate_file))
         else:
             scenario = scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
+        if measure:  # before the simulation: a latency run that would not fit is refused before anything runs
+            _check_latency_fits(scenario, latency_orders, force)
+        if simulation is None:
             compile_step()
             with phase_progress() as advance:
                 simulation = simulate(scenario, progress=advance, force=force).to_dict()
@@ -128,15 +133,45 @@ def _latency_rates(text: str) -> list[float]:
     return rates
 
 
-def _report_latency(scenario: Scenario, rates: list[float] | None, orders: int | None, force: bool) -> dict[str, Any]:
-    """The report's latency run on ``scenario`` (:func:`~lxdex_capacity.reporting.report.measure_report_latency`)."""
-    from ..reporting.report import REPORT_LATENCY_ORDERS, measure_report_latency
-    from ..simulation.run import check_memory
+def _check_latency_fits(scenario: Scenario, orders: int | None, force: bool) -> None:
+    """Refuse (unless ``force``) a report latency run whose books, timed arrays and reserved pools
+    (:func:`~lxdex_capacity.latency.harness.latency_memory`) would not fit: a one-line error with the estimate."""
+    from ..latency.harness import latency_memory
+    from ..memory_guard import refuse_unless_it_fits
+    from ..reporting.report import REPORT_LATENCY_ORDERS
 
-    check_memory(scenario, force)
+    orders = orders or REPORT_LATENCY_ORDERS
+    refuse_unless_it_fits(latency_memory(scenario, orders, True),  # the report's run reserves its pools
+                          f"the latency run ({scenario.markets:,} markets, --latency-orders {orders:,} per rate, pools reserved) needs",
+                          "use fewer --latency-orders or markets, --no-latency, or --force", force)
+
+
+def _report_latency(scenario: Scenario, rates: list[float] | None, orders: int | None, force: bool) -> dict[str, Any]:
+    """The report's latency run on ``scenario`` (:func:`~lxdex_capacity.reporting.report.measure_report_latency`);
+    its memory was checked before the simulation (:func:`_check_latency_fits`)."""
+    from ..reporting.report import REPORT_LATENCY_ORDERS, measure_report_latency
+
     compile_step("latency")
     with step_progress("latency") as advance:
-        return measure_report_latency(scenario, rates, orders or REPORT_LATENCY_ORDERS, advance)
+        return measure_report_latency(scenario, rates, orders or REPORT_LATENCY_ORDERS, advance, force=force)
+
+
+def _check_latency_claims_fit(claims: list[Claim], origin: str, max_measure: int, seed: int, force: bool) -> None:
+    """Before any run: refuse (unless ``force``) a latency claim it will measure (up to ``max_measure`` markets; a
+    larger one is refused by the audit itself) whose seeded books, timed arrays and pools
+    (:func:`~lxdex_capacity.latency.harness.latency_memory`) would not fit; one line naming the file and the claim."""
+    from ..latency.harness import latency_memory
+    from ..memory_guard import refuse_unless_it_fits
+    from ..reporting.audit import latency_scenario
+
+    for claim in claims:
+        load = claim.latency
+        if load is None or claim.markets > max_measure:
+            continue
+        refuse_unless_it_fits(latency_memory(latency_scenario(claim, seed), load.orders, load.reserve),
+                              f"{origin}: claim {claim.id!r} ({claim.markets:,} markets, orders_per_repeat={load.orders:,}"
+                              f"{', pools reserved' if load.reserve else ''}) needs",
+                              "lower its orders_per_repeat or markets, or pass --force", force)
 
 
 def _command_line(ctx: typer.Context) -> str:
@@ -163,15 +198,14 @@ def audit(
     from ..reporting.audit import audit as run_audit
     from ..reporting.audit import load_claims, published_claims_path
     from ..simulation import simulate
-    from ..simulation.run import check_memory
 
-    def measure(scenario: Any, rates: Any, **options: Any) -> Any:  # a latency claim's runs, as simulate refuses what does not fit
+    def measure(scenario: Any, rates: Any, **options: Any) -> Any:  # a latency claim's runs (checked to fit before any run)
         from .. import latency
 
-        check_memory(scenario, force)
-        return latency.measure_latency(scenario, rates, **options)
+        return latency.measure_latency(scenario, rates, **options, force=force)
 
     source, claims = load_claims(claims_file)
+    _check_latency_claims_fit(claims, str(claims_file or published_claims_path()), max_measure, seed, force)
     model = load_model(model_file)
     compile_step()
     with step_progress("audit") as advance:

@@ -8,6 +8,11 @@ and its cancel helpers, so what is timed is exactly the untimed path's work: not
 
 ``delay_ticks`` adds a busy wait of that many counter ticks to every order's (or batch's) service:
 a known delay the tests inject to show that the harness sees it.
+
+While it waits for an arrival at least ``yield_ticks`` away, :func:`open_loop` returns ``-(i + 1)``
+every ``yield_ticks`` (order ``i`` not yet taken), so that Python sees a Ctrl-C or SIGTERM within that
+time however slow the offered rate; the caller calls again from ``i``.  Nothing is timed differently:
+it returns only while the next arrival is still ``yield_ticks`` or more away.
 """
 
 from __future__ import annotations
@@ -41,9 +46,21 @@ def _cancel_message(book, cancel_of, i, out_ids, out_filled, out_status):
         out_status[i] = CANCEL_MISSED
 
 
+@helper
+def _wait(due, entered, yield_ticks):
+    """Spin until ``due``; False (without waiting) once ``yield_ticks`` have passed since ``entered`` and
+    ``due`` is still ``yield_ticks`` away: the caller returns to Python."""
+    now = cycle_counter()
+    while now < due:
+        if now - entered > yield_ticks and due - now > yield_ticks:
+            return False
+        now = cycle_counter()
+    return True
+
+
 @kernel
-def open_loop(book, markets, sides, prices, qtys, types, cancel_of, arrivals, batch, look_ahead, delay_ticks, start, origin,
-              out_ids, out_filled, out_status, out_done):
+def open_loop(book, markets, sides, prices, qtys, types, cancel_of, arrivals, batch, look_ahead, delay_ticks, yield_ticks, start,
+              origin, out_ids, out_filled, out_status, out_done):
     """Messages arrive at ``origin + arrivals[i]`` counter ticks and are taken in arrival order.
 
     ``batch == 1``: each message as soon as it has arrived, stamped when it completes; with
@@ -52,16 +69,16 @@ def open_loop(book, markets, sides, prices, qtys, types, cancel_of, arrivals, ba
     messages at a time, when the batch's last one has arrived, all stamped when the batch completes
     (a batch's orders wait for the batch).  Writes each message's completion tick to ``out_done``;
     returns ``len(markets)``, or the index of the first order that needs a pool to grow (the
-    messages before it are complete and stamped)."""
+    messages before it are complete and stamped), or ``-(i + 1)`` to let Python see signals (see the module)."""
     n = len(markets)
     i = start
     visible = start
+    entered = cycle_counter()
     while i < n:
         if batch == 1:
-            due = origin + arrivals[i]
+            if not _wait(origin + arrivals[i], entered, yield_ticks):
+                return -(i + 1)
             now = cycle_counter()
-            while now < due:
-                now = cycle_counter()
             horizon = i + 1
             if look_ahead:
                 if visible < horizon:
@@ -79,9 +96,8 @@ def open_loop(book, markets, sides, prices, qtys, types, cancel_of, arrivals, ba
             i += 1
             continue
         j = min(i + batch, n)
-        due = origin + arrivals[j - 1]
-        while cycle_counter() < due:
-            pass
+        if not _wait(origin + arrivals[j - 1], entered, yield_ticks):
+            return -(i + 1)
         k = i
         while k < j:
             if cancel_of[k] >= 0:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["poisson", "bursty", "scaled_gaps", "KINDS"]
+__all__ = ["poisson", "bursty", "scaled_gaps", "check_day", "KINDS"]
 
 KINDS = ("poisson", "bursty", "lobster")
 _NS = 1e9
@@ -49,6 +49,21 @@ def bursty(rate_per_s: float, n: int, seed: int, burst: float = 4.0, on_share: f
         t += length
         on = not on
     return (out[:n] * _NS).astype(np.int64)
+
+
+def check_day(times_s: np.ndarray, n: int) -> None:
+    """Refuse a day whose gaps cannot pace ``n`` arrivals: no time between its messages, or none in the
+    window of ``n`` gaps that :func:`scaled_gaps` uses (the day repeated when shorter)."""
+    from ..errors import InputError
+
+    gaps = np.diff(np.asarray(times_s, dtype=np.float64))
+    gaps = gaps[gaps >= 0]
+    if len(gaps) == 0 or gaps.sum() <= 0:
+        raise InputError(f"the day's {len(times_s):,} messages carry no time between them: their gaps cannot pace arrivals")
+    window = np.tile(gaps, -(-n // len(gaps)))[:n]
+    if window.sum() <= 0:
+        raise InputError(f"the day's first {n:,} gaps carry no time (they all fall at one instant): they cannot pace "
+                         f"{n:,} arrivals at a rate; use more messages per rate or another day")
 
 
 def scaled_gaps(times_s: np.ndarray, rate_per_s: float, n: int) -> np.ndarray:

@@ -20,6 +20,7 @@ time of the offered mix.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,15 +31,17 @@ from ..engine.core import cycles_per_ns
 from ..errors import InputError
 from ..scenarios.config import Scenario
 from . import arrivals as arrival_processes
+from .statistics import PERCENTILES
 
 if TYPE_CHECKING:
     from .platform import Interruptions
 
 __all__ = ["Percentiles", "ServiceTimes", "RatePoint", "LatencyResult", "LatencyRig", "measure_latency", "percentiles", "PERCENTILES",
-           "warm_up"]
+           "warm_up", "check_offer", "latency_memory", "MAX_OFFER_SECONDS"]
 
-PERCENTILES = (("p50_ns", 50.0), ("p90_ns", 90.0), ("p99_ns", 99.0), ("p999_ns", 99.9), ("p9999_ns", 99.99))
 MIN_ORDERS = 1_000
+MAX_OFFER_SECONDS = 600.0  # the longest an offered run may take (messages / rate): a run beyond it is refused
+YIELD_SECONDS = 0.02  # while waiting for a far arrival the timed loop returns this often, so that Ctrl-C is seen
 # A timed run's arrays per message, at their peak: the flow generator's seven int64 columns, cancel_of,
 # four outputs, the arrivals and the latencies with their float64 temporaries, and the percentiles'
 # partitioned copy: 32 eight-byte words.
@@ -75,6 +78,7 @@ class ServiceTimes:
     orders: Percentiles  # an order's submit (match and/or rest)
     cancels: Percentiles  # a cancel of a resting order
     capacity_per_s: float  # one over the mean service time of the offered mix of orders and cancels
+    capacity_basis: str = "orders"  # what the mean is over: "orders", the mix, or orders only when no cancel could be timed
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class LatencyResult:
     cancels_per_order: float = 0.0
     injected_delay_ns: float = 0.0
     platform: Interruptions | None = None  # the core's own interruptions and the latency floor they set
+    capacity_basis: str = "orders"  # what capacity_per_s is one over the mean service time of
 
     def as_dict(self) -> dict[str, Any]:
         return {"markets": self.markets, "seed": self.seed, "arrivals": self.arrivals, "batch": self.batch, "reserve": self.reserve,
@@ -115,8 +120,18 @@ class LatencyResult:
                 "counter_ns": self.counter_ns, "ticks_per_ns": self.ticks_per_ns, "injected_delay_ns": self.injected_delay_ns,
                 "service": asdict(self.service),
                 "cancel_service": asdict(self.cancel_service) if self.cancel_service is not None else None,
-                "capacity_per_s": self.capacity_per_s, "rates": [r.as_dict() for r in self.rates],
+                "capacity_per_s": self.capacity_per_s, "capacity_basis": self.capacity_basis, "rates": [r.as_dict() for r in self.rates],
                 "platform": self.platform.as_dict() if self.platform is not None else None}
+
+
+def check_offer(rate: float, messages: int, option: str = "rate") -> None:
+    """Refuse an offered rate that is not a positive finite number, or whose run of ``messages`` would take
+    longer than :data:`MAX_OFFER_SECONDS`."""
+    if not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0):
+        raise InputError(f"{option}={rate!r}: must be a finite rate above 0 per second")
+    if messages / rate > MAX_OFFER_SECONDS:
+        raise InputError(f"{option}={rate:,.6g}: {messages:,} messages at that rate take {messages / rate:,.3g} s, more than "
+                         f"{MAX_OFFER_SECONDS:,.0f} s per offered run; offer a higher rate or fewer messages")
 
 
 def latency_memory(scenario: Scenario, orders_per_rate: int, reserve: bool) -> int:
@@ -164,7 +179,8 @@ class LatencyRig:
 
     def __init__(self, scenario: Scenario, arrivals: str = "poisson", batch: int = 1, reserve: bool = False,
                  orders_per_rate: int = 200_000, day_times: np.ndarray | None = None, *, look_ahead: bool = True,
-                 cancels_per_order: float | None = None, inject_delay_ns: float = 0.0) -> None:
+                 cancels_per_order: float | None = None, inject_delay_ns: float = 0.0, force: bool = False) -> None:
+        from ..memory_guard import refuse_unless_it_fits
         from ..scenarios.generator import Part
         from ..simulation.worker import ShardWorker
 
@@ -184,6 +200,12 @@ class LatencyRig:
         self.scenario, self.arrivals, self.batch, self.reserve = scenario, arrivals, batch, reserve
         self.orders_per_rate, self.day_times, self.look_ahead = orders_per_rate, day_times, look_ahead
         self.cancels_per_order, self.inject_delay_ns = float(cancels), float(inject_delay_ns)
+        if arrivals == "lobster":
+            assert day_times is not None
+            arrival_processes.check_day(day_times, orders_per_rate)
+        refuse_unless_it_fits(latency_memory(scenario, orders_per_rate, reserve),
+                              f"{scenario.markets:,} markets and {orders_per_rate:,} messages per offered run need", "use fewer of either",
+                              force)
         self.ticks_per_ns = cycles_per_ns()
         self._delay_ticks = round(inject_delay_ns * self.ticks_per_ns)
         worker = ShardWorker(scenario, Part.whole())
@@ -259,8 +281,12 @@ class LatencyRig:
         k.cancel_times(engine.book, victims, self._delay_ticks, ok, cancel_ticks)
         order_ns, cancel_ns = ticks / self.ticks_per_ns, cancel_ticks[ok] / self.ticks_per_ns  # cancels that found their order
         share = self.cancels_per_order / (1.0 + self.cancels_per_order)
-        mean_ns = (1.0 - share) * float(order_ns.mean()) + (share * float(cancel_ns.mean()) if len(cancel_ns) else 0.0)
-        self._service = ServiceTimes(percentiles(order_ns), percentiles(cancel_ns), 1e9 / mean_ns if mean_ns > 0 else 0.0)
+        if share > 0 and not len(cancel_ns):  # no timed order rested, so no cancel was timed: the mix's cost is unknown
+            share, basis = 0.0, "orders only: cancels are mixed in but none could be timed (no timed order rested)"
+        else:
+            basis = "the offered mix of orders and cancels" if share > 0 else "orders"
+        mean_ns = (1.0 - share) * float(order_ns.mean()) + (share * float(cancel_ns.mean()) if share > 0 else 0.0)
+        self._service = ServiceTimes(percentiles(order_ns), percentiles(cancel_ns), 1e9 / mean_ns if mean_ns > 0 else 0.0, basis)
         self._keep_depth()
         return self._service
 
@@ -271,8 +297,7 @@ class LatencyRig:
         (order id, quantity filled, status): what tests compare with the plain engine's."""
         from . import _kernels as k
 
-        if not rate > 0:
-            raise InputError(f"rate={rate}: must be above 0 per second")
+        check_offer(rate, self.orders_per_rate)
         engine, n, ticks = self._shard.engine, self.orders_per_rate, self.ticks_per_ns
         seed = self.scenario.seed + self._offers
         self._offers += 1
@@ -288,11 +313,13 @@ class LatencyRig:
         ids, filled, status, done = _outputs(n)
         self._room(n)
         origin = _now() + int(_LEAD_NS * ticks)
-        start, stalls = 0, 0
+        start, stalls, yield_ticks = 0, 0, int(YIELD_SECONDS * 1e9 * ticks)
         while start < n:
-            start = k.open_loop(engine.book, *orders, cancel_of, arrive, self.batch, self.look_ahead, self._delay_ticks, start, origin,
-                                ids, filled, status, done)
-            if start < n:
+            start = k.open_loop(engine.book, *orders, cancel_of, arrive, self.batch, self.look_ahead, self._delay_ticks, yield_ticks,
+                                start, origin, ids, filled, status, done)
+            if start < 0:  # back in Python while waiting: a pending Ctrl-C or SIGTERM is raised here
+                start = -start - 1
+            elif start < n:
                 engine.reserve(1, 1)
                 stalls += 1
         if record is not None:
@@ -313,7 +340,7 @@ class LatencyRig:
                              counter_ns=k.counter_granularity(100_000) / self.ticks_per_ns, ticks_per_ns=self.ticks_per_ns,
                              service=service.orders, capacity_per_s=service.capacity_per_s, rates=list(points),
                              cancel_service=service.cancels, look_ahead=self.look_ahead, cancels_per_order=self.cancels_per_order,
-                             injected_delay_ns=self.inject_delay_ns, platform=platform)
+                             injected_delay_ns=self.inject_delay_ns, platform=platform, capacity_basis=service.capacity_basis)
 
 
 def measure_latency(
@@ -330,18 +357,21 @@ def measure_latency(
     cancels_per_order: float | None = None,
     inject_delay_ns: float = 0.0,
     platform_seconds: float = 0.5,
+    force: bool = False,
 ) -> LatencyResult:
     """Seed ``scenario``'s books, time ``orders_per_rate`` orders (and cancels) alone, then offer as many
     messages at each rate (see :class:`LatencyRig` for the options); first, spin the core for
     ``platform_seconds`` to measure its own interruptions (:mod:`.platform`; 0 skips it)."""
     from .platform import measure_interruptions
 
+    for rate in rates:  # before seeding: a run that would take hours is refused, not started
+        check_offer(rate, orders_per_rate)
     progress = progress or (lambda done, total, what: None)
     total = len(rates) + 2
     progress(0, total, "seeding the books")
     warm_up()
     rig = LatencyRig(scenario, arrivals, batch, reserve, orders_per_rate, day_times, look_ahead=look_ahead,
-                     cancels_per_order=cancels_per_order, inject_delay_ns=inject_delay_ns)
+                     cancels_per_order=cancels_per_order, inject_delay_ns=inject_delay_ns, force=force)
     progress(1, total, "service time")
     platform = measure_interruptions(platform_seconds) if platform_seconds > 0 else None
     rig.service()

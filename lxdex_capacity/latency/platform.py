@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.core import cycles_per_ns
-from .harness import PERCENTILES
+from .statistics import PERCENTILES
 
 __all__ = ["Interruptions", "measure_interruptions", "GAP_THRESHOLD_NS"]
 

@@ -4,15 +4,18 @@
 or ``p999``, ``p99.99`` or ``p9999``, ``max``), ``<=`` or ``<``, and a bound with its unit (``ns``,
 ``us``, ``µs``, ``ms``, ``s``), spaces anywhere between.  A percentile means something only when a run
 has a sample beyond it: ``p99.99`` needs at least 10,000 messages per offered run
-(:meth:`LatencySLO.samples_needed`), and an SLO a run cannot resolve is refused.
+(:meth:`LatencySLO.samples_needed`), and an SLO a run cannot resolve is refused; so is a bound below
+:data:`MIN_BOUND_NS` (1 ns), which the cycle counter (a step of about 10 ns) cannot measure.
 
 :func:`highest_rate` searches a seeded :class:`~lxdex_capacity.latency.harness.LatencyRig` for the
 highest offered rate whose latency meets the SLO and which the engine keeps up with (achieved at least
 :data:`KEPT_UP_SHARE` of offered): from the rig's measured capacity (one over the mean service time of
 an order alone), a geometric ladder (up by 2 while the SLO holds, down by 4 while it does not), then
 bisection on the log scale until the bracket [holds, fails] is within ``tolerance``.  Each rate is
-judged by the median of the statistic over ``repeats`` offers (it stops offering once a majority has
-decided), and the whole search makes at most ``max_offers`` offers.  When even the lowest rate fails,
+judged by a majority of ``repeats`` offers (it stops offering once a majority has decided); its median
+is the higher middle one (:func:`statistics.median_high`: a measured run, the conservative one for
+latency, even when the search stopped after two runs), and the whole search makes at most
+``max_offers`` offers.  When even the lowest rate fails,
 the answer is 0: no rate meets the SLO here.  This module imports nothing heavy: the rig is passed in.
 """
 
@@ -22,7 +25,7 @@ import math
 import re
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +34,8 @@ from ..errors import InputError
 if TYPE_CHECKING:
     from .harness import LatencyRig, Percentiles
 
-__all__ = ["LatencySLO", "SLOPoint", "SLOSearch", "parse_slo", "highest_rate", "STATISTICS", "MAX_BOUND_NS", "MAX_OFFER_SECONDS", "HIGH_OVER_CAPACITY", "KEPT_UP_SHARE", "run_holds", "point_holds",
-           "DEFAULT_MAX_OFFERS"]
+__all__ = ["LatencySLO", "SLOPoint", "SLOSearch", "parse_slo", "highest_rate", "STATISTICS", "MAX_BOUND_NS", "MIN_BOUND_NS", "MAX_OFFER_SECONDS", "HIGH_OVER_CAPACITY", "KEPT_UP_SHARE", "run_holds", "point_holds",
+           "DEFAULT_MAX_OFFERS", "LOW_OVER_CAPACITY", "run_median"]
 
 # Canonical statistic -> (the Percentiles field, the percentile; None for the max).
 STATISTICS: dict[str, tuple[str, float | None]] = {
@@ -47,8 +50,15 @@ _SPELLINGS = {**{name: name for name in STATISTICS}, "p999": "p99.9", "p9999": "
 _UNITS = {"ns": 1.0, "us": 1e3, "µs": 1e3, "μs": 1e3, "ms": 1e6, "s": 1e9}  # µ: micro sign and Greek mu
 _OPERATORS = {"<=": False, "≤": False, "<": True}
 MAX_BOUND_NS = 3_600e9  # an hour: beyond any latency an SLO bounds
+# The least bound an SLO may set: the cycle counter resolves about 10 ns, so a bound below 1 ns (or "< 1 ns")
+# cannot be told from measurement noise; a search for it would only run to tell so.
+MIN_BOUND_NS = 1.0
+_TOO_FINE = "below 1 ns cannot be measured (the cycle counter resolves about 10 ns)"
 MAX_TEXT = 100
-MAX_OFFER_SECONDS = 1.0  # the default lowest rate offers a run in at most this long
+MAX_OFFER_SECONDS = 1.0  # the default lowest rate offers a run in at most this long, unless that is above LOW_OVER_CAPACITY
+# The default lowest rate is never above this share of the capacity: a search whose lowest rate is already past the
+# capacity would say "no rate meets" without trying one the engine keeps up with (its runs may then take over 1 s).
+LOW_OVER_CAPACITY = 0.25
 # The default highest rate, as a multiple of the capacity measured one order at a time: an engine taking
 # its queue with look-ahead serves more than that (its prefetch hides the misses a lone order waits on).
 HIGH_OVER_CAPACITY = 4.0
@@ -74,6 +84,8 @@ class LatencySLO:
             raise InputError(f"statistic={self.statistic!r}: must be one of {', '.join(STATISTICS)}")
         if isinstance(self.bound_ns, bool) or not isinstance(self.bound_ns, (int, float)) or not 0 < self.bound_ns <= MAX_BOUND_NS:
             raise InputError(f"bound_ns={self.bound_ns!r}: must be a number of nanoseconds above 0, at most an hour")
+        if self.bound_ns < MIN_BOUND_NS or (self.strict and self.bound_ns <= MIN_BOUND_NS):
+            raise InputError(f"bound_ns={self.bound_ns!r}{' (strict)' if self.strict else ''}: a bound {_TOO_FINE}")
 
     @property
     def field(self) -> str:
@@ -163,7 +175,11 @@ def parse_slo(text: str, option: str = "--latency-slo") -> LatencySLO:
     bound_ns = float(value) * scale
     if not (math.isfinite(bound_ns) and 0 < bound_ns <= MAX_BOUND_NS):
         raise bad(f"the bound must be above 0 and at most an hour (got {value} {unit})")
-    return LatencySLO(canonical, bound_ns, _OPERATORS[operator])
+    strict = _OPERATORS[operator]
+    if bound_ns < MIN_BOUND_NS or (strict and bound_ns <= MIN_BOUND_NS):
+        asked = f"{'under' if strict else 'at most'} {value} {unit}"
+        raise bad(f"{statistic} {asked}: a bound {_TOO_FINE}; bound it at 1 ns or more")
+    return LatencySLO(canonical, bound_ns, strict)
 
 
 # --- the search ----------------------------------------------------------------------------------------
@@ -175,9 +191,15 @@ class SLOPoint:
 
     rate_per_s: float  # messages offered per second
     values_ns: tuple[float, ...]  # the SLO's statistic of each offer at this rate, in order
-    median_ns: float
+    median_ns: float  # run_median(values_ns): the higher middle value, a measured run
     holds: bool  # most of its runs met the SLO and kept up (run_holds)
     achieved_per_s: tuple[float, ...] = ()  # each offer's achieved rate, in order (none: not recorded)
+
+
+def run_median(values_ns: Sequence[float]) -> float:
+    """The median of a rate's runs: the higher middle value when there are two (a search that stopped after
+    two runs of three): a measured run, never the mean of two, and the conservative one for latency."""
+    return float(statistics.median_high(values_ns))
 
 
 def run_holds(slo: LatencySLO, rate_per_s: float, value_ns: float, achieved_per_s: float | None) -> bool:
@@ -252,7 +274,8 @@ def highest_rate(rig: LatencyRig, slo: LatencySLO, *, low: float | None = None, 
     """The highest rate (messages per second) at which ``rig``'s latency meets ``slo`` (see the module docstring).
 
     ``low`` defaults to the larger of the capacity / 1,024 and the rate that offers a run in
-    :data:`MAX_OFFER_SECONDS`; ``high`` to :data:`HIGH_OVER_CAPACITY` x the capacity (when the SLO holds
+    :data:`MAX_OFFER_SECONDS`, but never above :data:`LOW_OVER_CAPACITY` x the capacity (with many messages
+    per run, its runs then take longer than that); ``high`` to :data:`HIGH_OVER_CAPACITY` x the capacity (when the SLO holds
     there, the answer is ``high``, and ``ceiling_per_s`` is None).  A run that does not keep up fails,
     whatever its latency.  ``progress(done, total, what)`` is called before each offer."""
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 99 or repeats % 2 == 0:
@@ -270,7 +293,10 @@ def highest_rate(rig: LatencyRig, slo: LatencySLO, *, low: float | None = None, 
     advance(0, max_offers, "service time (the capacity)")
     capacity = rig.service().capacity_per_s
     high = high if high is not None else max(HIGH_OVER_CAPACITY * capacity, 1.0)
-    low = low if low is not None else max(capacity / 1024.0, rig.orders_per_rate / MAX_OFFER_SECONDS)
+    if low is None:
+        low = max(capacity / 1024.0, rig.orders_per_rate / MAX_OFFER_SECONDS)
+        if capacity > 0:  # a rate the engine keeps up with is always tried
+            low = min(low, LOW_OVER_CAPACITY * capacity)
     low = min(low, high)
     points: list[SLOPoint] = []
     offers = 0
@@ -289,7 +315,7 @@ def highest_rate(rig: LatencyRig, slo: LatencySLO, *, low: float | None = None, 
             achieved.append(float(point.achieved_per_s))
             met = run_holds(slo, rate, value, point.achieved_per_s)
             held, failed = held + met, failed + (not met)
-        median = float(statistics.median(values))
+        median = run_median(values)
         points.append(SLOPoint(float(rate), tuple(values), median, held > failed, tuple(achieved)))
         return points[-1].holds
 

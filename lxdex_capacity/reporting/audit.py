@@ -53,7 +53,7 @@ from ..schema import FileModel, Name, one_line_text, read_text, read_toml, valid
 from ..simulation.results import SimulationResult
 
 __all__ = ["Claim", "LatencyLoad", "ClaimsFile", "Verdict", "load_claims", "published_claims_path", "audit", "parse_quantity", "scenario_for",
-           "tape_for", "median_interval", "three_way", "MIN_REPEATS", "MAX_REPEATS", "VERDICTS", "STATISTICS"]
+           "latency_scenario", "samples_needed", "tape_for", "median_interval", "three_way", "MIN_REPEATS", "MAX_REPEATS", "VERDICTS", "STATISTICS"]
 
 METRICS = {  # metric -> (unit kind, unit printed)
     "memory": ("bytes", "B"),
@@ -84,6 +84,7 @@ DEFAULT_LATENCY_ORDERS = 100_000
 MAX_OFFERED_RATE = 1e10  # orders/s, as ``lxdex latency --rates``
 MAX_OFFER_S = 600.0  # one repeat offers its orders over orders / rate seconds of wall time: at most this
 MAX_CANCELS_PER_ORDER = 10.0  # as the latency harness's
+MIN_LATENCY_BOUND_NS = 1.0  # as an SLO's (latency.slo.MIN_BOUND_NS): the cycle counter resolves about 10 ns
 VERDICTS = ("holds", "fails", "too close to call")
 
 Metric = Literal["memory", "memory_per_market", "orders_per_s", "lookups_per_s", "random_access", "latency"]  # METRICS' keys
@@ -177,6 +178,15 @@ class Claim:
         return self.markets, self.resting_orders, self.trades, self.tape
 
 
+def samples_needed(statistic: str) -> int:
+    """Orders a run needs for a latency ``statistic`` (a :data:`STATISTICS` key) to be resolved: one sample
+    beyond the percentile (p99: 100, p99.9: 1,000, p99.99: 10,000), as an SLO's
+    (:meth:`lxdex_capacity.latency.slo.LatencySLO.samples_needed`)."""
+    from ..latency.slo import LatencySLO
+
+    return LatencySLO(statistic, 1_000.0).samples_needed()
+
+
 def tape_for(trades_retained: int) -> int:
     """The tape that keeps ``trades_retained`` trades: the smallest power of two at least that large, and
     at least 1,024 (a scenario's ``trades_retained`` is a ring's length).  1,000,000 -> 1,048,576."""
@@ -254,6 +264,19 @@ class ClaimEntry(FileModel):
             raise ValueError(f"names {twice[0]!r} twice")
         return value
 
+    @field_validator("orders_per_repeat")
+    @classmethod
+    def _resolves(cls, value: int | None, info: ValidationInfo) -> int | None:
+        """Enough orders per repeat for every statistic the claim covers: one sample beyond its percentile."""
+        if value is None:
+            return None
+        for name in info.data.get("statistics") or DEFAULT_STATISTICS:
+            needed = samples_needed(name)
+            if value < needed:
+                raise ValueError(f"too few for {name}, which needs at least {needed:,} orders per repeat (one sample beyond the "
+                                 f"percentile); raise orders_per_repeat or drop {name} from statistics")
+        return value
+
     @field_validator("offered_rate")
     @classmethod
     def _offered(cls, value: Any, info: ValidationInfo) -> float | None:
@@ -263,8 +286,10 @@ class ClaimEntry(FileModel):
         if not 0 < rate <= MAX_OFFERED_RATE:
             raise ValueError(f"must be above 0 and at most {MAX_OFFERED_RATE:,.0f} orders/s")
         orders = info.data.get("orders_per_repeat") or DEFAULT_LATENCY_ORDERS
-        if orders / rate > MAX_OFFER_S:
-            raise ValueError(f"offers {orders:,} orders per repeat over {orders / rate:,.0f} s; "
+        seconds = orders / rate
+        if seconds > MAX_OFFER_S:  # beyond 10^9 s in three figures: a rate of 1e-300 is not a 300-digit number of seconds
+            shown = f"{seconds:,.0f}" if seconds < 1e9 else f"{seconds:.3g}" if math.isfinite(seconds) else "more than 1e308"
+            raise ValueError(f"offers {orders:,} orders per repeat over {shown} s; "
                              f"at most {MAX_OFFER_S:,.0f} s (raise the rate or lower orders_per_repeat)")
         return rate
 
@@ -289,6 +314,8 @@ class ClaimEntry(FileModel):
         figure = _quantity(value, METRICS[metric][0]) if metric is not None else None
         if metric == "latency" and figure == 0:
             raise ValueError("must be above 0 ns: no order completes the instant it arrives")
+        if metric == "latency" and figure is not None and figure < MIN_LATENCY_BOUND_NS:
+            raise ValueError(f"is {figure:.3g} ns: a bound below 1 ns cannot be measured (the cycle counter resolves about 10 ns)")
         return figure
 
 
@@ -365,6 +392,12 @@ def load_claims(path: str | Path | None = None) -> tuple[dict[str, Any], list[Cl
     text = read_text(path, "claims file")
     parsed = validate(ClaimsFile, read_toml(text, str(path)), str(path), text)
     return parsed.source.model_dump(exclude_none=True), parsed.claims()
+
+
+def latency_scenario(claim: Claim, seed: int = 0) -> Scenario:
+    """The scenario a latency claim's engine is seeded with: :func:`scenario_for` its markets, resting orders and
+    tape, no trades, seed ``seed`` (what a memory guard sizes before the claim is measured)."""
+    return scenario_for(claim.markets, claim.resting_orders, 0, claim.tape, seed=seed)
 
 
 def scenario_for(markets: int, resting_orders: int | None, trades: int, tape: int = DEFAULT_TAPE_CAPACITY,
@@ -559,7 +592,7 @@ def _offer(claim: Claim, measure: Callable[..., Any], seed: int, repeats: int, d
             advance(done + step * steps // max(of, 1), total, f"{where}: {what}")
 
     options: dict[str, Any] = {} if load.cancels_per_order is None else {"cancels_per_order": load.cancels_per_order}
-    scenario = scenario_for(claim.markets, claim.resting_orders, 0, claim.tape, seed=seed)
+    scenario = latency_scenario(claim, seed)
     return measure(scenario, [load.offered_per_s] * repeats, arrivals=load.arrivals, batch=load.batch, reserve=load.reserve,
                    orders_per_rate=load.orders, progress=progress, **options)
 

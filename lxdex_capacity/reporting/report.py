@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -73,11 +74,12 @@ PLATFORM_SECONDS = 0.5  # the spin that measures the core's own interruptions (l
 
 
 def measure_report_latency(scenario: Any, rates: Sequence[float] | None = None, orders_per_rate: int = REPORT_LATENCY_ORDERS,
-                           progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+                           progress: Callable[[int, int, str], None] | None = None, force: bool = False) -> dict[str, Any]:
     """Per-order latency under load on ``scenario`` (its markets, seed and flow), pools reserved, Poisson
     arrivals, one order at a time: the service times first, then ``orders_per_rate`` orders at each of
     ``rates`` (default: :func:`latency_ladder` of the capacity just measured).  The books are seeded once.
-    Returns :meth:`~lxdex_capacity.latency.harness.LatencyResult.as_dict`; ``progress(done, total, what)``."""
+    Returns :meth:`~lxdex_capacity.latency.harness.LatencyResult.as_dict`; ``progress(done, total, what)``.
+    A run that would not fit in memory is refused before seeding, unless ``force``."""
     from ..latency.harness import LatencyRig, warm_up
     from ..latency.platform import measure_interruptions
 
@@ -85,7 +87,7 @@ def measure_report_latency(scenario: Any, rates: Sequence[float] | None = None, 
     steps = 2 + (len(rates) if rates is not None else len(LOAD_SHARES))
     advance(0, steps, "seeding the books")
     warm_up()
-    rig = LatencyRig(scenario, reserve=True, orders_per_rate=orders_per_rate)
+    rig = LatencyRig(scenario, reserve=True, orders_per_rate=orders_per_rate, force=force)
     advance(1, steps, "service time")
     platform = measure_interruptions(PLATFORM_SECONDS)
     service = rig.service()  # before the offered rates, on books as seeded
@@ -120,6 +122,29 @@ def load_simulation(path: str | Path) -> dict[str, Any]:
 
 
 # --- formatting -----------------------------------------------------------------------------------
+
+# Line breaks and other control characters (C0, DEL, C1, Unicode's line and paragraph separators): in a text
+# from the results they would start a new Markdown block (a heading, a list, an HTML block).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_MARKDOWN_MARKS = re.compile(r"([\\`*_\[\]])")  # emphasis, code, links and images, and the backslash itself
+
+
+def _text(value: Any) -> str:
+    """A free-form text from the results (a processor, a profile's name, a shard's error, ...) as Markdown that
+    renders as exactly that text: on one line, HTML's ``<``, ``>`` and ``&`` as entities and Markdown's marks
+    backslash-escaped, so neither report.md nor report.html carries markup (a ``<script>``, a link) from the file."""
+    escaped = html.escape(_CONTROL.sub(" ", str(value)), quote=False)
+    return _MARKDOWN_MARKS.sub(r"\\\1", escaped)
+
+
+def _code(value: Any) -> str:
+    """A free-form text from the results (a command line) as a Markdown code span: on one line, fenced by more
+    backticks than any run of them inside it, so it cannot close the span early; Markdown escapes its ``<``
+    and ``&`` in the HTML."""
+    text = _CONTROL.sub(" ", str(value))
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
@@ -168,7 +193,7 @@ def _latency_how(lat: dict[str, Any]) -> str:
     pools = "pools sized before timing, so none grew" if lat["reserve"] else "pools growing as they fill (a stall when one doubles)"
     cancels = lat.get("cancels_per_order") or 0
     mix = f"; the messages are orders and {cancels:g} cancels per order, rates count both" if cancels else ""
-    return f"{lat['arrivals']} arrivals, {taken}, {pools}{mix}"
+    return f"{_text(lat['arrivals'])} arrivals, {taken}, {pools}{mix}"
 
 
 def _messages(lat: dict[str, Any]) -> str:
@@ -261,14 +286,14 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
 
     out.append(f"# Capacity report: {sim['markets']:,} markets\n")
     out.append(
-        f"Every figure below was measured by lxdex-capacity {env['lxdex_capacity']} on {env['processor']} "
-        f"({env['cores']} cores, {env['memory_bytes'] / 2**30:,.1f} GiB), {r['created']}, or is a projection of the fitted "
-        f"cost model with its 95% interval, marked as such. Regenerate with `{r['command']}`.\n"
+        f"Every figure below was measured by lxdex-capacity {_text(env['lxdex_capacity'])} on {_text(env['processor'])} "
+        f"({env['cores']} cores, {env['memory_bytes'] / 2**30:,.1f} GiB), {_text(r['created'])}, or is a projection of the fitted "
+        f"cost model with its 95% interval, marked as such. Regenerate with {_code(r['command'])}.\n"
     )
 
     out.append("## Executive summary\n")
     load = plan["load"]
-    out.append(f"**Recommendation for {load['markets']:,} markets: {recommendation_text(plan['recommendation'], load['markets'])}.** "
+    out.append(f"**Recommendation for {load['markets']:,} markets: {_text(recommendation_text(plan['recommendation'], load['markets']))}.** "
                f"Planned load: {load['orders_per_market']:,.1f} resting orders per market, {load['trades_retained']:,} trades "
                f"retained, {load['order_rate']:,.0f} orders/s, with the engine's memory at least {q['safety']:g} × its bytes used "
                f"and {q['os_reserve_gib']:g} GiB of each machine left to the OS.\n")
@@ -292,9 +317,9 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
                     key=lambda p: p["yearly_cost_usd"] * (1 if p["fits"] else p["machines_n_plus_1"]))
     def cheapest_row(p: dict[str, Any]) -> list[str]:
         if p["fits"]:
-            return [p["name"], "1", f"${p['yearly_cost_usd']:,.0f}", memory_verdict(p), highest_use_text(p)]
+            return [_text(p["name"]), "1", f"${p['yearly_cost_usd']:,.0f}", _text(memory_verdict(p)), _text(highest_use_text(p))]
         share = p["machine_required_bytes"] / p["usable_bytes"]  # each of the N machines: its share of the load
-        return [p["name"], f"{p['machines']}+1", f"${p['yearly_cost_usd'] * p['machines_n_plus_1']:,.0f}",
+        return [_text(p["name"]), f"{p['machines']}+1", f"${p['yearly_cost_usd'] * p['machines_n_plus_1']:,.0f}",
                 f"{100 * (1 - share):,.1f}% each", f"memory {100 * share:,.0f}% each ({p['machine_markets']:,} markets)"]
 
     rows = [cheapest_row(p) for p in priced[:5]]
@@ -307,7 +332,7 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
     rows = []
     for p in sim["phases"]:
         per_order = f"{p['book_bytes_per_order']:,.1f}" if p["resting_orders"] else "—"
-        rows.append([p["name"], f"{p['resting_orders']:,}", f"{p['price_levels']:,}", f"{p['trades']:,}", mb(p["engine_bytes_used"]),
+        rows.append([_text(p["name"]), f"{p['resting_orders']:,}", f"{p['price_levels']:,}", f"{p['trades']:,}", mb(p["engine_bytes_used"]),
                      mb(p["engine_bytes_reserved"]), mb(p["rss_bytes"]), f"{p['engine_bytes_used'] / p['markets']:,.1f}", per_order,
                      f"{p['seconds']:,.2f}"])
     out.append(_table(["phase", "resting orders", "price levels", "trades", "engine used", "engine reserved", "process RSS",
@@ -328,7 +353,7 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
         fig("latency_under_load")
 
     out.append("## Capacity per hardware profile\n")
-    processor = plan["model"]["provenance"].get("processor", "the sweep's machine")
+    processor = _text(plan["model"]["provenance"].get("processor", "the sweep's machine"))
     out.append(f"Required = the memory of a process holding the engine (runtime {mb(model['runtime_bytes'])}, the engine, a run's "
                f"working arrays), with the engine's part at least {q['safety']:g} × the bytes it uses ({mb(plan['engine_bytes'])}), "
                f"per engine process; usable = memory − {q['os_reserve_gib']:g} GiB for the OS. One engine runs on one core and addresses "
@@ -338,10 +363,10 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
                f"limit. GiB = 2^30 bytes.\n")
     rows = []
     for p in plan["profiles"]:
-        rows.append([p["name"], gib(p["memory_bytes"], 3), gib(p["usable_bytes"], 3),
+        rows.append([_text(p["name"]), gib(p["memory_bytes"], 3), gib(p["usable_bytes"], 3),
                      f"{gib(p['required_bytes'], 3)} ({p['required_bytes_low'] / 2**30:,.3f}–{p['required_bytes_high'] / 2**30:,.3f})",
-                     "yes" if p["fits"] else "no", memory_verdict(p), f"{p['max_markets']:,}", str(p["engines_per_machine"]),
-                     f"{si(p['order_capacity_per_s'])}/s ({p['rate_source']})", highest_use_text(p),
+                     "yes" if p["fits"] else "no", _text(memory_verdict(p)), f"{p['max_markets']:,}", str(p["engines_per_machine"]),
+                     f"{si(p['order_capacity_per_s'])}/s ({_text(p['rate_source'])})", _text(highest_use_text(p)),
                      "—" if p["machines"] is None else f"{p['machines']}+1", price(p["price_usd"], p["price_usd_hour"]),
                      "—" if p["yearly_cost_usd"] is None else f"${p['yearly_cost_usd']:,.0f}"])
     out.append(_table(["profile", "memory", "usable", "required (95%)", "fits", "headroom", "max markets", "engines", "order capacity",
@@ -350,7 +375,7 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
         c = plan.get(key)
         if c and c["machines"] > 1:
             money = f"${c[unit]:,.0f}" if unit == "cluster_price_usd" else f"${c[unit]:,.2f}/h"
-            out.append(f"Sharded instead: {c['machines']} × {c['profile']} plus one spare ({money}).\n")
+            out.append(f"Sharded instead: {c['machines']} × {_text(c['profile'])} plus one spare ({money}).\n")
     fig("headroom")
 
     out.append("## Scaling projections\n")
@@ -365,7 +390,7 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
         out.append("Validation: the model fitted on the smaller sizes only, predicting sizes it never saw:\n")
         out.append(_table(["markets", "predicted", "measured", "error", "fitted on"], rows) + "\n")
     rows = [[f"{row['markets']:,}" + (" †" if row["extrapolated"] else ""), f"{row['orders_per_market']:,.1f}", gib(row["required_bytes"], 3),
-             f"{row['required_bytes_low'] / 2**30:,.3f}–{row['required_bytes_high'] / 2**30:,.3f} GiB", row["smallest_fit"] or "none: shard it"]
+             f"{row['required_bytes_low'] / 2**30:,.3f}–{row['required_bytes_high'] / 2**30:,.3f} GiB", _text(row["smallest_fit"]) if row["smallest_fit"] else "none: shard it"]
             for row in plan["scaling"]]
     out.append(_table(["markets", "orders/market", "required", "95% interval", "smallest fit"], rows, right={0, 1, 2, 3}) + "\n")
     out.append(f"† beyond the largest size measured ({model['largest_markets']:,} markets): an extrapolation.\n")
@@ -374,9 +399,9 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
     b = sim.get("breakdown")
     if b:
         out.append("## Memory per market\n")
-        names = [b["all"]["name"]] + [row["name"] for row in b["tiers"]]
+        names = [_text(b["all"]["name"])] + [_text(row["name"]) for row in b["tiers"]]
         rows_src = [b["all"], *b["tiers"]]
-        rows = [[label] + [f"{row['bytes_mean'][key]:,.1f}" for row in rows_src] for key, label in b["components"].items()]
+        rows = [[_text(label)] + [f"{row['bytes_mean'][key]:,.1f}" for row in rows_src] for key, label in b["components"].items()]
         rows.append(["**total**"] + [f"**{row['total_mean']:,.1f}**" for row in rows_src])
         rows.append(["resting orders"] + [f"{row['resting_orders_mean']:,.1f}" for row in rows_src])
         out.append("Mean bytes used per market after trading, by component, over all markets and per tier (adds up to the "
@@ -394,12 +419,12 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
         execution = sim.get("execution", {})
         where = "on Dask workers" if execution.get("mode") == "dask" else "in one process"
         out.append("## Shards\n")
-        out.append(f"{sim['markets']:,} markets in {len(shards)} shards {where}, {execution.get('assignment', '')}; the same run as in "
+        out.append(f"{sim['markets']:,} markets in {len(shards)} shards {where}, {_text(execution.get('assignment', ''))}; the same run as in "
                    f"one process: market checksum `{(sim.get('market_checksum') or 'incomplete')[:16]}…`, whatever the shard count.\n")
         rows = []
         for part in shards:
             if part.get("error"):
-                rows.append([str(part["shard"]), f"{part['markets']:,}", f"failed: {part['error']}", "", "", "", "", ""])
+                rows.append([str(part["shard"]), f"{part['markets']:,}", f"failed: {_text(part['error'])}", "", "", "", "", ""])
                 continue
             rows.append([str(part["shard"]), f"{part['markets']:,}", f"{part['expected_flow_share']:.1%}", f"{part['resting_orders']:,}",
                          f"{part['trades']:,}", mb(part["engine_bytes_used"]), mb(part["peak_rss_bytes"]) if part["peak_rss_bytes"] else "—",
@@ -423,10 +448,11 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
            "completion minus its arrival, both read from the cycle counter, on one core."] if lat else []),
         f"- Repeats: this report's simulation is one run (seed {sim['seed']}; the same seed gives the same books and trades, "
         f"market checksum `{(sim.get('market_checksum') or 'incomplete')[:16]}…`); its rates are single measurements on a shared machine. "
-        f"The cost model's sweep measured each size and design variant {prov.get('command', '').partition('--repeat ')[2].split(' ')[0] or 'several'} times.",
-        f"- Cost model: `{prov.get('command', 'lxdex sweep')}` ({prov.get('created', '?')}, {prov.get('processor', '?')}): each point in a fresh "
+        f"The cost model's sweep measured each size and design variant {_text(str(prov.get('command') or '').partition('--repeat ')[2].split(' ')[0] or 'several')} times.",
+        f"- Cost model: {_code(prov.get('command', 'lxdex sweep'))} ({_text(prov.get('created', '?'))}, {_text(prov.get('processor', '?'))}): each point in a fresh "
         "process; ordinary least squares, Student-t intervals.",
-        f"- Versions: lxdex-capacity {env['lxdex_capacity']}, Python {env['python']}, numpy {env['numpy']}, numba {env['numba']}; {env['platform']}.",
+        f"- Versions: lxdex-capacity {_text(env['lxdex_capacity'])}, Python {_text(env['python'])}, numpy {_text(env['numpy'])}, "
+        f"numba {_text(env['numba'])}; {_text(env['platform'])}.",
     ]) + "\n")
 
     out.append("## Assumptions and risks\n")
@@ -434,7 +460,7 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
         f"Required memory multiplies the engine's bytes by {q['safety']:g}: the pools double when full, so a process can hold up to "
         f"twice what its books use (the sweep measured reserved/used up to {model['reserved_ratio']['max']:.2f}).",
         f"The OS and everything else are assumed to need {q['os_reserve_gib']:g} GiB per machine.",
-        f"Order capacity is this machine's one-core rate ({env['processor']}) times each profile's performance cores; Apple and "
+        f"Order capacity is this machine's one-core rate ({_text(env['processor'])}) times each profile's performance cores; Apple and "
         "other cores differ, and cores share memory bandwidth. Treat it as an order of magnitude.",
         "Orders per market default to the tier table's mean at each size; a real exchange's depth distribution should be measured. "
         "The flow's order sizes, maker distance, taker share and reach, and cancel rate can be fitted to a real day: "

@@ -196,7 +196,19 @@ class ScalingRecord(FileModel):
 # --- plan --latency-slo (lxdex_capacity.latency.slo.SLOSearch, as capacity.plan.slo_section gives it) ----
 
 SLONs = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]  # a latency statistic, nanoseconds
-SLORate = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False)]  # messages (or orders) per second
+MIN_RATE = 1e-3  # per second: a rate below it (1e-300/s, say) is no measurement of anything
+SLORate = Annotated[float, Field(ge=MIN_RATE, le=1e12, allow_inf_nan=False)]  # messages (or orders) per second
+
+
+def _achieved(value: float) -> float:
+    """An achieved rate: 0 (the run's span was not measurable) or at least :data:`MIN_RATE` per second."""
+    if 0 < value < MIN_RATE:
+        raise ValueError(f"must be 0 or at least {MIN_RATE:g} per second")
+    return value
+
+
+# What a run achieved, per second: 0 when its span was too short to measure, else a real rate.
+Achieved = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False), AfterValidator(_achieved)]
 SLOText = Annotated[str, Field(min_length=1, max_length=1_000), AfterValidator(one_line_text)]
 
 
@@ -207,7 +219,7 @@ class SLOPointRecord(FileModel):
     values_ns: Annotated[list[SLONs], Field(min_length=1, max_length=99)]
     median_ns: SLONs
     holds: bool
-    achieved_per_s: Annotated[list[SLORate], Field(default_factory=list, max_length=99)]
+    achieved_per_s: Annotated[list[Achieved], Field(default_factory=list, max_length=99)]
 
 
 class LatencySLORecord(FileModel):
@@ -215,7 +227,7 @@ class LatencySLORecord(FileModel):
 
     slo: SLOText
     statistic: Literal["p50", "p90", "p99", "p99.9", "p99.99", "max"]
-    bound_ns: Annotated[float, Field(gt=0, le=3_600e9, allow_inf_nan=False)]
+    bound_ns: Annotated[float, Field(ge=1, le=3_600e9, allow_inf_nan=False)]  # below 1 ns: not measurable (latency.slo.MIN_BOUND_NS)
     strict: bool
     rate_per_s: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]  # 0: no rate meets it
     ceiling_per_s: SLORate | None
@@ -257,7 +269,12 @@ class PlanRecord(FileModel):
 # --- latency under load (lxdex_capacity.latency.harness.LatencyResult.as_dict) ----------------------
 
 LatencyNs = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]  # nanoseconds: up to 11 days
-PerSecond = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False)]  # orders (or messages) per second
+# The latency harness's ranges (lxdex latency's options): what a record it wrote can hold.
+OfferedRate = Annotated[float, Field(ge=1, le=1e10, allow_inf_nan=False)]  # messages offered per second, as --rates
+Capacity = Annotated[float, Field(ge=1, le=1e12, allow_inf_nan=False)]  # one over a mean service time: at least 1/s
+LatencyOrders = Annotated[int, Field(ge=1_000, le=100_000_000)]  # messages per offered run, as --orders-per-rate
+LatencyBatch = Annotated[int, Field(ge=1, le=1 << 20)]  # as --batch
+CancelsPerOrder = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]  # as --cancels
 LATENCY_KEYS = ("p50_ns", "p90_ns", "p99_ns", "p999_ns", "p9999_ns", "max_ns")  # in the order they may not decrease
 
 
@@ -310,8 +327,8 @@ class CancelPercentilesRecord(LatencyPercentilesRecord):
 class LatencyRateRecord(LatencyPercentilesRecord):
     """One offered rate (:class:`~lxdex_capacity.latency.harness.RatePoint`)."""
 
-    offered_per_s: PerSecond
-    achieved_per_s: PerSecond
+    offered_per_s: OfferedRate
+    achieved_per_s: Achieved
     stalls: Count
     cancels: Count | None = None
 
@@ -343,18 +360,18 @@ class LatencyRecord(_OpenRecord):
 
     markets: PlanMarkets
     seed: Count
-    arrivals: Name
-    batch: PositiveCount
+    arrivals: Literal["poisson", "bursty", "lobster"]  # the harness's processes (latency.arrivals.KINDS)
+    batch: LatencyBatch
     reserve: bool
-    orders_per_rate: PositiveCount
+    orders_per_rate: LatencyOrders
     counter_ns: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
     ticks_per_ns: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
     service: LatencyPercentilesRecord
-    capacity_per_s: PerSecond
+    capacity_per_s: Capacity
     rates: Annotated[list[LatencyRateRecord], Field(min_length=1)]
     cancel_service: CancelPercentilesRecord | None = None
     look_ahead: bool | None = None
-    cancels_per_order: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)] | None = None
+    cancels_per_order: CancelsPerOrder | None = None
     injected_delay_ns: LatencyNs | None = None
     platform: PlatformRecord | None = None
 
@@ -379,7 +396,7 @@ class ResultsFile(FileModel):
         return self
 
 
-def _decreasing(record: LatencyPercentilesRecord, where: str) -> str | None:
+def _decreasing(record: LatencyPercentilesRecord | PlatformFloorRecord, where: str) -> str | None:
     """The first percentile of ``record`` below the one before it, as ``where.key=value: ...``, or None."""
     for before, key in itertools.pairwise(LATENCY_KEYS):
         low, high = getattr(record, before), getattr(record, key)
@@ -387,6 +404,28 @@ def _decreasing(record: LatencyPercentilesRecord, where: str) -> str | None:
             return (f"{where}.{key}={high!r}: below {before}={low!r}; percentiles never decrease "
                     "(p50 <= p90 <= p99 <= p99.9 <= p99.99 <= max)")
     return None
+
+
+def _above_max(record: PlatformFloorRecord, where: str) -> str | None:
+    """The first percentile of ``record`` above its own max, as ``where.key=value: above max_ns=...``, or None."""
+    for key in LATENCY_KEYS[:-1]:
+        value = getattr(record, key)
+        if value > record.max_ns:
+            return f"{where}.{key}={value!r}: above max_ns={record.max_ns!r}"
+    return None
+
+
+def _platform_problem(p: PlatformRecord | None, where: str) -> str | None:
+    """The first rule between the platform record's keys (:func:`lxdex_capacity.latency.platform.measure_interruptions`
+    writes them) that ``p`` breaks, or None."""
+    if p is None:
+        return None
+    if p.median_ns > p.max_ns:
+        return f"{where}.median_ns={p.median_ns!r}: above max_ns={p.max_ns!r} (the median interruption is one of them)"
+    if not _close(p.floor.max_ns, p.max_ns):
+        return (f"{where}.floor.max_ns={p.floor.max_ns!r}: not max_ns={p.max_ns!r} (the longest interruption is the "
+                "floor's max: an arrival at its start waits for all of it)")
+    return _above_max(p.floor, f"{where}.floor") or _decreasing(p.floor, f"{where}.floor")
 
 
 def _latency_problem(r: ResultsFile) -> str | None:
@@ -400,8 +439,14 @@ def _latency_problem(r: ResultsFile) -> str | None:
         return f"latency.seed={lat.seed}: the latency run is on the report's scenario (seed {r.simulate.seed})"
     problem = (_extra_problem(lat, "latency") or _extra_problem(lat.service, "latency.service")
                or _extra_problem(lat.cancel_service, "latency.cancel_service") or _decreasing(lat.service, "latency.service"))
-    if problem is None and lat.cancel_service is not None and lat.cancel_service.samples:
-        problem = _decreasing(lat.cancel_service, "latency.cancel_service")
+    cancels = lat.cancel_service
+    if problem is None and cancels is not None and cancels.samples:
+        problem = _decreasing(cancels, "latency.cancel_service")
+    elif problem is None and cancels is not None:  # no cancel timed: nothing measured, every figure 0
+        timed = next((key for key in LATENCY_KEYS if getattr(cancels, key) != 0), None)
+        if timed is not None:
+            problem = (f"latency.cancel_service.{timed}={getattr(cancels, timed)!r}: but samples=0 (no cancel was timed, "
+                       "so every figure is 0)")
     for i, row in enumerate(lat.rates):
         if problem:
             break
@@ -409,7 +454,9 @@ def _latency_problem(r: ResultsFile) -> str | None:
         problem = _extra_problem(row, where) or _decreasing(row, where)
         if problem is None and row.samples > lat.orders_per_rate:
             problem = f"{where}.samples={row.samples}: more than the orders_per_rate={lat.orders_per_rate} offered"
-    return problem
+        if problem is None and row.cancels is not None and row.cancels > row.samples:
+            problem = f"{where}.cancels={row.cancels}: more than its samples={row.samples} (the cancels are among its messages)"
+    return problem or _platform_problem(lat.platform, "latency.platform")
 
 
 def _plan_problem(r: ResultsFile) -> str | None:
@@ -542,12 +589,11 @@ def _slo_problem(plan: PlanRecord) -> str | None:
             if profile.rate_source == SLO_RATE_SOURCE:
                 return f"plan.profiles[{i}].rate_source={profile.rate_source!r}: but the plan has no latency_slo section"
         return None
-    import statistics
-
     from ..latency.slo import (  # the latency package: only for a plan that has the section
         SLOPoint,
         parse_slo,
         point_holds,
+        run_median,
     )
     try:
         slo = parse_slo(s.slo, f"{where}.slo")
@@ -574,8 +620,8 @@ def _slo_problem(plan: PlanRecord) -> str | None:
         at = f"{where}.points[{i}]"
         if len(p.values_ns) > s.repeats:
             return f"{at}.values_ns: {len(p.values_ns)} runs, more than repeats={s.repeats}"
-        if not _close(p.median_ns, float(statistics.median(p.values_ns))):
-            return f"{at}.median_ns={p.median_ns!r}: not the median of its values_ns"
+        if not _close(p.median_ns, run_median(p.values_ns)):
+            return f"{at}.median_ns={p.median_ns!r}: not the median of its values_ns (the higher middle one of an even count)"
         if p.achieved_per_s and len(p.achieved_per_s) != len(p.values_ns):
             return f"{at}.achieved_per_s: {len(p.achieved_per_s)} runs, but values_ns has {len(p.values_ns)}"
         if p.holds != point_holds(slo, SLOPoint(p.rate_per_s, tuple(p.values_ns), p.median_ns, p.holds, tuple(p.achieved_per_s))):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from ...console import out, si
+from ...latency.statistics import PERCENTILES, resolved
 from ...units import duration_text
 
 if TYPE_CHECKING:  # the harness imports the engine (numba): not at every command's start
@@ -20,6 +21,11 @@ def _spread(p: Percentiles) -> str:
             f"max {duration_text(p.max_ns)} ({p.samples:,})")
 
 
+def _resolved(ns: float, percentile: float, samples: int) -> str:
+    """A percentile's cell, or "—" when no sample lies beyond it (it is only the max, of too few samples)."""
+    return duration_text(ns) if resolved(percentile, samples) else "—"
+
+
 def print_latency(r: LatencyResult) -> None:
     taken = (f"batches of {r.batch}" if r.batch > 1 else
              "one at a time, seeing the queue behind" if r.look_ahead else "one at a time, nothing of the queue seen")
@@ -29,7 +35,7 @@ def print_latency(r: LatencyResult) -> None:
     out.print(f"service time, each order alone: {_spread(r.service)}")
     if r.cancel_service is not None and r.cancel_service.samples:
         out.print(f"service time, each cancel alone: {_spread(r.cancel_service)}")
-    out.print(f"capacity (one over the mean service time): {si(r.capacity_per_s, 'messages/s')}")
+    out.print(f"capacity (one over the mean service time of {r.capacity_basis}): {si(r.capacity_per_s, 'messages/s')}")
     if r.injected_delay_ns:
         out.print(f"injected delay: {duration_text(r.injected_delay_ns)} added to every order's service")
     if r.platform is not None:
@@ -37,14 +43,15 @@ def print_latency(r: LatencyResult) -> None:
         out.print(f"this core's own interruptions (a {f.seconds:g} s spin): {f.per_s:,.0f}/s, median {duration_text(f.median_ns)}, "
                   f"{f.lost_share:.1%} of the time; the floor they set (a zero-time engine, random arrivals): "
                   f"p99 {duration_text(f.floor['p99_ns'])}, p99.9 {duration_text(f.floor['p999_ns'])}, max {duration_text(f.floor['max_ns'])}")
-    table = Table(title="latency = completion - arrival (queueing + service), open loop, one core")
+    table = Table(title="latency = completion - arrival (queueing + service), open loop, one core",
+                  caption="— : a percentile no sample lies beyond (too few samples: it would be the max)")
     columns = ["offered/s", "achieved/s", "p50", "p90", "p99", "p99.9", "p99.99", "max", "samples", "stalls"]
     with_cancels = any(p.cancels for p in r.rates)
     for name in columns + (["cancels"] if with_cancels else []):
         table.add_column(name, justify="right")
     for p in r.rates:
         q = p.latency
-        row = [si(p.offered_per_s), si(p.achieved_per_s), *(duration_text(v) for v in (q.p50_ns, q.p90_ns, q.p99_ns, q.p999_ns, q.p9999_ns,
-                                                                                       q.max_ns)), f"{q.samples:,}", str(p.stalls)]
+        row = [si(p.offered_per_s), si(p.achieved_per_s), *(_resolved(getattr(q, key), share, q.samples) for key, share in PERCENTILES),
+               duration_text(q.max_ns), f"{q.samples:,}", str(p.stalls)]
         table.add_row(*row, *([f"{p.cancels:,}"] if with_cancels else []))
     out.print(table)

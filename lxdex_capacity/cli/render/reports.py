@@ -1,10 +1,12 @@
-"""``lxdex report`` and ``lxdex audit``."""
+"""``lxdex report`` and ``lxdex audit``.  Texts from the user's files (a claim's text, the source's title) and
+paths are escaped, so a ``[`` in them is printed, not read as rich markup."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from ...console import out, quantity
@@ -18,8 +20,8 @@ __all__ = ["print_written", "print_audit"]
 def print_written(written: dict[str, Path], out_dir: Path) -> None:
     """``report``: the files :func:`~lxdex_capacity.reporting.report.write_report` wrote."""
     for name in ("report.md", "report.html", "results.json"):
-        out.print(f"wrote {written[name]}")
-    out.print(f"wrote {len(written) - 3} chart files under {Path(out_dir) / 'charts'}")
+        out.print(f"wrote {escape(str(written[name]))}")
+    out.print(f"wrote {len(written) - 3} chart files under {escape(str(Path(out_dir) / 'charts'))}")
 
 
 _VERDICT_STYLE = {"holds": "[green]holds[/]", "fails": "[red]fails[/]", "too close to call": "[yellow]too close to call[/]"}
@@ -31,7 +33,7 @@ def print_audit(report: dict[str, Any], verdicts: list[Verdict]) -> None:
     it covers (p99, max, ...) and a line after the table with its repeats' figures."""
     title = report["source"].get("title", report["claims_file"])
     tally = f"{report['holds']} hold, {report['fails']} fail, {report['too_close_to_call']} too close to call"
-    table = Table(title=f"audit of {title}: {tally}")
+    table = Table(title=f"audit of {escape(str(title))}: {tally}")
     for name in ("claim", "claimed", "measured (interval)", "verdict", "measured/claimed", "how"):
         table.add_column(name, justify="right" if name in ("claimed", "measured (interval)", "measured/claimed") else "left")
     for v in verdicts:
@@ -50,7 +52,7 @@ def print_audit(report: dict[str, Any], verdicts: list[Verdict]) -> None:
             if v.low is not None and v.high is not None:
                 measured += f"\n({quantity(v.low, v.unit)} – {quantity(v.high, v.unit)})"
             ratio = "—" if v.ratio is None else f"{v.ratio:,.3g}x"
-        table.add_row(v.text, bound + claimed, measured, verdict, ratio, v.basis)
+        table.add_row(escape(v.text), bound + claimed, measured, verdict, ratio, escape(v.basis))
     out.print(table)
     for v in verdicts:
         if v.latency is not None:
