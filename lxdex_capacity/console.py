@@ -14,13 +14,22 @@ so stdout holds only the result and stderr only warnings and errors:
 * :func:`tick_progress`: one bar of ``total`` ticks, ``tick(what)`` after each (the benchmarks);
 * :func:`compile_step`: on a fresh install (numba's cache empty), "compiling the engine (first run
   only)" with the time elapsed while the kernels compile, before a command's first bar.
+
+A reader that has gone (``lxdex ... | head``): rich's consoles would exit 1 on their own, the code of
+a result that fails its check here.  Within :func:`broken_pipes_raise` (the whole of
+:func:`lxdex_capacity.cli.main`) every rich console, ``out``, ``err`` and typer's help, instead goes
+quiet and raises :class:`BrokenPipeError`, which ``main`` turns into a quiet 141, as a shell reports
+SIGPIPE.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -28,12 +37,40 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from .units import gib, mb, price, quantity, si
 
 __all__ = ["out", "err", "si", "mb", "gib", "quantity", "price", "step_progress", "phase_progress", "tick_progress",
-           "compile_step"]
+           "compile_step", "broken_pipes_raise"]
 
 out = Console()
 if not out.is_terminal:  # piped or redirected: no width to fit, so don't truncate tables to 80 columns
     out = Console(width=140)
 err = Console(stderr=True)
+
+
+def _on_broken_pipe(console: Console) -> NoReturn:
+    """:meth:`rich.console.Console.on_broken_pipe` within :func:`broken_pipes_raise`: the console writes
+    nothing more, its file descriptor (stdout's or stderr's) is pointed at /dev/null so that Python's
+    flush at exit stays quiet (https://docs.python.org/3/library/signal.html#note-on-sigpipe), and
+    :class:`BrokenPipeError` goes up to whoever decides the exit code; rich's own raises SystemExit(1)."""
+    console.quiet = True
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no file descriptor (a StringIO): nothing to point
+        fd = console.file.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+    raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
+@contextmanager
+def broken_pipes_raise() -> Iterator[None]:
+    """Within: a rich console whose reader has gone raises :class:`BrokenPipeError` (see :func:`_on_broken_pipe`),
+    every console, typer's too (``--help``), as rich offers no setting for it."""
+    previous = Console.on_broken_pipe
+    Console.on_broken_pipe = _on_broken_pipe  # type: ignore[method-assign, assignment]
+    try:
+        yield
+    finally:
+        Console.on_broken_pipe = previous  # type: ignore[method-assign]
 
 
 def _progress(description: str) -> Progress:

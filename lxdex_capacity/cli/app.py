@@ -6,9 +6,13 @@ imports none of them.  Exit codes live on the exception classes (:mod:`lxdex_cap
 * an :class:`~lxdex_capacity.errors.LxdexError`: its ``exit_code`` (2 bad input or a refused size,
   1 a result that fails its check), one line ``lxdex: error: <message>`` on stderr;
 * SIGINT (Ctrl-C) and SIGTERM: :class:`~lxdex_capacity.errors.Interrupted` raised in the main thread, so
-  every ``finally`` removes its temporary files, then ``lxdex: interrupted`` and 130 or 143;
+  every ``finally`` removes its temporary files, then ``lxdex: interrupted`` and 130 or 143; once
+  :func:`main` has exited (output flushed, code decided), the command's own code: see :mod:`lxdex_capacity.entry`;
 * a usage error found by the parser (unknown option, value out of range): one line, its exit code (2);
-* stdout that cannot be written (``> /dev/full``): one line, 1; a closed pipe (``| head``): quietly, 141;
+* stdout that cannot be written (``> /dev/full``): one line, 1; a closed pipe (``| head``), on stdout or
+  stderr, whichever console or plain write hit it: quietly, 141 (rich would exit 1 itself and typer
+  would turn a BrokenPipeError into a silent 1: see :func:`lxdex_capacity.console.broken_pipes_raise`
+  and :class:`_PipeClosed`);
 * a numpy warning raised in lxdex's own code (a division by zero, say): one line, 1, never a warning
   on the terminal followed by a NaN figure.
 
@@ -36,7 +40,7 @@ from pydantic import ValidationError
 from typer.core import TyperGroup
 
 from .. import __version__
-from ..console import err, out
+from ..console import broken_pipes_raise, err, out
 from ..errors import InputError, Interrupted, LxdexError, OutputError
 from ..schema import error_message
 
@@ -60,15 +64,29 @@ class HelpGroup(TyperGroup):
         return list(super().parse_args(ctx, args))
 
 
+class _PipeClosed(Exception):
+    """A :class:`BrokenPipeError` (stdout's or stderr's reader has gone), carried past typer to :func:`main`:
+    typer catches an OSError with EPIPE itself, and ends with a silent exit 1."""
+
+
 class _RootGroup(HelpGroup):
     """The root command: a Ctrl-C inside a command becomes :class:`Interrupted`, reported by
-    :func:`main` (typer itself would end with a silent exit 130)."""
+    :func:`main` (typer itself would end with a silent exit 130); a closed pipe, while parsing
+    (``lxdex --help``) or inside a command, becomes :class:`_PipeClosed`."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError as exc:
+            raise _PipeClosed() from exc
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:
             raise Interrupted(exit_code=_exit_code_of(exc)) from None
+        except BrokenPipeError as exc:
+            raise _PipeClosed() from exc
 
 
 app = typer.Typer(
@@ -108,8 +126,14 @@ def _root(
     """lxdex-capacity: how much memory and speed a multi-market matching engine needs."""
 
 
+def _say(message: str) -> None:
+    """``message`` on stderr, in one line; nothing if stderr's reader has gone (the exit code still tells)."""
+    with contextlib.suppress(BrokenPipeError):
+        err.print(message, highlight=False, markup=False, soft_wrap=True)
+
+
 def _exit(message: str, code: int) -> NoReturn:
-    err.print(f"lxdex: {message}", highlight=False, markup=False, soft_wrap=True)
+    _say(f"lxdex: {message}")
     sys.exit(code)
 
 
@@ -139,7 +163,7 @@ def _caused_by_interrupt(exc: BaseException) -> KeyboardInterrupt | None:
 def _interrupted(code: int, as_program: bool) -> NoReturn:
     """``lxdex: interrupted`` and ``code``.  Objects a signal cut off half-way (numba's, llvmlite's) may
     complain from their finalisers as the interpreter exits: that is noise after an interrupt, not news."""
-    err.print(f"lxdex: {Interrupted()}", highlight=False, markup=False, soft_wrap=True)
+    _say(f"lxdex: {Interrupted()}")
     if not as_program:
         sys.exit(code)  # main() called as a function (a test, a script): an ordinary exit it can catch
     sys.unraisablehook = lambda unraisable: None
@@ -197,7 +221,10 @@ _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROF
 
 def _stdout_failed(exc: OSError) -> NoReturn:
     """stdout cannot take what was printed: one line (1), or nothing for a closed pipe (141, as a shell
-    reports SIGPIPE); stdout is pointed at /dev/null so Python's own flush at exit stays quiet."""
+    reports SIGPIPE; stderr's, too); stdout is pointed at /dev/null so Python's own flush at exit stays
+    quiet, after a last flush of what it holds, for when the pipe that closed was stderr's."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -211,6 +238,11 @@ def _stdout_failed(exc: OSError) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console entry point (``lxdex``): run the command ``argv`` names (default ``sys.argv[1:]``) and exit
     with its code; errors become one line on stderr and the exit code of their class."""
+    with broken_pipes_raise():  # around the reports of errors too: a closed stderr must not make them exit 1
+        _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> NoReturn:
     args = tuple(sys.argv[1:] if argv is None else argv)
     try:
         with _signals_interrupt(), warnings.catch_warnings():
@@ -232,8 +264,10 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except typer.Abort as exc:  # click's wrapping of a KeyboardInterrupt while parsing
         cause = exc.__cause__
         _interrupted(_exit_code_of(cause) if isinstance(cause, KeyboardInterrupt) else Interrupted.exit_code, argv is None)
-    except BrokenPipeError as exc:
+    except BrokenPipeError as exc:  # written by main itself (the last flush)
         _stdout_failed(exc)
+    except _PipeClosed as exc:
+        _stdout_failed(exc.__cause__ if isinstance(exc.__cause__, OSError) else BrokenPipeError(errno.EPIPE, "Broken pipe"))
     except OSError as exc:
         if exc.errno not in _OUTPUT_ERRNOS:
             raise
