@@ -66,7 +66,8 @@ class KernelSet:
 _RUN_KERNELS = (
     f"{_ENGINE}:submit", f"{_ENGINE}:cancel", f"{_ENGINE}:cancel_furthest", f"{_ENGINE}:open_qty",
     f"{_ENGINE}:best_prices", f"{_ENGINE}:resting_per_market", f"{_ENGINE}:lookup_latency", f"{_ENGINE}:read_cycles",
-    f"{_ENGINE}:split_by_partition", f"{_ENGINE}:number_trades",
+    f"{_ENGINE}:split_by_partition", f"{_ENGINE}:number_trades", f"{_ENGINE}:gather_orders", f"{_ENGINE}:scatter_results",
+    f"{_ENGINE}:group_by_partition",
     f"{_SCENARIOS}:stream_keys", f"{_SCENARIOS}:depths", f"{_SCENARIOS}:mids", f"{_SCENARIOS}:seed_orders",
     f"{_SCENARIOS}:flow_batch",
     f"{_SIMULATION}:digest_orders", f"{_SIMULATION}:digest_counts", f"{_SIMULATION}:digest_trades",
