@@ -59,8 +59,8 @@ def test_stationary_flow_keeps_every_market_at_its_seeded_depth(monkeypatch):
     shards: list[Shard] = []
     original = Shard.__init__
 
-    def keep(self, generator):
-        original(self, generator)
+    def keep(self, generator, threads=1):
+        original(self, generator, threads)
         shards.append(self)
 
     monkeypatch.setattr(Shard, "__init__", keep)
