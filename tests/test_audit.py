@@ -58,7 +58,8 @@ def test_published_claims_hold_the_reports_figures():
     # The report counts a 1M-trade history: those claims keep it, on a tape of 2^20; at 21,000 markets they share their runs
     assert all(c.trades_retained == 1_000_000 for c in claims)
     assert by_id["traded-21k"].tape == 1_048_576
-    assert len({c.load for c in claims if c.markets == 21_000 and c.latency is None}) == 1
+    # ... all but the orders/s claim, which runs with every core (the report claims full parallelism)
+    assert len({c.load for c in claims if c.markets == 21_000 and c.latency is None and c.id != "order-rate"}) == 1
     # "sub-microsecond latency for all operations": p99 and max under a light offered load, as its note says
     latency = by_id["latency"]
     assert latency.metric == "latency" and latency.claimed == 1000.0 and latency.bound == "at_most" and latency.markets == 21_000
@@ -254,7 +255,7 @@ def test_a_claim_too_close_to_call_is_not_counted_as_holding_by_the_cli(tmp_path
     path = tmp_path / "claims.toml"
     path.write_text(ACCESS + RATE.replace('"30"', '"1"'))
     run = _varying_run({i: f for i, f in enumerate([25.0, 33.2, 27.0, 31.0, 26.0])})
-    monkeypatch.setattr(simulation, "simulate", lambda scenario, force=False: run(scenario))
+    monkeypatch.setattr(simulation, "simulate", lambda scenario, force=False, threads=1: run(scenario))
     report = json.loads(run_cli("audit", str(path), "--json").stdout)
     assert (report["holds"], report["fails"], report["too_close_to_call"]) == (1, 0, 1)
     assert [c["verdict"] for c in report["claims"]] == ["too close to call", "holds"]
@@ -278,7 +279,7 @@ def test_the_cli_prints_no_verdict_on_a_figure_that_is_not_finite(tmp_path, monk
     path = tmp_path / "claims.toml"
     path.write_text(ACCESS)
     run = _varying_run({i: math.nan if i == 2 else 20.0 for i in range(5)})
-    monkeypatch.setattr(simulation, "simulate", lambda scenario, force=False: run(scenario))
+    monkeypatch.setattr(simulation, "simulate", lambda scenario, force=False, threads=1: run(scenario))
     for args in ((), ("--json",)):
         result = run_cli("audit", str(path), *args)
         assert result.exit_code == 1 and result.stdout == ""  # a run whose result fails its own check
@@ -580,3 +581,35 @@ def test_a_latency_claim_measured_impossible_bound_fails(tmp_path):
     assert "sub-microsecond latency for all operations: 5 repeats (arrival seeds 0–4): p99 " in text and "; max " in text
     assert "Note on 'sub-microsecond latency for all operations': light load, so queueing is not what fails it" in text
     assert "the claim holds only if every statistic holds" in text
+
+
+def test_an_orders_per_s_claim_made_for_every_core_runs_the_engine_with_a_thread_per_core(tmp_path):
+    from lxdex_capacity.reporting.audit import usable_cores
+
+    claims = _claims(tmp_path, RATE.replace('at_least = "30"', 'threads = "every"\nat_least = "30"') + ACCESS)
+    seen: list[int] = []
+    fake = _varying_run({i: 40.0 for i in range(5)})
+
+    def run(scenario, threads=1):
+        seen.append(threads)
+        return fake(scenario)
+
+    verdicts = audit(claims, run, load_model())
+    every = min(usable_cores(), 100)
+    assert seen.count(every) == 5 and (every == 1 or seen.count(1) == 5)  # the access claim keeps one thread
+    rate = next(v for v in verdicts if v.id == "rate")
+    assert (f"{every} threads" in rate.basis) if every > 1 else ("one core" in rate.basis)
+    _, published = load_claims()
+    assert next(c for c in published if c.id == "order-rate").threads == min(usable_cores(), 21_000)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (ACCESS.replace('at_most', 'threads = 2\nat_most'), "threads=2: applies to orders/s claims only"),
+    (RATE.replace('at_least', 'threads = 200\nat_least'), "threads=200: is more threads than markets"),
+    (RATE.replace('at_least', 'threads = "all"\nat_least'), "threads='all': must be a number of threads from 1 to 256 or \"every\""),
+    (RATE.replace('at_least', 'threads = 0\nat_least'), "threads=0: must be a number of threads"),
+])
+def test_bad_threads_in_a_claim_are_one_line(tmp_path, text, fragment):
+    path = tmp_path / "claims.toml"
+    path.write_text(text)
+    assert_one_line_error(run_cli("audit", str(path)), fragment)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import re
 import statistics
 from collections.abc import Callable, Iterator, Sequence
@@ -46,6 +47,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from ..engine.core import DEFAULT_TAPE_CAPACITY
+from ..engine.partitioned import MAX_THREADS
 from ..errors import CheckFailed, InputError
 from ..scenarios.config import MAX_MARKETS, Scenario
 from ..scenarios.tiers import DEFAULT_TIERS, MAX_DEPTH, expected_orders, scaled_tiers
@@ -162,6 +164,7 @@ class Claim:
     trades_retained: int = DEFAULT_TAPE_CAPACITY  # the history the claim counts; a run's tape: tape_for(this)
     note: str | None = None  # how the claim is read or measured, as the claims file says
     latency: LatencyLoad | None = None  # latency claims: the offered load
+    threads: int = 1  # orders/s claims: the engine's markets across this many threads (Engine(threads=k))
 
     @property
     def unit(self) -> str:
@@ -173,9 +176,9 @@ class Claim:
         return tape_for(self.trades_retained)
 
     @property
-    def load(self) -> tuple[int, int | None, int, int]:
+    def load(self) -> tuple[int, int | None, int, int, int]:
         """What a simulation run depends on: claims with the same load share their runs."""
-        return self.markets, self.resting_orders, self.trades, self.tape
+        return self.markets, self.resting_orders, self.trades, self.tape, self.threads
 
 
 def samples_needed(statistic: str) -> int:
@@ -223,6 +226,23 @@ class ClaimEntry(FileModel):
     reserve: bool | None = None  # default true
     repeats: Annotated[int, Field(ge=MIN_REPEATS, le=MAX_REPEATS)] | None = None  # default: the audit's
     cancels_per_order: Annotated[float, Field(ge=0, le=MAX_CANCELS_PER_ORDER)] | None = None  # default 0
+    # orders/s claims only: the engine's threads; "every": one per core this process may use
+    threads: int | str | None = None
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _rate_only(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return value
+        if value != "every" and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_THREADS):
+            raise ValueError(f"must be a number of threads from 1 to {MAX_THREADS} or \"every\" (one per core)")
+        metric = info.data.get("metric")
+        if metric is not None and metric != "orders_per_s":
+            raise ValueError(f"applies to orders/s claims only, not to metric {metric!r}")
+        markets = info.data.get("markets")
+        if isinstance(value, int) and markets is not None and value > markets:
+            raise ValueError(f"is more threads than markets ({markets:,})")
+        return value
 
     @field_validator("resting_orders")
     @classmethod
@@ -377,6 +397,7 @@ class ClaimsFile(FileModel):
                     repeats=e.repeats,
                     cancels_per_order=e.cancels_per_order,
                 ),
+                threads=min(usable_cores(), e.markets) if e.threads == "every" else int(e.threads or 1),
             ))
         return out
 
@@ -488,8 +509,13 @@ def _figure(claim: Claim, run: SimulationResult) -> float:
     return run.throughput.random_access_ns_p50
 
 
-def _order(load: tuple[int, int | None, int, int]) -> tuple[int, int, int, int]:
-    return load[0], load[1] or 0, load[2], load[3]
+def _order(load: tuple[int, int | None, int, int, int]) -> tuple[int, int, int, int, int]:
+    return load[0], load[1] or 0, load[2], load[3], load[4]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity), for claims made with "every core"."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 @contextmanager
@@ -516,7 +542,7 @@ def _frozen_survivors() -> Iterator[Callable[[], None]]:
 
 def audit(
     claims: list[Claim],
-    run: Callable[[Scenario], SimulationResult],
+    run: Callable[..., SimulationResult],
     model: Any,
     max_measure: int = 1_000_000,
     seed: int = 0,
@@ -524,7 +550,8 @@ def audit(
     repeats: int = MIN_REPEATS,
     measure: Callable[..., Any] | None = None,
 ) -> list[Verdict]:
-    """Judge every claim.  ``run(scenario)`` simulates (:func:`lxdex_capacity.simulation.simulate`): each
+    """Judge every claim.  ``run(scenario)`` simulates (:func:`lxdex_capacity.simulation.simulate`; called
+    ``run(scenario, threads=k)`` for a claim measured with k threads): each
     load up to ``max_measure`` markets ``repeats`` times (at least :data:`MIN_REPEATS`), a fresh engine
     with seeds ``seed``, ``seed + 1``, ...; larger loads use ``model`` (a :class:`CapacityModel`), memory only.
     A latency claim is measured by ``measure`` (default :func:`lxdex_capacity.latency.measure_latency`,
@@ -540,7 +567,7 @@ def audit(
             raise InputError(f"seed={seed}: claim {c.id!r}'s arrival seeds {seed} to {seed + c.latency.repeats - 1} "
                              "must be from 0 to 2**63 - 1")
     predicted = {c.id: _predict(c, model) for c in claims if c.markets > max_measure}  # before any run: fails fast
-    runs: dict[tuple[int, int | None, int, int], list[SimulationResult]] = {}
+    runs: dict[tuple[int, int | None, int, int, int], list[SimulationResult]] = {}
     needed = sorted({c.load for c in claims if c.markets <= max_measure and c.latency is None}, key=_order)
     timed = [c for c in claims if c.markets <= max_measure and c.latency is not None]
     total = len(needed) * repeats + sum(_repeats(c, repeats) + 2 for c in timed)
@@ -552,7 +579,9 @@ def audit(
                 if advance:
                     advance(i * repeats + r, total, f"{load[0]:,} markets, repeat {r + 1}/{repeats}")
                 freeze()
-                runs[load].append(run(scenario_for(*load, seed=seed + r)))
+                markets, resting, trades, tape, threads = load
+                scenario = scenario_for(markets, resting, trades, tape, seed=seed + r)
+                runs[load].append(run(scenario) if threads == 1 else run(scenario, threads=threads))
         done = len(needed) * repeats
         for c in timed:
             freeze()
@@ -641,7 +670,8 @@ def _judge(claim: Claim, runs: list[SimulationResult]) -> Verdict:
         basis = (f"{runs_text}: {claim.markets:,} markets, {_span([p.resting_orders for p in phases])} resting orders, "
                  f"{history} ({claim.phase} phase) on {_tape_text(claim)}")
     elif claim.metric == "orders_per_s":
-        basis = f"{runs_text}: {_span([r.throughput.flow_orders for r in runs])} orders through matching on one core, {claim.markets:,} markets"
+        cores = "one core" if claim.threads == 1 else f"{claim.threads} threads (the markets partitioned, one thread per core)"
+        basis = f"{runs_text}: {_span([r.throughput.flow_orders for r in runs])} orders through matching on {cores}, {claim.markets:,} markets"
     elif claim.metric == "lookups_per_s":
         basis = f"{runs_text}: best bid/ask of random markets, one core, {claim.markets:,} markets"
     else:
