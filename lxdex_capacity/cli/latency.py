@@ -9,24 +9,11 @@ import typer
 from ..console import compile_step, step_progress
 from ..errors import InputError
 from .app import app
-from .options import FORCE, MARKETS, SCENARIO, SEED, json_option, scenario_from_options
+from .options import FORCE, MARKETS, SCENARIO, SEED, json_option, offered_rates, scenario_from_options
 from .render import print_json
 from .render.latency import print_latency
 
 DEFAULT_RATES = "200000,1000000,3000000"
-
-
-def _rates(text: str) -> list[float]:
-    try:
-        if not text.isascii():  # float() reads other scripts' digits too
-            raise ValueError(text)
-        rates = [float(part) for part in text.split(",")]
-    except ValueError:
-        raise InputError(f"--rates={text!r}: must be comma-separated orders per second, e.g. {DEFAULT_RATES}") from None
-    bad = [r for r in rates if not 1 <= r <= 1e10]
-    if bad:
-        raise InputError(f"--rates={text!r}: {bad[0]!r} is not an order rate from 1 to 10,000,000,000 per second")
-    return rates
 
 
 @app.command()
@@ -55,7 +42,7 @@ def latency(
     from ..memory_guard import refuse_unless_it_fits
     from ..simulation.run import check_memory
 
-    offered = _rates(rates)
+    offered = offered_rates(rates, "--rates", DEFAULT_RATES)
     for rate in offered:  # a run that would take hours is refused before anything is seeded
         check_offer(rate, orders_per_rate, "--rates")
     if batch > orders_per_rate:

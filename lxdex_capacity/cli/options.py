@@ -109,3 +109,20 @@ def plan_request(markets: int, orders_per_market: float | None, trades_retained:
         field, _, rest = str(exc).partition("=")
         option = {"os_reserve_gib": "os-reserve"}.get(field, field.replace("_", "-"))
         raise InputError(f"--{option}={rest}") from None
+
+
+def offered_rates(text: str, option: str, example: str = "200000,1000000,3000000") -> list[float]:
+    """Comma-separated offered rates, orders per second, each from 1 to 10^10 (``--rates``, ``--latency-rates``)."""
+    from ..errors import InputError
+
+    try:
+        if not text.isascii():  # float() reads other scripts' digits too
+            raise ValueError(text)
+        rates = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise InputError(f"{option}={text!r}: must be comma-separated orders per second, e.g. {example}") from None
+    bad = [rate for rate in rates if not 1 <= rate <= 1e10]
+    if bad:
+        raise InputError(f"{option}={text!r}: {bad[0]!r} is not an order rate from 1 to 10,000,000,000 per second")
+    return rates
+

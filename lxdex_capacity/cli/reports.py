@@ -26,6 +26,7 @@ from .options import (
     TRADES,
     TRADES_RETAINED,
     json_option,
+    offered_rates,
     output_path,
     plan_request,
     scenario_from_options,
@@ -79,7 +80,7 @@ def report(
     if simulate_file is not None and run_options:
         raise InputError(f"--simulate reports on a saved run, so {run_options[0]} has nothing to do")
     measure = _measures_latency(latency, latency_rates, latency_orders, results_file is not None, simulate_file is not None)
-    offered = _latency_rates(latency_rates) if latency_rates is not None else None
+    offered = offered_rates(latency_rates, "--latency-rates", "200000,1000000") if latency_rates is not None else None
     check_report_folder(out_dir)
     if results_file is not None:
         results = load_results(results_file)
@@ -119,18 +120,6 @@ def _measures_latency(wanted: bool | None, rates: str | None, orders: int | None
     if wanted is not None:
         return wanted and not re_render
     return not re_render and (not saved_run or bool(given))
-
-
-def _latency_rates(text: str) -> list[float]:
-    """``--latency-rates``: comma-separated offered rates, orders per second, each from 1 to 10^10."""
-    try:
-        rates = [float(part.strip().replace("_", "")) for part in text.split(",")]
-    except ValueError:
-        raise InputError(f"--latency-rates={text!r}: must be comma-separated orders per second, e.g. 200000,1000000") from None
-    bad = [rate for rate in rates if not 1 <= rate <= 1e10]
-    if bad:
-        raise InputError(f"--latency-rates={text!r}: {bad[0]!r} is not an order rate from 1 to 10,000,000,000 per second")
-    return rates
 
 
 def _check_latency_fits(scenario: Scenario, orders: int | None, force: bool) -> None:

@@ -202,13 +202,18 @@ class Engine:
         k.reduce(self._book, ids, qtys, ok)
         return ok
 
-    def _cancel_per_market(self, kernel: Any, markets: Any, name: str, values: Any) -> np.ndarray:
-        """Validate (markets, non-negative ``name`` per market), run ``kernel``, return its counts."""
+    def _per_market_args(self, markets: Any, name: str, values: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(markets, non-negative ``name`` per market), validated."""
         array, _ = self._markets_arg(markets)
         values = check_int_array(name, values)
         check_same_length(markets=array, **{name: values})
         if values.size and values.min() < 0:
             raise InputError(f"{name}={int(values.min())} must be at least 0")
+        return array, values
+
+    def _cancel_per_market(self, kernel: Any, markets: Any, name: str, values: Any) -> np.ndarray:
+        """Validate (:meth:`_per_market_args`), run ``kernel``, return its counts."""
+        array, values = self._per_market_args(markets, name, values)
         out = np.empty(len(array), dtype=np.int64)
         kernel(self._book, array, values, out)
         return out

@@ -169,11 +169,7 @@ class PartitionedEngine(Engine):
         return out
 
     def _per_market(self, markets: Any, name: str, values: Any, work: Any) -> np.ndarray:
-        array, _ = self._markets_arg(markets)
-        values = check_int_array(name, values)
-        check_same_length(markets=array, **{name: values})
-        if values.size and values.min() < 0:
-            raise InputError(f"{name}={int(values.min())} must be at least 0")
+        array, values = self._per_market_args(markets, name, values)
         out = np.empty(len(array), dtype=np.int64)
         for p, idx in enumerate(self._by_partition(self._partition_of[array])):
             if idx is not None:

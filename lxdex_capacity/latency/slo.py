@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
+from .statistics import samples_needed
 
 if TYPE_CHECKING:
     from .harness import LatencyRig, Percentiles
@@ -119,8 +120,7 @@ class LatencySLO:
     def samples_needed(self) -> int:
         """Samples a run needs for the statistic to be resolved: at least one beyond the percentile
         (p99: 100, p99.9: 1,000, p99.99: 10,000; the max and p50 need hardly any)."""
-        q = STATISTICS[self.statistic][1]
-        return 1 if q is None else math.ceil(round(100.0 / (100.0 - q), 6))
+        return samples_needed(STATISTICS[self.statistic][1])
 
     def check_samples(self, samples: int, option: str = "orders_per_rate", slo_option: str = "slo") -> None:
         """Refuse a run of ``samples`` messages per offer that cannot resolve the statistic (one line, naming the options)."""

@@ -3,11 +3,19 @@ import it without loading the engine)."""
 
 from __future__ import annotations
 
-__all__ = ["PERCENTILES", "resolved"]
+import math
+
+__all__ = ["PERCENTILES", "resolved", "samples_needed"]
 
 PERCENTILES = (("p50_ns", 50.0), ("p90_ns", 90.0), ("p99_ns", 99.0), ("p999_ns", 99.9), ("p9999_ns", 99.99))
 
 
+def samples_needed(percentile: float | None) -> int:
+    """Samples that resolve ``percentile`` (None: the max): at least one beyond it (p99: 100, p99.9: 1,000,
+    p99.99: 10,000)."""
+    return 1 if percentile is None else math.ceil(round(100.0 / (100.0 - percentile), 6))
+
+
 def resolved(percentile: float, samples: int) -> bool:
-    """Whether ``samples`` resolve ``percentile``: at least one sample lies beyond it (else it is the max)."""
-    return samples * (1.0 - percentile / 100.0) >= 1.0 - 1e-9
+    """Whether ``samples`` resolve ``percentile`` (else it is only the max)."""
+    return samples >= samples_needed(percentile)

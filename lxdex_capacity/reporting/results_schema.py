@@ -306,8 +306,8 @@ def _not_finite(value: Any, path: str) -> str | None:
     return None
 
 
-class LatencyPercentilesRecord(_OpenRecord):
-    """Latency percentiles (:class:`~lxdex_capacity.latency.harness.Percentiles`), in nanoseconds."""
+class _LatencyFigures(FileModel):
+    """p50 .. p99.99 and the max, in nanoseconds."""
 
     p50_ns: LatencyNs
     p90_ns: LatencyNs
@@ -315,6 +315,12 @@ class LatencyPercentilesRecord(_OpenRecord):
     p999_ns: LatencyNs
     p9999_ns: LatencyNs
     max_ns: LatencyNs
+
+
+class LatencyPercentilesRecord(_OpenRecord, _LatencyFigures):
+    """Latency percentiles (:class:`~lxdex_capacity.latency.harness.Percentiles`), in nanoseconds."""
+
+    model_config = _OpenRecord.model_config  # extra keys kept (and checked finite), as every latency record's
     samples: PositiveCount
 
 
@@ -333,15 +339,8 @@ class LatencyRateRecord(LatencyPercentilesRecord):
     cancels: Count | None = None
 
 
-class PlatformFloorRecord(FileModel):
+class PlatformFloorRecord(_LatencyFigures):
     """The latency a zero-time engine would show for random arrivals, from the core's interruptions alone."""
-
-    p50_ns: LatencyNs
-    p90_ns: LatencyNs
-    p99_ns: LatencyNs
-    p999_ns: LatencyNs
-    p9999_ns: LatencyNs
-    max_ns: LatencyNs
 
 
 class PlatformRecord(FileModel):
