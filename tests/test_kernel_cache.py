@@ -177,3 +177,51 @@ def test_a_fresh_install_compiles_on_two_processes_and_keeps_stdout_clean(tmp_pa
     warm = json.loads(_python(*command, env=env))
     assert (cold["market_checksum"], cold["tape_checksum"]) == (warm["market_checksum"], warm["tape_checksum"])
     assert _python(_NEEDS, "simulation", env=env).split() == ["False"]
+
+
+def test_every_cached_kernel_is_stamped_by_every_source_its_machine_code_is_made_of():
+    """numba stamps a cache with the kernel's own file; a kernel inlines other modules' helpers, constants and
+    decorator options, so every kernel of the package is stamped by all of them (kernel_sources)."""
+    from lxdex_capacity.kernel_sources import PACKAGE_DIR, kernel_sources, sources_stamp
+
+    names = {p.relative_to(PACKAGE_DIR).as_posix() for p in kernel_sources()}
+    assert {"engine/_kernels.py", "engine/kernel_api.py", "engine/layout.py", "engine/codes.py", "intrinsics.py", "hashing.py",
+            "latency/_kernels.py", "replay/_kernels.py", "scenarios/_kernels.py", "simulation/_kernels.py"} <= names
+    assert {p.relative_to(PACKAGE_DIR).as_posix() for p in PACKAGE_DIR.rglob("_kernels.py")} <= names
+    for kernel_set in KERNEL_SETS.values():
+        for ref in kernel_set.kernels:
+            kernel = kernel_cache._resolve(ref)
+            locator = kernel._cache._impl.locator
+            assert type(locator).__name__.startswith("Package"), ref
+            assert locator.get_source_stamp() == sources_stamp(), ref
+
+
+def test_a_change_to_an_inlined_module_changes_every_kernels_stamp(tmp_path, monkeypatch):
+    from lxdex_capacity import kernel_sources as ks
+
+    package = tmp_path / "lxdex_capacity"
+    (package / "engine").mkdir(parents=True)
+    (package / "latency").mkdir()
+    (package / "engine" / "_kernels.py").write_text("from ..intrinsics import cycle_counter\nfrom .codes import A\n")
+    (package / "engine" / "codes.py").write_text("A = 1\n")
+    (package / "intrinsics.py").write_text("cycle_counter = None\n")
+    (package / "latency" / "_kernels.py").write_text("from lxdex_capacity.engine import kernel_api\n")
+    (package / "engine" / "kernel_api.py").write_text("from ._kernels import *\n")
+    (package / "unrelated.py").write_text("B = 2\n")
+    monkeypatch.setattr(ks, "PACKAGE_DIR", package)
+    for cached in (ks.kernel_sources, ks.sources_stamp):
+        cached.cache_clear()
+    try:
+        assert {p.relative_to(package).as_posix() for p in ks.kernel_sources()} == {
+            "engine/_kernels.py", "engine/codes.py", "intrinsics.py", "latency/_kernels.py", "engine/kernel_api.py"}
+        before = ks.sources_stamp()
+        (package / "engine" / "codes.py").write_text("A = 2\n")
+        ks.sources_stamp.cache_clear()
+        assert ks.sources_stamp() != before
+        (package / "engine" / "codes.py").write_text("A = 1\n")
+        (package / "unrelated.py").write_text("B = 3\n")
+        ks.sources_stamp.cache_clear()
+        assert ks.sources_stamp() == before
+    finally:
+        for cached in (ks.kernel_sources, ks.sources_stamp):
+            cached.cache_clear()

@@ -87,7 +87,7 @@ def _plain_outcomes(scenario: Scenario, n: int, seed: int, reserve: bool) -> np.
     run of orders, ``Engine.cancel`` for each cancel): the per-message outcomes any timed mode must give."""
     rig = LatencyRig(scenario, orders_per_rate=n, reserve=reserve)
     (markets, sides, prices, qtys, types), cancel_of = rig._stream(n, seed)
-    rig._room(n)  # the same pools as the timed run's, so that the same slots (order ids) are taken
+    rig._room(0, n)  # the same pools as the timed run's, so that the same slots (order ids) are taken
     engine = rig._shard.engine
     ids, filled, status = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
     i = 0
@@ -192,7 +192,38 @@ def test_a_latency_run_that_would_not_fit_is_refused_before_seeding(monkeypatch)
 # ---------------------------------------------------------------- what the review found
 
 
-def test_a_slow_offered_rate_still_sees_an_interrupt_within_a_fraction_of_a_second():
+@pytest.mark.parametrize("threads, batch, reserve, rate", [(2, 1, True, 1e9), (3, 1, False, 1e9), (2, 5, True, 1e9), (4, 1, True, 3e4)])
+def test_partitions_in_threads_give_the_plain_engines_outcome_for_every_message(threads, batch, reserve, rate):
+    """Each partition takes its own markets' messages in its own thread: every message's fill and status are the
+    one engine's, and its order id is the partitioned engine's (``local * threads + partition``)."""
+    scenario = Scenario(markets=40, seed=5, cancel_rate=0.6, tiers=({"low": 2, "high": 4},))  # type: ignore[arg-type]
+    rig = LatencyRig(scenario, batch=batch, reserve=reserve, orders_per_rate=12_000, threads=threads)
+    record: list[np.ndarray] = []
+    point = rig.offer(rate, record)
+    assert point.latency.samples == 12_000 and point.cancels > 2_000
+    plain = _plain_outcomes(scenario, 12_000, scenario.seed, reserve)
+    assert np.array_equal(record[0][:, 1:], plain[:, 1:])
+    (markets, *_), cancel_of = LatencyRig(scenario, orders_per_rate=12_000)._stream(12_000, scenario.seed)
+    ids, partition = record[0][:, 0], rig._shard.engine.partition_of[markets]
+    assert np.array_equal(ids % threads, partition)  # each order's id names its market's partition
+    orders = ids[cancel_of < 0]
+    assert len(np.unique(orders)) == len(orders)
+    assert np.array_equal(ids[cancel_of >= 0], ids[cancel_of[cancel_of >= 0]])  # a cancel names its target's id
+    service = rig.service()
+    assert "busiest of" in service.capacity_basis and service.capacity_per_s > 0
+
+
+def test_threads_in_the_latency_command_and_more_threads_than_cores_refused(monkeypatch):
+    result = run_cli("latency", "--markets", "200", "--rates", "1e9", "--orders-per-rate", "2000", "--threads", "2", "--json", "--force")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["threads"] == 2
+    monkeypatch.setattr("lxdex_capacity.cli.latency.usable_cores", lambda: 1)
+    assert_one_line_error(run_cli("latency", "--markets", "200", "--threads", "2"), "--threads=2: this process may use 1 cores")
+    assert_one_line_error(run_cli("latency", "--markets", "3", "--threads", "4", "--force"), "more threads than markets (3)")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_slow_offered_rate_still_sees_an_interrupt_within_a_fraction_of_a_second(threads):
     import signal
     import time
 
@@ -202,7 +233,7 @@ def test_a_slow_offered_rate_still_sees_an_interrupt_within_a_fraction_of_a_seco
     def ring(signum, frame):
         raise Alarm
 
-    rig = LatencyRig(Scenario(markets=20), orders_per_rate=1_000)
+    rig = LatencyRig(Scenario(markets=20), orders_per_rate=1_000, threads=threads)
     previous = signal.signal(signal.SIGALRM, ring)
     began = time.monotonic()
     try:

@@ -7,7 +7,9 @@ from pathlib import Path
 import typer
 
 from ..console import compile_step, step_progress
+from ..engine.partitioned import MAX_THREADS
 from ..errors import InputError
+from ..machine import usable_cores
 from .app import app
 from .options import FORCE, MARKETS, SCENARIO, SEED, json_option, offered_rates, scenario_from_options
 from .render import print_json
@@ -31,11 +33,13 @@ def latency(
     cancels: float | None = typer.Option(None, "--cancels", min=0.0, max=10.0,
                                          help="Cancels mixed into the stream per order, each of an earlier order (default: the scenario's cancel_rate)."),
     orders_per_rate: int = typer.Option(200_000, min=1_000, max=100_000_000, help="Orders offered at each rate."),
+    threads: int = typer.Option(1, min=1, max=MAX_THREADS,
+                                help="Partition the markets across this many threads, each taking its own markets' messages on its own core."),
     out: Path | None = typer.Option(None, "--out", help="Write the chart (percentiles against offered rate, capacity marked) here: .png or .svg."),
     force: bool = FORCE,
     as_json: bool = json_option(),
 ) -> None:
-    """Per-order latency (queueing + service, open loop, one core) at each offered rate: p50 to p99.99 and max."""
+    """Per-order latency (queueing + service, open loop, one core per thread) at each offered rate: p50 to p99.99 and max."""
     from ..latency import measure_latency
     from ..latency.arrivals import KINDS
     from ..latency.harness import MAX_CANCELS_PER_ORDER, check_offer, latency_memory
@@ -62,6 +66,11 @@ def latency(
     if (arrivals == "lobster") != (day is not None):
         raise InputError("--arrivals lobster needs --day FILE (a LOBSTER message file), and --day needs --arrivals lobster")
     scenario = scenario_from_options(scenario_file, markets=markets, seed=seed)
+    if threads > scenario.markets:
+        raise InputError(f"--threads={threads}: more threads than markets ({scenario.markets:,}); at most one thread per market")
+    if threads > usable_cores() and not force:
+        raise InputError(f"--threads={threads}: this process may use {usable_cores()} cores; each thread waits for its arrivals "
+                         "spinning on a core of its own, so more threads would time their turns on the cores (--force to do it anyway)")
     if cancels is None and scenario.cancel_rate > MAX_CANCELS_PER_ORDER:
         raise InputError(f"{scenario_file}: cancel_rate={scenario.cancel_rate:g}: a latency run mixes in at most "
                          f"{MAX_CANCELS_PER_ORDER:g} cancels per order; give --cancels")
@@ -82,7 +91,7 @@ def latency(
     compile_step("latency")
     with step_progress("latency") as advance:
         result = measure_latency(scenario, offered, arrivals, batch, reserve, orders_per_rate, day_times, advance,
-                                 look_ahead=look_ahead, cancels_per_order=cancels, force=force)
+                                 look_ahead=look_ahead, cancels_per_order=cancels, force=force, threads=threads)
     if out is not None:
         from ..reporting.latency_chart import write_latency_chart
 

@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit, uint64
 
 from ..intrinsics import cycle_counter, prefetch_row
+from ..kernel_sources import install
 from .codes import (
     BUY,
     CANCELLED,
@@ -59,6 +60,8 @@ from .layout import (
     S_RETIRED_SLOTS,
     S_TRADES,
 )
+
+install()  # before the first cached kernel: stamp them by every source they are made of (kernel_sources)
 
 # No kernel allocates, so none needs numba's reference counting (NRT).  With it on, every helper
 # call increfs and decrefs all 21 arrays of the Book tuple: measured at ~100 ns per call against
@@ -525,6 +528,13 @@ def best_prices(book, markets, side, out):
 @_kernel
 def depth(book, market, side, n_levels, out_price, out_qty):
     """Fill the aggregated top ``n_levels`` levels, best first; return how many exist."""
+    return _depth(book, market, side, n_levels, out_price, out_qty)
+
+
+@_helper
+def _depth(book, market, side, n_levels, out_price, out_qty):
+    """:func:`depth`'s work, inlined where other compiled code needs it (a call to the cached kernel from
+    compiled code would compile it there too, outside the warm-up that names it)."""
     level = book.links[_row(2 * market + side), K_BEST]
     k = 0
     while level >= 0 and k < n_levels:

@@ -22,7 +22,7 @@ helper                 what it does
 ``reduce_slot``        ``(book, slot, qty)``: take ``qty`` lots off a resting order, keeping its place
 ``crosses``            ``(side, level_price, limit)``: would a ``side`` order at ``limit`` trade there
 ``better``             ``(side, a, b)``: is price ``a`` better than ``b`` for ``side``
-``depth``              the kernel behind :meth:`Engine.depth`
+``depth``              the helper behind :meth:`Engine.depth`
 ``submit_range``       ``submit`` of orders ``start .. stop - 1`` that prefetches for the orders
                        after ``stop`` (the latency harness: one order at a time, seeing the queue)
 =====================  ==================================================================
@@ -35,6 +35,7 @@ from ._kernels import _append_order as append_order
 from ._kernels import _better as better
 from ._kernels import _cancel_slot as cancel_slot
 from ._kernels import _crosses as crosses
+from ._kernels import _depth as depth
 from ._kernels import _find_or_add_level as find_or_add_level
 from ._kernels import _helper as helper
 from ._kernels import _kernel as kernel
@@ -43,7 +44,6 @@ from ._kernels import _order_id as order_id
 from ._kernels import _reduce_slot as reduce_slot
 from ._kernels import _row as row_index
 from ._kernels import _submit_range as submit_range
-from ._kernels import depth
 
 __all__ = ["kernel", "helper", "row_index", "alloc_order", "append_order", "find_or_add_level", "order_id", "live_slot", "cancel_slot",
            "reduce_slot", "crosses", "better", "depth", "submit_range"]

@@ -75,6 +75,20 @@ class PartitionedEngine(Engine):
         """Each partition's engine (its markets numbered 0.. in global order: :meth:`markets_of`)."""
         return list(self._parts)
 
+    @property
+    def partition_of(self) -> np.ndarray:
+        """Each global market's partition (read-only)."""
+        view = self._partition_of.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def local_markets(self) -> np.ndarray:
+        """Each global market's number within its partition (read-only)."""
+        view = self._local_of.view()
+        view.flags.writeable = False
+        return view
+
     def markets_of(self, partition: int) -> np.ndarray:
         """The global markets of ``partition``, in its local order."""
         return self._markets_of[check_int("partition", partition, min_value=0, max_value=self.threads - 1)]

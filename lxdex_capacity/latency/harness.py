@@ -13,6 +13,13 @@ to Python, grows it and goes on, and the time that takes lands on the messages w
 *stall*); ``reserve`` sizes the pools before each timed run, so that none grows while timed.
 Between timed runs a stationary scenario's books are cut back to their seeded depth, untimed.
 
+With ``threads = k`` the engine is :class:`~lxdex_capacity.engine.partitioned.PartitionedEngine`'s k
+partitions (the simulation's balanced assignment of markets), each taking the messages of its own
+markets, in arrival order, in its own thread pinned to its own core: an engine whose input is
+already split by market (no dispatcher is timed).  Every message keeps its arrival time, so
+latency is measured against the one clock as before, and every message's outcome is exactly the
+one engine's.
+
 Before the rates, each order of a separate stretch of flow is timed alone (its *service time*), then
 each cancel of a sample of the orders that rested; ``capacity_per_s`` is one over the mean service
 time of the offered mix.
@@ -21,6 +28,8 @@ time of the offered mix.
 from __future__ import annotations
 
 import math
+import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -79,6 +88,7 @@ class ServiceTimes:
     cancels: Percentiles  # a cancel of a resting order
     capacity_per_s: float  # one over the mean service time of the offered mix of orders and cancels
     capacity_basis: str = "orders"  # what the mean is over: "orders", the mix, or orders only when no cancel could be timed
+    # With threads, the busiest partition's mean service time per offered message sets the capacity.
 
 
 @dataclass(frozen=True)
@@ -113,9 +123,11 @@ class LatencyResult:
     injected_delay_ns: float = 0.0
     platform: Interruptions | None = None  # the core's own interruptions and the latency floor they set
     capacity_basis: str = "orders"  # what capacity_per_s is one over the mean service time of
+    threads: int = 1  # partitions of the markets, each taking its own messages on its own core
 
     def as_dict(self) -> dict[str, Any]:
         return {"markets": self.markets, "seed": self.seed, "arrivals": self.arrivals, "batch": self.batch, "reserve": self.reserve,
+                "threads": self.threads,
                 "look_ahead": self.look_ahead, "cancels_per_order": self.cancels_per_order, "orders_per_rate": self.orders_per_rate,
                 "counter_ns": self.counter_ns, "ticks_per_ns": self.ticks_per_ns, "injected_delay_ns": self.injected_delay_ns,
                 "service": asdict(self.service),
@@ -169,6 +181,16 @@ def warm_up_timing() -> None:
     measure_interruptions(0.001)
 
 
+@dataclass(frozen=True)
+class _Share:
+    """One partition's messages of a stream: their indices in the stream, and their columns with the
+    markets and the cancels' targets numbered within the partition."""
+
+    at: np.ndarray  # indices into the stream, in arrival order
+    columns: tuple[np.ndarray, ...]  # markets (the partition's own numbers), sides, prices, qtys, types
+    cancel_of: np.ndarray  # a cancel's target, as an index into ``at``; -1 for an order
+
+
 class LatencyRig:
     """A seeded engine ready to be timed: :meth:`service` and :meth:`offer` as often as wanted.
 
@@ -179,10 +201,12 @@ class LatencyRig:
 
     def __init__(self, scenario: Scenario, arrivals: str = "poisson", batch: int = 1, reserve: bool = False,
                  orders_per_rate: int = 200_000, day_times: np.ndarray | None = None, *, look_ahead: bool = True,
-                 cancels_per_order: float | None = None, inject_delay_ns: float = 0.0, force: bool = False) -> None:
+                 cancels_per_order: float | None = None, inject_delay_ns: float = 0.0, force: bool = False, threads: int = 1) -> None:
+        from ..engine.partitioned import MAX_THREADS, PartitionedEngine
         from ..memory_guard import refuse_unless_it_fits
         from ..scenarios.generator import Part
         from ..simulation.worker import ShardWorker
+        from ..validation import check_int
 
         if arrivals not in arrival_processes.KINDS:
             raise InputError(f"arrivals={arrivals!r}: must be one of {', '.join(arrival_processes.KINDS)}")
@@ -192,6 +216,9 @@ class LatencyRig:
             raise InputError(f"orders_per_rate={orders_per_rate}: at least {MIN_ORDERS:,} orders, for the tail percentiles to mean anything")
         if batch < 1:
             raise InputError(f"batch={batch}: at least 1")
+        threads = check_int("threads", threads, min_value=1, max_value=MAX_THREADS)
+        if threads > scenario.markets:
+            raise InputError(f"threads={threads}: more threads than markets ({scenario.markets:,}); at most one thread per market")
         cancels = scenario.cancel_rate if cancels_per_order is None else cancels_per_order
         if not 0.0 <= cancels <= MAX_CANCELS_PER_ORDER:
             raise InputError(f"cancels_per_order={cancels}: from 0 to {MAX_CANCELS_PER_ORDER:g}")
@@ -199,7 +226,7 @@ class LatencyRig:
             raise InputError(f"inject_delay_ns={inject_delay_ns}: from 0 to 1e9")
         self.scenario, self.arrivals, self.batch, self.reserve = scenario, arrivals, batch, reserve
         self.orders_per_rate, self.day_times, self.look_ahead = orders_per_rate, day_times, look_ahead
-        self.cancels_per_order, self.inject_delay_ns = float(cancels), float(inject_delay_ns)
+        self.cancels_per_order, self.inject_delay_ns, self.threads = float(cancels), float(inject_delay_ns), threads
         if arrivals == "lobster":
             assert day_times is not None
             arrival_processes.check_day(day_times, orders_per_rate)
@@ -208,9 +235,16 @@ class LatencyRig:
                               force)
         self.ticks_per_ns = cycles_per_ns()
         self._delay_ticks = round(inject_delay_ns * self.ticks_per_ns)
-        worker = ShardWorker(scenario, Part.whole())
+        worker = ShardWorker(scenario, Part.whole(), threads=threads)
         worker.seed()  # every market, in simulate's seeding chunks
         self._shard = worker.shard
+        engine = self._shard.engine
+        if isinstance(engine, PartitionedEngine):
+            self._parts, self._partition_of, self._local_of = engine.partitions, engine.partition_of, engine.local_markets
+        else:
+            self._parts = [engine]
+            self._partition_of, self._local_of = np.zeros(scenario.markets, np.int64), np.arange(scenario.markets, dtype=np.int64)
+        self._cpus = _cpus_for(threads)
         self._flow_index = 0
         self._offers = 0
         self._service: ServiceTimes | None = None
@@ -245,6 +279,30 @@ class LatencyRig:
             columns.append(full)
         return tuple(columns), cancel_of
 
+    def _split(self, columns: tuple[np.ndarray, ...], cancel_of: np.ndarray) -> list[_Share | None]:
+        """Each partition's share of a stream (None: no message of the stream is for it).  A cancel's
+        target is an order of the same market, so of the same partition."""
+        n = len(columns[0])
+        if self.threads == 1:
+            return [_Share(np.arange(n, dtype=np.int64), columns, cancel_of)]
+        partition = self._partition_of[columns[0]]
+        position = np.empty(n, dtype=np.int64)  # each message's index within its partition's share
+        shares: list[_Share | None] = []
+        for p in range(self.threads):
+            at = np.flatnonzero(partition == p)
+            if not len(at):
+                shares.append(None)
+                continue
+            position[at] = np.arange(len(at))
+            local = (self._local_of[columns[0][at]], *(np.ascontiguousarray(c[at]) for c in columns[1:]))
+            targets = cancel_of[at]
+            shares.append(_Share(at, local, np.where(targets >= 0, position[np.maximum(targets, 0)], -1)))
+        return shares
+
+    def _global_ids(self, ids: np.ndarray, p: int) -> np.ndarray:
+        """A partition's order ids as the engine numbers them (:class:`~lxdex_capacity.engine.partitioned.PartitionedEngine`)."""
+        return ids if self.threads == 1 else np.where(ids >= 0, ids * self.threads + p, ids)
+
     def _keep_depth(self) -> None:
         """Untimed, after each timed stretch: with a stationary scenario, cut every market back to its
         seeded depth (as ``simulate`` does after each batch), so that a long search over rates does not
@@ -257,36 +315,60 @@ class LatencyRig:
         if len(over):
             engine.cancel_furthest(over, excess[over])
 
-    def _room(self, n: int) -> None:
+    def _room(self, p: int, n: int) -> None:
         if self.reserve:  # every order of the run may rest, so no pool grows while timed
-            self._shard.engine.reserve(n, n)
+            self._parts[p].reserve(n, n)
 
     # ------------------------------------------------------------------ timing
     def service(self) -> ServiceTimes:
-        """Time each order of a stretch of flow alone, then each cancel of a sample of those that rested."""
+        """Time each order of a stretch of flow alone, then each cancel of a sample of those that rested
+        (with threads, each partition's share on its own engine, one partition after another)."""
         from . import _kernels as k
 
-        engine, n = self._shard.engine, self.orders_per_rate
+        n, ticks_per_ns = self.orders_per_rate, self.ticks_per_ns
         orders = self._orders(n)
-        ids, filled, status, ticks = _outputs(n)
-        self._room(n)
-        start = 0
-        while start < n:
-            start = k.service_times(engine.book, *orders, start, self._delay_ticks, ids, filled, status, ticks)
-            if start < n:
-                engine.reserve(1, 1)
-        rested = ids[status == 0]
-        victims = np.random.default_rng([self.scenario.seed, _CANCEL_SALT, 1]).permutation(rested)
-        ok, cancel_ticks = np.zeros(len(victims), dtype=np.bool_), np.zeros(len(victims), dtype=np.int64)
-        k.cancel_times(engine.book, victims, self._delay_ticks, ok, cancel_ticks)
-        order_ns, cancel_ns = ticks / self.ticks_per_ns, cancel_ticks[ok] / self.ticks_per_ns  # cancels that found their order
-        share = self.cancels_per_order / (1.0 + self.cancels_per_order)
-        if share > 0 and not len(cancel_ns):  # no timed order rested, so no cancel was timed: the mix's cost is unknown
-            share, basis = 0.0, "orders only: cancels are mixed in but none could be timed (no timed order rested)"
+        ids, order_ticks = np.empty(n, np.int64), np.empty(n, np.int64)
+        rested: list[np.ndarray] = []
+        shares = self._split(orders, np.full(n, -1, dtype=np.int64))
+        for p, share in enumerate(shares):
+            if share is None:
+                continue
+            m, engine = len(share.at), self._parts[p]
+            part_ids, filled, status, ticks = _outputs(m)
+            self._room(p, m)
+            start = 0
+            while start < m:
+                start = k.service_times(engine.book, *share.columns, start, self._delay_ticks, part_ids, filled, status, ticks)
+                if start < m:
+                    engine.reserve(1, 1)
+            ids[share.at], order_ticks[share.at] = self._global_ids(part_ids, p), ticks
+            rested.append(ids[share.at][status == 0])
+        victims = np.random.default_rng([self.scenario.seed, _CANCEL_SALT, 1]).permutation(np.concatenate(rested))
+        cancel_ns = np.empty(0)
+        cancel_mean_of = np.zeros(self.threads)
+        for p in range(self.threads):  # each partition's victims, in the drawn order
+            mine = victims[victims % self.threads == p] // self.threads
+            ok, ticks = np.zeros(len(mine), dtype=np.bool_), np.zeros(len(mine), dtype=np.int64)
+            k.cancel_times(self._parts[p].book, mine, self._delay_ticks, ok, ticks)
+            found = ticks[ok] / ticks_per_ns  # cancels that found their order
+            cancel_mean_of[p] = found.mean() if len(found) else np.nan
+            cancel_ns = np.concatenate([cancel_ns, found])
+        order_ns = order_ticks / ticks_per_ns
+        cancel_share = self.cancels_per_order / (1.0 + self.cancels_per_order)
+        if cancel_share > 0 and not len(cancel_ns):  # no timed order rested, so no cancel was timed: the mix's cost is unknown
+            cancel_share, basis = 0.0, "orders only: cancels are mixed in but none could be timed (no timed order rested)"
         else:
-            basis = "the offered mix of orders and cancels" if share > 0 else "orders"
-        mean_ns = (1.0 - share) * float(order_ns.mean()) + (share * float(cancel_ns.mean()) if share > 0 else 0.0)
-        self._service = ServiceTimes(percentiles(order_ns), percentiles(cancel_ns), 1e9 / mean_ns if mean_ns > 0 else 0.0, basis)
+            basis = "the offered mix of orders and cancels" if cancel_share > 0 else "orders"
+        if self.threads > 1:
+            basis += f", on the busiest of {self.threads} partitions"
+        busiest = 0.0  # ns of service per offered message on the busiest partition
+        for p, part in enumerate(shares):
+            if part is None:
+                continue
+            cancel_mean = cancel_mean_of[p] if np.isfinite(cancel_mean_of[p]) else (cancel_ns.mean() if len(cancel_ns) else 0.0)
+            per_message = (1.0 - cancel_share) * float(order_ns[part.at].mean()) + (cancel_share * float(cancel_mean) if cancel_share > 0 else 0.0)
+            busiest = max(busiest, per_message * len(part.at) / n)
+        self._service = ServiceTimes(percentiles(order_ns), percentiles(cancel_ns), 1e9 / busiest if busiest > 0 else 0.0, basis)
         self._keep_depth()
         return self._service
 
@@ -295,10 +377,8 @@ class LatencyRig:
 
         ``record``, if given, receives each message's outcome as one ``(n, 3)`` int64 array of
         (order id, quantity filled, status): what tests compare with the plain engine's."""
-        from . import _kernels as k
-
         check_offer(rate, self.orders_per_rate)
-        engine, n, ticks = self._shard.engine, self.orders_per_rate, self.ticks_per_ns
+        n, ticks = self.orders_per_rate, self.ticks_per_ns
         seed = self.scenario.seed + self._offers
         self._offers += 1
         orders, cancel_of = self._stream(n, seed)
@@ -311,23 +391,25 @@ class LatencyRig:
             arrive_ns = arrival_processes.scaled_gaps(self.day_times, rate, n)
         arrive = (arrive_ns * ticks).astype(np.int64)
         ids, filled, status, done = _outputs(n)
-        self._room(n)
-        origin = _now() + int(_LEAD_NS * ticks)
-        start, stalls, yield_ticks = 0, 0, int(YIELD_SECONDS * 1e9 * ticks)
-        while start < n:
-            start = k.open_loop(engine.book, *orders, cancel_of, arrive, self.batch, self.look_ahead, self._delay_ticks, yield_ticks,
-                                start, origin, ids, filled, status, done)
-            if start < 0:  # back in Python while waiting: a pending Ctrl-C or SIGTERM is raised here
-                start = -start - 1
-            elif start < n:
-                engine.reserve(1, 1)
-                stalls += 1
+        shares = self._split(orders, cancel_of)
+        for p, share in enumerate(shares):
+            if share is not None:
+                self._room(p, len(share.at))
+        runs = [_PartitionRun(self, p, share, arrive[share.at]) for p, share in enumerate(shares) if share is not None]
+        if len(runs) == 1:
+            origin = runs[0].origin = _now() + int(_LEAD_NS * ticks)
+            runs[0].run(None)
+        else:
+            origin = _run_at_once(runs, self._cpus, int(_LEAD_NS * ticks))
+        for r in runs:
+            at = r.share.at
+            ids[at], filled[at], status[at], done[at] = self._global_ids(r.ids, r.p), r.filled, r.status, r.done
         if record is not None:
             record.append(np.stack([ids, filled, status.astype(np.int64)], axis=1))
         self._keep_depth()
         latency_ns = (done - (origin + arrive)) / ticks
         span_ns = (int(done.max()) - (origin + int(arrive[0]))) / ticks
-        return RatePoint(float(rate), n / span_ns * 1e9 if span_ns > 0 else 0.0, percentiles(latency_ns), stalls,
+        return RatePoint(float(rate), n / span_ns * 1e9 if span_ns > 0 else 0.0, percentiles(latency_ns), sum(r.stalls for r in runs),
                          int((cancel_of >= 0).sum()))
 
     def result(self, points: Sequence[RatePoint], platform: Interruptions | None = None) -> LatencyResult:
@@ -340,7 +422,90 @@ class LatencyRig:
                              counter_ns=k.counter_granularity(100_000) / self.ticks_per_ns, ticks_per_ns=self.ticks_per_ns,
                              service=service.orders, capacity_per_s=service.capacity_per_s, rates=list(points),
                              cancel_service=service.cancels, look_ahead=self.look_ahead, cancels_per_order=self.cancels_per_order,
-                             injected_delay_ns=self.inject_delay_ns, platform=platform, capacity_basis=service.capacity_basis)
+                             injected_delay_ns=self.inject_delay_ns, platform=platform, capacity_basis=service.capacity_basis,
+                             threads=self.threads)
+
+
+class _PartitionRun:
+    """One partition's open loop over its share of an offered stream (in its own thread when there are several)."""
+
+    def __init__(self, rig: LatencyRig, p: int, share: _Share, arrive: np.ndarray) -> None:
+        self.rig, self.p, self.share, self.arrive = rig, p, share, arrive
+        self.origin = 0  # the counter tick the arrivals count from: set once every thread is ready
+        self.ids, self.filled, self.status, self.done = _outputs(len(share.at))
+        self.stalls = 0
+
+    def run(self, stop: threading.Event | None) -> None:
+        """Take every message as it arrives; ``stop`` (set by the caller on a Ctrl-C) ends the loop at its next return to Python."""
+        from . import _kernels as k
+
+        rig, engine, m = self.rig, self.rig._parts[self.p], len(self.share.at)
+        start, yield_ticks = 0, int(YIELD_SECONDS * 1e9 * rig.ticks_per_ns)
+        while start < m:
+            start = k.open_loop(engine.book, *self.share.columns, self.share.cancel_of, self.arrive, rig.batch, rig.look_ahead,
+                                rig._delay_ticks, yield_ticks, start, self.origin, self.ids, self.filled, self.status, self.done)
+            if start < 0:  # back in Python while waiting: a pending Ctrl-C or SIGTERM is raised here (or, in a thread, stop is seen)
+                start = -start - 1
+                if stop is not None and stop.is_set():
+                    return
+            elif start < m:
+                engine.reserve(1, 1)
+                self.stalls += 1
+
+
+def _cpus_for(threads: int) -> list[int] | None:
+    """A CPU for each partition's thread (the lowest usable ones), or None when there are fewer CPUs than threads
+    or the platform cannot pin: the threads then go where the scheduler puts them."""
+    if threads == 1 or not hasattr(os, "sched_getaffinity"):
+        return None
+    usable = sorted(os.sched_getaffinity(0))
+    return usable[:threads] if len(usable) >= threads else None
+
+
+def _run_at_once(runs: Sequence[_PartitionRun], cpus: list[int] | None, lead_ticks: int) -> int:
+    """Each partition's open loop in its own thread, pinned to its own CPU; returns the origin of the
+    arrivals, ``lead_ticks`` after every thread is ready (starting a thread takes up to a GIL switch
+    interval, ~5 ms, which must not land on the first messages).  This thread waits in short steps, so
+    that a Ctrl-C or SIGTERM is raised here: the partitions are then told to stop, and stop at their
+    next return to Python (within :data:`YIELD_SECONDS` while waiting for an arrival)."""
+    stop, go, ready = threading.Event(), threading.Event(), threading.Barrier(len(runs) + 1)
+    failures: list[BaseException] = []
+
+    def body(r: _PartitionRun, cpu: int | None) -> None:
+        try:
+            if cpu is not None:
+                os.sched_setaffinity(0, {cpu})  # on Linux, this thread only
+            ready.wait()
+            go.wait()
+            if not stop.is_set():
+                r.run(stop)
+        except threading.BrokenBarrierError:
+            pass
+        except BaseException as exc:  # re-raised by the waiting thread
+            failures.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=body, args=(r, cpus[i] if cpus else None), daemon=True, name=f"lxdex-latency-{r.p}")
+               for i, r in enumerate(runs)]
+    try:
+        for t in threads:
+            t.start()
+        ready.wait()
+        origin = _now() + lead_ticks
+        for r in runs:
+            r.origin = origin
+        go.set()
+        for t in threads:
+            while t.is_alive():
+                t.join(YIELD_SECONDS)
+    except BaseException:
+        stop.set()
+        ready.abort()
+        go.set()
+        raise
+    if failures:
+        raise failures[0]
+    return origin
 
 
 def measure_latency(
@@ -358,6 +523,7 @@ def measure_latency(
     inject_delay_ns: float = 0.0,
     platform_seconds: float = 0.5,
     force: bool = False,
+    threads: int = 1,
 ) -> LatencyResult:
     """Seed ``scenario``'s books, time ``orders_per_rate`` orders (and cancels) alone, then offer as many
     messages at each rate (see :class:`LatencyRig` for the options); first, spin the core for
@@ -371,7 +537,7 @@ def measure_latency(
     progress(0, total, "seeding the books")
     warm_up()
     rig = LatencyRig(scenario, arrivals, batch, reserve, orders_per_rate, day_times, look_ahead=look_ahead,
-                     cancels_per_order=cancels_per_order, inject_delay_ns=inject_delay_ns, force=force)
+                     cancels_per_order=cancels_per_order, inject_delay_ns=inject_delay_ns, force=force, threads=threads)
     progress(1, total, "service time")
     platform = measure_interruptions(platform_seconds) if platform_seconds > 0 else None
     rig.service()

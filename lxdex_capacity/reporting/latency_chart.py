@@ -89,7 +89,9 @@ def _conditions(latency: dict[str, Any]) -> str:
     batch = latency["batch"]
     pools = "pools reserved" if latency["reserve"] else "pools growing"
     look_ahead = ", look-ahead" if latency.get("look_ahead") else ""
-    return (f"{latency['markets']:,} markets, {latency['arrivals']} arrivals, "
+    threads = latency.get("threads") or 1
+    cores = f", {threads} threads" if threads > 1 else ""
+    return (f"{latency['markets']:,} markets{cores}, {latency['arrivals']} arrivals, "
             f"{'one order' if batch == 1 else f'batches of {batch:,}'} at a time, {pools}{look_ahead}")
 
 

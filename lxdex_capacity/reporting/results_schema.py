@@ -24,6 +24,7 @@ from pydantic import AfterValidator, ConfigDict, Field, model_validator
 from ..capacity.hardware import Kind
 from ..capacity.model import TERMS, ModelFile
 from ..capacity.plan import MAX_MACHINES, MAX_PLAN_MARKETS
+from ..engine.partitioned import MAX_THREADS
 from ..errors import InputError
 from ..schema import FILE_CONFIG, Count, FileModel, Name, PositiveCount, one_line_text, validate
 from ..simulation.results import MachineRecord, SimulateRecord, simulate_problem
@@ -370,6 +371,7 @@ class LatencyRecord(_OpenRecord):
     rates: Annotated[list[LatencyRateRecord], Field(min_length=1)]
     cancel_service: CancelPercentilesRecord | None = None
     look_ahead: bool | None = None
+    threads: Annotated[int, Field(ge=1, le=MAX_THREADS)] | None = None  # partitions, a thread and a core each (absent: 1)
     cancels_per_order: CancelsPerOrder | None = None
     injected_delay_ns: LatencyNs | None = None
     platform: PlatformRecord | None = None

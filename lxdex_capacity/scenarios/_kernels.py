@@ -14,7 +14,9 @@ from numba import njit, uint64
 
 from ..hashing import hash2, unit, unit_open0
 from ..intrinsics import prefetch_row
+from ..kernel_sources import install
 
+install()  # before the first cached kernel: stamp them by every source they are made of (kernel_sources)
 _kernel = njit(cache=True, nogil=True)
 # Helpers called only from compiled code: no Python wrapper, not cached on their own (see engine._kernels).
 _helper = njit(nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # type: ignore[call-overload]  # options numba's stubs omit

@@ -12,7 +12,9 @@ import numpy as np
 from numba import njit, uint64
 
 from ..hashing import hash2, mix
+from ..kernel_sources import install
 
+install()  # before the first cached kernel: stamp them by every source they are made of (kernel_sources)
 _kernel = njit(cache=True, nogil=True)
 
 LANES = 4

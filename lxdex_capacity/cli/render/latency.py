@@ -26,11 +26,16 @@ def _resolved(ns: float, percentile: float, samples: int) -> str:
     return duration_text(ns) if resolved(percentile, samples) else "—"
 
 
+def _cores(threads: int) -> str:
+    return "one core" if threads == 1 else f"{threads} threads, a core each"
+
+
 def print_latency(r: LatencyResult) -> None:
     taken = (f"batches of {r.batch}" if r.batch > 1 else
              "one at a time, seeing the queue behind" if r.look_ahead else "one at a time, nothing of the queue seen")
     mix = f", {r.cancels_per_order:g} cancels per order" if r.cancels_per_order else ""
-    out.print(f"{r.markets:,} markets, {r.arrivals} arrivals{mix}, {taken}, pools {'reserved' if r.reserve else 'growing'}; "
+    cores = f", {r.threads} threads (each its markets' messages, on its own core)" if r.threads > 1 else ""
+    out.print(f"{r.markets:,} markets{cores}, {r.arrivals} arrivals{mix}, {taken}, pools {'reserved' if r.reserve else 'growing'}; "
               f"{r.orders_per_rate:,} messages per rate; cycle counter steps {r.counter_ns:.1f} ns")
     out.print(f"service time, each order alone: {_spread(r.service)}")
     if r.cancel_service is not None and r.cancel_service.samples:
@@ -43,7 +48,7 @@ def print_latency(r: LatencyResult) -> None:
         out.print(f"this core's own interruptions (a {f.seconds:g} s spin): {f.per_s:,.0f}/s, median {duration_text(f.median_ns)}, "
                   f"{f.lost_share:.1%} of the time; the floor they set (a zero-time engine, random arrivals): "
                   f"p99 {duration_text(f.floor['p99_ns'])}, p99.9 {duration_text(f.floor['p999_ns'])}, max {duration_text(f.floor['max_ns'])}")
-    table = Table(title="latency = completion - arrival (queueing + service), open loop, one core",
+    table = Table(title=f"latency = completion - arrival (queueing + service), open loop, {_cores(r.threads)}",
                   caption="— : a percentile no sample lies beyond (too few samples: it would be the max)")
     columns = ["offered/s", "achieved/s", "p50", "p90", "p99", "p99.9", "p99.99", "max", "samples", "stalls"]
     with_cancels = any(p.cancels for p in r.rates)
