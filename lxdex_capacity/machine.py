@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["MachineInfo", "machine_info", "processor_name"]
+__all__ = ["MachineInfo", "machine_info", "processor_name", "usable_cores"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,12 @@ def processor_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity): an audit claim made with "every core", and the
+    most threads ``lxdex sweep`` measures the order rate with."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 @lru_cache(maxsize=1)

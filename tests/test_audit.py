@@ -584,7 +584,7 @@ def test_a_latency_claim_measured_impossible_bound_fails(tmp_path):
 
 
 def test_an_orders_per_s_claim_made_for_every_core_runs_the_engine_with_a_thread_per_core(tmp_path):
-    from lxdex_capacity.reporting.audit import usable_cores
+    from lxdex_capacity.machine import usable_cores
 
     claims = _claims(tmp_path, RATE.replace('at_least = "30"', 'threads = "every"\nat_least = "30"') + ACCESS)
     seen: list[int] = []

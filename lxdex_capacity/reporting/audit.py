@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import gc
 import math
-import os
 import re
 import statistics
 from collections.abc import Callable, Iterator, Sequence
@@ -49,6 +48,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 from ..engine.core import DEFAULT_TAPE_CAPACITY
 from ..engine.partitioned import MAX_THREADS
 from ..errors import CheckFailed, InputError
+from ..machine import usable_cores
 from ..scenarios.config import MAX_MARKETS, Scenario
 from ..scenarios.tiers import DEFAULT_TIERS, MAX_DEPTH, expected_orders, scaled_tiers
 from ..schema import FileModel, Name, one_line_text, read_text, read_toml, validate
@@ -511,11 +511,6 @@ def _figure(claim: Claim, run: SimulationResult) -> float:
 
 def _order(load: tuple[int, int | None, int, int, int]) -> tuple[int, int, int, int, int]:
     return load[0], load[1] or 0, load[2], load[3], load[4]
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity), for claims made with "every core"."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 @contextmanager

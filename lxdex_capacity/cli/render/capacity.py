@@ -18,7 +18,7 @@ from ...units import duration_text
 if TYPE_CHECKING:
     from ...capacity.hardware import HardwareProfile
 
-__all__ = ["print_sweep", "print_plan", "print_latency_slo", "print_check", "print_hardware_list", "print_hardware_show", "print_hardware_compare"]
+__all__ = ["print_sweep", "print_scaling", "print_plan", "print_latency_slo", "print_check", "print_hardware_list", "print_hardware_show", "print_hardware_compare"]
 
 GIB = 2**30
 
@@ -52,6 +52,26 @@ def print_sweep(r: dict[str, Any]) -> None:
         for row in v["held_out"]:
             val.add_row(f"{row['markets']:,}", f"{row['predicted_bytes'] / 1e6:,.2f}", f"{row['measured_bytes'] / 1e6:,.2f}", f"{row['error_pct']:+.2f}%")
         out.print(val)
+    scaling = r.get("scaling")
+    if scaling:
+        print_scaling(scaling)
+    else:
+        out.print("scaling with threads: not measured (--threads-up-to 1); plan will take cores × one core, an upper bound")
+
+
+def print_scaling(s: dict[str, Any]) -> None:
+    """The model's ``scaling`` section: orders/s by threads, the speedups and the USL fitted to them."""
+    table = Table(title=f"scaling with threads — traded phase, {s['markets']:,} markets, each run in a fresh process pinned to its cores")
+    for name in ("threads", "orders/s (median)", "low … high", "runs", "speedup", "efficiency"):
+        table.add_column(name, justify="right")
+    for m in s["measured"]:
+        table.add_row(str(m["threads"]), si(m["orders_per_s"], "/s"), f"{si(m['low'])} … {si(m['high'])}", str(m["runs"]),
+                      f"{m['speedup']:.2f}×", f"{100 * m['efficiency']:.0f}%")
+    out.print(table)
+    fit = s["fit"]
+    out.print(f"every thread count made the same trades (market and tape checksums); Universal Scalability Law fitted to the "
+              f"speedups: speedup(N) = N / (1 + sigma*(N-1) + kappa*N*(N-1)), sigma={fit['sigma']:.4g}, kappa={fit['kappa']:.4g}; "
+              "plan takes the measured speedups up to the most threads measured, the fit beyond")
 
 
 _RATE_MARK = {"extrapolated": "e", "user-given": "u", "measured here": "m", SLO_RATE_SOURCE: "s"}
