@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import NormalDist
@@ -39,7 +39,7 @@ from ..errors import InputError
 from ..schema import Count, FileModel, PositiveCount, at_least, error_at, read_json, read_text, validate
 
 __all__ = ["TERMS", "LinearFit", "CapacityModel", "ModelFile", "FitFile", "ScalingFile", "Scaling", "ScalingPoint", "fit_bytes", "fit_usl",
-           "usl_speedup", "load_model", "MODEL_FORMAT", "MAX_SCALING_THREADS"]
+           "usl_speedup", "speedup_suffix", "load_model", "MODEL_FORMAT", "MAX_SCALING_THREADS"]
 
 TERMS = ("base", "markets", "resting_orders", "trades_retained")
 MODEL_FORMAT = "lxdex-capacity-model/1"
@@ -493,7 +493,7 @@ class Scaling:
     kappa: float
 
     @classmethod
-    def from_rates(cls, markets: int, rates: dict[int, Sequence[float]]) -> Scaling:
+    def from_rates(cls, markets: int, rates: Mapping[int, Sequence[float]]) -> Scaling:
         """From every run's orders/s by thread count (1 among them): medians, spreads, speedups and the fit."""
         if 1 not in rates or any(not r for r in rates.values()):
             raise InputError(f"thread counts {sorted(rates)}: a scaling curve needs runs with 1 thread, and runs at every count")
@@ -532,6 +532,11 @@ class Scaling:
 
 
 NO_SCALING = "no scaling measured: cores × one core, an upper bound"
+
+
+def speedup_suffix(speedup: float, cores: int) -> str:
+    """`` (1.42× at 2)``: how a measured or fitted scaling basis ends."""
+    return f" ({speedup:.2f}× at {cores})"
 
 
 @dataclass(frozen=True)
@@ -574,16 +579,16 @@ class CapacityModel:
         return "measured" if cores <= self.scaling.most_threads else "USL fit"
 
     def scaling_basis(self, cores: int) -> str:
-        """One sentence: the speedup of ``cores`` cores and where it came from."""
+        """One sentence: where the speedup of ``cores`` cores came from, and that speedup (:func:`speedup_suffix`)."""
         s = self.scaling
         if s is None:
             return NO_SCALING
         processor = str(self.provenance.get("processor") or "the sweep's machine")
-        measured = f"with 1–{s.most_threads} threads on {processor} at {s.markets:,} markets"
-        if cores <= s.most_threads:
-            return f"measured {measured} ({self.speedup(cores):.2f}× at {cores})"
-        return (f"extrapolated beyond {s.most_threads} threads by the USL fit (sigma={s.sigma:.3g}, kappa={s.kappa:.3g}) of the speedups "
-                f"measured {measured} ({self.speedup(cores):.2f}× at {cores})")
+        measured = f"measured with 1–{s.most_threads} threads on {processor} at {s.markets:,} markets"
+        if cores > s.most_threads:
+            measured = (f"extrapolated beyond {s.most_threads} threads by the USL fit (sigma={s.sigma:.3g}, kappa={s.kappa:.3g}) "
+                        f"of the speedups {measured}")
+        return measured + speedup_suffix(self.speedup(cores), cores)
 
     def as_dict(self) -> dict[str, Any]:
         return {

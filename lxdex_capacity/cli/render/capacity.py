@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
+from ...capacity.model import NO_SCALING, speedup_suffix
 from ...capacity.plan import SLO_RATE_SOURCE, highest_use_text, memory_verdict, recommendation_text, use_pct
 from ...console import gib, mb, out, price, si
 from ...units import duration_text
@@ -116,13 +117,14 @@ def print_plan(r: dict[str, Any]) -> None:
                       "—" if p["yearly_cost_usd"] is None else f"${p['yearly_cost_usd']:,.0f}")
     out.print(table)
     legend = {"extrapolated": f"e = extrapolated: one core of {escape(str(m['provenance'].get('processor', 'the sweep machine')))} "
-                              "measured by lxdex sweep, at the markets each engine holds, x the engines",
+                              "measured by lxdex sweep, at the markets each engine holds, x the speedup of the engines' cores",
               "user-given": "u = user-given (orders_per_s_per_core in the hardware file)",
               "measured here": "m = measured here by plan --check",
               SLO_RATE_SOURCE: "s = the latency SLO's rate per core, measured here (below)" + (": none meets it" if unmet else "")}
     out.print("headroom: the share of usable memory left; short: GiB missing; needs Nx: N times the usable memory. "
               "orders/s: the engines' order capacity; " + "; ".join(legend[s] for s in sorted(marks) if s in legend)
               + ". $/year: purchase price over 3 years, or the hourly price x 8,760 hours.")
+    print_speedups(r["profiles"])
     if slo is not None:
         print_latency_slo(slo)
     for key, unit in (("cluster", "price_usd"), ("cluster_cloud", "price_usd_hour")):
@@ -146,6 +148,28 @@ def print_plan(r: dict[str, Any]) -> None:
                   "within it is known (the memory figures stand)")
     else:
         out.print(f"[bold]recommendation:[/] {escape(recommendation_text(r['recommendation'], load['markets']))}")
+
+
+def print_speedups(profiles: list[dict[str, Any]]) -> None:
+    """Where each profile's multi-core order capacity came from: a line per source (measured, the USL
+    fit beyond the threads measured, or linear), with the speedup at each number of cores planned."""
+    groups: dict[str, dict[int, tuple[float, int]]] = {}
+    for p in profiles:
+        if p.get("scaling_basis") is None:  # a plan made before the scaling curve was
+            continue
+        suffix = speedup_suffix(p["speedup"], p["cores"])
+        where = p["scaling_basis"].removesuffix(suffix)
+        speedup, count = groups.setdefault(where, {}).get(p["cores"], (p["speedup"], 0))
+        groups[where][p["cores"]] = speedup, count + 1
+    if not groups:
+        return
+    out.print("order capacity = the rate per core x the speedup of the engines' cores:")
+    for where, at in groups.items():
+        if where == NO_SCALING:
+            out.print(f"  [yellow]{escape(where)}[/]")
+            continue
+        speedups = ", ".join(f"{s:.2f}× at {c} core{'s' if c != 1 else ''} ({n} profile{'s' if n != 1 else ''})" for c, (s, n) in sorted(at.items()))
+        out.print(f"  {escape(where)}: {speedups}")
 
 
 def print_latency_slo(s: dict[str, Any]) -> None:
