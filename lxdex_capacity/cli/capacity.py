@@ -179,7 +179,7 @@ def plan(
         from ..capacity.check import check_plan, this_machine
 
         compile_step()  # the fresh process then loads the kernels from numba's cache
-        with err.status("plan --check: running the planned load in a fresh process (lxdex simulate's phases)"):
+        with err.status("plan --check: running the planned load in a fresh process (lxdex simulate's phases), then again with a thread per core"):
             checked = check_plan(request, estimator)
         here = this_machine(checked.orders_per_s_per_core)
         profiles, measured_here = [*profiles, here], here.name
