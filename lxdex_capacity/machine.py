@@ -48,6 +48,12 @@ def processor_name() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity): an audit claim made with "every core", and the
+    most threads ``lxdex sweep`` measures the order rate with."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 @lru_cache(maxsize=1)
 def machine_info() -> MachineInfo:
     import numba

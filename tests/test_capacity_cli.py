@@ -7,6 +7,7 @@ import json
 import pytest
 
 from helpers import assert_one_line_error, run_cli
+from lxdex_capacity.machine import usable_cores
 
 PLAN_PROFILE_FIELDS = {"name", "memory_bytes", "usable_bytes", "required_bytes", "fits", "headroom_pct", "max_markets", "bottleneck"}
 
@@ -71,8 +72,9 @@ def test_plan_json_has_profiles_cheapest_fit_and_scaling():
 def test_sweep_fits_validates_and_writes_a_model_plan_reads(tmp_path):
     model = tmp_path / "model.json"
     # Tape of 1,024 trades (long-tape variant: 4,096) and 3,000 trades: the variants retain different counts.
+    threads = min(usable_cores(), 2)
     result = run_cli("sweep", "--markets", "300,600,1200", "--repeat", "1", "--trades", "3000", "--trades-retained", "1024",
-                   "--out", str(model), "--json")
+                   "--threads-up-to", str(threads), "--out", str(model), "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     held_out = [p for p in report["points"] if p["held_out"]]
@@ -83,9 +85,19 @@ def test_sweep_fits_validates_and_writes_a_model_plan_reads(tmp_path):
     v = report["validation"]
     assert v["markets"] == 1200 and abs(v["error_pct"]) < 10
     assert v["error_pct"] == pytest.approx(100 * (v["predicted_bytes"] - v["measured_bytes"]) / v["measured_bytes"])
+    # Scaling with threads at the largest fitted size, every thread count making the same trades
+    scaling = report["scaling"]
+    if threads == 1:
+        assert scaling is None
+    else:
+        assert scaling["markets"] == 600 and scaling["same_trades"] and [m["threads"] for m in scaling["measured"]] == [1, 2]
+        assert scaling["measured"][1]["speedup"] == pytest.approx(scaling["measured"][1]["orders_per_s"] / scaling["measured"][0]["orders_per_s"])
+        assert json.loads(model.read_text())["scaling"] == scaling
+        assert "--threads-up-to 2" in json.loads(model.read_text())["provenance"]["command"]
     planned = run_cli("plan", "--model", str(model), "--markets", "5000", "--json")
     assert planned.exit_code == 0, planned.stderr
     assert json.loads(planned.stdout)["model"]["largest_markets_measured"] == 1200
+    assert json.loads(planned.stdout)["profiles"][0]["scaling_source"] == ("linear" if threads == 1 else "measured")  # one engine
 
 
 def test_plan_table_says_how_much_memory_is_missing_instead_of_a_negative_headroom():

@@ -19,7 +19,7 @@ from lxdex_capacity.capacity.estimator import (
     pow2_at_least,
 )
 from lxdex_capacity.capacity.hardware import builtin_profiles, find_profile, profiles_from_toml
-from lxdex_capacity.capacity.model import load_model, separability_problem
+from lxdex_capacity.capacity.model import CapacityModel, load_model, separability_problem
 from lxdex_capacity.capacity.plan import HOURS_PER_YEAR, PURCHASE_YEARS, PlanRequest, highest_use_text, plan
 from lxdex_capacity.engine.layout import (
     ID_INDEX_BYTES,
@@ -140,10 +140,15 @@ def test_a_measured_rate_in_the_hardware_file_is_user_given_and_used_flat(tmp_pa
     text = ('[[machine]]\nmachine = "Box"\nchip = "X1"\np_cores = 4\nmemory_gib = [64]\nprice_usd = [3000]\n'
             'orders_per_s_per_core = 1000000\nsource = "ours"\n')
     box = profiles_from_toml(text, "hw.toml")[0]
-    report = plan(load_model(), [box], PlanRequest(markets=21_000, order_rate=2_500_000))
+    # Without a scaling curve (cores x one core), so that the engines are the rate's multiple; with the
+    # reference model's curve the same rate per core is multiplied by its speedup instead.
+    linear = CapacityModel.from_dict({k: v for k, v in load_model().as_dict().items() if k != "scaling"}, "linear")
+    report = plan(linear, [box], PlanRequest(markets=21_000, order_rate=2_500_000))
     row = report["profiles"][0]
     assert row["rate_source"] == "user-given" and row["orders_per_s_per_core"] == 1e6
     assert row["engines_per_machine"] == 3 and row["order_capacity_per_s"] == 3e6  # the fewest that sustain 2.5M/s
+    curved = plan(load_model(), [box], PlanRequest(markets=21_000, order_rate=1_000))["profiles"][0]
+    assert curved["order_capacity_per_s"] == pytest.approx(1e6 * load_model().speedup(curved["cores"]))
     extrapolated = plan(load_model(), builtin_profiles()[:1], PlanRequest(markets=21_000))["profiles"][0]
     assert extrapolated["rate_source"] == "extrapolated" and "lxdex sweep" in extrapolated["rate_basis"]
 
@@ -176,7 +181,8 @@ def test_more_engines_than_cores_is_the_bottleneck_and_beyond_every_profile_an_e
     row = plan(load_model(), [*mini, find_profile("AWS r7i.48xlarge", builtin_profiles())],
                PlanRequest(markets=21_000, engines=8))["profiles"][0]
     assert row["engines_per_machine"] == 8 and row["bottleneck"] == "cores" and row["cores_use_pct"] == 200 and not row["fits"]
-    assert row["order_capacity_per_s"] == pytest.approx(4 * row["orders_per_s_per_core"])  # only the cores it has
+    assert row["cores"] == 4  # only the cores it has, at the model's speedup of them
+    assert row["order_capacity_per_s"] == pytest.approx(load_model().speedup(4) * row["orders_per_s_per_core"])
     assert_one_line_error(run_cli("plan", "--engines", "200"), "engines=200: more engines than any profile has performance cores")
 
 

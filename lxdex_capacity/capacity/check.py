@@ -17,7 +17,14 @@ process RSS after trading        the estimator's figure, reported with its error
 plan's required memory           at least the RSS measured after trading, at most 2x it
 simulate's peak (the guard's)    within -5% .. +35% of the measured peak RSS
 orders/s per core                the model's rate at these markets against this core's
+orders/s with every core         this core's rate x the model's speedup of that many cores
+                                 against a run with as many threads (reported)
 ===============================  ==========================================================
+
+The last row checks what the plan takes for a machine's cores (:meth:`~.model.CapacityModel.speedup`:
+the sweep's measured scaling curve, or cores x one core without one) on this machine: the same
+scenario runs again in a fresh process with an engine of one thread per usable core, pinned to them,
+and must make the same trades (the checksums) as the one-thread run.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import CapacityError, InputError
+from ..errors import CapacityError, InputError, LxdexError
 from ..memory_guard import available_bytes
 from ..scenarios.config import MAX_MARKETS, Scenario
 from ..scenarios.tiers import DEFAULT_TIERS, MAX_DEPTH, scaled_tiers
@@ -43,6 +50,7 @@ ENGINE_BYTES_TOLERANCE = 0.05
 PEAK_RANGE = (-0.05, 0.35)  # the guard's peak estimate against the measured peak: never 5% short, at most 35% over
 REQUIRED_RANGE = (1.0, 2.0)  # the plan's required memory over the RSS measured after trading
 FIT_MARGIN = 0.9  # a check run may use this share of the memory available
+PER_CORE = "orders/s per core (traded phase)"
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,7 @@ class PlanCheck:
 
     @property
     def orders_per_s_per_core(self) -> float:
-        return next(r.measured for r in self.rows if r.unit == "orders/s")
+        return next(r.measured for r in self.rows if r.figure == PER_CORE)
 
     def as_dict(self) -> dict[str, Any]:
         return {"planned_markets": self.planned_markets, "markets": self.markets, "scenario": self.scenario,
@@ -113,12 +121,18 @@ def largest_that_fits(estimator: Estimator, request: PlanRequest, room: float) -
 
 
 def check_plan(request: PlanRequest, estimator: Estimator, run: Callable[[Scenario], dict[str, Any]] | None = None,
-               room: float | None = None) -> PlanCheck:
+               room: float | None = None, threads: int | None = None,
+               run_threads: Callable[[Scenario, int], dict[str, Any]] | None = None) -> PlanCheck:
     """Run the planned load (or the most of it this machine holds) and compare it with the predictions.
-    ``run`` measures a scenario (default: a fresh process); ``room`` is the memory it may use."""
+    ``run`` measures a scenario (default: a fresh process); ``room`` is the memory it may use;
+    ``run_threads`` measures it with ``threads`` threads (default: every usable core, in a fresh process
+    when ``run`` is the default too; with a ``run`` of its own and no ``run_threads``, not at all)."""
+    from ..machine import usable_cores
     from .sweep import run_in_fresh_process
 
-    run = run or run_in_fresh_process
+    if run is None:
+        run, run_threads = run_in_fresh_process, run_threads or run_in_fresh_process
+    threads = usable_cores() if threads is None else threads
     room = FIT_MARGIN * available_bytes() if room is None else room
     markets = largest_that_fits(estimator, request, room)
     scenario = checked_scenario(request, markets)
@@ -142,13 +156,28 @@ def check_plan(request: PlanRequest, estimator: Estimator, run: Callable[[Scenar
     if peak_measured:
         rows.append(CheckRow("simulate's peak RSS (the memory guard's estimate)", peak, peak_measured, "bytes", "-5%..+35%",
                              PEAK_RANGE[0] <= (peak - peak_measured) / peak_measured <= PEAK_RANGE[1]))
-    rows.append(CheckRow("orders/s per core (traded phase)", estimator.model.orders_per_s_per_core(scenario.markets),
-                         measured["orders_per_s"], "orders/s", "—", None))
+    rows.append(CheckRow(PER_CORE, estimator.model.orders_per_s_per_core(scenario.markets), measured["orders_per_s"], "orders/s", "—", None))
+    if run_threads is not None and 1 < threads <= scenario.markets:
+        rows.append(_threads_row(estimator, scenario, measured, threads, run_threads(scenario, threads)))
     smaller = markets < request.markets
     note = (f"{request.markets:,} markets would not fit here ({room / GIB:,.1f} GiB may be used): ran {markets:,}, the most that fits; "
             "the model's held-out validation stands for the larger sizes" if smaller else "")
     validation = list(estimator.model.validation) if smaller else []
     return PlanCheck(request.markets, markets, scenario.as_dict(), rows, validation, note)
+
+
+def _threads_row(estimator: Estimator, scenario: Scenario, one: dict[str, Any], threads: int, many: dict[str, Any]) -> CheckRow:
+    """This core's rate times the model's speedup of ``threads`` cores, against the run with that many
+    threads, which must have made the one-thread run's trades."""
+    for key in ("trades", "market_checksum", "tape_checksum"):
+        if key in one and many.get(key) != one[key]:
+            raise LxdexError(f"plan --check: {scenario.markets:,} markets with {threads} threads made other trades than with one "
+                             f"({key} {many.get(key)!r}, not {one[key]!r}): the threaded engine is wrong, and its rate means nothing")
+    model = estimator.model
+    basis = model.scaling_source(threads)
+    speedup = model.speedup(threads)
+    return CheckRow(f"orders/s with {threads} threads: per core x {speedup:.2f} ({basis})", one["orders_per_s"] * speedup,
+                    many["orders_per_s"], "orders/s", "—", None)
 
 
 def this_machine(orders_per_s_per_core: float) -> HardwareProfile:

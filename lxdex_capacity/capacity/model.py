@@ -3,7 +3,14 @@
 Fitted by ordinary least squares (numpy) to measured sweep points, with 95% confidence intervals
 on the coefficients (Student's t, scipy), R², residuals and 95% prediction intervals for new
 loads.  A :class:`CapacityModel` couples the fit with the other measured figures a plan needs (the
-process's runtime bytes, reserved/used ratios, per-core order throughput) and is stored as JSON.
+process's runtime bytes, reserved/used ratios, per-core order throughput, and how the order rate
+scales with cores) and is stored as JSON.
+
+The scaling curve (optional: models written before it was measured have none) is the traded phase's
+orders/s with 1, 2, ... threads at one size (``lxdex sweep --threads-up-to``), and Gunther's
+Universal Scalability Law fitted to the speedups, speedup(N) = N / (1 + sigma*(N-1) + kappa*N*(N-1)).
+:meth:`CapacityModel.speedup` gives the measured speedup within the measured thread counts
+(interpolated), the fit beyond them, and ``cores`` (linear: an upper bound) with no curve.
 
 A model file is checked by :class:`ModelFile` (:mod:`lxdex_capacity.schema`) before it is used:
 finite coefficients (bytes per market, per resting order and per trade retained at least 0, or a
@@ -18,8 +25,8 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import NormalDist
 from typing import Annotated, Any, Literal
@@ -31,7 +38,8 @@ from pydantic_core import PydanticCustomError
 from ..errors import InputError
 from ..schema import Count, FileModel, PositiveCount, at_least, error_at, read_json, read_text, validate
 
-__all__ = ["TERMS", "LinearFit", "CapacityModel", "ModelFile", "FitFile", "fit_bytes", "load_model", "MODEL_FORMAT"]
+__all__ = ["TERMS", "LinearFit", "CapacityModel", "ModelFile", "FitFile", "ScalingFile", "Scaling", "ScalingPoint", "fit_bytes", "fit_usl",
+           "usl_speedup", "speedup_suffix", "load_model", "MODEL_FORMAT", "MAX_SCALING_THREADS"]
 
 TERMS = ("base", "markets", "resting_orders", "trades_retained")
 MODEL_FORMAT = "lxdex-capacity-model/1"
@@ -47,6 +55,15 @@ MAX_COVARIANCE = 1e40  # bytes² (the base term's variance is ~3e11 in the refer
 MAX_DOF = 1_000_000
 MAX_MARKETS = 10**12  # what lxdex plan accepts
 MAX_ORDERS_PER_S = 1e12  # one core
+# engine.partitioned.MAX_THREADS, not imported: plan reads a model without loading the engine's kernels
+# (a test holds them equal).
+MAX_SCALING_THREADS = 256
+MAX_SPEEDUP = 4.0 * MAX_SCALING_THREADS  # superlinear speedups happen (caches), by this much never
+# Gunther's coefficients: sigma is the share of the work that serialises, kappa the cost of keeping threads
+# coherent; beyond 1 either means a second thread already halves the rate, which a measurement may
+# show but the law has nothing more to say about.
+MAX_USL = 1.0
+SPEEDUP_TOLERANCE = 1e-6  # relative: a stored speedup or efficiency against the rates it was computed from
 
 IntervalBound = Annotated[float, Field(ge=-MAX_INTERVAL, le=MAX_INTERVAL)]
 ShortText = Annotated[str, Field(max_length=10_000)]
@@ -184,6 +201,58 @@ class ValidationEntry(_JSONObject):
     fitted_on_markets: Annotated[list[Annotated[int, Field(ge=1, le=MAX_MARKETS)]], Field(max_length=10_000)]
 
 
+class ScalingEntry(_JSONObject):
+    """The traded phase's orders/s with ``threads`` threads: median, lowest and highest of ``runs`` runs."""
+
+    threads: Annotated[int, Field(ge=1, le=MAX_SCALING_THREADS)]
+    orders_per_s: Annotated[float, Field(gt=0, le=MAX_ORDERS_PER_S)]
+    low: Annotated[float, Field(gt=0, le=MAX_ORDERS_PER_S)]
+    high: Annotated[float, Field(gt=0, le=MAX_ORDERS_PER_S)]
+    speedup: Annotated[float, Field(gt=0, le=MAX_SPEEDUP)]  # orders_per_s over one thread's
+    efficiency: Annotated[float, Field(gt=0, le=MAX_SPEEDUP)]  # speedup / threads
+    runs: Annotated[int, Field(ge=1, le=MAX_DOF)] = 1
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScalingEntry:
+        if not self.low <= self.orders_per_s <= self.high:
+            raise error_at(("orders_per_s",), self.orders_per_s, f"must be the median of the runs: low ({self.low!r}) <= orders_per_s <= high ({self.high!r})")
+        if not math.isclose(self.efficiency, self.speedup / self.threads, rel_tol=SPEEDUP_TOLERANCE):
+            raise error_at(("efficiency",), self.efficiency, f"must be speedup / threads = {self.speedup / self.threads!r}")
+        return self
+
+
+class USLFile(_JSONObject):
+    """``scaling.fit``: the Universal Scalability Law's coefficients, fitted to the measured speedups."""
+
+    law: Literal["USL"]
+    sigma: Annotated[float, Field(ge=0, le=MAX_USL)]
+    kappa: Annotated[float, Field(ge=0, le=MAX_USL)]
+
+
+class ScalingFile(_JSONObject):
+    """``scaling`` of a model file: :meth:`Scaling.as_dict` (``lxdex sweep --threads-up-to``)."""
+
+    markets: Annotated[int, Field(ge=1, le=MAX_MARKETS)]
+    same_trades: Literal[True]  # every thread count gave each seed's trades (the checksums agreed); else nothing was written
+    measured: Annotated[list[ScalingEntry], Field(min_length=1, max_length=MAX_SCALING_THREADS)]
+    fit: USLFile
+
+    @field_validator("measured")
+    @classmethod
+    def _a_curve(cls, rows: list[ScalingEntry]) -> list[ScalingEntry]:
+        if rows[0].threads != 1:
+            raise error_at((0, "threads"), rows[0].threads, "the curve must start at 1 thread, the rate every speedup is relative to")
+        for k in range(1, len(rows)):
+            if rows[k].threads <= rows[k - 1].threads:
+                raise error_at((k, "threads"), rows[k].threads, f"must be above measured[{k - 1}].threads={rows[k - 1].threads}: "
+                                                               "one entry per thread count, fewest threads first")
+        one = rows[0].orders_per_s
+        for k, row in enumerate(rows):
+            if not math.isclose(row.speedup, row.orders_per_s / one, rel_tol=SPEEDUP_TOLERANCE):
+                raise error_at((k, "speedup"), row.speedup, f"must be orders_per_s / measured[0].orders_per_s = {row.orders_per_s / one!r}")
+        return rows
+
+
 class ModelFile(FileModel):
     """A model file, as :meth:`CapacityModel.as_dict` writes it (``lxdex sweep --out``)."""
 
@@ -198,6 +267,7 @@ class ModelFile(FileModel):
     provenance: dict[str, ShortText | int | float | bool | None] = Field(default_factory=dict)
     points: Annotated[list[SweepPointEntry], Field(max_length=1_000_000)] = Field(default_factory=list)
     validation: Annotated[list[ValidationEntry], Field(max_length=10_000)] = Field(default_factory=list)
+    scaling: ScalingFile | None = None  # None: never measured (models written before it was, or --threads-up-to 1)
 
     @field_validator("throughput_per_core")
     @classmethod
@@ -361,6 +431,114 @@ def fit_bytes(markets: Iterable[float], resting_orders: Iterable[float], trades_
     )
 
 
+def usl_speedup(threads: float, sigma: float, kappa: float) -> float:
+    """Gunther's Universal Scalability Law: the speedup of ``threads`` threads over one."""
+    n = max(float(threads), 1.0)
+    return n / (1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0))
+
+
+def fit_usl(threads: Sequence[float], speedups: Sequence[float]) -> tuple[float, float]:
+    """(sigma, kappa) of the Universal Scalability Law fitted to measured speedups, both in [0, :data:`MAX_USL`].
+
+    Least squares on the law's linear form, N/speedup(N) - 1 = sigma*(N-1) + kappa*N*(N-1) (Gunther's own way to
+    fit it), with sigma, kappa >= 0: the unconstrained solution when it is feasible, else the better of sigma
+    alone and kappa alone.  With one thread count above 1 (1 and 2 threads, say) kappa is 0 and sigma solves that
+    point exactly.  A superlinear speedup gives sigma = kappa = 0 (linear), never a negative coefficient;
+    a non-finite or non-positive speedup is refused."""
+    pairs = [(float(n), float(s)) for n, s in zip(threads, speedups, strict=True) if n > 1]
+    if any(not math.isfinite(s) or s <= 0 or not math.isfinite(n) for n, s in pairs):
+        raise InputError(f"speedups={list(speedups)!r}: every speedup must be a finite number above 0")
+    if not pairs:
+        return 0.0, 0.0
+    x = np.array([[n - 1.0, n * (n - 1.0)] for n, _ in pairs])
+    y = np.array([n / s - 1.0 for n, s in pairs])
+
+    def one(column: int) -> np.ndarray:
+        c = x[:, column]
+        coefficient = np.zeros(2)
+        coefficient[column] = max(float(c @ y) / float(c @ c), 0.0)
+        return coefficient
+
+    candidates = [one(0)]  # sigma alone: all that one thread count above 1 determines
+    if len({n for n, _ in pairs}) >= 2:
+        candidates.append(one(1))
+        both, *_ = np.linalg.lstsq(x, y, rcond=None)
+        if (both >= 0).all():
+            candidates.append(both)
+    best = min(candidates, key=lambda c: float(((x @ c - y) ** 2).sum()))
+    sigma, kappa= (min(max(float(v), 0.0), MAX_USL) for v in best)
+    return sigma, kappa
+
+
+@dataclass(frozen=True)
+class ScalingPoint:
+    """The traded phase's orders/s with ``threads`` threads, over ``runs`` runs."""
+
+    threads: int
+    orders_per_s: float  # median
+    low: float
+    high: float
+    speedup: float  # median over one thread's median
+    efficiency: float  # speedup / threads
+    runs: int
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """How the order rate scales with threads at ``markets`` markets: measured, and the USL fitted to it."""
+
+    markets: int
+    measured: tuple[ScalingPoint, ...]  # threads 1, 2, ..., fewest first
+    sigma: float
+    kappa: float
+
+    @classmethod
+    def from_rates(cls, markets: int, rates: Mapping[int, Sequence[float]]) -> Scaling:
+        """From every run's orders/s by thread count (1 among them): medians, spreads, speedups and the fit."""
+        if 1 not in rates or any(not r for r in rates.values()):
+            raise InputError(f"thread counts {sorted(rates)}: a scaling curve needs runs with 1 thread, and runs at every count")
+        one = float(np.median(rates[1]))
+        points = []
+        for threads in sorted(rates):
+            median = float(np.median(rates[threads]))
+            speedup = median / one
+            points.append(ScalingPoint(threads, median, float(min(rates[threads])), float(max(rates[threads])), speedup,
+                                       speedup / threads, len(rates[threads])))
+        sigma, kappa= fit_usl([p.threads for p in points], [p.speedup for p in points])
+        return cls(markets, tuple(points), sigma, kappa)
+
+    @property
+    def most_threads(self) -> int:
+        return self.measured[-1].threads
+
+    def speedup(self, cores: float) -> float:
+        """Measured (linear between the measured thread counts) up to the most threads measured; the USL fit beyond."""
+        n = max(float(cores), 1.0)
+        if n <= self.most_threads:
+            return float(np.interp(n, [p.threads for p in self.measured], [p.speedup for p in self.measured]))
+        return usl_speedup(n, self.sigma, self.kappa)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "markets": self.markets,
+            "same_trades": True,
+            "measured": [asdict(p) for p in self.measured],
+            "fit": {"law": "USL", "sigma": self.sigma, "kappa": self.kappa},
+        }
+
+    @classmethod
+    def from_file(cls, f: ScalingFile) -> Scaling:
+        return cls(f.markets, tuple(ScalingPoint(**e.model_dump()) for e in f.measured), f.fit.sigma, f.fit.kappa)
+
+
+NO_SCALING = "no scaling measured: cores × one core, an upper bound"
+
+
+def speedup_suffix(speedup: float, cores: int) -> str:
+    """`` (1.42× at 2)``: how a measured or fitted scaling basis ends."""
+    return f" ({speedup:.2f}× at {cores})"
+
+
 @dataclass(frozen=True)
 class CapacityModel:
     """Everything ``lxdex plan`` needs, measured: the byte fit and the process's other costs."""
@@ -374,6 +552,7 @@ class CapacityModel:
     provenance: dict[str, Any] = field(default_factory=dict)  # machine, command, date, versions
     points: list[dict[str, Any]] = field(default_factory=list)  # the sweep's measured points
     validation: list[dict[str, Any]] = field(default_factory=list)  # held-out sizes: predicted vs measured
+    scaling: Scaling | None = None  # orders/s by threads; None: never measured (cores x one core is then all a plan has)
 
     def engine_bytes(self, markets: float, resting_orders: float, trades_retained: float) -> float:
         """The fit's prediction, at least 0: a negative intercept can take a tiny load below zero bytes."""
@@ -389,6 +568,28 @@ class CapacityModel:
         ys = np.array([t["orders_per_s"] for t in points])
         return float(np.interp(math.log(max(markets_per_core, 1.0)), xs, ys))
 
+    def speedup(self, cores: float) -> float:
+        """How many one-core rates ``cores`` cores sustain: :meth:`Scaling.speedup`, or ``cores`` with no curve."""
+        return self.scaling.speedup(cores) if self.scaling is not None else max(float(cores), 1.0)
+
+    def scaling_source(self, cores: float) -> str:
+        """Where :meth:`speedup` of ``cores`` comes from: "measured", "USL fit" or "linear"."""
+        if self.scaling is None:
+            return "linear"
+        return "measured" if cores <= self.scaling.most_threads else "USL fit"
+
+    def scaling_basis(self, cores: int) -> str:
+        """One sentence: where the speedup of ``cores`` cores came from, and that speedup (:func:`speedup_suffix`)."""
+        s = self.scaling
+        if s is None:
+            return NO_SCALING
+        processor = str(self.provenance.get("processor") or "the sweep's machine")
+        measured = f"measured with 1–{s.most_threads} threads on {processor} at {s.markets:,} markets"
+        if cores > s.most_threads:
+            measured = (f"extrapolated beyond {s.most_threads} threads by the USL fit (sigma={s.sigma:.3g}, kappa={s.kappa:.3g}) "
+                        f"of the speedups {measured}")
+        return measured + speedup_suffix(self.speedup(cores), cores)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "format": MODEL_FORMAT,
@@ -402,7 +603,7 @@ class CapacityModel:
             "provenance": self.provenance,
             "points": self.points,
             "validation": self.validation,
-        }
+        } | ({"scaling": self.scaling.as_dict()} if self.scaling is not None else {})
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2) + "\n"
@@ -426,6 +627,7 @@ class CapacityModel:
             provenance=dict(m.provenance),
             points=[p.model_dump() for p in m.points],
             validation=[v.model_dump() for v in m.validation],
+            scaling=Scaling.from_file(m.scaling) if m.scaling is not None else None,
         )
 
 

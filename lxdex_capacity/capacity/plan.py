@@ -14,7 +14,12 @@ resting orders per market, trades retained, order rate) and each hardware profil
 - **order rate**: per core, the profile's own measured rate when its hardware file gives one
   (``orders_per_s_per_core``, "user-given"), the rate ``plan --check`` measured on this machine
   ("measured here"), or else the capacity model's one-core rate at the markets each engine holds,
-  measured on the sweep's machine ("extrapolated").  With a latency SLO (``plan --latency-slo``,
+  measured on the sweep's machine ("extrapolated"); times the **speedup** of the cores the engines
+  run on (``min(engines, performance cores)``): the capacity model's scaling curve, measured by
+  ``lxdex sweep`` with 1..k threads, interpolated up to k and the Universal Scalability Law fitted
+  to it beyond (:meth:`~.model.CapacityModel.speedup`), or, for a model without one, the cores
+  themselves, an upper bound (``scaling_source`` "measured", "USL fit" or "linear"; ``scaling_basis``
+  says which, in words).  With a latency SLO (``plan --latency-slo``,
   :mod:`lxdex_capacity.latency.slo`) every profile is planned at the highest rate per core that met
   it on one core of this machine ("latency SLO"); when no rate met it, at none: no profile's order
   capacity is known within the SLO, so none holds a load that has an order rate (the memory figures
@@ -125,6 +130,7 @@ class MachineLoad:
     engines: int
     required: tuple[float, float, float]  # bytes: required, low, high
     order_capacity: float  # orders/s of its engines (as many as it has cores for)
+    cores: int  # the cores those engines run on: min(engines, performance cores)
     fits_memory: bool
     fits_rate: bool
     fits_cores: bool  # an engine per core: no more engines than performance cores
@@ -154,6 +160,10 @@ class ProfilePlan:
     orders_per_s_per_core: float  # at the markets each engine holds
     rate_source: str  # user-given, measured here, extrapolated, latency SLO
     rate_basis: str
+    cores: int  # the cores its engines run on: min(engines, performance cores)
+    speedup: float  # of those cores over one: order_capacity_per_s = orders_per_s_per_core x speedup
+    scaling_source: str  # "measured", "USL fit" or "linear" (no scaling measured: an upper bound)
+    scaling_basis: str
     fits: bool
     bottleneck: str  # "memory", "order rate" or "cores": whichever uses the most of its capacity
     machines: int | None  # sharded, no spare; None when no number of these machines holds it
@@ -209,12 +219,18 @@ class _Sizing:
         rate = self.rate(profile)
         engines = max(self.request.engines or 1, load.engines_needed(self.estimator.price_levels(load)))
         if self.request.engines is None and rate.per_core != 0:  # at no rate per core (an SLO unmet), more engines add nothing
-            while engines < profile.p_cores and engines * self.per_core(rate, load.markets / engines) < load.order_rate:
+            while engines < profile.p_cores and self.capacity(rate, load, engines, engines) < load.order_rate:
                 engines += 1
-        capacity = min(engines, profile.p_cores) * self.per_core(rate, load.markets / engines)
+        cores = min(engines, profile.p_cores)
+        capacity = self.capacity(rate, load, engines, cores)
         required = self.required(load, engines)
-        return MachineLoad(load, engines, required, capacity, required[0] <= self.usable(profile), load.order_rate <= capacity,
+        return MachineLoad(load, engines, required, capacity, cores, required[0] <= self.usable(profile), load.order_rate <= capacity,
                            engines <= profile.p_cores)
+
+    def capacity(self, rate: Rate, load: Load, engines: int, cores: int) -> float:
+        """Orders/s of ``engines`` engines holding ``load`` on ``cores`` cores: one core's rate at the markets each
+        engine holds, times the model's speedup of that many cores (measured, fitted, or the cores: linear)."""
+        return self.per_core(rate, load.markets / engines) * self.model.speedup(cores)
 
     def machines(self, profile: HardwareProfile, load: Load) -> tuple[int, MachineLoad] | None:
         """Fewest machines holding ``load`` split evenly, and the busiest machine's share."""
@@ -327,6 +343,10 @@ def _profile_plan(sizing: _Sizing, profile: HardwareProfile, load: Load, opm: fl
         orders_per_s_per_core=sizing.per_core(rate, load.markets / one.engines),
         rate_source=rate.source,
         rate_basis=rate.basis,
+        cores=one.cores,
+        speedup=sizing.model.speedup(one.cores),
+        scaling_source=sizing.model.scaling_source(one.cores),
+        scaling_basis=sizing.model.scaling_basis(one.cores),
         fits=one.holds,
         # Memory or order rate, whichever is nearer its limit; cores only when there are too few of them
         # (an engine on each of 1 of 4 cores is no constraint).
@@ -480,6 +500,7 @@ def plan(model: CapacityModel, profiles: Sequence[HardwareProfile], request: Pla
             "largest_markets_measured": model.largest_markets,
             "extrapolated": request.markets > model.largest_markets,
             "provenance": model.provenance,
+            "scaling": model.scaling.as_dict() if model.scaling is not None else None,
         },
         "engine_bytes": estimate.engine_bytes_used.bytes,
         "estimate": estimate.as_dict(),

@@ -8,8 +8,19 @@ above ``fit_up_to`` are measured with the default scenario only and held out: th
 the smaller points predicts them, and the error is reported.  The stored model is then fitted on
 every point.
 
-Run as a module (``python -m lxdex_capacity.capacity.sweep``) it is the worker: a scenario as JSON
-on stdin, one point's measurements as JSON on stdout.
+The sweep also measures how the order rate scales with cores (:func:`measure_scaling`): the traded
+phase's orders/s with 1, 2, ..., ``threads_up_to`` threads (``Engine(threads=k)``, pinned to k
+cores as ``lxdex bench --threads`` is), at one size: the largest fitted size (``fit_up_to``), the
+size the model is most often asked about and still quick to run, unless ``scaling_markets`` names
+another.  Each run is a fresh process, as every point is, one at a time on this machine (on a Dask
+cluster the points share its cores, and a scaling run must have its cores to itself); the thread
+counts are interleaved (1, 2, ..., 1, 2, ...) so that the machine's noise hits each alike, and every
+thread count of a seed must give the same trades (the market and tape checksums): a disagreement
+fails the sweep.  The medians, spreads, speedups and the Universal Scalability Law fitted to them
+are the model's ``scaling`` section (:class:`~.model.Scaling`).
+
+Run as a module (``python -m lxdex_capacity.capacity.sweep``) it is the worker: ``{"scenario": ...,
+"threads": k or null}`` as JSON on stdin, one run's measurements as JSON on stdout.
 """
 
 from __future__ import annotations
@@ -28,14 +39,14 @@ import numpy as np
 from .. import __version__
 from ..children import tethered, tethered_env
 from ..errors import InputError, LxdexError
-from ..machine import machine_info
+from ..machine import machine_info, usable_cores
 from ..memory_guard import refuse_unless_it_fits
 from ..scenarios.config import Scenario, scenario_from_dict
 from ..scenarios.tiers import Tier
-from .model import CapacityModel, LinearFit, fit_bytes
+from .model import CapacityModel, LinearFit, Scaling, fit_bytes
 
 __all__ = ["Variant", "VARIANTS", "SweepPoint", "SweepResult", "plan_points", "check_design", "run_sweep", "measure_point", "run_in_fresh_process",
-           "peak_rss_bytes"]
+           "peak_rss_bytes", "measure_scaling", "scaling_runs"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,7 @@ class SweepResult:
                 "r2": fitted.r2,
             },
             "validation": dict(largest) | {"fit_up_to_markets": self.fit_up_to, "held_out": self.validation},
+            "scaling": self.model.scaling.as_dict() if self.model.scaling is not None else None,
         }
 
 
@@ -138,11 +150,12 @@ def check_design(runs: Sequence[tuple[Scenario, str, bool]]) -> None:
                              f"at {', '.join(f'{m:,}' for m in sizes)} markets: {problem}; {hint}")
 
 
-def measure_point(scenario: Scenario) -> dict[str, Any]:
-    """One point, in this process (the worker calls it): simulate and keep what the model needs."""
+def measure_point(scenario: Scenario, threads: int = 1) -> dict[str, Any]:
+    """One run, in this process (the worker calls it): simulate with ``threads`` threads and keep what
+    the model needs, and the checksums that show which trades it made."""
     from ..simulation import simulate
 
-    result = simulate(scenario)
+    result = simulate(scenario, threads=threads)
     empty, traded = result.phase("empty"), result.phase("traded")
     return {
         "resting_orders": traded.resting_orders,
@@ -156,7 +169,14 @@ def measure_point(scenario: Scenario) -> dict[str, Any]:
         "orders_per_s": result.throughput.orders_per_s,
         "elapsed_s": result.elapsed_s,
         "peak_rss_bytes": peak_rss_bytes(),
+        "threads": threads,
+        "market_checksum": result.market_checksum,
+        "tape_checksum": result.tape_checksum,
     }
+
+
+# What a run measures beyond a sweep point's fields: kept out of SweepPoint (and the model file's points).
+_RUN_ONLY = ("threads", "market_checksum", "tape_checksum")
 
 
 def peak_rss_bytes() -> int:
@@ -171,28 +191,33 @@ def peak_rss_bytes() -> int:
 _CHILD = 'import runpy\nrunpy.run_module("lxdex_capacity.capacity.sweep", run_name="__main__", alter_sys=True)\n'
 
 
-def run_in_fresh_process(scenario: Scenario) -> dict[str, Any]:
+def run_in_fresh_process(scenario: Scenario, threads: int | None = None) -> dict[str, Any]:
     """One point in a child process (see ``_CHILD``), whose stderr is only read for a failed point's
-    last line.  Whatever stops this process (a Ctrl-C, SIGTERM, the end of a Dask worker, SIGKILL)
+    last line.  ``threads`` None: one thread, wherever the OS puts it (every sweep point); k: an
+    engine of k threads pinned to k cores (a scaling run, or ``plan --check`` with every core).  Whatever stops this process (a Ctrl-C, SIGTERM, the end of a Dask worker, SIGKILL)
     leaves no child behind and prints nothing of the child's: an exception here kills and reaps it
     before going on, and the child dies with the thread that started it."""
     with subprocess.Popen(tethered(_CHILD), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, env=tethered_env(PYTHONHASHSEED="0")) as proc:
         try:
-            stdout, stderr = proc.communicate(json.dumps(scenario.as_dict()))
+            stdout, stderr = proc.communicate(json.dumps({"scenario": scenario.as_dict(), "threads": threads}))
         except BaseException:
             proc.kill()
             proc.wait()
             raise
     if proc.returncode != 0:
         lines = stderr.strip().splitlines()
-        raise LxdexError(f"sweep point markets={scenario.markets} failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
+        with_threads = f" threads={threads}" if threads is not None else ""
+        raise LxdexError(f"sweep point markets={scenario.markets}{with_threads} failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
     result: dict[str, Any] = json.loads(stdout)
     return result
 
 
-def _provenance(sizes: Sequence[int], repeat: int, fit_up_to: int, base: Scenario) -> dict[str, Any]:
-    options = [f"--markets {','.join(str(s) for s in sorted(set(sizes)))}", f"--repeat {repeat}", f"--fit-up-to {fit_up_to}"]
+def _provenance(sizes: Sequence[int], repeat: int, fit_up_to: int, base: Scenario, threads_up_to: int, scaling_markets: int) -> dict[str, Any]:
+    options = [f"--markets {','.join(str(s) for s in sorted(set(sizes)))}", f"--repeat {repeat}", f"--fit-up-to {fit_up_to}",
+               f"--threads-up-to {threads_up_to}"]
+    if threads_up_to > 1 and scaling_markets != fit_up_to:
+        options.append(f"--scaling-markets {scaling_markets}")
     defaults = Scenario()
     for name in ("trades", "trades_retained", "seed"):
         if getattr(base, name) != getattr(defaults, name):
@@ -203,6 +228,48 @@ def _provenance(sizes: Sequence[int], repeat: int, fit_up_to: int, base: Scenari
         **machine_info().as_dict(),
         "machine": machine_info().summary(),
     }
+
+
+def scaling_runs(base: Scenario, markets: int, threads_up_to: int, repeat: int) -> list[tuple[Scenario, int]]:
+    """(scenario, threads) of every scaling run, in the order they run: for each repeat (seeds seed,
+    seed+1, ...) every thread count, 1 first, so that a slow spell of the machine falls on all of them."""
+    return [(base.replace(markets=markets, seed=base.seed + r), k) for r in range(repeat) for k in range(1, threads_up_to + 1)]
+
+
+def measure_scaling(base: Scenario, markets: int, threads_up_to: int, repeat: int,
+                    run: Callable[[Scenario, int], dict[str, Any]] = run_in_fresh_process,
+                    advance: Callable[[str], None] | None = None) -> Scaling:
+    """The traded phase's orders/s with 1..``threads_up_to`` threads at ``markets`` markets, ``repeat``
+    runs each (:func:`scaling_runs`; ``run`` measures one: default a fresh process).  Every thread
+    count of a seed must make the same trades: else the threaded engine is wrong, and no rate of it
+    means anything (:class:`LxdexError`, exit 1)."""
+    rates: dict[int, list[float]] = {k: [] for k in range(1, threads_up_to + 1)}
+    first: dict[int, tuple[int, dict[str, Any]]] = {}  # seed -> (threads, run) of its first run
+    for scenario, threads in scaling_runs(base, markets, threads_up_to, repeat):
+        if advance:
+            advance(f"scaling: {scenario.markets:,} markets, {threads} thread{'s' if threads > 1 else ''}, seed {scenario.seed}")
+        m = run(scenario, threads)
+        if scenario.seed in first:
+            k, earlier = first[scenario.seed]
+            for key in ("trades", "market_checksum", "tape_checksum"):
+                if m[key] != earlier[key]:
+                    raise LxdexError(f"scaling at {markets:,} markets, seed {scenario.seed}: {threads} threads made other trades than "
+                                     f"{k} ({key} {m[key]!r}, not {earlier[key]!r}): the threaded engine is wrong, and its rates mean nothing")
+        else:
+            first[scenario.seed] = threads, m
+        rates[threads].append(float(m["orders_per_s"]))
+    return Scaling.from_rates(markets, rates)
+
+
+def check_scaling(threads_up_to: int, scaling_markets: int) -> None:
+    """Refuse, before any point runs, a scaling measurement this machine cannot make."""
+    cores = usable_cores()
+    if threads_up_to > cores:
+        raise InputError(f"threads_up_to={threads_up_to}: this process may run on {cores} core{'s' if cores > 1 else ''}, and a "
+                         "thread without a core of its own measures the scheduler, not the engine")
+    if threads_up_to > scaling_markets:
+        raise InputError(f"threads_up_to={threads_up_to}: more threads than the {scaling_markets:,} markets scaling is measured at "
+                         "(at most one thread per market)")
 
 
 def _fit(points: Sequence[SweepPoint]) -> LinearFit:
@@ -219,38 +286,55 @@ def run_sweep(
     force: bool = False,
     client: Any = None,
     concurrent: int = 1,
+    threads_up_to: int | None = None,
+    scaling_markets: int | None = None,
 ) -> SweepResult:
-    """Measure every point in a fresh process, fit, validate on the held-out sizes.
+    """Measure every point in a fresh process, fit, validate on the held-out sizes, and measure the
+    scaling with threads (``threads_up_to``, default every usable core; 1 skips it) at
+    ``scaling_markets`` (default ``fit_up_to``).
 
     With a Dask ``client`` the points run in parallel on its workers (each still in a fresh
     process there); ``concurrent`` is how many of them run at once on this machine, for the
-    memory check (0 for a remote cluster, which this machine cannot check)."""
+    memory check (0 for a remote cluster, which this machine cannot check).  The scaling runs are
+    always here, one at a time."""
     from ..simulation import estimate_memory
 
     sizes = sorted(set(sizes))
     if fit_up_to is None:
         fit_up_to = sizes[-2] if len(sizes) > 1 else sizes[-1]
+    threads_up_to = usable_cores() if threads_up_to is None else threads_up_to
+    scaling_markets = fit_up_to if scaling_markets is None else scaling_markets
     runs = plan_points(sizes, repeat, base, fit_up_to)
     check_design(runs)
-    estimates = sorted((estimate_memory(s) for s, _, _ in runs), reverse=True)
+    scaled = scaling_runs(base, scaling_markets, threads_up_to, repeat) if threads_up_to > 1 else []
+    if scaled:
+        check_scaling(threads_up_to, scaling_markets)
+    estimates = sorted((estimate_memory(s) for s in [*(s for s, _, _ in runs), *(s for s, _ in scaled[:1])]), reverse=True)
     at_once = f"the {concurrent} largest sweep points running at once need" if concurrent > 1 else "the largest sweep point needs"
     refuse_unless_it_fits(sum(estimates[: max(concurrent, 0)]), at_once, "drop the largest size, use fewer workers, or --force", force)
     scenarios = [s for s, _, _ in runs]
+    total = len(runs) + len(scaled)
     if client is None:
         measurements = []
         for i, scenario in enumerate(scenarios):
             if advance:
-                advance(i, len(runs), f"{scenario.markets:,} markets, {runs[i][1]}")
+                advance(i, total, f"{scenario.markets:,} markets, {runs[i][1]}")
             measurements.append(run_in_fresh_process(scenario))
     else:
         from ..distributed import parallel_map
 
         measurements = parallel_map(client, run_in_fresh_process, scenarios, advance,
                                     describe=lambda s: f"sweep point markets={s.markets} seed={s.seed}")
-    points = [SweepPoint(markets=s.markets, variant=variant, seed=s.seed, held_out=held_out, **m)
+    points = [SweepPoint(markets=s.markets, variant=variant, seed=s.seed, held_out=held_out,
+                         **{k: v for k, v in m.items() if k not in _RUN_ONLY})
               for (s, variant, held_out), m in zip(runs, measurements, strict=True)]
+    scaling = None
+    if scaled:
+        done = iter(range(len(runs), total))
+        scaling = measure_scaling(base, scaling_markets, threads_up_to, repeat,
+                                  advance=(lambda label: advance(next(done), total, label)) if advance else None)
     if advance:
-        advance(len(runs), len(runs), "fitting")
+        advance(total, total, "fitting")
 
     fitted_on = [p for p in points if not p.held_out]
     validation_fit = _fit(fitted_on) if any(p.held_out for p in points) else None
@@ -281,18 +365,26 @@ def run_sweep(
         reserved_ratio_max=float(max(ratios)),
         throughput=throughput,
         largest_markets=max(sizes),
-        provenance=_provenance(sizes, repeat, fit_up_to, base),
+        provenance=_provenance(sizes, repeat, fit_up_to, base, threads_up_to, scaling_markets),
         points=[dataclasses.asdict(p) for p in points],
         validation=validation,
+        scaling=scaling,
     )
     return SweepResult(points=points, model=model, validation_fit=validation_fit, validation=validation, fit_up_to=fit_up_to)
 
 
 def _worker() -> None:
-    """Fresh-process entry: scenario JSON on stdin, the point's measurements as JSON on stdout."""
+    """Fresh-process entry: ``{"scenario": ..., "threads": k or null}`` JSON on stdin, the run's
+    measurements as JSON on stdout.  With threads, pinned to that many cores first."""
     try:
-        scenario = scenario_from_dict(json.load(sys.stdin))
-        print(json.dumps(measure_point(scenario)))
+        request = json.load(sys.stdin)
+        scenario = scenario_from_dict(request["scenario"])
+        threads = request["threads"]
+        if threads is not None:
+            from ..profiling.report import pin_to_cores
+
+            pin_to_cores(threads)
+        print(json.dumps(measure_point(scenario, threads or 1)))
     except LxdexError as exc:
         print(f"lxdex: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..console import compile_step, err, step_progress
+from ..engine.partitioned import MAX_THREADS
 from ..errors import CheckFailed, InputError
 from .app import HelpGroup, app
 from .options import (
@@ -77,13 +78,21 @@ def sweep(
     trades: int = typer.Option(1_000_000, min=1, help="Fills each point's traded phase runs until."),
     trades_retained: int = typer.Option(1 << 18, min=1024, max=1 << 28, help="Tape length (a power of two) of the default variant; the long-tape variant keeps 4x."),
     seed: int = typer.Option(0, min=0, help="Seed of the first repeat."),
+    threads_up_to: int | None = typer.Option(
+        None, "--threads-up-to", min=1, max=MAX_THREADS,
+        help="Also measure the order rate with 1, 2, ... this many threads (each pinned to its own core, --repeat runs each, "
+             "interleaved), for plan's scaling curve (default: every core this process may use; 1 skips it)."),
+    scaling_markets: int | None = typer.Option(
+        None, "--scaling-markets", min=1, max=10**9,
+        help="Markets the scaling with threads is measured at (default: the largest fitted size, --fit-up-to)."),
     out_file: Path = typer.Option("lxdex-model.json", "--out", parser=output_file_path, help="Where to write the fitted model (JSON, for 'lxdex plan --model'); written whole or not at all."),
     force: bool = typer.Option(False, "--force", help="Run even if the largest point's memory estimate exceeds available memory."),
     workers: int | None = typer.Option(None, min=1, max=1024, help="Run points in parallel on a local Dask cluster of this many worker processes (needs the 'distributed' extra)."),
     scheduler: str | None = typer.Option(None, help="Run points on an existing Dask cluster at this scheduler address (e.g. tcp://10.0.0.5:8786)."),
     as_json: bool = json_option("Print one JSON object (points, model, validation) instead of tables."),
 ) -> None:
-    """Measure engine bytes at several sizes, fit bytes = base + a*markets + b*orders + c*trades, validate, save."""
+    """Measure engine bytes at several sizes, fit bytes = base + a*markets + b*orders + c*trades, validate, measure
+    the order rate's scaling with threads, save."""
     from ..atomic import check_output_file, write_text_atomic
     from ..capacity.sweep import run_sweep
     from ..scenarios.config import Scenario
@@ -103,7 +112,8 @@ def sweep(
             client = stack.enter_context(dask_client(workers, scheduler))
         advance = stack.enter_context(step_progress("sweep"))
         result = run_sweep(sizes, repeat=repeat, base=base, fit_up_to=fit_up_to, advance=advance, force=force,
-                           client=client, concurrent=0 if scheduler else (workers or 1))
+                           client=client, concurrent=0 if scheduler else (workers or 1), threads_up_to=threads_up_to,
+                           scaling_markets=scaling_markets)
     _check_fit(result.model)
     write_text_atomic(out_file, result.model.to_json())
     report = result.as_dict() | {"model_file": str(out_file)}
@@ -169,7 +179,7 @@ def plan(
         from ..capacity.check import check_plan, this_machine
 
         compile_step()  # the fresh process then loads the kernels from numba's cache
-        with err.status("plan --check: running the planned load in a fresh process (lxdex simulate's phases)"):
+        with err.status("plan --check: running the planned load in a fresh process (lxdex simulate's phases), then again with a thread per core"):
             checked = check_plan(request, estimator)
         here = this_machine(checked.orders_per_s_per_core)
         profiles, measured_here = [*profiles, here], here.name

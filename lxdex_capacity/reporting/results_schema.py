@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from ..capacity.hardware import Kind
-from ..capacity.model import TERMS, ModelFile
+from ..capacity.model import MAX_SPEEDUP, TERMS, ModelFile, ScalingFile
 from ..capacity.plan import MAX_MACHINES, MAX_PLAN_MARKETS
 from ..engine.partitioned import MAX_THREADS
 from ..errors import InputError
@@ -124,6 +124,7 @@ class PlanModelRecord(FileModel):
     largest_markets_measured: PlanMarkets
     extrapolated: bool
     provenance: dict[str, Any]  # the model's provenance: must be the same dict (checked there)
+    scaling: ScalingFile | None = None  # the model's scaling curve (None: not measured; absent: a plan made before it was)
 
 
 class ProfileRecord(FileModel):
@@ -147,6 +148,11 @@ class ProfileRecord(FileModel):
     orders_per_s_per_core: Rate
     rate_source: RateSource
     rate_basis: Text
+    # Absent from plans made before the scaling curve was: their order capacity was cores x one core.
+    cores: Engines | None = None
+    speedup: Annotated[float, Field(gt=0, le=MAX_SPEEDUP, allow_inf_nan=False)] | None = None
+    scaling_source: Literal["measured", "USL fit", "linear"] | None = None
+    scaling_basis: Text | None = None
     fits: bool
     bottleneck: Literal["memory", "order rate", "cores"]
     machines: Machines | None
@@ -475,6 +481,8 @@ def _plan_problem(r: ResultsFile) -> str | None:
                 f"measured up to {model.largest_markets:,}")
     if plan.model.provenance != model.provenance:
         return "plan.model.provenance: not the model's provenance"
+    if "scaling" in plan.model.model_fields_set and plan.model.scaling != model.scaling:
+        return "plan.model.scaling: not the model's scaling section"
     coefficients = {t: getattr(model.fit.coefficients, t).value for t in TERMS}
     if plan.model.coefficients != coefficients:
         return f"plan.model.coefficients: not the model's fit ({', '.join(f'{t}={v!r}' for t, v in coefficients.items())})"

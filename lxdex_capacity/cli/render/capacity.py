@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
+from ...capacity.model import NO_SCALING, speedup_suffix
 from ...capacity.plan import SLO_RATE_SOURCE, highest_use_text, memory_verdict, recommendation_text, use_pct
 from ...console import gib, mb, out, price, si
 from ...units import duration_text
@@ -18,7 +19,7 @@ from ...units import duration_text
 if TYPE_CHECKING:
     from ...capacity.hardware import HardwareProfile
 
-__all__ = ["print_sweep", "print_plan", "print_latency_slo", "print_check", "print_hardware_list", "print_hardware_show", "print_hardware_compare"]
+__all__ = ["print_sweep", "print_scaling", "print_plan", "print_latency_slo", "print_check", "print_hardware_list", "print_hardware_show", "print_hardware_compare"]
 
 GIB = 2**30
 
@@ -52,6 +53,26 @@ def print_sweep(r: dict[str, Any]) -> None:
         for row in v["held_out"]:
             val.add_row(f"{row['markets']:,}", f"{row['predicted_bytes'] / 1e6:,.2f}", f"{row['measured_bytes'] / 1e6:,.2f}", f"{row['error_pct']:+.2f}%")
         out.print(val)
+    scaling = r.get("scaling")
+    if scaling:
+        print_scaling(scaling)
+    else:
+        out.print("scaling with threads: not measured (--threads-up-to 1); plan will take cores × one core, an upper bound")
+
+
+def print_scaling(s: dict[str, Any]) -> None:
+    """The model's ``scaling`` section: orders/s by threads, the speedups and the USL fitted to them."""
+    table = Table(title=f"scaling with threads — traded phase, {s['markets']:,} markets, each run in a fresh process pinned to its cores")
+    for name in ("threads", "orders/s (median)", "low … high", "runs", "speedup", "efficiency"):
+        table.add_column(name, justify="right")
+    for m in s["measured"]:
+        table.add_row(str(m["threads"]), si(m["orders_per_s"], "/s"), f"{si(m['low'])} … {si(m['high'])}", str(m["runs"]),
+                      f"{m['speedup']:.2f}×", f"{100 * m['efficiency']:.0f}%")
+    out.print(table)
+    fit = s["fit"]
+    out.print(f"every thread count made the same trades (market and tape checksums); Universal Scalability Law fitted to the "
+              f"speedups: speedup(N) = N / (1 + sigma*(N-1) + kappa*N*(N-1)), sigma={fit['sigma']:.4g}, kappa={fit['kappa']:.4g}; "
+              "plan takes the measured speedups up to the most threads measured, the fit beyond")
 
 
 _RATE_MARK = {"extrapolated": "e", "user-given": "u", "measured here": "m", SLO_RATE_SOURCE: "s"}
@@ -96,13 +117,14 @@ def print_plan(r: dict[str, Any]) -> None:
                       "—" if p["yearly_cost_usd"] is None else f"${p['yearly_cost_usd']:,.0f}")
     out.print(table)
     legend = {"extrapolated": f"e = extrapolated: one core of {escape(str(m['provenance'].get('processor', 'the sweep machine')))} "
-                              "measured by lxdex sweep, at the markets each engine holds, x the engines",
+                              "measured by lxdex sweep, at the markets each engine holds, x the speedup of the engines' cores",
               "user-given": "u = user-given (orders_per_s_per_core in the hardware file)",
               "measured here": "m = measured here by plan --check",
               SLO_RATE_SOURCE: "s = the latency SLO's rate per core, measured here (below)" + (": none meets it" if unmet else "")}
     out.print("headroom: the share of usable memory left; short: GiB missing; needs Nx: N times the usable memory. "
               "orders/s: the engines' order capacity; " + "; ".join(legend[s] for s in sorted(marks) if s in legend)
               + ". $/year: purchase price over 3 years, or the hourly price x 8,760 hours.")
+    print_speedups(r["profiles"])
     if slo is not None:
         print_latency_slo(slo)
     for key, unit in (("cluster", "price_usd"), ("cluster_cloud", "price_usd_hour")):
@@ -126,6 +148,28 @@ def print_plan(r: dict[str, Any]) -> None:
                   "within it is known (the memory figures stand)")
     else:
         out.print(f"[bold]recommendation:[/] {escape(recommendation_text(r['recommendation'], load['markets']))}")
+
+
+def print_speedups(profiles: list[dict[str, Any]]) -> None:
+    """Where each profile's multi-core order capacity came from: a line per source (measured, the USL
+    fit beyond the threads measured, or linear), with the speedup at each number of cores planned."""
+    groups: dict[str, dict[int, tuple[float, int]]] = {}
+    for p in profiles:
+        if p.get("scaling_basis") is None:  # a plan made before the scaling curve was
+            continue
+        suffix = speedup_suffix(p["speedup"], p["cores"])
+        where = p["scaling_basis"].removesuffix(suffix)
+        speedup, count = groups.setdefault(where, {}).get(p["cores"], (p["speedup"], 0))
+        groups[where][p["cores"]] = speedup, count + 1
+    if not groups:
+        return
+    out.print("order capacity = the rate per core x the speedup of the engines' cores:")
+    for where, at in groups.items():
+        if where == NO_SCALING:
+            out.print(f"  [yellow]{escape(where)}[/]")
+            continue
+        speedups = ", ".join(f"{s:.2f}× at {c} core{'s' if c != 1 else ''} ({n} profile{'s' if n != 1 else ''})" for c, (s, n) in sorted(at.items()))
+        out.print(f"  {escape(where)}: {speedups}")
 
 
 def print_latency_slo(s: dict[str, Any]) -> None:
