@@ -74,8 +74,3 @@ def machine_info() -> MachineInfo:
         numba=numba.__version__,
         lxdex_capacity=__version__,
     )
-
-
-def usable_cores() -> int:
-    """The CPUs this process may run on (its affinity): "every core" of a claim, the most threads that each get one."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
