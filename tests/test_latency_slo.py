@@ -250,7 +250,8 @@ def test_the_plan_uses_the_slo_rate_for_every_profile():
     for p in report["profiles"]:
         assert p["rate_source"] == SLO_RATE_SOURCE and p["orders_per_s_per_core"] == 5e5
         assert "p99 <= 100 µs" in p["rate_basis"]
-        assert p["order_capacity_per_s"] > 0 and (p["order_capacity_per_s"] / 5e5).is_integer()  # the engines it runs, at 500,000/s each
+        # the SLO's rate per core times the model's speed-up of the engines' cores
+        assert p["order_capacity_per_s"] == pytest.approx(5e5 * load_model().speedup(p["cores"]))
     with_cancels = _plan(_search(cancels_per_order=1.0))
     assert with_cancels["profiles"][0]["orders_per_s_per_core"] == 2.5e5  # messages / (1 + cancels per order)
     assert "latency_slo" not in _plan(None)
