@@ -61,6 +61,9 @@ def test_figures_in_the_report_come_from_the_results(small_report):
     traded = next(p for p in results["simulate"]["phases"] if p["name"] == "traded")
     assert f"{traded['resting_orders']:,}" in md and f"{traded['engine_bytes_used'] / 1e6:,.2f} MB" in md
     assert f"| {results['plan']['cheapest_fit']} |" in md
+    scaling = results["model"]["scaling"]  # the curve every profile's order capacity multiplies by
+    assert f"at {scaling['markets']:,} markets with 1 to {scaling['measured'][-1]['threads']} threads" in md
+    assert f"{scaling['measured'][-1]['speedup']:.2f}×" in md
 
 
 def test_the_executive_summary_leads_with_the_plans_recommendation(small_report):

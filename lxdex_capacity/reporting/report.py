@@ -207,6 +207,21 @@ def _latency_near_capacity(lat: dict[str, Any]) -> dict[str, Any] | None:
     return max(below, key=lambda row: row["offered_per_s"]) if below else None
 
 
+def _threads_scaling(scaling: dict[str, Any] | None) -> list[str]:
+    """The model's orders/s by threads and the law fitted to it: what every profile's order capacity multiplies by."""
+    if not scaling:
+        return ["Order capacity with several cores: no scaling was measured, so a profile's cores each add one core's rate "
+                "(an upper bound).\n"]
+    rows = [[str(p["threads"]), f"{p['orders_per_s'] / 1e6:,.2f}M", f"{p['low'] / 1e6:,.2f}–{p['high'] / 1e6:,.2f}M", str(p["runs"]),
+             f"{p['speedup']:.2f}×", f"{p['efficiency']:.0%}"] for p in scaling["measured"]]
+    fit = scaling["fit"]
+    return [f"Order capacity with several cores: the sweep's traded phase at {scaling['markets']:,} markets with 1 to "
+            f"{scaling['measured'][-1]['threads']} threads (every thread count made the same trades); each profile's order capacity is "
+            f"its rate per core times this speed-up of its engines' cores, beyond the threads measured the Universal Scalability Law "
+            f"fitted to it: speedup(N) = N / (1 + sigma(N−1) + kappa·N(N−1)), sigma = {fit['sigma']:.3g}, kappa = {fit['kappa']:.3g}.\n",
+            _table(["threads", "orders/s (median)", "low–high", "runs", "speed-up", "efficiency"], rows, right={0, 1, 2, 3, 4, 5}) + "\n"]
+
+
 def _latency_section(lat: dict[str, Any]) -> list[str]:
     """The Markdown of the latency section (its chart is added by the caller)."""
     from ..units import duration_text, rate_text
@@ -395,6 +410,7 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
     out.append(_table(["markets", "orders/market", "required", "95% interval", "smallest fit"], rows, right={0, 1, 2, 3}) + "\n")
     out.append(f"† beyond the largest size measured ({model['largest_markets']:,} markets): an extrapolation.\n")
     fig("memory_vs_markets")
+    out.extend(_threads_scaling(model.get("scaling")))
 
     b = sim.get("breakdown")
     if b:
