@@ -246,6 +246,50 @@ def test_a_slow_offered_rate_still_sees_an_interrupt_within_a_fraction_of_a_seco
     assert time.monotonic() - began < 3.0
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_busy_run_stops_within_a_message_of_an_interrupt_and_leaves_no_thread_in_the_engine(threads):
+    """Arrivals faster than the engine: the loops never wait, yet an interrupt stops them at once (the waiting
+    thread sets their stop flag), and no loop is still in the engine when the interrupt reaches the caller."""
+    import signal
+    import threading
+    import time
+
+    class Alarm(Exception):
+        pass
+
+    def ring(signum, frame):
+        raise Alarm
+
+    rig = LatencyRig(Scenario(markets=20), orders_per_rate=2_000_000, threads=threads, inject_delay_ns=2_000)
+    previous = signal.signal(signal.SIGALRM, ring)
+    began = time.monotonic()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(Alarm):
+            rig.offer(1e9)  # 2,000,000 messages of at least 2 µs each: 4 s of work, none of it waiting
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - began < 2.0
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("lxdex-latency")]
+
+
+def test_a_partition_thread_that_fails_before_the_start_is_raised_not_waited_for(monkeypatch):
+    import time
+
+    rig = LatencyRig(Scenario(markets=20), orders_per_rate=1_000, threads=2)
+    rig._cpus = [0, 1]
+
+    def broken(pid, cpus):
+        raise RuntimeError("no such CPU")
+
+    monkeypatch.setattr("lxdex_capacity.latency.harness.os.sched_setaffinity", broken)
+    began = time.monotonic()
+    with pytest.raises(RuntimeError, match="no such CPU"):
+        rig.offer(1e9)
+    assert time.monotonic() - began < 5.0
+
+
 def test_runs_that_would_take_too_long_or_days_that_cannot_pace_arrivals_are_refused():
     from lxdex_capacity.latency.harness import check_offer
 

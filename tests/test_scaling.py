@@ -4,6 +4,8 @@ the sweep's measurement and plan --check's (fake runs here: the real ones are in
 from __future__ import annotations
 
 import copy
+import dataclasses
+import itertools
 import json
 import math
 
@@ -75,7 +77,9 @@ def test_speedup_is_measured_within_the_threads_measured_and_the_fit_beyond():
     assert s.measured[2].efficiency == pytest.approx(2.25 / 4)
     assert s.speedup(1) == 1.0 and s.speedup(2) == pytest.approx(1.5)
     assert s.speedup(3) == pytest.approx((1.5 + 2.25) / 2)  # linear between the measured counts
-    assert s.speedup(8) == pytest.approx(usl_speedup(8, s.sigma, s.kappa))
+    # beyond the measured counts: the last measured speedup carried along the fit (no jump where the fit takes over)
+    assert s.speedup(8) == pytest.approx(2.25 * usl_speedup(8, s.sigma, s.kappa) / usl_speedup(4, s.sigma, s.kappa))
+    assert s.speedup(4.000001) == pytest.approx(2.25)
     assert all(math.isfinite(s.speedup(n)) and s.speedup(n) > 0 for n in (1, 5, 64, 10**6))
     with pytest.raises(InputError, match="runs with 1 thread"):
         Scaling.from_rates(21_000, {2: [1e6]})
@@ -137,6 +141,11 @@ def _duplicate(section: dict) -> None:
     section["measured"][2] = copy.deepcopy(section["measured"][1])
 
 
+def _superlinear(section: dict) -> None:  # 1,000x with 2 threads, every figure consistent with it
+    one = section["measured"][0]["orders_per_s"]
+    section["measured"][1] |= {"orders_per_s": 1000 * one, "low": 1000 * one, "high": 1000 * one, "speedup": 1000.0, "efficiency": 500.0}
+
+
 HOSTILE = [
     (_set("measured.1.orders_per_s", math.nan), "scaling.measured[1].orders_per_s="),
     (_set("measured.1.speedup", math.inf), "scaling.measured[1].speedup="),
@@ -159,6 +168,9 @@ HOSTILE = [
     (_set("markets", 0), "scaling.markets=0"),
     (_set("same_trades", False), "scaling.same_trades=False"),
     (_set("surprise", 1), "unknown key 'surprise' in scaling"),
+    (_set("fit.sigma", 0.0), "scaling.fit.sigma=0.0: not the law fitted to the measured speedups (sigma=0.3"),
+    (_set("fit.kappa", 0.5), "scaling.fit.kappa=0.5: not the law fitted"),
+    (_superlinear, "scaling.measured[1]."),
 ]
 
 
@@ -202,12 +214,28 @@ def test_a_sublinear_curve_plans_less_order_capacity_than_linear_and_says_where_
     assert curved["order_capacity_per_s"] == pytest.approx(curved["speedup"] * curved["orders_per_s_per_core"])
     assert curved["order_capacity_per_s"] < linear["order_capacity_per_s"]
     assert curved["scaling_source"] == "USL fit"
-    assert curved["scaling_basis"].startswith("extrapolated beyond 2 threads by the USL fit (sigma=0.3, kappa=0)")
+    assert curved["scaling_basis"].startswith("extrapolated beyond 2 threads along the USL fit (sigma=0.3, kappa=0)")
     assert curved["scaling_basis"].endswith(f"({curved['speedup']:.2f}× at {cores})")
     one_core = find_profile("Mac mini M4 16 GB", builtin_profiles())
     small = plan(curved_model, [one_core], PlanRequest(markets=21_000, order_rate=1e3))["profiles"][0]
     assert small["cores"] == 1 and small["speedup"] == 1 and small["scaling_source"] == "measured"
     assert small["scaling_basis"].startswith("measured with 1–2 threads on ") and "at 21,000 markets (1.00× at 1)" in small["scaling_basis"]
+
+
+def test_a_machine_never_plans_less_than_fewer_of_its_cores_give():
+    """A curve that peaks (USL with kappa > 0) or a second thread slower than one: N cores sustain the best of
+    1..N cores (the rest can stay idle), so big machines never plan below one core or below a smaller count."""
+    peaked = Scaling.from_rates(21_000, {1: [5e6], 2: [8e6], 3: [9.5e6], 4: [1e7]})
+    assert peaked.kappa > 0
+    speedups = [peaked.speedup(n) for n in range(1, 200)]
+    assert all(b >= a for a, b in itertools.pairwise(speedups)) and speedups[-1] == pytest.approx(max(speedups))
+    slower = Scaling.from_rates(21_000, {1: [5e6], 2: [4e6]})
+    assert [slower.speedup(n) for n in (1, 2, 3, 192)] == [1.0, 1.0, 1.0, 1.0]
+    model = dataclasses.replace(CapacityModel.from_dict(_without_scaling(), "m.json"), scaling=peaked)
+    profiles = [find_profile(name, builtin_profiles()) for name in ("Mac mini M4 16 GB", "AWS r7i.48xlarge")]
+    rows = plan(model, profiles, PlanRequest(markets=21_000, order_rate=1e8))["profiles"]
+    assert all(r["speedup"] >= 1 and r["order_capacity_per_s"] >= r["orders_per_s_per_core"] for r in rows)
+    assert rows[1]["speedup"] >= rows[0]["speedup"] == pytest.approx(2.0)  # 96 cores: at least the best 4 give
 
 
 def test_the_engines_needed_for_a_rate_follow_the_curve():
@@ -229,7 +257,7 @@ def test_plan_json_and_text_carry_the_scaling_basis(tmp_path):
     assert report["model"]["scaling"]["fit"]["law"] == "USL" and report["profiles"][0]["scaling_source"] == "USL fit"
     text = run_cli("plan", "--model", str(path), "--profile", "AWS r7i.48xlarge", "--order-rate", "1e9").stdout
     assert "order capacity = the rate per core x the speedup of the engines' cores" in text
-    assert "extrapolated beyond 2 threads by the USL fit" in " ".join(text.split())
+    assert "extrapolated beyond 2 threads along the USL fit" in " ".join(text.split())
     path.write_text(CapacityModel.from_dict(_without_scaling(), "m.json").to_json())
     text = run_cli("plan", "--model", str(path), "--profile", "AWS r7i.48xlarge").stdout
     assert NO_SCALING in " ".join(text.split())

@@ -27,6 +27,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from statistics import NormalDist
 from typing import Annotated, Any, Literal
@@ -58,7 +59,9 @@ MAX_ORDERS_PER_S = 1e12  # one core
 # engine.partitioned.MAX_THREADS, not imported: plan reads a model without loading the engine's kernels
 # (a test holds them equal).
 MAX_SCALING_THREADS = 256
-MAX_SPEEDUP = 4.0 * MAX_SCALING_THREADS  # superlinear speedups happen (caches), by this much never
+BEST_TABLE_CORES = 4096  # the most cores a hardware profile has: Scaling.speedup's table of the best over 1..n
+MAX_EFFICIENCY = 4.0  # superlinear speedups happen (caches), by more than 4x the threads never
+MAX_SPEEDUP = MAX_EFFICIENCY * MAX_SCALING_THREADS
 # Gunther's coefficients: sigma is the share of the work that serialises, kappa the cost of keeping threads
 # coherent; beyond 1 either means a second thread already halves the rate, which a measurement may
 # show but the law has nothing more to say about.
@@ -209,13 +212,15 @@ class ScalingEntry(_JSONObject):
     low: Annotated[float, Field(gt=0, le=MAX_ORDERS_PER_S)]
     high: Annotated[float, Field(gt=0, le=MAX_ORDERS_PER_S)]
     speedup: Annotated[float, Field(gt=0, le=MAX_SPEEDUP)]  # orders_per_s over one thread's
-    efficiency: Annotated[float, Field(gt=0, le=MAX_SPEEDUP)]  # speedup / threads
+    efficiency: Annotated[float, Field(gt=0, le=MAX_EFFICIENCY)]  # speedup / threads
     runs: Annotated[int, Field(ge=1, le=MAX_DOF)] = 1
 
     @model_validator(mode="after")
     def _consistent(self) -> ScalingEntry:
         if not self.low <= self.orders_per_s <= self.high:
             raise error_at(("orders_per_s",), self.orders_per_s, f"must be the median of the runs: low ({self.low!r}) <= orders_per_s <= high ({self.high!r})")
+        if self.speedup > MAX_EFFICIENCY * self.threads:
+            raise error_at(("speedup",), self.speedup, f"more than {MAX_EFFICIENCY:g}x the {self.threads} thread(s): not a speedup threads give")
         if not math.isclose(self.efficiency, self.speedup / self.threads, rel_tol=SPEEDUP_TOLERANCE):
             raise error_at(("efficiency",), self.efficiency, f"must be speedup / threads = {self.speedup / self.threads!r}")
         return self
@@ -251,6 +256,15 @@ class ScalingFile(_JSONObject):
             if not math.isclose(row.speedup, row.orders_per_s / one, rel_tol=SPEEDUP_TOLERANCE):
                 raise error_at((k, "speedup"), row.speedup, f"must be orders_per_s / measured[0].orders_per_s = {row.orders_per_s / one!r}")
         return rows
+
+    @model_validator(mode="after")
+    def _fitted(self) -> ScalingFile:
+        """The fit must be the one the measured speedups give: a hand-edited law would plan what nothing measured."""
+        sigma, kappa = fit_usl([r.threads for r in self.measured], [r.speedup for r in self.measured])
+        for name, stored, fitted in (("sigma", self.fit.sigma, sigma), ("kappa", self.fit.kappa, kappa)):
+            if not math.isclose(stored, fitted, rel_tol=SPEEDUP_TOLERANCE, abs_tol=1e-9):
+                raise error_at(("fit", name), stored, f"not the law fitted to the measured speedups (sigma={sigma:.6g}, kappa={kappa:.6g})")
+        return self
 
 
 class ModelFile(FileModel):
@@ -511,12 +525,28 @@ class Scaling:
     def most_threads(self) -> int:
         return self.measured[-1].threads
 
+    def _curve(self, n: np.ndarray) -> np.ndarray:
+        """Measured (linear between the measured thread counts) up to the most threads measured; beyond, the
+        last measured speedup carried along the USL fit (so the curve does not jump where the fit takes over)."""
+        last = self.measured[-1]
+        inside = np.interp(n, [p.threads for p in self.measured], [p.speedup for p in self.measured])
+        along = last.speedup * (n / (1.0 + self.sigma * (n - 1.0) + self.kappa * n * (n - 1.0))) / usl_speedup(last.threads, self.sigma, self.kappa)
+        return np.where(n <= last.threads, inside, along)
+
+    @cached_property
+    def _best(self) -> np.ndarray:
+        """The best of the curve over 1..n cores, for every whole n up to :data:`BEST_TABLE_CORES` (index n - 1)."""
+        return np.maximum.accumulate(self._curve(np.arange(1.0, BEST_TABLE_CORES + 1.0)))
+
     def speedup(self, cores: float) -> float:
-        """Measured (linear between the measured thread counts) up to the most threads measured; the USL fit beyond."""
+        """How many one-thread rates ``cores`` cores sustain: the best of the curve (:meth:`_curve`) over 1 to
+        ``cores`` cores, since a machine can leave cores idle (so never below 1, and never falling as cores grow)."""
         n = max(float(cores), 1.0)
-        if n <= self.most_threads:
-            return float(np.interp(n, [p.threads for p in self.measured], [p.speedup for p in self.measured]))
-        return usl_speedup(n, self.sigma, self.kappa)
+        whole = math.floor(n)
+        if whole > BEST_TABLE_CORES:
+            return float(np.maximum(self._best[-1], self._curve(np.arange(BEST_TABLE_CORES + 1.0, whole + 1.0)).max(initial=0.0)))
+        best = float(self._best[whole - 1])
+        return best if n == whole else max(best, float(self._curve(np.array([n]))[0]))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -586,8 +616,8 @@ class CapacityModel:
         processor = str(self.provenance.get("processor") or "the sweep's machine")
         measured = f"measured with 1–{s.most_threads} threads on {processor} at {s.markets:,} markets"
         if cores > s.most_threads:
-            measured = (f"extrapolated beyond {s.most_threads} threads by the USL fit (sigma={s.sigma:.3g}, kappa={s.kappa:.3g}) "
-                        f"of the speedups {measured}")
+            measured = (f"extrapolated beyond {s.most_threads} threads along the USL fit (sigma={s.sigma:.3g}, kappa={s.kappa:.3g}) "
+                        f"of the speedups {measured}, the best of 1 to {cores} cores")
         return measured + speedup_suffix(self.speedup(cores), cores)
 
     def as_dict(self) -> dict[str, Any]:

@@ -12,7 +12,9 @@ a known delay the tests inject to show that the harness sees it.
 While it waits for an arrival at least ``yield_ticks`` away, :func:`open_loop` returns ``-(i + 1)``
 every ``yield_ticks`` (order ``i`` not yet taken), so that Python sees a Ctrl-C or SIGTERM within that
 time however slow the offered rate; the caller calls again from ``i``.  Nothing is timed differently:
-it returns only while the next arrival is still ``yield_ticks`` or more away.
+it returns only while the next arrival is still ``yield_ticks`` or more away.  It also returns
+``-(i + 1)`` as soon as ``halt[0]`` is not 0, busy or waiting: another thread (the one that saw the
+Ctrl-C) sets it, and the loop is left within one message.
 """
 
 from __future__ import annotations
@@ -47,19 +49,19 @@ def _cancel_message(book, cancel_of, i, out_ids, out_filled, out_status):
 
 
 @helper
-def _wait(due, entered, yield_ticks):
+def _wait(due, entered, yield_ticks, halt):
     """Spin until ``due``; False (without waiting) once ``yield_ticks`` have passed since ``entered`` and
-    ``due`` is still ``yield_ticks`` away: the caller returns to Python."""
+    ``due`` is still ``yield_ticks`` away, or once ``halt[0]`` is set: the caller returns to Python."""
     now = cycle_counter()
     while now < due:
-        if now - entered > yield_ticks and due - now > yield_ticks:
+        if (now - entered > yield_ticks and due - now > yield_ticks) or halt[0] != 0:
             return False
         now = cycle_counter()
-    return True
+    return halt[0] == 0
 
 
 @kernel
-def open_loop(book, markets, sides, prices, qtys, types, cancel_of, arrivals, batch, look_ahead, delay_ticks, yield_ticks, start,
+def open_loop(book, markets, sides, prices, qtys, types, cancel_of, arrivals, batch, look_ahead, delay_ticks, yield_ticks, halt, start,
               origin, out_ids, out_filled, out_status, out_done):
     """Messages arrive at ``origin + arrivals[i]`` counter ticks and are taken in arrival order.
 
@@ -76,7 +78,7 @@ def open_loop(book, markets, sides, prices, qtys, types, cancel_of, arrivals, ba
     entered = cycle_counter()
     while i < n:
         if batch == 1:
-            if not _wait(origin + arrivals[i], entered, yield_ticks):
+            if not _wait(origin + arrivals[i], entered, yield_ticks, halt):
                 return -(i + 1)
             now = cycle_counter()
             horizon = i + 1
@@ -96,7 +98,7 @@ def open_loop(book, markets, sides, prices, qtys, types, cancel_of, arrivals, ba
             i += 1
             continue
         j = min(i + batch, n)
-        if not _wait(origin + arrivals[j - 1], entered, yield_ticks):
+        if not _wait(origin + arrivals[j - 1], entered, yield_ticks, halt):
             return -(i + 1)
         k = i
         while k < j:

@@ -27,6 +27,7 @@ time of the offered mix.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -396,11 +397,7 @@ class LatencyRig:
             if share is not None:
                 self._room(p, len(share.at))
         runs = [_PartitionRun(self, p, share, arrive[share.at]) for p, share in enumerate(shares) if share is not None]
-        if len(runs) == 1:
-            origin = runs[0].origin = _now() + int(_LEAD_NS * ticks)
-            runs[0].run(None)
-        else:
-            origin = _run_at_once(runs, self._cpus, int(_LEAD_NS * ticks))
+        origin = _run_at_once(runs, self._cpus, int(_LEAD_NS * ticks))
         for r in runs:
             at = r.share.at
             ids[at], filled[at], status[at], done[at] = self._global_ids(r.ids, r.p), r.filled, r.status, r.done
@@ -435,18 +432,18 @@ class _PartitionRun:
         self.ids, self.filled, self.status, self.done = _outputs(len(share.at))
         self.stalls = 0
 
-    def run(self, stop: threading.Event | None) -> None:
-        """Take every message as it arrives; ``stop`` (set by the caller on a Ctrl-C) ends the loop at its next return to Python."""
+    def run(self, stop: np.ndarray) -> None:
+        """Take every message as it arrives; ``stop[0]`` set (by the thread that saw a Ctrl-C) ends the loop within a message."""
         from . import _kernels as k
 
         rig, engine, m = self.rig, self.rig._parts[self.p], len(self.share.at)
         start, yield_ticks = 0, int(YIELD_SECONDS * 1e9 * rig.ticks_per_ns)
         while start < m:
             start = k.open_loop(engine.book, *self.share.columns, self.share.cancel_of, self.arrive, rig.batch, rig.look_ahead,
-                                rig._delay_ticks, yield_ticks, start, self.origin, self.ids, self.filled, self.status, self.done)
-            if start < 0:  # back in Python while waiting: a pending Ctrl-C or SIGTERM is raised here (or, in a thread, stop is seen)
+                                rig._delay_ticks, yield_ticks, stop, start, self.origin, self.ids, self.filled, self.status, self.done)
+            if start < 0:  # back in Python: waiting for a far arrival, or told to stop
                 start = -start - 1
-                if stop is not None and stop.is_set():
+                if stop[0]:
                     return
             elif start < m:
                 engine.reserve(1, 1)
@@ -463,45 +460,56 @@ def _cpus_for(threads: int) -> list[int] | None:
 
 
 def _run_at_once(runs: Sequence[_PartitionRun], cpus: list[int] | None, lead_ticks: int) -> int:
-    """Each partition's open loop in its own thread, pinned to its own CPU; returns the origin of the
-    arrivals, ``lead_ticks`` after every thread is ready (starting a thread takes up to a GIL switch
-    interval, ~5 ms, which must not land on the first messages).  This thread waits in short steps, so
-    that a Ctrl-C or SIGTERM is raised here: the partitions are then told to stop, and stop at their
-    next return to Python (within :data:`YIELD_SECONDS` while waiting for an arrival)."""
-    stop, go, ready = threading.Event(), threading.Event(), threading.Barrier(len(runs) + 1)
+    """Each partition's open loop in its own thread (pinned to its own CPU when there are several); returns
+    the origin of the arrivals, ``lead_ticks`` after every thread is ready (starting a thread takes up to
+    a GIL switch interval, ~5 ms, which must not land on the first messages).
+
+    This thread only waits, so a Ctrl-C or SIGTERM is raised here however busy the loops are (a loop
+    in this thread would see it only when it next waits for a far arrival): it then sets the loops'
+    ``stop`` flag, which each reads before every message, waits for them to leave the engine, and
+    re-raises.  A thread that fails (before or after the start) stops the others the same way, and
+    its error is raised here."""
+    stop = np.zeros(1, dtype=np.int64)
+    go, ready = threading.Event(), threading.Barrier(len(runs) + 1)
     failures: list[BaseException] = []
 
     def body(r: _PartitionRun, cpu: int | None) -> None:
         try:
             if cpu is not None:
-                os.sched_setaffinity(0, {cpu})  # on Linux, this thread only
+                with contextlib.suppress(OSError):  # a CPU gone since the rig was made: the thread runs unpinned
+                    os.sched_setaffinity(0, {cpu})  # on Linux, this thread only
             ready.wait()
             go.wait()
-            if not stop.is_set():
+            if not stop[0]:
                 r.run(stop)
         except threading.BrokenBarrierError:
-            pass
+            pass  # another thread failed, or the waiting thread was interrupted, before the start
         except BaseException as exc:  # re-raised by the waiting thread
             failures.append(exc)
-            stop.set()
+            stop[0] = 1
+            ready.abort()
 
-    threads = [threading.Thread(target=body, args=(r, cpus[i] if cpus else None), daemon=True, name=f"lxdex-latency-{r.p}")
-               for i, r in enumerate(runs)]
+    threads = [threading.Thread(target=body, args=(r, cpus[i] if cpus and len(runs) > 1 else None), daemon=True,
+                                name=f"lxdex-latency-{r.p}") for i, r in enumerate(runs)]
+    origin = 0
     try:
         for t in threads:
             t.start()
-        ready.wait()
+        with contextlib.suppress(threading.BrokenBarrierError):  # a thread failed before the start: its error is raised below
+            ready.wait()
         origin = _now() + lead_ticks
         for r in runs:
             r.origin = origin
         go.set()
         for t in threads:
             while t.is_alive():
-                t.join(YIELD_SECONDS)
+                t.join(1.0)  # a signal interrupts the wait (POSIX); the timeout only bounds a missed one
     except BaseException:
-        stop.set()
+        stop[0] = 1
         ready.abort()
         go.set()
+        for t in threads:  # each leaves the engine within a message once stop is set
+            t.join(5.0)
         raise
     if failures:
         raise failures[0]
