@@ -11,8 +11,10 @@ other instead of at once.
 :func:`install` puts locators in front of numba's own that stamp every kernel of this package with
 one hash of all :func:`kernel_sources`: the package's ``_kernels.py`` modules and, transitively,
 every module of the package they import.  Changing any of them recompiles every kernel once (about
-15 s here); nothing else changes where the cache lives (``__pycache__`` beside the source, or
-``NUMBA_CACHE_DIR``, or the user's cache directory when the package's folder is read-only).
+15 s here).  The cache lives where numba would put it (``NUMBA_CACHE_DIR``, else ``__pycache__``
+beside the source, else the user's cache directory when the package's folder is read-only), and
+when none of those is writable (a read-only install and home), in a folder of the system's temporary
+directory, where numba itself would give up with a traceback at import.
 Each ``_kernels`` module calls :func:`install` before its first ``@njit(cache=True)``.
 """
 
@@ -20,11 +22,13 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["install", "kernel_sources", "sources_stamp", "PACKAGE_DIR"]
+__all__ = ["install", "kernel_sources", "sources_stamp", "temporary_cache_root", "PACKAGE_DIR"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 _PACKAGE = PACKAGE_DIR.name
@@ -102,10 +106,31 @@ def _stamped(base: Any) -> Any:
     return Locator
 
 
+def temporary_cache_root() -> Path:
+    """The last resort for the cache: a folder of this user's in the system's temporary directory."""
+    user = os.getuid() if hasattr(os, "getuid") else os.getlogin()
+    return Path(tempfile.gettempdir()) / f"lxdex-numba-cache-{user}"
+
+
+def _temporary_locator() -> Any:
+    from numba.core import caching
+
+    class TemporaryDirLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
+        def __init__(self, py_func: Any, py_file: str) -> None:
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            self._cache_path = str(temporary_cache_root() / self.get_suitable_cache_subpath(py_file))
+
+        def get_cache_path(self) -> str:
+            return self._cache_path
+
+    return TemporaryDirLocator
+
+
 @lru_cache(maxsize=1)
 def install() -> None:
     """Put the package's locators first in numba's list (once per process): see the module."""
     from numba.core import caching
 
-    ours = [_stamped(base) for base in (caching.UserProvidedCacheLocator, caching.InTreeCacheLocator, caching.UserWideCacheLocator)]
-    caching.CacheImpl._locator_classes[:0] = ours
+    bases = (caching.UserProvidedCacheLocator, caching.InTreeCacheLocator, caching.UserWideCacheLocator, _temporary_locator())
+    caching.CacheImpl._locator_classes[:0] = [_stamped(base) for base in bases]

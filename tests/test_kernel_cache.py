@@ -225,3 +225,21 @@ def test_a_change_to_an_inlined_module_changes_every_kernels_stamp(tmp_path, mon
     finally:
         for cached in (ks.kernel_sources, ks.sources_stamp):
             cached.cache_clear()
+
+
+def test_with_no_writable_cache_folder_but_the_temporary_one_the_kernels_still_cache_there(tmp_path):
+    """A read-only install and home: numba's own locators all refuse, and numba would raise at import."""
+    script = (
+        "from numba.core import caching\n"
+        "from lxdex_capacity.kernel_sources import install\n"
+        "install()\n"
+        "ours = caching.CacheImpl._locator_classes\n"
+        "for cls in list(ours):\n"
+        "    if 'Temporary' not in cls.__name__:\n"
+        "        cls.from_function = classmethod(lambda c, f, p: None)\n"  # every other folder unwritable
+        "from lxdex_capacity.engine import _kernels as k\n"
+        "print(type(k.submit._cache._impl.locator).__name__, k.submit._cache._impl.locator.get_cache_path())\n"
+    )
+    out = _python(script, env={"TMPDIR": str(tmp_path)})
+    name, path = out.split()
+    assert name == "PackageTemporaryDirLocator" and path.startswith(str(tmp_path))

@@ -308,10 +308,36 @@ def test_sweep_refuses_more_threads_than_cores_or_markets(tmp_path):
     from lxdex_capacity.machine import usable_cores
 
     out = str(tmp_path / "m.json")
-    assert_one_line_error(run_cli("sweep", "--threads-up-to", str(usable_cores() + 1), "--out", out), "a thread without a core")
+    assert_one_line_error(run_cli("sweep", "--threads-up-to", str(usable_cores() + 1), "--out", out),
+                          f"--threads-up-to={usable_cores() + 1}: this process may run on")
+    assert_one_line_error(run_cli("sweep", "--threads-up-to", "1", "--scaling-markets", "1000", "--out", out),
+                          "--scaling-markets=1,000: no scaling is measured with one thread")
+    assert_one_line_error(run_cli("sweep", "--scaling-markets", "1000000000", "--out", out), "--scaling-markets")
     if usable_cores() >= 2:
         assert_one_line_error(run_cli("sweep", "--markets", "300,600,1200", "--trades", "3000", "--trades-retained", "1024",
-                                      "--threads-up-to", "2", "--scaling-markets", "1", "--out", out), "at most one thread per market")
+                                      "--threads-up-to", "2", "--scaling-markets", "1", "--out", out),
+                              "--threads-up-to=2: more threads than the 1 markets")
+
+
+def test_the_memory_guards_count_a_tape_and_a_ring_per_partition():
+    from lxdex_capacity.latency.harness import latency_memory
+    from lxdex_capacity.simulation import estimate_memory
+
+    scenario = Scenario(markets=100, trades_retained=1 << 24)
+    one, four = estimate_memory(scenario), estimate_memory(scenario, threads=4)
+    assert four - one >= 3 * (1 << 24) * 24 + 4 * (1 << 24) * 8  # three more tapes (>= 24 B a trade) and the rings
+    assert latency_memory(scenario, 1_000, False, threads=4) - latency_memory(scenario, 1_000, False) == four - one
+
+
+def test_a_failed_partition_still_takes_its_batchs_arrival_numbers(monkeypatch):
+    from lxdex_capacity.engine import Engine
+
+    engine = Engine(4, threads=2)
+    part = engine.partitions[1]
+    monkeypatch.setattr(part, "submit", lambda *a: (_ for _ in ()).throw(MemoryError("pool")))
+    with pytest.raises(MemoryError):
+        engine.submit([0, 1, 2, 3], [0, 0, 1, 1], [100, 100, 100, 100], [1, 1, 1, 1])
+    assert engine._arrivals == 4  # the next batch's trades are numbered after this one's
 
 
 # --- plan --check ----------------------------------------------------------------------------------

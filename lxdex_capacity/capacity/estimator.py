@@ -104,8 +104,9 @@ class Load:
     scheduled_orders: float = 0.0  # resting orders whose random cancel a run has scheduled (simulate with cancel_rate > 0)
 
     @classmethod
-    def of_scenario(cls, scenario: Scenario, shards: int = 1) -> Load:
-        """The load a ``simulate`` run of ``scenario`` over ``shards`` engines puts on one process."""
+    def of_scenario(cls, scenario: Scenario, shards: int = 1, threads: int = 1) -> Load:
+        """The load a ``simulate`` run of ``scenario`` over ``shards`` engines, each of ``threads`` partitions, puts on
+        one process (each partition keeps a tape of its own)."""
         from ..scenarios.tiers import expected_orders
         from ..simulation.shard import SEED_CHUNK_MARKETS
 
@@ -113,7 +114,7 @@ class Load:
         return cls(
             markets=scenario.markets,
             resting_orders=expected_orders(scenario.tiers, scenario.markets),
-            trades_retained=shards * scenario.trades_retained,  # every engine keeps its own tape
+            trades_retained=shards * threads * scenario.trades_retained,  # every engine (every partition) keeps its own tape
             engines=shards,
             in_flight=shards * min(scenario.batch, scenario.trades_retained // 4) * (1.0 - flow.taker_share),
             seed_chunk_orders=expected_orders(scenario.tiers, min(scenario.markets, SEED_CHUNK_MARKETS)),
@@ -336,12 +337,14 @@ class Estimator:
         extra = (engines - 1) * self.process_overhead()
         return centre + extra, low + extra, high + extra
 
-    def simulate_peak(self, scenario: Scenario, shards: int = 1) -> int:
-        """The guard's figure: the peak RSS of simulating ``scenario`` over ``shards`` engines in one
-        process (the central prediction; no interval, so that the guard does not import scipy into
-        the process whose baseline it is about to measure)."""
-        load = Load.of_scenario(scenario, shards)
+    def simulate_peak(self, scenario: Scenario, shards: int = 1, threads: int = 1) -> int:
+        """The guard's figure: the peak RSS of simulating ``scenario`` over ``shards`` engines of ``threads``
+        partitions each in one process (the central prediction; no interval, so that the guard does not
+        import scipy into the process whose baseline it is about to measure).  Each partition of a
+        threaded engine keeps its own tape and, beside it, a ring of its trades' arrival numbers."""
+        load = Load.of_scenario(scenario, shards, threads)
         load = load.addressable(self.price_levels(load))
         reserved = self.engine_bytes_reserved(load)[0]
         rss = self._rss(reserved, self.working_bytes(load), self._slack[0])
-        return int(self._peak(load, rss, 1.0))
+        rings = load.trades_retained * _I64 if threads > 1 else 0
+        return int(self._peak(load, rss, 1.0)) + rings

@@ -309,9 +309,13 @@ def run_sweep(
     scaled = scaling_runs(base, scaling_markets, threads_up_to, repeat) if threads_up_to > 1 else []
     if scaled:
         check_scaling(threads_up_to, scaling_markets)
-    estimates = sorted((estimate_memory(s) for s in [*(s for s, _, _ in runs), *(s for s, _ in scaled[:1])]), reverse=True)
+    estimates = sorted((estimate_memory(s) for s, _, _ in runs), reverse=True)
     at_once = f"the {concurrent} largest sweep points running at once need" if concurrent > 1 else "the largest sweep point needs"
     refuse_unless_it_fits(sum(estimates[: max(concurrent, 0)]), at_once, "drop the largest size, use fewer workers, or --force", force)
+    if scaled:  # one at a time, here: the run with the most threads (a tape per partition) needs the most
+        refuse_unless_it_fits(estimate_memory(scaled[0][0], threads=threads_up_to),
+                              f"the scaling runs at {scaling_markets:,} markets with {threads_up_to} threads need",
+                              "lower --scaling-markets or --threads-up-to, or --force", force)
     scenarios = [s for s, _, _ in runs]
     total = len(runs) + len(scaled)
     if client is None:

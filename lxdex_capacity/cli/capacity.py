@@ -12,6 +12,8 @@ import typer
 from ..console import compile_step, err, step_progress
 from ..engine.partitioned import MAX_THREADS
 from ..errors import CheckFailed, InputError
+from ..machine import usable_cores
+from ..scenarios.config import MAX_MARKETS
 from .app import HelpGroup, app
 from .options import (
     HARDWARE_FILE,
@@ -83,7 +85,7 @@ def sweep(
         help="Also measure the order rate with 1, 2, ... this many threads (each pinned to its own core, --repeat runs each, "
              "interleaved), for plan's scaling curve (default: every core this process may use; 1 skips it)."),
     scaling_markets: int | None = typer.Option(
-        None, "--scaling-markets", min=1, max=10**9,
+        None, "--scaling-markets", min=1, max=MAX_MARKETS,
         help="Markets the scaling with threads is measured at (default: the largest fitted size, --fit-up-to)."),
     out_file: Path = typer.Option("lxdex-model.json", "--out", parser=output_file_path, help="Where to write the fitted model (JSON, for 'lxdex plan --model'); written whole or not at all."),
     force: bool = typer.Option(False, "--force", help="Run even if the largest point's memory estimate exceeds available memory."),
@@ -99,6 +101,16 @@ def sweep(
 
     sizes = _parse_sizes(markets)
     check_output_file(out_file)  # found out now, not after the sweep has run
+    if threads_up_to is not None and threads_up_to > usable_cores():
+        raise InputError(f"--threads-up-to={threads_up_to}: this process may run on {usable_cores()} core(s), and a thread without "
+                         "a core of its own measures the scheduler, not the engine")
+    if scaling_markets is not None and (threads_up_to == 1 or (threads_up_to is None and usable_cores() == 1)):
+        raise InputError(f"--scaling-markets={scaling_markets:,}: no scaling is measured with one thread (--threads-up-to 1, "
+                         "or one usable core)")
+    measured_at = scaling_markets or fit_up_to or (sizes[-2] if len(sizes) > 1 else sizes[-1])  # run_sweep's default
+    if threads_up_to is not None and threads_up_to > measured_at:
+        raise InputError(f"--threads-up-to={threads_up_to}: more threads than the {measured_at:,} markets the scaling is measured "
+                         "at (--scaling-markets): at most one thread per market")
     if fit_up_to is not None and fit_up_to < sizes[0]:
         raise InputError(f"fit_up_to={fit_up_to} must be at least the smallest size ({sizes[0]:,})")
     base = Scenario(trades=trades, seed=seed, trades_retained=trades_retained)

@@ -74,8 +74,8 @@ def latency(
     if cancels is None and scenario.cancel_rate > MAX_CANCELS_PER_ORDER:
         raise InputError(f"{scenario_file}: cancel_rate={scenario.cancel_rate:g}: a latency run mixes in at most "
                          f"{MAX_CANCELS_PER_ORDER:g} cancels per order; give --cancels")
-    check_memory(scenario, force)
-    refuse_unless_it_fits(latency_memory(scenario, orders_per_rate, reserve),
+    check_memory(scenario, force, threads=threads)
+    refuse_unless_it_fits(latency_memory(scenario, orders_per_rate, reserve, threads),
                           f"{scenario.markets:,} markets and {orders_per_rate:,} messages per rate need", "use fewer --orders-per-rate or markets",
                           force)
     day_times = None

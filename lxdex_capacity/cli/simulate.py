@@ -64,7 +64,7 @@ def _run(scenario: Scenario, shards: int, scheduler: str | None, force: bool, th
     from ..simulation import simulate as run_simulation
 
     if scheduler is None:  # this machine holds the run (the local workers together): refuse before compiling or starting them
-        check_memory(scenario, force, shards=shards)
+        check_memory(scenario, force, shards=shards, threads=threads)
     compile_step()  # a fresh install's first run: the local workers then load the kernels from numba's cache
     with ExitStack() as stack:
         client = None

@@ -163,8 +163,10 @@ class PartitionedEngine(Engine):
                 kept = min(printed, part.tape_capacity)
                 k.number_trades(part.book.t_taker, part.trade_count - kept, kept, res.order_ids, idx + arrivals, self._sequence[p])
 
-        self._each(work, groups)
-        self._arrivals += n
+        try:
+            self._each(work, groups)
+        finally:  # the partitions that finished kept their orders and numbered their trades: these numbers are taken
+            self._arrivals += n
         return SubmitResult(order_ids, filled, status)
 
     def cancel(self, order_ids: Any) -> np.ndarray:

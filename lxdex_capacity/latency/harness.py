@@ -147,7 +147,7 @@ def check_offer(rate: float, messages: int, option: str = "rate") -> None:
                          f"{MAX_OFFER_SECONDS:,.0f} s per offered run; offer a higher rate or fewer messages")
 
 
-def latency_memory(scenario: Scenario, orders_per_rate: int, reserve: bool) -> int:
+def latency_memory(scenario: Scenario, orders_per_rate: int, reserve: bool, threads: int = 1) -> int:
     """Bytes a latency run needs at most: ``simulate``'s peak for the scenario's books, one timed run's
     arrays, and with ``reserve`` room in both pools for every message of a run (at a doubling, both
     halves of the pool are live at once)."""
@@ -155,7 +155,7 @@ def latency_memory(scenario: Scenario, orders_per_rate: int, reserve: bool) -> i
     from ..simulation.run import estimate_memory
 
     pools = 2 * orders_per_rate * (ORDER_RECORD_BYTES + ID_INDEX_BYTES + LEVEL_RECORD_BYTES) if reserve else 0
-    return estimate_memory(scenario) + orders_per_rate * RUN_BYTES_PER_MESSAGE + pools
+    return estimate_memory(scenario, threads=threads) + orders_per_rate * RUN_BYTES_PER_MESSAGE + pools
 
 
 def warm_up() -> None:
@@ -231,7 +231,7 @@ class LatencyRig:
         if arrivals == "lobster":
             assert day_times is not None
             arrival_processes.check_day(day_times, orders_per_rate)
-        refuse_unless_it_fits(latency_memory(scenario, orders_per_rate, reserve),
+        refuse_unless_it_fits(latency_memory(scenario, orders_per_rate, reserve, threads),
                               f"{scenario.markets:,} markets and {orders_per_rate:,} messages per offered run need", "use fewer of either",
                               force)
         self.ticks_per_ns = cycles_per_ns()

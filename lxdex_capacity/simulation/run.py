@@ -61,13 +61,14 @@ def expected_resting(scenario: Scenario) -> float:
     return expected_orders(scenario.tiers, scenario.markets)
 
 
-def estimate_memory(scenario: Scenario, shards: int = 1) -> int:
-    """Peak bytes of a run of ``scenario`` split into ``shards`` engines in one process, before anything
-    is allocated (for a run on Dask workers, ask with ``shards=1``: the whole run in one process).
-    The capacity estimator's figure (:meth:`~lxdex_capacity.capacity.estimator.Estimator.simulate_peak`)."""
+def estimate_memory(scenario: Scenario, shards: int = 1, threads: int = 1) -> int:
+    """Peak bytes of a run of ``scenario`` split into ``shards`` engines of ``threads`` partitions each in
+    one process, before anything is allocated (for a run on Dask workers, ask with ``shards=1``: the
+    whole run in one process).  The capacity estimator's figure
+    (:meth:`~lxdex_capacity.capacity.estimator.Estimator.simulate_peak`)."""
     from ..capacity.estimator import Estimator
 
-    return Estimator.default().simulate_peak(scenario, shards)
+    return Estimator.default().simulate_peak(scenario, shards, threads)
 
 
 def check_engine_limits(scenario: Scenario, shards: int = 1) -> None:
@@ -85,11 +86,11 @@ def check_engine_limits(scenario: Scenario, shards: int = 1) -> None:
                             "or shallower tiers")
 
 
-def check_memory(scenario: Scenario, force: bool = False, shards: int = 1) -> int:
+def check_memory(scenario: Scenario, force: bool = False, shards: int = 1, threads: int = 1) -> int:
     """Return the estimate; raise :class:`CapacityError` if it exceeds available memory (unless forced)
     or if an engine would need more slots than it addresses (forced or not)."""
     check_engine_limits(scenario, shards)
-    estimate = estimate_memory(scenario, shards)
+    estimate = estimate_memory(scenario, shards, threads)
     refuse_unless_it_fits(estimate, f"{scenario.markets:,} markets need", "use fewer markets or --force", force)
     return estimate
 
@@ -266,7 +267,7 @@ def simulate(
     progress = progress or _no_progress
     # Guarded here when the engines live in this process; a cluster's workers hold them otherwise
     # (``lxdex simulate --shards`` guards a local cluster before starting it).
-    estimate = check_memory(scenario, force, shards) if client is None else estimate_memory(scenario, shards)
+    estimate = check_memory(scenario, force, shards, threads) if client is None else estimate_memory(scenario, shards, threads)
     began = time.perf_counter()
     # Before tracing: numba's own allocations would swamp the traces.  On a fresh install this is
     # where the kernels compile; a command shows that step before it calls this function
