@@ -73,7 +73,7 @@ def print_audit(report: dict[str, Any], verdicts: list[Verdict]) -> None:
              "is on the other side, and is too close to call when the interval straddles it."]
     out.print(" ".join(n for n in notes if n))
     out.print("Memory is the engine's own bytes in use unless a claim names another measure; MB and GB are decimal. "
-              "Rates are one core of this machine.")
+              "Rates are one core of this machine unless a claim names threads (its basis says how many).")
 
 
 def _time(ns: float) -> str:
