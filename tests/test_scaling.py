@@ -236,6 +236,8 @@ def test_a_machine_never_plans_less_than_fewer_of_its_cores_give():
     rows = plan(model, profiles, PlanRequest(markets=21_000, order_rate=1e8))["profiles"]
     assert all(r["speedup"] >= 1 and r["order_capacity_per_s"] >= r["orders_per_s_per_core"] for r in rows)
     assert rows[1]["speedup"] >= rows[0]["speedup"] == pytest.approx(2.0)  # 96 cores: at least the best 4 give
+    # and, at a rate no count sustains, the engines with the most capacity (not all 96, each holding few markets)
+    assert rows[1]["order_capacity_per_s"] >= rows[0]["order_capacity_per_s"]
 
 
 def test_the_engines_needed_for_a_rate_follow_the_curve():

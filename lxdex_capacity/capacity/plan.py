@@ -219,8 +219,15 @@ class _Sizing:
         rate = self.rate(profile)
         engines = max(self.request.engines or 1, load.engines_needed(self.estimator.price_levels(load)))
         if self.request.engines is None and rate.per_core != 0:  # at no rate per core (an SLO unmet), more engines add nothing
+            # The fewest engines that sustain the rate; if none does, the count with the most capacity (more engines
+            # hold fewer markets each, and one core's rate by markets held need not rise as they fall).
+            best, best_capacity = engines, self.capacity(rate, load, engines, min(engines, profile.p_cores))
             while engines < profile.p_cores and self.capacity(rate, load, engines, engines) < load.order_rate:
                 engines += 1
+                if (capacity := self.capacity(rate, load, engines, engines)) > best_capacity:
+                    best, best_capacity = engines, capacity
+            if self.capacity(rate, load, engines, min(engines, profile.p_cores)) < load.order_rate:
+                engines = best
         cores = min(engines, profile.p_cores)
         capacity = self.capacity(rate, load, engines, cores)
         required = self.required(load, engines)
