@@ -207,6 +207,12 @@ def _latency_near_capacity(lat: dict[str, Any]) -> dict[str, Any] | None:
     return max(below, key=lambda row: row["offered_per_s"]) if below else None
 
 
+def _matching_cores(sim: dict[str, Any]) -> str:
+    """What one engine's matching ran on: one core, or its partitions' threads (``simulate --threads``)."""
+    threads = int((sim.get("execution") or {}).get("threads") or 1)
+    return "one core" if threads == 1 else f"{threads} threads, a core each"
+
+
 def _threads_scaling(scaling: dict[str, Any] | None) -> list[str]:
     """The model's orders/s by threads and the law fitted to it: what every profile's order capacity multiplies by."""
     if not scaling:
@@ -319,7 +325,7 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
         f"{traded.engine_bytes_used / sim['markets']:,.0f} B per market; the whole process, Python runtime included, "
         f"was {mb(traded.rss_bytes)} resident."
     )
-    out.append(f"- Matching ran at **{si(t['orders_per_s'])} orders/s** on one core; best bid/ask lookups at "
+    out.append(f"- Matching ran at **{si(t['orders_per_s'])} orders/s** on {_matching_cores(sim)}; best bid/ask lookups at "
                f"{si(t['lookups_per_s'])}/s; a random market access took {t['random_access_ns_p50']:,.1f} ns (p50).")
     lat = r.get("latency")
     if lat:
@@ -357,7 +363,7 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
 
     out.append("## Performance\n")
     out.append(_table(["figure", "value"], [
-        ["orders through matching (traded phase, one core)", f"{si(t['orders_per_s'])} orders/s ({t['flow_orders']:,} orders)"],
+        [f"orders through matching (traded phase, {_matching_cores(sim)})", f"{si(t['orders_per_s'])} orders/s ({t['flow_orders']:,} orders)"],
         [_cancels_label(sim.get("scenario", {})), f"{t['cancels']:,} in {t['cancel_seconds']:,.2f} s"],
         ["best bid/ask lookups, random markets", f"{si(t['lookups_per_s'])}/s"],
         ["random access latency p50 / p99", f"{t['random_access_ns_p50']:,.1f} / {t['random_access_ns_p99']:,.1f} ns"],

@@ -52,12 +52,15 @@ def print_simulation(result: SimulationResult) -> None:
                            f"{s.peak_rss_bytes / 1e6:,.1f}" if s.peak_rss_bytes else "—", si(s.orders_per_s, "orders/s"))
         out.print(shards)
     t = r.throughput
-    perf = Table(title="performance (one core)" if not r.shards else "performance (per core, and every shard at once)")
+    threads = r.execution.threads
+    engine = "one core" if threads == 1 else f"{threads} threads, a core each"  # what one engine's matching ran on
+    perf = Table(title=f"performance ({engine})" if not r.shards else f"performance (per engine: {engine}; and every shard at once)")
     perf.add_column("figure")
     perf.add_column("value", justify="right")
-    perf.add_row("orders through matching (traded phase), one core", si(t.orders_per_s, "orders/s"))
+    perf.add_row(f"orders through matching (traded phase), {engine}", si(t.orders_per_s, "orders/s"))
     if r.shards:
-        perf.add_row("every shard matching at once, a core each", si(t.parallel_orders_per_s, "orders/s"))
+        perf.add_row(f"every shard matching at once, {'a core' if threads == 1 else f'{threads} cores'} each",
+                     si(t.parallel_orders_per_s, "orders/s"))
     perf.add_row("cancels (random and keeping books at their seeded depth)", f"{t.cancels:,} in {t.cancel_seconds:.2f} s (with bookkeeping)")
     perf.add_row("best bid/ask lookups, random markets", si(t.lookups_per_s, "lookups/s"))
     perf.add_row("random access latency p50", f"{t.random_access_ns_p50:.1f} ns")
