@@ -21,8 +21,10 @@ Each ``_kernels`` module calls :func:`install` before its first ``@njit(cache=Tr
 from __future__ import annotations
 
 import ast
+import getpass
 import hashlib
 import os
+import stat
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -108,8 +110,25 @@ def _stamped(base: Any) -> Any:
 
 def temporary_cache_root() -> Path:
     """The last resort for the cache: a folder of this user's in the system's temporary directory."""
-    user = os.getuid() if hasattr(os, "getuid") else os.getlogin()
+    if hasattr(os, "getuid"):
+        user = str(os.getuid())
+    else:
+        try:
+            user = getpass.getuser()
+        except Exception:  # no user name to be had (a service account on Windows, say)
+            user = "user"
     return Path(tempfile.gettempdir()) / f"lxdex-numba-cache-{user}"
+
+
+def _own_private_folder(root: Path) -> None:
+    """Make ``root`` (mode 0700), or check the one there is this user's and writable by no one else: numba loads
+    pickles from its cache, so a folder another user could write to would run their code.  OSError otherwise."""
+    root.mkdir(mode=0o700, exist_ok=True)
+    st = root.lstat()
+    if not stat.S_ISDIR(st.st_mode):
+        raise OSError(f"{root} is not a folder")
+    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
+        raise OSError(f"{root} is another user's, or others may write to it")
 
 
 def _temporary_locator() -> Any:
@@ -123,6 +142,10 @@ def _temporary_locator() -> Any:
 
         def get_cache_path(self) -> str:
             return self._cache_path
+
+        def ensure_cache_path(self) -> None:  # an OSError here makes numba pass over this locator
+            _own_private_folder(temporary_cache_root())
+            super().ensure_cache_path()
 
     return TemporaryDirLocator
 

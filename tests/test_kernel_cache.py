@@ -243,3 +243,21 @@ def test_with_no_writable_cache_folder_but_the_temporary_one_the_kernels_still_c
     out = _python(script, env={"TMPDIR": str(tmp_path)})
     name, path = out.split()
     assert name == "PackageTemporaryDirLocator" and path.startswith(str(tmp_path))
+
+
+def test_the_temporary_cache_folder_must_be_this_users_alone(tmp_path):
+    """numba loads pickles from its cache: a folder another user may write to is passed over (OSError)."""
+    from lxdex_capacity.kernel_sources import _own_private_folder
+
+    fresh = tmp_path / "fresh"
+    _own_private_folder(fresh)
+    assert fresh.stat().st_mode & 0o777 == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(OSError, match="others may write"):
+        _own_private_folder(shared)
+    planted = tmp_path / "planted"
+    planted.write_text("not a folder")
+    with pytest.raises(OSError):
+        _own_private_folder(planted)

@@ -103,10 +103,12 @@ def checked_scenario(request: PlanRequest, markets: int | None = None) -> Scenar
     return Scenario(markets=m, tiers=tiers, trades_retained=min(pow2_at_least(request.tape), 1 << 30))
 
 
-def largest_that_fits(estimator: Estimator, request: PlanRequest, room: float) -> int:
-    """The most markets (at most the planned ones) whose run the guard expects to fit in ``room`` bytes."""
+def largest_that_fits(estimator: Estimator, request: PlanRequest, room: float, threads: int = 1) -> int:
+    """The most markets (at most the planned ones) whose runs, with one thread and with ``threads`` (a tape
+    per partition), the guard expects to fit in ``room`` bytes."""
     def fits(m: int) -> bool:
-        return estimator.simulate_peak(checked_scenario(request, m)) <= room
+        scenario = checked_scenario(request, m)
+        return max(estimator.simulate_peak(scenario), estimator.simulate_peak(scenario, threads=threads)) <= room
 
     hi = min(request.markets, MAX_MARKETS)
     if fits(hi):
@@ -134,7 +136,7 @@ def check_plan(request: PlanRequest, estimator: Estimator, run: Callable[[Scenar
         run, run_threads = run_in_fresh_process, run_threads or run_in_fresh_process
     threads = usable_cores() if threads is None else threads
     room = FIT_MARGIN * available_bytes() if room is None else room
-    markets = largest_that_fits(estimator, request, room)
+    markets = largest_that_fits(estimator, request, room, threads)
     scenario = checked_scenario(request, markets)
     measured = run(scenario)
     load = Load.of_scenario(scenario)

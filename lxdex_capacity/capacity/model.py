@@ -27,7 +27,6 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
 from pathlib import Path
 from statistics import NormalDist
 from typing import Annotated, Any, Literal
@@ -59,7 +58,6 @@ MAX_ORDERS_PER_S = 1e12  # one core
 # engine.partitioned.MAX_THREADS, not imported: plan reads a model without loading the engine's kernels
 # (a test holds them equal).
 MAX_SCALING_THREADS = 256
-BEST_TABLE_CORES = 4096  # the most cores a hardware profile has: Scaling.speedup's table of the best over 1..n
 MAX_EFFICIENCY = 4.0  # superlinear speedups happen (caches), by more than 4x the threads never
 MAX_SPEEDUP = MAX_EFFICIENCY * MAX_SCALING_THREADS
 # Gunther's coefficients: sigma is the share of the work that serialises, kappa the cost of keeping threads
@@ -239,7 +237,7 @@ class ScalingFile(_JSONObject):
 
     markets: Annotated[int, Field(ge=1, le=MAX_MARKETS)]
     same_trades: Literal[True]  # every thread count gave each seed's trades (the checksums agreed); else nothing was written
-    measured: Annotated[list[ScalingEntry], Field(min_length=1, max_length=MAX_SCALING_THREADS)]
+    measured: Annotated[list[ScalingEntry], Field(min_length=2, max_length=MAX_SCALING_THREADS)]  # 1 thread and more
     fit: USLFile
 
     @field_validator("measured")
@@ -509,8 +507,8 @@ class Scaling:
     @classmethod
     def from_rates(cls, markets: int, rates: Mapping[int, Sequence[float]]) -> Scaling:
         """From every run's orders/s by thread count (1 among them): medians, spreads, speedups and the fit."""
-        if 1 not in rates or any(not r for r in rates.values()):
-            raise InputError(f"thread counts {sorted(rates)}: a scaling curve needs runs with 1 thread, and runs at every count")
+        if 1 not in rates or len(rates) < 2 or any(not r for r in rates.values()):
+            raise InputError(f"thread counts {sorted(rates)}: a scaling curve needs runs with 1 thread and with more, at every count")
         one = float(np.median(rates[1]))
         points = []
         for threads in sorted(rates):
@@ -533,20 +531,10 @@ class Scaling:
         along = last.speedup * (n / (1.0 + self.sigma * (n - 1.0) + self.kappa * n * (n - 1.0))) / usl_speedup(last.threads, self.sigma, self.kappa)
         return np.where(n <= last.threads, inside, along)
 
-    @cached_property
-    def _best(self) -> np.ndarray:
-        """The best of the curve over 1..n cores, for every whole n up to :data:`BEST_TABLE_CORES` (index n - 1)."""
-        return np.maximum.accumulate(self._curve(np.arange(1.0, BEST_TABLE_CORES + 1.0)))
-
     def speedup(self, cores: float) -> float:
-        """How many one-thread rates ``cores`` cores sustain: the best of the curve (:meth:`_curve`) over 1 to
-        ``cores`` cores, since a machine can leave cores idle (so never below 1, and never falling as cores grow)."""
-        n = max(float(cores), 1.0)
-        whole = math.floor(n)
-        if whole > BEST_TABLE_CORES:
-            return float(np.maximum(self._best[-1], self._curve(np.arange(BEST_TABLE_CORES + 1.0, whole + 1.0)).max(initial=0.0)))
-        best = float(self._best[whole - 1])
-        return best if n == whole else max(best, float(self._curve(np.array([n]))[0]))
+        """How many one-thread rates exactly ``cores`` cores sustain (:meth:`_curve`): it may fall below fewer cores'
+        (contention), which is why ``plan`` chooses how many engines to run by the capacity they give."""
+        return float(self._curve(np.array([max(float(cores), 1.0)]))[0])
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -617,7 +605,7 @@ class CapacityModel:
         measured = f"measured with 1–{s.most_threads} threads on {processor} at {s.markets:,} markets"
         if cores > s.most_threads:
             measured = (f"extrapolated beyond {s.most_threads} threads along the USL fit (sigma={s.sigma:.3g}, kappa={s.kappa:.3g}) "
-                        f"of the speedups {measured}, the best of 1 to {cores} cores")
+                        f"of the speedups {measured}")
         return measured + speedup_suffix(self.speedup(cores), cores)
 
     def as_dict(self) -> dict[str, Any]:

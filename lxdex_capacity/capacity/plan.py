@@ -221,8 +221,9 @@ class _Sizing:
         if self.request.engines is None and rate.per_core != 0:  # at no rate per core (an SLO unmet), more engines add nothing
             # The fewest engines that sustain the rate; if none does, the count with the most capacity (more engines
             # hold fewer markets each, and one core's rate by markets held need not rise as they fall).
+            most = max(min(profile.p_cores, math.floor(load.markets)), engines)  # an engine holds at least one market
             best, best_capacity = engines, self.capacity(rate, load, engines, min(engines, profile.p_cores))
-            while engines < profile.p_cores and self.capacity(rate, load, engines, engines) < load.order_rate:
+            while engines < most and self.capacity(rate, load, engines, engines) < load.order_rate:
                 engines += 1
                 if (capacity := self.capacity(rate, load, engines, engines)) > best_capacity:
                     best, best_capacity = engines, capacity

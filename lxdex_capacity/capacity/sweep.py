@@ -302,8 +302,9 @@ def run_sweep(
     sizes = sorted(set(sizes))
     if fit_up_to is None:
         fit_up_to = sizes[-2] if len(sizes) > 1 else sizes[-1]
-    threads_up_to = usable_cores() if threads_up_to is None else threads_up_to
     scaling_markets = fit_up_to if scaling_markets is None else scaling_markets
+    # By default every usable core, but no more threads than markets to partition (a thread holds at least one).
+    threads_up_to = min(usable_cores(), scaling_markets) if threads_up_to is None else threads_up_to
     runs = plan_points(sizes, repeat, base, fit_up_to)
     check_design(runs)
     scaled = scaling_runs(base, scaling_markets, threads_up_to, repeat) if threads_up_to > 1 else []

@@ -35,7 +35,7 @@ def bench(
     given = {"markets": markets, "trades": trades, "repeat": repeat, "seed": seed, "threads": threads}
     config = replace(config, **{key: value for key, value in given.items() if value is not None})
     # The seeded-flow workload holds the largest engine: refuse before building it, as simulate does.
-    check_memory(Scenario(markets=config.markets, seed=config.seed), force)
+    check_memory(Scenario(markets=config.markets, seed=config.seed), force, threads=config.threads)
     compile_step("bench")  # before pinning: a fresh install compiles on two cores
     if config.threads > config.markets:
         raise InputError(f"--threads={config.threads}: more threads than markets ({config.markets:,})")

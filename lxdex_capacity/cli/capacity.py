@@ -109,8 +109,8 @@ def sweep(
                          "or one usable core)")
     measured_at = scaling_markets or fit_up_to or (sizes[-2] if len(sizes) > 1 else sizes[-1])  # run_sweep's default
     if threads_up_to is not None and threads_up_to > measured_at:
-        raise InputError(f"--threads-up-to={threads_up_to}: more threads than the {measured_at:,} markets the scaling is measured "
-                         "at (--scaling-markets): at most one thread per market")
+        raise InputError(f"--threads-up-to={threads_up_to}: more threads than the {measured_at:,} market(s) the scaling is measured "
+                         "at (--scaling-markets, by default --fit-up-to): at most one thread per market")
     if fit_up_to is not None and fit_up_to < sizes[0]:
         raise InputError(f"fit_up_to={fit_up_to} must be at least the smallest size ({sizes[0]:,})")
     base = Scenario(trades=trades, seed=seed, trades_retained=trades_retained)

@@ -210,7 +210,7 @@ def _latency_near_capacity(lat: dict[str, Any]) -> dict[str, Any] | None:
 def _matching_cores(sim: dict[str, Any]) -> str:
     """What one engine's matching ran on: one core, or its partitions' threads (``simulate --threads``)."""
     threads = int((sim.get("execution") or {}).get("threads") or 1)
-    return "one core" if threads == 1 else f"{threads} threads, a core each"
+    return "one core" if threads == 1 else f"{threads} threads"
 
 
 def _threads_scaling(scaling: dict[str, Any] | None) -> list[str]:

@@ -53,13 +53,13 @@ def print_simulation(result: SimulationResult) -> None:
         out.print(shards)
     t = r.throughput
     threads = r.execution.threads
-    engine = "one core" if threads == 1 else f"{threads} threads, a core each"  # what one engine's matching ran on
+    engine = "one core" if threads == 1 else f"{threads} threads"  # what one engine's matching ran on (threads are not pinned)
     perf = Table(title=f"performance ({engine})" if not r.shards else f"performance (per engine: {engine}; and every shard at once)")
     perf.add_column("figure")
     perf.add_column("value", justify="right")
     perf.add_row(f"orders through matching (traded phase), {engine}", si(t.orders_per_s, "orders/s"))
     if r.shards:
-        perf.add_row(f"every shard matching at once, {'a core' if threads == 1 else f'{threads} cores'} each",
+        perf.add_row(f"every shard matching at once, {'a core' if threads == 1 else f'{threads} threads'} each",
                      si(t.parallel_orders_per_s, "orders/s"))
     perf.add_row("cancels (random and keeping books at their seeded depth)", f"{t.cancels:,} in {t.cancel_seconds:.2f} s (with bookkeeping)")
     perf.add_row("best bid/ask lookups, random markets", si(t.lookups_per_s, "lookups/s"))
