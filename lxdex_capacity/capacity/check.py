@@ -136,7 +136,7 @@ def check_plan(request: PlanRequest, estimator: Estimator, run: Callable[[Scenar
         run, run_threads = run_in_fresh_process, run_threads or run_in_fresh_process
     threads = usable_cores() if threads is None else threads
     room = FIT_MARGIN * available_bytes() if room is None else room
-    markets = largest_that_fits(estimator, request, room, threads)
+    markets = largest_that_fits(estimator, request, room, threads if run_threads is not None else 1)  # a tape per partition
     scenario = checked_scenario(request, markets)
     measured = run(scenario)
     load = Load.of_scenario(scenario)
