@@ -69,6 +69,7 @@ def test_plan_json_has_profiles_cheapest_fit_and_scaling():
     assert "recommendation:" in table.stdout.splitlines()[-2] + table.stdout.splitlines()[-1]
 
 
+@pytest.mark.slow  # a real sweep with its scaling runs, ~40 s: the pieces have fast tests of their own (test_scaling)
 def test_sweep_fits_validates_and_writes_a_model_plan_reads(tmp_path):
     model = tmp_path / "model.json"
     # Tape of 1,024 trades (long-tape variant: 4,096) and 3,000 trades: the variants retain different counts.

@@ -88,14 +88,24 @@ def test_simulate_and_bench_with_threads_give_the_same_run(tmp_path):
     a, b = json.loads(one.stdout), json.loads(two.stdout)
     assert a["tape_checksum"] == b["tape_checksum"] and a["market_checksum"] == b["market_checksum"]
     assert b["execution"]["threads"] == 3 and a["execution"]["threads"] == 1
-    table = run_cli("simulate", "--markets", "300", "--trades", "20000", "--threads", "3")
-    assert "orders through matching (traded phase), 3 threads" in " ".join(table.stdout.split())
-    saved = tmp_path / "run.json"
-    saved.write_text(two.stdout)
-    report = run_cli("report", "--simulate", str(saved), "--out", str(tmp_path / "r"), "--no-latency")
-    assert report.exit_code == 0, report.stderr
-    assert "orders through matching (traded phase, 3 threads)" in (tmp_path / "r" / "report.md").read_text()
     bench = run_cli("bench", "--quick", "--markets", "300", "--trades", "2000", "--threads", "2", "--json")
     assert bench.exit_code == 0, bench.stderr
     assert json.loads(bench.stdout)["config"]["threads"] == 2
     assert "--threads=200: more threads than markets" in run_cli("simulate", "--markets", "100", "--threads", "200").stderr
+
+
+@pytest.mark.slow  # a simulation and a report, ~10 s
+def test_simulate_and_report_say_what_a_threaded_run_matched_on(tmp_path):
+    import json
+
+    from helpers import run_cli
+
+    table = run_cli("simulate", "--markets", "300", "--trades", "20000", "--threads", "3")
+    assert "orders through matching (traded phase), 3 threads" in " ".join(table.stdout.split())
+    run = run_cli("simulate", "--markets", "300", "--trades", "20000", "--threads", "3", "--json")
+    assert json.loads(run.stdout)["execution"]["threads"] == 3
+    saved = tmp_path / "run.json"
+    saved.write_text(run.stdout)
+    report = run_cli("report", "--simulate", str(saved), "--out", str(tmp_path / "r"), "--no-latency")
+    assert report.exit_code == 0, report.stderr
+    assert "orders through matching (traded phase, 3 threads)" in (tmp_path / "r" / "report.md").read_text()
