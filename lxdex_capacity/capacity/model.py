@@ -523,18 +523,16 @@ class Scaling:
     def most_threads(self) -> int:
         return self.measured[-1].threads
 
-    def _curve(self, n: np.ndarray) -> np.ndarray:
-        """Measured (linear between the measured thread counts) up to the most threads measured; beyond, the
-        last measured speedup carried along the USL fit (so the curve does not jump where the fit takes over)."""
-        last = self.measured[-1]
-        inside = np.interp(n, [p.threads for p in self.measured], [p.speedup for p in self.measured])
-        along = last.speedup * (n / (1.0 + self.sigma * (n - 1.0) + self.kappa * n * (n - 1.0))) / usl_speedup(last.threads, self.sigma, self.kappa)
-        return np.where(n <= last.threads, inside, along)
-
     def speedup(self, cores: float) -> float:
-        """How many one-thread rates exactly ``cores`` cores sustain (:meth:`_curve`): it may fall below fewer cores'
-        (contention), which is why ``plan`` chooses how many engines to run by the capacity they give."""
-        return float(self._curve(np.array([max(float(cores), 1.0)]))[0])
+        """How many one-thread rates exactly ``cores`` cores sustain: measured (linear between the measured thread
+        counts) up to the most threads measured; beyond, the last measured speedup carried along the USL fit (so
+        the curve does not jump where the fit takes over).  It may fall below fewer cores' (contention), which is
+        why ``plan`` chooses how many engines to run by the capacity they give."""
+        n = max(float(cores), 1.0)
+        last = self.measured[-1]
+        if n <= last.threads:
+            return float(np.interp(n, [p.threads for p in self.measured], [p.speedup for p in self.measured]))
+        return last.speedup * usl_speedup(n, self.sigma, self.kappa) / usl_speedup(last.threads, self.sigma, self.kappa)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -127,7 +127,8 @@ class PartitionedEngine(Engine):
         k.group_by_partition(np.ascontiguousarray(which, dtype=np.int64), order, bounds)
         return [order[bounds[p]:bounds[p + 1]] if bounds[p + 1] > bounds[p] else None for p in range(self.threads)]
 
-    def _global_ids(self, local: np.ndarray, partition: int) -> np.ndarray:
+    def global_ids(self, local: np.ndarray, partition: int) -> np.ndarray:
+        """``partition``'s own order ids (``-1``: none) as this engine numbers them: ``local * threads + partition``."""
         return np.where(local >= 0, local * self.threads + partition, -1)
 
     def _route_ids(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -236,7 +237,7 @@ class PartitionedEngine(Engine):
         out = part.book_orders(local, side)
         result = np.empty(len(out), dtype=BOOK_ORDER_DTYPE)
         result["price"], result["qty"] = out["price"], out["qty"]
-        result["order_id"] = self._global_ids(out["order_id"], p)
+        result["order_id"] = self.global_ids(out["order_id"], p)
         return result
 
     def trades(self, last: int | None = None) -> np.ndarray:
@@ -250,8 +251,8 @@ class PartitionedEngine(Engine):
             ring = self._sequence[p]
             slots = np.arange(part.trade_count - len(tape), part.trade_count) % len(ring)
             tape["market"] = self._markets_of[p][tape["market"]]
-            tape["maker_id"] = self._global_ids(tape["maker_id"], p)
-            tape["taker_id"] = self._global_ids(tape["taker_id"], p)
+            tape["maker_id"] = self.global_ids(tape["maker_id"], p)
+            tape["taker_id"] = self.global_ids(tape["taker_id"], p)
             pieces.append(tape)
             sequence.append(ring[slots])
         if not pieces:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..engine.core import cycles_per_ns
+from ..engine.partitioned import MAX_THREADS, PartitionedEngine
 from ..errors import InputError
 from ..scenarios.config import Scenario
 from . import arrivals as arrival_processes
@@ -203,7 +204,6 @@ class LatencyRig:
     def __init__(self, scenario: Scenario, arrivals: str = "poisson", batch: int = 1, reserve: bool = False,
                  orders_per_rate: int = 200_000, day_times: np.ndarray | None = None, *, look_ahead: bool = True,
                  cancels_per_order: float | None = None, inject_delay_ns: float = 0.0, force: bool = False, threads: int = 1) -> None:
-        from ..engine.partitioned import MAX_THREADS, PartitionedEngine
         from ..memory_guard import refuse_unless_it_fits
         from ..scenarios.generator import Part
         from ..simulation.worker import ShardWorker
@@ -302,7 +302,8 @@ class LatencyRig:
 
     def _global_ids(self, ids: np.ndarray, p: int) -> np.ndarray:
         """A partition's order ids as the engine numbers them (:class:`~lxdex_capacity.engine.partitioned.PartitionedEngine`)."""
-        return ids if self.threads == 1 else np.where(ids >= 0, ids * self.threads + p, ids)
+        engine = self._shard.engine
+        return engine.global_ids(ids, p) if isinstance(engine, PartitionedEngine) else ids
 
     def _keep_depth(self) -> None:
         """Untimed, after each timed stretch: with a stationary scenario, cut every market back to its
