@@ -37,7 +37,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from .units import gib, mb, price, quantity, si
 
 __all__ = ["out", "err", "si", "mb", "gib", "quantity", "price", "step_progress", "phase_progress", "tick_progress",
-           "compile_step", "broken_pipes_raise"]
+           "compile_step", "broken_pipes_raise", "warn_unsteady"]
 
 out = Console()
 if not out.is_terminal:  # piped or redirected: no width to fit, so don't truncate tables to 80 columns
@@ -138,3 +138,16 @@ def compile_step(kernels: str = "simulation") -> bool:
         progress.add_task(COMPILE_STEP, total=None)
         kernel_cache.compile_kernels(which)
     return True
+
+
+def warn_unsteady(figures: Any) -> None:
+    """One line on stderr when any of ``figures`` (:class:`~lxdex_capacity.measure.Figure` objects or their
+    ``as_dict()``, a list or a mapping of them) was measured on a busy machine, or else is noisy: what and what to do
+    (:func:`lxdex_capacity.measure.unsteady_line`)."""
+    from .measure import unsteady_line
+    from .measure.figure import as_figures
+
+    line = unsteady_line(as_figures(figures))
+    if line:
+        with contextlib.suppress(OSError, ValueError):
+            err.print(f"lxdex: {line}", highlight=False, markup=False, soft_wrap=True)

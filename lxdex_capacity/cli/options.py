@@ -5,7 +5,9 @@
 * the plan options of ``plan`` and ``report`` (``--orders-per-market``, ``--trades-retained``,
   ``--order-rate``, ``--safety``, ``--os-reserve``, ``--model``, ``--hardware``), with
   :func:`plan_request`; ``--model`` is also ``audit``'s, ``--hardware`` also ``hardware``'s;
-* ``--json``, whose help says what it replaces (tables, a table, ...).
+* ``--json``, whose help says what it replaces (tables, a table, ...);
+* the measurement options of every command that times something (``--repeats``, ``--time-budget``),
+  with :func:`repeat_policy`.
 
 Options only one command has are defined with the command.
 """
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MARKETS_HELP", "MARKETS", "TRADES", "SEED", "SCENARIO", "FORCE", "json_option", "scenario_from_options",
     "ORDERS_PER_MARKET", "TRADES_RETAINED", "ORDER_RATE", "SAFETY", "OS_RESERVE", "MODEL_FILE", "HARDWARE_FILE", "plan_request",
-    "output_path", "output_file_path", "help_text",
+    "output_path", "output_file_path", "help_text", "repeats_option", "time_budget_option", "repeat_policy",
 ]
 
 
@@ -81,6 +83,29 @@ def scenario_from_options(scenario_file: Path | None, **overrides: Any) -> Scena
     scenario = load_scenario(scenario_file) if scenario_file else Scenario()
     changes = {k: v for k, v in overrides.items() if v is not None}
     return scenario.replace(**changes) if changes else scenario
+
+
+# --- repeated measurements: bench, latency, simulate, sweep, plan, audit, report ---------------------
+
+
+def repeats_option(what: str = "Runs of each timed measurement", default_text: str = "adaptive") -> Any:
+    """``--repeats N``: exactly N recorded runs; by default (``None``) repeat until the interval is tight or the time budget is spent."""
+    return typer.Option(None, "--repeats", min=1, max=1000,
+                        help=f"{what}; figures are medians with the interval of the median (default: {default_text}: at least 5 "
+                             "quiet runs, more until the interval is within ±5% or --time-budget is spent).")
+
+
+def time_budget_option(default: float, what: str = "each timed measurement") -> Any:
+    """``--time-budget SECONDS``: how long adaptive repeats of ``what`` may go on."""
+    return typer.Option(default, "--time-budget", min=0.001, max=86_400.0,
+                        help=f"Seconds that adaptive repeats of {what} may take (ignored with --repeats); three runs are always made.")
+
+
+def repeat_policy(repeats: int | None, time_budget: float, warmup: int = 1) -> Any:
+    """The :class:`~lxdex_capacity.measure.RepeatPolicy` of ``--repeats`` and ``--time-budget``."""
+    from ..measure import RepeatPolicy
+
+    return RepeatPolicy(repeats=repeats, warmup=warmup, budget_s=time_budget)
 
 
 # --- a capacity plan: plan, report ----------------------------------------------------------------
