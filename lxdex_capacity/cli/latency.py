@@ -6,16 +6,29 @@ from pathlib import Path
 
 import typer
 
-from ..console import compile_step, step_progress
+from ..console import compile_step, step_progress, warn_unsteady
 from ..engine.partitioned import MAX_THREADS
 from ..errors import InputError
+from ..latency.statistics import DEFAULT_BUDGET_S
 from ..machine import usable_cores
 from .app import app
-from .options import FORCE, MARKETS, SCENARIO, SEED, json_option, offered_rates, scenario_from_options
+from .options import (
+    FORCE,
+    MARKETS,
+    SCENARIO,
+    SEED,
+    json_option,
+    offered_rates,
+    repeat_policy,
+    repeats_option,
+    scenario_from_options,
+    time_budget_option,
+)
 from .render import print_json
 from .render.latency import print_latency
 
 DEFAULT_RATES = "200000,1000000,3000000"
+
 
 
 @app.command()
@@ -35,6 +48,8 @@ def latency(
     orders_per_rate: int = typer.Option(200_000, min=1_000, max=100_000_000, help="Orders offered at each rate."),
     threads: int = typer.Option(1, min=1, max=MAX_THREADS,
                                 help="Partition the markets across this many threads, each taking its own markets' messages on its own core."),
+    repeats: int | None = repeats_option("Offered runs at each rate (and service-time runs)"),
+    time_budget: float = time_budget_option(DEFAULT_BUDGET_S, "each offered rate"),
     out: Path | None = typer.Option(None, "--out", help="Write the chart (percentiles against offered rate, capacity marked) here: .png or .svg."),
     force: bool = FORCE,
     as_json: bool = json_option(),
@@ -91,11 +106,13 @@ def latency(
     compile_step("latency")
     with step_progress("latency") as advance:
         result = measure_latency(scenario, offered, arrivals, batch, reserve, orders_per_rate, day_times, advance,
-                                 look_ahead=look_ahead, cancels_per_order=cancels, force=force, threads=threads)
+                                 look_ahead=look_ahead, cancels_per_order=cancels, force=force, threads=threads,
+                                 policy=repeat_policy(repeats, time_budget))
     if out is not None:
         from ..reporting.latency_chart import write_latency_chart
 
         write_latency_chart(result.as_dict(), out)
+    warn_unsteady(result.figures)
     if as_json:
         print_json(result.as_dict())
     else:

@@ -49,20 +49,34 @@ def _cancel_message(book, cancel_of, i, out_ids, out_filled, out_status):
 
 
 @helper
-def _wait(due, entered, yield_ticks, halt):
+def _wait(due, entered, yield_ticks, halt, gap_ticks, gap_start, gap_end, spun):
     """Spin until ``due``; False (without waiting) once ``yield_ticks`` have passed since ``entered`` and
-    ``due`` is still ``yield_ticks`` away, or once ``halt[0]`` is set: the caller returns to Python."""
+    ``due`` is still ``yield_ticks`` away, or once ``halt[0]`` is set: the caller returns to Python.
+
+    While it spins, every step between two reads longer than ``gap_ticks`` (the core was taken away: an
+    interrupt, the hypervisor, another task) is recorded as ``gap_start[g]``..``gap_end[g]`` (counter
+    ticks), ``g = spun[0]`` counting them (none past the arrays' end); ``spun[1]`` adds up the ticks spun."""
     now = cycle_counter()
+    last = now
     while now < due:
         if (now - entered > yield_ticks and due - now > yield_ticks) or halt[0] != 0:
+            spun[1] += now - last
             return False
         now = cycle_counter()
+        if now - last > gap_ticks:
+            g = spun[0]
+            if g < len(gap_start):
+                gap_start[g] = last
+                gap_end[g] = now
+                spun[0] = g + 1
+        spun[1] += now - last
+        last = now
     return halt[0] == 0
 
 
 @kernel
 def open_loop(book, markets, sides, prices, qtys, types, cancel_of, arrivals, batch, look_ahead, delay_ticks, yield_ticks, halt, start,
-              origin, out_ids, out_filled, out_status, out_done):
+              origin, out_ids, out_filled, out_status, out_done, gap_ticks, gap_start, gap_end, spun):
     """Messages arrive at ``origin + arrivals[i]`` counter ticks and are taken in arrival order.
 
     ``batch == 1``: each message as soon as it has arrived, stamped when it completes; with
@@ -71,14 +85,15 @@ def open_loop(book, markets, sides, prices, qtys, types, cancel_of, arrivals, ba
     messages at a time, when the batch's last one has arrived, all stamped when the batch completes
     (a batch's orders wait for the batch).  Writes each message's completion tick to ``out_done``;
     returns ``len(markets)``, or the index of the first order that needs a pool to grow (the
-    messages before it are complete and stamped), or ``-(i + 1)`` to let Python see signals (see the module)."""
+    messages before it are complete and stamped), or ``-(i + 1)`` to let Python see signals (see the module).
+    While waiting for arrivals it records the core's interruptions (``gap_*``, ``spun``: see ``_wait``)."""
     n = len(markets)
     i = start
     visible = start
     entered = cycle_counter()
     while i < n:
         if batch == 1:
-            if not _wait(origin + arrivals[i], entered, yield_ticks, halt):
+            if not _wait(origin + arrivals[i], entered, yield_ticks, halt, gap_ticks, gap_start, gap_end, spun):
                 return -(i + 1)
             now = cycle_counter()
             horizon = i + 1
@@ -98,7 +113,7 @@ def open_loop(book, markets, sides, prices, qtys, types, cancel_of, arrivals, ba
             i += 1
             continue
         j = min(i + batch, n)
-        if not _wait(origin + arrivals[j - 1], entered, yield_ticks, halt):
+        if not _wait(origin + arrivals[j - 1], entered, yield_ticks, halt, gap_ticks, gap_start, gap_end, spun):
             return -(i + 1)
         k = i
         while k < j:

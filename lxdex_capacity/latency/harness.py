@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import statistics
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,14 +41,15 @@ import numpy as np
 from ..engine.core import cycles_per_ns
 from ..engine.partitioned import MAX_THREADS, PartitionedEngine
 from ..errors import InputError
+from ..measure import STATUSES, Figure, MachineState, RepeatPolicy, Sample, run_repeats, summarise
 from ..scenarios.config import Scenario
 from . import arrivals as arrival_processes
-from .statistics import PERCENTILES
+from .statistics import DEFAULT_BUDGET_S, PERCENTILES
 
 if TYPE_CHECKING:
     from .platform import Interruptions
 
-__all__ = ["Percentiles", "ServiceTimes", "RatePoint", "LatencyResult", "LatencyRig", "measure_latency", "percentiles", "PERCENTILES",
+__all__ = ["Percentiles", "ServiceTimes", "OfferedRun", "RatePoint", "median_percentiles", "LatencyResult", "LatencyRig", "measure_latency", "percentiles", "PERCENTILES",
            "warm_up", "check_offer", "latency_memory", "MAX_OFFER_SECONDS"]
 
 MIN_ORDERS = 1_000
@@ -60,6 +62,9 @@ RUN_BYTES_PER_MESSAGE = 32 * 8
 MAX_CANCELS_PER_ORDER = 10.0
 _LEAD_NS = 2_000_000  # the first arrival this long after the loop is entered, so entering it is not counted
 _CANCEL_SALT = 0xCA9CE1
+MAX_GAPS = 1 << 16  # interruptions a partition's run records while spinning (more are not recorded: the floor stays a lower bound)
+_MAX_KEPT_GAPS = 1 << 22  # interruptions a rig keeps for its platform summary
+MIN_SPIN_S = 0.01  # a run that spun less than this says nothing reliable of the share its spin lost
 
 
 @dataclass(frozen=True)
@@ -94,16 +99,76 @@ class ServiceTimes:
 
 
 @dataclass(frozen=True)
-class RatePoint:
+class OfferedRun:
+    """One offered run: its latency percentiles, and what the core's interruptions alone made it wait.
+
+    ``floor`` is the latency an arrival owes to the core being taken away while it waited for it: an
+    arrival that fell into an interruption the run's own spin saw (the loop spinning for its arrival,
+    or an earlier one's) completes no sooner than that interruption ends, so each message's floor is
+    at most its latency, and so is every percentile of the floor at most the same percentile of the
+    latency: the floor can never sit above the latency measured with it."""
+
     offered_per_s: float  # messages (orders and cancels) per second, on average
     achieved_per_s: float  # messages completed over the time from the first arrival to the last completion
     latency: Percentiles  # completion minus arrival, of every message
     stalls: int  # times a pool grew during the run
     cancels: int = 0  # cancel messages among the samples
+    floor: Percentiles | None = None  # each message's wait through an interruption of its core (0 for most)
+    spin_s: float = 0.0  # seconds the run spun waiting for arrivals (where interruptions are seen)
+    interruptions: int = 0  # steps between two counter reads longer than GAP_THRESHOLD_NS, while spinning
+    lost_share: float = 0.0  # of the spin, lost to them
 
     def as_dict(self) -> dict[str, Any]:
         return {"offered_per_s": self.offered_per_s, "achieved_per_s": self.achieved_per_s, **asdict(self.latency),
-                "stalls": self.stalls, "cancels": self.cancels}
+                "stalls": self.stalls, "cancels": self.cancels, "floor": asdict(self.floor) if self.floor is not None else None,
+                "spin_s": self.spin_s, "interruptions": self.interruptions, "lost_share": self.lost_share}
+
+
+def median_percentiles(runs: Sequence[Percentiles]) -> Percentiles:
+    """Each percentile the median of the runs' (so p50 <= p90 <= ... <= max still holds, and a floor below
+    a latency run by run stays below it); ``samples`` the fewest of a run."""
+    return Percentiles(**{key: float(statistics.median(getattr(r, key) for r in runs)) for key, _ in (*PERCENTILES, ("max_ns", 0))},
+                       samples=min(r.samples for r in runs))
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    """One offered rate over its repeated runs: each figure the median of the runs', with its interval (``figures``)."""
+
+    offered_per_s: float
+    achieved_per_s: float  # the median of the runs'
+    latency: Percentiles  # each percentile the median of the runs'; samples: messages per run
+    stalls: int  # over every run
+    cancels: int = 0  # cancel messages in a run (the median)
+    floor: Percentiles | None = None  # the median of the runs' floors (OfferedRun.floor): at most the latency, percentile by percentile
+    runs: tuple[OfferedRun, ...] = ()
+    figures: dict[str, Figure] = field(default_factory=dict)  # p50_ns .. max_ns, achieved_per_s
+    stop: str = ""  # why repeating stopped
+
+    @classmethod
+    def of(cls, runs: Sequence[OfferedRun], states: Sequence[MachineState | None] = (), stop: str = "", warmup: int = 0) -> RatePoint:
+        """The runs at one rate as one point, each figure summarised with its machine windows (:func:`~lxdex_capacity.measure.summarise`)."""
+        rate = runs[0].offered_per_s
+        at = f"at {rate:,.0f}/s"
+        figures = {key: summarise(f"{key} {at}", "ns", [getattr(r.latency, key) for r in runs], states, better="lower", stop=stop,
+                                  warmup=warmup) for key in (*(k for k, _ in PERCENTILES), "max_ns")}
+        figures["achieved_per_s"] = summarise(f"achieved_per_s {at}", "messages/s", [r.achieved_per_s for r in runs], states,
+                                              stop=stop, warmup=warmup)
+        floors = [r.floor for r in runs if r.floor is not None]
+        return cls(offered_per_s=rate, achieved_per_s=figures["achieved_per_s"].value, latency=median_percentiles([r.latency for r in runs]),
+                   stalls=sum(r.stalls for r in runs), cancels=int(statistics.median(r.cancels for r in runs)),
+                   floor=median_percentiles(floors) if len(floors) == len(runs) else None, runs=tuple(runs), figures=figures, stop=stop)
+
+    @property
+    def status(self) -> str:
+        """The worst of its timed figures' statuses (stable < noisy < disturbed)."""
+        return max((f.status for f in self.figures.values()), key=STATUSES.index, default="stable")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"offered_per_s": self.offered_per_s, "achieved_per_s": self.achieved_per_s, **asdict(self.latency),
+                "stalls": self.stalls, "cancels": self.cancels, "floor": asdict(self.floor) if self.floor is not None else None,
+                "repeats": len(self.runs), "status": self.status, "stop": self.stop, "runs": [r.as_dict() for r in self.runs],
+                "figures": {k: f.as_dict() for k, f in self.figures.items()}}
 
 
 @dataclass(frozen=True)
@@ -126,9 +191,22 @@ class LatencyResult:
     platform: Interruptions | None = None  # the core's own interruptions and the latency floor they set
     capacity_basis: str = "orders"  # what capacity_per_s is one over the mean service time of
     threads: int = 1  # partitions of the markets, each taking its own messages on its own core
+    capacity: Figure | None = None  # capacity_per_s over the service-time repeats (its value is capacity_per_s)
+    policy: str = ""  # how many repeats (RepeatPolicy.describe)
+
+    @property
+    def figures(self) -> dict[str, Figure]:
+        """Every timed figure by name: the capacity, and each rate's percentiles and achieved rate."""
+        named = {"capacity_per_s": self.capacity} if self.capacity is not None else {}
+        for point in self.rates:
+            named |= {f.name: f for f in point.figures.values()}
+        return named
 
     def as_dict(self) -> dict[str, Any]:
-        return {"markets": self.markets, "seed": self.seed, "arrivals": self.arrivals, "batch": self.batch, "reserve": self.reserve,
+        return {"kind": "latency", "policy": self.policy,
+                "capacity": self.capacity.as_dict() if self.capacity is not None else None,
+                "figures": {name: f.as_dict() for name, f in self.figures.items()},
+                "markets": self.markets, "seed": self.seed, "arrivals": self.arrivals, "batch": self.batch, "reserve": self.reserve,
                 "threads": self.threads,
                 "look_ahead": self.look_ahead, "cancels_per_order": self.cancels_per_order, "orders_per_rate": self.orders_per_rate,
                 "counter_ns": self.counter_ns, "ticks_per_ns": self.ticks_per_ns, "injected_delay_ns": self.injected_delay_ns,
@@ -177,7 +255,7 @@ def warm_up_timing() -> None:
     rig.service()
     rig.offer(1e9)
     batched = LatencyRig(Scenario(markets=2, trades=8, batch=8, trades_retained=1024), batch=4, orders_per_rate=MIN_ORDERS)
-    batched.result([batched.offer(1e9)])
+    batched.result([RatePoint.of([batched.offer(1e9)])])
     from .platform import measure_interruptions
 
     measure_interruptions(0.001)
@@ -249,6 +327,11 @@ class LatencyRig:
         self._flow_index = 0
         self._offers = 0
         self._service: ServiceTimes | None = None
+        from .platform import GAP_THRESHOLD_NS
+
+        self._gap_ticks = int(GAP_THRESHOLD_NS * self.ticks_per_ns)
+        self._gaps: list[float] = []  # every interruption the offered runs' spins saw, ns
+        self._spun_s = 0.0
 
     # ------------------------------------------------------------------ streams
     def _orders(self, count: int) -> tuple[np.ndarray, ...]:
@@ -374,8 +457,9 @@ class LatencyRig:
         self._keep_depth()
         return self._service
 
-    def offer(self, rate: float, record: list[np.ndarray] | None = None) -> RatePoint:
-        """Offer the next ``orders_per_rate`` messages at ``rate`` per second, open loop; their latency.
+    def offer(self, rate: float, record: list[np.ndarray] | None = None) -> OfferedRun:
+        """Offer the next ``orders_per_rate`` messages at ``rate`` per second, open loop; their latency, and the
+        floor the core's interruptions set under it (:class:`OfferedRun`).
 
         ``record``, if given, receives each message's outcome as one ``(n, 3)`` int64 array of
         (order id, quantity filled, status): what tests compare with the plain engine's."""
@@ -399,29 +483,81 @@ class LatencyRig:
                 self._room(p, len(share.at))
         runs = [_PartitionRun(self, p, share, arrive[share.at]) for p, share in enumerate(shares) if share is not None]
         origin = _run_at_once(runs, self._cpus, int(_LEAD_NS * ticks))
+        waits = np.zeros(n, dtype=np.int64)  # each message's wait through an interruption its core's spin saw
         for r in runs:
             at = r.share.at
             ids[at], filled[at], status[at], done[at] = self._global_ids(r.ids, r.p), r.filled, r.status, r.done
+            waits[at] = r.waits(origin)
         if record is not None:
             record.append(np.stack([ids, filled, status.astype(np.int64)], axis=1))
         self._keep_depth()
         latency_ns = (done - (origin + arrive)) / ticks
         span_ns = (int(done.max()) - (origin + int(arrive[0]))) / ticks
-        return RatePoint(float(rate), n / span_ns * 1e9 if span_ns > 0 else 0.0, percentiles(latency_ns), sum(r.stalls for r in runs),
-                         int((cancel_of >= 0).sum()))
+        spun = sum(int(r.spun[1]) for r in runs) / ticks
+        lost = sum(r.lost_ticks() for r in runs) / ticks
+        for r in runs:
+            if len(self._gaps) < _MAX_KEPT_GAPS:
+                g = int(r.spun[0])
+                self._gaps.extend(((r.gap_end[:g] - r.gap_start[:g]) / ticks).tolist())
+        self._spun_s += spun / 1e9
+        return OfferedRun(float(rate), n / span_ns * 1e9 if span_ns > 0 else 0.0, percentiles(latency_ns), sum(r.stalls for r in runs),
+                          int((cancel_of >= 0).sum()), floor=percentiles(waits / ticks), spin_s=spun / 1e9,
+                          interruptions=sum(int(r.spun[0]) for r in runs), lost_share=lost / spun if spun > 0 else 0.0)
 
-    def result(self, points: Sequence[RatePoint], platform: Interruptions | None = None) -> LatencyResult:
-        """The run's figures: the service times (measured first if they were not), ``points`` and ``platform``."""
+    def measure_rate(self, rate: float, policy: RepeatPolicy, progress: Callable[[int, int, str], None] | None = None) -> RatePoint:
+        """``rate`` offered as often as ``policy`` says (adaptive: until the p99's interval is tight), each run in
+        its own machine window, which also counts what the run's own spin lost to interruptions."""
+        runs: list[OfferedRun] = []
+
+        def measure(i: int) -> Sample:
+            run = self.offer(rate)
+            if i >= 0:
+                runs.append(run)
+            values = {key: getattr(run.latency, key) for key in (*(k for k, _ in PERCENTILES), "max_ns")}
+            return Sample(values | {"achieved_per_s": run.achieved_per_s},
+                          spin_lost_share=run.lost_share if run.spin_s >= MIN_SPIN_S else None)
+
+        repeated = run_repeats(measure, policy, primary=["p50_ns", "p99_ns"], progress=progress, what=f"{rate:,.0f}/s offered")
+        return RatePoint.of(runs, repeated.states, repeated.stop, policy.warmup)
+
+    def measure_service(self, policy: RepeatPolicy, progress: Callable[[int, int, str], None] | None = None) -> Figure:
+        """:meth:`service` as often as ``policy`` says: the capacity figure; the service times kept are the repeats' medians."""
+        services: list[ServiceTimes] = []
+
+        def measure(i: int) -> dict[str, float]:
+            times = self.service()
+            if i >= 0:
+                services.append(times)
+            return {"capacity_per_s": times.capacity_per_s}
+
+        repeated = run_repeats(measure, policy, primary=["capacity_per_s"], progress=progress, what="service time")
+        capacity = repeated.figure("capacity_per_s", "messages/s")
+        self._service = ServiceTimes(median_percentiles([t.orders for t in services]), median_percentiles([t.cancels for t in services]),
+                                     capacity.value, services[0].capacity_basis)
+        return capacity
+
+    def gaps_ns(self) -> tuple[np.ndarray, float]:
+        """Every interruption the rig's offered runs saw while spinning (lengths, ns), and the seconds they spun."""
+        return np.asarray(self._gaps, dtype=np.float64), self._spun_s
+
+    def result(self, points: Sequence[RatePoint], platform: Interruptions | None = None, capacity: Figure | None = None,
+               policy: str = "") -> LatencyResult:
+        """The run's figures: the service times (measured first if they were not), ``points`` and ``platform``
+        (default: the interruptions the offered runs' own spins saw)."""
         from . import _kernels as k
+        from .platform import Interruptions
 
         service = self._service or self.service()
+        if platform is None and self._spun_s > 0:
+            gaps, seconds = self.gaps_ns()
+            platform = Interruptions.of(gaps, seconds)
         return LatencyResult(markets=self.scenario.markets, seed=self.scenario.seed, arrivals=self.arrivals, batch=self.batch,
                              reserve=self.reserve, orders_per_rate=self.orders_per_rate,
                              counter_ns=k.counter_granularity(100_000) / self.ticks_per_ns, ticks_per_ns=self.ticks_per_ns,
-                             service=service.orders, capacity_per_s=service.capacity_per_s, rates=list(points),
-                             cancel_service=service.cancels, look_ahead=self.look_ahead, cancels_per_order=self.cancels_per_order,
-                             injected_delay_ns=self.inject_delay_ns, platform=platform, capacity_basis=service.capacity_basis,
-                             threads=self.threads)
+                             service=service.orders, capacity_per_s=capacity.value if capacity is not None else service.capacity_per_s,
+                             rates=list(points), cancel_service=service.cancels, look_ahead=self.look_ahead,
+                             cancels_per_order=self.cancels_per_order, injected_delay_ns=self.inject_delay_ns, platform=platform,
+                             capacity_basis=service.capacity_basis, threads=self.threads, capacity=capacity, policy=policy)
 
 
 class _PartitionRun:
@@ -432,6 +568,24 @@ class _PartitionRun:
         self.origin = 0  # the counter tick the arrivals count from: set once every thread is ready
         self.ids, self.filled, self.status, self.done = _outputs(len(share.at))
         self.stalls = 0
+        self.gap_start, self.gap_end = np.zeros(MAX_GAPS, np.int64), np.zeros(MAX_GAPS, np.int64)
+        self.spun = np.zeros(2, np.int64)  # interruptions recorded, ticks spun
+
+    def lost_ticks(self) -> int:
+        g = int(self.spun[0])
+        return int((self.gap_end[:g] - self.gap_start[:g]).sum())
+
+    def waits(self, origin: int) -> np.ndarray:
+        """Each of this partition's messages' wait through an interruption it arrived in (ticks; 0 for most):
+        from its arrival to the end of the interruption its core's spin saw then (see :class:`OfferedRun`)."""
+        g = int(self.spun[0])
+        arrive = origin + self.arrive
+        if g == 0:
+            return np.zeros(len(arrive), dtype=np.int64)
+        starts, ends = self.gap_start[:g], self.gap_end[:g]
+        k = np.searchsorted(starts, arrive, side="right") - 1
+        end = ends[np.maximum(k, 0)]
+        return np.where((k >= 0) & (arrive < end), end - arrive, 0)
 
     def run(self, stop: np.ndarray) -> None:
         """Take every message as it arrives; ``stop[0]`` set (by the thread that saw a Ctrl-C) ends the loop within a message."""
@@ -441,7 +595,8 @@ class _PartitionRun:
         start, yield_ticks = 0, int(YIELD_SECONDS * 1e9 * rig.ticks_per_ns)
         while start < m:
             start = k.open_loop(engine.book, *self.share.columns, self.share.cancel_of, self.arrive, rig.batch, rig.look_ahead,
-                                rig._delay_ticks, yield_ticks, stop, start, self.origin, self.ids, self.filled, self.status, self.done)
+                                rig._delay_ticks, yield_ticks, stop, start, self.origin, self.ids, self.filled, self.status, self.done,
+                                rig._gap_ticks, self.gap_start, self.gap_end, self.spun)
             if start < 0:  # back in Python: waiting for a far arrival, or told to stop
                 start = -start - 1
                 if stop[0]:
@@ -530,32 +685,33 @@ def measure_latency(
     look_ahead: bool = True,
     cancels_per_order: float | None = None,
     inject_delay_ns: float = 0.0,
-    platform_seconds: float = 0.5,
     force: bool = False,
     threads: int = 1,
+    policy: RepeatPolicy | None = None,
+    platform_seconds: float | None = None,  # no longer used: the floor comes from the runs' own spins  TODO remove
 ) -> LatencyResult:
     """Seed ``scenario``'s books, time ``orders_per_rate`` orders (and cancels) alone, then offer as many
-    messages at each rate (see :class:`LatencyRig` for the options); first, spin the core for
-    ``platform_seconds`` to measure its own interruptions (:mod:`.platform`; 0 skips it)."""
-    from .platform import measure_interruptions
-
+    messages at each rate (see :class:`LatencyRig` for the options), each as often as ``policy`` says
+    (default: adaptive, :data:`DEFAULT_BUDGET_S` seconds a rate), every run in its own machine window
+    (:mod:`lxdex_capacity.measure`).  The core's interruptions and the floor they set come from the
+    runs' own spins (:class:`OfferedRun`)."""
     for rate in rates:  # before seeding: a run that would take hours is refused, not started
         check_offer(rate, orders_per_rate)
+    policy = policy or RepeatPolicy(budget_s=DEFAULT_BUDGET_S)
     progress = progress or (lambda done, total, what: None)
     total = len(rates) + 2
     progress(0, total, "seeding the books")
     warm_up()
     rig = LatencyRig(scenario, arrivals, batch, reserve, orders_per_rate, day_times, look_ahead=look_ahead,
                      cancels_per_order=cancels_per_order, inject_delay_ns=inject_delay_ns, force=force, threads=threads)
-    progress(1, total, "service time")
-    platform = measure_interruptions(platform_seconds) if platform_seconds > 0 else None
-    rig.service()
-    points = []
-    for r, rate in enumerate(rates):
-        progress(r + 2, total, f"{rate:,.0f} orders/s offered")
-        points.append(rig.offer(rate))
+
+    def step(done: int) -> Callable[[int, int, str], None]:
+        return lambda _d, _t, what: progress(done, total, what)
+
+    capacity = rig.measure_service(policy, step(1))
+    points = [rig.measure_rate(rate, policy, step(r + 2)) for r, rate in enumerate(rates)]
     progress(total, total, "done")
-    return rig.result(points, platform)
+    return rig.result(points, capacity=capacity, policy=policy.describe())
 
 
 def _outputs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -39,10 +39,20 @@ class Interruptions:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def of(cls, gaps_ns: np.ndarray, seconds: float) -> Interruptions:
+        """The interruptions ``gaps_ns`` (lengths, ns) seen while spinning for ``seconds``."""
+        duration = seconds * 1e9
+        floor = {name: _floor_at(gaps_ns, duration, 1.0 - q / 100.0) if len(gaps_ns) else 0.0 for name, q in PERCENTILES}
+        floor["max_ns"] = float(gaps_ns.max()) if len(gaps_ns) else 0.0
+        return cls(seconds=seconds, per_s=len(gaps_ns) / seconds if seconds > 0 else 0.0,
+                   lost_share=min(float(gaps_ns.sum()) / duration, 1.0) if duration > 0 else 0.0,
+                   median_ns=float(np.median(gaps_ns)) if len(gaps_ns) else 0.0, max_ns=floor["max_ns"], floor=floor)
+
 
 def _floor_at(gaps: np.ndarray, duration: float, tail: float) -> float:
     """The wait ``x`` with ``P(wait > x) = tail`` (bisection on the decreasing piecewise-linear tail)."""
-    if gaps.sum() / duration <= tail:
+    if duration <= 0 or gaps.sum() / duration <= tail:
         return 0.0
     lo, hi = 0.0, float(gaps.max())
     for _ in range(60):
@@ -62,9 +72,4 @@ def measure_interruptions(seconds: float = 0.5) -> Interruptions:
     at, gap = np.zeros(_MAX_GAPS, np.int64), np.zeros(_MAX_GAPS, np.int64)
     k.interruptions(1_000, 1 << 62, at[:1], gap[:1])  # compiled (or loaded) before the timed spin
     found = k.interruptions(int(seconds * 1e9 * ticks), int(GAP_THRESHOLD_NS * ticks), at, gap)
-    gaps = gap[:found] / ticks
-    duration = seconds * 1e9
-    floor = {name: _floor_at(gaps, duration, 1.0 - q / 100.0) for name, q in PERCENTILES}
-    floor["max_ns"] = float(gaps.max()) if found else 0.0
-    return Interruptions(seconds=seconds, per_s=found / seconds, lost_share=float(gaps.sum()) / duration,
-                         median_ns=float(np.median(gaps)) if found else 0.0, max_ns=floor["max_ns"], floor=floor)
+    return Interruptions.of(gap[:found] / ticks, seconds)

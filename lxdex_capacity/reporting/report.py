@@ -21,6 +21,7 @@ from typing import Any
 from ..atomic import check_output_folder, make_folder, replaced_folder, strict_json, write_bytes_atomic
 from ..capacity.plan import highest_use_text, memory_verdict, recommendation_text
 from ..errors import InputError, LxdexError
+from ..measure import RepeatPolicy
 from ..simulation.results import SimulationResult
 from ..units import gib, mb, price, si
 from .results_schema import RESULTS_FORMAT
@@ -70,35 +71,37 @@ def latency_ladder(capacity_per_s: float, shares: Sequence[float] = LOAD_SHARES)
     return [rate for rate in rates if rate > 0]
 
 
-PLATFORM_SECONDS = 0.5  # the spin that measures the core's own interruptions (lxdex_capacity.latency.platform)
+REPORT_LATENCY_BUDGET_S = 5.0  # seconds of adaptive repeats per offered rate in a report
 
 
 def measure_report_latency(scenario: Any, rates: Sequence[float] | None = None, orders_per_rate: int = REPORT_LATENCY_ORDERS,
-                           progress: Callable[[int, int, str], None] | None = None, force: bool = False) -> dict[str, Any]:
+                           progress: Callable[[int, int, str], None] | None = None, force: bool = False,
+                           policy: RepeatPolicy | None = None) -> dict[str, Any]:
     """Per-order latency under load on ``scenario`` (its markets, seed and flow), pools reserved, Poisson
     arrivals, one order at a time: the service times first, then ``orders_per_rate`` orders at each of
-    ``rates`` (default: :func:`latency_ladder` of the capacity just measured).  The books are seeded once.
+    ``rates`` (default: :func:`latency_ladder` of the capacity just measured), each as often as ``policy`` says
+    (default: adaptive within :data:`REPORT_LATENCY_BUDGET_S` a rate).  The books are seeded once.
     Returns :meth:`~lxdex_capacity.latency.harness.LatencyResult.as_dict`; ``progress(done, total, what)``.
     A run that would not fit in memory is refused before seeding, unless ``force``."""
     from ..latency.harness import LatencyRig, warm_up
-    from ..latency.platform import measure_interruptions
 
     advance = progress or (lambda done, total, what: None)
+    policy = policy or RepeatPolicy(budget_s=REPORT_LATENCY_BUDGET_S)
     steps = 2 + (len(rates) if rates is not None else len(LOAD_SHARES))
     advance(0, steps, "seeding the books")
     warm_up()
     rig = LatencyRig(scenario, reserve=True, orders_per_rate=orders_per_rate, force=force)
-    advance(1, steps, "service time")
-    platform = measure_interruptions(PLATFORM_SECONDS)
-    service = rig.service()  # before the offered rates, on books as seeded
-    offered = list(rates) if rates is not None else latency_ladder(service.capacity_per_s)
+    capacity = rig.measure_service(policy, lambda _d, _t, what: advance(1, steps, what))  # before the offered rates, on books as seeded
+    offered = list(rates) if rates is not None else latency_ladder(capacity.value)
     steps = 2 + len(offered)
     points = []
     for i, rate in enumerate(offered):
-        advance(2 + i, steps, f"{si(rate)} orders/s offered")
-        points.append(rig.offer(rate))
+        def step(_done: int, _total: int, what: str, i: int = i) -> None:
+            advance(2 + i, steps, what)
+
+        points.append(rig.measure_rate(rate, policy, step))
     advance(steps, steps, "done")
-    return rig.result(points, platform).as_dict()
+    return rig.result(points, capacity=capacity, policy=policy.describe()).as_dict()
 
 
 def load_results(path: str | Path) -> dict[str, Any]:
