@@ -283,6 +283,8 @@ class _Sizing:
 
 def _slo_basis(search: SLOSearch) -> str:
     where = f"one core of this machine at {search.markets:,} markets, measured by plan --latency-slo"
+    if search.outcome == "too noisy to call":
+        return f"{search.slo} is too noisy to call on {where}: order capacity unknown"
     if not search.met:
         return f"no rate meets {search.slo} on {where}: order capacity unmet"
     return f"the highest rate meeting {search.slo} on {where}"
@@ -298,6 +300,9 @@ def slo_section(search: SLOSearch, request: PlanRequest) -> dict[str, Any]:
 def slo_verdict(section: dict[str, Any], order_rate: float) -> str:
     """One sentence: the SLO's rate per core, which the plan's order capacity uses, or that no rate meets
     the SLO here, so that the order rate cannot be planned within it."""
+    if section.get("outcome") == "too noisy to call":
+        return (f"the latency SLO {section['slo']} is too noisy to call on this machine ({section.get('reason') or 'the machine was busy'}): "
+                "no profile's order capacity within it is known; run the search again on a quiet machine")
     if not section["met"]:
         unmet = (f"the {order_rate:,.0f} orders/s to sustain cannot be planned within it: order capacity unmet" if order_rate > 0
                  else "no order rate is to be sustained, so the plan stands")

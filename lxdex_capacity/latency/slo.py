@@ -9,14 +9,17 @@ has a sample beyond it: ``p99.99`` needs at least 10,000 messages per offered ru
 
 :func:`highest_rate` searches a seeded :class:`~lxdex_capacity.latency.harness.LatencyRig` for the
 highest offered rate whose latency meets the SLO and which the engine keeps up with (achieved at least
-:data:`KEPT_UP_SHARE` of offered): from the rig's measured capacity (one over the mean service time of
-an order alone), a geometric ladder (up by 2 while the SLO holds, down by 4 while it does not), then
-bisection on the log scale until the bracket [holds, fails] is within ``tolerance``.  Each rate is
-judged by a majority of ``repeats`` offers (it stops offering once a majority has decided); its median
-is the higher middle one (:func:`statistics.median_high`: a measured run, the conservative one for
-latency, even when the search stopped after two runs), and the whole search makes at most
-``max_offers`` offers.  When even the lowest rate fails,
-the answer is 0: no rate meets the SLO here.  This module imports nothing heavy: the rig is passed in.
+:data:`KEPT_UP_SHARE` of offered).  It first measures, in the same run, the engine's capacity: every message
+of a run offered at once, the median of what the runs achieved; no rate above it is searched or reported.
+From half the service-time capacity, a geometric ladder (up by 2 while the SLO holds, down by 4 while it
+does not), then bisection on the log scale until the bracket [holds, does not] is within ``tolerance``.
+Each rate is judged from the interval of the median of its runs (:func:`rate_verdict`; at least
+``repeats`` runs, more until decided), each run in its own machine window (:mod:`lxdex_capacity.measure`):
+a rate holds when the whole interval is within the bound, fails when it is wholly beyond it or no run kept
+up.  A rate measured while the machine was busy decides nothing: the search stops and its verdict is
+"too noisy to call"; a rate whose interval straddles the bound does not count as holding, so the rate
+reported is one that clearly holds, and two runs on a quiet machine agree.  When even the lowest rate
+fails, the answer is 0: no rate meets the SLO here.  This module imports nothing heavy: the rig is passed in.
 """
 
 from __future__ import annotations
@@ -30,13 +33,15 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
+from ..measure import Figure, Sample, judge, summarise
 from .statistics import samples_needed
 
 if TYPE_CHECKING:
     from .harness import LatencyRig, Percentiles
 
 __all__ = ["LatencySLO", "SLOPoint", "SLOSearch", "parse_slo", "highest_rate", "STATISTICS", "MAX_BOUND_NS", "MIN_BOUND_NS", "MAX_OFFER_SECONDS", "HIGH_OVER_CAPACITY", "KEPT_UP_SHARE", "run_holds", "point_holds",
-           "DEFAULT_MAX_OFFERS", "LOW_OVER_CAPACITY", "run_median"]
+           "DEFAULT_MAX_OFFERS", "LOW_OVER_CAPACITY", "run_median", "rate_verdict", "DEFAULT_MIN_RUNS", "MAX_RUNS_PER_RATE",
+           "RATE_BUDGET_S", "SATURATED_PER_S"]
 
 # Canonical statistic -> (the Percentiles field, the percentile; None for the max).
 STATISTICS: dict[str, tuple[str, float | None]] = {
@@ -187,13 +192,19 @@ def parse_slo(text: str, option: str = "--latency-slo") -> LatencySLO:
 
 @dataclass(frozen=True)
 class SLOPoint:
-    """One offered rate of a search: the statistic of each offer, their median, and whether it meets the SLO."""
+    """One offered rate of a search: the statistic of each run, their median with its interval, and the verdict."""
 
     rate_per_s: float  # messages offered per second
-    values_ns: tuple[float, ...]  # the SLO's statistic of each offer at this rate, in order
-    median_ns: float  # run_median(values_ns): the higher middle value, a measured run
-    holds: bool  # most of its runs met the SLO and kept up (run_holds)
-    achieved_per_s: tuple[float, ...] = ()  # each offer's achieved rate, in order (none: not recorded)
+    values_ns: tuple[float, ...]  # the SLO's statistic of each run, in order
+    median_ns: float  # their median (the figure's value; the quiet runs' when some ran on a busy machine)
+    holds: bool  # verdict == "holds"
+    achieved_per_s: tuple[float, ...] = ()  # each run's achieved rate, in order (none: not recorded)
+    verdict: str = "holds"  # holds / fails / too noisy to call (lxdex_capacity.measure.judge, and every run kept up or none did)
+    low_ns: float = 0.0  # the interval of the median
+    high_ns: float = 0.0
+    status: str = "stable"  # the figure's: stable / noisy / disturbed
+    reason: str = ""  # why that status
+    stop: str = ""  # why its runs stopped
 
 
 def run_median(values_ns: Sequence[float]) -> float:
@@ -208,10 +219,25 @@ def run_holds(slo: LatencySLO, rate_per_s: float, value_ns: float, achieved_per_
 
 
 def point_holds(slo: LatencySLO, point: SLOPoint) -> bool:
-    """A rate holds when most of its runs do (:func:`run_holds`)."""
-    achieved: tuple[float | None, ...] = point.achieved_per_s or (None,) * len(point.values_ns)
-    held = sum(run_holds(slo, point.rate_per_s, v, a) for v, a in zip(point.values_ns, achieved, strict=True))
-    return held > len(point.values_ns) - held
+    """A rate holds when its verdict does (:func:`rate_verdict`)."""
+    return point.verdict == "holds"
+
+
+def rate_verdict(slo: LatencySLO, figure: Figure, rate_per_s: float, achieved_per_s: Sequence[float]) -> str:
+    """A rate's verdict from its runs: "fails" when none of its (used) runs kept up with the rate (an overloaded queue
+    fails any SLO); "too noisy to call" when some did and some did not, or when the statistic's figure is disturbed;
+    otherwise the statistic's figure against the bound (:func:`lxdex_capacity.measure.judge`: the whole interval of
+    its median within the bound holds, the whole of it beyond fails, else too noisy to call)."""
+    if figure.status == "disturbed":
+        return "too noisy to call"
+    kept = [achieved_per_s[i] >= KEPT_UP_SHARE * rate_per_s for i in figure.used]
+    if not any(kept):
+        return "fails"
+    if not all(kept):
+        return "too noisy to call"
+    if slo.strict:  # below the bound: a figure at the bound fails
+        return "holds" if figure.high < slo.bound_ns else "fails" if figure.low >= slo.bound_ns else "too noisy to call"
+    return judge(figure, "<=", slo.bound_ns)
 
 
 @dataclass(frozen=True)
@@ -222,23 +248,29 @@ class SLOSearch:
     statistic: str
     bound_ns: float
     strict: bool
-    rate_per_s: float  # the highest rate tried that meets it; 0: none does (not even low_per_s)
-    ceiling_per_s: float | None  # the lowest rate tried that fails (above rate_per_s); None: none failed (high_per_s holds)
-    capacity_per_s: float  # the rig's: one over the mean service time
+    rate_per_s: float  # the highest rate tried that meets it, below every rate that fails; 0: none does (or too noisy)
+    ceiling_per_s: float | None  # the lowest rate tried above rate_per_s that does not hold; None: none (the capacity holds)
+    capacity_per_s: float  # what the engine sustained flat out in this run (every message at once): no rate above it is reported
     low_per_s: float  # the range searched
     high_per_s: float
     markets: int  # of the seeded books
     orders_per_offer: int  # messages per offered run
     cancels_per_order: float  # cancels among those messages, per order
-    repeats: int  # offers per rate, at most (a majority decides)
+    repeats: int  # runs per rate, at least (more until its verdict is decided, or the budget is spent)
     tolerance: float  # the bracket [rate, ceiling] is within 1 + tolerance, when the offers allowed
     offers: int  # made in all
     seconds: float  # the search took (after seeding)
     points: list[SLOPoint] = field(default_factory=list)  # in the order tried
+    outcome: str = "holds"  # holds (a rate meets it), fails (no rate does), too noisy to call (the machine was busy, or no rate decided)
+    service_capacity_per_s: float = 0.0  # one over the mean service time of a message alone (the search starts at half of it)
+    samples_per_run: int = 0  # messages in each run: the statistic of a run rests on them
+    beyond_per_run: int = 0  # of which lie beyond the statistic's percentile (p99 of 20,000: 200)
+    capacity: dict[str, Any] | None = None  # the capacity figure (Figure.as_dict)
+    reason: str = ""  # why too noisy to call, when it is
 
     @property
     def met(self) -> bool:
-        return self.rate_per_s > 0
+        return self.outcome == "holds" and self.rate_per_s > 0
 
     @property
     def orders_per_s(self) -> float:
@@ -251,15 +283,19 @@ class SLOSearch:
         return min(self.points, key=lambda p: p.rate_per_s, default=None)
 
     def summary(self) -> str:
-        """One sentence: the rate found, or that none meets the SLO, and the evidence."""
-        runs = f"median of up to {self.repeats} runs of {self.orders_per_offer:,} messages, one core, {self.markets:,} markets"
+        """One sentence: the rate found, or that none meets the SLO, or that the machine was too noisy to tell."""
+        beyond = f"{self.beyond_per_run:,} beyond the {self.statistic}" if self.statistic != "max" else "the max"
+        runs = (f"the median of at least {self.repeats} runs of {self.orders_per_offer:,} messages ({beyond} in each), one core, "
+                f"{self.markets:,} markets")
+        if self.outcome == "too noisy to call":
+            return f"{self.slo}: too noisy to call on this machine ({self.reason}; {runs})"
         low = self.lowest
         if not self.met or low is None:
             worst = (f": even at {low.rate_per_s:,.0f} messages/s, the lowest rate tried, its {self.statistic} was "
                      f"{duration_text(low.median_ns)}" if low is not None else "")
             return f"no rate meets {self.slo} on this machine{worst} ({runs})"
-        above = (f", {self.ceiling_per_s:,.0f}/s fails" if self.ceiling_per_s is not None
-                 else " (the highest rate searched)")
+        above = (f", {self.ceiling_per_s:,.0f}/s does not" if self.ceiling_per_s is not None
+                 else f" (the capacity measured in the same run, {self.capacity_per_s:,.0f}/s)")
         return f"{self.slo} holds up to {self.rate_per_s:,.0f} messages/s{above} ({runs})"
 
     def as_dict(self) -> dict[str, Any]:
@@ -268,68 +304,115 @@ class SLOSearch:
         return d | {"met": self.met, "orders_per_s": self.orders_per_s}
 
 
-def highest_rate(rig: LatencyRig, slo: LatencySLO, *, low: float | None = None, high: float | None = None, repeats: int = 3,
-                 tolerance: float = 0.1, max_offers: int = DEFAULT_MAX_OFFERS,
-                 progress: Callable[[int, int, str], None] | None = None) -> SLOSearch:
+DEFAULT_MIN_RUNS = 5  # runs per rate before its verdict is looked at (five: the range covers the median with 93.75%)
+MAX_RUNS_PER_RATE = 15
+RATE_BUDGET_S = 10.0  # seconds of runs per rate, at most (three runs always)
+SATURATED_PER_S = 1e10  # the capacity run offers every message at (once: they are all waiting)
+
+
+def highest_rate(rig: LatencyRig, slo: LatencySLO, *, low: float | None = None, high: float | None = None, repeats: int = DEFAULT_MIN_RUNS,
+                 tolerance: float = 0.1, max_offers: int = DEFAULT_MAX_OFFERS * DEFAULT_MIN_RUNS,
+                 progress: Callable[[int, int, str], None] | None = None, budget_s: float = RATE_BUDGET_S) -> SLOSearch:
     """The highest rate (messages per second) at which ``rig``'s latency meets ``slo`` (see the module docstring).
 
+    First the capacity, in the same run: every message offered at once (:data:`SATURATED_PER_S`), ``repeats``
+    runs, the median of what they achieved; no rate above it is searched or reported.  Each rate then gets at
+    least ``repeats`` runs, each in its own machine window, more (up to :data:`MAX_RUNS_PER_RATE`, within
+    ``budget_s``) until its verdict is decided (:func:`rate_verdict`).  A rate whose verdict is "too noisy to
+    call" because the machine was busy ends the search: its verdict is too noisy to call, never a hold or a
+    fail; one that straddles the bound counts as not holding (the rate reported holds clearly).
+
     ``low`` defaults to the larger of the capacity / 1,024 and the rate that offers a run in
-    :data:`MAX_OFFER_SECONDS`, but never above :data:`LOW_OVER_CAPACITY` x the capacity (with many messages
-    per run, its runs then take longer than that); ``high`` to :data:`HIGH_OVER_CAPACITY` x the capacity (when the SLO holds
-    there, the answer is ``high``, and ``ceiling_per_s`` is None).  A run that does not keep up fails,
-    whatever its latency.  ``progress(done, total, what)`` is called before each offer."""
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 99 or repeats % 2 == 0:
-        raise InputError(f"repeats={repeats!r}: must be an odd number from 1 to 99 (the median is one of the runs)")
+    :data:`MAX_OFFER_SECONDS`, but never above :data:`LOW_OVER_CAPACITY` x the capacity; ``high`` to the capacity
+    (at most :data:`HIGH_OVER_CAPACITY` x the service-time capacity).  ``progress(done, total, what)`` is called
+    before each run."""
+    from ..measure import RepeatPolicy, run_repeats
+
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_RUNS_PER_RATE:
+        raise InputError(f"repeats={repeats!r}: must be a number of runs from 1 to {MAX_RUNS_PER_RATE}")
     if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and 0.001 <= tolerance <= 10):
         raise InputError(f"tolerance={tolerance!r}: must be from 0.001 to 10 (the bracket's width, as a share of the rate)")
-    if isinstance(max_offers, bool) or not isinstance(max_offers, int) or not repeats <= max_offers <= 10_000:
-        raise InputError(f"max_offers={max_offers!r}: must be from repeats ({repeats}) to 10,000")
+    if isinstance(max_offers, bool) or not isinstance(max_offers, int) or not repeats <= max_offers <= 100_000:
+        raise InputError(f"max_offers={max_offers!r}: must be from repeats ({repeats}) to 100,000")
     for name, value in (("low", low), ("high", high)):
         if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 1e12):
             raise InputError(f"{name}={value!r}: must be a rate above 0, at most 10^12 per second")
     slo.check_samples(rig.orders_per_rate)
     advance = progress or (lambda done, total, what: None)
     started = time.monotonic()
-    advance(0, max_offers, "service time (the capacity)")
-    capacity = rig.service().capacity_per_s
-    high = high if high is not None else max(HIGH_OVER_CAPACITY * capacity, 1.0)
+    policy = RepeatPolicy(warmup=1, min_repeats=repeats, max_repeats=max(repeats, MAX_RUNS_PER_RATE), budget_s=budget_s)
+    offers = 0
+    advance(0, max_offers, "service time")
+    service = rig.service().capacity_per_s
+
+    def saturated(_i: int) -> dict[str, float]:
+        nonlocal offers
+        offers += 1
+        point = rig.offer(SATURATED_PER_S)
+        return {"achieved_per_s": float(point.achieved_per_s)}
+
+    advance(0, max_offers, "capacity: every message at once")
+    flat_out = run_repeats(saturated, RepeatPolicy(repeats=repeats, warmup=1))
+    capacity_figure = flat_out.figure("achieved_per_s", "messages/s", label="capacity_per_s")
+    capacity = capacity_figure.value
+    ceiling = min(capacity, HIGH_OVER_CAPACITY * service) if service > 0 else capacity
+    high = min(high, ceiling) if high is not None else ceiling
+    high = max(high, 1.0)
     if low is None:
         low = max(capacity / 1024.0, rig.orders_per_rate / MAX_OFFER_SECONDS)
         if capacity > 0:  # a rate the engine keeps up with is always tried
             low = min(low, LOW_OVER_CAPACITY * capacity)
     low = min(low, high)
     points: list[SLOPoint] = []
-    offers = 0
+    noisy_reason = ""
 
-    def judge(rate: float) -> bool:
+    def judge_rate(rate: float) -> str:
         nonlocal offers
-        values: list[float] = []
-        achieved: list[float] = []
-        held = failed = 0
-        while held <= repeats // 2 and failed <= repeats // 2:
-            advance(offers, max_offers, f"{rate:,.0f}/s offered, run {len(values) + 1}")
-            point = rig.offer(rate)
-            value = slo.value(point.latency)
+        runs: list[tuple[float, float]] = []
+
+        def measure(i: int) -> Sample:
+            nonlocal offers
+            advance(min(offers, max_offers), max_offers, f"{rate:,.0f}/s offered, run {len(runs) + 1}")
             offers += 1
-            values.append(value)
-            achieved.append(float(point.achieved_per_s))
-            met = run_holds(slo, rate, value, point.achieved_per_s)
-            held, failed = held + met, failed + (not met)
-        median = run_median(values)
-        points.append(SLOPoint(float(rate), tuple(values), median, held > failed, tuple(achieved)))
-        return points[-1].holds
+            point = rig.offer(rate)
+            if i >= 0:
+                runs.append((slo.value(point.latency), float(point.achieved_per_s)))
+            return Sample({"value": slo.value(point.latency), "achieved": float(point.achieved_per_s)},
+                          spin_lost_share=point.lost_share if point.spin_s >= 0.01 else None)
+
+        def decided(values: list[dict[str, float]], states: list[Any]) -> str | None:
+            figure = summarise(slo.statistic, "ns", [v["value"] for v in values], states, better="lower")
+            verdict = rate_verdict(slo, figure, rate, [v["achieved"] for v in values])
+            return f"{verdict}" if verdict != "too noisy to call" else None
+
+        repeated = run_repeats(measure, policy, until=decided)
+        figure = repeated.figure("value", "ns", better="lower", label=f"{slo.statistic} at {rate:,.0f}/s")
+        achieved = tuple(v["achieved"] for v in repeated.values)
+        verdict = rate_verdict(slo, figure, rate, achieved)
+        points.append(SLOPoint(float(rate), tuple(v["value"] for v in repeated.values), figure.value, verdict == "holds", achieved,
+                               verdict=verdict, low_ns=figure.low, high_ns=figure.high, status=figure.status, reason=figure.reason,
+                               stop=repeated.stop))
+        return "disturbed" if figure.status == "disturbed" else verdict
 
     def room() -> bool:  # offers left for a whole rate
         return max_offers - offers >= repeats
 
-    good: float | None = None  # the highest rate that holds, below every rate that fails
-    bad: float | None = None  # the lowest rate that fails
-    rate = min(max(capacity / 2.0, low), high)
-    if judge(rate):
+    good: float | None = None  # the highest rate that holds, below every rate that does not
+    bad: float | None = None  # the lowest rate that does not hold
+    busy = False
+    rate = min(max(service / 2.0, low), high)
+    outcome = judge_rate(rate)
+    if outcome == "disturbed":
+        busy = True
+    elif outcome == "holds":
         good = rate
         while rate < high and room():
             rate = min(rate * 2.0, high)
-            if judge(rate):
+            outcome = judge_rate(rate)
+            if outcome == "disturbed":
+                busy = True
+                break
+            if outcome == "holds":
                 good = rate
             else:
                 bad = rate
@@ -338,19 +421,42 @@ def highest_rate(rig: LatencyRig, slo: LatencySLO, *, low: float | None = None, 
         bad = rate
         while rate > low and room():
             rate = max(rate / 4.0, low)
-            if judge(rate):
+            outcome = judge_rate(rate)
+            if outcome == "disturbed":
+                busy = True
+                break
+            if outcome == "holds":
                 good = rate
                 break
             bad = rate
-    while good is not None and bad is not None and bad / good > 1.0 + tolerance and room():
+    while not busy and good is not None and bad is not None and bad / good > 1.0 + tolerance and room():
         mid = math.sqrt(good * bad)
-        if judge(mid):
+        outcome = judge_rate(mid)
+        if outcome == "disturbed":
+            busy = True
+        elif outcome == "holds":
             good = mid
         else:
             bad = mid
     advance(max_offers, max_offers, "done")
+    if capacity_figure.status == "disturbed" or busy:
+        verdict = "too noisy to call"
+        disturbed = next((p for p in points if p.status == "disturbed"), None)
+        noisy_reason = disturbed.reason if disturbed is not None else capacity_figure.reason
+    elif good is not None:
+        verdict = "holds"
+    elif any(p.verdict == "fails" for p in points):
+        verdict = "fails"
+    else:
+        verdict, noisy_reason = "too noisy to call", "no rate tried could be told to hold or fail within its runs"
+    rate_found = good if (good is not None and verdict == "holds") else 0.0
+    assert rate_found <= capacity or capacity == 0, "a rate above the capacity measured in the same run"
+    per_run = rig.orders_per_rate
+    percentile = STATISTICS[slo.statistic][1]
+    beyond = int(per_run * (100.0 - percentile) / 100.0) if percentile is not None else 1
     return SLOSearch(slo=slo.text, statistic=slo.statistic, bound_ns=slo.bound_ns, strict=slo.strict,
-                     rate_per_s=good if good is not None else 0.0, ceiling_per_s=bad,
-                     capacity_per_s=float(capacity), low_per_s=float(low), high_per_s=float(high), markets=rig.scenario.markets,
-                     orders_per_offer=rig.orders_per_rate, cancels_per_order=float(rig.cancels_per_order), repeats=repeats,
-                     tolerance=float(tolerance), offers=offers, seconds=time.monotonic() - started, points=points)
+                     rate_per_s=rate_found, ceiling_per_s=bad, capacity_per_s=float(capacity), low_per_s=float(low),
+                     high_per_s=float(high), markets=rig.scenario.markets, orders_per_offer=per_run,
+                     cancels_per_order=float(rig.cancels_per_order), repeats=repeats, tolerance=float(tolerance), offers=offers,
+                     seconds=time.monotonic() - started, points=points, outcome=verdict, service_capacity_per_s=float(service),
+                     samples_per_run=per_run, beyond_per_run=beyond, capacity=capacity_figure.as_dict(), reason=noisy_reason)

@@ -104,10 +104,13 @@ def _tight_enough(repeated: list[dict[str, float]], states: list[MachineState], 
 
 
 def run_repeats(measure: Callable[[int], Mapping[str, float] | Sample], policy: RepeatPolicy, primary: Sequence[str] = (),
-                progress: Callable[[int, int, str], None] | None = None, what: str = "repeat") -> Repeated:
+                progress: Callable[[int, int, str], None] | None = None, what: str = "repeat",
+                until: Callable[[list[dict[str, float]], list[MachineState]], str | None] | None = None) -> Repeated:
     """Warm up, then repeat ``measure`` as ``policy`` says (see the module's docstring); ``primary``: the figures
-    whose intervals decide when adaptive repeats stop (default: every figure).  ``progress(done, total, text)``
-    is called before each call."""
+    whose intervals decide when adaptive repeats stop (default: every figure).  ``until(values, states)``, if
+    given, replaces that rule for adaptive repeats: once ``min_repeats`` are recorded they stop as soon as it
+    returns a reason (a verdict decided, say), else at the budget or ``max_repeats``.  ``progress(done, total,
+    text)`` is called before each call."""
     advance = progress or (lambda done, total, text: None)
     for w in range(policy.warmup):
         advance(0, policy.most, f"{what}: warm-up {w + 1}/{policy.warmup}")
@@ -130,14 +133,19 @@ def run_repeats(measure: Callable[[int], Mapping[str, float] | Sample], policy: 
                 break
             continue
         names = list(primary) or list(values[0])
-        if n >= policy.min_repeats and _tight_enough(values, states, names, policy):
+        if until is not None:
+            if n >= policy.min_repeats and (reason := until(values, states)):
+                stop = f"{reason} after {n} repeats"
+                break
+        elif n >= policy.min_repeats and _tight_enough(values, states, names, policy):
             stop = f"every interval within ±{policy.tight:.0%} after {n} repeats"
             break
+        short = "undecided" if until is not None else f"intervals not all within ±{policy.tight:.0%}"
         if spent >= policy.budget_s and n >= min(MIN_SPREAD_REPEATS, policy.min_repeats):
-            stop = f"time budget of {policy.budget_s:g} s spent after {n} repeat{'s' if n != 1 else ''}, intervals not all within ±{policy.tight:.0%}"
+            stop = f"time budget of {policy.budget_s:g} s spent after {n} repeat{'s' if n != 1 else ''}, {short}"
             break
         if n >= policy.max_repeats:
-            stop = f"{n} repeats, the most allowed, intervals not all within ±{policy.tight:.0%}"
+            stop = f"{n} repeats, the most allowed, {short}"
             break
     advance(len(values), len(values), f"{what}: done")
     return Repeated(values, states, stop, policy.warmup, time.monotonic() - started)

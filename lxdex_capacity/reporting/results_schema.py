@@ -227,6 +227,13 @@ class SLOPointRecord(FileModel):
     median_ns: SLONs
     holds: bool
     achieved_per_s: Annotated[list[Achieved], Field(default_factory=list, max_length=99)]
+    # Since the search judged rates from intervals (absent in older files: most runs decided)
+    verdict: Literal["holds", "fails", "too noisy to call"] | None = None
+    low_ns: SLONs | None = None
+    high_ns: SLONs | None = None
+    status: Literal["stable", "noisy", "disturbed"] | None = None
+    reason: Annotated[str, Field(max_length=1_000)] | None = None
+    stop: Annotated[str, Field(max_length=1_000)] | None = None
 
 
 class LatencySLORecord(FileModel):
@@ -253,6 +260,13 @@ class LatencySLORecord(FileModel):
     orders_per_s: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
     planned_markets: PlanMarkets
     verdict: SLOText
+    # Since the search judged rates from intervals and measured the capacity in the same run (absent in older files)
+    outcome: Literal["holds", "fails", "too noisy to call"] | None = None
+    service_capacity_per_s: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)] | None = None
+    samples_per_run: Count | None = None
+    beyond_per_run: Count | None = None
+    capacity: dict[str, Any] | None = None  # the capacity's figure (lxdex_capacity.measure.Figure.as_dict)
+    reason: Annotated[str, Field(max_length=1_000)] | None = None
 
 
 class PlanRecord(FileModel):
@@ -599,9 +613,9 @@ def _slo_problem(plan: PlanRecord) -> str | None:
                 return f"plan.profiles[{i}].rate_source={profile.rate_source!r}: but the plan has no latency_slo section"
         return None
     from ..latency.slo import (  # the latency package: only for a plan that has the section
-        SLOPoint,
+        MAX_RUNS_PER_RATE,
         parse_slo,
-        point_holds,
+        run_holds,
         run_median,
     )
     try:
@@ -619,23 +633,46 @@ def _slo_problem(plan: PlanRecord) -> str | None:
         return f"{where}.low_per_s={s.low_per_s!r}: above high_per_s={s.high_per_s!r}"
     if s.orders_per_offer < slo.samples_needed():
         return f"{where}.orders_per_offer={s.orders_per_offer}: {slo.statistic} needs at least {slo.samples_needed():,} per run"
-    if s.met != (s.rate_per_s > 0):
-        return f"{where}.met={str(s.met).lower()}: but rate_per_s={s.rate_per_s!r} (met is rate_per_s > 0)"
+    outcome = s.outcome if s.outcome is not None else ("holds" if s.rate_per_s > 0 else "fails")
+    if s.met != (outcome == "holds" and s.rate_per_s > 0):
+        return f"{where}.met={str(s.met).lower()}: but outcome={outcome!r}, rate_per_s={s.rate_per_s!r} (met: it holds at a rate above 0)"
+    if s.outcome is not None and s.rate_per_s > s.capacity_per_s * (1 + 1e-9):
+        return (f"{where}.rate_per_s={s.rate_per_s!r}: above the capacity_per_s={s.capacity_per_s!r} measured in the same run "
+                "(no rate beyond what the engine sustains flat out can meet an SLO)")
+    if s.outcome is not None and s.capacity is not None:
+        cap = s.capacity.get("value")
+        if not isinstance(cap, (int, float)) or not _close(float(cap), s.capacity_per_s):
+            return f"{where}.capacity.value={cap!r}: not capacity_per_s={s.capacity_per_s!r}"
     if not _close(s.orders_per_s, s.rate_per_s / (1.0 + s.cancels_per_order)):
         return f"{where}.orders_per_s={s.orders_per_s!r}: not rate_per_s / (1 + cancels_per_order)"
-    if s.offers != sum(len(p.values_ns) for p in s.points):
-        return f"{where}.offers={s.offers}: not the runs its points list ({sum(len(p.values_ns) for p in s.points)})"
+    runs = sum(len(p.values_ns) for p in s.points)
+    if (s.offers < runs) if s.outcome is not None else (s.offers != runs):
+        return f"{where}.offers={s.offers}: {'fewer than' if s.outcome is not None else 'not'} the runs its points list ({runs})"
+    most_runs = max(s.repeats, MAX_RUNS_PER_RATE) if s.outcome is not None else s.repeats
     for i, p in enumerate(s.points):
         at = f"{where}.points[{i}]"
-        if len(p.values_ns) > s.repeats:
-            return f"{at}.values_ns: {len(p.values_ns)} runs, more than repeats={s.repeats}"
-        if not _close(p.median_ns, run_median(p.values_ns)):
-            return f"{at}.median_ns={p.median_ns!r}: not the median of its values_ns (the higher middle one of an even count)"
+        if len(p.values_ns) > most_runs:
+            return f"{at}.values_ns: {len(p.values_ns)} runs, more than {most_runs}"
         if p.achieved_per_s and len(p.achieved_per_s) != len(p.values_ns):
             return f"{at}.achieved_per_s: {len(p.achieved_per_s)} runs, but values_ns has {len(p.values_ns)}"
-        if p.holds != point_holds(slo, SLOPoint(p.rate_per_s, tuple(p.values_ns), p.median_ns, p.holds, tuple(p.achieved_per_s))):
-            return (f"{at}.holds={str(p.holds).lower()}: but most of its runs {'miss' if p.holds else 'meet'} {slo.text} "
-                    f"(a run meets it when its figure does and it kept up with the offered rate)")
+        if p.verdict is None:  # an older search: the higher middle run, and most runs decide
+            if not _close(p.median_ns, run_median(p.values_ns)):
+                return f"{at}.median_ns={p.median_ns!r}: not the median of its values_ns (the higher middle one of an even count)"
+            achieved: tuple[float | None, ...] = tuple(p.achieved_per_s) or (None,) * len(p.values_ns)
+            held = sum(run_holds(slo, p.rate_per_s, v, a) for v, a in zip(p.values_ns, achieved, strict=True))
+            if p.holds != (held > len(p.values_ns) - held):
+                return (f"{at}.holds={str(p.holds).lower()}: but most of its runs {'miss' if p.holds else 'meet'} {slo.text} "
+                        f"(a run meets it when its figure does and it kept up with the offered rate)")
+        else:
+            if p.holds != (p.verdict == "holds"):
+                return f"{at}.holds={str(p.holds).lower()}: but its verdict is {p.verdict!r}"
+            low = p.low_ns if p.low_ns is not None else min(p.values_ns)
+            high = p.high_ns if p.high_ns is not None else max(p.values_ns)
+            if not min(p.values_ns) <= low <= p.median_ns <= high <= max(p.values_ns):
+                return (f"{at}: low_ns={low!r} <= median_ns={p.median_ns!r} <= high_ns={high!r} must hold, within its runs' "
+                        f"values ({min(p.values_ns)!r}..{max(p.values_ns)!r})")
+            if p.verdict == "holds" and not (high < slo.bound_ns if slo.strict else high <= slo.bound_ns):
+                return f"{at}.verdict='holds': but its interval reaches {high!r} ns, beyond {slo.text}"
         if p.holds and p.rate_per_s > s.rate_per_s * (1 + 1e-9):
             return f"{at}.rate_per_s={p.rate_per_s!r}: meets the SLO above {where}.rate_per_s={s.rate_per_s!r}"
     if s.met and not any(p.holds and _close(p.rate_per_s, s.rate_per_s) for p in s.points):

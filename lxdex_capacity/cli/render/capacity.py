@@ -15,6 +15,7 @@ from ...capacity.model import NO_SCALING, speedup_suffix
 from ...capacity.plan import SLO_RATE_SOURCE, highest_use_text, memory_verdict, recommendation_text, use_pct
 from ...console import gib, mb, out, price, si
 from ...units import duration_text
+from .figures import status_cell, verdict_cell
 
 if TYPE_CHECKING:
     from ...capacity.hardware import HardwareProfile
@@ -90,6 +91,7 @@ def print_plan(r: dict[str, Any]) -> None:
     q, m, load, e = r["request"], r["model"], r["load"], r["estimate"]
     slo = r.get("latency_slo")  # plan --latency-slo
     unmet = slo is not None and not slo["met"]
+    unknown = unmet and slo is not None and slo.get("outcome") == "too noisy to call"  # the search could not tell
     plan_markets = 10**12  # MAX_PLAN_MARKETS: a plan's max_markets stops there
     tape = "one engine's tape capacity" if load["trades_retained_source"] != "given" else "given"
     out.print(f"[bold]{load['markets']:,} markets[/], {load['orders_per_market']:,.1f} resting orders per market "
@@ -111,7 +113,8 @@ def print_plan(r: dict[str, Any]) -> None:
         table.add_row(escape(p["name"]), f"{p['memory_bytes'] / GIB:,.4g}", required,
                       "[green]yes[/]" if p["fits"] else "[red]no[/]", memory_verdict(p),
                       f"{p['max_markets']:,}" + ("+" if p["max_markets"] >= plan_markets else ""), str(p["engines_per_machine"]),
-                      ("[red]unmet[/] " if unmet and p["rate_source"] == SLO_RATE_SOURCE else f"{si(p['order_capacity_per_s'])} ") + mark,
+                      (("[yellow]unknown[/] " if unknown else "[red]unmet[/] ") if unmet and p["rate_source"] == SLO_RATE_SOURCE
+                       else f"{si(p['order_capacity_per_s'])} ") + mark,
                       highest_use(p),
                       "—" if p["machines"] is None else f"{p['machines']}+1",
                       "—" if p["yearly_cost_usd"] is None else f"${p['yearly_cost_usd']:,.0f}")
@@ -120,7 +123,8 @@ def print_plan(r: dict[str, Any]) -> None:
                               "measured by lxdex sweep, at the markets each engine holds, x the speedup of the engines' cores",
               "user-given": "u = user-given (orders_per_s_per_core in the hardware file)",
               "measured here": "m = measured here by plan --check",
-              SLO_RATE_SOURCE: "s = the latency SLO's rate per core, measured here (below)" + (": none meets it" if unmet else "")}
+              SLO_RATE_SOURCE: "s = the latency SLO's rate per core, measured here (below)"
+                               + ((": too noisy to call" if unknown else ": none meets it") if unmet else "")}
     out.print("headroom: the share of usable memory left; short: GiB missing; needs Nx: N times the usable memory. "
               "orders/s: the engines' order capacity; " + "; ".join(legend[s] for s in sorted(marks) if s in legend)
               + ". $/year: purchase price over 3 years, or the hourly price x 8,760 hours.")
@@ -144,8 +148,9 @@ def print_plan(r: dict[str, Any]) -> None:
     if any(row["extrapolated"] for row in r["scaling"]):
         out.print(f"† beyond the largest size the model was measured at ({m['largest_markets_measured']:,} markets).")
     if unmet and r["recommendation"] is None:
-        out.print("[bold]recommendation:[/] none: no rate per core meets the latency SLO on this machine, so no profile's order capacity "
-                  "within it is known (the memory figures stand)")
+        why = ("the latency SLO's search was too noisy to call on this machine" if unknown
+               else "no rate per core meets the latency SLO on this machine")
+        out.print(f"[bold]recommendation:[/] none: {why}, so no profile's order capacity within it is known (the memory figures stand)")
     else:
         out.print(f"[bold]recommendation:[/] {escape(recommendation_text(r['recommendation'], load['markets']))}")
 
@@ -173,20 +178,32 @@ def print_speedups(profiles: list[dict[str, Any]]) -> None:
 
 
 def print_latency_slo(s: dict[str, Any]) -> None:
-    """``plan --latency-slo``: the offered rates the search tried, the SLO's statistic of each run, and the verdict."""
+    """``plan --latency-slo``: the offered rates the search tried, the SLO's statistic of each run, the interval of their
+    median, and each rate's verdict; then the search's verdict."""
     where = f"{s['markets']:,} markets" + (f" (the most of the planned {s['planned_markets']:,} this machine holds)"
                                            if s["markets"] < s["planned_markets"] else "")
     table = Table(title=f"latency SLO {escape(s['slo'])}: the rates tried on one core here")
-    for name in ("messages/s offered", f"{s['statistic']} of each run", "median", "meets"):
-        table.add_column(name, justify="right")
+    for name in ("messages/s offered", f"{s['statistic']} of each run", "median (interval)", "status", "verdict"):
+        table.add_column(name, justify="left" if name in ("status", "verdict") else "right")
     for p in sorted(s["points"], key=lambda p: p["rate_per_s"]):
-        table.add_row(f"{p['rate_per_s']:,.0f}", ", ".join(duration_text(v) for v in p["values_ns"]), duration_text(p["median_ns"]),
-                      "[green]yes[/]" if p["holds"] else "[red]no[/]")
+        verdict = p.get("verdict") or ("holds" if p["holds"] else "fails")
+        low, high = p.get("low_ns"), p.get("high_ns")
+        median = duration_text(p["median_ns"]) + (f" ({duration_text(low)}–{duration_text(high)})" if low is not None and high is not None
+                                                  and low != high else "")
+        status = p.get("status") or ""
+        table.add_row(f"{p['rate_per_s']:,.0f}", ", ".join(duration_text(v) for v in p["values_ns"]), median,
+                      status_cell(status) if status else "", verdict_cell(verdict))
     out.print(table)
-    out.print(f"{where}, {s['orders_per_offer']:,} messages per run (Poisson arrivals), the median of up to {s['repeats']} runs "
-              f"decides; capacity (one over the mean service time) {si(s['capacity_per_s'], 'messages/s')}; {s['offers']} runs in "
-              f"{s['seconds']:,.1f} s")
-    colour = "green" if s["met"] else "red"
+    beyond = s.get("beyond_per_run")
+    samples = (f"{s['orders_per_offer']:,} messages per run ({beyond:,} beyond the {s['statistic']})" if beyond and s["statistic"] != "max"
+               else f"{s['orders_per_offer']:,} messages per run")
+    service = s.get("service_capacity_per_s")
+    out.print(f"{where}, {samples}, Poisson arrivals; at least {s['repeats']} runs a rate, more until the interval of their median "
+              f"decides; capacity measured in the same run (every message at once) {si(s['capacity_per_s'], 'messages/s')}"
+              + (f", one at a time {si(service, 'messages/s')}" if service else "")
+              + f"; {s['offers']} runs in {s['seconds']:,.1f} s", highlight=False)
+    outcome = s.get("outcome") or ("holds" if s["met"] else "fails")
+    colour = {"holds": "green", "fails": "red"}.get(outcome, "yellow")
     out.print(f"[bold]SLO verdict:[/] [{colour}]{escape(s['verdict'])}[/]")
 
 

@@ -29,8 +29,10 @@ def value_with_interval(figure: Figure | Mapping[str, Any], fmt: Callable[[float
     return f"{fmt(f.value)} ({fmt(f.low)}–{fmt(f.high)}){suffix}"
 
 
-def status_cell(figure: Figure | Mapping[str, Any]) -> str:
-    """``stable``, ``noisy`` or ``disturbed``, coloured; a figure counted exactly says ``exact``."""
+def status_cell(figure: Figure | Mapping[str, Any] | str) -> str:
+    """``stable``, ``noisy`` or ``disturbed``, coloured (of a figure, or a status as is); a figure counted exactly says ``exact``."""
+    if isinstance(figure, str):
+        return f"[{_STATUS_STYLE.get(figure, 'default')}]{figure}[/]"
     f = _figure(figure)
     if not f.timed:
         return "exact" if f.status == "stable" else f"[yellow]{f.status}[/]"
