@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..atomic import check_output_folder, make_folder, strict_json, write_text_atomic
-from ..console import compile_step, phase_progress
+from ..console import compile_step, phase_progress, warn_unsteady
 from ..engine.partitioned import MAX_THREADS
 from ..errors import CheckFailed, InputError
 from ..simulation.results import MAX_SHARDS
@@ -46,6 +46,8 @@ def simulate(
     result = _run(scenario, shards or 1, scheduler, force, threads)
     if result.stalled:
         warn_stalled(result.traded.trades, scenario.trades, scenario.taker_share)
+    if result.throughput.batches is not None:
+        warn_unsteady([result.throughput.batches])
     text = strict_json(result.to_dict())
     if out_dir is not None:
         write_text_atomic(make_folder(out_dir) / "simulate.json", text + "\n")

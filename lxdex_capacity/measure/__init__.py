@@ -27,10 +27,9 @@ def unsteady_line(figures: list[Figure]) -> str | None:
     timed = [f for f in figures if f.timed]
     disturbed = [f for f in timed if f.status == "disturbed"]
     if disturbed:
-        reasons: list[str] = []
-        for f in disturbed:
-            reasons += [r for r in f.busy_reasons if r not in reasons]
-        what = "; ".join(reasons[:3]) or "the machine was busy"
+        first = disturbed[0]
+        reasons = (first.machine.busy_reasons() if first.machine is not None else []) or list(first.busy_reasons[:1])
+        what = "; ".join(reasons) or "the machine was busy"
         return (f"warning: {len(disturbed)} of {len(timed)} figures measured while the machine was busy ({what}): they are marked "
                 "'disturbed' and decide no verdict; stop the other work (top shows it) and run again")
     noisy = [f for f in timed if f.status == "noisy"]

@@ -166,6 +166,12 @@ def summarise(name: str, unit: str, samples: Sequence[float], states: Sequence[M
     quiet = [i for i in range(len(xs)) if i not in busy]
     mostly_busy = len(busy) > 0 and len(quiet) < max(1, math.ceil(len(xs) / 2), min(MIN_SPREAD_REPEATS, len(xs)))
     used = tuple(range(len(xs))) if mostly_busy else tuple(quiet)
+    # Windows too short for /proc/stat's ticks can each look quiet while together they were not: judge the quiet
+    # repeats' windows as one too.
+    together = combine([s for i, s in enumerate(windows) if s is not None and i in used]) if timed else None
+    if not mostly_busy and together is not None and together.busy:
+        mostly_busy, busy = True, tuple(used)
+        used = tuple(range(len(xs)))
     values = [xs[i] for i in used]
     median, low, high, coverage = median_interval(values)
     cv = _cv(values)

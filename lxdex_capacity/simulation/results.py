@@ -69,6 +69,9 @@ class Throughput:
     random_access_method: str
     random_access_histogram: dict[str, list[float]]  # log-spaced bin "edges" (ns) and "counts"
     parallel_orders_per_s: float = 0.0  # the sum of every shard's rate: what they sustain at once, a core each
+    # One core's orders/s batch by batch, each batch in the machine's window (lxdex_capacity.measure.Figure.as_dict):
+    # its interval, spread and whether the machine was quiet; None in results saved before it was measured.
+    batches: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,8 +149,11 @@ class SimulationResult:
         return self.phase("seeded").book_bytes_per_order
 
     def to_dict(self) -> dict[str, Any]:
+        batches = self.throughput.batches
         return {
             "format": SIMULATE_FORMAT,
+            "kind": "simulate",
+            "figures": {"orders_per_s": batches} if batches is not None else {},
             "version": self.version,
             "seed": self.scenario.seed,
             "markets": self.scenario.markets,
@@ -242,6 +248,7 @@ class ThroughputRecord(FileModel):
     random_access_method: Text
     random_access_histogram: HistogramRecord
     parallel_orders_per_s: Rate
+    batches: dict[str, Any] | None = None  # checked by simulate_problem
 
 
 class ShardRecord(FileModel):
@@ -344,6 +351,8 @@ class SimulateRecord(FileModel):
     rules between keys (:func:`simulate_problem`)."""
 
     format: Literal["lxdex-simulate/2"]
+    kind: Literal["simulate"] | None = None  # since speed figures carry their intervals (absent before)
+    figures: dict[str, Any] | None = None  # the timed figures by name (throughput.batches as "orders_per_s")
     version: Text
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)]
     markets: Markets

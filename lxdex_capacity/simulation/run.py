@@ -33,6 +33,7 @@ import numpy as np
 
 from ..engine.partitioned import MAX_THREADS
 from ..errors import CapacityError, InputError
+from ..measure import Figure, MachineState, open_window, summarise
 from ..memory_guard import refuse_unless_it_fits
 from ..profiling.breakdown import breakdown_as_dict, breakdown_from_sums
 from ..profiling.distributions import log_histogram, lorenz_from_counts, merge_value_counts, top_share_from_counts
@@ -152,6 +153,7 @@ class _Run:
         self.phases: list[PhaseResult] = []
         self.last: list[ShardPhase | None] = [None] * executor.shards
         self.stalled = False
+        self.batch_states: list[MachineState] = []  # the machine over each traded batch (lxdex_capacity.measure)
 
     @property
     def failed(self) -> bool:
@@ -183,7 +185,9 @@ class _Run:
         self.progress("traded", 0, target)
         while trades < target and idle < STALL_BATCHES and not self.failed:
             count = batch_size(self.scenario, target - trades)
+            window = open_window()
             printed = sum(t for t in self.executor.call("step", start, count) if t is not None)
+            self.batch_states.append(window.close())
             start += count
             trades += printed
             idle = 0 if printed else idle + 1
@@ -199,7 +203,27 @@ def _checksum(kind: str, markets: int, lanes: list[list[int]]) -> str:
     return hashlib.sha256(f"lxdex {kind} v2 {markets}".encode() + total.astype("<u8").tobytes()).hexdigest()
 
 
-def _throughput(summaries: list[ShardSummary], probes: list[ShardProbes]) -> Throughput:
+def batch_figure(summaries: list[ShardSummary], states: list[MachineState], observed: bool = True) -> Figure | None:
+    """One core's orders/s through matching, batch by batch (every shard's orders of a batch over their seconds in
+    ``submit``), each batch in the machine's window over it: the traded phase's repeats (its batches of at least half
+    the largest batch's orders).  ``observed``: the machine
+    the windows saw ran the shards (not a remote cluster's)."""
+    batches = min((len(s.batch_seconds) for s in summaries), default=0)
+    orders = [sum(s.batch_orders[b] for s in summaries) for b in range(batches)]
+    seconds = [sum(s.batch_seconds[b] for s in summaries) for b in range(batches)]
+    # The repeats are the batches of (nearly) full size: the last few, cut to the trades still wanted, are short
+    # and pay a batch's fixed costs over a handful of orders.
+    full = [b for b in range(batches) if seconds[b] > 0 and orders[b] * 2 >= max(orders)]
+    rates = [orders[b] / seconds[b] for b in full]
+    if not rates:
+        return None
+    windows = [states[b] for b in full] if observed and len(states) >= batches else []
+    stop = "every batch of the traded phase" + ("" if observed else "; the machine's state not observed (the shards ran on a remote cluster)")
+    return summarise("orders_per_s by batch", "orders/s", rates, windows, stop=stop)
+
+
+def _throughput(summaries: list[ShardSummary], probes: list[ShardProbes], states: list[MachineState] | None = None,
+                observed: bool = True) -> Throughput:
     flow_orders = sum(s.flow_orders for s in summaries)
     flow_seconds = sum(s.flow_seconds for s in summaries)
     latency = np.concatenate([p.latency_ns for p in probes]) if probes else np.zeros(1)
@@ -217,6 +241,7 @@ def _throughput(summaries: list[ShardSummary], probes: list[ShardProbes]) -> Thr
         random_access_method=f"best bid of a random market, dependent chains timed in runs of {LATENCY_GROUP}",
         random_access_histogram=log_histogram(latency, low=1.0, high=1e4, bins=48),
         parallel_orders_per_s=sum(s.flow_orders / s.flow_seconds for s in summaries if s.flow_seconds),
+        batches=figure.as_dict() if (figure := batch_figure(summaries, states or [], observed)) is not None else None,
     )
 
 
@@ -318,7 +343,7 @@ def simulate(
             scenario=scenario,
             baseline=baseline,
             phases=run.phases,
-            throughput=_throughput(live, probes),
+            throughput=_throughput(live, probes, run.batch_states, observed=client is None or getattr(client, "cluster", None) is not None),
             elapsed_s=time.perf_counter() - began,
             market_checksum=_checksum("market", scenario.markets, [s.market_lanes for s in live]) if complete else None,
             tape_checksum=_checksum("tape", scenario.markets, [s.tape_lanes for s in live]) if complete else None,

@@ -22,7 +22,7 @@ built.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -95,6 +95,8 @@ class ShardCounters:
     cancels: int = 0  # random cancels and stationary trims
     cancel_seconds: float = 0.0  # bookkeeping and cancels after each batch
     batches: int = 0
+    batch_orders: list[int] = field(default_factory=list)  # each batch's flow orders, in order
+    batch_seconds: list[float] = field(default_factory=list)  # each batch's seconds in Engine.submit
 
 
 class Shard:
@@ -159,6 +161,8 @@ class Shard:
         c = self.counters
         c.flow_orders += len(batch)
         c.flow_seconds += submitted - began
+        c.batch_orders.append(len(batch))
+        c.batch_seconds.append(submitted - began)
         c.cancels += cancels
         c.cancel_seconds += time.perf_counter() - submitted
         c.batches += 1

@@ -132,6 +132,8 @@ class ShardSummary:
     cancel_seconds: float
     peak_rss_bytes: int
     elapsed_s: float
+    batch_orders: tuple[int, ...] = ()  # each traded batch's flow orders and seconds in Engine.submit, in order
+    batch_seconds: tuple[float, ...] = ()
 
 
 class ShardWorker:
@@ -219,6 +221,8 @@ class ShardWorker:
             cancel_seconds=c.cancel_seconds,
             peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             elapsed_s=time.perf_counter() - self.began,
+            batch_orders=tuple(c.batch_orders),
+            batch_seconds=tuple(c.batch_seconds),
         )
 
     @property

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
-from ...console import err, gib, mb, out, si
+from ...console import Table, err, gib, mb, out, si
+from .figures import status_cell, value_with_interval
 
 if TYPE_CHECKING:
     from ...scenarios.config import Scenario
@@ -26,7 +25,7 @@ def print_simulation(result: SimulationResult) -> None:
         how += f", each engine's markets across {execution.threads} threads"
     table = Table(title=f"lxdex simulate — {scenario.markets:,} markets ({r.universe['securities']:,} securities, "
                   f"{r.universe['crypto']:,} crypto), seed {scenario.seed}, {how}")
-    table.add_column("phase")
+    table.add_column("phase", key=True)
     for name in ("markets", "resting orders", "trades", "engine MB", "reserved MB", "numpy MB", "RSS MB", "B/market", "B/order"):
         table.add_column(name, justify="right")
     for p in r.phases:
@@ -42,7 +41,7 @@ def print_simulation(result: SimulationResult) -> None:
     if r.shards:
         shards = Table(title=f"shards — {execution.assignment}")
         for name in ("shard", "markets", "expected flow", "resting orders", "trades", "engine MB", "RSS MB", "peak RSS MB", "orders/s"):
-            shards.add_column(name, justify="right")
+            shards.add_column(name, justify="right", key=name == "shard")
         for s in r.shards:
             if s.error:
                 shards.add_row(str(s.shard), f"{s.markets:,}", f"{s.expected_flow_share:.1%}", f"[red]failed: {s.error}[/]", *[""] * 5)
@@ -58,6 +57,10 @@ def print_simulation(result: SimulationResult) -> None:
     perf.add_column("figure")
     perf.add_column("value", justify="right")
     perf.add_row(f"orders through matching (traded phase), {engine}", si(t.orders_per_s, "orders/s"))
+    if t.batches is not None:
+        b = t.batches
+        perf.add_row(f"  batch by batch: median of {b['repeats']} batches (interval of the median), spread",
+                     f"{value_with_interval(b, si, 'orders/s')}, CV {b['cv']:.1%}, {status_cell(b)}")
     if r.shards:
         perf.add_row(f"every shard matching at once, {'a core' if threads == 1 else f'{threads} threads'} each",
                      si(t.parallel_orders_per_s, "orders/s"))
@@ -82,7 +85,7 @@ def print_profile(b: dict[str, Any], layout: dict[str, Any], trades: int) -> Non
     from ...profiling.breakdown import COMPONENT_LABELS
 
     table = Table(title=f"memory breakdown per market after {trades:,} trades — bytes used, mean per market")
-    table.add_column("component")
+    table.add_column("component", key=True)
     rows = [b["all"], *b["tiers"]]
     for row in rows:
         table.add_column(row["name"], justify="right")
@@ -96,7 +99,7 @@ def print_profile(b: dict[str, Any], layout: dict[str, Any], trades: int) -> Non
               f"({b['spare_pool_bytes_per_market']:,.1f} B per market of spare pool room for growth).")
     c, naive = layout["compact"], layout["naive"]
     lay = Table(title="bytes per resting order: compact records vs naive Python objects")
-    lay.add_column("design")
+    lay.add_column("design", key=True)
     lay.add_column("bytes per order", justify="right")
     lay.add_column("what is counted")
     fields = ", ".join(f["name"] for f in c["order_fields"])
@@ -111,7 +114,7 @@ def print_scenario(scenario: Scenario, derived: dict[str, Any], source: Path | N
     """``scenario show``: the effective parameters (read from ``source``, or the defaults), the tier
     table, and what they imply (``derived``)."""
     table = Table(title="scenario" + (f" from {source}" if source else " (defaults)"))
-    table.add_column("parameter")
+    table.add_column("parameter", key=True)
     table.add_column("value", justify="right")
     for key, value in scenario.as_dict().items():
         if key != "tiers":
@@ -129,7 +132,7 @@ def print_scenario(scenario: Scenario, derived: dict[str, Any], source: Path | N
     e = derived["estimate"]
     memory = Table(title="predicted by the capacity estimator (lxdex plan --check compares them with a run)")
     for name in ("figure", "bytes", "range"):
-        memory.add_column(name, justify="left" if name == "figure" else "right")
+        memory.add_column(name, justify="left" if name == "figure" else "right", key=name == "figure")
     for key in ("engine_bytes_used", "engine_bytes_reserved", "process_rss", "simulate_peak"):
         f = e[key]
         memory.add_row(f["predicts"], mb(f["bytes"]), f"{mb(f['low'])} – {mb(f['high'])}")
