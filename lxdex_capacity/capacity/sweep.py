@@ -40,6 +40,7 @@ from .. import __version__
 from ..children import tethered, tethered_env
 from ..errors import InputError, LxdexError
 from ..machine import machine_info, usable_cores
+from ..measure import STATUSES, Figure, MachineState, open_window, summarise
 from ..memory_guard import refuse_unless_it_fits
 from ..scenarios.config import Scenario, scenario_from_dict
 from ..scenarios.tiers import Tier
@@ -85,6 +86,7 @@ class SweepResult:
     validation_fit: LinearFit | None  # fitted on the points up to fit_up_to
     validation: list[dict[str, Any]]  # one entry per held-out size
     fit_up_to: int
+    figures: dict[str, Figure] = dataclasses.field(default_factory=dict)  # the speed figures, each run in its machine window
 
     def as_dict(self) -> dict[str, Any]:
         fitted = self.model.fit
@@ -98,7 +100,9 @@ class SweepResult:
             })
         largest = self.validation[-1] if self.validation else {}
         return {
+            "kind": "sweep",
             "version": __version__,
+            "figures": {name: f.as_dict() for name, f in self.figures.items()},
             "points": points,
             "model": self.model.as_dict() | {
                 "coefficients": self.model.fit.as_dict()["coefficients"],
@@ -238,17 +242,21 @@ def scaling_runs(base: Scenario, markets: int, threads_up_to: int, repeat: int) 
 
 def measure_scaling(base: Scenario, markets: int, threads_up_to: int, repeat: int,
                     run: Callable[[Scenario, int], dict[str, Any]] = run_in_fresh_process,
-                    advance: Callable[[str], None] | None = None) -> Scaling:
+                    advance: Callable[[str], None] | None = None, figures: dict[str, Figure] | None = None) -> Scaling:
     """The traded phase's orders/s with 1..``threads_up_to`` threads at ``markets`` markets, ``repeat``
     runs each (:func:`scaling_runs`; ``run`` measures one: default a fresh process).  Every thread
     count of a seed must make the same trades: else the threaded engine is wrong, and no rate of it
-    means anything (:class:`LxdexError`, exit 1)."""
+    means anything (:class:`LxdexError`, exit 1).  ``figures``, if given, receives each thread count's rate as a
+    :class:`~lxdex_capacity.measure.Figure` (each run in its machine window)."""
     rates: dict[int, list[float]] = {k: [] for k in range(1, threads_up_to + 1)}
+    states: dict[int, list[MachineState]] = {k: [] for k in range(1, threads_up_to + 1)}
     first: dict[int, tuple[int, dict[str, Any]]] = {}  # seed -> (threads, run) of its first run
     for scenario, threads in scaling_runs(base, markets, threads_up_to, repeat):
         if advance:
             advance(f"scaling: {scenario.markets:,} markets, {threads} thread{'s' if threads > 1 else ''}, seed {scenario.seed}")
+        window = open_window()
         m = run(scenario, threads)
+        states[threads].append(window.close())
         if scenario.seed in first:
             k, earlier = first[scenario.seed]
             for key in ("trades", "market_checksum", "tape_checksum"):
@@ -258,6 +266,10 @@ def measure_scaling(base: Scenario, markets: int, threads_up_to: int, repeat: in
         else:
             first[scenario.seed] = threads, m
         rates[threads].append(float(m["orders_per_s"]))
+    if figures is not None:
+        for k, values in rates.items():
+            figures[f"orders_per_s with {k} thread{'s' if k > 1 else ''} at {markets:,} markets"] = summarise(
+                f"orders_per_s with {k} thread{'s' if k > 1 else ''} at {markets:,} markets", "orders/s", values, states[k])
     return Scaling.from_rates(markets, rates)
 
 
@@ -319,25 +331,36 @@ def run_sweep(
                               "lower --scaling-markets or --threads-up-to, or --force", force)
     scenarios = [s for s, _, _ in runs]
     total = len(runs) + len(scaled)
+    point_states: list[MachineState | None] = []
     if client is None:
         measurements = []
         for i, scenario in enumerate(scenarios):
             if advance:
                 advance(i, total, f"{scenario.markets:,} markets, {runs[i][1]}")
+            window = open_window()
             measurements.append(run_in_fresh_process(scenario))
+            point_states.append(window.close())
     else:
         from ..distributed import parallel_map
 
+        window = open_window()  # the points run at once: one window over them all (a remote cluster's machine is not seen)
         measurements = parallel_map(client, run_in_fresh_process, scenarios, advance,
                                     describe=lambda s: f"sweep point markets={s.markets} seed={s.seed}")
+        together = window.close()
+        point_states = [together if getattr(client, "cluster", None) is not None else None] * len(scenarios)
     points = [SweepPoint(markets=s.markets, variant=variant, seed=s.seed, held_out=held_out,
                          **{k: v for k, v in m.items() if k not in _RUN_ONLY})
               for (s, variant, held_out), m in zip(runs, measurements, strict=True)]
+    figures: dict[str, Figure] = {}
+    for markets in sorted({p.markets for p in points if p.variant == VARIANTS[0].name}):
+        of_size = [i for i, p in enumerate(points) if p.variant == VARIANTS[0].name and p.markets == markets]
+        name = f"orders_per_s at {markets:,} markets"
+        figures[name] = summarise(name, "orders/s", [points[i].orders_per_s for i in of_size], [point_states[i] for i in of_size])
     scaling = None
     if scaled:
         done = iter(range(len(runs), total))
         scaling = measure_scaling(base, scaling_markets, threads_up_to, repeat,
-                                  advance=(lambda label: advance(next(done), total, label)) if advance else None)
+                                  advance=(lambda label: advance(next(done), total, label)) if advance else None, figures=figures)
     if advance:
         advance(total, total, "fitting")
 
@@ -359,8 +382,11 @@ def run_sweep(
 
     defaults = [p for p in points if p.variant == VARIANTS[0].name]
     ratios = [p.engine_bytes_reserved / p.engine_bytes_used for p in points]
-    throughput = [{"markets": float(m), "orders_per_s": float(np.median([p.orders_per_s for p in defaults if p.markets == m]))}
+    # Each size's rate: the median of its runs on a quiet machine (the quiet ones' when some ran on a busy one).
+    throughput = [{"markets": float(m), "orders_per_s": figures[f"orders_per_s at {m:,} markets"].value}
                   for m in sorted({p.markets for p in defaults})]
+    worst = max(figures.values(), key=lambda f: STATUSES.index(f.status))
+    speed = {"speed_status": worst.status, "speed_status_reason": f"{worst.name}: {worst.reason}"[:500]}
     model = CapacityModel(
         fit=_fit(points),
         # At the smallest size the engine's own bytes are a rounding error next to the runtime; at
@@ -370,12 +396,13 @@ def run_sweep(
         reserved_ratio_max=float(max(ratios)),
         throughput=throughput,
         largest_markets=max(sizes),
-        provenance=_provenance(sizes, repeat, fit_up_to, base, threads_up_to, scaling_markets),
+        provenance=_provenance(sizes, repeat, fit_up_to, base, threads_up_to, scaling_markets) | speed,
         points=[dataclasses.asdict(p) for p in points],
         validation=validation,
         scaling=scaling,
     )
-    return SweepResult(points=points, model=model, validation_fit=validation_fit, validation=validation, fit_up_to=fit_up_to)
+    return SweepResult(points=points, model=model, validation_fit=validation_fit, validation=validation, fit_up_to=fit_up_to,
+                       figures=figures)
 
 
 def _worker() -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..console import compile_step, err, step_progress
+from ..console import compile_step, err, step_progress, warn_unsteady
 from ..engine.partitioned import MAX_THREADS
 from ..errors import CheckFailed, InputError
 from ..machine import usable_cores
@@ -127,6 +127,7 @@ def sweep(
                            client=client, concurrent=0 if scheduler else (workers or 1), threads_up_to=threads_up_to,
                            scaling_markets=scaling_markets)
     _check_fit(result.model)
+    warn_unsteady(result.figures)
     write_text_atomic(out_file, result.model.to_json())
     report = result.as_dict() | {"model_file": str(out_file)}
     if as_json:
