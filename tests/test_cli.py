@@ -18,7 +18,7 @@ from lxdex_capacity import __version__
 from lxdex_capacity.errors import CapacityError, CheckFailed, InputError, Interrupted, LxdexError
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ["bench", "simulate", "profile", "latency", "sweep", "plan", "report", "audit", "replay", "calibrate", "hardware", "scenario"]
+COMMANDS = ["bench", "compare", "simulate", "profile", "latency", "sweep", "plan", "report", "audit", "replay", "calibrate", "hardware", "scenario"]
 
 
 def lxdex_process(*args: str, module: bool = False) -> Result:

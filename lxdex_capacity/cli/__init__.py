@@ -3,6 +3,7 @@
     app.py       the app, ``--version``, and :func:`main`: the one map from errors to exit codes
     options.py   the options several commands share, each defined once
     bench.py     lxdex bench
+    compare.py   lxdex compare (two saved results, figure by figure)
     simulate.py  lxdex simulate (one process, or --shards on Dask), lxdex profile
     latency.py   lxdex latency
     capacity.py  lxdex sweep, plan, hardware list/show/compare
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 # Imported for their side effect (each registers its commands on app), in --help order, so not sorted.
 # isort: off
-from . import bench, simulate, latency, capacity, reports, data, scenario  # noqa: F401
+from . import bench, compare, simulate, latency, capacity, reports, data, scenario  # noqa: F401
 # isort: on
 from .app import app, main
 

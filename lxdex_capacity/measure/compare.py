@@ -16,7 +16,7 @@ For each figure in both results (:func:`compare_figures`):
   conservative, it holds the true ratio whenever both intervals hold their true medians, so it covers it
   with at least the product of the two intervals' coverages (87.9% for 5 repeats each, 56% for 3);
 * the **Mann–Whitney U** test's two-sided p-value on the repeats each figure used (asv's test: no normal
-  law assumed, a tail of slow repeats does not sway it), when both used at least 3;
+  law assumed, a tail of slow repeats does not sway it; exact for small samples), when both used at least 3;
 * the **verdict**, by the figure's ``better`` (higher for rates, lower for times):
 
   - **too noisy to call** when either figure is ``disturbed`` (measured on a busy machine: never faster
@@ -235,16 +235,23 @@ def least_p(m: int, n: int) -> float:
     return min(1.0, 2.0 / math.comb(m + n, m))
 
 
+EXACT_UP_TO = 40  # repeats in both figures together up to which the test's exact distribution is used
+
+
 def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
-    """The Mann–Whitney U test's two-sided p-value of ``a`` against ``b`` (scipy: exact for small samples
-    without ties); 1.0 when every value is the same."""
+    """The Mann–Whitney U test's two-sided p-value of ``a`` against ``b``; 1.0 when every value is the same.
+
+    Exact for small samples (up to :data:`EXACT_UP_TO` repeats together), ties or not, so that it never goes
+    below :func:`least_p` (scipy's normal approximation, which it would use for tied repeats, gives 0.047 for
+    three repeats against three all tied); the normal approximation, corrected for ties, beyond."""
     if len(set(a) | set(b)) <= 1:
         return 1.0
     from scipy.stats import mannwhitneyu
 
+    method: Literal["exact", "asymptotic"] = "exact" if len(a) + len(b) <= EXACT_UP_TO else "asymptotic"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        p = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+        p = float(mannwhitneyu(a, b, alternative="two-sided", method=method).pvalue)
     return min(max(p, 0.0), 1.0) if math.isfinite(p) else 1.0
 
 
