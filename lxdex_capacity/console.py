@@ -4,6 +4,10 @@ Data goes to ``out`` (stdout), progress and errors to ``err`` (stderr).  The num
 :mod:`lxdex_capacity.units`' (re-exported here): rates use decimal prefixes (``12.35M orders/s``);
 bytes are spelled out with their unit: MB and GB are decimal (10^6, 10^9), GiB is binary (2^30).
 
+stdout's width is its terminal's; when it is not a terminal, ``COLUMNS`` if that is a positive integer,
+else wide enough for any table (:class:`_Stdout`).  Tables are :class:`Table`: no cell is ever cut short
+with '…', and key columns (names, ids) are never even wrapped.
+
 Every progress bar is on ``err``, transient (gone when done) and off when stderr is not a terminal,
 so stdout holds only the result and stderr only warnings and errors:
 
@@ -31,18 +35,141 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from rich.console import Console
+import rich.table
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console, ConsoleDimensions, ConsoleOptions, RenderableType, RenderResult
+from rich.errors import MarkupError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from .units import gib, mb, price, quantity, si
 
-__all__ = ["out", "err", "si", "mb", "gib", "quantity", "price", "step_progress", "phase_progress", "tick_progress",
+__all__ = ["out", "err", "Table", "cell_width", "columns_from_environment", "UNBOUNDED_WIDTH", "si", "mb", "gib", "quantity", "price", "step_progress", "phase_progress", "tick_progress",
            "compile_step", "broken_pipes_raise", "warn_unsteady"]
 
-out = Console()
-if not out.is_terminal:  # piped or redirected: no width to fit, so don't truncate tables to 80 columns
-    out = Console(width=140)
+# Wider than any table we print: the width of stdout when it is not a terminal and COLUMNS says nothing.
+UNBOUNDED_WIDTH = 100_000
+
+
+def columns_from_environment() -> int | None:
+    """``COLUMNS`` when it is a positive integer (``"120"``, `` 120 ``), else None (unset, empty, ``0``, ``-5``, ``80x``)."""
+    value = os.environ.get("COLUMNS", "").strip()
+    if not (value.isascii() and value.isdigit()):
+        return None
+    width = int(value)
+    return min(width, UNBOUNDED_WIDTH) if width > 0 else None
+
+
+class _Stdout(Console):
+    """stdout's console, its width decided at each print (stdout may be swapped, COLUMNS changed):
+
+    * on a terminal, rich's own: the terminal's width, or COLUMNS;
+    * elsewhere (piped, redirected, captured), where no width is there to fit: COLUMNS if it is a positive
+      integer (:func:`columns_from_environment`), else :data:`UNBOUNDED_WIDTH`, so that no table is cut
+      and a paragraph is one line.
+
+    Whether stdout is a terminal is asked of the file itself: FORCE_COLOR or TTY_COMPATIBLE, which ask for
+    colours in a pipe (a CI log), give it no width."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._width = None  # rich reads COLUMNS once, here, and takes "0" as a width: decided at each print instead
+
+    def _on_a_terminal(self) -> bool:
+        try:
+            return bool(self.file.isatty())
+        except (AttributeError, OSError, ValueError):
+            return False
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)  # type: ignore[attr-defined]
+        if self._on_a_terminal():
+            return size
+        return ConsoleDimensions(columns_from_environment() or UNBOUNDED_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+out: Console = _Stdout()
 err = Console(stderr=True)
+
+
+class Table(rich.table.Table):
+    """A rich table whose cells are never cut short with '…', at any width.
+
+    Every column folds what does not fit (wraps it at spaces, then splits a word too long), where rich's
+    default would end it with '…'.  A *key* column (``add_column(..., key=True)``: names, ids, profile names)
+    is not even wrapped: it is at least as wide as its widest cell and its header, and the other columns
+    give way; and a table narrower than its contents drops its outer edge and draws a space between columns
+    before anything folds, and folds its key columns too rather than be cut at the edge (:meth:`_fitted`).  Every renderer of stdout makes its tables with this class."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keys: list[int] = []
+
+    def add_column(self, header: RenderableType = "", *args: Any, key: bool = False, **kwargs: Any) -> None:
+        kwargs.setdefault("overflow", "fold")
+        if key:
+            kwargs["no_wrap"] = True
+            kwargs["min_width"] = max(kwargs.get("min_width") or 0, cell_width(header))
+            self._keys.append(len(self.columns))
+        super().add_column(header, *args, **kwargs)
+
+    def add_row(self, *renderables: RenderableType | None, **kwargs: Any) -> None:
+        super().add_row(*renderables, **kwargs)
+        for index in self._keys:
+            if index < len(renderables):
+                column = self.columns[index]
+                column.min_width = max(column.min_width or 0, cell_width(renderables[index]))
+
+    def natural_width(self, console: Console) -> int:
+        """The width this table takes when nothing constrains it (nothing folded, its own box)."""
+        return rich.table.Table.__rich_measure__(self, console, console.options.update_width(UNBOUNDED_WIDTH)).maximum
+
+    @contextmanager
+    def _fitted(self, console: Console, max_width: int) -> Iterator[None]:
+        """While it renders in ``max_width``: a table narrower than its contents is drawn without its outer edge
+        and with a space between columns (rich's SIMPLE_HEAD box, padding collapsed), so that fewer cells fold;
+        and if its key columns, kept whole, would still make it wider than ``max_width`` (where rich would cut
+        every line at the edge), they fold too: folded names rather than lost columns."""
+        kept = self.box, self.show_edge, self.pad_edge, self.collapse_padding
+        kept_columns = [(column.no_wrap, column.min_width) for column in self.columns]
+        try:
+            if self.box is not None and self.natural_width(console) > max_width:
+                self.box, self.show_edge, self.pad_edge, self.collapse_padding = box.SIMPLE_HEAD, False, False, True
+            if self._rendered_width(console, max_width) > max_width:
+                for column in self.columns:
+                    column.no_wrap, column.min_width = False, None
+            yield
+        finally:
+            self.box, self.show_edge, self.pad_edge, self.collapse_padding = kept
+            for column, (no_wrap, min_width) in zip(self.columns, kept_columns, strict=True):
+                column.no_wrap, column.min_width = no_wrap, min_width
+
+    def _rendered_width(self, console: Console, max_width: int) -> int:
+        """The width rich would draw this table at in ``max_width`` (more, when its columns' minimums exceed it)."""
+        extra = self._extra_width
+        return sum(self._calculate_column_widths(console, console.options.update_width(max(max_width - extra, 1)))) + extra
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        with self._fitted(console, options.max_width):
+            yield from super().__rich_console__(console, options)
+
+
+def cell_width(cell: RenderableType | None) -> int:
+    """The width of a table cell's widest line, as printed (its markup read, not counted); 0 for what is not text."""
+    if isinstance(cell, str):
+        try:
+            cell = Text.from_markup(cell, emoji=False)
+        except MarkupError:  # printed as it is, then
+            cell = Text(str(cell))
+    if not isinstance(cell, Text):
+        return 0
+    return max((cell_len(line) for line in cell.plain.split("\n")), default=0)
 
 
 def _on_broken_pipe(console: Console) -> NoReturn:

@@ -17,6 +17,10 @@ finalizer or a gc callback) is kept and raised again by the waits here.  The clu
 with Dask's log records, warnings and "Exception ignored" reports silenced (its workers log nothing
 below CRITICAL in any case), the workers' running tasks abandoned, and no process left behind; the
 command reports ``lxdex: interrupted``.
+
+Starting is quiet too, whatever else runs on this machine: a local cluster has no dashboard, takes no
+fixed port (another cluster's 8787 is not ours to want), and no Dask warning or log line reaches the
+terminal, from this process or its workers (:func:`_local_cluster`).
 """
 
 from __future__ import annotations
@@ -430,10 +434,47 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+# A local cluster says nothing and serves nothing but its workers.  Its scheduler starts an HTTP server
+# even with no dashboard, on port 8787 unless told otherwise; when another cluster on this machine
+# holds that port (a normal situation), Dask warns "Port 8787 is already in use" and takes another.
+# So: no dashboard, the HTTP servers (scheduler's and workers') on an ephemeral loopback port with no
+# routes, Dask's log records and warnings silenced while it starts (here, where the scheduler and the
+# nannies run) and for good in the worker processes (_quiet_worker), whose stderr is the terminal's.
+# What matters reaches this process as a task's error, and is reported as one line.
+
+_NO_HTTP_ROUTES: dict[str, list[str]] = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+
+
+def _local_cluster(local_cluster: Any, workers: int) -> Any:
+    """A ``distributed.LocalCluster`` (the class is ``local_cluster``) of ``workers`` single-threaded
+    worker processes on loopback, started in silence: no dashboard, nothing on any fixed port."""
+    import dask
+    from distributed import Nanny
+
+    with dask.config.set(_NO_HTTP_ROUTES), _silenced():  # the workers take the configuration as they spawn
+        return local_cluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                             dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                             worker_class=partial(Nanny, worker_class=_quiet_worker), silence_logs=logging.CRITICAL)
+
+
+def _quiet_worker(*args: Any, **kwargs: Any) -> Any:
+    """A Dask worker, made in its own process (what its nanny calls there): Dask's warnings and every
+    log record, its own and asyncio's or tornado's, silenced in that process for good; lxdex's own
+    warnings still shown.  (The worker's parts made before its preloads would run warn too, e.g. about
+    a slow scratch directory: hence a factory, not a preload.)"""
+    from distributed import Worker
+
+    warnings.simplefilter("ignore")
+    warnings.filterwarnings("default", module=r"lxdex_capacity(\.|$)")
+    logging.disable(logging.CRITICAL)
+    return Worker(*args, **kwargs)
+
+
 @contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
     """A ``distributed.Client``: on ``scheduler`` if given (checked and probed first), else a local
-    cluster of ``workers`` single-threaded worker processes on loopback (no dashboard)."""
+    cluster of ``workers`` single-threaded worker processes on loopback (no dashboard, no fixed port,
+    no warning or log line from Dask: see :func:`_local_cluster`)."""
     if workers is not None and scheduler is not None:
         raise InputError("give --workers (a local cluster) or --scheduler (an existing one), not both")
     if scheduler is not None:
@@ -463,15 +504,13 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
                     before = {p.pid for p in multiprocessing.active_children() if p.pid is not None}
                     closers.append(partial(_end_worker_processes, before))
                     with _sigint_blocked():  # inherited by the workers: Ctrl-C reaches only this process
-                        # Dask's own log lines are silenced, in the workers too: what matters reaches
-                        # this process as a task's error, and is reported as one line.
                         try:
-                            cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                                   dashboard_address=None, silence_logs=logging.CRITICAL)
+                            cluster = _local_cluster(LocalCluster, workers or 1)
                         except Exception as exc:  # no ports, no processes, no room for the workers' files
                             raise LxdexError(f"the local Dask cluster did not start: {_one_line(exc)}") from None
                         closers[:0] = [partial(_end_task_processes, before), partial(_close_cluster, cluster)]
-                        client = Client(cluster)
+                        with _silenced():
+                            client = Client(cluster)
                         closers.insert(0, lambda failing: client.close())
                     _no_gc_callback()
             yield client

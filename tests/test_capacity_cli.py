@@ -113,3 +113,68 @@ def test_plan_table_says_how_much_memory_is_missing_instead_of_a_negative_headro
     assert "needs 4.2x" in row and "%" in row and "-" not in row.replace("Mac mini M2 8 GB", "")
     report = json.loads(run_cli("plan", "--markets", "10000000", "--profile", "Mac mini M2 8 GB", "--json").stdout)
     assert report["profiles"][0]["headroom_pct"] is None and not report["profiles"][0]["fits_memory"]
+
+
+# -- the plan's rows and its recommendation count the machines alike; watts where they mean something ------------
+
+def _plan_rows(stdout: str) -> dict[str, dict[str, str]]:
+    """The plan table's rows by profile, each its cells by column (stdout not a terminal: one line a row)."""
+    lines = stdout.splitlines()
+    header = next(line for line in lines if "┃ profile" in line)
+    names = [cell.strip() for cell in header.strip("┃").split("┃")]
+    rows = {}
+    for line in lines[lines.index(header) + 2:]:
+        if not line.startswith("│"):
+            break
+        cells = [cell.strip() for cell in line.strip("│").split("│")]
+        rows[cells[0]] = dict(zip(names, cells, strict=True))
+    return rows
+
+
+@pytest.mark.parametrize("args, count, machines_cell, per_million", [
+    (["--markets", "21000"], 1, "1", False),  # 2% of one machine: its watts say nothing per market
+    (["--markets", "10000000"], 1, "1", True),  # 71% of one machine's memory
+    (["--markets", "10000000", "--profile", "Mac mini M2 8 GB"], 4, "4 (3+1)", True),  # three share it, and a spare
+])
+def test_the_plan_row_and_the_recommendation_count_the_same_machines(args, count, machines_cell, per_million):
+    report = json.loads(run_cli("plan", *args, "--json").stdout)
+    rec = report["recommendation"]
+    row = next(p for p in report["profiles"] if p["name"] == rec["profile"])
+    assert rec["machines"] == count and rec["spare"] == (count > 1) and rec["kind"] == ("single machine" if count == 1 else "cluster")
+    assert rec["watts"] == pytest.approx(count * row["max_power_w"])  # every machine at full power, the spare too
+    if per_million:
+        assert rec["watts_per_million_markets"] == pytest.approx(rec["watts"] / (report["load"]["markets"] / 1e6))
+    else:
+        assert rec["watts_per_million_markets"] is None
+    text = run_cli("plan", *args)
+    assert text.exit_code == 0, text.stderr
+    assert _plan_rows(text.stdout)[rec["profile"]]["machines"] == machines_cell
+    said = " ".join(text.stdout.split()).split("recommendation: ")[1]
+    assert said.startswith(f"{count} x {rec['profile']} (")
+    if count > 1:
+        assert said.startswith(f"{count} x {rec['profile']} ({count - 1} + 1 spare, ")
+    assert f"{rec['watts']:,.0f} W at " in said and ("W per million markets" in said) == per_million
+
+
+def test_every_row_counts_machines_as_a_recommendation_of_it_would():
+    """Whatever profile the recommendation picks, it counts that profile's machines as its row does: one machine that
+    holds the load alone (no spare), else N sharing it and a spare; and the cluster summary counts them so too."""
+    from lxdex_capacity.capacity.hardware import load_profiles
+    from lxdex_capacity.capacity.model import load_model
+    from lxdex_capacity.capacity.plan import PlanRequest, ProfilePlan, plan, recommendation
+    from lxdex_capacity.cli.render.capacity import machines_cell
+
+    for request in (PlanRequest(markets=21_000), PlanRequest(markets=10_000_000, orders_per_market=40),
+                    PlanRequest(markets=2_000_000, order_rate=5e7)):
+        report = plan(load_model(), load_profiles(None), request)
+        for p in report["profiles"]:
+            if p["machines"] is None or p["yearly_cost_usd"] is None:
+                continue
+            alone = recommendation([ProfilePlan(**p)], request.markets)  # the recommendation were this the only profile
+            assert alone is not None and alone["profile"] == p["name"]
+            assert machines_cell(p["machines"]).split(" ")[0] == str(alone["machines"])
+            assert alone["spare"] == (p["machines"] > 1) and (alone["machines"] == 1) == p["fits"]
+        for key in ("cluster", "cluster_cloud"):
+            c = report[key]
+            if c is not None:
+                assert c["machines_n_plus_1"] == (1 if c["machines"] == 1 else c["machines"] + 1)

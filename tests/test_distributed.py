@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import sys
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -56,3 +63,57 @@ def test_an_existing_scheduler_runs_sweeps_and_shards(tmp_path):
         assert remote.exit_code == 0, remote.stderr
     local = run_cli(*args, "--shards", "1")
     assert json.loads(remote.stdout)["market_checksum"] == json.loads(local.stdout)["market_checksum"]
+
+
+# -- another cluster on this machine: ours starts in silence beside it ----------------------------------------
+
+DASHBOARD_PORT = 8787  # Dask's default dashboard port, which another cluster on this machine may hold
+
+
+@contextmanager
+def port_taken(port: int) -> Iterator[None]:
+    """``port`` on 127.0.0.1 held for the duration, as another Dask cluster's dashboard holds 8787: by a
+    plain listening socket, or by whatever holds it already."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen(1)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        with probe, pytest.raises(OSError):
+            probe.bind(("127.0.0.1", port))  # taken, by us or by another
+        yield
+    finally:
+        sock.close()
+
+
+def test_a_local_cluster_beside_another_says_nothing_and_serves_no_dashboard(tmp_path, capfd):
+    """With Dask's dashboard port taken (another cluster running here), ``simulate --shards`` starts its
+    own cluster with no warning and no log line, from this process or its workers (capfd: file
+    descriptor 2, which the worker processes write to), and the result alone on stdout; the cluster
+    serves nothing on any port (no dashboard, no route), 8787 or another."""
+    pytest.importorskip("distributed", reason="Dask distributed is not installed")
+    from lxdex_capacity.distributed import dask_client
+
+    with port_taken(DASHBOARD_PORT), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with dask_client(workers=1) as client:
+            http = client.cluster.scheduler.http_server
+            assert http.port != DASHBOARD_PORT
+            for path in ("/status", "/health", "/info/main/workers.html", "/metrics"):
+                with pytest.raises(urllib.error.HTTPError) as answer:
+                    urllib.request.urlopen(f"http://127.0.0.1:{http.port}{path}", timeout=10)
+                assert answer.value.code == 404, path
+        result = run_cli("simulate", "--markets", "2000", "--trades", "20000", "--shards", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    # lxdex's own one-line notes (a figure measured on a busy machine, say) may be there; nothing else may
+    assert [line for line in result.stderr.splitlines() if not line.startswith("lxdex: warning: ")] == [], result.stderr
+    assert "Port" not in result.stderr and "dashboard" not in result.stderr and "distributed" not in result.stderr
+    assert json.loads(result.stdout)["execution"]["shards"] == 2  # stdout is the result, and only it
+    assert [str(w.message) for w in caught] == []
+    captured = capfd.readouterr()
+    assert captured.err == "", captured.err
+    assert captured.out == ""

@@ -115,9 +115,14 @@ def test_an_empty_cache_needs_compiling_and_a_warm_one_does_not(tmp_path: Path):
     assert _python(_NEEDS, "simulation", env={"NUMBA_CACHE_DIR": str(tmp_path)}).split() == ["True"]
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # it only looked (numba makes the folders)
     _python(_NEEDS, "simulation", "compile")  # the default cache: compiled (or loaded) once
-    started = time.perf_counter()
-    assert _python(_NEEDS, "simulation").split() == ["False"]
-    assert time.perf_counter() - started < 60
+    # Warm: it says so, having only read the cache's index (no kernel compiled, nor even loaded, in that process),
+    # which is what makes the check cheap however busy the machine.
+    looked = _NEEDS + """
+import importlib
+print(sorted(ref for ref in kernels.kernels
+             if getattr(getattr(importlib.import_module(ref.partition(":")[0]), ref.partition(":")[2]), "signatures", None)))
+"""
+    assert _python(looked, "simulation").split() == ["False", "[]"]
 
 
 def test_the_compile_step_shows_only_while_compiling(monkeypatch: pytest.MonkeyPatch):

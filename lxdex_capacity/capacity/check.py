@@ -16,7 +16,8 @@ engine bytes reserved            reported (powers of two: exact when the counts 
 process RSS after trading        the estimator's figure, reported with its error
 plan's required memory           at least the RSS measured after trading, at most 2x it
 simulate's peak (the guard's)    within -5% .. +35% of the measured peak RSS
-orders/s per core                the model's rate at these markets against this core's
+orders/s per core                this core's rate (the median of the traded phase's batches, with its
+                                 interval) within +-25% of the model's rate at these markets
 orders/s with every core         this core's rate x the model's speedup of that many cores
                                  against a run with as many threads (reported)
 ===============================  ==========================================================
@@ -47,6 +48,10 @@ from .plan import PlanRequest
 __all__ = ["CheckRow", "PlanCheck", "check_plan", "checked_scenario", "this_machine", "largest_that_fits", "FIT_MARGIN"]
 
 ENGINE_BYTES_TOLERANCE = 0.05
+# This core's measured rate against the model's for this machine: within this share of it either way.  The model was
+# measured by a sweep on a quiet machine of this kind; a rate outside it means this machine, or this moment, is not the
+# one the model describes (and a plan extrapolated from it is off by as much).
+PER_CORE_TOLERANCE = 0.25
 PEAK_RANGE = (-0.05, 0.35)  # the guard's peak estimate against the measured peak: never 5% short, at most 35% over
 REQUIRED_RANGE = (1.0, 2.0)  # the plan's required memory over the RSS measured after trading
 FIT_MARGIN = 0.9  # a check run may use this share of the memory available
@@ -60,7 +65,9 @@ class CheckRow:
     measured: float
     unit: str  # "bytes" or "orders/s"
     target: str
-    passed: bool | None  # None: reported, no target
+    passed: bool | None  # None: reported, no target (or too noisy to call)
+    verdict: str | None = None  # timed rows: holds / fails / too noisy to call, from the measured figure's interval
+    measurement: dict[str, Any] | None = None  # timed rows: the measured figure (lxdex_capacity.measure.Figure.as_dict)
 
     @property
     def error_pct(self) -> float:
@@ -84,12 +91,22 @@ class PlanCheck:
         return all(r.passed is not False for r in self.rows)
 
     @property
+    def too_noisy(self) -> list[CheckRow]:
+        """The rows whose verdict is too noisy to call (a busy machine, or an interval across the target)."""
+        return [r for r in self.rows if r.verdict == "too noisy to call"]
+
+    @property
+    def per_core(self) -> CheckRow:
+        """The orders/s per core row."""
+        return next(r for r in self.rows if r.figure == PER_CORE)
+
+    @property
     def orders_per_s_per_core(self) -> float:
-        return next(r.measured for r in self.rows if r.figure == PER_CORE)
+        return self.per_core.measured
 
     def as_dict(self) -> dict[str, Any]:
         return {"planned_markets": self.planned_markets, "markets": self.markets, "scenario": self.scenario,
-                "rows": [r.as_dict() for r in self.rows], "passed": self.passed, "validation": self.validation, "note": self.note}
+                "rows": [r.as_dict() for r in self.rows], "passed": self.passed, "too_noisy": [r.figure for r in self.too_noisy], "validation": self.validation, "note": self.note}
 
 
 def checked_scenario(request: PlanRequest, markets: int | None = None) -> Scenario:
@@ -158,7 +175,7 @@ def check_plan(request: PlanRequest, estimator: Estimator, run: Callable[[Scenar
     if peak_measured:
         rows.append(CheckRow("simulate's peak RSS (the memory guard's estimate)", peak, peak_measured, "bytes", "-5%..+35%",
                              PEAK_RANGE[0] <= (peak - peak_measured) / peak_measured <= PEAK_RANGE[1]))
-    rows.append(CheckRow(PER_CORE, estimator.model.orders_per_s_per_core(scenario.markets), measured["orders_per_s"], "orders/s", "—", None))
+    rows.append(per_core_row(estimator.model.orders_per_s_per_core(scenario.markets), measured))
     if run_threads is not None and 1 < threads <= scenario.markets:
         rows.append(_threads_row(estimator, scenario, measured, threads, run_threads(scenario, threads)))
     smaller = markets < request.markets
@@ -166,6 +183,23 @@ def check_plan(request: PlanRequest, estimator: Estimator, run: Callable[[Scenar
             "the model's held-out validation stands for the larger sizes" if smaller else "")
     validation = list(estimator.model.validation) if smaller else []
     return PlanCheck(request.markets, markets, scenario.as_dict(), rows, validation, note)
+
+
+def per_core_row(predicted: float, measured: dict[str, Any]) -> CheckRow:
+    """This core's rate against the model's: within :data:`PER_CORE_TOLERANCE` of it, judged from the interval of the
+    median of the run's batches (:func:`lxdex_capacity.measure.judge`; a busy machine makes it too noisy to call)."""
+    from ..measure import judge
+    from ..measure.figure import figure_from_dict
+
+    target = f"±{PER_CORE_TOLERANCE:.0%} of predicted"
+    batches = measured.get("batches")
+    if not batches:  # a run that measured no batch figure: the overall rate, reported
+        return CheckRow(PER_CORE, predicted, measured["orders_per_s"], "orders/s", target, None)
+    figure = figure_from_dict(batches)
+    low, high = (judge(figure, ">=", (1 - PER_CORE_TOLERANCE) * predicted), judge(figure, "<=", (1 + PER_CORE_TOLERANCE) * predicted))
+    verdict = ("fails" if "fails" in (low, high) else "holds" if (low, high) == ("holds", "holds") else "too noisy to call")
+    return CheckRow(PER_CORE, predicted, figure.value, "orders/s", target, None if verdict == "too noisy to call" else verdict == "holds",
+                    verdict, batches)
 
 
 def _threads_row(estimator: Estimator, scenario: Scenario, one: dict[str, Any], threads: int, many: dict[str, Any]) -> CheckRow:

@@ -385,20 +385,33 @@ def _cheapest(plans: Sequence[ProfilePlan], price: str) -> ProfilePlan | None:
 
 def recommendation(plans: Sequence[ProfilePlan], markets: int) -> dict[str, Any] | None:
     """The cheapest way, by yearly cost, to meet memory and rate with the safety margin: one machine
-    that holds the whole load, or N+1 machines of one profile (N >= 2) sharing it with a spare."""
+    that holds the whole load (no spare), or N+1 machines of one profile (N >= 2) sharing it with a spare.
+
+    ``watts``: the machines' full power (every one of them, the spare too) where the profile publishes it.
+    ``watts_per_million_markets``: that power over the markets, only when the load fills at least half of
+    the machines carrying it (the spare aside), in memory or in order capacity; None otherwise, as for a
+    load that fills 2% of one machine, whose watts say nothing per market."""
     options = []
     for p in plans:
         cost = yearly_cost(p.price_usd, p.price_usd_hour)
         if cost is None or p.machines is None:
             continue
-        count = 1 if p.fits else p.machines_n_plus_1
-        assert count is not None
+        count = 1 if p.machines == 1 else p.machines + 1  # as the plan's rows count them: one holding it needs no spare
         options.append((count * cost[0], count, p, cost[1]))
     if not options:
         return None
     total, count, p, basis = min(options, key=lambda o: (o[0], o[1], -(o[2].headroom_pct or 0.0)))
     single = count == 1
-    watts = count * p.max_power_w / (markets / 1e6) if p.max_power_w is not None else None
+    watts = count * p.max_power_w if p.max_power_w is not None else None
+    if single:  # the one machine's own use of its memory and of its order capacity
+        fill = max(p.memory_use_pct, p.order_rate_use_pct) / 100
+    else:  # each of the N machines carrying the load (the spare carries none): its memory; its order capacity, by
+        # the one machine's use spread over N (each holds 1/N of the markets and of the order rate)
+        carrying = count - 1
+        memory = p.machine_required_bytes / p.usable_bytes if p.machine_required_bytes is not None and p.usable_bytes else 0.0
+        fill = max(memory, p.order_rate_use_pct / 100 / carrying)
+    meaningful = 0.5  # "fills most of the machines": below half, watts per market would mostly be idle power
+    per_million = watts / (markets / 1e6) if watts is not None and fill >= meaningful else None
     return {
         "kind": "single machine" if single else "cluster",
         "profile": p.name,
@@ -410,7 +423,8 @@ def recommendation(plans: Sequence[ProfilePlan], markets: int) -> dict[str, Any]
         "usable_bytes_per_machine": p.usable_bytes,
         "yearly_cost_usd": total,
         "cost_basis": f"{count} x {basis}" if count > 1 else basis,
-        "watts_per_million_markets": watts,
+        "watts": watts,
+        "watts_per_million_markets": per_million,
         "rate_source": p.rate_source,
     }
 
@@ -445,13 +459,22 @@ def highest_use_text(p: dict[str, Any]) -> str:
 
 
 def recommendation_text(rec: dict[str, Any] | None, markets: int) -> str:
-    """One sentence: what to buy for the load, what it costs a year, and its power per million markets."""
+    """One sentence: what to buy for the load (its machines counted as the plan's rows count them: "1 x" for one
+    machine holding it, no spare; "N+1 x" machines, N sharing it and a spare), what it costs a year, its power at
+    full load, and that power per million markets when the load fills most of the machines."""
     if rec is None:
         return "no priced profile (or N+1 cluster of one) holds this load"
-    what = (f"one {rec['profile']}" if rec["kind"] == "single machine"
-            else f"{rec['machines']} x {rec['profile']} ({rec['machines'] - 1} + 1 spare, {rec['markets_per_machine']:,} markets each)")
-    watts = (f"; {_significant(rec['watts_per_million_markets'])} W per million markets at full power"
-             if rec["watts_per_million_markets"] is not None else "")
+    machines = rec["machines"]
+    what = (f"1 x {rec['profile']} (one machine holds it: no spare)" if rec["kind"] == "single machine"
+            else f"{machines} x {rec['profile']} ({machines - 1} + 1 spare, {rec['markets_per_machine']:,} markets each)")
+    watts = ""
+    if rec.get("watts") is not None:
+        power = "its" if machines == 1 else f"the {machines} machines'"
+        watts = f"; {_significant(rec['watts'])} W at {power} full power"
+        if rec["watts_per_million_markets"] is not None:
+            watts += f", {_significant(rec['watts_per_million_markets'])} W per million markets"
+        else:
+            watts += " (the load fills under half of " + ("it" if machines == 1 else "them") + ": no figure per million markets)"
     engines = rec["engines_per_machine"]
     source = "at the latency SLO's rate per core, measured here" if rec["rate_source"] == SLO_RATE_SOURCE else rec["rate_source"]
     return (f"{what}: ${rec['yearly_cost_usd']:,.0f} a year ({rec['cost_basis']}){watts}; each machine needs "
@@ -570,8 +593,13 @@ def _unplannable(sizing: _Sizing, profiles: Sequence[HardwareProfile], load: Loa
 
 
 def _cluster_summary(p: ProfilePlan | None, price: str) -> dict[str, Any] | None:
-    if p is None:
+    """The cheapest cluster of one profile: N machines sharing the load, plus a spare when N >= 2 (one machine that
+    holds the load alone needs none, as :func:`recommendation` counts it), and their price."""
+    if p is None or p.machines is None:
         return None
     total = "cluster_price_usd" if price == "price_usd" else "cluster_price_usd_hour"
-    return {"profile": p.name, "machines": p.machines, "machines_n_plus_1": p.machines_n_plus_1, total: getattr(p, total),
+    count = p.machines + 1 if p.machines > 1 else 1
+    each = getattr(p, price)
+    return {"profile": p.name, "machines": p.machines, "machines_n_plus_1": count,
+            total: count * each if each is not None else getattr(p, total),
             "machine_markets": p.machine_markets, "machine_required_bytes": p.machine_required_bytes}

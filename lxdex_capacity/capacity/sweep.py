@@ -176,11 +176,12 @@ def measure_point(scenario: Scenario, threads: int = 1) -> dict[str, Any]:
         "threads": threads,
         "market_checksum": result.market_checksum,
         "tape_checksum": result.tape_checksum,
+        "batches": result.throughput.batches,
     }
 
 
 # What a run measures beyond a sweep point's fields: kept out of SweepPoint (and the model file's points).
-_RUN_ONLY = ("threads", "market_checksum", "tape_checksum")
+_RUN_ONLY = ("threads", "market_checksum", "tape_checksum", "batches")
 
 
 def peak_rss_bytes() -> int:

@@ -112,6 +112,7 @@ class RecommendationRecord(FileModel):
     yearly_cost_usd: Money
     cost_basis: Text
     watts_per_million_markets: Annotated[float, Field(ge=0, le=1e18, allow_inf_nan=False)] | None
+    watts: Annotated[float, Field(ge=0, le=1e18, allow_inf_nan=False)] | None = None  # the machines' full power (absent before)
     rate_source: RateSource
 
 

@@ -6,14 +6,14 @@ escaped, so a ``[`` in them is printed, not read as rich markup.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
-from rich.table import Table
 
 from ...capacity.model import NO_SCALING, speedup_suffix
 from ...capacity.plan import SLO_RATE_SOURCE, highest_use_text, memory_verdict, recommendation_text, use_pct
-from ...console import gib, mb, out, price, si
+from ...console import Table, cell_width, gib, mb, out, price, si
 from ...units import duration_text
 from .figures import status_cell, verdict_cell
 
@@ -29,7 +29,7 @@ def print_sweep(r: dict[str, Any]) -> None:
     """A sweep's report (``SweepResult.as_dict()`` and ``model_file``): points, model, validation."""
     points = Table(title="sweep points — engine bytes used after trading, each in a fresh process")
     for name in ("markets", "variant", "seed", "resting orders", "trades retained", "measured MB", "model MB", "residual", "RSS MB", "orders/s"):
-        points.add_column(name, justify="left" if name == "variant" else "right")
+        points.add_column(name, justify="left" if name == "variant" else "right", key=name in ("markets", "variant"))
     for p in r["points"]:
         points.add_row(f"{p['markets']:,}" + (" *" if p["held_out"] else ""), p["variant"], str(p["seed"]), f"{p['resting_orders']:,}",
                        f"{p['trades_retained']:,}", f"{p['bytes'] / 1e6:,.2f}", f"{p['predicted_bytes'] / 1e6:,.2f}",
@@ -39,7 +39,7 @@ def print_sweep(r: dict[str, Any]) -> None:
     model = r["model"]
     coefs = Table(title=f"model (all points): R² {model['r2']:.6f}, residual std {mb(model['fit']['residual_std_bytes'])}, {model['fit']['dof']} degrees of freedom")
     for name in ("term", "coefficient", "95% interval", "unit"):
-        coefs.add_column(name, justify="left" if name in ("term", "unit") else "right")
+        coefs.add_column(name, justify="left" if name in ("term", "unit") else "right", key=name == "term")
     units = {"base": "bytes", "markets": "bytes per market", "resting_orders": "bytes per resting order", "trades_retained": "bytes per trade retained"}
     for term, c in model["coefficients"].items():
         coefs.add_row(term, f"{c['value']:,.2f}", f"{c['ci95'][0]:,.2f} … {c['ci95'][1]:,.2f}", units[term])
@@ -102,23 +102,27 @@ def print_plan(r: dict[str, Any]) -> None:
               f"a process holding it {mb(e['process_rss']['bytes'])} resident (runtime {mb(e['runtime_bytes'])}); "
               f"required = that process with the engine at least {q['safety']:g} x its bytes used, per engine process; "
               f"usable = memory - {q['os_reserve_gib']:g} GiB for the OS. Check it here: lxdex plan --check")
-    table = Table(title="plan per hardware profile — GiB = 2^30 bytes; required (its 95% interval); highest use: the resource nearest its limit")
-    for name in ("profile", "GiB", "required", "fits", "headroom", "max markets", "engines", "orders/s", "highest use", "N+1", "$/year"):
-        table.add_column(name, justify="left" if name in ("profile", "highest use") else "right", no_wrap=True)
-    marks = set()
+    columns = ("profile", "GiB", "required", "fits", "headroom", "max markets", "engines", "orders/s", "highest use", "machines", "$/year")
+    rows, marks = [], set()
     for p in r["profiles"]:
         mark = _RATE_MARK.get(p["rate_source"], "?")
         marks.add(p["rate_source"])
         required = f"{p['required_bytes'] / GIB:,.3f} ({p['required_bytes_low'] / GIB:,.3f}–{p['required_bytes_high'] / GIB:,.3f})"
-        table.add_row(escape(p["name"]), f"{p['memory_bytes'] / GIB:,.4g}", required,
-                      "[green]yes[/]" if p["fits"] else "[red]no[/]", memory_verdict(p),
-                      f"{p['max_markets']:,}" + ("+" if p["max_markets"] >= plan_markets else ""), str(p["engines_per_machine"]),
-                      (("[yellow]unknown[/] " if unknown else "[red]unmet[/] ") if unmet and p["rate_source"] == SLO_RATE_SOURCE
-                       else f"{si(p['order_capacity_per_s'])} ") + mark,
-                      highest_use(p),
-                      "—" if p["machines"] is None else f"{p['machines']}+1",
-                      "—" if p["yearly_cost_usd"] is None else f"${p['yearly_cost_usd']:,.0f}")
-    out.print(table)
+        rows.append((escape(p["name"]), f"{p['memory_bytes'] / GIB:,.4g}", required,
+                     "[green]yes[/]" if p["fits"] else "[red]no[/]", memory_verdict(p),
+                     f"{p['max_markets']:,}" + ("+" if p["max_markets"] >= plan_markets else ""), str(p["engines_per_machine"]),
+                     (("[yellow]unknown[/] " if unknown else "[red]unmet[/] ") if unmet and p["rate_source"] == SLO_RATE_SOURCE
+                      else f"{si(p['order_capacity_per_s'])} ") + mark,
+                     highest_use(p), machines_cell(p["machines"]),
+                     "—" if p["yearly_cost_usd"] is None else f"${p['yearly_cost_usd']:,.0f}"))
+    title = "plan per hardware profile — GiB = 2^30 bytes; required (its 95% interval); highest use: the resource nearest its limit"
+    table = _plan_table(title, columns, rows)
+    if table.natural_width(out) <= out.width:
+        out.print(table)
+    else:  # too narrow for one table: memory, then order rate and cost, each row under its profile's whole name
+        for part, names in (("memory", columns[:6]), ("order rate and cost", (columns[0], *columns[6:]))):
+            picked = [columns.index(name) for name in names]
+            out.print(_plan_table(f"{title} ({part})", names, [tuple(row[i] for i in picked) for row in rows]))
     legend = {"extrapolated": f"e = extrapolated: one core of {escape(str(m['provenance'].get('processor', 'the sweep machine')))} "
                               "measured by lxdex sweep, at the markets each engine holds, x the speedup of the engines' cores",
               "user-given": "u = user-given (orders_per_s_per_core in the hardware file)",
@@ -127,7 +131,8 @@ def print_plan(r: dict[str, Any]) -> None:
                                + ((": too noisy to call" if unknown else ": none meets it") if unmet else "")}
     out.print("headroom: the share of usable memory left; short: GiB missing; needs Nx: N times the usable memory. "
               "orders/s: the engines' order capacity; " + "; ".join(legend[s] for s in sorted(marks) if s in legend)
-              + ". $/year: purchase price over 3 years, or the hourly price x 8,760 hours.")
+              + ". machines: 1 when one holds the load (no spare), else N+1: N sharing it and a spare. "
+              "$/year: one machine's purchase price over 3 years, or its hourly price x 8,760 hours.")
     print_speedups(r["profiles"])
     if slo is not None:
         print_latency_slo(slo)
@@ -136,11 +141,11 @@ def print_plan(r: dict[str, Any]) -> None:
         if c and c["machines"] > 1:
             total = c.get("cluster_price_usd", c.get("cluster_price_usd_hour"))
             money = f"${total:,.0f}" if unit == "price_usd" else f"${total:,.2f}/h"
-            out.print(f"sharded: {c['machines']} x {escape(c['profile'])} (+1 spare = {c['machines_n_plus_1']}, {money}); each holds up to "
+            out.print(f"sharded: {c['machines_n_plus_1']} x {escape(c['profile'])} ({c['machines']} + 1 spare, {money}); each holds up to "
                       f"{c['machine_markets']:,} markets and needs {gib(c['machine_required_bytes'])}")
     scaling = Table(title="scaling: memory required and the smallest configuration that holds it (memory and order rate)")
     for name in ("markets", "orders/market", "required", "95% interval", "smallest fit"):
-        scaling.add_column(name, justify="left" if name == "smallest fit" else "right")
+        scaling.add_column(name, justify="left" if name == "smallest fit" else "right", key=name in ("markets", "smallest fit"))
     for row in r["scaling"]:
         scaling.add_row(f"{row['markets']:,}" + (" †" if row["extrapolated"] else ""), f"{row['orders_per_market']:,.1f}", gib(row["required_bytes"], 3),
                         f"{row['required_bytes_low'] / GIB:,.3f}–{row['required_bytes_high'] / GIB:,.3f} GiB", escape(row["smallest_fit"] or ("none (latency SLO unmet)" if unmet else "none (shard it)")))
@@ -153,6 +158,23 @@ def print_plan(r: dict[str, Any]) -> None:
         out.print(f"[bold]recommendation:[/] none: {why}, so no profile's order capacity within it is known (the memory figures stand)")
     else:
         out.print(f"[bold]recommendation:[/] {escape(recommendation_text(r['recommendation'], load['markets']))}")
+
+
+def machines_cell(machines: int | None) -> str:
+    """The machines a profile needs, counted as the recommendation counts them: "1" when one holds the load (no
+    spare: nothing to fail over to that a second copy would not also need), "4 (3+1)" for 3 sharing it and a spare."""
+    if machines is None:
+        return "—"
+    return "1" if machines == 1 else f"{machines + 1} ({machines}+1)"
+
+
+def _plan_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
+    table = Table(title=title)
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("profile", "highest use") else "right", key=name == "profile")
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def print_speedups(profiles: list[dict[str, Any]]) -> None:
@@ -212,7 +234,7 @@ def print_check(c: dict[str, Any]) -> None:
     title = f"plan --check: predicted against measured, {c['markets']:,} markets run in a fresh process on this machine"
     table = Table(title=title)
     for name in ("figure", "predicted", "measured", "error", "target", "met"):
-        table.add_column(name, justify="left" if name in ("figure", "target") else "right")
+        table.add_column(name, justify="left" if name in ("figure", "target") else "right", key=name == "figure")
     for row in c["rows"]:
         fmt = (lambda v: mb(v)) if row["unit"] == "bytes" else (lambda v: si(v, "/s"))
         met = {True: "[green]yes[/]", False: "[red]no[/]", None: "—"}[row["passed"]]
@@ -259,7 +281,7 @@ def print_hardware_list(profiles: list[HardwareProfile]) -> None:
     """Every profile, a row each: memory, bandwidth, cores, power and price."""
     table = Table(title=f"{len(profiles)} hardware profiles — memory in GiB (Apple's GB), bandwidth in decimal GB/s")
     for name in ("profile", "year", "P+E cores", "GPU", "memory GiB", "GB/s", "max W", "price"):
-        table.add_column(name, justify="left" if name == "profile" else "right")
+        table.add_column(name, justify="left" if name == "profile" else "right", key=name == "profile")
     for p in profiles:
         table.add_row(escape(p.name), str(p.year or "—"), f"{p.p_cores}+{p.e_cores}", "—" if p.gpu_cores is None else str(p.gpu_cores),
                       f"{p.memory_gib:g}", "—" if p.bandwidth_gb_s is None else f"{p.bandwidth_gb_s:g}",
@@ -270,7 +292,7 @@ def print_hardware_list(profiles: list[HardwareProfile]) -> None:
 def print_hardware_show(profile: HardwareProfile) -> None:
     """One profile, every field, with its source."""
     table = Table(title=escape(profile.name), show_header=False)
-    table.add_column("field")
+    table.add_column("field", key=True)
     table.add_column("value")
     for field, value in _profile_rows(profile):
         table.add_row(field, value)
@@ -280,9 +302,9 @@ def print_hardware_show(profile: HardwareProfile) -> None:
 def print_hardware_compare(profiles: list[HardwareProfile]) -> None:
     """Profiles side by side, a column each (and the price per GiB when every one has a launch price)."""
     table = Table(title="hardware profiles side by side")
-    table.add_column("field")
+    table.add_column("field", key=True)
     for p in profiles:
-        table.add_column(escape(p.name))
+        table.add_column(escape(p.name), min_width=cell_width(p.name))  # the name whole on a line; the values may wrap
     rows = [_profile_rows(p) for p in profiles]
     for i, (field, _) in enumerate(rows[0]):
         if field != "name":

@@ -6,9 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.table import Table
-
-from ...console import out, si
+from ...console import Table, out, si
 
 if TYPE_CHECKING:
     from ...replay.calibrate import Calibration
@@ -59,7 +57,7 @@ def print_calibration(result: Calibration, out_file: Path) -> None:
 
     table = Table(title=f"calibrated to {result.source}")
     for name in ("parameter", "fitted", "default", "how"):
-        table.add_column(name, justify="right" if name in ("fitted", "default") else "left")
+        table.add_column(name, justify="right" if name in ("fitted", "default") else "left", key=name == "parameter")
     how = {
         "pareto_alpha": f"Pareto MLE above min_qty; KS D {_figure(result.size_ks_distance, '.3f')}; "
                         f"{result.round_lot_share:.0%} round lots",

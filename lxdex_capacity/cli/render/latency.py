@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.table import Table
-
-from ...console import out, si
+from ...console import Table, out, si
 from ...latency.statistics import PERCENTILES, resolved
 from ...units import duration_text
 from .figures import status_cell, value_with_interval
@@ -59,7 +57,7 @@ def print_latency(r: LatencyResult) -> None:
     columns = ["offered/s", "achieved/s", "p50", "p90", "p99", "p99.9", "p99.99", "max", "floor p99", "runs × samples", "stalls"]
     with_cancels = any(p.cancels for p in r.rates)
     for name in columns + (["cancels"] if with_cancels else []) + ["status"]:
-        table.add_column(name, justify="left" if name == "status" else "right")
+        table.add_column(name, justify="left" if name == "status" else "right", key=name == "offered/s")
     for p in r.rates:
         q = p.latency
         p99 = p.figures.get("p99_ns")

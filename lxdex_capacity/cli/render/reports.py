@@ -3,13 +3,13 @@ paths are escaped, so a ``[`` in them is printed, not read as rich markup."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
-from rich.table import Table
 
-from ...console import out, quantity
+from ...console import Table, out, quantity
 
 if TYPE_CHECKING:
     from ...reporting.audit import Verdict
@@ -28,32 +28,40 @@ _VERDICT_STYLE = {"holds": "[green]holds[/]", "fails": "[red]fails[/]", "too clo
 
 
 def print_audit(report: dict[str, Any], verdicts: list[Verdict]) -> None:
-    """``audit``: a row per claim (its figure, interval and verdict) under the
-    report's title and tally (``report``, as ``--json`` prints it); a latency claim has a figure per statistic
-    it covers (p99, max, ...) and a line after the table with its repeats' figures."""
+    """``audit``: a row per claim (its figure, interval, verdict and, in short, how it was obtained) under the
+    report's title and tally (``report``, as ``--json`` prints it), then each claim's basis in full as a numbered
+    note (the row's "how" ends with its number); a latency claim has a figure per statistic it covers (p99,
+    max, ...), a line each, and a line after the table with its repeats' figures."""
     title = report["source"].get("title", report["claims_file"])
     tally = f"{report['holds']} hold, {report['fails']} fail, {report['too_close_to_call']} too close to call"
-    table = Table(title=f"audit of {escape(str(title))}: {tally}")
-    for name in ("claim", "claimed", "measured (interval)", "verdict", "measured/claimed", "how"):
-        table.add_column(name, justify="right" if name in ("claimed", "measured (interval)", "measured/claimed") else "left")
-    for v in verdicts:
+    table = Table(title=f"audit of {escape(str(title))}: {tally}", show_lines=True)
+    for name in ("claim", "claimed", "measured (interval)", "verdict", "measured / claimed", "how"):
+        table.add_column(name, justify="right" if name in ("claimed", "measured (interval)", "measured / claimed") else "left",
+                         key=name == "measured (interval)")  # a figure, or a statistic with its interval, a line each
+    for number, v in enumerate(verdicts, 1):
         bound = "≤ " if v.bound == "at_most" else "≥ "
         verdict = _VERDICT_STYLE.get(v.verdict, v.verdict)
         claimed = quantity(v.claimed, v.unit)
         if v.latency is not None:
             figures = v.latency["statistics"]
             claimed = _time(v.claimed)
-            measured = "\n".join(f"{name} {_time(f['median'])}\n({_time(f['low'])} – {_time(f['high'])})" for name, f in figures.items())
-            ratio = "\n\n".join("—" if f["ratio"] is None else f"{f['ratio']:,.3g}x" for f in figures.values())
+            measured = "\n".join(f"{name} {_time(f['median'])} ({_range(_time(f['low']), _time(f['high']), _time(f['median']))})"
+                                 for name, f in figures.items())
+            ratio = "\n".join("—" if f["ratio"] is None else f"{f['ratio']:,.3g}x" for f in figures.values())
             if len(figures) > 1:
                 verdict += "\n(" + ", ".join(f"{name} {f['verdict']}" for name, f in figures.items()) + ")"
         else:
             measured = quantity(v.measured, v.unit)
             if v.low is not None and v.high is not None:
-                measured += f"\n({quantity(v.low, v.unit)} – {quantity(v.high, v.unit)})"
+                measured += f"\n({_range(quantity(v.low, v.unit), quantity(v.high, v.unit), measured)})"
             ratio = "—" if v.ratio is None else f"{v.ratio:,.3g}x"
-        table.add_row(escape(v.text), bound + claimed, measured, verdict, ratio, escape(v.basis))
+        table.add_row(escape(v.text), bound + claimed, measured, verdict, ratio, escape(f"{_how(v)} [{number}]"))
+    if table.natural_width(out) > out.width:  # narrow: the verdicts' and ratios' columns give way first, as they may
+        table.columns[3].max_width, table.columns[4].max_width = len("too close to call"), len("measured")
     out.print(table)
+    out.print("How each figure was obtained:", highlight=False)
+    for number, v in enumerate(verdicts, 1):
+        out.print(f"[{number}] {v.id}: {v.basis}", markup=False, highlight=False)
     for v in verdicts:
         if v.latency is not None:
             out.print(_latency_line(v), markup=False)
@@ -73,7 +81,34 @@ def print_audit(report: dict[str, Any], verdicts: list[Verdict]) -> None:
              "is on the other side, and is too close to call when the interval straddles it."]
     out.print(" ".join(n for n in notes if n))
     out.print("Memory is the engine's own bytes in use unless a claim names another measure; MB and GB are decimal. "
-              "Rates are one core of this machine unless a claim names threads (its basis says how many).")
+              "Rates are one core of this machine unless a claim names threads (its \"how\" says how many).")
+
+
+def _how(v: Verdict) -> str:
+    """How a verdict's figure was obtained, in a few words (its basis, in full, is its note): "5 runs, seeds 0–4,
+    one core", "5 runs, seeds 0–4" (memory), "model, 95% PI"."""
+    if not v.repeats:
+        return "model, 95% PI"
+    seeds = f"seed {v.seeds[0]}" if len(v.seeds) == 1 else f"seeds {v.seeds[0]}–{v.seeds[-1]}" if v.seeds else ""
+    runs = f"{v.repeats} run{'s' if v.repeats != 1 else ''}"
+    if v.metric in ("memory", "memory_per_market"):
+        where = ""
+    elif (threads := re.search(r"on (\d+) threads", v.basis)) is not None:
+        where = f"{threads.group(1)} threads"
+    else:
+        where = "one core"
+    return ", ".join(part for part in (runs, seeds, where) if part)
+
+
+def _range(low: str, high: str, beside: str | None = None) -> str:
+    """An interval's ends, their unit once when they share it (``16.3 – 16.4 MB``, ``990 MB – 1.010 GB``), and not even
+    once when it is the unit of the figure ``beside`` it (``14.6 MB`` over ``(14.5–14.6)``, ``p99 17.1 µs (16.9–17.3)``)."""
+    (low_figure, _, low_unit), (high_figure, _, high_unit) = low.partition(" "), high.partition(" ")
+    if low_unit != high_unit:
+        return f"{low} – {high}"
+    if beside is not None and beside.partition(" ")[2] == high_unit:
+        return f"{low_figure}–{high_figure}"
+    return f"{low_figure} – {high_figure} {high_unit}".rstrip()
 
 
 def _time(ns: float) -> str:
