@@ -216,8 +216,8 @@ def _threads_row(estimator: Estimator, scenario: Scenario, one: dict[str, Any], 
                     many["orders_per_s"], "orders/s", "—", None)
 
 
-def this_machine(orders_per_s_per_core: float) -> HardwareProfile:
-    """This machine as a hardware profile, with the per-core rate ``plan --check`` measured on it."""
+def this_machine(orders_per_s_per_core: float, source: str = "lxdex plan --check on this machine") -> HardwareProfile:
+    """This machine as a hardware profile, with the per-core rate measured on it (by ``source``)."""
     from ..machine import machine_info
 
     info = machine_info()
@@ -227,4 +227,4 @@ def this_machine(orders_per_s_per_core: float) -> HardwareProfile:
         name=f"this machine ({info.processor}, {cores} cores, {memory_gib:g} GiB)", machine="this machine", chip=info.processor,
         kind="custom", year=None, cpu=f"{cores} cores, {info.logical_cpus} logical CPUs", p_cores=cores, e_cores=0, gpu_cores=None,
         memory_gib=memory_gib, memory_options_gib=(memory_gib,), bandwidth_gb_s=None, max_power_w=None, price_usd=None,
-        price_usd_hour=None, source="lxdex plan --check on this machine", orders_per_s_per_core=orders_per_s_per_core)
+        price_usd_hour=None, source=source, orders_per_s_per_core=orders_per_s_per_core)

@@ -53,7 +53,7 @@ from .model import CapacityModel
 if TYPE_CHECKING:
     from ..latency.slo import SLOSearch
 
-__all__ = ["PlanRequest", "ProfilePlan", "plan", "memory_verdict", "highest_use_text", "recommendation_text", "use_pct", "SCALING_MARKETS", "orders_per_market_default", "PURCHASE_YEARS",
+__all__ = ["PlanRequest", "ProfilePlan", "Calibration", "plan", "with_spare", "machines_text", "memory_verdict", "highest_use_text", "recommendation_text", "use_pct", "SCALING_MARKETS", "orders_per_market_default", "PURCHASE_YEARS",
            "HOURS_PER_YEAR", "MAX_MACHINES", "MAX_PLAN_MARKETS", "SLO_RATE_SOURCE", "slo_section", "slo_verdict"]
 
 SCALING_MARKETS = (21_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 10_000_000)
@@ -120,6 +120,37 @@ class Rate:
     per_core: float | None  # flat, when measured (user-given, here or by an SLO search); None: the model's curve by markets per engine
     source: str  # "user-given", "measured here", "extrapolated" or "latency SLO"
     basis: str
+    scale: float = 1.0  # the model's curve times this (a Calibration's factor)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """This machine's rate per core, measured now (``plan --check``, a report's simulation): measured beats
+    extrapolated, so the model's curve, which every extrapolated profile is planned on, is scaled by
+    ``measured_per_s / model_per_s`` (the model's rate at the markets measured).  A measurement taken on a
+    busy machine calibrates nothing (the caller passes none)."""
+
+    markets: int
+    measured_per_s: float
+    model_per_s: float
+    source: str  # what measured it: "plan --check", "lxdex report's simulation"
+
+    def __post_init__(self) -> None:
+        for name in ("measured_per_s", "model_per_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 1e15):
+                raise InputError(f"calibration {name}={value!r}: must be a rate above 0")
+
+    @property
+    def factor(self) -> float:
+        return self.measured_per_s / self.model_per_s
+
+    def text(self) -> str:
+        return (f"scaled x{self.factor:.2f} to this machine's {self.measured_per_s:,.0f} orders/s per core at {self.markets:,} markets "
+                f"measured by {self.source} (the model says {self.model_per_s:,.0f})")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"factor": self.factor}
 
 
 @dataclass(frozen=True)
@@ -185,7 +216,8 @@ class ProfilePlan:
 class _Sizing:
     """The estimator and the request's margins, applied to machines of one profile."""
 
-    def __init__(self, estimator: Estimator, request: PlanRequest, here: str | None = None, slo: SLOSearch | None = None):
+    def __init__(self, estimator: Estimator, request: PlanRequest, here: str | None = None, slo: SLOSearch | None = None,
+                 calibration: Calibration | None = None):
         self.estimator = estimator
         self.model = estimator.model
         self.request = request
@@ -193,19 +225,23 @@ class _Sizing:
         self.os_reserve = request.os_reserve_gib * GIB
         self.here = here  # the profile whose orders_per_s_per_core plan --check measured on this machine
         self.slo = slo  # plan --latency-slo's search: its rate per core (orders/s) replaces every profile's
+        self.calibration = calibration  # this machine's measured rate: the model's curve scaled to it
 
     def rate(self, profile: HardwareProfile) -> Rate:
         if self.slo is not None:
             return Rate(self.slo.orders_per_s, SLO_RATE_SOURCE, _slo_basis(self.slo))
         if profile.orders_per_s_per_core is not None:
             source = "measured here" if profile.name == self.here else "user-given"
-            basis = "plan --check on this machine" if source == "measured here" else "orders_per_s_per_core in the hardware file"
+            basis = profile.source if source == "measured here" else "orders_per_s_per_core in the hardware file"
             return Rate(profile.orders_per_s_per_core, source, basis)
         processor = str(self.model.provenance.get("processor") or "the sweep's machine")
-        return Rate(None, "extrapolated", f"one core of {processor} measured by lxdex sweep, at the markets each engine holds")
+        basis = f"one core of {processor} measured by lxdex sweep, at the markets each engine holds"
+        if self.calibration is not None:
+            return Rate(None, "extrapolated", f"{basis}, {self.calibration.text()}", self.calibration.factor)
+        return Rate(None, "extrapolated", basis)
 
     def per_core(self, rate: Rate, markets_per_engine: float) -> float:
-        return rate.per_core if rate.per_core is not None else self.model.orders_per_s_per_core(markets_per_engine)
+        return rate.per_core if rate.per_core is not None else self.model.orders_per_s_per_core(markets_per_engine) * rate.scale
 
     def usable(self, profile: HardwareProfile) -> int:
         return max(int(profile.memory_bytes - self.os_reserve), 0)
@@ -334,7 +370,7 @@ def _profile_plan(sizing: _Sizing, profile: HardwareProfile, load: Load, opm: fl
     cores_use = one.engines / profile.p_cores
     found = sizing.machines(profile, load)
     machines, shard = (found[0], found[1]) if found is not None else (None, None)
-    spare = machines + 1 if machines is not None else None
+    spare = with_spare(machines)
     rate = sizing.rate(profile)
     cost = yearly_cost(profile.price_usd, profile.price_usd_hour)
     return ProfilePlan(
@@ -484,13 +520,15 @@ def recommendation_text(rec: dict[str, Any] | None, markets: int) -> str:
 
 def plan(model: CapacityModel, profiles: Sequence[HardwareProfile], request: PlanRequest,
          scaling_markets: Sequence[int] = SCALING_MARKETS, estimator: Estimator | None = None,
-         measured_here: str | None = None, latency_slo: SLOSearch | None = None) -> dict[str, Any]:
+         measured_here: str | None = None, latency_slo: SLOSearch | None = None,
+         calibration: Calibration | None = None) -> dict[str, Any]:
     """The whole plan as a JSON-ready dict (see the module docstring).  ``measured_here`` names the
     profile (of ``profiles``) whose per-core rate ``plan --check`` measured on this machine;
+    ``calibration``, this machine's rate measured now, scales the model's curve for every extrapolated profile;
     ``latency_slo``, a search for the highest rate meeting a latency SLO on this machine, sets every
     profile's rate per core (none when no rate met it) and adds the ``latency_slo`` section."""
     estimator = estimator or Estimator(model)
-    sizing = _Sizing(estimator, request, measured_here, latency_slo)
+    sizing = _Sizing(estimator, request, measured_here, latency_slo, calibration)
     opm = request.opm()
     load = request.load()
     plans = [_profile_plan(sizing, p, load, opm) for p in profiles]
@@ -547,6 +585,7 @@ def plan(model: CapacityModel, profiles: Sequence[HardwareProfile], request: Pla
         "cluster_cloud": _cluster_summary(cluster_cloud, "price_usd_hour"),
         "recommendation": recommendation(plans, request.markets),
         "scaling": scaling,
+        "calibration": calibration.as_dict() if calibration is not None else None,
     }
     if latency_slo is not None:  # only then: a plan without an SLO is as it always was
         report["latency_slo"] = slo_section(latency_slo, request)
@@ -592,13 +631,28 @@ def _unplannable(sizing: _Sizing, profiles: Sequence[HardwareProfile], load: Loa
     )
 
 
+def with_spare(machines: int | None) -> int | None:
+    """The machines to buy for ``machines`` sharing a load: one that holds it alone needs no spare (nothing to fail
+    over to that a second copy would not also need); N >= 2 sharing it, N + 1."""
+    if machines is None:
+        return None
+    return machines + 1 if machines > 1 else 1
+
+
+def machines_text(machines: int | None) -> str:
+    """The machines a profile needs, as rows and the recommendation say it: "1", "4 (3+1)", or "—" (none holds it)."""
+    if machines is None:
+        return "—"
+    return "1" if machines == 1 else f"{machines + 1} ({machines}+1)"
+
+
 def _cluster_summary(p: ProfilePlan | None, price: str) -> dict[str, Any] | None:
     """The cheapest cluster of one profile: N machines sharing the load, plus a spare when N >= 2 (one machine that
     holds the load alone needs none, as :func:`recommendation` counts it), and their price."""
     if p is None or p.machines is None:
         return None
     total = "cluster_price_usd" if price == "price_usd" else "cluster_price_usd_hour"
-    count = p.machines + 1 if p.machines > 1 else 1
+    count = with_spare(p.machines)
     each = getattr(p, price)
     return {"profile": p.name, "machines": p.machines, "machines_n_plus_1": count,
             total: count * each if each is not None else getattr(p, total),

@@ -186,19 +186,28 @@ def plan(
     request = plan_request(markets, orders_per_market, trades_retained, order_rate, safety, os_reserve, engines)
     estimator = Estimator(model)
     report = make_plan(model, profiles, request, estimator=estimator)  # refuses a load no profile holds before any run
-    checked, measured_here = None, None
+    checked, measured_here, calibration = None, None, None
     if check:
         from ..capacity.check import check_plan, this_machine
+        from ..capacity.plan import Calibration
 
         compile_step()  # the fresh process then loads the kernels from numba's cache
         with err.status("plan --check: running the planned load in a fresh process (lxdex simulate's phases), then again with a thread per core"):
             checked = check_plan(request, estimator)
-        here = this_machine(checked.orders_per_s_per_core)
-        profiles, measured_here = [*profiles, here], here.name
-        report = make_plan(model, profiles, request, estimator=estimator, measured_here=measured_here)
+        per_core = checked.per_core
+        status = (per_core.measurement or {}).get("status")
+        if status != "disturbed" and per_core.measured > 0 and per_core.predicted > 0:
+            # Measured beats extrapolated: this machine's row at its measured rate, the model's curve scaled to it.
+            here = this_machine(per_core.measured)
+            profiles, measured_here = [*profiles, here], here.name
+            calibration = Calibration(checked.markets, per_core.measured, per_core.predicted, "plan --check")
+        report = make_plan(model, profiles, request, estimator=estimator, measured_here=measured_here, calibration=calibration)
+        if per_core.measurement is not None:
+            warn_unsteady([per_core.measurement])
     search = _slo_search(request, estimator, slo, slo_orders, slo_repeats) if slo is not None else None
     if search is not None:
-        report = make_plan(model, profiles, request, estimator=estimator, measured_here=measured_here, latency_slo=search)
+        report = make_plan(model, profiles, request, estimator=estimator, measured_here=measured_here, latency_slo=search,
+                           calibration=calibration)
     if checked is not None:
         report["check"] = checked.as_dict()
     if as_json:
@@ -211,6 +220,9 @@ def plan(
     if checked is not None and not checked.passed:
         missed = "; ".join(f"{r.figure} {r.error_pct:+.1f}% (target {r.target})" for r in checked.rows if r.passed is False)
         failed.append(f"plan --check: a prediction missed its target: {missed}")
+    elif checked is not None and checked.too_noisy:
+        err.print(f"lxdex: warning: plan --check: {', '.join(r.figure for r in checked.too_noisy)}: too noisy to call (no verdict; "
+                  "run it again on a quiet machine)", highlight=False, markup=False, soft_wrap=True)
     if search is not None and search.outcome == "too noisy to call":
         err.print(f"lxdex: warning: plan --latency-slo: {report['latency_slo']['verdict']}", highlight=False, markup=False, soft_wrap=True)
     elif search is not None and not search.met and request.order_rate > 0:

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..console import compile_step, err, phase_progress, step_progress
+from ..console import compile_step, err, phase_progress, step_progress, warn_unsteady
 from ..errors import CheckFailed, InputError
+from ..latency.statistics import REPORT_LATENCY_BUDGET_S
 from .app import app, invocation
 from .options import (
     FORCE,
@@ -29,7 +30,10 @@ from .options import (
     offered_rates,
     output_path,
     plan_request,
+    repeat_policy,
+    repeats_option,
     scenario_from_options,
+    time_budget_option,
 )
 from .render import print_json
 from .render.reports import print_audit, print_written
@@ -64,6 +68,8 @@ def report(
                                              "per second (default: 10%, 50%, 90% and 150% of the capacity its service times measure)."),
     latency_orders: int | None = typer.Option(None, "--latency-orders", min=1_000, max=100_000_000,
                                               help="Orders offered at each rate of the latency run (default 100,000)."),
+    repeats: int | None = repeats_option("Runs of the latency run's service times and of each offered rate"),
+    time_budget: float = time_budget_option(REPORT_LATENCY_BUDGET_S, "each offered rate of the latency run"),
     as_json: bool = json_option("Print the results (every figure) as JSON."),
 ) -> None:
     """Write a capacity report: Markdown, self-contained HTML, results.json and charts (PNG, SVG)."""
@@ -99,8 +105,9 @@ def report(
                 simulation = simulate(scenario, progress=advance, force=force).to_dict()
         request = plan_request(simulation["markets"], orders_per_market, trades_retained, order_rate, safety, os_reserve)
         model, profiles = load_model(model_file), load_profiles(hardware_file)
-        measured = _report_latency(scenario, offered, latency_orders, force) if measure else None
+        measured = _report_latency(scenario, offered, latency_orders, force, repeat_policy(repeats, time_budget)) if measure else None
         results = collect(simulation, model, profiles, request, _command_line(ctx), latency=measured)
+        warn_unsteady(results["figures"])
     with err.status("drawing charts and writing the report"):
         written = write_report(results, out_dir)
     if as_json:
@@ -135,14 +142,14 @@ def _check_latency_fits(scenario: Scenario, orders: int | None, force: bool) -> 
                           "use fewer --latency-orders or markets, --no-latency, or --force", force)
 
 
-def _report_latency(scenario: Scenario, rates: list[float] | None, orders: int | None, force: bool) -> dict[str, Any]:
+def _report_latency(scenario: Scenario, rates: list[float] | None, orders: int | None, force: bool, policy: Any = None) -> dict[str, Any]:
     """The report's latency run on ``scenario`` (:func:`~lxdex_capacity.reporting.report.measure_report_latency`);
     its memory was checked before the simulation (:func:`_check_latency_fits`)."""
     from ..reporting.report import REPORT_LATENCY_ORDERS, measure_report_latency
 
     compile_step("latency")
     with step_progress("latency") as advance:
-        return measure_report_latency(scenario, rates, orders or REPORT_LATENCY_ORDERS, advance, force=force)
+        return measure_report_latency(scenario, rates, orders or REPORT_LATENCY_ORDERS, advance, force=force, policy=policy)
 
 
 def _check_latency_claims_fit(claims: list[Claim], origin: str, max_measure: int, seed: int, force: bool) -> None:

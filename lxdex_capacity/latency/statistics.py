@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["PERCENTILES", "resolved", "samples_needed", "DEFAULT_BUDGET_S"]
+__all__ = ["PERCENTILES", "resolved", "samples_needed", "DEFAULT_BUDGET_S", "REPORT_LATENCY_BUDGET_S"]
 
 DEFAULT_BUDGET_S = 10.0  # seconds of adaptive repeats per offered rate (and for the service times)
+REPORT_LATENCY_BUDGET_S = 5.0  # the same in a report (lxdex report), which measures four rates
 PERCENTILES = (("p50_ns", 50.0), ("p90_ns", 90.0), ("p99_ns", 99.0), ("p999_ns", 99.9), ("p9999_ns", 99.99))
 
 

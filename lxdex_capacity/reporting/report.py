@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import check_output_folder, make_folder, replaced_folder, strict_json, write_bytes_atomic
-from ..capacity.plan import highest_use_text, memory_verdict, recommendation_text
+from ..capacity.plan import highest_use_text, machines_text, memory_verdict, recommendation_text
 from ..errors import InputError, LxdexError
+from ..latency.statistics import REPORT_LATENCY_BUDGET_S
 from ..measure import RepeatPolicy
 from ..simulation.results import SimulationResult
 from ..units import gib, mb, price, si
@@ -46,9 +47,14 @@ def _environment() -> dict[str, Any]:
 def collect(simulation: dict[str, Any], model: Any, profiles: list[Any], request: Any, command: str,
             latency: dict[str, Any] | None = None) -> dict[str, Any]:
     """``results``: the simulate report, the model, the plan for ``request`` and how they were made; with
-    ``latency`` (:func:`measure_report_latency`), the per-order latency under load as ``results["latency"]``."""
+    ``latency`` (:func:`measure_report_latency`), the per-order latency under load as ``results["latency"]``.
+
+    Measured beats extrapolated: when the simulation's one-core rate was measured on a quiet machine, the plan has a
+    row for this machine at that rate, and the model's curve is scaled to it for every extrapolated profile
+    (:class:`~lxdex_capacity.capacity.plan.Calibration`)."""
     from ..capacity.plan import plan
 
+    profiles, here, calibration = measured_rate(simulation, model, profiles)
     results = {
         "format": RESULTS_FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -56,11 +62,44 @@ def collect(simulation: dict[str, Any], model: Any, profiles: list[Any], request
         "environment": _environment(),
         "simulate": simulation,
         "model": model.as_dict(),
-        "plan": plan(model, profiles, request),
+        "plan": plan(model, profiles, request, measured_here=here, calibration=calibration),
     }
     if latency is not None:
         results["latency"] = latency
-    return results
+    return results | {"kind": "report", "figures": report_figures(results)}
+
+
+def report_figures(results: dict[str, Any]) -> dict[str, Any]:
+    """Every timed figure of a report's results by name (``lxdex compare`` reads them): the simulation's orders/s by
+    batch, and the latency run's capacity and per-rate figures."""
+    figures: dict[str, Any] = {}
+    batches = (results.get("simulate") or {}).get("throughput", {}).get("batches")
+    if batches:
+        figures["simulate.orders_per_s"] = batches
+    latency = results.get("latency") or {}
+    figures |= {f"latency.{name}": f for name, f in (latency.get("figures") or {}).items()}
+    return figures
+
+
+def measured_rate(simulation: dict[str, Any], model: Any, profiles: list[Any]) -> tuple[list[Any], str | None, Any]:
+    """(profiles with this machine's added, its name, the calibration) when ``simulation`` measured one core's rate on a
+    quiet machine (one thread per engine, its batch figure not disturbed); else (profiles, None, None)."""
+    from ..capacity.check import this_machine
+    from ..capacity.plan import Calibration
+
+    throughput = simulation.get("throughput") or {}
+    batches = throughput.get("batches")
+    threads = (simulation.get("execution") or {}).get("threads", 1)
+    if not batches or batches.get("status") == "disturbed" or threads != 1:
+        return profiles, None, None
+    measured, markets = float(batches["value"]), int(simulation["markets"])
+    predicted = model.orders_per_s_per_core(markets)
+    if not (measured > 0 and predicted > 0):
+        return profiles, None, None
+    here = this_machine(measured, "lxdex report's simulation on this machine")
+    if any(p.name == here.name for p in profiles):
+        return profiles, None, None
+    return [*profiles, here], here.name, Calibration(markets, measured, predicted, "lxdex report's simulation")
 
 
 def latency_ladder(capacity_per_s: float, shares: Sequence[float] = LOAD_SHARES) -> list[float]:
@@ -71,7 +110,6 @@ def latency_ladder(capacity_per_s: float, shares: Sequence[float] = LOAD_SHARES)
     return [rate for rate in rates if rate > 0]
 
 
-REPORT_LATENCY_BUDGET_S = 5.0  # seconds of adaptive repeats per offered rate in a report
 
 
 def measure_report_latency(scenario: Any, rates: Sequence[float] | None = None, orders_per_rate: int = REPORT_LATENCY_ORDERS,
@@ -343,7 +381,7 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
         if p["fits"]:
             return [_text(p["name"]), "1", f"${p['yearly_cost_usd']:,.0f}", _text(memory_verdict(p)), _text(highest_use_text(p))]
         share = p["machine_required_bytes"] / p["usable_bytes"]  # each of the N machines: its share of the load
-        return [_text(p["name"]), f"{p['machines']}+1", f"${p['yearly_cost_usd'] * p['machines_n_plus_1']:,.0f}",
+        return [_text(p["name"]), machines_text(p["machines"]), f"${p['yearly_cost_usd'] * p['machines_n_plus_1']:,.0f}",
                 f"{100 * (1 - share):,.1f}% each", f"memory {100 * share:,.0f}% each ({p['machine_markets']:,} markets)"]
 
     rows = [cheapest_row(p) for p in priced[:5]]
@@ -391,10 +429,10 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
                      f"{gib(p['required_bytes'], 3)} ({p['required_bytes_low'] / 2**30:,.3f}–{p['required_bytes_high'] / 2**30:,.3f})",
                      "yes" if p["fits"] else "no", _text(memory_verdict(p)), f"{p['max_markets']:,}", str(p["engines_per_machine"]),
                      f"{si(p['order_capacity_per_s'])}/s ({_text(p['rate_source'])})", _text(highest_use_text(p)),
-                     "—" if p["machines"] is None else f"{p['machines']}+1", price(p["price_usd"], p["price_usd_hour"]),
+                     machines_text(p["machines"]), price(p["price_usd"], p["price_usd_hour"]),
                      "—" if p["yearly_cost_usd"] is None else f"${p['yearly_cost_usd']:,.0f}"])
     out.append(_table(["profile", "memory", "usable", "required (95%)", "fits", "headroom", "max markets", "engines", "order capacity",
-                       "highest use", "N+1", "price", "per year"], rows) + "\n")
+                       "highest use", "machines", "price", "per year"], rows) + "\n")
     for key, unit in (("cluster", "cluster_price_usd"), ("cluster_cloud", "cluster_price_usd_hour")):
         c = plan.get(key)
         if c and c["machines"] > 1:

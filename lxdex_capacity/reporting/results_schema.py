@@ -23,7 +23,7 @@ from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from ..capacity.hardware import Kind
 from ..capacity.model import MAX_SPEEDUP, TERMS, ModelFile, ScalingFile
-from ..capacity.plan import MAX_MACHINES, MAX_PLAN_MARKETS
+from ..capacity.plan import MAX_MACHINES, MAX_PLAN_MARKETS, with_spare
 from ..engine.partitioned import MAX_THREADS
 from ..errors import InputError
 from ..schema import FILE_CONFIG, Count, FileModel, Name, PositiveCount, one_line_text, validate
@@ -286,6 +286,7 @@ class PlanRecord(FileModel):
     recommendation: RecommendationRecord | None
     scaling: list[ScalingRecord]
     latency_slo: LatencySLORecord | None = None  # only in a plan made with --latency-slo
+    calibration: dict[str, Any] | None = None  # this machine's measured rate the model's curve was scaled to (checked by _plan_problem)
 
 
 # --- latency under load (lxdex_capacity.latency.harness.LatencyResult.as_dict) ----------------------
@@ -402,6 +403,8 @@ class ResultsFile(FileModel):
     """A report's results.json, as :func:`~lxdex_capacity.reporting.report.collect` makes it."""
 
     format: Literal["lxdex-capacity-report/1"]
+    kind: Literal["report"] | None = None  # since the figures carry their intervals (absent before)
+    figures: dict[str, Any] | None = None  # every timed figure by name (reporting.report.report_figures): checked by _consistent
     created: Timestamp
     command: Text
     environment: MachineRecord
@@ -412,10 +415,27 @@ class ResultsFile(FileModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ResultsFile:
-        problem = simulate_problem(self.simulate, "simulate.") or _plan_problem(self) or _latency_problem(self)
+        problem = (simulate_problem(self.simulate, "simulate.") or _plan_problem(self) or _latency_problem(self)
+                   or _figures_problem(self))
         if problem:
             raise ValueError(problem)
         return self
+
+
+def _figures_problem(r: ResultsFile) -> str | None:
+    """The report's ``figures`` must be the ones its sections hold (compare reads them)."""
+    if r.figures is None:
+        return None
+    from .report import report_figures
+
+    expected = report_figures(r.model_dump(mode="json", exclude={"figures"}))
+    if set(r.figures) != set(expected):
+        extra = sorted(set(r.figures) ^ set(expected))
+        return f"figures[{extra[0]!r}]: not a figure of the report's sections (simulate.throughput.batches, latency.figures)"
+    for name, figure in expected.items():
+        if r.figures[name] != figure:
+            return f"figures[{name!r}]: not the figure its section holds"
+    return None
 
 
 def _decreasing(record: LatencyPercentilesRecord | PlatformFloorRecord, where: str) -> str | None:
@@ -566,8 +586,9 @@ def _plan_problem(r: ResultsFile) -> str | None:
             return f"{where}.fits=true: but its memory or its order rate ({p.order_rate_use_pct:,.1f}%) falls short"
         if not p.fits and p.fits_memory and p.order_rate_use_pct < 100 - 1e-9 and p.cores_use_pct <= 100:
             return f"{where}.fits=false: but its memory, its order rate ({p.order_rate_use_pct:,.1f}%) and its cores suffice"
-        if (p.machines is None) != (p.machines_n_plus_1 is None) or (p.machines is not None and p.machines_n_plus_1 != p.machines + 1):
-            return f"{where}.machines_n_plus_1={p.machines_n_plus_1!r}: must be machines + 1 (machines={p.machines!r})"
+        if p.machines_n_plus_1 != with_spare(p.machines):
+            return (f"{where}.machines_n_plus_1={p.machines_n_plus_1!r}: must be {with_spare(p.machines)!r} for machines={p.machines!r} "
+                    "(N + 1 for N >= 2 sharing the load; 1 when one holds it)")
         if (p.machines is None) != (p.machine_markets is None) or (p.machines is None) != (p.machine_required_bytes is None):
             return f"{where}: machine_markets and machine_required_bytes are set exactly when machines is (machines={p.machines!r})"
         for price, total in (("price_usd", "cluster_price_usd"), ("price_usd_hour", "cluster_price_usd_hour")):
@@ -599,7 +620,30 @@ def _plan_problem(r: ResultsFile) -> str | None:
             return f"plan.scaling[{i}].extrapolated={row.extrapolated}: the model measured up to {model.largest_markets:,} markets"
         if row.smallest_fit is not None and row.smallest_fit not in names:
             return f"plan.scaling[{i}].smallest_fit={row.smallest_fit!r}: not a profile of the plan"
-    return _slo_problem(plan)
+    return _calibration_problem(plan) or _slo_problem(plan)
+
+
+def _calibration_problem(plan: PlanRecord) -> str | None:
+    """The plan's ``calibration`` (:class:`~lxdex_capacity.capacity.plan.Calibration`) must be whole and its factor its ratio."""
+    c = plan.calibration
+    if c is None:
+        return None
+    from ..capacity.plan import Calibration
+
+    keys = ("markets", "measured_per_s", "model_per_s", "source", "factor")
+    if set(c) != set(keys):
+        return f"plan.calibration: must have exactly the keys {', '.join(keys)}"
+    if not isinstance(c["markets"], int) or isinstance(c["markets"], bool) or not 1 <= c["markets"] <= MAX_PLAN_MARKETS:
+        return f"plan.calibration.markets={c['markets']!r}: must be a number of markets"
+    if not isinstance(c["source"], str) or not c["source"].strip() or len(c["source"]) > 200:
+        return f"plan.calibration.source={c['source']!r}: must be a short text"
+    try:
+        calibration = Calibration(c["markets"], c["measured_per_s"], c["model_per_s"], c["source"])
+    except InputError as exc:
+        return f"plan.{exc}"
+    if not isinstance(c["factor"], (int, float)) or not _close(float(c["factor"]), calibration.factor):
+        return f"plan.calibration.factor={c['factor']!r}: not measured_per_s / model_per_s ({calibration.factor!r})"
+    return None
 
 
 def _slo_problem(plan: PlanRecord) -> str | None:

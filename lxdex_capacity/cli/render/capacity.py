@@ -12,10 +12,17 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 
 from ...capacity.model import NO_SCALING, speedup_suffix
-from ...capacity.plan import SLO_RATE_SOURCE, highest_use_text, memory_verdict, recommendation_text, use_pct
+from ...capacity.plan import (
+    SLO_RATE_SOURCE,
+    highest_use_text,
+    machines_text,
+    memory_verdict,
+    recommendation_text,
+    use_pct,
+)
 from ...console import Table, cell_width, gib, mb, out, price, si
 from ...units import duration_text
-from .figures import status_cell, verdict_cell
+from .figures import status_cell, value_with_interval, verdict_cell
 
 if TYPE_CHECKING:
     from ...capacity.hardware import HardwareProfile
@@ -124,9 +131,11 @@ def print_plan(r: dict[str, Any]) -> None:
             picked = [columns.index(name) for name in names]
             out.print(_plan_table(f"{title} ({part})", names, [tuple(row[i] for i in picked) for row in rows]))
     legend = {"extrapolated": f"e = extrapolated: one core of {escape(str(m['provenance'].get('processor', 'the sweep machine')))} "
-                              "measured by lxdex sweep, at the markets each engine holds, x the speedup of the engines' cores",
+                              "measured by lxdex sweep, at the markets each engine holds"
+                              + (f", {escape(_calibration_text(r['calibration']))}" if r.get("calibration") else "")
+                              + ", x the speedup of the engines' cores",
               "user-given": "u = user-given (orders_per_s_per_core in the hardware file)",
-              "measured here": "m = measured here by plan --check",
+              "measured here": "m = measured on this machine now (plan --check, or the report's simulation)",
               SLO_RATE_SOURCE: "s = the latency SLO's rate per core, measured here (below)"
                                + ((": too noisy to call" if unknown else ": none meets it") if unmet else "")}
     out.print("headroom: the share of usable memory left; short: GiB missing; needs Nx: N times the usable memory. "
@@ -161,11 +170,8 @@ def print_plan(r: dict[str, Any]) -> None:
 
 
 def machines_cell(machines: int | None) -> str:
-    """The machines a profile needs, counted as the recommendation counts them: "1" when one holds the load (no
-    spare: nothing to fail over to that a second copy would not also need), "4 (3+1)" for 3 sharing it and a spare."""
-    if machines is None:
-        return "—"
-    return "1" if machines == 1 else f"{machines + 1} ({machines}+1)"
+    """:func:`~lxdex_capacity.capacity.plan.machines_text`."""
+    return machines_text(machines)
 
 
 def _plan_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
@@ -175,6 +181,11 @@ def _plan_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def _calibration_text(c: dict[str, Any]) -> str:
+    return (f"scaled x{c['factor']:.2f} to this machine's {c['measured_per_s']:,.0f} orders/s per core at {c['markets']:,} markets "
+            f"measured by {c['source']} (measured beats extrapolated; the model says {c['model_per_s']:,.0f})")
 
 
 def print_speedups(profiles: list[dict[str, Any]]) -> None:
@@ -238,8 +249,14 @@ def print_check(c: dict[str, Any]) -> None:
     for row in c["rows"]:
         fmt = (lambda v: mb(v)) if row["unit"] == "bytes" else (lambda v: si(v, "/s"))
         met = {True: "[green]yes[/]", False: "[red]no[/]", None: "—"}[row["passed"]]
+        if row.get("verdict"):
+            met = verdict_cell(row["verdict"])
         error = f"{100 * row['predicted'] / row['measured']:,.0f}% of it" if row["target"].startswith("1x") else f"{row['error_pct']:+.1f}%"
-        table.add_row(row["figure"], fmt(row["predicted"]), fmt(row["measured"]), error, row["target"], met)
+        measured = fmt(row["measured"])
+        if row.get("measurement"):
+            m = row["measurement"]
+            measured = f"{value_with_interval(m, lambda v: si(v, '/s'))} {status_cell(m)}"
+        table.add_row(row["figure"], fmt(row["predicted"]), measured, error, row["target"], met)
     out.print(table)
     if c["note"]:
         out.print(f"[yellow]{escape(c['note'])}[/]")
