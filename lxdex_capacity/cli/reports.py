@@ -219,11 +219,19 @@ def audit(
         "holds": sum(v.verdict == "holds" for v in verdicts),
         "fails": sum(v.verdict == "fails" for v in verdicts),
         "too_close_to_call": sum(v.verdict == "too close to call" for v in verdicts),
+        "too_noisy_to_call": sum(v.verdict == "too noisy to call" for v in verdicts),
     }
     if as_json:
         print_json(report)
     else:
         print_audit(report, verdicts)
+    noisy = [v for v in verdicts if v.verdict == "too noisy to call"]
+    if noisy:
+        why = next((v.figure["reason"] for v in noisy if v.figure is not None and v.figure.get("status") == "disturbed"),
+                   "their intervals straddle the claimed figure")
+        err.print(f"lxdex: warning: {len(noisy)} claim(s) too noisy to call ({', '.join(v.id for v in noisy)}: {why}); no verdict: "
+                  "run the audit again on a quiet machine, or with more --repeats",
+                  highlight=False, markup=False, soft_wrap=True)
     if report["fails"]:  # the audit's finding: a claim that measurement contradicts is a failed check (exit 1)
         failed = [v.id for v in verdicts if v.verdict == "fails"]
         raise CheckFailed(f"{len(failed)} of {len(verdicts)} claim(s) fail against measurement: {', '.join(failed)}")

@@ -8,9 +8,13 @@ runs (at least :data:`MIN_REPEATS`), each on a fresh engine with its own seed (`
 is the median of its repeats, with an order-statistic confidence interval for that median
 (:func:`median_interval`; five repeats: their minimum to maximum, 93.8%).  Loads larger than
 ``max_measure`` markets are predicted by the capacity model instead, with its 95% prediction
-interval, and say so.  Every claim gets one of three verdicts (:func:`three_way`): it **holds** when
-the whole interval is on the claim's side of the claimed figure, it **fails** when the whole interval
-is on the other side, and it is **too close to call** when the interval straddles the claimed figure.
+interval, and say so.  Every claim gets one of these verdicts: it **holds** when the whole interval is
+on the claim's side of the claimed figure, it **fails** when the whole interval is on the other side;
+a memory claim whose interval straddles the claimed figure is **too close to call** (:func:`three_way`).
+A timed claim (orders/s, lookups/s, random access, latency) is judged by the measurement discipline
+(:func:`lxdex_capacity.measure.judge`): each run in its machine window, a claim measured while the
+machine was busy, or whose interval straddles the claimed figure, is **too noisy to call**: never a
+hold or a fail.
 
 A claim's trades are retained on a tape of ``trades_retained`` trades (default: the engine's tape,
 :data:`~lxdex_capacity.engine.core.DEFAULT_TAPE_CAPACITY`); the tape is a ring, so a run uses the
@@ -35,7 +39,6 @@ from __future__ import annotations
 import gc
 import math
 import re
-import statistics
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -49,6 +52,7 @@ from ..engine.core import DEFAULT_TAPE_CAPACITY
 from ..engine.partitioned import MAX_THREADS
 from ..errors import CheckFailed, InputError
 from ..machine import usable_cores
+from ..measure import Figure, MachineState, RepeatPolicy, judge, median_interval, open_window, summarise
 from ..scenarios.config import MAX_MARKETS, Scenario
 from ..scenarios.tiers import DEFAULT_TIERS, MAX_DEPTH, expected_orders, scaled_tiers
 from ..schema import FileModel, Name, one_line_text, read_text, read_toml, validate
@@ -87,7 +91,8 @@ MAX_OFFERED_RATE = 1e10  # orders/s, as ``lxdex latency --rates``
 MAX_OFFER_S = 600.0  # one repeat offers its orders over orders / rate seconds of wall time: at most this
 MAX_CANCELS_PER_ORDER = 10.0  # as the latency harness's
 MIN_LATENCY_BOUND_NS = 1.0  # as an SLO's (latency.slo.MIN_BOUND_NS): the cycle counter resolves about 10 ns
-VERDICTS = ("holds", "fails", "too close to call")
+VERDICTS = ("holds", "fails", "too close to call", "too noisy to call")
+TIMED_METRICS = ("orders_per_s", "lookups_per_s", "random_access", "latency")  # measured in time: the machine's state matters
 
 Metric = Literal["memory", "memory_per_market", "orders_per_s", "lookups_per_s", "random_access", "latency"]  # METRICS' keys
 Measure = Literal["engine_bytes_used", "engine_bytes_reserved", "rss_bytes", "rss_above_baseline"]
@@ -456,28 +461,10 @@ class Verdict:
     # verdict: the worst verdict, of those the highest statistic), and every statistic's figures and the load.
     statistic: str | None = None
     latency: dict[str, Any] | None = None
+    figure: dict[str, Any] | None = None  # a timed claim's figure (lxdex_capacity.measure.Figure.as_dict): status, machine state
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def median_interval(samples: Sequence[float], level: float = 0.95) -> tuple[float, float, float, float]:
-    """(median, low, high, coverage) of ``samples``: the order statistics ``x(k)`` and ``x(n+1-k)`` around
-    the median, ``k`` the largest whose distribution-free coverage of the true median is at least
-    ``level`` -- or ``k = 1`` (the minimum and maximum) when none is: 5 samples give 1 - 2/2^5 = 93.75%,
-    6 give 96.9%, 9 give x(2)..x(8) at 96.1%.  ``coverage`` is that interval's exact coverage."""
-    xs = sorted(float(x) for x in samples)
-    n = len(xs)
-    if n == 0:
-        raise ValueError("no samples")
-
-    def coverage(k: int) -> float:  # P(x(k) <= median < x(n+1-k)) = 1 - 2 P(Binomial(n, 1/2) <= k - 1)
-        return 1.0 - 2.0 * sum(math.comb(n, i) for i in range(k)) / 2.0**n
-
-    k = 1
-    while k + 1 <= (n + 1) // 2 and coverage(k + 1) >= level:
-        k += 1
-    return statistics.median(xs), xs[k - 1], xs[n - k], max(coverage(k), 0.0)
 
 
 def three_way(bound: str, claimed: float, low: float, high: float) -> str:
@@ -563,20 +550,23 @@ def audit(
                              "must be from 0 to 2**63 - 1")
     predicted = {c.id: _predict(c, model) for c in claims if c.markets > max_measure}  # before any run: fails fast
     runs: dict[tuple[int, int | None, int, int, int], list[SimulationResult]] = {}
+    windows: dict[tuple[int, int | None, int, int, int], list[MachineState]] = {}
     needed = sorted({c.load for c in claims if c.markets <= max_measure and c.latency is None}, key=_order)
     timed = [c for c in claims if c.markets <= max_measure and c.latency is not None]
     total = len(needed) * repeats + sum(_repeats(c, repeats) + 2 for c in timed)
     latencies: dict[str, Any] = {}
     with _frozen_survivors() as freeze:
         for i, load in enumerate(needed):
-            runs[load] = []
+            runs[load], windows[load] = [], []
             for r in range(repeats):
                 if advance:
                     advance(i * repeats + r, total, f"{load[0]:,} markets, repeat {r + 1}/{repeats}")
                 freeze()
                 markets, resting, trades, tape, threads = load
                 scenario = scenario_for(markets, resting, trades, tape, seed=seed + r)
+                window = open_window()
                 runs[load].append(run(scenario) if threads == 1 else run(scenario, threads=threads))
+                windows[load].append(window.close())
         done = len(needed) * repeats
         for c in timed:
             freeze()
@@ -585,7 +575,7 @@ def audit(
     if advance:
         advance(total, total, "judging")
     return [predicted[c.id] if c.id in predicted else _judge_latency(c, latencies[c.id], seed) if c.id in latencies
-            else _judge(c, runs[c.load]) for c in claims]
+            else _judge(c, runs[c.load], windows[c.load]) for c in claims]
 
 
 def _repeats(claim: Claim, repeats: int) -> int:
@@ -617,8 +607,8 @@ def _offer(claim: Claim, measure: Callable[..., Any], seed: int, repeats: int, d
 
     options: dict[str, Any] = {} if load.cancels_per_order is None else {"cancels_per_order": load.cancels_per_order}
     scenario = latency_scenario(claim, seed)
-    return measure(scenario, [load.offered_per_s] * repeats, arrivals=load.arrivals, batch=load.batch, reserve=load.reserve,
-                   orders_per_rate=load.orders, progress=progress, **options)
+    return measure(scenario, [load.offered_per_s], arrivals=load.arrivals, batch=load.batch, reserve=load.reserve,
+                   orders_per_rate=load.orders, progress=progress, policy=RepeatPolicy(repeats=repeats, warmup=1), **options)
 
 
 def _ratio(measured: float, claimed: float) -> float | None:
@@ -650,11 +640,18 @@ def _tape_text(claim: Claim) -> str:
     return f"a tape of {claim.tape:,} trades (the smallest power of two ≥ the {claim.trades_retained:,} claimed)"
 
 
-def _judge(claim: Claim, runs: list[SimulationResult]) -> Verdict:
-    """A measured claim: the median of its repeats and the order-statistic interval of that median."""
+def _judge(claim: Claim, runs: list[SimulationResult], states: list[MachineState] | None = None) -> Verdict:
+    """A measured claim: the median of its repeats and the order-statistic interval of that median.  A timed claim's
+    repeats carry the machine's state over each run (:mod:`lxdex_capacity.measure`): a busy machine makes it too noisy
+    to call, never a hold or a fail."""
     samples = [float(_figure(claim, r)) for r in runs]
     _finite(claim, "measured figure", *samples)
-    measured, low, high, coverage = median_interval(samples)
+    figure: Figure | None = None
+    if claim.metric in TIMED_METRICS:
+        figure = summarise(claim.id, claim.unit, samples, states or [], better="lower" if claim.bound == "at_most" else "higher")
+        measured, low, high, coverage = figure.value, figure.low, figure.high, figure.confidence
+    else:
+        measured, low, high, coverage = median_interval(samples)
     seeds = [r.scenario.seed for r in runs]
     n = len(runs)
     runs_text = f"measured ({n} runs, seeds {seeds[0]}–{seeds[-1]})" if n > 1 else f"measured (seed {seeds[0]})"
@@ -672,16 +669,22 @@ def _judge(claim: Claim, runs: list[SimulationResult]) -> Verdict:
     else:
         basis = f"{runs_text}: median dependent random access, {claim.markets:,} markets"
     kind = "range of the repeats" if (low, high) == (min(samples), max(samples)) else "order statistics of the repeats"
-    verdict = three_way(claim.bound, claim.claimed, low, high)
+    verdict = three_way(claim.bound, claim.claimed, low, high) if figure is None else timed_verdict(figure, claim)
     return Verdict(id=claim.id, text=claim.text, metric=claim.metric, unit=claim.unit, bound=claim.bound,
                    claimed=claim.claimed, measured=measured, low=low, high=high, holds=verdict == "holds",
                    ratio=_ratio(measured, claim.claimed), basis=basis, verdict=verdict,
                    interval=f"{coverage:.1%} confidence interval of the median ({kind})", confidence=coverage,
                    repeats=n, samples=samples, seeds=seeds, trades_retained=claim.trades_retained, tape=claim.tape,
-                   note=claim.note)
+                   note=claim.note, figure=figure.as_dict() if figure is not None else None)
 
 
-_RANK = {verdict: i for i, verdict in enumerate(("holds", "too close to call", "fails"))}
+def timed_verdict(figure: Figure, claim: Claim) -> str:
+    """A timed claim's verdict from its figure (:func:`lxdex_capacity.measure.judge`): holds, fails or too noisy to call
+    (a busy machine, too few runs, or an interval across the claimed figure)."""
+    return judge(figure, "<=" if claim.bound == "at_most" else ">=", claim.claimed)
+
+
+_RANK = {verdict: i for i, verdict in enumerate(("holds", "too close to call", "too noisy to call", "fails"))}
 _ARRIVALS_TEXT = {"poisson": "Poisson arrivals", "bursty": "bursty arrivals (on/off at 4x the rate)"}
 
 
@@ -691,20 +694,27 @@ def _judge_latency(claim: Claim, result: Any, seed: int) -> Verdict:
     is the worst of them (it holds only if every statistic holds), and its figure that statistic's."""
     load = claim.latency
     assert load is not None
-    points = list(result.rates)
+    rated = list(result.rates)
+    # The harness repeats the one offered rate (its runs, each in a machine window, and a figure per statistic);
+    # a stand-in may give a point per run instead.
+    point = rated[0] if len(rated) == 1 and getattr(rated[0], "runs", None) else None
+    points = list(point.runs) if point is not None else rated
     n = len(points)
     figures: dict[str, dict[str, Any]] = {}
     coverage = 0.0
     for name in load.statistics:
         samples = [float(getattr(p.latency, STATISTICS[name])) for p in points]
         _finite(claim, f"measured {name} latency", *samples)
-        median, low, high, coverage = median_interval(samples)
-        verdict = three_way(claim.bound, claim.claimed, low, high)
-        figures[name] = {"samples": samples, "median": median, "low": low, "high": high, "verdict": verdict,
-                         "ratio": _ratio(median, claim.claimed)}
+        measured_figure = point.figures.get(STATISTICS[name]) if point is not None else None
+        figure = measured_figure if isinstance(measured_figure, Figure) else summarise(name, "ns", samples, better="lower")
+        verdict = timed_verdict(figure, claim)
+        coverage = figure.confidence
+        figures[name] = {"samples": samples, "median": figure.value, "low": figure.low, "high": figure.high, "verdict": verdict,
+                         "ratio": _ratio(figure.value, claim.claimed), "status": figure.status, "reason": figure.reason}
     deciding = max(figures, key=lambda name: (_RANK[figures[name]["verdict"]], list(STATISTICS).index(name)))
     d = figures[deciding]
-    seeds = [seed + r for r in range(n)]
+    first = 1 if point is not None else 0  # the harness's first offer warms up (unrecorded): arrival seed ``seed``
+    seeds = [seed + first + r for r in range(n)]
     stalls = [int(p.stalls) for p in points]
     achieved = [float(p.achieved_per_s) for p in points]
     resting = expected_orders(scenario_for(claim.markets, claim.resting_orders, 0).tiers, claim.markets)
