@@ -73,6 +73,6 @@ def print_latency(r: LatencyResult) -> None:
         status = status_cell(p99) if p99 is not None else ""
         table.add_row(*row, *([f"{p.cancels:,}"] if with_cancels else []), status)
     out.print(table)
-    stops = sorted({p.stop for p in r.rates if p.stop})
+    stops = sorted({p.stop for p in r.rates if p.stop and p.stop not in r.policy})
     if r.policy:
-        out.print(f"repeats: {r.policy}" + (f"; {'; '.join(stops)}" if len(stops) == 1 else ""), highlight=False)
+        out.print(f"repeats: {r.policy}" + (f"; {'; '.join(stops)}" if stops else ""), highlight=False)
