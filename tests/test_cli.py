@@ -102,7 +102,7 @@ def test_no_help_text_loses_a_bracket_to_rich_markup():
     "args, message",
     [
         (["bench", "--markets", "0"], "Invalid value for '--markets'"),
-        (["bench", "--repeat", "x"], "Invalid value for '--repeat'"),
+        (["bench", "--repeats", "x"], "Invalid value for '--repeats'"),
         (["bench", "--marktes", "5"], "No such option: --marktes"),
         (["nope"], "No such command 'nope'"),
     ],

@@ -63,7 +63,7 @@ simulate(Scenario(markets=60, trades=2_000), inspect=lambda engine: layout_compa
 """,
     "bench": """
 from lxdex_capacity.profiling.report import BenchConfig, run_benchmarks
-run_benchmarks(BenchConfig(markets=50, trades=500, cancel_messages=2_000, lookups=1_000, repeat=1, warmup=0))
+run_benchmarks(BenchConfig(markets=50, trades=500, cancel_messages=2_000, lookups=1_000, repeats=1, warmup=0))
 """,
     "latency": """
 from lxdex_capacity.latency import measure_latency

@@ -8,9 +8,9 @@ import json
 import time
 
 import pytest
+
 from helpers import run_cli
 from helpers.hogs import cpu_hogs
-
 from lxdex_capacity.measure import (
     Figure,
     MachineState,

@@ -72,7 +72,7 @@ def test_the_executive_summary_leads_with_the_plans_recommendation(small_report)
     rec = results["plan"]["recommendation"]
     summary = md.split("## Executive summary\n", 1)[1].split("## ", 1)[0]
     first = summary.strip().splitlines()[0]
-    assert first.startswith("**Recommendation for 2,000 markets: one ") and rec["profile"] in first
+    assert first.startswith("**Recommendation for 2,000 markets: 1 x ") and rec["profile"] in first
     assert f"${rec['yearly_cost_usd']:,.0f} a year" in first and results["plan"]["load"]["trades_retained"] == 262_144
     table = [line for line in summary.splitlines() if line.startswith("| ") and "---" not in line]
     assert 2 <= len(table) <= 6  # the cheapest few, not a row per profile

@@ -13,7 +13,7 @@
 Light: it imports neither numba nor the engine.
 """
 
-from .figure import NOISY_CV, STATUSES, VERDICTS, Figure, exact, judge, median_interval, summarise
+from .figure import MIN_SPREAD_REPEATS, NOISY_CV, STATUSES, VERDICTS, Figure, exact, judge, median_interval, summarise
 from .runner import Repeated, RepeatPolicy, Sample, run_repeats
 from .state import MachineState, open_window
 
@@ -32,7 +32,8 @@ def unsteady_line(figures: list[Figure]) -> str | None:
         what = "; ".join(reasons) or "the machine was busy"
         return (f"warning: {len(disturbed)} of {len(timed)} figures measured while the machine was busy ({what}): they are marked "
                 "'disturbed' and decide no verdict; stop the other work (top shows it) and run again")
-    noisy = [f for f in timed if f.status == "noisy"]
+    # Noisy by their spread: a figure of one or two runs (a smoke test, a short simulation) has none to speak of.
+    noisy = [f for f in timed if f.status == "noisy" and len(f.used) >= MIN_SPREAD_REPEATS]
     if noisy:
         names = ", ".join(f.name for f in noisy[:3]) + (", ..." if len(noisy) > 3 else "")
         return (f"warning: {len(noisy)} of {len(timed)} figures are noisy ({names}: {noisy[0].reason}); their verdicts may be "
