@@ -26,6 +26,8 @@ from lxdex_capacity.measure import (
 from lxdex_capacity.measure.figure import figure_from_dict
 from lxdex_capacity.measure.state import OTHER_CORES_BUSY, combine
 
+pytestmark = pytest.mark.machine_state  # these tests look at real and made-up busy windows
+
 
 def state(other: float = 0.0, seconds: float = 2.0, spin: float | None = None, steal: float = 0.0) -> MachineState:
     return MachineState(seconds=seconds, cpus=2, own_cores=1.0, other_cores=other, steal_share=steal, interrupt_share=0.0,

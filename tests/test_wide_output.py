@@ -115,7 +115,7 @@ def _published_verdicts():
     source, claims = load_claims()
 
     def measure(scenario, rates, **options):
-        return _latency_result([(16_900.0 + 100 * r, 104_000.0 + 1_000 * r) for r in range(len(rates))])
+        return _latency_result([(16_900.0 + 100 * r, 104_000.0 + 1_000 * r) for r in range(options["policy"].repeats)])
 
     verdicts = audit(claims, lambda scenario, threads=1: _fake_run(scenario), load_model(), measure=measure)
     report = {"claims_file": "published", "source": source, "repeats": 5, "seeds": [0, 1, 2, 3, 4],

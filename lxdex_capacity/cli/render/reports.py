@@ -24,7 +24,8 @@ def print_written(written: dict[str, Path], out_dir: Path) -> None:
     out.print(f"wrote {len(written) - 3} chart files under {escape(str(Path(out_dir) / 'charts'))}")
 
 
-_VERDICT_STYLE = {"holds": "[green]holds[/]", "fails": "[red]fails[/]", "too close to call": "[yellow]too close to call[/]"}
+_VERDICT_STYLE = {"holds": "[green]holds[/]", "fails": "[red]fails[/]", "too close to call": "[yellow]too close to call[/]",
+                  "too noisy to call": "[yellow]too noisy to call[/]"}
 
 
 def print_audit(report: dict[str, Any], verdicts: list[Verdict]) -> None:
@@ -34,6 +35,8 @@ def print_audit(report: dict[str, Any], verdicts: list[Verdict]) -> None:
     max, ...), a line each, and a line after the table with its repeats' figures."""
     title = report["source"].get("title", report["claims_file"])
     tally = f"{report['holds']} hold, {report['fails']} fail, {report['too_close_to_call']} too close to call"
+    if report.get("too_noisy_to_call"):
+        tally += f", {report['too_noisy_to_call']} too noisy to call"
     table = Table(title=f"audit of {escape(str(title))}: {tally}", show_lines=True)
     for name in ("claim", "claimed", "measured (interval)", "verdict", "measured / claimed", "how"):
         table.add_column(name, justify="right" if name in ("claimed", "measured (interval)", "measured / claimed") else "left",
@@ -78,7 +81,8 @@ def print_audit(report: dict[str, Any], verdicts: list[Verdict]) -> None:
              "holds." if any(v.latency is not None for v in verdicts) else "",
              "A model prediction has its 95% prediction interval." if any(not v.repeats for v in verdicts) else "",
              "A claim holds when the whole interval is on its side of the claimed figure, fails when the whole interval "
-             "is on the other side, and is too close to call when the interval straddles it."]
+             "is on the other side, and is too close to call (memory) or too noisy to call (a timed figure) when the interval "
+             "straddles it; a timed figure measured while the machine was busy is too noisy to call, never a hold or a fail."]
     out.print(" ".join(n for n in notes if n))
     out.print("Memory is the engine's own bytes in use unless a claim names another measure; MB and GB are decimal. "
               "Rates are one core of this machine unless a claim names threads (its \"how\" says how many).")
