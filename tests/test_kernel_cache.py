@@ -68,8 +68,10 @@ run_benchmarks(BenchConfig(markets=50, trades=500, cancel_messages=2_000, lookup
     "latency": """
 from lxdex_capacity.latency import measure_latency
 from lxdex_capacity.scenarios.config import Scenario
-measure_latency(Scenario(markets=60, cancel_rate=0.5), [1e5, 1e9], orders_per_rate=1_000)
-measure_latency(Scenario(markets=60), [1e9], batch=8, reserve=True, orders_per_rate=1_000, inject_delay_ns=10)
+from lxdex_capacity.measure import RepeatPolicy
+once = RepeatPolicy(repeats=1, warmup=0)
+measure_latency(Scenario(markets=60, cancel_rate=0.5), [1e5, 1e9], orders_per_rate=1_000, policy=once)
+measure_latency(Scenario(markets=60), [1e9], batch=8, reserve=True, orders_per_rate=1_000, inject_delay_ns=10, policy=once)
 """,
     "replay": "",
 }

@@ -15,6 +15,8 @@ from lxdex_capacity.latency.platform import _floor_at
 from lxdex_capacity.measure import RepeatPolicy
 from lxdex_capacity.scenarios.config import Scenario
 
+ONCE = RepeatPolicy(repeats=1, warmup=0)  # one run a rate: these tests look at what a run gives, not at its spread
+
 
 def test_the_same_seed_gives_the_same_arrivals_and_the_offered_rate():
     a, b = arrivals.poisson(1e6, 200_000, 7), arrivals.poisson(1e6, 200_000, 7)
@@ -37,7 +39,7 @@ def test_percentiles_are_measured_samples():
 
 @pytest.fixture(scope="module")
 def light_and_overloaded():
-    return measure_latency(Scenario(markets=500), [20_000, 1e9], orders_per_rate=5_000, reserve=True)
+    return measure_latency(Scenario(markets=500), [20_000, 1e9], orders_per_rate=5_000, reserve=True, policy=ONCE)
 
 
 DELAY_NS = 20_000  # an injected service of 20 µs: a floor under every message's service and latency, on any machine
@@ -96,17 +98,17 @@ def test_latency_is_service_time_at_light_load_and_queues_beyond_capacity(light_
 def test_growing_pools_stall_and_are_counted():
     # Three runs of 20,000 orders that rest (books not trimmed): the pools must double at least once while timed.
     r = measure_latency(Scenario(markets=50, stationary=False, tiers=(dict(low=1, high=1),)), [50_000] * 3, orders_per_rate=20_000,  # type: ignore[arg-type]
-                        platform_seconds=0)
+                        policy=ONCE)
     assert sum(p.stalls for p in r.rates) > 0
 
 
 def test_latency_command_json_has_a_row_per_rate():
-    result = run_cli("latency", "--markets", "500", "--rates", "20000,1e9", "--orders-per-rate", "2000", "--json")
+    result = run_cli("latency", "--markets", "500", "--rates", "20000,1e9", "--orders-per-rate", "2000", "--json", "--repeats", "1")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert [r["offered_per_s"] for r in report["rates"]] == [20_000, 1e9]
     assert {"offered_per_s", "achieved_per_s", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "p9999_ns", "max_ns", "samples"} <= set(report["rates"][0])
-    table = run_cli("latency", "--markets", "500", "--rates", "20000", "--orders-per-rate", "2000", "--batch", "16")
+    table = run_cli("latency", "--markets", "500", "--rates", "20000", "--orders-per-rate", "2000", "--batch", "16", "--repeats", "1")
     assert table.exit_code == 0 and "batches of 16" in table.stdout and "p99.99" in table.stdout
 
 
@@ -184,8 +186,8 @@ def test_an_injected_delay_shows_in_the_service_time_and_the_percentiles():
 @pytest.mark.slow  # statistics of the machine: the plain run's service and latency are what a busy machine makes them
 def test_an_injected_delay_adds_its_own_length_and_no_more():
     scenario = Scenario(markets=200)
-    plain = measure_latency(scenario, [5_000], orders_per_rate=2_000, reserve=True, platform_seconds=0)
-    slowed = measure_latency(scenario, [5_000], orders_per_rate=2_000, reserve=True, inject_delay_ns=20_000, platform_seconds=0)
+    plain = measure_latency(scenario, [5_000], orders_per_rate=2_000, reserve=True, policy=ONCE)
+    slowed = measure_latency(scenario, [5_000], orders_per_rate=2_000, reserve=True, inject_delay_ns=20_000, policy=ONCE)
     assert slowed.injected_delay_ns == 20_000
     assert 19_000 <= slowed.service.p50_ns - plain.service.p50_ns <= 25_000
     assert 19_000 <= slowed.rates[0].latency.p50_ns - plain.rates[0].latency.p50_ns <= 30_000
@@ -211,7 +213,7 @@ def test_latency_rises_as_the_offered_rate_nears_capacity():
 
 
 def test_cancels_are_timed_alone_and_mixed_into_the_stream():
-    r = measure_latency(Scenario(markets=200, cancel_rate=0.5), [20_000], orders_per_rate=3_000, reserve=True, platform_seconds=0.05)
+    r = measure_latency(Scenario(markets=200, cancel_rate=0.5), [20_000], orders_per_rate=3_000, reserve=True, policy=ONCE)
     assert r.cancels_per_order == 0.5 and r.cancel_service is not None and r.cancel_service.samples > 100
     assert 700 < r.rates[0].cancels < 1_300  # a third of the messages
     assert r.platform is not None and r.platform.per_s >= 0 and 0 <= r.platform.lost_share < 1
@@ -234,7 +236,7 @@ def test_bad_rig_options_are_one_line_errors():
 
 def test_latency_out_writes_the_chart_and_refuses_other_names(tmp_path):
     chart = tmp_path / "latency.png"
-    result = run_cli("latency", "--markets", "200", "--rates", "20000,1e9", "--orders-per-rate", "1000", "--out", str(chart))
+    result = run_cli("latency", "--markets", "200", "--rates", "20000,1e9", "--orders-per-rate", "1000", "--out", str(chart), "--repeats", "1")
     assert result.exit_code == 0, result.stderr
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob(".*"))  # written whole, no temporary left
     assert_one_line_error(run_cli("latency", "--markets", "200", "--out", str(tmp_path / "latency.txt")), "written as .png or .svg")
@@ -272,7 +274,7 @@ def test_partitions_in_threads_give_the_plain_engines_outcome_for_every_message(
 
 
 def test_threads_in_the_latency_command_and_more_threads_than_cores_refused(monkeypatch):
-    result = run_cli("latency", "--markets", "200", "--rates", "1e9", "--orders-per-rate", "2000", "--threads", "2", "--json", "--force")
+    result = run_cli("latency", "--markets", "200", "--rates", "1e9", "--orders-per-rate", "2000", "--threads", "2", "--json", "--force", "--repeats", "1")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["threads"] == 2
     monkeypatch.setattr("lxdex_capacity.cli.latency.usable_cores", lambda: 1)
@@ -370,9 +372,9 @@ def test_runs_that_would_take_too_long_or_days_that_cannot_pace_arrivals_are_ref
 
 def test_capacity_says_what_it_is_over_when_no_cancel_could_be_timed():
     takers = Scenario(markets=20, taker_share=1.0)
-    r = measure_latency(takers, [1e5], orders_per_rate=1_000, cancels_per_order=5.0, platform_seconds=0)
+    r = measure_latency(takers, [1e5], orders_per_rate=1_000, cancels_per_order=5.0, policy=ONCE)
     assert r.cancel_service is not None and r.cancel_service.samples == 0 and r.capacity_basis.startswith("orders only")
-    mixed = measure_latency(Scenario(markets=50), [1e5], orders_per_rate=2_000, cancels_per_order=1.0, platform_seconds=0)
+    mixed = measure_latency(Scenario(markets=50), [1e5], orders_per_rate=2_000, cancels_per_order=1.0, policy=ONCE)
     assert mixed.capacity_basis == "the offered mix of orders and cancels"
 
 

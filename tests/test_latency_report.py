@@ -95,7 +95,7 @@ def test_the_ladder_surrounds_the_measured_capacity():
 @pytest.fixture(scope="module")
 def latency_report(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("latency") / "report"
-    result = _cli("report", "--markets", str(MARKETS), "--trades", "2000", "--latency-orders", str(ORDERS_PER_RATE), "--out", str(out))
+    result = _cli("report", "--markets", str(MARKETS), "--trades", "2000", "--latency-orders", str(ORDERS_PER_RATE), "--out", str(out), "--repeats", "1")
     assert result.exit_code == 0, result.stderr
     return out
 
@@ -207,7 +207,7 @@ def test_a_saved_run_gets_latency_when_asked_at_the_given_rates(latency_report, 
     monkeypatch.setattr(report, "write_report", lambda results, out_dir: {})  # the text and charts are tested above
     simulate = write_json(tmp_path / "simulate.json", json.loads((latency_report / "results.json").read_text())["simulate"])
     result = _cli("report", "--simulate", str(simulate), "--latency-rates", "50_000,2e5", "--latency-orders", "1000", "--json",
-                  "--out", str(tmp_path / "r"))
+                  "--out", str(tmp_path / "r"), "--repeats", "1")
     assert result.exit_code == 0, result.stderr
     lat = json.loads(result.stdout)["latency"]
     assert [row["offered_per_s"] for row in lat["rates"]] == [50_000.0, 200_000.0]

@@ -688,7 +688,6 @@ def measure_latency(
     force: bool = False,
     threads: int = 1,
     policy: RepeatPolicy | None = None,
-    platform_seconds: float | None = None,  # no longer used: the floor comes from the runs' own spins  TODO remove
 ) -> LatencyResult:
     """Seed ``scenario``'s books, time ``orders_per_rate`` orders (and cancels) alone, then offer as many
     messages at each rate (see :class:`LatencyRig` for the options), each as often as ``policy`` says
