@@ -74,7 +74,9 @@ class MachineState:
         return bool(self.busy_reasons())
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"busy": self.busy, "busy_reasons": self.busy_reasons()}
+        """The window's readings (whether it was busy follows from them: :meth:`busy_reasons`; a figure says which of
+        its repeats were, and why)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from ..capacity.model import MAX_SPEEDUP, TERMS, ModelFile, ScalingFile
 from ..capacity.plan import MAX_MACHINES, MAX_PLAN_MARKETS, with_spare
 from ..engine.partitioned import MAX_THREADS
 from ..errors import InputError
+from ..measure.records import FigureRecord as MeasuredFigureRecord
 from ..schema import FILE_CONFIG, Count, FileModel, Name, PositiveCount, one_line_text, validate
 from ..simulation.results import MachineRecord, SimulateRecord, simulate_problem
 
@@ -266,7 +267,7 @@ class LatencySLORecord(FileModel):
     service_capacity_per_s: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)] | None = None
     samples_per_run: Count | None = None
     beyond_per_run: Count | None = None
-    capacity: dict[str, Any] | None = None  # the capacity's figure (lxdex_capacity.measure.Figure.as_dict)
+    capacity: MeasuredFigureRecord | None = None  # the capacity's figure (lxdex_capacity.measure.Figure.as_dict)
     reason: Annotated[str, Field(max_length=1_000)] | None = None
 
 
@@ -404,7 +405,7 @@ class ResultsFile(FileModel):
 
     format: Literal["lxdex-capacity-report/1"]
     kind: Literal["report"] | None = None  # since the figures carry their intervals (absent before)
-    figures: dict[str, Any] | None = None  # every timed figure by name (reporting.report.report_figures): checked by _consistent
+    figures: dict[str, MeasuredFigureRecord] | None = None  # every timed figure by name (reporting.report.report_figures): checked by _consistent
     created: Timestamp
     command: Text
     environment: MachineRecord
@@ -428,12 +429,14 @@ def _figures_problem(r: ResultsFile) -> str | None:
         return None
     from .report import report_figures
 
-    expected = report_figures(r.model_dump(mode="json", exclude={"figures"}))
-    if set(r.figures) != set(expected):
-        extra = sorted(set(r.figures) ^ set(expected))
+    dumped = r.model_dump(mode="json")
+    expected = report_figures({k: v for k, v in dumped.items() if k != "figures"})
+    if set(dumped["figures"]) != set(expected):
+        extra = sorted(set(dumped["figures"]) ^ set(expected))
         return f"figures[{extra[0]!r}]: not a figure of the report's sections (simulate.throughput.batches, latency.figures)"
     for name, figure in expected.items():
-        if r.figures[name] != figure:
+        mine = {k: v for k, v in dumped["figures"][name].items() if k != "machine"}
+        if mine != {k: v for k, v in figure.items() if k != "machine"}:
             return f"figures[{name!r}]: not the figure its section holds"
     return None
 
@@ -685,8 +688,8 @@ def _slo_problem(plan: PlanRecord) -> str | None:
         return (f"{where}.rate_per_s={s.rate_per_s!r}: above the capacity_per_s={s.capacity_per_s!r} measured in the same run "
                 "(no rate beyond what the engine sustains flat out can meet an SLO)")
     if s.outcome is not None and s.capacity is not None:
-        cap = s.capacity.get("value")
-        if not isinstance(cap, (int, float)) or not _close(float(cap), s.capacity_per_s):
+        cap = s.capacity.value
+        if not _close(cap, s.capacity_per_s):
             return f"{where}.capacity.value={cap!r}: not capacity_per_s={s.capacity_per_s!r}"
     if not _close(s.orders_per_s, s.rate_per_s / (1.0 + s.cancels_per_order)):
         return f"{where}.orders_per_s={s.orders_per_s!r}: not rate_per_s / (1 + cancels_per_order)"

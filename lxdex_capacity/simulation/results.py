@@ -24,6 +24,7 @@ from .. import __version__
 from ..engine.partitioned import MAX_THREADS
 from ..errors import InputError
 from ..machine import machine_info
+from ..measure.records import FigureRecord
 from ..profiling.memory import ProcessMemory
 from ..scenarios.config import MAX_MARKETS, Scenario
 from ..schema import Count, FileModel, Name, OpenShare, PositiveCount, Share, validate
@@ -248,7 +249,7 @@ class ThroughputRecord(FileModel):
     random_access_method: Text
     random_access_histogram: HistogramRecord
     parallel_orders_per_s: Rate
-    batches: dict[str, Any] | None = None  # checked by simulate_problem
+    batches: FigureRecord | None = None  # one core's orders/s batch by batch
 
 
 class ShardRecord(FileModel):
@@ -352,7 +353,7 @@ class SimulateRecord(FileModel):
 
     format: Literal["lxdex-simulate/2"]
     kind: Literal["simulate"] | None = None  # since speed figures carry their intervals (absent before)
-    figures: dict[str, Any] | None = None  # the timed figures by name (throughput.batches as "orders_per_s")
+    figures: dict[str, FigureRecord] | None = None  # the timed figures by name (throughput.batches as "orders_per_s")
     version: Text
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)]
     markets: Markets
