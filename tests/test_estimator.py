@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 
@@ -297,9 +296,19 @@ def test_plan_check_runs_the_load_here_and_adds_this_machine(tmp_path):
     assert check["markets"] == 2000 and {r["figure"] for r in check["rows"]} >= {"engine bytes used", "plan's required memory vs that RSS"}
     used = next(r for r in check["rows"] if r["figure"] == "engine bytes used")
     assert abs(used["error_pct"]) <= 5 and used["passed"]
-    here = report["profiles"][-1]
-    assert here["name"].startswith("this machine") and here["rate_source"] == "measured here"
-    assert math.isfinite(here["orders_per_s_per_core"]) and here["orders_per_s_per_core"] > 0
+    per_core = next(r for r in check["rows"] if r["figure"].startswith("orders/s per core"))
+    assert per_core["target"] == "±25% of predicted" and per_core["verdict"] in ("holds", "fails", "too noisy to call")
+    if per_core["measurement"]["status"] == "disturbed":  # the fresh process saw a busy machine: measured calibrates nothing
+        assert per_core["verdict"] == "too noisy to call" and report["calibration"] is None
+        assert not report["profiles"][-1]["name"].startswith("this machine")
+    else:  # measured beats extrapolated: this machine at its rate, the model's curve scaled to it
+        here = report["profiles"][-1]
+        assert here["name"].startswith("this machine") and here["rate_source"] == "measured here"
+        assert here["orders_per_s_per_core"] == per_core["measured"] > 0
+        c = report["calibration"]
+        assert c["source"] == "plan --check" and c["factor"] == pytest.approx(per_core["measured"] / per_core["predicted"])
+        extrapolated = [p for p in report["profiles"] if p["rate_source"] == "extrapolated"]
+        assert extrapolated and all("scaled x" in p["rate_basis"] for p in extrapolated)
     if result.exit_code == 1:
         assert "missed its target" in result.stderr
 

@@ -26,7 +26,9 @@ from lxdex_capacity.measure import (
 from lxdex_capacity.measure.figure import figure_from_dict
 from lxdex_capacity.measure.state import OTHER_CORES_BUSY, combine
 
-pytestmark = pytest.mark.machine_state  # these tests look at real and made-up busy windows
+# The figure tests judge made-up windows, and the last ones the real machine: they see busy windows as busy
+# (machine_state); the runner's tests see every window quiet, whatever else runs.
+REAL = pytest.mark.machine_state
 
 
 def state(other: float = 0.0, seconds: float = 2.0, spin: float | None = None, steal: float = 0.0) -> MachineState:
@@ -40,18 +42,21 @@ QUIET, BUSY = state(0.0), state(1.5)
 # --- figures --------------------------------------------------------------------------------------------------
 
 
+@REAL
 def test_median_interval_coverage_is_the_order_statistics():
     assert median_interval([3, 1, 2, 5, 4])[1:] == (1, 5, pytest.approx(0.9375))
     median, low, high, coverage = median_interval(range(1, 10))
     assert (median, low, high) == (5, 2, 8) and coverage == pytest.approx(0.9609375)
 
 
+@REAL
 def test_a_steady_figure_is_stable_and_says_its_spread():
     f = summarise("rate", "orders/s", [100, 101, 99, 100, 102], [QUIET] * 5)
     assert f.status == "stable" and f.value == 100 and (f.low, f.high) == (99, 102)
     assert f.cv < 0.02 and f.used == (0, 1, 2, 3, 4) and f.disturbed == () and f.outliers == ()
 
 
+@REAL
 def test_a_spread_figure_is_noisy_and_an_outlier_is_named():
     noisy = summarise("rate", "orders/s", [100, 140, 70, 120, 90], [QUIET] * 5)
     assert noisy.status == "noisy" and "CV" in noisy.reason
@@ -59,18 +64,21 @@ def test_a_spread_figure_is_noisy_and_an_outlier_is_named():
     assert with_outlier.outliers == (4,)
 
 
+@REAL
 def test_busy_repeats_are_left_out_when_most_were_quiet():
     f = summarise("rate", "orders/s", [100, 101, 30, 99, 100], [QUIET, QUIET, BUSY, QUIET, QUIET])
     assert f.status == "stable" and f.disturbed == (2,) and 2 not in f.used and f.value == 100
     assert "left out" in f.reason
 
 
+@REAL
 def test_a_figure_measured_mostly_on_a_busy_machine_is_disturbed_and_decides_nothing():
     f = summarise("rate", "orders/s", [30, 31, 29, 30, 30], [BUSY] * 4 + [QUIET])
     assert f.status == "disturbed" and "busy" in f.reason and f.busy_reasons
     assert judge(f, ">=", 10) == "too noisy to call" and judge(f, ">=", 1000) == "too noisy to call"
 
 
+@REAL
 def test_short_windows_quiet_alone_but_busy_together_make_a_disturbed_figure():
     # Each window too short for /proc/stat's ticks to call busy, together clearly busy.
     short = state(other=OTHER_CORES_BUSY * 3, seconds=0.02)
@@ -78,11 +86,13 @@ def test_short_windows_quiet_alone_but_busy_together_make_a_disturbed_figure():
     assert summarise("rate", "orders/s", [100] * 50, [short] * 50).status == "disturbed"
 
 
+@REAL
 def test_a_spinning_core_that_lost_its_time_is_busy():
     assert state(spin=0.5).busy and not state(spin=0.01).busy
     assert state(steal=0.3).busy
 
 
+@REAL
 def test_a_counted_figure_ignores_the_machine():
     f = summarise("bytes", "B", [24.0], [BUSY], timed=False)
     assert f.status == "stable" and judge(f, "<=", 24) == "holds" and judge(f, "<=", 23) == "fails"
@@ -96,16 +106,19 @@ def test_a_counted_figure_ignores_the_machine():
     ([10, 11, 12, 11, 10], "<=", 9, "fails"),
     ([10, 11], ">=", 1, "too noisy to call"),  # two runs make no interval
 ])
+@REAL
 def test_verdicts_come_from_the_interval(values, op, target, verdict):
     assert judge(summarise("x", "", values, [QUIET] * len(values)), op, target) == verdict
 
 
+@REAL
 def test_a_figure_survives_its_json():
     f = summarise("rate", "orders/s", [100, 101, 30, 99, 100], [QUIET, QUIET, BUSY, QUIET, QUIET], stop="as asked")
     back = figure_from_dict(json.loads(json.dumps(f.as_dict())))
     assert isinstance(back, Figure) and back.as_dict() == f.as_dict()
 
 
+@REAL
 def test_the_one_line_warning():
     assert unsteady_line([summarise("a", "", [1, 1, 1], [QUIET] * 3)]) is None
     line = unsteady_line([summarise("a", "", [1, 1, 1], [BUSY] * 3), summarise("b", "", [1, 1, 1], [QUIET] * 3)])
@@ -166,6 +179,7 @@ def _spin(seconds: float) -> None:
         pass
 
 
+@REAL
 def test_a_window_sees_a_hog_on_every_core_and_counts_this_process_as_its_own():
     with cpu_hogs():
         window = open_window()
@@ -175,6 +189,7 @@ def test_a_window_sees_a_hog_on_every_core_and_counts_this_process_as_its_own():
     assert busy.own_cores > 0.2  # this process's spin is its own work, whatever it got of a core
 
 
+@REAL
 def test_a_quiet_window_is_quiet_and_a_quiet_figure_stable():
     # Whether the machine is quiet is not this test's to decide (the suite must pass with other work running): it
     # needs one quiet window of five, else it says why it could not look.
@@ -192,6 +207,7 @@ def test_a_quiet_window_is_quiet_and_a_quiet_figure_stable():
     assert f.status == "stable" and judge(f, "<=", 1.0) == "holds"
 
 
+@REAL
 def test_with_every_core_busy_a_benchmark_is_disturbed_and_no_target_holds_or_fails():
     args = ("bench", "--markets", "300", "--trades", "3000", "--repeats", "3", "--json")
     with cpu_hogs():
@@ -207,6 +223,7 @@ def test_with_every_core_busy_a_benchmark_is_disturbed_and_no_target_holds_or_fa
     assert len(lines) == 1 and lines[0].startswith("lxdex: warning:") and "busy" in lines[0]
 
 
+@REAL
 def test_with_every_core_busy_the_latency_slo_is_too_noisy_to_call_never_a_verdict():
     args = ("plan", "--markets", "300", "--latency-slo", "p99<=50us", "--slo-orders", "2000", "--slo-repeats", "3", "--json")
     with cpu_hogs():
