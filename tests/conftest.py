@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -22,3 +23,12 @@ def _quiet_windows(request, monkeypatch):  # type: ignore[no-untyped-def]
         from lxdex_capacity.measure.state import MachineState
 
         monkeypatch.setattr(MachineState, "busy_reasons", lambda self: [])
+
+
+@pytest.fixture(autouse=True)
+def restore_cpu_affinity():  # type: ignore[no-untyped-def]
+    """``bench``, run in this process, pins it to its cores: every test gives the test process its CPUs back."""
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    yield
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)

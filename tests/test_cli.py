@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 import subprocess
 import sys
@@ -130,15 +129,6 @@ def test_an_error_ends_the_command_with_its_class_exit_code_and_one_line(monkeyp
     monkeypatch.setattr("lxdex_capacity.capacity.hardware.load_profiles", fail)
     result = run_cli("hardware", "list")
     assert (result.exit_code, result.stdout, result.stderr) == (code, "", line + "\n")
-
-
-@pytest.fixture
-def restore_cpu_affinity():
-    """``bench`` pins the process to one CPU: give the test process its CPUs back."""
-    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    yield
-    if cpus is not None:
-        os.sched_setaffinity(0, cpus)
 
 
 def test_bench_quick_json_reports_every_workload_and_target(restore_cpu_affinity):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -364,15 +363,6 @@ def test_the_command_and_its_library_stay_light():
 
 
 # --- end to end ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def restore_cpu_affinity():
-    """``bench`` pins the process to one CPU: give the test process its CPUs back."""
-    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    yield
-    if cpus is not None:
-        os.sched_setaffinity(0, cpus)
 
 
 def test_two_real_bench_runs_compare(tmp_path, restore_cpu_affinity):
