@@ -25,10 +25,15 @@ def _quiet_windows(request, monkeypatch):  # type: ignore[no-untyped-def]
         monkeypatch.setattr(MachineState, "busy_reasons", lambda self: [])
 
 
+# The real call, held before any test can replace ``os.sched_setaffinity`` (a test's monkeypatch may be undone
+# after this fixture's teardown, the order pytest gives fixtures not being the order they were asked for).
+_set_affinity = getattr(os, "sched_setaffinity", None)
+
+
 @pytest.fixture(autouse=True)
 def restore_cpu_affinity():  # type: ignore[no-untyped-def]
     """``bench``, run in this process, pins it to its cores: every test gives the test process its CPUs back."""
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     yield
-    if cpus is not None:
-        os.sched_setaffinity(0, cpus)
+    if cpus is not None and _set_affinity is not None:
+        _set_affinity(0, cpus)
