@@ -12,6 +12,7 @@ import typer
 from ..console import compile_step, err, step_progress, warn_unsteady
 from ..engine.partitioned import MAX_THREADS
 from ..errors import CheckFailed, InputError
+from ..latency.slo import DEFAULT_MESSAGES_PER_RUN as DEFAULT_SLO_MESSAGES
 from ..machine import usable_cores
 from ..scenarios.config import MAX_MARKETS
 from .app import HelpGroup, app
@@ -156,9 +157,10 @@ def plan(
              "p99.9, p99.99 or max; <= or <; ns, us, ms or s), searched here on one core holding the planned books (or the most "
              "of them this machine holds), open loop, Poisson arrivals: every profile is then planned at that rate per core. "
              "When no rate meets it, the plan is still printed, with order capacity unmet, and the command exits 1."),
-    slo_orders: int = typer.Option(20_000, "--slo-orders", min=1_000, max=10_000_000,
+    slo_orders: int = typer.Option(DEFAULT_SLO_MESSAGES, "--slo-orders", min=1_000, max=10_000_000,
                                    help="Messages offered in each run of the --latency-slo search; enough for its statistic "
-                                        "(one sample beyond it: p99.9 needs 1,000, p99.99 10,000)."),
+                                        "(one sample beyond it: p99.9 needs 1,000, p99.99 10,000), and long enough (~0.1 s) "
+                                        "that one stall of the machine does not decide a run's percentile."),
     slo_repeats: int = typer.Option(5, "--slo-repeats", min=1, max=15,
                                     help="Runs per rate in the --latency-slo search, at least: the interval of their median decides, "
                                          "and more runs are made (up to 15, 10 s a rate) until it does."),

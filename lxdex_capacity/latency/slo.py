@@ -304,6 +304,11 @@ class SLOSearch:
         return d | {"met": self.met, "orders_per_s": self.orders_per_s}
 
 
+# Messages per offered run, by default.  The machine stalls now and then for a millisecond or more (a VM's host,
+# an interrupt storm); a run of 20,000 messages lasts ~10 ms at 2M/s, so one stall decides its p99 and the runs'
+# p99s spread by 40% or more, and two searches on a quiet machine disagreed fivefold.  Runs of 200,000 last
+# ~100 ms: a stall still spoils a run now and then, but the median of the runs no longer follows it.
+DEFAULT_MESSAGES_PER_RUN = 200_000
 DEFAULT_MIN_RUNS = 5  # runs per rate before its verdict is looked at (five: the range covers the median with 93.75%)
 MAX_RUNS_PER_RATE = 15
 RATE_BUDGET_S = 10.0  # seconds of runs per rate, at most (three runs always)
