@@ -194,3 +194,25 @@ def test_latency_axis_fits_the_data_and_the_title_gives_the_percentiles(small_re
     low, high = ax.get_xlim()
     assert ax.get_xscale() == "linear" and low >= 0 and t["random_access_ns_p99"] < high <= 10 * t["random_access_ns_p99"]
     assert f"p50 {t['random_access_ns_p50']:,.0f} ns" in ax.get_title() and f"p99 {t['random_access_ns_p99']:,.0f} ns" in ax.get_title()
+
+
+def test_the_report_says_how_steady_each_timed_figure_was_and_what_the_measured_rate_changed(small_report):
+    md = (small_report / "report.md").read_text()
+    results = json.loads((small_report / "results.json").read_text())
+    section = md.split("### How steady the timed figures were\n", 1)[1].split("\n## ", 1)[0]
+    figures = {name: f for name, f in results["figures"].items() if f["timed"]}
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == len(figures) > 0  # a row per timed figure, each with its status
+    for row, (name, f) in zip(rows, figures.items()):
+        assert row.startswith(f"| {name.replace('_', chr(92) + '_')} |") and f"| {f['status']} |" in row
+    counts = {s: sum(f["status"] == s for f in figures.values()) for s in ("stable", "noisy", "disturbed")}
+    assert f"Here: {counts['stable']} stable, {counts['noisy']} noisy, {counts['disturbed']} disturbed" in section
+    batches = results["simulate"]["throughput"]["batches"]
+    assert f"its {batches['repeats']:,} batches" in md.split("## Executive summary\n", 1)[1].split("## ", 1)[0]
+    calibration = results["plan"]["calibration"]  # the tests see quiet windows: the run's rate calibrates the plan
+    assert calibration is not None and calibration["source"] == "lxdex report's simulation"
+    first = md.split("## Executive summary\n", 1)[1].strip().splitlines()[0]
+    rec = results["plan"]["recommendation"]
+    if rec["rate_source"] == "extrapolated":
+        assert f"scaled x{calibration['factor']:.2f} to this machine's measured" in first
+    assert f"scaled x{calibration['factor']:.2f} to this machine's" in md.split("## Capacity per hardware profile\n", 1)[1]

@@ -494,10 +494,11 @@ def highest_use_text(p: dict[str, Any]) -> str:
     return f"{p['bottleneck']} {use:,.0f}%" if use < 1e6 else f"{p['bottleneck']} (out)"
 
 
-def recommendation_text(rec: dict[str, Any] | None, markets: int) -> str:
+def recommendation_text(rec: dict[str, Any] | None, markets: int, calibration: dict[str, Any] | None = None) -> str:
     """One sentence: what to buy for the load (its machines counted as the plan's rows count them: "1 x" for one
     machine holding it, no spare; "N+1 x" machines, N sharing it and a spare), what it costs a year, its power at
-    full load, and that power per million markets when the load fills most of the machines."""
+    full load, and that power per million markets when the load fills most of the machines.  ``calibration``
+    (a plan's, :meth:`Calibration.as_dict`) says an extrapolated rate was scaled to this machine's measured one."""
     if rec is None:
         return "no priced profile (or N+1 cluster of one) holds this load"
     machines = rec["machines"]
@@ -513,6 +514,9 @@ def recommendation_text(rec: dict[str, Any] | None, markets: int) -> str:
             watts += " (the load fills under half of " + ("it" if machines == 1 else "them") + ": no figure per million markets)"
     engines = rec["engines_per_machine"]
     source = "at the latency SLO's rate per core, measured here" if rec["rate_source"] == SLO_RATE_SOURCE else rec["rate_source"]
+    if rec["rate_source"] == "extrapolated" and calibration is not None:
+        source += (f" from the sweep's machine, scaled x{calibration['factor']:.2f} to this machine's measured "
+                   f"{calibration['measured_per_s']:,.0f} orders/s per core (measured beats extrapolated)")
     return (f"{what}: ${rec['yearly_cost_usd']:,.0f} a year ({rec['cost_basis']}){watts}; each machine needs "
             f"{rec['required_bytes_per_machine'] / GIB:,.2f} GiB of {rec['usable_bytes_per_machine'] / GIB:,.1f} GiB usable, "
             f"{engines} engine{'s' if engines != 1 else ''}; order rate {source}")

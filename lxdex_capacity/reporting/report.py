@@ -23,8 +23,9 @@ from ..capacity.plan import highest_use_text, machines_text, memory_verdict, rec
 from ..errors import InputError, LxdexError
 from ..latency.statistics import REPORT_LATENCY_BUDGET_S
 from ..measure import RepeatPolicy
+from ..measure.figure import NOISY_CV
 from ..simulation.results import SimulationResult
-from ..units import gib, mb, price, si
+from ..units import duration_text, gib, mb, price, si
 from .results_schema import RESULTS_FORMAT
 
 __all__ = ["RESULTS_FORMAT", "collect", "load_results", "render_markdown", "render_html", "write_report", "measure_report_latency",
@@ -79,6 +80,55 @@ def report_figures(results: dict[str, Any]) -> dict[str, Any]:
     latency = results.get("latency") or {}
     figures |= {f"latency.{name}": f for name, f in (latency.get("figures") or {}).items()}
     return figures
+
+
+def _batches_text(batches: dict[str, Any] | None) -> str:
+    """", its 26 batches 5.62M (5.31M–5.70M) orders/s, stable (CV 7.7%)": the repeated figure behind the rate."""
+    if not batches:
+        return ""
+    return (f" over the traded phase; its {batches['repeats']:,} batches {si(batches['value'])} ({si(batches['low'])}–{si(batches['high'])}) "
+            f"orders/s, {batches['status']} ({_text(batches['reason'])})")
+
+
+def _stability_section(figures: dict[str, Any]) -> list[str]:
+    """Every timed figure of the report: its median, the interval of the median, spread, repeats and status
+    (stable / noisy / disturbed, :mod:`lxdex_capacity.measure`), and what disturbed the machine when it was busy."""
+    timed = {name: f for name, f in figures.items() if f.get("timed", True)}
+    if not timed:
+        return []
+    rows = [[_text(name), _figure_value(f),
+             f"{100 * f['cv']:,.1f}%", f"{len(f['used']):,} of {f['repeats']:,}",
+             f"{f['confidence'] * 100:,.1f}%", _text(f["status"]), _text(f["reason"])] for name, f in timed.items()]
+    counts = {status: sum(f["status"] == status for f in timed.values()) for status in ("stable", "noisy", "disturbed")}
+    busy = sorted({_text(f["reason"]) for f in timed.values() if f["status"] == "disturbed"})
+    out = ["### How steady the timed figures were\n",
+           "Each timed figure is the median of its repeats, with an order-statistic interval of that median and its "
+           f"coverage; **stable** when the repeats spread by at most {NOISY_CV:.0%} (CV), **noisy** above it, **disturbed** when "
+           "other processes, steal or interruptions took the machine during most repeats (those figures decide no verdict "
+           f"and calibrate nothing). Here: {counts['stable']} stable, {counts['noisy']} noisy, {counts['disturbed']} disturbed"
+           + (f" ({'; '.join(busy)})" if busy else "") + ".\n",
+           _table(["figure", "median (interval)", "CV", "repeats used", "coverage", "status", "why"], rows) + "\n"]
+    return out
+
+
+def _figure_value(f: dict[str, Any]) -> str:
+    """"5.62M (5.31M–5.70M) orders/s", or a time "18.1 µs (14.4 µs–22.8 µs)"."""
+    if f["unit"] == "ns":
+        return f"{duration_text(f['value'])} ({duration_text(f['low'])}–{duration_text(f['high'])})"
+    return f"{_number(f['value'])} ({_number(f['low'])}–{_number(f['high'])}) {_text(f['unit'])}"
+
+
+def _number(value: float) -> str:
+    return si(value) if abs(value) >= 10_000 else f"{value:,.1f}"
+
+
+def _calibrated(calibration: dict[str, Any] | None) -> str:
+    """How an extrapolated rate was scaled to this machine's measured one (nothing when it was not)."""
+    if not calibration:
+        return ""
+    return (f", scaled x{calibration['factor']:.2f} to this machine's {si(calibration['measured_per_s'])} orders/s per core at "
+            f"{calibration['markets']:,} markets, measured by {_text(calibration['source'])} (the model says "
+            f"{si(calibration['model_per_s'])}): measured beats extrapolated")
 
 
 def measured_rate(simulation: dict[str, Any], model: Any, profiles: list[Any]) -> tuple[list[Any], str | None, Any]:
@@ -355,7 +405,7 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
 
     out.append("## Executive summary\n")
     load = plan["load"]
-    out.append(f"**Recommendation for {load['markets']:,} markets: {_text(recommendation_text(plan['recommendation'], load['markets']))}.** "
+    out.append(f"**Recommendation for {load['markets']:,} markets: {_text(recommendation_text(plan['recommendation'], load['markets'], plan.get('calibration')))}.** "
                f"Planned load: {load['orders_per_market']:,.1f} resting orders per market, {load['trades_retained']:,} trades "
                f"retained, {load['order_rate']:,.0f} orders/s, with the engine's memory at least {q['safety']:g} × its bytes used "
                f"and {q['os_reserve_gib']:g} GiB of each machine left to the OS.\n")
@@ -366,8 +416,8 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
         f"{traded.engine_bytes_used / sim['markets']:,.0f} B per market; the whole process, Python runtime included, "
         f"was {mb(traded.rss_bytes)} resident."
     )
-    out.append(f"- Matching ran at **{si(t['orders_per_s'])} orders/s** on {_matching_cores(sim)}; best bid/ask lookups at "
-               f"{si(t['lookups_per_s'])}/s; a random market access took {t['random_access_ns_p50']:,.1f} ns (p50).")
+    out.append(f"- Matching ran at **{si(t['orders_per_s'])} orders/s** on {_matching_cores(sim)}{_batches_text(t.get('batches'))}; "
+               f"best bid/ask lookups at {si(t['lookups_per_s'])}/s; a random market access took {t['random_access_ns_p50']:,.1f} ns (p50).")
     lat = r.get("latency")
     if lat:
         out.append(_latency_summary(lat))
@@ -413,6 +463,7 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
     if lat:
         out += _latency_section(lat)
         fig("latency_under_load")
+    out += _stability_section(r.get("figures") or {})
 
     out.append("## Capacity per hardware profile\n")
     processor = _text(plan["model"]["provenance"].get("processor", "the sweep's machine"))
@@ -421,8 +472,8 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
                f"per engine process; usable = memory − {q['os_reserve_gib']:g} GiB for the OS. One engine runs on one core and addresses "
                f"at most 2³¹−1 order slots; a machine runs the fewest engines that hold its load and sustain its rate. Order "
                f"capacity: the profile's own measured rate where its hardware file gives one (user-given), otherwise one core of "
-               f"{processor} as the sweep measured it (extrapolated), times the engines. Highest use: the resource nearest its "
-               f"limit. GiB = 2^30 bytes.\n")
+               f"{processor} as the sweep measured it (extrapolated){_calibrated(plan.get('calibration'))}, times the engines. "
+               f"Highest use: the resource nearest its limit. GiB = 2^30 bytes.\n")
     rows = []
     for p in plan["profiles"]:
         rows.append([_text(p["name"]), gib(p["memory_bytes"], 3), gib(p["usable_bytes"], 3),

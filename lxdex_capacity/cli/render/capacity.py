@@ -166,7 +166,7 @@ def print_plan(r: dict[str, Any]) -> None:
                else "no rate per core meets the latency SLO on this machine")
         out.print(f"[bold]recommendation:[/] none: {why}, so no profile's order capacity within it is known (the memory figures stand)")
     else:
-        out.print(f"[bold]recommendation:[/] {escape(recommendation_text(r['recommendation'], load['markets']))}")
+        out.print(f"[bold]recommendation:[/] {escape(recommendation_text(r['recommendation'], load['markets'], r.get('calibration')))}")
 
 
 def machines_cell(machines: int | None) -> str:
