@@ -203,7 +203,7 @@ def test_the_report_says_how_steady_each_timed_figure_was_and_what_the_measured_
     figures = {name: f for name, f in results["figures"].items() if f["timed"]}
     rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert len(rows) == len(figures) > 0  # a row per timed figure, each with its status
-    for row, (name, f) in zip(rows, figures.items()):
+    for row, (name, f) in zip(rows, figures.items(), strict=True):
         assert row.startswith(f"| {name.replace('_', chr(92) + '_')} |") and f"| {f['status']} |" in row
     counts = {s: sum(f["status"] == s for f in figures.values()) for s in ("stable", "noisy", "disturbed")}
     assert f"Here: {counts['stable']} stable, {counts['noisy']} noisy, {counts['disturbed']} disturbed" in section
