@@ -460,10 +460,10 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
         ["random access latency p50 / p99", f"{t['random_access_ns_p50']:,.1f} / {t['random_access_ns_p99']:,.1f} ns"],
     ]) + "\n")
     fig("latency")
+    out += _stability_section(r.get("figures") or {})  # a subsection of Performance, so before the next "##"
     if lat:
         out += _latency_section(lat)
         fig("latency_under_load")
-    out += _stability_section(r.get("figures") or {})
 
     out.append("## Capacity per hardware profile\n")
     processor = _text(plan["model"]["provenance"].get("processor", "the sweep's machine"))
