@@ -207,6 +207,7 @@ def test_a_quiet_window_is_quiet_and_a_quiet_figure_stable():
     assert f.status == "stable" and judge(f, "<=", 1.0) == "holds"
 
 
+@pytest.mark.slow  # ~15 s of CPU hogs; CI runs it in the slow pass
 @REAL
 def test_with_every_core_busy_a_benchmark_is_disturbed_and_no_target_holds_or_fails():
     args = ("bench", "--markets", "300", "--trades", "3000", "--repeats", "3", "--json")

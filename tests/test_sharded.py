@@ -37,6 +37,7 @@ def _figures(result):
     )
 
 
+@pytest.mark.slow  # ~18 s; the Dask shard tests cover the same equality in the default suite
 @pytest.mark.parametrize("scenario", [SCENARIO, WITH_CANCELS], ids=["stationary", "cancel_rate"])
 def test_one_two_and_three_shards_in_process_are_the_same_run(scenario):
     runs = {k: simulate(scenario, shards=k) for k in (1, 2, 3)}
