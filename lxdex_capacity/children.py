@@ -3,8 +3,11 @@
 A tethered child, before it imports anything of this package (which takes a second or more),
 ignores SIGINT (this process decides what a terminal's Ctrl-C means, and kills it), and on Linux is
 killed when the thread that started it ends, however that ends (PR_SET_PDEATHSIG = 1 in
-linux/prctl.h); if that happened already, while it started, it exits at once.  ``lxdex sweep`` runs
-its points in such children, and the first-run compile its second half of the kernels.
+linux/prctl.h, the same on every Linux architecture); if that happened already, while it started,
+it exits at once.  macOS has no such call: there a thread of the child looks every
+:data:`WATCH_SECONDS` whether its parent is still the process that started it, and ends the child
+when it is not (so within that time of this process ending, however it ends).  ``lxdex sweep``
+runs its points in such children, and the first-run compile its second half of the kernels.
 """
 
 from __future__ import annotations
@@ -12,20 +15,30 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["PARENT_PID", "tethered", "tethered_env"]
+__all__ = ["PARENT_PID", "WATCH_SECONDS", "tethered", "tethered_env"]
 
 PARENT_PID = "LXDEX_PARENT_PID"  # the environment variable holding the parent's pid
+WATCH_SECONDS = 0.2  # where the child cannot ask to be killed with its parent (macOS): how often it looks for it
 
 _TETHER = f"""\
 import ctypes, os, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)
+_tethered = False
 if sys.platform.startswith("linux"):
     try:
-        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+        _tethered = ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0
     except (OSError, AttributeError):
         pass
 if str(os.getppid()) != os.environ.get("{PARENT_PID}"):
     os._exit(1)
+if not _tethered:
+    import threading, time
+    def _watch_parent(parent=os.getppid()):
+        while os.getppid() == parent:
+            time.sleep({WATCH_SECONDS})
+        os._exit(1)
+    threading.Thread(target=_watch_parent, name="lxdex-tether", daemon=True).start()
+del _tethered
 """
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,7 +131,9 @@ def _idle_cores() -> float:
     :data:`IDLE_SAMPLE_S` while this process sleeps."""
     import psutil
 
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    from .machine import usable_cores
+
+    usable = usable_cores()
     if usable < 2:
         return float(usable)
     busy = psutil.cpu_percent(interval=IDLE_SAMPLE_S) / 100.0 * (psutil.cpu_count() or usable)

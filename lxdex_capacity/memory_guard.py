@@ -2,37 +2,48 @@
 when its estimate exceeds the memory this process can still get, naming both.
 
 What a process can get is the least of: the machine's available memory; what its cgroup (a container's
-limit) leaves; and, under ``ulimit -v``, the address space its limit leaves.
+limit, cgroup v2 or v1; none on macOS) leaves; and, under ``ulimit -v``, the address space its limit leaves.
 """
 
 from __future__ import annotations
 
 import resource
-from pathlib import Path
 
 import psutil
 
 from .errors import CapacityError
+from .machine import cgroup_dirs
 from .units import gib, mb
 
 __all__ = ["refuse_unless_it_fits", "available_bytes"]
 
-_CGROUP = Path("/sys/fs/cgroup")
+# A cgroup v1 memory limit this large is no limit (the kernel's "unlimited" is 2**63 less a page).
+_V1_UNLIMITED = 1 << 60
 
 
 def _cgroup_room() -> int | None:
-    """Bytes this process's cgroup (v2) may still use, or None without a limit."""
-    try:
-        limit = (_CGROUP / "memory.max").read_text().strip()
-        if limit == "max":
-            return None
-        return max(int(limit) - int((_CGROUP / "memory.current").read_text()), 0)
-    except (OSError, ValueError):
-        return None
+    """Bytes this process's cgroup may still use, or None without a limit: the least, over its cgroup and each
+    ancestor that sets one, of the limit less what the cgroup uses (``memory.max`` and ``memory.current`` on cgroup
+    v2, ``memory.limit_in_bytes`` and ``memory.usage_in_bytes`` on v1).  None on macOS, which has no cgroups."""
+    rooms = []
+    for version, limit_file, usage_file in ((2, "memory.max", "memory.current"), (1, "memory.limit_in_bytes", "memory.usage_in_bytes")):
+        for folder in cgroup_dirs("memory", version):
+            try:
+                limit = (folder / limit_file).read_text().strip()
+                if limit == "max" or int(limit) >= _V1_UNLIMITED:
+                    continue
+                rooms.append(max(int(limit) - int((folder / usage_file).read_text()), 0))
+            except (OSError, ValueError):
+                continue
+        if rooms:
+            break
+    return min(rooms) if rooms else None
 
 
 def _address_space_room() -> int | None:
-    """Address space left under ``ulimit -v`` (RLIMIT_AS), or None without a limit."""
+    """Address space left under ``ulimit -v`` (RLIMIT_AS), or None without a limit (or no such limit)."""
+    if not hasattr(resource, "RLIMIT_AS"):
+        return None
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     if soft == resource.RLIM_INFINITY:
         return None

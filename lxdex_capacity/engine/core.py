@@ -54,7 +54,8 @@ _cycles_per_ns: list[float] = []
 
 
 def cycles_per_ns() -> float:
-    """Ticks of the CPU's cycle counter per nanosecond, calibrated once per process over 50 ms."""
+    """Ticks of the CPU's counter per nanosecond, calibrated once per process over 50 ms: the TSC's rate on x86-64,
+    the generic timer's on aarch64 (24 MHz on Apple silicon: 0.024 ticks per ns), neither of them assumed."""
     if not _cycles_per_ns:
         import time
 

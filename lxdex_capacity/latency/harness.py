@@ -41,6 +41,7 @@ import numpy as np
 from ..engine.core import cycles_per_ns
 from ..engine.partitioned import MAX_THREADS, PartitionedEngine
 from ..errors import InputError
+from ..machine import cpu_affinity
 from ..measure import STATUSES, Figure, MachineState, RepeatPolicy, Sample, run_repeats, summarise
 from ..scenarios.config import Scenario
 from . import arrivals as arrival_processes
@@ -609,9 +610,10 @@ class _PartitionRun:
 def _cpus_for(threads: int) -> list[int] | None:
     """A CPU for each partition's thread (the lowest usable ones), or None when there are fewer CPUs than threads
     or the platform cannot pin: the threads then go where the scheduler puts them."""
-    if threads == 1 or not hasattr(os, "sched_getaffinity"):
+    allowed = cpu_affinity()
+    if threads == 1 or not allowed or not hasattr(os, "sched_setaffinity"):
         return None
-    usable = sorted(os.sched_getaffinity(0))
+    usable = sorted(allowed)
     return usable[:threads] if len(usable) >= threads else None
 
 

@@ -29,6 +29,8 @@ from typing import Any
 
 import psutil
 
+from ..machine import cpu_affinity
+
 __all__ = ["MachineState", "Window", "open_window", "combine", "OTHER_CORES_BUSY", "STEAL_BUSY", "INTERRUPTED_BUSY",
            "TICK_SECONDS"]
 
@@ -37,7 +39,18 @@ __all__ = ["MachineState", "Window", "open_window", "combine", "OTHER_CORES_BUSY
 OTHER_CORES_BUSY = 0.2
 STEAL_BUSY = 0.05  # the hypervisor took more than this share of the CPUs' time
 INTERRUPTED_BUSY = 0.10  # the measured core lost more than this share of the window to interruptions
-TICK_SECONDS = 1.0 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
+
+
+def _clock_ticks_per_second() -> int:
+    """``/proc/stat``'s unit (``sysconf(_SC_CLK_TCK)``: 100 on Linux, x86-64 and aarch64 alike), 100 where it cannot be read."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (AttributeError, ValueError, OSError):
+        return 100
+    return ticks if ticks > 0 else 100
+
+
+TICK_SECONDS = 1.0 / _clock_ticks_per_second()
 _SLACK_TICKS = 2  # per CPU: a window's busy time is read to within a tick at each end
 
 
@@ -88,10 +101,13 @@ class _Snapshot:
     own: float  # this process (every thread) and its children
 
 
+_PROC_STAT = "/proc/stat"
+
+
 def _cpu_rows() -> dict[str, list[float]] | None:
-    """``/proc/stat``'s cpuN rows in seconds (user, nice, system, idle, iowait, irq, softirq, steal), or None."""
+    """``/proc/stat``'s cpuN rows in seconds (user, nice, system, idle, iowait, irq, softirq, steal), or None (macOS)."""
     try:
-        with open("/proc/stat", encoding="ascii") as f:
+        with open(_PROC_STAT, encoding="ascii") as f:
             rows = {}
             for line in f:
                 if line.startswith("cpu") and line[3:4].isdigit():
@@ -119,16 +135,12 @@ def _own_seconds(process: psutil.Process) -> float:
     return total
 
 
-def _allowed_cpus() -> set[int] | None:
-    return set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-
-
 def _snapshot(process: psutil.Process) -> _Snapshot:
     wall = time.perf_counter()
     rows = _cpu_rows()
     own = _own_seconds(process)
     if rows is not None:
-        mine = _allowed_cpus()
+        mine = cpu_affinity()
         busy = steal = interrupt = 0.0
         for name, (user, nice, system, _idle, _iowait, irq, softirq, st) in ((n, (r + [0.0] * 8)[:8]) for n, r in rows.items()):
             busy += user + nice + system + irq + softirq
@@ -137,21 +149,28 @@ def _snapshot(process: psutil.Process) -> _Snapshot:
                 interrupt += irq + softirq
         return _Snapshot(wall, busy, steal, interrupt, own)
     t = psutil.cpu_times()  # macOS and others: no per-CPU interrupt or steal split
-    return _Snapshot(wall, t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0),
+    return _Snapshot(wall, t.user + getattr(t, "nice", 0.0) + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0),
                      getattr(t, "steal", 0.0), getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0), own)
 
 
 def _frequency_mhz() -> float | None:
+    """The CPUs' mean current frequency, or None where it cannot be read: a VM's Linux often has no cpufreq, aarch64's
+    ``/proc/cpuinfo`` has no ``cpu MHz`` to fall back on, and psutil on Apple silicon has no figure, or raises."""
     try:
         freq = psutil.cpu_freq()
-    except (OSError, NotImplementedError, AttributeError, RuntimeError):
+    except (OSError, NotImplementedError, AttributeError, RuntimeError, ValueError):
         return None
     return float(freq.current) if freq is not None and freq.current and freq.current > 0 else None
 
 
+_LOADAVG = "/proc/loadavg"
+
+
 def _load() -> tuple[float, int]:
+    """The 1-minute load average and the runnable tasks (``/proc/loadavg``); where there is no such file (macOS),
+    ``getloadavg`` and 0 runnable tasks (not counted there)."""
     try:
-        with open("/proc/loadavg", encoding="ascii") as f:
+        with open(_LOADAVG, encoding="ascii") as f:
             fields = f.read().split()
         return float(fields[0]), int(fields[3].split("/")[0])
     except (OSError, ValueError, IndexError):
@@ -167,7 +186,7 @@ class Window:
     def __init__(self) -> None:
         self._process = psutil.Process()
         self._cpus = psutil.cpu_count(logical=True) or os.cpu_count() or 1
-        self._mine = len(_allowed_cpus() or range(self._cpus))
+        self._mine = len(cpu_affinity() or range(self._cpus))
         self._start = _snapshot(self._process)
 
     def close(self, spin_lost_share: float | None = None) -> MachineState:

@@ -42,7 +42,7 @@ def sample_process(samples: int = SAMPLES) -> ProcessMemory:
     for _ in range(samples):
         info = process.memory_full_info()
         rss.append(info.rss)
-        uss.append(getattr(info, "uss", info.rss))  # USS needs /proc/PID/smaps (Linux, macOS)
+        uss.append(getattr(info, "uss", info.rss))  # USS: /proc/PID/smaps on Linux, the task's pages on macOS
     return ProcessMemory(int(statistics.median(rss)), int(statistics.median(uss)))
 
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .. import __version__
-from ..machine import machine_info
+from ..machine import cpu_affinity, machine_info
 from ..measure import Figure, RepeatPolicy, judge, run_repeats
 from . import engine_bench as eb
 
@@ -81,9 +81,10 @@ def pin_to_one_core() -> str:
 
 def pin_to_cores(cores: int) -> str:
     """Pin this process to its ``cores`` lowest CPUs (an engine of that many threads); return what was done."""
-    if not hasattr(os, "sched_setaffinity"):
+    allowed = cpu_affinity()
+    if allowed is None or not hasattr(os, "sched_setaffinity"):
         return "not pinned (no sched_setaffinity on this platform)"
-    usable = sorted(os.sched_getaffinity(0))
+    usable = sorted(allowed)
     if cores > len(usable):
         return f"not pinned: {cores} threads, {len(usable)} CPUs usable"
     chosen = set(usable[:cores])

@@ -7,7 +7,6 @@ is called in process.
 
 from __future__ import annotations
 
-import resource
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Status, SubmitResult
+from ..machine import peak_rss_bytes
 from ..profiling.breakdown import TierSums, tier_names, tier_sums
 from ..profiling.distributions import sample_ranks, value_counts
 from ..profiling.memory import ProcessMemory, sample_process
@@ -219,7 +219,7 @@ class ShardWorker:
             flow_seconds=c.flow_seconds,
             cancels=c.cancels,
             cancel_seconds=c.cancel_seconds,
-            peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            peak_rss_bytes=peak_rss_bytes(),  # ru_maxrss: kilobytes on Linux, bytes on macOS
             elapsed_s=time.perf_counter() - self.began,
             batch_orders=tuple(c.batch_orders),
             batch_seconds=tuple(c.batch_seconds),
