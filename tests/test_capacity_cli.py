@@ -75,7 +75,7 @@ def test_sweep_fits_validates_and_writes_a_model_plan_reads(tmp_path):
     # Tape of 1,024 trades (long-tape variant: 4,096) and 3,000 trades: the variants retain different counts.
     threads = min(usable_cores(), 2)
     result = run_cli("sweep", "--markets", "300,600,1200", "--repeat", "1", "--trades", "3000", "--trades-retained", "1024",
-                   "--threads-up-to", str(threads), "--out", str(model), "--json")
+                   "--threads-up-to", str(threads), "--working-sets", "none", "--out", str(model), "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     held_out = [p for p in report["points"] if p["held_out"]]

@@ -22,7 +22,7 @@ from helpers import assert_one_line_error, run_cli
 from lxdex_capacity import distributed as dx
 from lxdex_capacity.errors import InputError
 
-SWEEP = ("sweep", "--markets", "300,600,1200", "--repeat", "1", "--trades", "3000", "--trades-retained", "1024")
+SWEEP = ("sweep", "--markets", "300,600,1200", "--repeat", "1", "--trades", "3000", "--trades-retained", "1024", "--working-sets", "none")
 FORMS = "host:port, tcp://host:port or tls://host:port"
 
 
@@ -293,7 +293,8 @@ def _assert_interrupted_quietly(code: int, stderr: str, expected: int) -> None:
     assert "distributed." not in stderr and " - ERROR - " not in stderr and "Warning" not in stderr, stderr
 
 
-SWEEP_ON_TWO = ["sweep", "--workers", "2", "--markets", "1000,2000", "--fit-up-to", "2000", "--trades", "20000", "--trades-retained", "1024"]
+SWEEP_ON_TWO = ["sweep", "--workers", "2", "--markets", "1000,2000", "--fit-up-to", "2000", "--trades", "20000", "--trades-retained", "1024",
+                "--working-sets", "none"]
 
 
 def test_ctrl_c_during_a_sweep_on_two_workers_is_one_line(tmp_path):
@@ -315,7 +316,7 @@ def test_sigterm_during_a_sweep_on_two_workers_is_one_line(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_during_a_sweep_in_fresh_processes_is_one_line(tmp_path):
     code, stderr = _interrupt(signal.SIGINT, True,
-                              ["sweep", "--markets", "1000,2000", "--fit-up-to", "2000", "--trades", "20000", "--trades-retained", "1024", "--out", str(tmp_path / "m.json")], busy=1)
+                              ["sweep", "--markets", "1000,2000", "--fit-up-to", "2000", "--trades", "20000", "--trades-retained", "1024", "--working-sets", "none", "--out", str(tmp_path / "m.json")], busy=1)
     _assert_interrupted_quietly(code, stderr, 130)
     assert os.listdir(tmp_path) == []
 

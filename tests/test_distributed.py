@@ -16,7 +16,7 @@ import pytest
 
 from helpers import assert_one_line_error, run_cli
 
-SMALL_SWEEP = ("sweep", "--markets", "300,600,1200", "--repeat", "1", "--trades", "3000", "--trades-retained", "1024", "--json")
+SMALL_SWEEP = ("sweep", "--markets", "300,600,1200", "--repeat", "1", "--trades", "3000", "--trades-retained", "1024", "--working-sets", "none", "--json")
 
 
 @pytest.mark.slow

@@ -148,7 +148,10 @@ def test_a_measured_rate_in_the_hardware_file_is_user_given_and_used_flat(tmp_pa
     assert row["engines_per_machine"] == 3 and row["order_capacity_per_s"] == 3e6  # the fewest that sustain 2.5M/s
     curved = plan(load_model(), [box], PlanRequest(markets=21_000, order_rate=1_000))["profiles"][0]
     assert curved["order_capacity_per_s"] == pytest.approx(1e6 * load_model().speedup(curved["cores"]))
-    extrapolated = plan(load_model(), builtin_profiles()[:1], PlanRequest(markets=21_000))["profiles"][0]
+    modelled = plan(load_model(), builtin_profiles()[:1], PlanRequest(markets=21_000))["profiles"][0]
+    assert modelled["rate_source"] == "modelled" and "per-core rate model" in modelled["rate_basis"]
+    plain = profiles_from_toml(text.replace("orders_per_s_per_core = 1000000\n", ""), "hw.toml")[0]  # no hierarchy given
+    extrapolated = plan(load_model(), [plain], PlanRequest(markets=21_000))["profiles"][0]
     assert extrapolated["rate_source"] == "extrapolated" and "lxdex sweep" in extrapolated["rate_basis"]
 
 
@@ -165,6 +168,7 @@ def test_a_bad_measured_rate_is_one_line_naming_the_key(tmp_path, value, fragmen
 
 def test_the_bottleneck_is_the_highest_use_and_a_big_shortfall_says_how_many_times():
     report = plan(load_model(), builtin_profiles(), PlanRequest(markets=21_000))
+    assert report["profiles"][0]["rate_source"] == "modelled"
     for row in report["profiles"]:
         top = max(row["memory_use_pct"], row["order_rate_use_pct"])
         assert (row["memory_use_pct"] if row["bottleneck"] == "memory" else row["order_rate_use_pct"]) == top
@@ -172,7 +176,8 @@ def test_the_bottleneck_is_the_highest_use_and_a_big_shortfall_says_how_many_tim
     result = run_cli("plan", "--markets", "21000", "--profile", "Mac mini M2 8 GB")
     row = next(line for line in result.stdout.splitlines() if "Mac mini M2 8 GB" in line)
     assert "runs out first" not in result.stdout and highest_use_text(mini) in row
-    assert mini["bottleneck"] == "order rate" and mini["order_rate_use_pct"] < 50  # the higher use, far from running out
+    assert mini["bottleneck"] == max(("memory", mini["memory_use_pct"]), ("order rate", mini["order_rate_use_pct"]), key=lambda b: b[1])[0]
+    assert mini["order_rate_use_pct"] < 50 and mini["memory_use_pct"] < 50  # the higher use, far from running out
 
 
 def test_more_engines_than_cores_is_the_bottleneck_and_beyond_every_profile_an_error():
@@ -180,8 +185,9 @@ def test_more_engines_than_cores_is_the_bottleneck_and_beyond_every_profile_an_e
     row = plan(load_model(), [*mini, find_profile("AWS r7i.48xlarge", builtin_profiles())],
                PlanRequest(markets=21_000, engines=8))["profiles"][0]
     assert row["engines_per_machine"] == 8 and row["bottleneck"] == "cores" and row["cores_use_pct"] == 200 and not row["fits"]
-    assert row["cores"] == 4  # only the cores it has, at the model's speedup of them
-    assert row["order_capacity_per_s"] == pytest.approx(load_model().speedup(4) * row["orders_per_s_per_core"])
+    assert row["cores"] == 4  # only the cores it has, at the model's speedup of them (modelled: the caches they share)
+    assert row["scaling_source"] == "modelled" and row["order_capacity_per_s"] == pytest.approx(row["speedup"] * row["orders_per_s_per_core"])
+    assert 1 < row["speedup"] <= 4
     assert_one_line_error(run_cli("plan", "--engines", "200"), "engines=200: more engines than any profile has performance cores")
 
 

@@ -32,8 +32,11 @@ REFERENCE = load_model()
 
 
 def _without_scaling() -> dict:
+    """The reference model without its scaling curve, nor its per-core rate model (which plans a profile with a memory
+    hierarchy on its own shared caches, not on the curve): every profile's rate extrapolated, times the curve."""
     data = REFERENCE.as_dict()
     data.pop("scaling", None)
+    data.pop("core_rate", None)
     return data
 
 

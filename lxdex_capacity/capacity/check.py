@@ -18,6 +18,8 @@ plan's required memory           at least the RSS measured after trading, at mos
 simulate's peak (the guard's)    within -5% .. +35% of the measured peak RSS
 orders/s per core                this core's rate (the median of the traded phase's batches, with its
                                  interval) within +-25% of the model's rate at these markets
+orders/s per core, modelled      the same, within +-15% of the per-core rate model's rate on the
+                                 memory hierarchy the sweep measured (when the model has one)
 orders/s with every core         this core's rate x the model's speedup of that many cores
                                  against a run with as many threads (reported)
 ===============================  ==========================================================
@@ -56,6 +58,9 @@ PEAK_RANGE = (-0.05, 0.35)  # the guard's peak estimate against the measured pea
 REQUIRED_RANGE = (1.0, 2.0)  # the plan's required memory over the RSS measured after trading
 FIT_MARGIN = 0.9  # a check run may use this share of the memory available
 PER_CORE = "orders/s per core (traded phase)"
+# The per-core rate model (fitted on the sweep machine's hierarchy) against this core: its held-out target.
+MODELLED_PER_CORE = "orders/s per core, modelled from the sweep machine's memory hierarchy"
+MODELLED_TOLERANCE = 0.15
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,9 @@ def check_plan(request: PlanRequest, estimator: Estimator, run: Callable[[Scenar
         rows.append(CheckRow("simulate's peak RSS (the memory guard's estimate)", peak, peak_measured, "bytes", "-5%..+35%",
                              PEAK_RANGE[0] <= (peak - peak_measured) / peak_measured <= PEAK_RANGE[1]))
     rows.append(per_core_row(estimator.model.orders_per_s_per_core(scenario.markets), measured))
+    core_rate = estimator.model.core_rate
+    if core_rate is not None:
+        rows.append(per_core_row(core_rate.orders_per_s(scenario.markets), measured, MODELLED_PER_CORE, MODELLED_TOLERANCE))
     if run_threads is not None and 1 < threads <= scenario.markets:
         rows.append(_threads_row(estimator, scenario, measured, threads, run_threads(scenario, threads)))
     smaller = markets < request.markets
@@ -185,20 +193,20 @@ def check_plan(request: PlanRequest, estimator: Estimator, run: Callable[[Scenar
     return PlanCheck(request.markets, markets, scenario.as_dict(), rows, validation, note)
 
 
-def per_core_row(predicted: float, measured: dict[str, Any]) -> CheckRow:
-    """This core's rate against the model's: within :data:`PER_CORE_TOLERANCE` of it, judged from the interval of the
+def per_core_row(predicted: float, measured: dict[str, Any], figure_name: str = PER_CORE, tolerance: float = PER_CORE_TOLERANCE) -> CheckRow:
+    """This core's rate against a prediction: within ``tolerance`` of it, judged from the interval of the
     median of the run's batches (:func:`lxdex_capacity.measure.judge`; a busy machine makes it too noisy to call)."""
     from ..measure import judge
     from ..measure.figure import figure_from_dict
 
-    target = f"±{PER_CORE_TOLERANCE:.0%} of predicted"
+    target = f"±{tolerance:.0%} of predicted"
     batches = measured.get("batches")
     if not batches:  # a run that measured no batch figure: the overall rate, reported
-        return CheckRow(PER_CORE, predicted, measured["orders_per_s"], "orders/s", target, None)
+        return CheckRow(figure_name, predicted, measured["orders_per_s"], "orders/s", target, None)
     figure = figure_from_dict(batches)
-    low, high = (judge(figure, ">=", (1 - PER_CORE_TOLERANCE) * predicted), judge(figure, "<=", (1 + PER_CORE_TOLERANCE) * predicted))
+    low, high = (judge(figure, ">=", (1 - tolerance) * predicted), judge(figure, "<=", (1 + tolerance) * predicted))
     verdict = ("fails" if "fails" in (low, high) else "holds" if (low, high) == ("holds", "holds") else "too noisy to call")
-    return CheckRow(PER_CORE, predicted, figure.value, "orders/s", target, None if verdict == "too noisy to call" else verdict == "holds",
+    return CheckRow(figure_name, predicted, figure.value, "orders/s", target, None if verdict == "too noisy to call" else verdict == "holds",
                     verdict, batches)
 
 
@@ -218,13 +226,14 @@ def _threads_row(estimator: Estimator, scenario: Scenario, one: dict[str, Any], 
 
 def this_machine(orders_per_s_per_core: float, source: str = "lxdex plan --check on this machine") -> HardwareProfile:
     """This machine as a hardware profile, with the per-core rate measured on it (by ``source``)."""
-    from ..machine import machine_info
+    from ..machine import core_kinds, machine_info
 
     info = machine_info()
-    cores = max(info.cores, 1)
+    kinds = core_kinds()  # Apple silicon: its performance and efficiency cores; elsewhere every core is one kind
+    cores, efficiency = kinds if kinds is not None else (max(info.cores, 1), 0)
     memory_gib = math.floor(info.memory_bytes / GIB * 100) / 100
     return HardwareProfile(
         name=f"this machine ({info.processor}, {cores} cores, {memory_gib:g} GiB)", machine="this machine", chip=info.processor,
-        kind="custom", year=None, cpu=f"{cores} cores, {info.logical_cpus} logical CPUs", p_cores=cores, e_cores=0, gpu_cores=None,
+        kind="custom", year=None, cpu=f"{cores + efficiency} cores, {info.logical_cpus} logical CPUs", p_cores=cores, e_cores=efficiency, gpu_cores=None,
         memory_gib=memory_gib, memory_options_gib=(memory_gib,), bandwidth_gb_s=None, max_power_w=None, price_usd=None,
         price_usd_hour=None, source=source, orders_per_s_per_core=orders_per_s_per_core)

@@ -26,6 +26,8 @@ from pydantic_core import PydanticCustomError
 
 from ..errors import InputError
 from ..schema import FileModel, error_at, error_message, one_line_text, read_text, read_toml, validate
+from .core_rate import ProfileMemory
+from .hierarchy import Level
 
 __all__ = ["HardwareProfile", "HardwareFile", "MachineEntry", "LIMITS", "builtin_profiles", "load_profiles",
            "profiles_from_toml", "find_profile", "GIB"]
@@ -46,7 +48,19 @@ LIMITS: dict[str, tuple[float, float]] = {
     "e_cores": (0, 4096),
     "gpu_cores": (0, 1_000_000),
     "orders_per_s_per_core": (0.0, 1e10),  # above 0, at most 10 billion orders/s on one core
+    # The memory hierarchy (the per-core rate model's inputs): a figure outside is a typo or a unit mistake.
+    "clock_ghz": (0.1, 10.0),
+    "l1d_kib": (1, 16_384),
+    "l2_kib": (0, 1 << 20),  # up to 1 GiB
+    "l3_mib": (0, 1 << 16),  # up to 64 GiB
+    "slc_mib": (0, 1 << 16),
+    "shared_by": (0, 4096),
+    "cache_latency_ns": (0.0, 1_000.0),  # 0: the level does not exist
+    "memory_latency_ns": (10.0, 10_000.0),
 }
+CACHE_LINE_BYTES = (32, 64, 128, 256)
+HIERARCHY_KEYS = ("clock_ghz", "cache_line_bytes", "l1d_kib", "l2_kib", "l2_shared_by", "l3_mib", "l3_shared_by", "slc_mib",
+                  "l2_latency_ns", "l3_latency_ns", "slc_latency_ns", "memory_latency_ns", "hierarchy_source")
 MAX_MEMORY_SIZES = 64  # memory sizes one [[machine]] table may list
 
 
@@ -83,6 +97,48 @@ class MachineEntry(FileModel):
     # plan uses it instead of extrapolating the capacity model's one-core rate.
     orders_per_s_per_core: Annotated[float, _within("orders_per_s_per_core", open_low=True)] | None = None
     source: LongText
+    # The memory hierarchy, each figure as published (see data/hardware.toml's header): the per-core rate model's inputs.
+    clock_ghz: Annotated[float, _within("clock_ghz")] | None = None
+    cache_line_bytes: Literal[32, 64, 128, 256] | None = None
+    l1d_kib: Annotated[int, _within("l1d_kib")] | None = None
+    l2_kib: Annotated[int, _within("l2_kib")] | None = None
+    l2_shared_by: Annotated[int, _within("shared_by")] | None = None
+    l3_mib: Annotated[float, _within("l3_mib")] | None = None
+    l3_shared_by: Annotated[int, _within("shared_by")] | None = None
+    slc_mib: Annotated[float, _within("slc_mib")] | None = None
+    l2_latency_ns: Annotated[float, _within("cache_latency_ns")] | None = None
+    l3_latency_ns: Annotated[float, _within("cache_latency_ns")] | None = None
+    slc_latency_ns: Annotated[float, _within("cache_latency_ns")] | None = None
+    memory_latency_ns: Annotated[float, _within("memory_latency_ns")] | None = None
+    hierarchy_source: LongText | None = None
+
+    @model_validator(mode="after")
+    def _hierarchy(self) -> MachineEntry:
+        """All of the hierarchy or none of it; each level present with its latency, farther levels slower."""
+        given = {k: getattr(self, k) for k in HIERARCHY_KEYS}
+        if all(v is None for v in given.values()):
+            return self
+        missing = [k for k, v in given.items() if v is None]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} missing: a memory hierarchy needs every one of {', '.join(HIERARCHY_KEYS)}, "
+                             "or none of them")
+        previous, previous_name = 0.0, "L1d"
+        for size, shared, latency in (("l2_kib", "l2_shared_by", "l2_latency_ns"), ("l3_mib", "l3_shared_by", "l3_latency_ns"),
+                                      ("slc_mib", None, "slc_latency_ns")):
+            present = getattr(self, size) > 0
+            if present != (getattr(self, latency) > 0):
+                raise error_at((latency,), getattr(self, latency), f"must be above 0 exactly when {size} is ({getattr(self, size)!r})")
+            if shared is not None and present and getattr(self, shared) < 1:
+                raise error_at((shared,), getattr(self, shared), f"at least 1 core shares the {size.split('_')[0].upper()} there is")
+            if present:
+                if getattr(self, latency) <= previous:
+                    raise error_at((latency,), getattr(self, latency), f"must be above {previous_name}'s latency ({previous!r} ns): "
+                                                                       "a farther level is slower")
+                previous, previous_name = getattr(self, latency), size.split("_")[0].upper()
+        assert self.memory_latency_ns is not None
+        if self.memory_latency_ns <= previous:
+            raise error_at(("memory_latency_ns",), self.memory_latency_ns, f"must be above {previous_name}'s latency ({previous!r} ns)")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -108,6 +164,23 @@ class MachineEntry(FileModel):
             raise ValueError(f"must list one price per memory size: {len(prices)} price(s) for {len(sizes)} size(s) ({listed} GiB)")
         return prices
 
+    def memory(self) -> ProfileMemory | None:
+        """The hierarchy in the per-core rate model's terms (:class:`~.core_rate.ProfileMemory`), or None when not given."""
+        if self.clock_ghz is None or self.memory_latency_ns is None:
+            return None
+        assert self.l1d_kib is not None and self.l2_kib is not None and self.l2_latency_ns is not None
+        assert self.l3_mib is not None and self.slc_mib is not None and self.cache_line_bytes is not None
+        # L1d: about 4 cycles on every core planned for; it serves the hottest few KiB, and little hangs on it.
+        levels = [Level("L1d", self.l1d_kib * 1024.0, 4.0 / self.clock_ghz, 1, self.l1d_kib * 1024)]
+        if self.l2_kib:
+            levels.append(Level("L2", self.l2_kib * 1024.0, self.l2_latency_ns, self.l2_shared_by or 1, self.l2_kib * 1024))
+        if self.l3_mib:
+            levels.append(Level("L3", self.l3_mib * 2.0**20, self.l3_latency_ns or 0.0, self.l3_shared_by or 1, int(self.l3_mib * 2**20)))
+        if self.slc_mib:
+            levels.append(Level("SLC", self.slc_mib * 2.0**20, self.slc_latency_ns or 0.0, self.p_cores + self.e_cores, int(self.slc_mib * 2**20)))
+        levels.append(Level("DRAM", float("inf"), self.memory_latency_ns, 0, 0))
+        return ProfileMemory(self.clock_ghz, tuple(levels), self.bandwidth_gb_s, self.cache_line_bytes)
+
     def profiles(self) -> list[HardwareProfile]:
         """One profile per memory size."""
         base = self.name or f"{self.machine} {self.chip}"
@@ -132,6 +205,8 @@ class MachineEntry(FileModel):
                 price_usd_hour=self.price_usd_hour[i] if self.price_usd_hour is not None else None,
                 source=self.source,
                 orders_per_s_per_core=self.orders_per_s_per_core,
+                memory=self.memory(),
+                hierarchy_source=self.hierarchy_source,
             ))
         return out
 
@@ -174,17 +249,21 @@ class HardwareProfile:
     price_usd: float | None
     price_usd_hour: float | None
     source: str
-    orders_per_s_per_core: float | None = None  # user-given (measured on the machine); None: extrapolated by plan
-
-    @property
-    def memory_bytes(self) -> int:
-        return int(self.memory_gib * GIB)
+    orders_per_s_per_core: float | None = None  # user-given (measured on the machine); None: modelled or extrapolated by plan
+    memory: ProfileMemory | None = None  # the memory hierarchy (the per-core rate model's inputs); None: not given
+    hierarchy_source: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["memory_options_gib"] = list(self.memory_options_gib)
         out["memory_bytes"] = self.memory_bytes
+        out["memory"] = self.memory.as_dict() if self.memory is not None else None
         return out
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.memory_gib * GIB)
+
 
 
 def _format_gib(value: float) -> str:

@@ -37,6 +37,7 @@ from pydantic_core import PydanticCustomError
 
 from ..errors import InputError
 from ..schema import Count, FileModel, PositiveCount, at_least, error_at, read_json, read_text, validate
+from .core_rate import CoreRateModel, core_rate_from_file
 
 __all__ = ["TERMS", "LinearFit", "CapacityModel", "ModelFile", "FitFile", "ScalingFile", "Scaling", "ScalingPoint", "fit_bytes", "fit_usl",
            "usl_speedup", "speedup_suffix", "load_model", "MODEL_FORMAT", "MAX_SCALING_THREADS"]
@@ -65,6 +66,11 @@ MAX_SPEEDUP = MAX_EFFICIENCY * MAX_SCALING_THREADS
 # show but the law has nothing more to say about.
 MAX_USL = 1.0
 SPEEDUP_TOLERANCE = 1e-6  # relative: a stored speedup or efficiency against the rates it was computed from
+
+def _not_an_object(value: Any) -> Any:
+    raise PydanticCustomError("model_type", "must be a JSON object (the per-core rate model lxdex sweep writes), not {kind}",
+                              {"kind": type(value).__name__})
+
 
 IntervalBound = Annotated[float, Field(ge=-MAX_INTERVAL, le=MAX_INTERVAL)]
 ShortText = Annotated[str, Field(max_length=10_000)]
@@ -280,6 +286,18 @@ class ModelFile(FileModel):
     points: Annotated[list[SweepPointEntry], Field(max_length=1_000_000)] = Field(default_factory=list)
     validation: Annotated[list[ValidationEntry], Field(max_length=10_000)] = Field(default_factory=list)
     scaling: ScalingFile | None = None  # None: never measured (models written before it was, or --threads-up-to 1)
+    # None: never measured (models written before it was, or a sweep with no working sets)
+    core_rate: Annotated[Any, Field(default=None)] = None
+
+    @field_validator("core_rate", mode="before")
+    @classmethod
+    def _core_rate(cls, value: Any) -> Any:
+        """The per-core rate model's section, checked by its own schema (:mod:`.core_rate`); its errors keep their keys."""
+        if value is None:
+            return None
+        from .core_rate import core_rate_schema
+
+        return core_rate_schema().model_validate(value, strict=False) if isinstance(value, dict) else _not_an_object(value)
 
     @field_validator("throughput_per_core")
     @classmethod
@@ -569,6 +587,7 @@ class CapacityModel:
     points: list[dict[str, Any]] = field(default_factory=list)  # the sweep's measured points
     validation: list[dict[str, Any]] = field(default_factory=list)  # held-out sizes: predicted vs measured
     scaling: Scaling | None = None  # orders/s by threads; None: never measured (cores x one core is then all a plan has)
+    core_rate: CoreRateModel | None = None  # the per-core rate model (hierarchy, working sets, fit); None: never measured
 
     def engine_bytes(self, markets: float, resting_orders: float, trades_retained: float) -> float:
         """The fit's prediction, at least 0: a negative intercept can take a tiny load below zero bytes."""
@@ -619,7 +638,8 @@ class CapacityModel:
             "provenance": self.provenance,
             "points": self.points,
             "validation": self.validation,
-        } | ({"scaling": self.scaling.as_dict()} if self.scaling is not None else {})
+        } | ({"scaling": self.scaling.as_dict()} if self.scaling is not None else {}) | (
+            {"core_rate": self.core_rate.as_dict()} if self.core_rate is not None else {})
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2) + "\n"
@@ -644,6 +664,7 @@ class CapacityModel:
             points=[p.model_dump() for p in m.points],
             validation=[v.model_dump() for v in m.validation],
             scaling=Scaling.from_file(m.scaling) if m.scaling is not None else None,
+            core_rate=core_rate_from_file(m.core_rate) if m.core_rate is not None else None,
         )
 
 

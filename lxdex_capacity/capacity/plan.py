@@ -46,12 +46,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CapacityError, InputError
 from ..scenarios.tiers import DEFAULT_TIERS, expected_orders
+from .core_rate import ProfileMemory
 from .estimator import Estimator, Load, default_tape
 from .hardware import GIB, HardwareProfile
-from .model import CapacityModel
+from .model import CapacityModel, speedup_suffix
 
 if TYPE_CHECKING:
     from ..latency.slo import SLOSearch
+    from .core_rate import CoreRateModel
 
 __all__ = ["PlanRequest", "ProfilePlan", "Calibration", "plan", "with_spare", "machines_text", "memory_verdict", "highest_use_text", "recommendation_text", "use_pct", "SCALING_MARKETS", "orders_per_market_default", "PURCHASE_YEARS",
            "HOURS_PER_YEAR", "MAX_MACHINES", "MAX_PLAN_MARKETS", "SLO_RATE_SOURCE", "slo_section", "slo_verdict"]
@@ -62,6 +64,7 @@ MAX_PLAN_MARKETS = 10**12  # the most markets a plan considers (max_markets stop
 PURCHASE_YEARS = 3  # a bought machine's price is spread over this many years
 HOURS_PER_YEAR = 8_760
 SLO_RATE_SOURCE = "latency SLO"  # a profile's rate_source when plan --latency-slo set its rate per core
+MODELLED = "modelled"  # a profile's rate_source (and scaling_source) when the per-core rate model computed it from its hierarchy
 
 # A request's ranges: (low, high, integer); every product a plan takes of them stays a finite float.
 _REQUEST_RANGES: dict[str, tuple[float, float, bool]] = {
@@ -117,10 +120,11 @@ class PlanRequest:
 class Rate:
     """How fast one core of a profile matches, and where that figure comes from."""
 
-    per_core: float | None  # flat, when measured (user-given, here or by an SLO search); None: the model's curve by markets per engine
-    source: str  # "user-given", "measured here", "extrapolated" or "latency SLO"
+    per_core: float | None  # flat, when measured (user-given, here or by an SLO search); None: a model's, by markets per engine
+    source: str  # "user-given", "measured here", "modelled", "extrapolated" or "latency SLO"
     basis: str
     scale: float = 1.0  # the model's curve times this (a Calibration's factor)
+    memory: ProfileMemory | None = None  # "modelled": the profile's hierarchy, which the per-core rate model runs on
 
 
 @dataclass(frozen=True)
@@ -189,8 +193,9 @@ class ProfilePlan:
     order_capacity_per_s: float  # of those engines
     order_rate_use_pct: float
     orders_per_s_per_core: float  # at the markets each engine holds
-    rate_source: str  # user-given, measured here, extrapolated, latency SLO
+    rate_source: str  # user-given, measured here, modelled, extrapolated, latency SLO
     rate_basis: str
+    rate_model: dict[str, Any] | None  # "modelled": the figures the per-core rate came from (clock, levels, shares, why)
     cores: int  # the cores its engines run on: min(engines, performance cores)
     speedup: float  # of those cores over one: order_capacity_per_s = orders_per_s_per_core x speedup
     scaling_source: str  # "measured", "USL fit" or "linear" (no scaling measured: an upper bound)
@@ -235,13 +240,37 @@ class _Sizing:
             basis = profile.source if source == "measured here" else "orders_per_s_per_core in the hardware file"
             return Rate(profile.orders_per_s_per_core, source, basis)
         processor = str(self.model.provenance.get("processor") or "the sweep's machine")
+        if profile.memory is not None and self.model.core_rate is not None:
+            return Rate(None, MODELLED, f"the per-core rate model fitted on {processor} ({_held_out_text(self.model.core_rate)}), "
+                                        f"on this profile's {profile.memory.describe()}", memory=profile.memory)
         basis = f"one core of {processor} measured by lxdex sweep, at the markets each engine holds"
         if self.calibration is not None:
             return Rate(None, "extrapolated", f"{basis}, {self.calibration.text()}", self.calibration.factor)
         return Rate(None, "extrapolated", basis)
 
-    def per_core(self, rate: Rate, markets_per_engine: float) -> float:
-        return rate.per_core if rate.per_core is not None else self.model.orders_per_s_per_core(markets_per_engine) * rate.scale
+    def per_core(self, rate: Rate, markets_per_engine: float, sharing: int = 1) -> float:
+        """One core's orders/s at ``markets_per_engine``; a modelled rate with ``sharing`` engines sharing the machine's
+        shared caches and memory bandwidth."""
+        if rate.per_core is not None:
+            return rate.per_core
+        if rate.memory is not None and self.model.core_rate is not None:
+            return self.model.core_rate.orders_per_s(markets_per_engine, rate.memory, sharing)
+        return self.model.orders_per_s_per_core(markets_per_engine) * rate.scale
+
+    def speedup(self, rate: Rate, markets_per_engine: float, cores: int) -> float:
+        """How many one-core rates ``cores`` engines sustain: a modelled profile's from its shared caches and bandwidth
+        (:mod:`.core_rate`), any other's from the capacity model's scaling curve (:meth:`CapacityModel.speedup`)."""
+        if rate.memory is not None and self.model.core_rate is not None:
+            alone = self.per_core(rate, markets_per_engine, 1)
+            return cores * self.per_core(rate, markets_per_engine, cores) / alone if alone > 0 else float(cores)
+        return self.model.speedup(cores)
+
+    def scaling(self, rate: Rate, markets_per_engine: float, cores: int) -> tuple[str, str]:
+        """(scaling_source, scaling_basis) of :meth:`speedup`."""
+        if rate.memory is not None and self.model.core_rate is not None:
+            return MODELLED, (f"{cores} engine{'s' if cores != 1 else ''} sharing this profile's shared caches and memory bandwidth "
+                              f"(per-core rate model){speedup_suffix(self.speedup(rate, markets_per_engine, cores), cores)}")
+        return self.model.scaling_source(cores), self.model.scaling_basis(cores)
 
     def usable(self, profile: HardwareProfile) -> int:
         return max(int(profile.memory_bytes - self.os_reserve), 0)
@@ -274,7 +303,7 @@ class _Sizing:
     def capacity(self, rate: Rate, load: Load, engines: int, cores: int) -> float:
         """Orders/s of ``engines`` engines holding ``load`` on ``cores`` cores: one core's rate at the markets each
         engine holds, times the model's speedup of that many cores (measured, fitted, or the cores: linear)."""
-        return self.per_core(rate, load.markets / engines) * self.model.speedup(cores)
+        return self.per_core(rate, load.markets / engines) * self.speedup(rate, load.markets / engines, cores)
 
     def machines(self, profile: HardwareProfile, load: Load) -> tuple[int, MachineLoad] | None:
         """Fewest machines holding ``load`` split evenly, and the busiest machine's share."""
@@ -315,6 +344,34 @@ class _Sizing:
             mid = (lo + hi) // 2
             lo, hi = (mid, hi) if fits(mid) else (lo, mid)
         return lo
+
+
+def _held_out_text(core_rate: CoreRateModel) -> str:
+    errors = ", ".join(f"{v['markets']:,} markets {v['error_pct']:+.1f}%" for v in core_rate.validation)
+    return f"held-out working sets {errors}" if errors else "no working set held out"
+
+
+def _rate_model(sizing: _Sizing, rate: Rate, markets_per_engine: float, cores: int) -> dict[str, Any] | None:
+    """What a modelled per-core rate came from: the profile's clock and levels (each engine's share of a shared one),
+    the share of the flow each level holds, the serial lines per order beyond each, and one sentence why."""
+    core_rate = sizing.model.core_rate
+    if rate.memory is None or core_rate is None:
+        return None
+    memory, sharing = rate.memory, max(cores, 1)
+    alone = core_rate.explain(markets_per_engine, memory, 1)
+    return {
+        "markets_per_engine": markets_per_engine,
+        "engines_sharing": sharing,
+        "clock_ghz": memory.clock_ghz,
+        "bandwidth_gb_s": memory.bandwidth_gb_s,
+        "levels": alone["levels"],
+        "levels_shared": core_rate.explain(markets_per_engine, memory, sharing)["levels"],
+        "working_set_bytes": alone["working_set_bytes"],
+        "ns_per_order_alone": core_rate.ns_per_order(markets_per_engine, memory, 1),
+        "ns_per_order_shared": core_rate.ns_per_order(markets_per_engine, memory, sharing),
+        "bandwidth_bound": core_rate.bandwidth_bound(markets_per_engine, memory, sharing),
+        "why": alone["why"],
+    }
 
 
 def _slo_basis(search: SLOSearch) -> str:
@@ -372,6 +429,7 @@ def _profile_plan(sizing: _Sizing, profile: HardwareProfile, load: Load, opm: fl
     machines, shard = (found[0], found[1]) if found is not None else (None, None)
     spare = with_spare(machines)
     rate = sizing.rate(profile)
+    scaling = sizing.scaling(rate, load.markets / one.engines, one.cores)
     cost = yearly_cost(profile.price_usd, profile.price_usd_hour)
     return ProfilePlan(
         name=profile.name,
@@ -392,10 +450,11 @@ def _profile_plan(sizing: _Sizing, profile: HardwareProfile, load: Load, opm: fl
         orders_per_s_per_core=sizing.per_core(rate, load.markets / one.engines),
         rate_source=rate.source,
         rate_basis=rate.basis,
+        rate_model=_rate_model(sizing, rate, load.markets / one.engines, one.cores),
         cores=one.cores,
-        speedup=sizing.model.speedup(one.cores),
-        scaling_source=sizing.model.scaling_source(one.cores),
-        scaling_basis=sizing.model.scaling_basis(one.cores),
+        speedup=sizing.speedup(rate, load.markets / one.engines, one.cores),
+        scaling_source=scaling[0],
+        scaling_basis=scaling[1],
         fits=one.holds,
         # Memory or order rate, whichever is nearer its limit; cores only when there are too few of them
         # (an engine on each of 1 of 4 cores is no constraint).

@@ -39,15 +39,24 @@ import numpy as np
 from .. import __version__
 from ..children import tethered, tethered_env
 from ..errors import InputError, LxdexError
-from ..machine import machine_info, usable_cores
+from ..machine import machine_info, peak_rss_bytes, usable_cores
 from ..measure import STATUSES, Figure, MachineState, open_window, summarise
 from ..memory_guard import refuse_unless_it_fits
 from ..scenarios.config import Scenario, scenario_from_dict
 from ..scenarios.tiers import Tier
+from .core_rate import Access, CoreRateModel, WorkingSetPoint
+from .hierarchy import curve_sizes, discover_caches
 from .model import CapacityModel, LinearFit, Scaling, fit_bytes
 
-__all__ = ["Variant", "VARIANTS", "SweepPoint", "SweepResult", "plan_points", "check_design", "run_sweep", "measure_point", "run_in_fresh_process",
+__all__ = ["WORKING_SETS", "HELD_OUT_WORKING_SETS", "WORKING_SET_ORDERS", "measure_core_rate", "Variant", "VARIANTS", "SweepPoint", "SweepResult", "plan_points", "check_design", "run_sweep", "measure_point", "run_in_fresh_process",
            "peak_rss_bytes", "measure_scaling", "scaling_runs"]
+
+
+# The per-core rate model's working sets (markets of one engine), from every line cached to most from DRAM, and the
+# two left out of its fit and predicted (the main job's size, and one between the fitted ones that reach DRAM).
+WORKING_SETS = (10, 100, 1_000, 3_000, 10_000, 21_000, 100_000, 300_000, 1_000_000)
+HELD_OUT_WORKING_SETS = (21_000, 300_000)
+WORKING_SET_ORDERS = 1 << 20  # orders timed per run: ~0.1-0.3 s of matching
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,7 @@ class SweepResult:
             },
             "validation": dict(largest) | {"fit_up_to_markets": self.fit_up_to, "held_out": self.validation},
             "scaling": self.model.scaling.as_dict() if self.model.scaling is not None else None,
+            "core_rate": self.model.core_rate.as_dict() if self.model.core_rate is not None else None,
         }
 
 
@@ -182,14 +192,6 @@ def measure_point(scenario: Scenario, threads: int = 1) -> dict[str, Any]:
 
 # What a run measures beyond a sweep point's fields: kept out of SweepPoint (and the model file's points).
 _RUN_ONLY = ("threads", "market_checksum", "tape_checksum", "batches")
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident memory so far (``ru_maxrss``: kilobytes on Linux, bytes on macOS)."""
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
 # A point's child runs ``python -m lxdex_capacity.capacity.sweep``, tethered (:mod:`lxdex_capacity.children`).
@@ -285,6 +287,38 @@ def check_scaling(threads_up_to: int, scaling_markets: int) -> None:
                          "(at most one thread per market)")
 
 
+def measure_core_rate(access: Access, working_sets: Sequence[int] = WORKING_SETS, held_out: Sequence[int] = HELD_OUT_WORKING_SETS,
+                      repeat: int = 3, orders: int = WORKING_SET_ORDERS, seed: int = 0, advance: Callable[[str], None] | None = None,
+                      probe_up_to: int | None = None, figures: dict[str, Figure] | None = None) -> CoreRateModel:
+    """This machine's hierarchy (:func:`~.hierarchy.measure_hierarchy`), then the engine's ns per order at every
+    working set, ``repeat`` runs each interleaved (every size once, then again: a slow spell falls on all alike), in
+    this process, and the per-core rate model fitted on all but ``held_out`` (:mod:`.core_rate`)."""
+    from ..profiling.engine_bench import flow_ns_per_order
+    from .hierarchy import measure_hierarchy
+
+    if set(held_out) - set(working_sets):
+        raise InputError(f"held-out working sets {sorted(set(held_out) - set(working_sets))} are not among the working sets")
+    hierarchy = measure_hierarchy(largest=probe_up_to, advance=advance, command="lxdex sweep")
+    times: dict[int, list[float]] = {m: [] for m in working_sets}
+    states: dict[int, list[MachineState]] = {m: [] for m in working_sets}
+    nbytes: dict[int, int] = {}
+    for r in range(repeat):
+        for markets in working_sets:
+            if advance:
+                advance(f"working set: {markets:,} markets, run {r + 1} of {repeat}")
+            window = open_window()
+            ns, nbytes[markets] = flow_ns_per_order(markets, orders, seed=seed + r)
+            states[markets].append(window.close())
+            times[markets].append(ns)
+    points = [WorkingSetPoint(m, float(np.median(v)), float(min(v)), float(max(v)), len(v), nbytes[m], m in held_out)
+              for m, v in times.items()]
+    if figures is not None:
+        for m, v in times.items():
+            name = f"ns_per_order at {m:,} markets (working set)"
+            figures[name] = summarise(name, "ns/order", v, states[m])
+    return CoreRateModel.fitted(hierarchy, access, points)
+
+
 def _fit(points: Sequence[SweepPoint]) -> LinearFit:
     return fit_bytes([p.markets for p in points], [p.resting_orders for p in points],
                      [p.trades_retained for p in points], [p.engine_bytes_used for p in points])
@@ -301,10 +335,13 @@ def run_sweep(
     concurrent: int = 1,
     threads_up_to: int | None = None,
     scaling_markets: int | None = None,
+    working_sets: Sequence[int] = WORKING_SETS,
+    held_out_working_sets: Sequence[int] = HELD_OUT_WORKING_SETS,
 ) -> SweepResult:
     """Measure every point in a fresh process, fit, validate on the held-out sizes, and measure the
     scaling with threads (``threads_up_to``, default every usable core; 1 skips it) at
-    ``scaling_markets`` (default ``fit_up_to``).
+    ``scaling_markets`` (default ``fit_up_to``), then this machine's memory hierarchy and the engine across
+    ``working_sets`` for the per-core rate model (:func:`measure_core_rate`; none: skipped).
 
     With a Dask ``client`` the points run in parallel on its workers (each still in a fresh
     process there); ``concurrent`` is how many of them run at once on this machine, for the
@@ -330,8 +367,15 @@ def run_sweep(
         refuse_unless_it_fits(estimate_memory(scaled[0][0], threads=threads_up_to),
                               f"the scaling runs at {scaling_markets:,} markets with {threads_up_to} threads need",
                               "lower --scaling-markets or --threads-up-to, or --force", force)
+    if working_sets:
+        refuse_unless_it_fits(estimate_memory(Scenario(markets=max(working_sets))),
+                              f"the per-core rate model's largest working set ({max(working_sets):,} markets) needs",
+                              "lower --working-sets, or --force", force)
     scenarios = [s for s, _, _ in runs]
-    total = len(runs) + len(scaled)
+    core_repeat = max(repeat, 3)
+    # The probe's steps (compile, clock, each latency point, misses in flight) and every working-set run.
+    core_steps = (3 + len(curve_sizes(discover_caches())) + len(working_sets) * core_repeat) if working_sets else 0
+    total = len(runs) + len(scaled) + core_steps
     point_states: list[MachineState | None] = []
     if client is None:
         measurements = []
@@ -362,6 +406,20 @@ def run_sweep(
         done = iter(range(len(runs), total))
         scaling = measure_scaling(base, scaling_markets, threads_up_to, repeat,
                                   advance=(lambda label: advance(next(done), total, label)) if advance else None, figures=figures)
+    core_rate = None
+    if working_sets:
+        step = [len(runs) + len(scaled)]
+
+        def core_advance(label: str) -> None:
+            if advance:
+                advance(min(step[0], total - 1), total, label)
+            step[0] += 1
+        fitted_bytes = _fit(points).coefficients
+        access = Access(market_bytes=max(fitted_bytes[1], 0.0), order_bytes=max(fitted_bytes[2], 0.0),
+                        flow_share=base.flow_share, market_share=base.market_share,
+                        tiers=tuple((t.up_to_rank, t.low, t.high) for t in base.tiers))
+        core_rate = measure_core_rate(access, working_sets, held_out_working_sets, repeat=core_repeat, orders=WORKING_SET_ORDERS, seed=base.seed,
+                                      advance=core_advance, figures=figures)
     if advance:
         advance(total, total, "fitting")
 
@@ -401,6 +459,7 @@ def run_sweep(
         points=[dataclasses.asdict(p) for p in points],
         validation=validation,
         scaling=scaling,
+        core_rate=core_rate,
     )
     return SweepResult(points=points, model=model, validation_fit=validation_fit, validation=validation, fit_up_to=fit_up_to,
                        figures=figures)

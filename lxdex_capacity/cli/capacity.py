@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from ..capacity.sweep import HELD_OUT_WORKING_SETS, WORKING_SETS
 from ..console import compile_step, err, step_progress, warn_unsteady
 from ..engine.partitioned import MAX_THREADS
 from ..errors import CheckFailed, InputError
@@ -59,6 +60,17 @@ def _parse_sizes(text: str) -> list[int]:
     return sorted(set(sizes))
 
 
+def _parse_list(text: str, option: str) -> list[int]:
+    """Comma-separated market counts, each 1 to the simulator's largest universe."""
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if not values or any(not 1 <= v <= MAX_MARKETS for v in values):
+        raise InputError(f"{option} {text!r}: must be comma-separated market counts from 1 to {MAX_MARKETS:,}, or 'none'")
+    return values
+
+
 def _check_fit(model: CapacityModel) -> None:
     """The fitted model as ``plan --model`` will read it: a fit the model schema refuses (a negative bytes per
     trade, say, when the sizes swept do not separate the terms) fails the sweep's own check (exit 1), and is
@@ -88,6 +100,13 @@ def sweep(
     scaling_markets: int | None = typer.Option(
         None, "--scaling-markets", min=1, max=MAX_MARKETS,
         help="Markets the scaling with threads is measured at (default: the largest fitted size, --fit-up-to)."),
+    working_sets: str = typer.Option(
+        ",".join(map(str, WORKING_SETS)), "--working-sets",
+        help="Markets of one engine at which the per-core rate model times the engine (every line cached to most from DRAM), "
+             "after measuring this machine's memory hierarchy; 'none' skips the per-core rate model."),
+    held_out_working_sets: str = typer.Option(
+        ",".join(map(str, HELD_OUT_WORKING_SETS)), "--held-out-working-sets",
+        help="Working sets left out of the per-core rate model's fit and predicted, with the error (two, say; 'none': none)."),
     out_file: Path = typer.Option("lxdex-model.json", "--out", parser=output_file_path, help="Where to write the fitted model (JSON, for 'lxdex plan --model'); written whole or not at all."),
     force: bool = typer.Option(False, "--force", help="Run even if the largest point's memory estimate exceeds available memory."),
     workers: int | None = typer.Option(None, min=1, max=1024, help="Run points in parallel on a local Dask cluster of this many worker processes (needs the 'distributed' extra)."),
@@ -101,6 +120,14 @@ def sweep(
     from ..scenarios.config import Scenario
 
     sizes = _parse_sizes(markets)
+    sets = [] if working_sets.strip().lower() == "none" else _parse_list(working_sets, "--working-sets")
+    held = [] if held_out_working_sets.strip().lower() == "none" else _parse_list(held_out_working_sets, "--held-out-working-sets")
+    if sets and (set(held) - set(sets)):
+        raise InputError(f"--held-out-working-sets {','.join(map(str, sorted(set(held) - set(sets))))}: not among --working-sets "
+                         f"({','.join(map(str, sets))}); a held-out working set is one measured and left out of the fit")
+    if sets and len(set(sets) - set(held)) < 3:
+        raise InputError(f"--working-sets {working_sets}: {len(set(sets) - set(held))} working set(s) left to fit the per-core rate "
+                         "model's two coefficients; give at least 3 besides the held-out ones, or 'none'")
     check_output_file(out_file)  # found out now, not after the sweep has run
     if threads_up_to is not None and threads_up_to > usable_cores():
         raise InputError(f"--threads-up-to={threads_up_to}: this process may run on {usable_cores()} core(s), and a thread without "
@@ -126,7 +153,7 @@ def sweep(
         advance = stack.enter_context(step_progress("sweep"))
         result = run_sweep(sizes, repeat=repeat, base=base, fit_up_to=fit_up_to, advance=advance, force=force,
                            client=client, concurrent=0 if scheduler else (workers or 1), threads_up_to=threads_up_to,
-                           scaling_markets=scaling_markets)
+                           scaling_markets=scaling_markets, working_sets=sorted(set(sets)), held_out_working_sets=held)
     _check_fit(result.model)
     warn_unsteady(result.figures)
     write_text_atomic(out_file, result.model.to_json())

@@ -22,7 +22,7 @@ from ..engine import NO_PRICE, Engine
 from ..scenarios.config import Scenario
 from ..scenarios.generator import Generator, SeedBatch
 
-__all__ = ["SeededFlowResult", "seeded_flow", "cancel_heavy", "lookups", "footprint", "warm_up"]
+__all__ = ["SeededFlowResult", "seeded_flow", "flow_ns_per_order", "cancel_heavy", "lookups", "footprint", "warm_up"]
 
 
 def warm_up() -> None:
@@ -127,6 +127,21 @@ def seeded_flow(n_markets: int = 21_000, target_trades: int = 1_000_000, seed: i
         resting_after=eng.resting_orders,
         bytes_used_after=eng.memory().bytes_used,
     )
+
+
+def flow_ns_per_order(n_markets: int, orders: int = 1 << 20, seed: int = 0, batch: int = 1 << 16) -> tuple[float, int]:
+    """Nanoseconds per order of the scenario's flow on its tiered books of ``n_markets`` markets, over ``orders``
+    orders (only ``Engine.submit`` timed), and the engine's bytes used after: one working set of the sweep's
+    per-core rate model (:mod:`lxdex_capacity.capacity.core_rate`)."""
+    gen, mids, seeds = _tiered_orders(n_markets, seed)
+    eng = Engine(n_markets)
+    eng.submit(seeds.markets, seeds.sides, seeds.prices, seeds.qtys)
+    elapsed, done = 0.0, 0
+    while done < orders:
+        flow = gen.flow(done, batch, mids).orders
+        elapsed += _timed(partial(eng.submit, *flow))
+        done += batch
+    return 1e9 * elapsed / done, eng.memory().bytes_used
 
 
 def cancel_heavy(n_messages: int = 4_000_000, cancel_share: float = 0.95, seed: int = 0, chunk: int = 20_000) -> dict[str, float]:

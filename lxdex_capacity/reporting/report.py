@@ -471,7 +471,9 @@ def render_markdown(r: dict[str, Any], charts: dict[str, dict[str, Any]], image:
                f"working arrays), with the engine's part at least {q['safety']:g} × the bytes it uses ({mb(plan['engine_bytes'])}), "
                f"per engine process; usable = memory − {q['os_reserve_gib']:g} GiB for the OS. One engine runs on one core and addresses "
                f"at most 2³¹−1 order slots; a machine runs the fewest engines that hold its load and sustain its rate. Order "
-               f"capacity: the profile's own measured rate where its hardware file gives one (user-given), otherwise one core of "
+               f"capacity: the profile's own measured rate where its hardware file gives one (user-given); where the profile "
+               f"publishes its clock, caches and memory latency, the per-core rate model fitted on {processor} run on them "
+               f"(modelled: engines share the shared caches and the memory bandwidth); otherwise one core of "
                f"{processor} as the sweep measured it (extrapolated){_calibrated(plan.get('calibration'))}, times the engines. "
                f"Highest use: the resource nearest its limit. GiB = 2^30 bytes.\n")
     rows = []

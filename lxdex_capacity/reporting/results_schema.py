@@ -45,7 +45,8 @@ Machines = Annotated[int, Field(ge=1, le=MAX_MACHINES + 1)]  # N+1 included
 
 
 Engines = Annotated[int, Field(ge=1, le=1 << 20)]
-RateSource = Literal["extrapolated", "user-given", "measured here", "latency SLO"]  # latency SLO: plan --latency-slo
+# latency SLO: plan --latency-slo; modelled: the per-core rate model on the profile's memory hierarchy
+RateSource = Literal["extrapolated", "user-given", "measured here", "latency SLO", "modelled"]
 Share = Annotated[float, Field(ge=0, le=1e18, allow_inf_nan=False)]  # a percentage of use: may exceed 100
 
 
@@ -129,6 +130,32 @@ class PlanModelRecord(FileModel):
     scaling: ScalingFile | None = None  # the model's scaling curve (None: not measured; absent: a plan made before it was)
 
 
+class RateModelLevelRecord(FileModel):
+    """One level of a modelled profile as one engine sees it (:meth:`~lxdex_capacity.capacity.core_rate.CoreRateModel.explain`)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=20)]
+    capacity_bytes: Annotated[float, Field(gt=0, le=1e18, allow_inf_nan=False)] | None  # None: memory, unbounded
+    latency_ns: Annotated[float, Field(gt=0, le=1e5, allow_inf_nan=False)]
+    flow_share_held: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+    serial_lines_beyond: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
+
+
+class RateModelRecord(FileModel):
+    """What a modelled per-core rate came from (``rate_model`` of a profile's plan)."""
+
+    markets_per_engine: Annotated[float, Field(gt=0, le=MAX_PLAN_MARKETS, allow_inf_nan=False)]
+    engines_sharing: Engines
+    clock_ghz: Annotated[float, Field(gt=0, le=20, allow_inf_nan=False)]
+    bandwidth_gb_s: Annotated[float, Field(gt=0, le=1e5, allow_inf_nan=False)] | None
+    levels: Annotated[list[RateModelLevelRecord], Field(min_length=1, max_length=17)]
+    levels_shared: Annotated[list[RateModelLevelRecord], Field(min_length=1, max_length=17)]
+    working_set_bytes: Annotated[float, Field(ge=0, le=1e21, allow_inf_nan=False)]
+    ns_per_order_alone: Annotated[float, Field(gt=0, le=1e8, allow_inf_nan=False)]
+    ns_per_order_shared: Annotated[float, Field(gt=0, le=1e8, allow_inf_nan=False)]
+    bandwidth_bound: Rate | None
+    why: Text
+
+
 class ProfileRecord(FileModel):
     """One hardware profile's plan (:class:`~lxdex_capacity.capacity.plan.ProfilePlan`)."""
 
@@ -150,10 +177,11 @@ class ProfileRecord(FileModel):
     orders_per_s_per_core: Rate
     rate_source: RateSource
     rate_basis: Text
+    rate_model: RateModelRecord | None = None  # "modelled" profiles; absent from plans made before the model was
     # Absent from plans made before the scaling curve was: their order capacity was cores x one core.
     cores: Engines | None = None
     speedup: Annotated[float, Field(gt=0, le=MAX_SPEEDUP, allow_inf_nan=False)] | None = None
-    scaling_source: Literal["measured", "USL fit", "linear"] | None = None
+    scaling_source: Literal["measured", "USL fit", "linear", "modelled"] | None = None
     scaling_basis: Text | None = None
     fits: bool
     bottleneck: Literal["memory", "order rate", "cores"]

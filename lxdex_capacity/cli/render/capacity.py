@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from ...capacity.model import NO_SCALING, speedup_suffix
 from ...capacity.plan import (
+    MODELLED,
     SLO_RATE_SOURCE,
     highest_use_text,
     machines_text,
@@ -66,6 +67,46 @@ def print_sweep(r: dict[str, Any]) -> None:
         print_scaling(scaling)
     else:
         out.print("scaling with threads: not measured (--threads-up-to 1); plan will take cores × one core, an upper bound")
+    if r.get("core_rate"):
+        print_core_rate(r["core_rate"])
+    else:
+        out.print("per-core rate model: not measured (--working-sets none); plan extrapolates this machine's rate to every profile")
+
+
+def _size(n: float | None) -> str:
+    if n is None:
+        return "—"
+    return f"{n / 2**20:,.3g} MiB" if n >= 2**20 else f"{n / 1024:,.3g} KiB"
+
+
+def print_core_rate(c: dict[str, Any]) -> None:
+    """The per-core rate model (:meth:`~lxdex_capacity.capacity.core_rate.CoreRateModel.as_dict`): this machine's
+    hierarchy as measured, the engine's ns per order by working set against the fit, and the held-out errors."""
+    h = c["hierarchy"]
+    levels = Table(title=f"memory hierarchy — measured by pointer chases on one core; clock {h['clock_ghz']:.2f} GHz "
+                         f"(dependent multiplies), {h['line_bytes']} B lines, {h['misses_in_flight']:.1f} misses in flight per core")
+    for name in ("level", "reported", "holds (random lines)", "latency", "shared by"):
+        levels.add_column(name, justify="left" if name == "level" else "right", key=name == "level")
+    for lv in h["levels"]:
+        levels.add_row(lv["name"], _size(lv["reported_bytes"] or None), _size(lv["capacity_bytes"]) if lv["capacity_bytes"] else "all",
+                       f"{lv['latency_ns']:.3g} ns", str(lv["shared_by"]) if lv["shared_by"] else "—")
+    out.print(levels)
+    fit = c["fit"]
+    table = Table(title=f"engine by working set — ns per order (median, range), predicted by ns = {fit['compute_ns']:.1f} + "
+                        f"{fit['serial_lines']:.2f} x expected line latency; R² {fit['r2']:.3f}")
+    for name in ("markets", "engine MB", "measured ns", "range", "runs", "predicted ns", "error"):
+        table.add_column(name, justify="right", key=name == "markets")
+    predicted = {v["markets"]: v for v in c["validation"]}
+    for p in c["points"]:
+        v = predicted.get(p["markets"])
+        table.add_row(f"{p['markets']:,}" + (" *" if p["held_out"] else ""), f"{p['engine_bytes'] / 1e6:,.1f}", f"{p['ns_per_order']:,.1f}",
+                      f"{p['low']:,.0f}–{p['high']:,.0f}", str(p["runs"]), f"{v['predicted_ns']:,.1f}" if v else "",
+                      f"{v['error_pct']:+.1f}%" if v else "")
+    out.print(table)
+    held = ", ".join(f"{v['markets']:,} markets {v['error_pct']:+.1f}%" for v in c["validation"]) or "none held out"
+    out.print(f"* held out of the fit and predicted: {held} (target ±15%). compute {fit['compute_ns']:.1f} ns an order at "
+              f"{h['clock_ghz']:.2f} GHz; {fit['serial_lines']:.2f} serial line latencies an order (of ~{fit.get('lines_touched_per_order', 7):g} "
+              f"lines touched: {fit.get('parallelism') or 0:.1f} overlapped); rms error over the fitted points {fit['rms_error_pct']:.1f}%.")
 
 
 def print_scaling(s: dict[str, Any]) -> None:
@@ -83,7 +124,7 @@ def print_scaling(s: dict[str, Any]) -> None:
               "plan takes the measured speedups up to the most threads measured, the fit beyond")
 
 
-_RATE_MARK = {"extrapolated": "e", "user-given": "u", "measured here": "m", SLO_RATE_SOURCE: "s"}
+_RATE_MARK = {"extrapolated": "e", "user-given": "u", "measured here": "m", SLO_RATE_SOURCE: "s", MODELLED: "h"}
 
 
 def highest_use(p: dict[str, Any]) -> str:
@@ -135,6 +176,8 @@ def print_plan(r: dict[str, Any]) -> None:
                               + (f", {escape(_calibration_text(r['calibration']))}" if r.get("calibration") else "")
                               + ", x the speedup of the engines' cores",
               "user-given": "u = user-given (orders_per_s_per_core in the hardware file)",
+              MODELLED: "h = modelled from the profile's clock, caches and memory latency by the per-core rate model fitted on "
+                        f"{escape(str(m['provenance'].get('processor', 'the sweep machine')))} (figures and why below)",
               "measured here": "m = measured on this machine now (plan --check, or the report's simulation)",
               SLO_RATE_SOURCE: "s = the latency SLO's rate per core, measured here (below)"
                                + ((": too noisy to call" if unknown else ": none meets it") if unmet else "")}
@@ -142,6 +185,7 @@ def print_plan(r: dict[str, Any]) -> None:
               "orders/s: the engines' order capacity; " + "; ".join(legend[s] for s in sorted(marks) if s in legend)
               + ". machines: 1 when one holds the load (no spare), else N+1: N sharing it and a spare. "
               "$/year: one machine's purchase price over 3 years, or its hourly price x 8,760 hours.")
+    print_modelled(r["profiles"])
     print_speedups(r["profiles"])
     if slo is not None:
         print_latency_slo(slo)
@@ -186,6 +230,29 @@ def _plan_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]
 def _calibration_text(c: dict[str, Any]) -> str:
     return (f"scaled x{c['factor']:.2f} to this machine's {c['measured_per_s']:,.0f} orders/s per core at {c['markets']:,} markets "
             f"measured by {c['source']} (measured beats extrapolated; the model says {c['model_per_s']:,.0f})")
+
+
+def print_modelled(profiles: list[dict[str, Any]]) -> None:
+    """One row per chip whose rate was modelled: its rate per core alone and shared, the share of the flow its last
+    cache holds, and why (a profile per memory size shares its chip's row)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for p in profiles:
+        rm = p.get("rate_model")
+        if p["rate_source"] != MODELLED or rm is None:
+            continue
+        chip = p["name"].rsplit(" ", 2)[0] if p["name"].endswith(" GB") else p["name"]
+        seen.setdefault(chip, p)
+    if not seen:
+        return
+    table = Table(title="modelled rates per core — the per-core rate model on each chip's published clock, caches and DRAM latency")
+    for name in ("chip", "markets/engine", "alone", "engines", "shared", "why"):
+        table.add_column(name, justify="left" if name in ("chip", "why") else "right", key=name == "chip")
+    for chip, p in seen.items():
+        rm = p["rate_model"]
+        alone, shared = p["orders_per_s_per_core"], p["order_capacity_per_s"] / max(p["cores"], 1)
+        table.add_row(escape(chip), f"{rm['markets_per_engine']:,.0f}", si(alone, "/s"), str(rm["engines_sharing"]), si(shared, "/s"),
+                      escape(rm["why"]))
+    out.print(table)
 
 
 def print_speedups(profiles: list[dict[str, Any]]) -> None:
@@ -290,7 +357,9 @@ def _profile_rows(p: HardwareProfile) -> list[tuple[str, str]]:
         ("launch price", maybe(p.price_usd, "${:,.0f}")),
         ("price per hour", maybe(p.price_usd_hour, "${:,.4f}")),
         ("orders/s per core", maybe(p.orders_per_s_per_core, "{:,.0f} (user-given)")),
+        ("memory hierarchy", escape(p.memory.describe()) if p.memory is not None else "—"),
         ("source", escape(p.source)),
+        ("hierarchy source", maybe(p.hierarchy_source and escape(p.hierarchy_source))),
     ]
 
 
