@@ -313,8 +313,11 @@ def test_plan_check_runs_the_load_here_and_adds_this_machine(tmp_path):
         assert here["orders_per_s_per_core"] == per_core["measured"] > 0
         c = report["calibration"]
         assert c["source"] == "plan --check" and c["factor"] == pytest.approx(per_core["measured"] / per_core["predicted"])
-        extrapolated = [p for p in report["profiles"] if p["rate_source"] == "extrapolated"]
-        assert extrapolated and all("scaled x" in p["rate_basis"] for p in extrapolated)
+        # The calibration scales the extrapolated curve; a modelled profile is modelled on its own hierarchy, unscaled.
+        modelled = [p for p in report["profiles"] if p["rate_source"] == "modelled"]
+        assert modelled and not any("scaled x" in p["rate_basis"] for p in modelled)
+    row = next(r for r in check["rows"] if r["figure"].startswith("orders/s per core, modelled"))
+    assert row["target"] == "±15% of predicted" and row["predicted"] == pytest.approx(load_model().core_rate.orders_per_s(2000))
     if result.exit_code == 1:
         assert "missed its target" in result.stderr
 

@@ -161,7 +161,7 @@ def _pairs(levels: Sequence[Level], sharing: int = 1) -> list[tuple[float, float
     divided among the engines that share one instance of it."""
     out = []
     for lv in levels:
-        share = max(min(sharing, lv.shared_by), 1) if lv.shared_by > 1 else 1
+        share = lv.engines_per_instance(sharing)
         out.append((lv.capacity_bytes / share, lv.latency_ns))
     out[-1] = (math.inf, out[-1][1])
     return out
@@ -228,8 +228,8 @@ class ProfileMemory:
     def describe(self, sharing: int = 1) -> str:
         parts = []
         for lv in self.levels[:-1]:
-            size = lv.capacity_bytes / max(min(sharing, lv.shared_by), 1) if lv.shared_by > 1 else lv.capacity_bytes
-            each = f" ({_bytes_text(size)} each of {min(sharing, lv.shared_by)})" if lv.shared_by > 1 and sharing > 1 else ""
+            per = lv.engines_per_instance(sharing)
+            each = f" ({_bytes_text(lv.capacity_bytes / per)} each of {per})" if per > 1 else ""
             parts.append(f"{lv.name} {_bytes_text(lv.capacity_bytes)}{each} {lv.latency_ns:.3g} ns")
         parts.append(f"DRAM {self.levels[-1].latency_ns:.3g} ns")
         return f"{self.clock_ghz:.3g} GHz, " + ", ".join(parts)
@@ -365,6 +365,7 @@ def _schema() -> Any:
         latency_ns: Nanoseconds
         shared_by: Annotated[int, Field(ge=0, le=1 << 20)]
         reported_bytes: Annotated[int, Field(ge=0, le=int(MAX_BYTES))]
+        instances: Annotated[int, Field(ge=1, le=1 << 20)] = 1
 
     class HierarchyFile(FileModel):
         caches: Annotated[list[CacheLevelFile], Field(max_length=16)]
@@ -484,7 +485,7 @@ def core_rate_from_file(f: Any) -> CoreRateModel:
     hierarchy = Hierarchy(
         caches=tuple(CacheLevel(**c.model_dump()) for c in h.caches),
         curve=tuple(LatencyPoint(**p.model_dump()) for p in h.curve),
-        levels=tuple(Level(lv.name, math.inf if lv.capacity_bytes is None else lv.capacity_bytes, lv.latency_ns, lv.shared_by, lv.reported_bytes)
+        levels=tuple(Level(lv.name, math.inf if lv.capacity_bytes is None else lv.capacity_bytes, lv.latency_ns, lv.shared_by, lv.reported_bytes, lv.instances)
                      for lv in h.levels),
         misses_in_flight=h.misses_in_flight, clock_ghz=h.clock_ghz, line_bytes=h.line_bytes, command=h.command)
     a = f.access

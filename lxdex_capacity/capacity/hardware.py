@@ -173,9 +173,12 @@ class MachineEntry(FileModel):
         # L1d: about 4 cycles on every core planned for; it serves the hottest few KiB, and little hangs on it.
         levels = [Level("L1d", self.l1d_kib * 1024.0, 4.0 / self.clock_ghz, 1, self.l1d_kib * 1024)]
         if self.l2_kib:
-            levels.append(Level("L2", self.l2_kib * 1024.0, self.l2_latency_ns, self.l2_shared_by or 1, self.l2_kib * 1024))
+            shared = self.l2_shared_by or 1
+            levels.append(Level("L2", self.l2_kib * 1024.0, self.l2_latency_ns, shared, self.l2_kib * 1024, max(self.p_cores // shared, 1)))
         if self.l3_mib:
-            levels.append(Level("L3", self.l3_mib * 2.0**20, self.l3_latency_ns or 0.0, self.l3_shared_by or 1, int(self.l3_mib * 2**20)))
+            shared = self.l3_shared_by or 1
+            levels.append(Level("L3", self.l3_mib * 2.0**20, self.l3_latency_ns or 0.0, shared, int(self.l3_mib * 2**20),
+                                max(self.p_cores // shared, 1)))
         if self.slc_mib:
             levels.append(Level("SLC", self.slc_mib * 2.0**20, self.slc_latency_ns or 0.0, self.p_cores + self.e_cores, int(self.slc_mib * 2**20)))
         levels.append(Level("DRAM", float("inf"), self.memory_latency_ns, 0, 0))

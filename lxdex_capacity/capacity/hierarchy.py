@@ -26,6 +26,7 @@ Everything is in :class:`Hierarchy`, stored in the capacity model with where it 
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -77,6 +78,13 @@ class Level:
     latency_ns: float
     shared_by: int  # cores sharing one instance (1: private; 0: not known)
     reported_bytes: int  # the size the OS or the vendor gives (DRAM: 0)
+    instances: int = 1  # how many of it the machine has (engines spread over them: 4 on 2 L2 clusters are 2 per L2)
+
+    def engines_per_instance(self, engines: int) -> int:
+        """How many of ``engines`` engines, spread evenly over the machine, share one instance of this level."""
+        if self.shared_by <= 1:
+            return 1
+        return max(min(-(-max(engines, 1) // max(self.instances, 1)), self.shared_by), 1)
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -303,6 +311,7 @@ def levels_from_curve(caches: Sequence[CacheLevel], curve: Sequence[LatencyPoint
         latencies.append(float(np.median(ns[plateau])) if plateau.any() else float(ns[inside][-1]) if inside.any() else float(ns[0]))
         previous = c.size_bytes
     dram = float(ns[-1])
+    cpus = os.cpu_count() or 1
     levels = []
     for i, c in enumerate(ordered):
         nxt = latencies[i + 1] if i + 1 < len(ordered) else dram
@@ -320,7 +329,7 @@ def levels_from_curve(caches: Sequence[CacheLevel], curve: Sequence[LatencyPoint
         else:
             capacity = float(c.size_bytes)
         shared = 1 if c.name in ("L1d",) else c.shared_by
-        levels.append(Level(c.name, capacity, latencies[i], shared, c.size_bytes))
+        levels.append(Level(c.name, capacity, latencies[i], shared, c.size_bytes, max(cpus // shared, 1) if shared > 1 else cpus))
     levels.append(Level("DRAM", float("inf"), dram, 0, 0))
     return tuple(levels)
 
