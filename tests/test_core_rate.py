@@ -3,6 +3,7 @@ held-out validation, the model file's section, the hardware keys, and plan's mod
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -283,3 +284,28 @@ def test_sweep_measures_the_core_rate_model_and_writes_it(tmp_path: Path, monkey
 def test_bad_working_sets_are_refused_before_anything_runs(tmp_path: Path, args, fragment):
     assert_one_line_error(run_cli("sweep", *args, "--out", str(tmp_path / "m.json")), fragment)
     assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize("processor, chip, swept", [
+    ("Apple M2 Ultra", "M2 Ultra", True), ("Apple M2 Ultra", "M2", False), ("Apple M2", "M2 Pro", False),
+    ("AMD EPYC 9654 96-Core Processor", "2x AMD EPYC 9654", True), ("AMD EPYC 96540", "AMD EPYC 9654", False),
+    ("AMD EPYC", "2x AMD EPYC 9654", False), ("", "M2", False), (None, "M2", False),
+])
+def test_a_model_swept_on_a_profiles_chip_is_recognised(processor, chip, swept):
+    from lxdex_capacity.capacity.plan import swept_on
+
+    profile = next(p for p in builtin_profiles() if p.chip == "M2")
+    assert swept_on(dataclasses.replace(profile, chip=chip), processor) is swept
+
+
+def test_a_model_swept_on_that_chip_wins_over_its_published_figures():
+    from lxdex_capacity.capacity.plan import PlanRequest, plan
+
+    model = load_model()
+    mac = dataclasses.replace(model, provenance=model.provenance | {"processor": "Apple M2 Ultra"})
+    rows = plan(mac, builtin_profiles(), PlanRequest(markets=21_000))["profiles"]
+    ultra = [r for r in rows if r["name"].startswith("Mac Studio M2 Ultra")]
+    others = [r for r in rows if not r["name"].startswith("Mac Studio M2 Ultra")]
+    assert ultra and all(r["rate_source"] == "swept there" and "measured by the lxdex sweep" in r["rate_basis"] for r in ultra)
+    assert all(r["orders_per_s_per_core"] == pytest.approx(model.orders_per_s_per_core(21_000)) for r in ultra)
+    assert all(r["rate_source"] == "modelled" for r in others)

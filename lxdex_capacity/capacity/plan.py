@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from .core_rate import CoreRateModel
 
 __all__ = ["PlanRequest", "ProfilePlan", "Calibration", "plan", "with_spare", "machines_text", "memory_verdict", "highest_use_text", "recommendation_text", "use_pct", "SCALING_MARKETS", "orders_per_market_default", "PURCHASE_YEARS",
-           "HOURS_PER_YEAR", "MAX_MACHINES", "MAX_PLAN_MARKETS", "SLO_RATE_SOURCE", "slo_section", "slo_verdict"]
+           "HOURS_PER_YEAR", "MAX_MACHINES", "MAX_PLAN_MARKETS", "SLO_RATE_SOURCE", "MODELLED", "SWEPT_THERE", "swept_on", "slo_section", "slo_verdict"]
 
 SCALING_MARKETS = (21_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 10_000_000)
 MAX_MACHINES = 1 << 20
@@ -65,6 +65,7 @@ PURCHASE_YEARS = 3  # a bought machine's price is spread over this many years
 HOURS_PER_YEAR = 8_760
 SLO_RATE_SOURCE = "latency SLO"  # a profile's rate_source when plan --latency-slo set its rate per core
 MODELLED = "modelled"  # a profile's rate_source (and scaling_source) when the per-core rate model computed it from its hierarchy
+SWEPT_THERE = "swept there"  # a profile's rate_source when the model's own sweep ran on its chip: the sweep's measured rates
 
 # A request's ranges: (low, high, integer); every product a plan takes of them stays a finite float.
 _REQUEST_RANGES: dict[str, tuple[float, float, bool]] = {
@@ -240,6 +241,13 @@ class _Sizing:
             basis = profile.source if source == "measured here" else "orders_per_s_per_core in the hardware file"
             return Rate(profile.orders_per_s_per_core, source, basis)
         processor = str(self.model.provenance.get("processor") or "the sweep's machine")
+        if swept_on(profile, self.model.provenance.get("processor")):
+            # The model's own machine: its measured rates beat a model of its published figures (the calibration,
+            # measured here, may still scale them).
+            basis = f"one core of this chip ({processor}) measured by the lxdex sweep that wrote the model, at the markets each engine holds"
+            if self.calibration is not None:
+                return Rate(None, SWEPT_THERE, f"{basis}, {self.calibration.text()}", self.calibration.factor)
+            return Rate(None, SWEPT_THERE, basis)
         if profile.memory is not None and self.model.core_rate is not None:
             return Rate(None, MODELLED, f"the per-core rate model fitted on {processor} ({_held_out_text(self.model.core_rate)}), "
                                         f"on this profile's {profile.memory.describe()}", memory=profile.memory)
@@ -344,6 +352,19 @@ class _Sizing:
             mid = (lo + hi) // 2
             lo, hi = (mid, hi) if fits(mid) else (lo, mid)
         return lo
+
+
+def swept_on(profile: HardwareProfile, processor: Any) -> bool:
+    """Whether the sweep that wrote the model ran on this profile's chip: its processor is the chip ("Apple M2 Ultra"
+    is "M2 Ultra", and not "M2"), or starts with it ("AMD EPYC 9654 96-Core Processor" is "2x AMD EPYC 9654")."""
+    if not isinstance(processor, str) or not processor.strip():
+        return False
+    name = " ".join(processor.split()).lower()
+    chip = " ".join(profile.chip.split()).lower()
+    chip = chip.split("x ", 1)[1] if chip[:1].isdigit() and "x " in chip[:4] else chip
+    if name.startswith("apple "):
+        return name.removeprefix("apple ") == chip
+    return name == chip or (name.startswith(chip) and not name[len(chip)].isalnum())
 
 
 def _held_out_text(core_rate: CoreRateModel) -> str:

@@ -46,7 +46,7 @@ Machines = Annotated[int, Field(ge=1, le=MAX_MACHINES + 1)]  # N+1 included
 
 Engines = Annotated[int, Field(ge=1, le=1 << 20)]
 # latency SLO: plan --latency-slo; modelled: the per-core rate model on the profile's memory hierarchy
-RateSource = Literal["extrapolated", "user-given", "measured here", "latency SLO", "modelled"]
+RateSource = Literal["extrapolated", "user-given", "measured here", "latency SLO", "modelled", "swept there"]
 Share = Annotated[float, Field(ge=0, le=1e18, allow_inf_nan=False)]  # a percentage of use: may exceed 100
 
 

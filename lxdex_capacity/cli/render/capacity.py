@@ -15,6 +15,7 @@ from ...capacity.model import NO_SCALING, speedup_suffix
 from ...capacity.plan import (
     MODELLED,
     SLO_RATE_SOURCE,
+    SWEPT_THERE,
     highest_use_text,
     machines_text,
     memory_verdict,
@@ -124,7 +125,7 @@ def print_scaling(s: dict[str, Any]) -> None:
               "plan takes the measured speedups up to the most threads measured, the fit beyond")
 
 
-_RATE_MARK = {"extrapolated": "e", "user-given": "u", "measured here": "m", SLO_RATE_SOURCE: "s", MODELLED: "h"}
+_RATE_MARK = {"extrapolated": "e", "user-given": "u", "measured here": "m", SLO_RATE_SOURCE: "s", MODELLED: "h", SWEPT_THERE: "w"}
 
 
 def highest_use(p: dict[str, Any]) -> str:
@@ -176,6 +177,7 @@ def print_plan(r: dict[str, Any]) -> None:
                               + (f", {escape(_calibration_text(r['calibration']))}" if r.get("calibration") else "")
                               + ", x the speedup of the engines' cores",
               "user-given": "u = user-given (orders_per_s_per_core in the hardware file)",
+              SWEPT_THERE: "w = measured on this chip by the sweep that wrote the model (it beats a model of its published figures)",
               MODELLED: "h = modelled from the profile's clock, caches and memory latency by the per-core rate model fitted on "
                         f"{escape(str(m['provenance'].get('processor', 'the sweep machine')))} (figures and why below)",
               "measured here": "m = measured on this machine now (plan --check, or the report's simulation)",
