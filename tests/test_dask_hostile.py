@@ -297,6 +297,7 @@ SWEEP_ON_TWO = ["sweep", "--workers", "2", "--markets", "1000,2000", "--fit-up-t
                 "--working-sets", "none"]
 
 
+@pytest.mark.slow  # a signal to a sweep on a Dask cluster, ~6 s, as its SIGTERM twin; CI runs it in the slow pass
 def test_ctrl_c_during_a_sweep_on_two_workers_is_one_line(tmp_path):
     pytest.importorskip("distributed", reason="Dask distributed is not installed")
     # 5: the resource tracker, two workers, and a sweep point running on each

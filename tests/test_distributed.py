@@ -90,6 +90,7 @@ def port_taken(port: int) -> Iterator[None]:
         sock.close()
 
 
+@pytest.mark.slow  # two Dask clusters, ~8 s; CI runs it in the slow pass
 def test_a_local_cluster_beside_another_says_nothing_and_serves_no_dashboard(tmp_path, capfd):
     """With Dask's dashboard port taken (another cluster running here), ``simulate --shards`` starts its
     own cluster with no warning and no log line, from this process or its workers (capfd: file

@@ -92,6 +92,7 @@ def test_report_text_says_in_words_what_the_run_did(small_report, stationary, ca
     assert "later release" not in md and re.search(r"`lxdex calibrate \S+ --out \S+`", md)
 
 
+@pytest.mark.slow  # a second report run, ~6 s; CI runs it in the slow pass
 def test_extrapolation_is_flagged(tmp_path):
     model = load_model()
     small = json.loads(model.to_json())

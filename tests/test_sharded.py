@@ -38,7 +38,7 @@ def _figures(result):
 
 
 @pytest.mark.slow  # ~18 s; the Dask shard tests cover the same equality in the default suite
-@pytest.mark.parametrize("scenario", [SCENARIO, WITH_CANCELS], ids=["stationary", "cancel_rate"])
+@pytest.mark.parametrize("scenario", [SCENARIO, pytest.param(WITH_CANCELS, marks=pytest.mark.slow)], ids=["stationary", "cancel_rate"])
 def test_one_two_and_three_shards_in_process_are_the_same_run(scenario):
     runs = {k: simulate(scenario, shards=k) for k in (1, 2, 3)}
     reference = _figures(runs[1])
@@ -53,6 +53,7 @@ def test_one_two_and_three_shards_in_process_are_the_same_run(scenario):
         assert runs[1].throughput.cancels > 0
 
 
+@pytest.mark.slow  # ~6 s; the same-seed equality stays in the default suite; CI runs it in the slow pass
 def test_a_different_seed_is_a_different_run():
     a = simulate(SCENARIO.replace(trades=5_000))
     b = simulate(SCENARIO.replace(trades=5_000, seed=99))

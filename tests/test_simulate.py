@@ -84,6 +84,7 @@ def test_engine_trim_cuts_books_back_from_their_worst_prices():
         eng.trim([0], [-1])
 
 
+@pytest.mark.slow  # ~6 s; the stationary-flow cancels stay in the default suite; CI runs it in the slow pass
 def test_cancel_rate_cancels_about_that_many_resting_orders_per_flow_order():
     base = simulate(SHALLOW.replace(stationary=False))
     heavy = simulate(SHALLOW.replace(stationary=False, cancel_rate=0.3))
