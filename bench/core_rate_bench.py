@@ -28,7 +28,7 @@ from lxdex_capacity.capacity.sweep import HELD_OUT_WORKING_SETS, WORKING_SET_ORD
 from lxdex_capacity.cli.render.capacity import print_core_rate
 from lxdex_capacity.console import compile_step
 from lxdex_capacity.machine import machine_info
-from lxdex_capacity.measure import open_window
+from lxdex_capacity.measure import Figure, open_window
 from lxdex_capacity.schema import read_json, read_text
 
 
@@ -60,9 +60,13 @@ def main() -> int:
     began = time.perf_counter()
     access = Access(market_bytes=max(fitted.fit.coefficients[1], 0.0), order_bytes=max(fitted.fit.coefficients[2], 0.0))
     window = open_window()
+    figures: dict[str, Figure] = {}
     core_rate = measure_core_rate(access, args.working_sets, args.held_out, repeat=args.repeat, orders=args.orders, seed=args.seed,
-                                  advance=lambda label: print(f"{label} ({time.perf_counter() - began:,.0f} s)", file=sys.stderr))
+                                  advance=lambda label: print(f"{label} ({time.perf_counter() - began:,.0f} s)", file=sys.stderr),
+                                  figures=figures)
     state = window.close()
+    busy = "; ".join(state.busy_reasons()) or "quiet"
+    unsteady = [f"{f.name}: {f.status} ({f.reason})" for f in figures.values() if f.status != "stable"]
     command = (f"python bench/core_rate_bench.py --working-sets {','.join(map(str, args.working_sets))} --held-out "
                f"{','.join(map(str, args.held_out))} --repeat {args.repeat} --orders {args.orders} --seed {args.seed}")
     if args.into and model is not None:
@@ -72,13 +76,16 @@ def main() -> int:
         data = model | {"core_rate": core_rate.as_dict(), "provenance": provenance}
         CapacityModel.from_dict(data, str(args.into))  # what plan will read: checked before it is written
         write_text_atomic(args.into, json.dumps(data, indent=2) + "\n")
-    report = core_rate.as_dict() | {"machine": machine_info().summary(), "machine_state": state.as_dict(), "command": command}
+    report = core_rate.as_dict() | {"machine": machine_info().summary(), "machine_state": state.as_dict(), "machine_busy": busy,
+                                    "figures": {name: f.as_dict() for name, f in figures.items()}, "command": command}
     if args.json:
         print(json.dumps(report, indent=2, allow_nan=False))
     else:
         print_core_rate(report)
-        print(f"{machine_info().summary()}; machine {state.status}; {time.perf_counter() - began:,.0f} s"
-              + (f"; written to {args.into}" if args.into else ""))
+        for line in unsteady:
+            print(f"  {line}")
+        print(f"{machine_info().summary()}; machine over the run: {busy}; {len(unsteady)} of {len(figures)} working sets not stable; "
+              f"{time.perf_counter() - began:,.0f} s" + (f"; written to {args.into}" if args.into else ""))
     return 0
 
 
