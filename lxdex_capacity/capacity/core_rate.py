@@ -37,7 +37,7 @@ from ..scenarios.activity import MAX_EXPONENT
 from ..scenarios.tiers import DEFAULT_TIERS, Tier, tier_ranges
 from .hierarchy import Hierarchy, Level
 
-__all__ = ["LINES_TOUCHED_PER_ORDER", "BANDWIDTH_EFFICIENCY", "Access", "WorkingSetPoint", "CoreRateFit", "CoreRateModel",
+__all__ = ["quantised_markets", "LINES_TOUCHED_PER_ORDER", "BANDWIDTH_EFFICIENCY", "Access", "WorkingSetPoint", "CoreRateFit", "CoreRateModel",
            "ProfileMemory", "fit_core_rate", "hit_shares", "expected_latency_ns"]
 
 # The lines one order touches, by the engine's layout (engine/layout.py): its market's row, the best level's row,
@@ -45,7 +45,7 @@ __all__ = ["LINES_TOUCHED_PER_ORDER", "BANDWIDTH_EFFICIENCY", "Access", "Working
 # lists' heads.  Only the bandwidth bound and the parallelism quoted use it; the fit does not.
 LINES_TOUCHED_PER_ORDER = 7
 BANDWIDTH_EFFICIENCY = 0.6  # the share of a machine's peak memory bandwidth random line reads sustain
-_EXACT_RANKS = 1 << 16  # markets counted one by one; beyond, in log-spaced buckets of ranks
+_EXACT_RANKS = 1 << 12  # markets counted one by one; beyond, in log-spaced buckets of ranks (their flow changes little across one)
 _BUCKETS = 2_000
 
 
@@ -94,11 +94,14 @@ def _exponent(markets: int, flow_share: float, market_share: float) -> float:
     return (low + high) / 2
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=8192)
 def _curve(access: Access, markets: int) -> tuple[np.ndarray, np.ndarray]:
     """(cumulative bytes, cumulative share of the flow) over the markets, the most flow per byte first."""
     markets = max(int(markets), 1)
-    exponent = _exponent(markets, access.flow_share, access.market_share)
+    # The exponent at the markets to two significant figures: it moves by ~1e-4 across them, and solving it costs more
+    # than the rest of the curve.
+    exponent = _exponent(max(round(markets, 1 - len(str(markets))), 1) if markets >= 100 else markets, access.flow_share,
+                         access.market_share)
     tiers = tuple(Tier(up_to_rank=u, low=lo, high=hi) for u, lo, hi in access.tiers)
     # Groups of ranks [first, stop): one by one up to _EXACT_RANKS, log-spaced beyond, split at the tiers' edges.
     parts = [np.arange(min(markets, _EXACT_RANKS) + 1, dtype=np.float64),
@@ -127,7 +130,7 @@ def _curve(access: Access, markets: int) -> tuple[np.ndarray, np.ndarray]:
     return cum_bytes, np.minimum(cum_flow / cum_flow[-1], 1.0)
 
 
-def _quantised(markets: float) -> int:
+def quantised_markets(markets: float) -> int:
     """``markets`` to three significant figures (at least 1): the curve barely moves between, and a plan asks about many
     nearby counts (markets over engines over machines), each of which would otherwise solve its own Zipf law."""
     m = max(round(markets), 1)
@@ -140,7 +143,7 @@ def _quantised(markets: float) -> int:
 def hit_shares(access: Access, markets: float, capacities: Sequence[float]) -> list[float]:
     """The share of the flow whose lines fit in each of ``capacities`` (bytes, rising), for an engine of ``markets``
     (to three significant figures)."""
-    cum_bytes, cum_flow = _curve(access, _quantised(markets))
+    cum_bytes, cum_flow = _curve(access, quantised_markets(markets))
     return [1.0 if math.isinf(c) else float(np.interp(c, cum_bytes, cum_flow)) for c in capacities]
 
 
@@ -275,10 +278,10 @@ class CoreRateModel:
         return memory.bandwidth_gb_s * 1e9 * BANDWIDTH_EFFICIENCY / bytes_per_order / max(sharing, 1)
 
     def orders_per_s(self, markets: float, memory: ProfileMemory | None = None, sharing: int = 1) -> float:
-        """One core's predicted rate; with ``memory``, at most its share of the machine's memory bandwidth."""
-        rate = 1e9 / self.ns_per_order(markets, memory, sharing)
-        bound = self.bandwidth_bound(markets, memory, sharing) if memory is not None else None
-        return min(rate, bound) if bound is not None else rate
+        """One core's predicted rate; with ``memory``, at most its share of the machine's memory bandwidth.  Memoised
+        by the markets as the curve rounds them (a plan asks for the same few thousand hundreds of thousands of times)."""
+        return _orders_per_s(self.fit, self.hierarchy.clock_ghz, self.hierarchy.levels, self.access, quantised_markets(markets), memory,
+                             max(int(sharing), 1))
 
     def explain(self, markets: float, memory: ProfileMemory | None = None, sharing: int = 1) -> dict[str, Any]:
         """Each cache level as one of ``sharing`` engines of ``markets`` markets sees it (its capacity, latency, the
@@ -286,7 +289,7 @@ class CoreRateModel:
         levels = memory.levels if memory is not None else self.hierarchy.levels
         pairs = _pairs(levels, sharing)
         shares = hit_shares(self.access, markets, [c for c, _ in pairs[:-1]])
-        working_set = float(_curve(self.access, _quantised(markets))[0][-1])
+        working_set = float(_curve(self.access, quantised_markets(markets))[0][-1])
         rows: list[dict[str, Any]] = [{"name": lv.name, "capacity_bytes": cap, "latency_ns": lat, "flow_share_held": share,
                  "serial_lines_beyond": self.fit.serial_lines * (1.0 - share)}
                 for lv, (cap, lat), share in zip(levels[:-1], pairs[:-1], shares, strict=True)]
@@ -314,6 +317,16 @@ class CoreRateModel:
             "fit": asdict(self.fit) | {"lines_touched_per_order": LINES_TOUCHED_PER_ORDER, "parallelism": self.fit.parallelism},
             "validation": list(self.validation),
         }
+
+
+@lru_cache(maxsize=1 << 16)
+def _orders_per_s(fit: CoreRateFit, clock_here: float, levels_here: tuple[Level, ...], access: Access, markets: int,
+                  memory: ProfileMemory | None, sharing: int) -> float:
+    """:meth:`CoreRateModel.orders_per_s` of a model made of ``fit``, ``clock_here``, ``levels_here`` and ``access``."""
+    model = CoreRateModel(Hierarchy((), (), levels_here, 1.0, clock_here, 64), access, (), fit)
+    rate = 1e9 / model.ns_per_order(markets, memory, sharing)
+    bound = model.bandwidth_bound(markets, memory, sharing) if memory is not None else None
+    return min(rate, bound) if bound is not None else rate
 
 
 def _bytes_text(n: float) -> str:

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CapacityError, InputError
 from ..scenarios.tiers import DEFAULT_TIERS, expected_orders
-from .core_rate import ProfileMemory
+from .core_rate import ProfileMemory, quantised_markets
 from .estimator import Estimator, Load, default_tape
 from .hardware import GIB, HardwareProfile
 from .model import CapacityModel, speedup_suffix
@@ -232,6 +232,7 @@ class _Sizing:
         self.here = here  # the profile whose orders_per_s_per_core plan --check measured on this machine
         self.slo = slo  # plan --latency-slo's search: its rate per core (orders/s) replaces every profile's
         self.calibration = calibration  # this machine's measured rate: the model's curve scaled to it
+        self._modelled: dict[tuple[int, int, int], float] = {}  # per_core of modelled rates, by (hierarchy, markets, sharing)
 
     def rate(self, profile: HardwareProfile) -> Rate:
         if self.slo is not None:
@@ -262,7 +263,12 @@ class _Sizing:
         if rate.per_core is not None:
             return rate.per_core
         if rate.memory is not None and self.model.core_rate is not None:
-            return self.model.core_rate.orders_per_s(markets_per_engine, rate.memory, sharing)
+            # Memoised here by small keys: the engine and machine searches ask for the same few thousand figures
+            # hundreds of thousands of times, and hashing a profile's hierarchy each time would cost more than the model.
+            key = (id(rate.memory), quantised_markets(markets_per_engine), sharing)
+            if (found := self._modelled.get(key)) is None:
+                found = self._modelled[key] = self.model.core_rate.orders_per_s(markets_per_engine, rate.memory, sharing)
+            return found
         return self.model.orders_per_s_per_core(markets_per_engine) * rate.scale
 
     def speedup(self, rate: Rate, markets_per_engine: float, cores: int) -> float:
