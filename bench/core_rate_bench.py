@@ -61,9 +61,13 @@ def main() -> int:
     access = Access(market_bytes=max(fitted.fit.coefficients[1], 0.0), order_bytes=max(fitted.fit.coefficients[2], 0.0))
     window = open_window()
     figures: dict[str, Figure] = {}
-    core_rate = measure_core_rate(access, args.working_sets, args.held_out, repeat=args.repeat, orders=args.orders, seed=args.seed,
-                                  advance=lambda label: print(f"{label} ({time.perf_counter() - began:,.0f} s)", file=sys.stderr),
-                                  figures=figures)
+    try:
+        core_rate = measure_core_rate(access, args.working_sets, args.held_out, repeat=args.repeat, orders=args.orders, seed=args.seed,
+                                      advance=lambda label: print(f"{label} ({time.perf_counter() - began:,.0f} s)", file=sys.stderr),
+                                      figures=figures)
+    except ValueError as exc:
+        print(f"core_rate_bench: {exc}", file=sys.stderr)
+        return 1
     state = window.close()
     busy = "; ".join(state.busy_reasons()) or "quiet"
     unsteady = [f"{f.name}: {f.status} ({f.reason})" for f in figures.values() if f.status != "stable"]

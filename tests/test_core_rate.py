@@ -309,3 +309,44 @@ def test_a_model_swept_on_that_chip_wins_over_its_published_figures():
     assert ultra and all(r["rate_source"] == "swept there" and "measured by the lxdex sweep" in r["rate_basis"] for r in ultra)
     assert all(r["orders_per_s_per_core"] == pytest.approx(model.orders_per_s_per_core(21_000)) for r in ultra)
     assert all(r["rate_source"] == "modelled" for r in others)
+
+
+def test_a_small_slc_behind_a_large_l2_adds_nothing_and_the_why_names_the_cache_that_holds_most():
+    model = load_model()
+    assert model.core_rate is not None
+    m2 = next(p for p in builtin_profiles() if p.name == "Mac mini M2 8 GB")  # 16 MiB L2, 8 MiB SLC
+    assert m2.memory is not None
+    rows = model.core_rate.explain(21_000, m2.memory)["levels"]
+    held = [r["flow_share_held"] for r in rows]
+    assert held == sorted(held)  # a farther level holds at least what the nearer ones do
+    beyond = [r["serial_lines_beyond"] for r in rows]
+    assert beyond == sorted(beyond, reverse=True)
+    why = model.core_rate.explain(21_000, m2.memory)["why"]
+    assert "SLC (8 MiB) holds" not in why
+
+
+def test_a_hierarchy_that_cannot_tell_compute_from_memory_is_not_fitted():
+    h = _hierarchy()
+    dram_only = Hierarchy((), h.curve, levels_from_curve((), h.curve), 10.0, 3.0, 64)
+    points = [WorkingSetPoint(m, 100.0 + m / 1e4, 100.0, 200.0, 1, 1, False) for m in (10, 1_000, 100_000, 1_000_000)]
+    with pytest.raises(ValueError, match=r"hardly varies.*no cache sizes were reported"):
+        CoreRateModel.fitted(dram_only, ACCESS, points)
+
+
+def test_deeper_books_asked_of_plan_are_modelled_deeper():
+    rows = {opm: json.loads(run_cli("plan", "--orders-per-market", str(opm), "--profile", "Mac mini M2 Pro 32 GB", "--json").stdout)
+            ["profiles"][0] for opm in (40, 5000)}
+    assert rows[5000]["orders_per_s_per_core"] < rows[40]["orders_per_s_per_core"]
+    assert rows[5000]["rate_model"]["working_set_bytes"] > 50 * rows[40]["rate_model"]["working_set_bytes"]
+    assert "do not fit in its caches" in rows[5000]["rate_model"]["why"]
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (("clock_ghz = 3.0", "clock_ghz = 0.5"), "l2_latency_ns=4.0: must be above L1d's latency (8.0 ns)"),
+    (("l3_mib = 32", "l3_mib = 1e-300"), "l3_mib=1e-300: must be 0 (no such cache) or at least 0.25 MiB"),
+    (("l2_latency_ns = 4.0", "l2_latency_ns = 1e-300"), "l2_latency_ns=1e-300: must be 0 (no such cache) or at least 0.1 ns"),
+])
+def test_physically_impossible_hierarchies_are_refused(change, fragment):
+    with pytest.raises(InputError) as caught:
+        profiles_from_toml("[[machine]]\n" + _BASE + _HIERARCHY.replace(*change), "hw.toml")
+    assert fragment in str(caught.value)

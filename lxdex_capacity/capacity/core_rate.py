@@ -25,6 +25,8 @@ bandwidth, which caps the machine's total rate.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,6 +47,7 @@ __all__ = ["quantised_markets", "LINES_TOUCHED_PER_ORDER", "BANDWIDTH_EFFICIENCY
 # lists' heads.  Only the bandwidth bound and the parallelism quoted use it; the fit does not.
 LINES_TOUCHED_PER_ORDER = 7
 BANDWIDTH_EFFICIENCY = 0.6  # the share of a machine's peak memory bandwidth random line reads sustain
+MIN_LATENCY_SPREAD = 1.2  # a fit needs working sets whose expected line latency differs by at least this factor
 _EXACT_RANKS = 1 << 12  # markets counted one by one; beyond, in log-spaced buckets of ranks (their flow changes little across one)
 _BUCKETS = 2_000
 
@@ -191,9 +194,9 @@ class CoreRateFit:
     rms_error_pct: float  # over the fitted points
 
     @property
-    def parallelism(self) -> float:
-        """Misses overlapped: the layout's lines touched over the serial lines fitted."""
-        return LINES_TOUCHED_PER_ORDER / self.serial_lines if self.serial_lines > 0 else math.inf
+    def parallelism(self) -> float | None:
+        """Misses overlapped: the layout's lines touched over the serial lines fitted (None when none is serial)."""
+        return LINES_TOUCHED_PER_ORDER / self.serial_lines if self.serial_lines > 0 else None
 
 
 def fit_core_rate(points: Sequence[WorkingSetPoint], hierarchy: Hierarchy, access: Access) -> CoreRateFit:
@@ -206,6 +209,10 @@ def fit_core_rate(points: Sequence[WorkingSetPoint], hierarchy: Hierarchy, acces
         raise ValueError(f"{len(fitted)} working sets to fit two coefficients: at least 3")
     pairs = _pairs(hierarchy.levels)
     x = np.array([[1.0, expected_latency_ns(access, p.markets, pairs)] for p in fitted])
+    if len(hierarchy.levels) < 2 or x[:, 1].max() < MIN_LATENCY_SPREAD * x[:, 1].min():
+        raise ValueError(f"the expected line latency hardly varies across the working sets fitted ({x[:, 1].min():.3g} to "
+                         f"{x[:, 1].max():.3g} ns{'; no cache sizes were reported' if len(hierarchy.levels) < 2 else ''}): "
+                         "they cannot tell compute from memory; sweep working sets from a few markets to beyond the last cache")
     y = np.array([p.ns_per_order for p in fitted])
     (compute, serial), _ = nnls(x, y)
     predicted = x @ np.array([compute, serial])
@@ -257,6 +264,23 @@ class CoreRateModel:
                            for p in points if p.held_out)
         return cls(hierarchy, access, tuple(points), fit, validation)
 
+    def with_depth(self, markets: int, resting_orders: float) -> CoreRateModel:
+        """This model on books of another depth: its tier table scaled so that ``markets`` markets rest about
+        ``resting_orders`` orders (the fit unchanged: the time an order takes is where its lines are, not how many)."""
+        from ..scenarios.tiers import expected_orders
+
+        tiers = tuple(Tier(up_to_rank=u, low=lo, high=hi) for u, lo, hi in self.access.tiers)
+        expected = expected_orders(tiers, max(int(markets), 1))
+        if expected <= 0:
+            return self
+        scale = resting_orders / expected  # as scenarios.tiers.scaled_tiers, without a scenario's depth limit (a plan has none)
+
+        def depth(d: int) -> int:
+            return max(round(d * scale), 1 if d and resting_orders > 0 else 0)
+
+        access = dataclasses.replace(self.access, tiers=tuple((u, depth(lo), max(depth(hi), depth(lo))) for u, lo, hi in self.access.tiers))
+        return dataclasses.replace(self, access=access)
+
     def ns_per_order(self, markets: float, memory: ProfileMemory | None = None, sharing: int = 1) -> float:
         """Predicted time per order of one engine of ``markets`` markets, on this machine or ``memory``'s,
         with ``sharing`` engines on the machine sharing its shared caches."""
@@ -271,9 +295,10 @@ class CoreRateModel:
         if not memory.bandwidth_gb_s:
             return None
         pairs = _pairs(memory.levels, sharing)
-        from_dram = 1.0 - hit_shares(self.access, markets, [c for c, _ in pairs[:-1]])[-1] if len(pairs) > 1 else 1.0
+        # The share the caches hold together: the largest any level holds (a small SLC behind a large L2 adds nothing).
+        from_dram = 1.0 - max(hit_shares(self.access, markets, [c for c, _ in pairs[:-1]]), default=0.0)
         bytes_per_order = LINES_TOUCHED_PER_ORDER * from_dram * memory.line_bytes
-        if bytes_per_order <= 0:
+        if from_dram < 1e-6:  # (nearly) nothing from DRAM: the bandwidth bounds nothing
             return None
         return memory.bandwidth_gb_s * 1e9 * BANDWIDTH_EFFICIENCY / bytes_per_order / max(sharing, 1)
 
@@ -288,7 +313,9 @@ class CoreRateModel:
         share of the flow it holds, the serial lines per order beyond it), the working set, and one sentence why."""
         levels = memory.levels if memory is not None else self.hierarchy.levels
         pairs = _pairs(levels, sharing)
-        shares = hit_shares(self.access, markets, [c for c, _ in pairs[:-1]])
+        # Each level holds at least what the levels before it hold (a small SLC behind a large L2 serves no line the L2
+        # does not): a running maximum, as the expected latency counts them.
+        shares = list(itertools.accumulate(hit_shares(self.access, markets, [c for c, _ in pairs[:-1]]), max))
         working_set = float(_curve(self.access, quantised_markets(markets))[0][-1])
         rows: list[dict[str, Any]] = [{"name": lv.name, "capacity_bytes": cap, "latency_ns": lat, "flow_share_held": share,
                  "serial_lines_beyond": self.fit.serial_lines * (1.0 - share)}
@@ -296,16 +323,21 @@ class CoreRateModel:
         rows.append({"name": levels[-1].name, "capacity_bytes": None, "latency_ns": pairs[-1][1], "flow_share_held": 1.0,
                      "serial_lines_beyond": 0.0})
         whole = [r for r in rows[:-1] if r["flow_share_held"] >= 0.999]
+        each = f" (each of {sharing} engines' share)" if sharing > 1 else ""
         if whole:
-            why = f"{markets:,.0f} markets ({_bytes_text(working_set)}) fit whole in its {whole[0]['name']} ({_bytes_text(whole[0]['capacity_bytes'])})"
+            why = f"{markets:,.0f} markets ({_bytes_text(working_set)}) fit whole in its {whole[0]['name']} ({_bytes_text(whole[0]['capacity_bytes'])}{each})"
         else:
-            last = rows[-2] if len(rows) > 1 else None
-            held = f"its last cache, {last['name']} ({_bytes_text(last['capacity_bytes'])}), holds the lines of {100 * last['flow_share_held']:.0f}% of the flow" if last else "no cache"
+            caches = rows[:-1]
+            best = next((r for r in caches if r["flow_share_held"] >= caches[-1]["flow_share_held"]), None) if caches else None
+            held = (f"its {best['name']} ({_bytes_text(best['capacity_bytes'])}{each}) holds the lines of {100 * best['flow_share_held']:.0f}% "
+                    "of the flow" if best else "it reports no cache")
             why = (f"{markets:,.0f} markets ({_bytes_text(working_set)}) do not fit in its caches: {held}; "
-                   f"{self.fit.serial_lines * (1 - (last['flow_share_held'] if last else 0)):.2f} serial lines per order from DRAM at "
+                   f"{self.fit.serial_lines * (1 - (best['flow_share_held'] if best else 0)):.2f} serial lines per order from DRAM at "
                    f"{pairs[-1][1]:.3g} ns")
-        if sharing > 1:
-            why += f" (each of {sharing} engines' share of the shared caches)"
+        bound = self.bandwidth_bound(markets, memory, sharing) if memory is not None else None
+        if memory is not None and bound is not None and bound < 1e9 / self.ns_per_order(markets, memory, sharing):
+            why += (f"; the memory bandwidth ({memory.bandwidth_gb_s:g} GB/s over {sharing} engine{'s' if sharing > 1 else ''}) "
+                    f"caps it at {bound / 1e6:,.3g}M orders/s")
         return {"levels": rows, "working_set_bytes": working_set, "why": why}
 
     def as_dict(self) -> dict[str, Any]:
@@ -383,7 +415,7 @@ def _schema() -> Any:
     class HierarchyFile(FileModel):
         caches: Annotated[list[CacheLevelFile], Field(max_length=16)]
         curve: Annotated[list[LatencyPointFile], Field(min_length=2, max_length=1000)]
-        levels: Annotated[list[LevelFile], Field(min_length=1, max_length=17)]
+        levels: Annotated[list[LevelFile], Field(min_length=2, max_length=17)]  # a cache at least, and memory
         misses_in_flight: Annotated[float, Field(ge=0.5, le=1000)]
         clock_ghz: Annotated[float, Field(ge=0.05, le=20)]
         line_bytes: Annotated[int, Field(ge=8, le=4096)]

@@ -59,6 +59,8 @@ LIMITS: dict[str, tuple[float, float]] = {
     "memory_latency_ns": (10.0, 10_000.0),
 }
 CACHE_LINE_BYTES = (32, 64, 128, 256)
+L1D_CYCLES = 4.0  # an L1d hit, on every core planned for (3 to 5): it serves the hottest few KiB, and little hangs on it
+MIN_CACHE_LATENCY_NS = 0.1  # a cache level's latency, when there is one: nothing answers faster
 HIERARCHY_KEYS = ("clock_ghz", "cache_line_bytes", "l1d_kib", "l2_kib", "l2_shared_by", "l3_mib", "l3_shared_by", "slc_mib",
                   "l2_latency_ns", "l3_latency_ns", "slc_latency_ns", "memory_latency_ns", "hierarchy_source")
 MAX_MEMORY_SIZES = 64  # memory sizes one [[machine]] table may list
@@ -122,7 +124,15 @@ class MachineEntry(FileModel):
         if missing:
             raise ValueError(f"{', '.join(missing)} missing: a memory hierarchy needs every one of {', '.join(HIERARCHY_KEYS)}, "
                              "or none of them")
-        previous, previous_name = 0.0, "L1d"
+        assert self.clock_ghz is not None
+        for size, floor, unit in (("l2_kib", 16, "KiB"), ("l3_mib", 0.25, "MiB"), ("slc_mib", 0.25, "MiB")):
+            if 0 < getattr(self, size) < floor:
+                raise error_at((size,), getattr(self, size), f"must be 0 (no such cache) or at least {floor:g} {unit}")
+        for latency in ("l2_latency_ns", "l3_latency_ns", "slc_latency_ns"):
+            if 0 < getattr(self, latency) < MIN_CACHE_LATENCY_NS:
+                raise error_at((latency,), getattr(self, latency), f"must be 0 (no such cache) or at least {MIN_CACHE_LATENCY_NS:g} ns")
+        # L1d is taken at L1D_CYCLES cycles of the clock: every farther level must be slower than that.
+        previous, previous_name = L1D_CYCLES / self.clock_ghz, "L1d"
         for size, shared, latency in (("l2_kib", "l2_shared_by", "l2_latency_ns"), ("l3_mib", "l3_shared_by", "l3_latency_ns"),
                                       ("slc_mib", None, "slc_latency_ns")):
             present = getattr(self, size) > 0
@@ -170,8 +180,7 @@ class MachineEntry(FileModel):
             return None
         assert self.l1d_kib is not None and self.l2_kib is not None and self.l2_latency_ns is not None
         assert self.l3_mib is not None and self.slc_mib is not None and self.cache_line_bytes is not None
-        # L1d: about 4 cycles on every core planned for; it serves the hottest few KiB, and little hangs on it.
-        levels = [Level("L1d", self.l1d_kib * 1024.0, 4.0 / self.clock_ghz, 1, self.l1d_kib * 1024)]
+        levels = [Level("L1d", self.l1d_kib * 1024.0, L1D_CYCLES / self.clock_ghz, 1, self.l1d_kib * 1024)]
         if self.l2_kib:
             shared = self.l2_shared_by or 1
             levels.append(Level("L2", self.l2_kib * 1024.0, self.l2_latency_ns, shared, self.l2_kib * 1024, max(self.p_cores // shared, 1)))

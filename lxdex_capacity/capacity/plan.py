@@ -233,6 +233,10 @@ class _Sizing:
         self.slo = slo  # plan --latency-slo's search: its rate per core (orders/s) replaces every profile's
         self.calibration = calibration  # this machine's measured rate: the model's curve scaled to it
         self._modelled: dict[tuple[int, int, int], float] = {}  # per_core of modelled rates, by (hierarchy, markets, sharing)
+        # The per-core rate model on the planned books: the tier table scaled to the orders per market asked for.
+        self.core_rate = self.model.core_rate
+        if self.core_rate is not None and request.orders_per_market is not None:
+            self.core_rate = self.core_rate.with_depth(request.markets, request.opm() * request.markets)
 
     def rate(self, profile: HardwareProfile) -> Rate:
         if self.slo is not None:
@@ -249,8 +253,8 @@ class _Sizing:
             if self.calibration is not None:
                 return Rate(None, SWEPT_THERE, f"{basis}, {self.calibration.text()}", self.calibration.factor)
             return Rate(None, SWEPT_THERE, basis)
-        if profile.memory is not None and self.model.core_rate is not None:
-            return Rate(None, MODELLED, f"the per-core rate model fitted on {processor} ({_held_out_text(self.model.core_rate)}), "
+        if profile.memory is not None and self.core_rate is not None:
+            return Rate(None, MODELLED, f"the per-core rate model fitted on {processor} ({_held_out_text(self.core_rate)}), "
                                         f"on this profile's {profile.memory.describe()}", memory=profile.memory)
         basis = f"one core of {processor} measured by lxdex sweep, at the markets each engine holds"
         if self.calibration is not None:
@@ -262,26 +266,26 @@ class _Sizing:
         shared caches and memory bandwidth."""
         if rate.per_core is not None:
             return rate.per_core
-        if rate.memory is not None and self.model.core_rate is not None:
+        if rate.memory is not None and self.core_rate is not None:
             # Memoised here by small keys: the engine and machine searches ask for the same few thousand figures
             # hundreds of thousands of times, and hashing a profile's hierarchy each time would cost more than the model.
             key = (id(rate.memory), quantised_markets(markets_per_engine), sharing)
             if (found := self._modelled.get(key)) is None:
-                found = self._modelled[key] = self.model.core_rate.orders_per_s(markets_per_engine, rate.memory, sharing)
+                found = self._modelled[key] = self.core_rate.orders_per_s(markets_per_engine, rate.memory, sharing)
             return found
         return self.model.orders_per_s_per_core(markets_per_engine) * rate.scale
 
     def speedup(self, rate: Rate, markets_per_engine: float, cores: int) -> float:
         """How many one-core rates ``cores`` engines sustain: a modelled profile's from its shared caches and bandwidth
         (:mod:`.core_rate`), any other's from the capacity model's scaling curve (:meth:`CapacityModel.speedup`)."""
-        if rate.memory is not None and self.model.core_rate is not None:
+        if rate.memory is not None and self.core_rate is not None:
             alone = self.per_core(rate, markets_per_engine, 1)
             return cores * self.per_core(rate, markets_per_engine, cores) / alone if alone > 0 else float(cores)
         return self.model.speedup(cores)
 
     def scaling(self, rate: Rate, markets_per_engine: float, cores: int) -> tuple[str, str]:
         """(scaling_source, scaling_basis) of :meth:`speedup`."""
-        if rate.memory is not None and self.model.core_rate is not None:
+        if rate.memory is not None and self.core_rate is not None:
             return MODELLED, (f"{cores} engine{'s' if cores != 1 else ''} sharing this profile's shared caches and memory bandwidth "
                               f"(per-core rate model){speedup_suffix(self.speedup(rate, markets_per_engine, cores), cores)}")
         return self.model.scaling_source(cores), self.model.scaling_basis(cores)
@@ -381,7 +385,7 @@ def _held_out_text(core_rate: CoreRateModel) -> str:
 def _rate_model(sizing: _Sizing, rate: Rate, markets_per_engine: float, cores: int) -> dict[str, Any] | None:
     """What a modelled per-core rate came from: the profile's clock and levels (each engine's share of a shared one),
     the share of the flow each level holds, the serial lines per order beyond each, and one sentence why."""
-    core_rate = sizing.model.core_rate
+    core_rate = sizing.core_rate
     if rate.memory is None or core_rate is None:
         return None
     memory, sharing = rate.memory, max(cores, 1)
@@ -397,7 +401,8 @@ def _rate_model(sizing: _Sizing, rate: Rate, markets_per_engine: float, cores: i
         "ns_per_order_alone": core_rate.ns_per_order(markets_per_engine, memory, 1),
         "ns_per_order_shared": core_rate.ns_per_order(markets_per_engine, memory, sharing),
         "bandwidth_bound": core_rate.bandwidth_bound(markets_per_engine, memory, sharing),
-        "why": alone["why"],
+        "bandwidth_bound_alone": core_rate.bandwidth_bound(markets_per_engine, memory, 1),
+        "why": core_rate.explain(markets_per_engine, memory, sharing)["why"],
     }
 
 

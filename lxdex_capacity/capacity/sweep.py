@@ -406,7 +406,7 @@ def run_sweep(
         done = iter(range(len(runs), total))
         scaling = measure_scaling(base, scaling_markets, threads_up_to, repeat,
                                   advance=(lambda label: advance(next(done), total, label)) if advance else None, figures=figures)
-    core_rate = None
+    core_rate, core_rate_skipped = None, None
     if working_sets:
         step = [len(runs) + len(scaled)]
 
@@ -418,8 +418,11 @@ def run_sweep(
         access = Access(market_bytes=max(fitted_bytes[1], 0.0), order_bytes=max(fitted_bytes[2], 0.0),
                         flow_share=base.flow_share, market_share=base.market_share,
                         tiers=tuple((t.up_to_rank, t.low, t.high) for t in base.tiers))
-        core_rate = measure_core_rate(access, working_sets, held_out_working_sets, repeat=core_repeat, orders=WORKING_SET_ORDERS, seed=base.seed,
-                                      advance=core_advance, figures=figures)
+        try:
+            core_rate = measure_core_rate(access, working_sets, held_out_working_sets, repeat=core_repeat, orders=WORKING_SET_ORDERS,
+                                          seed=base.seed, advance=core_advance, figures=figures)
+        except ValueError as exc:  # the working sets cannot separate compute from memory here: no model, said so
+            core_rate_skipped = f"per-core rate model not fitted: {exc}"
     if advance:
         advance(total, total, "fitting")
 
@@ -455,7 +458,8 @@ def run_sweep(
         reserved_ratio_max=float(max(ratios)),
         throughput=throughput,
         largest_markets=max(sizes),
-        provenance=_provenance(sizes, repeat, fit_up_to, base, threads_up_to, scaling_markets) | speed,
+        provenance=_provenance(sizes, repeat, fit_up_to, base, threads_up_to, scaling_markets) | speed
+        | ({"core_rate_skipped": core_rate_skipped} if core_rate_skipped else {}),
         points=[dataclasses.asdict(p) for p in points],
         validation=validation,
         scaling=scaling,

@@ -122,6 +122,8 @@ def sweep(
     sizes = _parse_sizes(markets)
     sets = [] if working_sets.strip().lower() == "none" else _parse_list(working_sets, "--working-sets")
     held = [] if held_out_working_sets.strip().lower() == "none" else _parse_list(held_out_working_sets, "--held-out-working-sets")
+    if not sets and held_out_working_sets != ",".join(map(str, HELD_OUT_WORKING_SETS)) and held:
+        raise InputError(f"--held-out-working-sets {held_out_working_sets}: no working set is measured (--working-sets none)")
     if sets and (set(held) - set(sets)):
         raise InputError(f"--held-out-working-sets {','.join(map(str, sorted(set(held) - set(sets))))}: not among --working-sets "
                          f"({','.join(map(str, sets))}); a held-out working set is one measured and left out of the fit")
@@ -156,6 +158,8 @@ def sweep(
                            scaling_markets=scaling_markets, working_sets=sorted(set(sets)), held_out_working_sets=held)
     _check_fit(result.model)
     warn_unsteady(result.figures)
+    if skipped := result.model.provenance.get("core_rate_skipped"):
+        err.print(f"lxdex: warning: {skipped}", highlight=False, markup=False, soft_wrap=True)
     write_text_atomic(out_file, result.model.to_json())
     report = result.as_dict() | {"model_file": str(out_file)}
     if as_json:

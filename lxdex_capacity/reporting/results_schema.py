@@ -152,7 +152,8 @@ class RateModelRecord(FileModel):
     working_set_bytes: Annotated[float, Field(ge=0, le=1e21, allow_inf_nan=False)]
     ns_per_order_alone: Annotated[float, Field(gt=0, le=1e8, allow_inf_nan=False)]
     ns_per_order_shared: Annotated[float, Field(gt=0, le=1e8, allow_inf_nan=False)]
-    bandwidth_bound: Rate | None
+    bandwidth_bound: Rate | None  # one of engines_sharing engines' share of the memory bandwidth, orders/s
+    bandwidth_bound_alone: Rate | None = None  # one engine alone's
     why: Text
 
 
@@ -180,7 +181,8 @@ class ProfileRecord(FileModel):
     rate_model: RateModelRecord | None = None  # "modelled" profiles; absent from plans made before the model was
     # Absent from plans made before the scaling curve was: their order capacity was cores x one core.
     cores: Engines | None = None
-    speedup: Annotated[float, Field(gt=0, le=MAX_SPEEDUP, allow_inf_nan=False)] | None = None
+    # A modelled speedup (caches and bandwidth shared) may reach the cores, up to a hardware file's most.
+    speedup: Annotated[float, Field(gt=0, le=max(MAX_SPEEDUP, 4096.0), allow_inf_nan=False)] | None = None
     scaling_source: Literal["measured", "USL fit", "linear", "modelled"] | None = None
     scaling_basis: Text | None = None
     fits: bool
@@ -651,7 +653,28 @@ def _plan_problem(r: ResultsFile) -> str | None:
             return f"plan.scaling[{i}].extrapolated={row.extrapolated}: the model measured up to {model.largest_markets:,} markets"
         if row.smallest_fit is not None and row.smallest_fit not in names:
             return f"plan.scaling[{i}].smallest_fit={row.smallest_fit!r}: not a profile of the plan"
-    return _calibration_problem(plan) or _slo_problem(plan)
+    return _calibration_problem(plan) or _slo_problem(plan) or _rate_problem(plan)
+
+
+def _rate_problem(plan: PlanRecord) -> str | None:
+    """The first profile whose order capacity does not follow from its rate per core and speedup, or whose modelled rate
+    does not follow from its ``rate_model``; None when every one does."""
+    for i, p in enumerate(plan.profiles):
+        where = f"plan.profiles[{i}]"
+        modelled = p.rate_source == "modelled"
+        if (p.rate_model is not None) != modelled:
+            return f"{where}.rate_model: set exactly when rate_source is 'modelled' (rate_source={p.rate_source!r})"
+        if p.scaling_source is not None and (p.scaling_source == "modelled") != modelled:
+            return f"{where}.scaling_source={p.scaling_source!r}: 'modelled' exactly when the rate is (rate_source={p.rate_source!r})"
+        if p.speedup is not None and not _close(p.order_capacity_per_s, p.orders_per_s_per_core * p.speedup):
+            return f"{where}.order_capacity_per_s={p.order_capacity_per_s!r}: not orders_per_s_per_core x speedup"
+        if p.rate_model is not None and p.cores is not None and p.rate_model.engines_sharing != max(p.cores, 1):
+            return f"{where}.rate_model.engines_sharing={p.rate_model.engines_sharing}: not the cores its engines run on ({p.cores})"
+        alone = ([1e9 / p.rate_model.ns_per_order_alone] + ([p.rate_model.bandwidth_bound_alone] if p.rate_model.bandwidth_bound_alone else [])
+                 if p.rate_model is not None else [])
+        if p.rate_model is not None and not _close(p.orders_per_s_per_core, min(alone)):
+            return f"{where}.orders_per_s_per_core={p.orders_per_s_per_core!r}: not what its rate_model gives one engine alone"
+    return None
 
 
 def _calibration_problem(plan: PlanRecord) -> str | None:

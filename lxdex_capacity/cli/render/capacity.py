@@ -105,9 +105,10 @@ def print_core_rate(c: dict[str, Any]) -> None:
                       f"{v['error_pct']:+.1f}%" if v else "")
     out.print(table)
     held = ", ".join(f"{v['markets']:,} markets {v['error_pct']:+.1f}%" for v in c["validation"]) or "none held out"
+    overlapped = f"{fit['parallelism']:.1f}" if fit.get("parallelism") else "none"
     out.print(f"* held out of the fit and predicted: {held} (target ±15%). compute {fit['compute_ns']:.1f} ns an order at "
               f"{h['clock_ghz']:.2f} GHz; {fit['serial_lines']:.2f} serial line latencies an order (of ~{fit.get('lines_touched_per_order', 7):g} "
-              f"lines touched: {fit.get('parallelism') or 0:.1f} overlapped); rms error over the fitted points {fit['rms_error_pct']:.1f}%.")
+              f"lines touched: {overlapped} overlapped); rms error over the fitted points {fit['rms_error_pct']:.1f}%.")
 
 
 def print_scaling(s: dict[str, Any]) -> None:
