@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..scenarios.activity import MAX_EXPONENT
-from ..scenarios.tiers import DEFAULT_TIERS, Tier, tier_ranges
+from ..scenarios.tiers import DEFAULT_TIERS, Tier
 from .hierarchy import Hierarchy, Level
 
 __all__ = ["quantised_markets", "LINES_TOUCHED_PER_ORDER", "BANDWIDTH_EFFICIENCY", "Access", "WorkingSetPoint", "CoreRateFit", "CoreRateModel",
@@ -97,6 +97,18 @@ def _exponent(markets: int, flow_share: float, market_share: float) -> float:
     return (low + high) / 2
 
 
+def _tier_ranges(tiers: tuple[tuple[int | None, int, int], ...], markets: int) -> list[tuple[tuple[int | None, int, int], int, int]]:
+    """(tier, first rank, stop rank) of every tier holding one of ``markets`` markets, as
+    :func:`~lxdex_capacity.scenarios.tiers.tier_ranges` gives them (a plan's depths may exceed a scenario's limit)."""
+    out, start = [], 0
+    for tier in tiers:
+        stop = markets if tier[0] is None else min(tier[0], markets)
+        if stop > start:
+            out.append((tier, start, stop))
+        start = max(start, stop)
+    return out
+
+
 @lru_cache(maxsize=8192)
 def _curve(access: Access, markets: int) -> tuple[np.ndarray, np.ndarray]:
     """(cumulative bytes, cumulative share of the flow) over the markets, the most flow per byte first."""
@@ -105,10 +117,10 @@ def _curve(access: Access, markets: int) -> tuple[np.ndarray, np.ndarray]:
     # than the rest of the curve.
     exponent = _exponent(max(round(markets, 1 - len(str(markets))), 1) if markets >= 100 else markets, access.flow_share,
                          access.market_share)
-    tiers = tuple(Tier(up_to_rank=u, low=lo, high=hi) for u, lo, hi in access.tiers)
+    ranges = _tier_ranges(access.tiers, markets)
     # Groups of ranks [first, stop): one by one up to _EXACT_RANKS, log-spaced beyond, split at the tiers' edges.
     parts = [np.arange(min(markets, _EXACT_RANKS) + 1, dtype=np.float64),
-             np.array([e for _, start, stop in tier_ranges(tiers, markets) for e in (start, stop)], dtype=np.float64)]
+             np.array([e for _, start, stop in ranges for e in (start, stop)], dtype=np.float64)]
     if markets > _EXACT_RANKS:
         parts.append(np.floor(np.geomspace(_EXACT_RANKS, markets, _BUCKETS)))
     bounds = np.unique(np.concatenate(parts))
@@ -124,8 +136,8 @@ def _curve(access: Access, markets: int) -> tuple[np.ndarray, np.ndarray]:
     bucket[single] = (first[single] + 1) ** -exponent
     flow = bucket / bucket.sum()
     depth = np.zeros_like(first)
-    for tier, start, end in tier_ranges(tiers, markets):
-        depth[(first >= start) & (first < end)] = (tier.low + tier.high) / 2
+    for (_, low, high), start, end in ranges:
+        depth[(first >= start) & (first < end)] = (low + high) / 2
     nbytes = count * (access.market_bytes + depth * access.order_bytes)
     order = np.argsort(-(flow / np.maximum(nbytes, 1e-9)), kind="stable")
     cum_bytes = np.concatenate([[0.0], np.cumsum(nbytes[order])])
