@@ -294,6 +294,7 @@ def test_the_checked_scenario_has_the_planned_depth_and_a_tape_holding_the_trade
     assert Load.of_scenario(scenario).resting_orders == pytest.approx(500_000, rel=0.02)
 
 
+@pytest.mark.slow  # two fresh-process runs, ~10 s; check_plan's rows have fast tests with made-up runs above; CI runs it in the slow pass
 def test_plan_check_runs_the_load_here_and_adds_this_machine(tmp_path):
     result = run_cli("plan", "--markets", "2000", "--profile", "Mac mini M4 16 GB", "--check", "--json")
     assert result.exit_code in (0, 1), result.stderr

@@ -313,6 +313,7 @@ def test_a_results_file_whose_model_has_no_default_points_is_refused(tmp_path):
 # --- what the code writes reads back ------------------------------------------------------------------
 
 
+@pytest.mark.slow  # three report runs, ~8 s; the saved files it round-trips are read back by the fast tests above; CI runs it in the slow pass
 def test_a_saved_run_round_trips_through_report_simulate_and_report_results(tmp_path):
     """A tiny run simulated in this process and saved as ``lxdex simulate --out`` saves it, rendered by
     ``report --simulate``; its results.json rendered again by ``report --results``: the same report."""

@@ -89,7 +89,8 @@ def _python(code: str, *args: str, env: dict[str, str] | None = None, timeout: f
     return proc.stdout
 
 
-@pytest.mark.parametrize("name", sorted(KERNEL_SETS))
+# The simulation set is the largest to compile (~5 s): CI compiles it in the slow pass.
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "simulation" else n for n in sorted(KERNEL_SETS)])
 def test_a_set_names_what_its_warm_up_compiles_and_its_parts_compile_it_all(name: str):
     steps = json.loads(_python(_SNAPSHOT + _RUNS[name] + _TAIL, name))
     kernels = KERNEL_SETS[name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from helpers import run_cli
 from lxdex_capacity.engine import Engine
@@ -52,6 +53,7 @@ def test_layout_comparison_measures_naive_objects_on_real_orders():
     assert naive["object_per_order_bytes"] > naive["slotted_object_per_order_bytes"]
 
 
+@pytest.mark.slow  # two profile runs, ~7 s; CI runs it in the slow pass
 def test_cli_profile_json_and_table():
     res = run_cli("profile", "--markets", "300", "--trades", "2000", "--json")
     assert res.exit_code == 0, res.stderr

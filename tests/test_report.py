@@ -118,6 +118,7 @@ def test_bad_saved_files_are_one_line_errors(tmp_path, content, option, fragment
     assert_one_line_error(run_cli("report", option, str(path), "--out", str(tmp_path / "r")), fragment)
 
 
+@pytest.mark.slow  # a sharded simulate and its report, ~8 s; CI runs it in the slow pass
 def test_a_sharded_run_reports_its_shards(tmp_path):
     from lxdex_capacity.scenarios.config import Scenario
     from lxdex_capacity.simulation import simulate
