@@ -29,6 +29,7 @@ from lxdex_capacity.cli.render.capacity import print_core_rate
 from lxdex_capacity.console import compile_step
 from lxdex_capacity.machine import machine_info
 from lxdex_capacity.measure import Figure, open_window
+from lxdex_capacity.scenarios.config import Scenario
 from lxdex_capacity.schema import read_json, read_text
 
 
@@ -58,7 +59,7 @@ def main() -> int:
     fitted = CapacityModel.from_dict(model, str(args.into)) if model is not None else load_model()
     compile_step()
     began = time.perf_counter()
-    access = Access(market_bytes=max(fitted.fit.coefficients[1], 0.0), order_bytes=max(fitted.fit.coefficients[2], 0.0))
+    access = Access.of(fitted.fit.coefficients, Scenario())
     window = open_window()
     figures: dict[str, Figure] = {}
     try:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["MachineInfo", "machine_info", "processor_name", "usable_cores", "cpu_affinity", "cgroup_cpu_limit",
-           "cgroup_dirs", "peak_rss_bytes", "core_kinds", "sysctl"]
+           "cgroup_dirs", "peak_rss_bytes", "core_kinds", "sysctl", "sysctl_int"]
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,8 @@ def sysctl(name: str) -> str | None:
     return text if out.returncode == 0 and text else None
 
 
-def _sysctl_int(name: str) -> int | None:
+def sysctl_int(name: str) -> int | None:
+    """:func:`sysctl` read as a whole number, or None (no such key, no sysctl, not a number)."""
     text = sysctl(name)
     return int(text) if text is not None and text.isdigit() else None
 
@@ -273,13 +274,13 @@ def usable_cores() -> int:
 def core_kinds() -> tuple[int, int] | None:
     """(performance, efficiency) physical cores where the platform tells them apart (macOS: ``hw.perflevel0`` and
     ``hw.perflevel1``; ``(n, 0)`` on a Mac with one kind), else None (Linux does not say which are which)."""
-    levels = _sysctl_int("hw.nperflevels")
+    levels = sysctl_int("hw.nperflevels")
     if levels is None:
         return None
-    performance = _sysctl_int("hw.perflevel0.physicalcpu")
+    performance = sysctl_int("hw.perflevel0.physicalcpu")
     if performance is None:
         return None
-    return performance, (_sysctl_int("hw.perflevel1.physicalcpu") or 0) if levels > 1 else 0
+    return performance, (sysctl_int("hw.perflevel1.physicalcpu") or 0) if levels > 1 else 0
 
 
 # --- memory -------------------------------------------------------------------------------------------------------

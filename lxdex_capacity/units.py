@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["si", "mb", "gib", "quantity", "price", "duration_text", "rate_text", "NS_UNITS"]
+__all__ = ["si", "mb", "gib", "binary_bytes", "quantity", "price", "duration_text", "rate_text", "NS_UNITS"]
 
 _PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "K"))
 NS_UNITS = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"))  # durations given in nanoseconds
@@ -33,6 +33,16 @@ def mb(n: float) -> str:
 def gib(n: float, digits: int = 2) -> str:
     """Binary gibibytes (2^30 bytes), as memory is sold."""
     return f"{n / 2**30:,.{digits}f} GiB"
+
+
+def binary_bytes(n: float) -> str:
+    """A cache's or a working set's size in the largest binary unit it reaches, three significant figures and no
+    exponent: ``19.6 KiB``, ``24 MiB``, ``2,250 MiB`` is ``2.2 GiB``."""
+    for factor, unit in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if abs(n) >= factor:
+            value = n / factor
+            return f"{value:.3g} {unit}" if abs(value) < 1000 else f"{value:,.0f} {unit}"
+    return f"{n:,.0f} B"
 
 
 def quantity(value: float, unit: str) -> str:

@@ -51,7 +51,7 @@ def test_macos_caches_are_read_from_sysctl_for_the_performance_cores():
     values = {"hw.cachelinesize": "128", "hw.perflevel0.l1dcachesize": "131072", "hw.perflevel0.l2cachesize": "16777216",
               "hw.perflevel0.cpusperl2": "4"}
 
-    found = hierarchy._macos_caches(values.get)
+    found = hierarchy._macos_caches(lambda key: int(values[key]) if key in values else None)
     assert [(c.name, c.size_bytes, c.shared_by, c.line_bytes) for c in found] == [("L1d", 128 * KIB, 1, 128), ("L2", 16 * MIB, 4, 128)]
     assert found[1].source == "sysctl hw.perflevel0.l2cachesize"
 
@@ -350,3 +350,10 @@ def test_physically_impossible_hierarchies_are_refused(change, fragment):
     with pytest.raises(InputError) as caught:
         profiles_from_toml("[[machine]]\n" + _BASE + _HIERARCHY.replace(*change), "hw.toml")
     assert fragment in str(caught.value)
+
+
+def test_sizes_are_spelt_in_one_binary_format_without_exponents():
+    from lxdex_capacity.units import binary_bytes
+
+    assert [binary_bytes(n) for n in (512, 19.6 * KIB, 24 * MIB, 1023.9 * MIB, 2.25 * 2**30)] == [
+        "512 B", "19.6 KiB", "24 MiB", "1,024 MiB", "2.25 GiB"]

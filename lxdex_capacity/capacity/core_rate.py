@@ -35,8 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from ..scenarios.activity import MAX_EXPONENT
-from ..scenarios.tiers import DEFAULT_TIERS, Tier
+from ..scenarios.activity import zipf_exponent_for_share
+from ..scenarios.config import Scenario
+from ..scenarios.tiers import DEFAULT_TIERS, Depth, scaled_depths, tier_ranges
+from ..units import binary_bytes
 from .hierarchy import Hierarchy, Level
 
 __all__ = ["quantised_markets", "LINES_TOUCHED_PER_ORDER", "BANDWIDTH_EFFICIENCY", "Access", "WorkingSetPoint", "CoreRateFit", "CoreRateModel",
@@ -62,51 +64,22 @@ class Access:
     market_share: float = 0.2  # ... this share of the markets
     tiers: tuple[tuple[int | None, int, int], ...] = tuple((t.up_to_rank, t.low, t.high) for t in DEFAULT_TIERS)
 
+    @classmethod
+    def of(cls, coefficients: Sequence[float], scenario: Scenario) -> Access:
+        """The access pattern of ``scenario``'s flow over an engine whose bytes the capacity model's ``coefficients``
+        (base, per market, per resting order, per trade retained) give."""
+        return cls(market_bytes=max(coefficients[1], 0.0), order_bytes=max(coefficients[2], 0.0), flow_share=scenario.flow_share,
+                   market_share=scenario.market_share, tiers=tuple((t.up_to_rank, t.low, t.high) for t in scenario.tiers))
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self) | {"tiers": [list(t) for t in self.tiers]}
 
 
-def _power_sum(first: float, last: float, exponent: float) -> float:
-    """``sum(r ** -exponent for r in first..last)``: exact for the first 1,000 terms, the midpoint integral beyond
-    (whose error is below 1e-7 of the sum there)."""
-    if last < first:
-        return 0.0
-    exact_last = min(last, first + 999)
-    total = float(np.sum(np.arange(first, exact_last + 1, dtype=np.float64) ** -exponent))
-    if last > exact_last:
-        a, b = exact_last + 0.5, last + 0.5
-        total += math.log(b / a) if exponent == 1.0 else (b ** (1 - exponent) - a ** (1 - exponent)) / (1 - exponent)
-    return total
-
-
 @lru_cache(maxsize=4096)
 def _exponent(markets: int, flow_share: float, market_share: float) -> float:
-    """The scenario's Zipf exponent (:func:`~lxdex_capacity.scenarios.activity.zipf_exponent_for_share`), solved
-    faster: a plan asks for hundreds of market counts."""
-    if markets <= 1:
-        return 0.0
-    top = max(1, round(markets * market_share))
-    low, high = 0.0, MAX_EXPONENT
-    for _ in range(50):
-        mid = (low + high) / 2
-        head = _power_sum(1, top, mid)
-        if head / (head + _power_sum(top + 1, markets, mid)) < flow_share:
-            low = mid
-        else:
-            high = mid
-    return (low + high) / 2
-
-
-def _tier_ranges(tiers: tuple[tuple[int | None, int, int], ...], markets: int) -> list[tuple[tuple[int | None, int, int], int, int]]:
-    """(tier, first rank, stop rank) of every tier holding one of ``markets`` markets, as
-    :func:`~lxdex_capacity.scenarios.tiers.tier_ranges` gives them (a plan's depths may exceed a scenario's limit)."""
-    out, start = [], 0
-    for tier in tiers:
-        stop = markets if tier[0] is None else min(tier[0], markets)
-        if stop > start:
-            out.append((tier, start, stop))
-        start = max(start, stop)
-    return out
+    """The scenario's Zipf exponent (:func:`~lxdex_capacity.scenarios.activity.zipf_exponent_for_share`), solved with
+    1,000 exact terms rather than 100,000 (the rest by the integral): a plan asks for hundreds of market counts."""
+    return zipf_exponent_for_share(markets, flow_share, market_share, exact_terms=1_000)
 
 
 @lru_cache(maxsize=8192)
@@ -117,7 +90,7 @@ def _curve(access: Access, markets: int) -> tuple[np.ndarray, np.ndarray]:
     # than the rest of the curve.
     exponent = _exponent(max(round(markets, 1 - len(str(markets))), 1) if markets >= 100 else markets, access.flow_share,
                          access.market_share)
-    ranges = _tier_ranges(access.tiers, markets)
+    ranges = list(tier_ranges(tuple(Depth(*t) for t in access.tiers), markets))
     # Groups of ranks [first, stop): one by one up to _EXACT_RANKS, log-spaced beyond, split at the tiers' edges.
     parts = [np.arange(min(markets, _EXACT_RANKS) + 1, dtype=np.float64),
              np.array([e for _, start, stop in ranges for e in (start, stop)], dtype=np.float64)]
@@ -136,8 +109,8 @@ def _curve(access: Access, markets: int) -> tuple[np.ndarray, np.ndarray]:
     bucket[single] = (first[single] + 1) ** -exponent
     flow = bucket / bucket.sum()
     depth = np.zeros_like(first)
-    for (_, low, high), start, end in ranges:
-        depth[(first >= start) & (first < end)] = (low + high) / 2
+    for tier, start, end in ranges:
+        depth[(first >= start) & (first < end)] = (tier.low + tier.high) / 2
     nbytes = count * (access.market_bytes + depth * access.order_bytes)
     order = np.argsort(-(flow / np.maximum(nbytes, 1e-9)), kind="stable")
     cum_bytes = np.concatenate([[0.0], np.cumsum(nbytes[order])])
@@ -162,13 +135,17 @@ def hit_shares(access: Access, markets: float, capacities: Sequence[float]) -> l
     return [1.0 if math.isinf(c) else float(np.interp(c, cum_bytes, cum_flow)) for c in capacities]
 
 
+def held_shares(access: Access, markets: float, levels: Sequence[tuple[float, float]]) -> list[float]:
+    """The share of the flow whose lines each of ``levels`` (capacity bytes, latency ns; nearest first) or a nearer
+    one holds: a running maximum of :func:`hit_shares` (a small SLC behind a large L2 serves no line the L2 does not)."""
+    return list(itertools.accumulate(hit_shares(access, markets, [c for c, _ in levels]), max))
+
+
 def expected_latency_ns(access: Access, markets: float, levels: Sequence[tuple[float, float]]) -> float:
     """The mean latency of a line an order touches: ``levels`` are (capacity bytes, latency ns), smallest first, the
-    last unbounded (DRAM); each serves the share of the flow its capacity holds beyond the levels before it."""
-    shares = hit_shares(access, markets, [c for c, _ in levels])
+    last unbounded (DRAM); each serves the share of the flow it holds beyond the levels before it."""
     total, before = 0.0, 0.0
-    for (_, latency), share in zip(levels, shares, strict=True):
-        share = max(share, before)
+    for (_, latency), share in zip(levels, held_shares(access, markets, levels), strict=True):
         total += (share - before) * latency
         before = share
     return total
@@ -251,8 +228,8 @@ class ProfileMemory:
         parts = []
         for lv in self.levels[:-1]:
             per = lv.engines_per_instance(sharing)
-            each = f" ({_bytes_text(lv.capacity_bytes / per)} each of {per})" if per > 1 else ""
-            parts.append(f"{lv.name} {_bytes_text(lv.capacity_bytes)}{each} {lv.latency_ns:.3g} ns")
+            each = f" ({binary_bytes(lv.capacity_bytes / per)} each of {per})" if per > 1 else ""
+            parts.append(f"{lv.name} {binary_bytes(lv.capacity_bytes)}{each} {lv.latency_ns:.3g} ns")
         parts.append(f"DRAM {self.levels[-1].latency_ns:.3g} ns")
         return f"{self.clock_ghz:.3g} GHz, " + ", ".join(parts)
 
@@ -279,18 +256,8 @@ class CoreRateModel:
     def with_depth(self, markets: int, resting_orders: float) -> CoreRateModel:
         """This model on books of another depth: its tier table scaled so that ``markets`` markets rest about
         ``resting_orders`` orders (the fit unchanged: the time an order takes is where its lines are, not how many)."""
-        from ..scenarios.tiers import expected_orders
-
-        tiers = tuple(Tier(up_to_rank=u, low=lo, high=hi) for u, lo, hi in self.access.tiers)
-        expected = expected_orders(tiers, max(int(markets), 1))
-        if expected <= 0:
-            return self
-        scale = resting_orders / expected  # as scenarios.tiers.scaled_tiers, without a scenario's depth limit (a plan has none)
-
-        def depth(d: int) -> int:
-            return max(round(d * scale), 1 if d and resting_orders > 0 else 0)
-
-        access = dataclasses.replace(self.access, tiers=tuple((u, depth(lo), max(depth(hi), depth(lo))) for u, lo, hi in self.access.tiers))
+        depths = scaled_depths(tuple(Depth(*t) for t in self.access.tiers), max(int(markets), 1), resting_orders)
+        access = dataclasses.replace(self.access, tiers=tuple((d.up_to_rank, d.low, d.high) for d in depths))
         return dataclasses.replace(self, access=access)
 
     def ns_per_order(self, markets: float, memory: ProfileMemory | None = None, sharing: int = 1) -> float:
@@ -307,8 +274,7 @@ class CoreRateModel:
         if not memory.bandwidth_gb_s:
             return None
         pairs = _pairs(memory.levels, sharing)
-        # The share the caches hold together: the largest any level holds (a small SLC behind a large L2 adds nothing).
-        from_dram = 1.0 - max(hit_shares(self.access, markets, [c for c, _ in pairs[:-1]]), default=0.0)
+        from_dram = 1.0 - held_shares(self.access, markets, pairs)[-2] if len(pairs) > 1 else 1.0
         bytes_per_order = LINES_TOUCHED_PER_ORDER * from_dram * memory.line_bytes
         if from_dram < 1e-6:  # (nearly) nothing from DRAM: the bandwidth bounds nothing
             return None
@@ -325,9 +291,7 @@ class CoreRateModel:
         share of the flow it holds, the serial lines per order beyond it), the working set, and one sentence why."""
         levels = memory.levels if memory is not None else self.hierarchy.levels
         pairs = _pairs(levels, sharing)
-        # Each level holds at least what the levels before it hold (a small SLC behind a large L2 serves no line the L2
-        # does not): a running maximum, as the expected latency counts them.
-        shares = list(itertools.accumulate(hit_shares(self.access, markets, [c for c, _ in pairs[:-1]]), max))
+        shares = held_shares(self.access, markets, pairs[:-1])
         working_set = float(_curve(self.access, quantised_markets(markets))[0][-1])
         rows: list[dict[str, Any]] = [{"name": lv.name, "capacity_bytes": cap, "latency_ns": lat, "flow_share_held": share,
                  "serial_lines_beyond": self.fit.serial_lines * (1.0 - share)}
@@ -337,13 +301,13 @@ class CoreRateModel:
         whole = [r for r in rows[:-1] if r["flow_share_held"] >= 0.999]
         each = f" (each of {sharing} engines' share)" if sharing > 1 else ""
         if whole:
-            why = f"{markets:,.0f} markets ({_bytes_text(working_set)}) fit whole in its {whole[0]['name']} ({_bytes_text(whole[0]['capacity_bytes'])}{each})"
+            why = f"{markets:,.0f} markets ({binary_bytes(working_set)}) fit whole in its {whole[0]['name']} ({binary_bytes(whole[0]['capacity_bytes'])}{each})"
         else:
             caches = rows[:-1]
             best = next((r for r in caches if r["flow_share_held"] >= caches[-1]["flow_share_held"]), None) if caches else None
-            held = (f"its {best['name']} ({_bytes_text(best['capacity_bytes'])}{each}) holds the lines of {100 * best['flow_share_held']:.0f}% "
+            held = (f"its {best['name']} ({binary_bytes(best['capacity_bytes'])}{each}) holds the lines of {100 * best['flow_share_held']:.0f}% "
                     "of the flow" if best else "it reports no cache")
-            why = (f"{markets:,.0f} markets ({_bytes_text(working_set)}) do not fit in its caches: {held}; "
+            why = (f"{markets:,.0f} markets ({binary_bytes(working_set)}) do not fit in its caches: {held}; "
                    f"{self.fit.serial_lines * (1 - (best['flow_share_held'] if best else 0)):.2f} serial lines per order from DRAM at "
                    f"{pairs[-1][1]:.3g} ns")
         bound = self.bandwidth_bound(markets, memory, sharing) if memory is not None else None
@@ -372,11 +336,6 @@ def _orders_per_s(fit: CoreRateFit, clock_here: float, levels_here: tuple[Level,
     bound = model.bandwidth_bound(markets, memory, sharing) if memory is not None else None
     return min(rate, bound) if bound is not None else rate
 
-
-def _bytes_text(n: float) -> str:
-    if n >= 1 << 20:
-        return f"{n / (1 << 20):.3g} MiB"
-    return f"{n / 1024:.3g} KiB"
 
 
 # --- the model file's ``core_rate`` section ---------------------------------------------------------------------
@@ -536,15 +495,7 @@ def core_rate_schema() -> Any:
 
 def core_rate_from_file(f: Any) -> CoreRateModel:
     """The :class:`CoreRateModel` of a validated ``core_rate`` section."""
-    from .hierarchy import CacheLevel, LatencyPoint
-
-    h = f.hierarchy
-    hierarchy = Hierarchy(
-        caches=tuple(CacheLevel(**c.model_dump()) for c in h.caches),
-        curve=tuple(LatencyPoint(**p.model_dump()) for p in h.curve),
-        levels=tuple(Level(lv.name, math.inf if lv.capacity_bytes is None else lv.capacity_bytes, lv.latency_ns, lv.shared_by, lv.reported_bytes, lv.instances)
-                     for lv in h.levels),
-        misses_in_flight=h.misses_in_flight, clock_ghz=h.clock_ghz, line_bytes=h.line_bytes, command=h.command)
+    hierarchy = Hierarchy.from_dict(f.hierarchy.model_dump())
     a = f.access
     access = Access(a.market_bytes, a.order_bytes, a.flow_share, a.market_share, tuple(tuple(t) for t in a.tiers))
     points = tuple(WorkingSetPoint(**p.model_dump()) for p in f.points)

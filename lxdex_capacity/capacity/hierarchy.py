@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from ..units import binary_bytes
+
 __all__ = ["CacheLevel", "LatencyPoint", "Level", "Hierarchy", "discover_caches", "measure_curve", "levels_from_curve",
            "measure_misses_in_flight", "measure_clock", "measure_hierarchy", "curve_sizes", "MULTIPLY_CYCLES"]
 
@@ -172,25 +174,20 @@ def _linux_caches(root: Path = _SYSFS_CACHE) -> tuple[CacheLevel, ...]:
     return tuple(sorted(found, key=lambda c: c.name))
 
 
-def _sysctl_int(name: str, read: Callable[[str], str | None]) -> int | None:
-    text = (read(name) or "").strip()
-    return int(text) if text.isdigit() and int(text) > 0 else None
-
-
-def _macos_caches(read: Callable[[str], str | None] | None = None) -> tuple[CacheLevel, ...]:
+def _macos_caches(read: Callable[[str], int | None] | None = None) -> tuple[CacheLevel, ...]:
     """The performance cores' caches (``hw.perflevel0.*`` on Apple silicon), else the machine-wide keys; ``read`` is
-    ``sysctl -n`` (:func:`lxdex_capacity.machine.sysctl`)."""
+    ``sysctl -n`` read as a whole number (:func:`lxdex_capacity.machine.sysctl_int`)."""
     if read is None:
-        from ..machine import sysctl
+        from ..machine import sysctl_int
 
-        read = sysctl
-    line = _sysctl_int("hw.cachelinesize", read) or 64
+        read = sysctl_int
+    line = read("hw.cachelinesize") or 64
     found = []
     for name, level in (("L1d", "l1dcachesize"), ("L2", "l2cachesize"), ("L3", "l3cachesize")):
         for key in (f"hw.perflevel0.{level}", f"hw.{level}"):
-            size = _sysctl_int(key, read)
+            size = read(key)
             if size:
-                shared = _sysctl_int("hw.perflevel0.cpusperl2", read) if name == "L2" else (1 if name == "L1d" else 0)
+                shared = read("hw.perflevel0.cpusperl2") if name == "L2" else (1 if name == "L1d" else 0)
                 found.append(CacheLevel(name, size, shared or 0, line, f"sysctl {key}"))
                 break
     return tuple(found)
@@ -257,7 +254,7 @@ def measure_curve(sizes: Sequence[int], line_bytes: int = 64, repeats: int = 5, 
     points = []
     for size in sizes:
         if advance:
-            advance(f"latency at {_size_text(size)}")
+            advance(f"latency at {binary_bytes(size)}")
         ring, start = _ring(size, line_bytes, rng)
         chase(ring, start, len(ring) // max(line_bytes // 8, 1))  # every line once, untimed: pages and TLB warm
         times = _timed_ns_per_step(partial(chase, ring, start), 100_000, repeats)
@@ -352,15 +349,9 @@ def measure_hierarchy(repeats: int = 5, largest: int | None = None, advance: Cal
         advance("clock")
     clock = measure_clock(repeats)
     curve = measure_curve(sizes, line, repeats, advance=advance)
-    if not caches:  # no sizes reported: the levels cannot be named, only DRAM (the last point) is known
-        caches = ()
     levels = levels_from_curve(caches, curve)
     if advance:
         advance("misses in flight")
     mlp = measure_misses_in_flight(sizes[-1] if sizes[-1] <= 256 * MIB else 256 * MIB, line, repeats=max(repeats // 2, 1))
     return Hierarchy(caches, curve, levels, mlp, clock, line, command)
-
-
-def _size_text(size: int) -> str:
-    return f"{size / MIB:g} MiB" if size >= MIB else f"{size / KIB:g} KiB"
 

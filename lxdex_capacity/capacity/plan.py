@@ -389,20 +389,20 @@ def _rate_model(sizing: _Sizing, rate: Rate, markets_per_engine: float, cores: i
     if rate.memory is None or core_rate is None:
         return None
     memory, sharing = rate.memory, max(cores, 1)
-    alone = core_rate.explain(markets_per_engine, memory, 1)
+    alone, shared = core_rate.explain(markets_per_engine, memory, 1), core_rate.explain(markets_per_engine, memory, sharing)
     return {
         "markets_per_engine": markets_per_engine,
         "engines_sharing": sharing,
         "clock_ghz": memory.clock_ghz,
         "bandwidth_gb_s": memory.bandwidth_gb_s,
         "levels": alone["levels"],
-        "levels_shared": core_rate.explain(markets_per_engine, memory, sharing)["levels"],
+        "levels_shared": shared["levels"],
         "working_set_bytes": alone["working_set_bytes"],
         "ns_per_order_alone": core_rate.ns_per_order(markets_per_engine, memory, 1),
         "ns_per_order_shared": core_rate.ns_per_order(markets_per_engine, memory, sharing),
         "bandwidth_bound": core_rate.bandwidth_bound(markets_per_engine, memory, sharing),
         "bandwidth_bound_alone": core_rate.bandwidth_bound(markets_per_engine, memory, 1),
-        "why": core_rate.explain(markets_per_engine, memory, sharing)["why"],
+        "why": shared["why"],
     }
 
 

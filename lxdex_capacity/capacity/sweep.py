@@ -406,6 +406,7 @@ def run_sweep(
         done = iter(range(len(runs), total))
         scaling = measure_scaling(base, scaling_markets, threads_up_to, repeat,
                                   advance=(lambda label: advance(next(done), total, label)) if advance else None, figures=figures)
+    full_fit = _fit(points)  # the model's, and the bytes per market and per order the per-core rate model spreads the flow over
     core_rate, core_rate_skipped = None, None
     if working_sets:
         step = [len(runs) + len(scaled)]
@@ -414,10 +415,7 @@ def run_sweep(
             if advance:
                 advance(min(step[0], total - 1), total, label)
             step[0] += 1
-        fitted_bytes = _fit(points).coefficients
-        access = Access(market_bytes=max(fitted_bytes[1], 0.0), order_bytes=max(fitted_bytes[2], 0.0),
-                        flow_share=base.flow_share, market_share=base.market_share,
-                        tiers=tuple((t.up_to_rank, t.low, t.high) for t in base.tiers))
+        access = Access.of(full_fit.coefficients, base)
         try:
             core_rate = measure_core_rate(access, working_sets, held_out_working_sets, repeat=core_repeat, orders=WORKING_SET_ORDERS,
                                           seed=base.seed, advance=core_advance, figures=figures)
@@ -450,7 +448,7 @@ def run_sweep(
     worst = max(figures.values(), key=lambda f: STATUSES.index(f.status))
     speed = {"speed_status": worst.status, "speed_status_reason": f"{worst.name}: {worst.reason}"[:500]}
     model = CapacityModel(
-        fit=_fit(points),
+        fit=full_fit,
         # At the smallest size the engine's own bytes are a rounding error next to the runtime; at
         # large sizes the untouched (not yet resident) pages of fresh arrays blur the subtraction.
         runtime_bytes=float(np.median([p.runtime_bytes for p in points if p.markets == sizes[0]])),

@@ -29,12 +29,12 @@ def top_share(weights: np.ndarray, market_share: float) -> float:
 _EXACT_TERMS = 100_000
 
 
-def _power_sum(first: int, last: int, exponent: float) -> float:
-    """``sum(r ** -exponent for r in first..last)``: exact for the first 100,000 terms, and the
+def _power_sum(first: int, last: int, exponent: float, exact_terms: int = _EXACT_TERMS) -> float:
+    """``sum(r ** -exponent for r in first..last)``: exact for the first ``exact_terms`` terms (100,000), and the
     midpoint-rule integral beyond, whose error is negligible where the terms vary so slowly."""
     if last < first:
         return 0.0
-    exact_last = min(last, first + _EXACT_TERMS - 1)
+    exact_last = min(last, first + exact_terms - 1)
     total = float(np.sum(np.arange(first, exact_last + 1, dtype=np.float64) ** -exponent))
     if last > exact_last:
         a, b = exact_last + 0.5, last + 0.5
@@ -42,9 +42,9 @@ def _power_sum(first: int, last: int, exponent: float) -> float:
     return total
 
 
-def _share_at(n_markets: int, top: int, exponent: float) -> float:
-    head = _power_sum(1, top, exponent)
-    return head / (head + _power_sum(top + 1, n_markets, exponent))
+def _share_at(n_markets: int, top: int, exponent: float, exact_terms: int = _EXACT_TERMS) -> float:
+    head = _power_sum(1, top, exponent, exact_terms)
+    return head / (head + _power_sum(top + 1, n_markets, exponent, exact_terms))
 
 
 def _top_count(n_markets: int, market_share: float) -> int:
@@ -61,12 +61,14 @@ def reachable_flow_shares(n_markets: int, market_share: float) -> tuple[float, f
     return top / n_markets, _share_at(n_markets, top, MAX_EXPONENT)
 
 
-def zipf_exponent_for_share(n_markets: int, flow_share: float = 0.8, market_share: float = 0.2) -> float:
+def zipf_exponent_for_share(n_markets: int, flow_share: float = 0.8, market_share: float = 0.2,
+                            exact_terms: int = _EXACT_TERMS) -> float:
     """Exponent ``s`` such that the top ``market_share`` of markets receive ``flow_share`` of flow.
 
     The share is increasing in ``s``, so bisection converges; with too few markets to reach the
-    share (e.g. one market) the closest exponent in [0, 20] is returned.  Each step costs O(1e5)
-    whatever the number of markets, so 100M markets take as long as 100K.
+    share (e.g. one market) the closest exponent in [0, 20] is returned.  Each step costs
+    O(``exact_terms``) whatever the number of markets, so 100M markets take as long as 100K; a caller
+    that solves hundreds of laws (the per-core rate model) asks for fewer exact terms.
     """
     if n_markets <= 1:
         return 0.0
@@ -74,7 +76,7 @@ def zipf_exponent_for_share(n_markets: int, flow_share: float = 0.8, market_shar
     low, high = 0.0, MAX_EXPONENT
     for _ in range(60):
         mid = (low + high) / 2
-        if _share_at(n_markets, top, mid) < flow_share:
+        if _share_at(n_markets, top, mid, exact_terms) < flow_share:
             low = mid
         else:
             high = mid

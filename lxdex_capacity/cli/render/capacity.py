@@ -23,7 +23,7 @@ from ...capacity.plan import (
     use_pct,
 )
 from ...console import Table, cell_width, gib, mb, out, price, si
-from ...units import duration_text
+from ...units import binary_bytes, duration_text
 from .figures import status_cell, value_with_interval, verdict_cell
 
 if TYPE_CHECKING:
@@ -74,12 +74,6 @@ def print_sweep(r: dict[str, Any]) -> None:
         out.print("per-core rate model: not measured (--working-sets none); plan extrapolates this machine's rate to every profile")
 
 
-def _size(n: float | None) -> str:
-    if n is None:
-        return "—"
-    return f"{n / 2**20:,.3g} MiB" if n >= 2**20 else f"{n / 1024:,.3g} KiB"
-
-
 def print_core_rate(c: dict[str, Any]) -> None:
     """The per-core rate model (:meth:`~lxdex_capacity.capacity.core_rate.CoreRateModel.as_dict`): this machine's
     hierarchy as measured, the engine's ns per order by working set against the fit, and the held-out errors."""
@@ -89,7 +83,8 @@ def print_core_rate(c: dict[str, Any]) -> None:
     for name in ("level", "reported", "holds (random lines)", "latency", "shared by"):
         levels.add_column(name, justify="left" if name == "level" else "right", key=name == "level")
     for lv in h["levels"]:
-        levels.add_row(lv["name"], _size(lv["reported_bytes"] or None), _size(lv["capacity_bytes"]) if lv["capacity_bytes"] else "all",
+        levels.add_row(lv["name"], binary_bytes(lv["reported_bytes"]) if lv["reported_bytes"] else "—",
+                       binary_bytes(lv["capacity_bytes"]) if lv["capacity_bytes"] else "all",
                        f"{lv['latency_ns']:.3g} ns", str(lv["shared_by"]) if lv["shared_by"] else "—")
     out.print(levels)
     fit = c["fit"]
