@@ -15,14 +15,32 @@ def pytest_configure(config):  # type: ignore[no-untyped-def]
                                        "every other test sees every measuring window as quiet")
 
 
-@pytest.fixture(autouse=True)
-def _quiet_windows(request, monkeypatch):  # type: ignore[no-untyped-def]
-    """What a test asserts must not depend on what else the machine runs (the suite passes with a CPU hog beside it):
-    every measuring window is quiet, except in tests marked ``machine_state``, which look at the real machine."""
-    if request.node.get_closest_marker("machine_state") is None:
-        from lxdex_capacity.measure.state import MachineState
+def _quiet(self):  # type: ignore[no-untyped-def]
+    return []
 
-        monkeypatch.setattr(MachineState, "busy_reasons", lambda self: [])
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_windows_for_every_fixture():  # type: ignore[no-untyped-def]
+    """Every measuring window quiet from the first test on, for module- and session-scoped fixtures too: pytest sets
+    those up before any test's own fixtures, so a report a module's tests share was measured on the real machine and
+    lost its calibration when the machine was busy.  Yields the real ``busy_reasons`` for tests marked ``machine_state``."""
+    from lxdex_capacity.measure.state import MachineState
+
+    real = MachineState.__dict__["busy_reasons"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MachineState, "busy_reasons", _quiet)
+        yield real
+
+
+@pytest.fixture(autouse=True)
+def _quiet_windows(request, monkeypatch, _quiet_windows_for_every_fixture):  # type: ignore[no-untyped-def]
+    """What a test asserts must not depend on what else the machine runs (the suite passes with a CPU hog beside it):
+    every measuring window is quiet, except in tests marked ``machine_state``, which look at the real machine.  (The
+    module is imported again here: a test that reloads the package gets a class of its own.)"""
+    from lxdex_capacity.measure.state import MachineState
+
+    real = request.node.get_closest_marker("machine_state") is not None
+    monkeypatch.setattr(MachineState, "busy_reasons", _quiet_windows_for_every_fixture if real else _quiet)
 
 
 # The real call, held before any test can replace ``os.sched_setaffinity`` (a test's monkeypatch may be undone

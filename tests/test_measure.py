@@ -186,7 +186,9 @@ def test_a_window_sees_a_hog_on_every_core_and_counts_this_process_as_its_own():
         _spin(0.5)
         busy = window.close()
     assert busy.busy and busy.other_cores > 1.0 and any("other processes" in r for r in busy.busy_reasons())
-    assert busy.own_cores > 0.2  # this process's spin is its own work, whatever it got of a core
+    # This process's spin is its own work, whatever share of a core the hogs left it (under more load than the test's
+    # own hogs that share falls below a fifth of a core), and not counted again as another process's.
+    assert busy.own_cores > 0 and busy.own_cores + busy.other_cores <= busy.cpus + 0.1
 
 
 @REAL
