@@ -16,21 +16,32 @@ Python wrappers and each kernel its duplicate compiles).  So this module:
   warm-up's two parts run at once, the first in this process and the second in a child process
   that leaves its kernels in the cache; then the whole warm-up runs here, loading those.  Which
   process compiles what only changes the time taken: the whole warm-up always runs last, here,
-  and compiles whatever a part left out.
+  and compiles whatever a part left out;
+* reports on the cache and clears it (:func:`cache_report`, :func:`clear_cache`: ``lxdex cache info``
+  and ``lxdex cache clear``), lxdex's files only.
+
+An entry counts as cached only if it is sound, by the same checks a load makes
+(:mod:`lxdex_capacity.cache_guard`): a damaged one is discarded, with one line on stderr, before a
+set compiles, here in this process, whose stderr the user sees (a child's goes nowhere).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
+import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .children import tethered, tethered_env
+from .errors import OutputError
 
-__all__ = ["KernelSet", "SIMULATION", "PROFILE", "BENCH", "LATENCY", "REPLAY", "KERNEL_SETS", "needs_compiling", "compile_kernels", "run_part"]
+__all__ = ["KernelSet", "SIMULATION", "PROFILE", "BENCH", "LATENCY", "REPLAY", "KERNEL_SETS", "PROBE_KERNELS", "KERNEL_GROUPS",
+           "needs_compiling", "compile_kernels", "run_part", "KernelEntry", "CacheReport", "cache_report", "clear_cache"]
 
 # How long a child may take over its part before this process stops waiting and compiles that
 # part itself (a child takes about as long as this process's own part: ~10 s here).
@@ -96,6 +107,10 @@ LATENCY = KernelSet("latency",
                     f"{_LATENCY}.harness:warm_up", (f"{_WORKER}:warm_up_matching", f"{_LATENCY}.harness:warm_up_timing"))
 REPLAY = KernelSet("replay", ("lxdex_capacity.replay._kernels:replay",), "lxdex_capacity.replay.replay:warm_up")
 KERNEL_SETS = {kernels.name: kernels for kernels in (SIMULATION, PROFILE, BENCH, LATENCY, REPLAY)}
+# The memory-hierarchy probe's kernels (lxdex sweep, hardware): compiled where they are first called, in no set.
+PROBE_KERNELS = tuple(f"lxdex_capacity.capacity._probe_kernels:{name}" for name in ("chase", "chase_chains", "multiply_chain"))
+# Every cached kernel of the package, by what needs it (tests check that no @njit(cache=True) is left out).
+KERNEL_GROUPS: dict[str, tuple[str, ...]] = {**{name: s.kernels for name, s in KERNEL_SETS.items()}, "probe": PROBE_KERNELS}
 
 
 def _resolve(ref: str) -> Any:
@@ -109,15 +124,27 @@ def _compiled_here(kernel: Any) -> bool:
 
 
 def _in_cache(kernel: Any) -> bool:
-    """Whether numba's cache holds machine code of ``kernel`` for its current source, this numba and
-    this CPU (for any argument types): what numba itself checks before it compiles."""
+    """Whether numba's cache holds sound machine code of ``kernel`` for its current source, this numba and
+    this CPU (for any argument types): what a load checks before it uses an entry (a damaged one is not cached)."""
+    from .cache_guard import DamagedEntry, GuardedFunctionCache
+
     try:
         cache = kernel._cache
-        index = cache._cache_file._load_index()  # {} if missing, stale (the source changed) or of another numba
-        codegen = kernel.targetctx.codegen()
-        return any(cache._index_key(key[0], codegen) == key for key in index)
+        return isinstance(cache, GuardedFunctionCache) and cache.current_entry(kernel.targetctx.codegen())
+    except DamagedEntry:
+        return False
     except Exception:  # another numba's internals, or no cache at all: say it compiles
         return False
+
+
+def _discard_damaged(kernels: KernelSet) -> None:
+    """Discard (telling so, one line each) the damaged cache entries of ``kernels`` not loaded yet."""
+    from .cache_guard import GuardedFunctionCache
+
+    for kernel in map(_resolve, kernels.kernels):
+        cache = getattr(kernel, "_cache", None)
+        if isinstance(cache, GuardedFunctionCache) and not _compiled_here(kernel):
+            cache.discard_if_damaged(kernel.targetctx.codegen())
 
 
 def needs_compiling(kernels: KernelSet) -> bool:
@@ -166,6 +193,7 @@ def compile_kernels(kernels: KernelSet, parallel: bool = True) -> bool:
     """Compile (or load from numba's cache) every kernel of ``kernels``; return whether any had to
     be compiled.  Compiling, with ``parallel`` and a core standing idle for a child, runs the set's
     parts at once on two processes; then the whole warm-up runs here in any case."""
+    _discard_damaged(kernels)  # here, before any child: a child's stderr goes nowhere
     needed = needs_compiling(kernels)
     if needed and parallel and len(kernels.parts) > 1 and _idle_cores() >= IDLE_CORES_FOR_A_CHILD:
         children: list[subprocess.Popen[bytes]] = []
@@ -184,3 +212,137 @@ def compile_kernels(kernels: KernelSet, parallel: bool = True) -> bool:
                     child.wait()
     _resolve(kernels.warm_up)()
     return needed
+
+
+# lxdex's files in a cache folder: ``<module>.<kernel>-<line>.py<version>.nbi`` (the index), ``....<n>.nbc`` (data),
+# either with numba's ``.tmp.<hex>`` while it is written; ``<module>`` one of the package's modules in that folder.
+_FILE_TAIL = r"\..+-[0-9]+\.py[0-9]+[a-z]*(?:\.nbi|\.[0-9]+\.nbc)(?:\.tmp\.[0-9a-f]+)?"
+
+
+@dataclass(frozen=True)
+class KernelEntry:
+    """One cached kernel's entry: ``state`` is ``cached`` (sound, for the current sources, numba and CPU),
+    ``missing``, ``damaged`` (``damage`` says which file and why) or ``uncached`` (no folder can hold it)."""
+
+    kernel: str
+    state: str
+    folder: str | None
+    files: int
+    bytes: int
+    damage: str | None = None
+
+
+@dataclass(frozen=True)
+class CacheReport:
+    """What ``lxdex cache info`` shows: every cached kernel's entry, and lxdex's files that belong to no current
+    kernel (``stale``: an older version's entries, a write cut short)."""
+
+    entries: tuple[KernelEntry, ...]
+    stale_files: int
+    stale_bytes: int
+
+    @property
+    def folders(self) -> list[str]:
+        return sorted({e.folder for e in self.entries if e.folder})
+
+    def group(self, refs: tuple[str, ...]) -> dict[str, Any]:
+        """The figures of the kernels ``refs`` (a kernel set): how many are cached, missing, damaged; files and bytes."""
+        chosen = [e for e in self.entries if e.kernel in refs]
+        count = {state: sum(e.state == state for e in chosen) for state in ("cached", "missing", "damaged", "uncached")}
+        return {"kernels": len(chosen), **count, "files": sum(e.files for e in chosen), "bytes": sum(e.bytes for e in chosen),
+                "complete": count["cached"] == len(chosen)}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "folders": self.folders,
+            "caching": all(e.state != "uncached" for e in self.entries),
+            "files": sum(e.files for e in self.entries) + self.stale_files,
+            "bytes": sum(e.bytes for e in self.entries) + self.stale_bytes,
+            "kernel_sets": {name: self.group(refs) for name, refs in KERNEL_GROUPS.items()},
+            "damaged": [{"kernel": e.kernel, "damage": e.damage} for e in self.entries if e.state == "damaged"],
+            "stale_files": self.stale_files,
+            "stale_bytes": self.stale_bytes,
+            "kernels": [vars(e) for e in self.entries],
+        }
+
+
+def _all_kernels() -> list[str]:
+    return sorted({ref for refs in KERNEL_GROUPS.values() for ref in refs})
+
+
+def _caches() -> list[tuple[str, Any, Any]]:
+    """``(ref, kernel, cache)`` for every cached kernel, the cache where this configuration puts it now
+    (``NUMBA_CACHE_DIR``, ...: made afresh, as a new process would) or None when no folder can hold it."""
+    from .cache_guard import GuardedFunctionCache, cache_for
+
+    found = []
+    for ref in _all_kernels():
+        kernel = _resolve(ref)
+        cache = cache_for(getattr(kernel, "py_func", kernel))
+        found.append((ref, kernel, cache if isinstance(cache, GuardedFunctionCache) else None))
+    return found
+
+
+def _size(path: str) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
+
+
+def _lxdex_files(caches: list[tuple[str, Any, Any]]) -> list[str]:
+    """Every file of lxdex's in the folders the caches use: the package's modules' cache files, nothing else."""
+    stems: dict[str, set[str]] = {}
+    for _, kernel, cache in caches:
+        if cache is not None:
+            stems.setdefault(cache.cache_path, set()).add(Path(inspect.getfile(getattr(kernel, "py_func", kernel))).stem)
+    found = []
+    for folder, names in stems.items():
+        pattern = re.compile("(?:" + "|".join(map(re.escape, sorted(names))) + ")" + _FILE_TAIL)
+        with contextlib.suppress(OSError):
+            found += [os.path.join(folder, n) for n in sorted(os.listdir(folder)) if pattern.fullmatch(n)]
+    return found
+
+
+def cache_report() -> CacheReport:
+    """Every cached kernel's entry in the cache this configuration uses, checked as a load checks it (reads, never
+    loads), and lxdex's files there of no current kernel."""
+    from .cache_guard import DamagedEntry
+
+    caches = _caches()
+    entries, owned = [], set()
+    for ref, kernel, cache in caches:
+        if cache is None:
+            entries.append(KernelEntry(ref, "uncached", None, 0, 0))
+            continue
+        files = cache.cache_file.files()
+        owned.update(files)
+        try:
+            state, damage = ("cached" if cache.current_entry(kernel.targetctx.codegen()) else "missing"), None
+        except DamagedEntry as exc:
+            state, damage = "damaged", str(exc)
+        except AttributeError:  # NUMBA_DISABLE_JIT: a plain function, which nothing caches
+            state, damage = "missing", None
+        entries.append(KernelEntry(ref, state, cache.cache_path, len(files), sum(map(_size, files)), damage))
+    stale = [path for path in _lxdex_files(caches) if path not in owned]
+    return CacheReport(tuple(entries), len(stale), sum(map(_size, stale)))
+
+
+def clear_cache() -> tuple[int, int]:
+    """Remove lxdex's files from the cache this configuration uses (no other project's); return how many files
+    and bytes.  :class:`OutputError` naming the first file that could not be removed, after removing the rest."""
+    removed, freed, failed = 0, 0, []
+    for path in _lxdex_files(_caches()):
+        size = _size(path)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            continue  # another process's write, renamed or removed meanwhile
+        except OSError as exc:
+            failed.append(f"{path}: {exc.strerror or exc}")
+            continue
+        removed, freed = removed + 1, freed + size
+    if failed:
+        raise OutputError(f"removed {removed:,} files of the compiled-kernel cache ({freed:,} bytes), but not {len(failed):,}: "
+                          f"{failed[0]}")
+    return removed, freed

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import getpass
 import hashlib
+import importlib
 import os
 import stat
 import tempfile
@@ -157,3 +158,6 @@ def install() -> None:
 
     bases = (caching.UserProvidedCacheLocator, caching.InTreeCacheLocator, caching.UserWideCacheLocator, _temporary_locator())
     caching.CacheImpl._locator_classes[:0] = [_stamped(base) for base in bases]
+    # Every load checked: a damaged entry is recompiled, never a traceback.  Imported by name so that the import
+    # walk above does not stamp the kernels by cache_guard (and the console it reports through): no machine code.
+    importlib.import_module(f"{__package__}.cache_guard").install()

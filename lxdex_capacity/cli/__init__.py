@@ -22,7 +22,7 @@ from __future__ import annotations
 
 # Imported for their side effect (each registers its commands on app), in --help order, so not sorted.
 # isort: off
-from . import bench, compare, simulate, latency, capacity, reports, data, scenario  # noqa: F401
+from . import bench, compare, simulate, latency, capacity, reports, data, scenario, cache  # noqa: F401
 # isort: on
 from .app import app, main
 
