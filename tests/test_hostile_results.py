@@ -306,7 +306,9 @@ def test_a_results_file_holding_nonsense_is_refused(tmp_path, key, value, fragme
 
 def test_a_results_file_whose_model_has_no_default_points_is_refused(tmp_path):
     doc = saved_results()
-    doc["model"]["points"] = [p for p in doc["model"]["points"] if p["variant"] != "default"]
+    # Renamed, not removed: the fit must stay the one its points give (a model without them is refused before).
+    for point in doc["model"]["points"]:
+        point["variant"] = "long-tape"
     _refused("--results", doc, tmp_path, "model.points: none of the default variant")
 
 

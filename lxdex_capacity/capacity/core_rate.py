@@ -352,10 +352,13 @@ def _schema() -> Any:
 
     from pydantic import Field, model_validator
 
+    from ..physics import MAX_CLOCK_GHZ, MIN_ACCESS_NS, MIN_NS_PER_ORDER
     from ..schema import Count, FileModel, at_least, error_at
 
     Bytes = Annotated[int, Field(ge=1, le=int(MAX_BYTES))]
-    Nanoseconds = Annotated[float, Field(gt=0, le=MAX_LATENCY_NS)]
+    # A load answers in MIN_ACCESS_NS at least, an order is matched in MIN_NS_PER_ORDER at least (lxdex_capacity.physics).
+    Nanoseconds = Annotated[float, Field(ge=MIN_ACCESS_NS, le=MAX_LATENCY_NS)]
+    NsPerOrder = Annotated[float, Field(ge=MIN_NS_PER_ORDER, le=MAX_NS_PER_ORDER)]
     Text = Annotated[str, Field(max_length=2000)]
 
     class CacheLevelFile(FileModel):
@@ -388,7 +391,7 @@ def _schema() -> Any:
         curve: Annotated[list[LatencyPointFile], Field(min_length=2, max_length=1000)]
         levels: Annotated[list[LevelFile], Field(min_length=2, max_length=17)]  # a cache at least, and memory
         misses_in_flight: Annotated[float, Field(ge=0.5, le=1000)]
-        clock_ghz: Annotated[float, Field(ge=0.05, le=20)]
+        clock_ghz: Annotated[float, Field(ge=0.05, le=MAX_CLOCK_GHZ)]
         line_bytes: Annotated[int, Field(ge=8, le=4096)]
         command: Text = ""
 
@@ -426,9 +429,9 @@ def _schema() -> Any:
 
     class WorkingSetPointFile(FileModel):
         markets: Annotated[int, Field(ge=1, le=10**12)]
-        ns_per_order: Annotated[float, Field(gt=0, le=MAX_NS_PER_ORDER)]
-        low: Annotated[float, Field(gt=0, le=MAX_NS_PER_ORDER)]
-        high: Annotated[float, Field(gt=0, le=MAX_NS_PER_ORDER)]
+        ns_per_order: NsPerOrder
+        low: NsPerOrder
+        high: NsPerOrder
         runs: Annotated[int, Field(ge=1, le=10_000)]
         engine_bytes: Bytes
         held_out: bool
@@ -447,7 +450,7 @@ def _schema() -> Any:
     class ValidationFile(FileModel):
         markets: Annotated[int, Field(ge=1, le=10**12)]
         predicted_ns: Annotated[float, Field(gt=0, le=MAX_NS_PER_ORDER * 10)]
-        measured_ns: Annotated[float, Field(gt=0, le=MAX_NS_PER_ORDER)]
+        measured_ns: NsPerOrder
         error_pct: Annotated[float, Field(ge=-1e6, le=1e6)]
 
     class CoreRateFile(FileModel):
@@ -473,10 +476,20 @@ def _schema() -> Any:
                 stored, fitted = getattr(self.fit, name), getattr(refit, name)
                 if not math.isclose(stored, fitted, rel_tol=REFIT_TOLERANCE, abs_tol=1e-9):
                     raise error_at(("fit", name), stored, f"not what the stored points give ({fitted:.6g}): refit with lxdex sweep")
+            # How well the fit reproduces its points: what the points give too, so that a moved point is not covered by
+            # an unchanged R².
+            for name, tolerance in (("r2", 1e-9), ("rms_error_pct", 1e-6)):
+                stored, fitted = getattr(self.fit, name), getattr(refit, name)
+                if not math.isclose(stored, fitted, rel_tol=REFIT_TOLERANCE, abs_tol=tolerance):
+                    raise error_at(("fit", name), stored, f"not what the stored points give about the fit ({fitted:.9g})")
             held = {p.markets for p in self.points if p.held_out}
+            measured = {p.markets: p.ns_per_order for p in self.points}
             for k, v in enumerate(self.validation):
                 if v.markets not in held:
                     raise error_at(("validation", k, "markets"), v.markets, "not a held-out working set of points")
+                if not math.isclose(v.measured_ns, measured[v.markets], rel_tol=REFIT_TOLERANCE):
+                    raise error_at(("validation", k, "measured_ns"), v.measured_ns,
+                                   f"not the held-out point's ns_per_order ({measured[v.markets]!r})")
                 predicted = model.ns_per_order(v.markets)
                 if not math.isclose(v.predicted_ns, predicted, rel_tol=1e-6):
                     raise error_at(("validation", k, "predicted_ns"), v.predicted_ns, f"not the model's prediction ({predicted:.6g})")

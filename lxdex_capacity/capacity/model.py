@@ -32,10 +32,19 @@ from statistics import NormalDist
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..errors import InputError
+from ..physics import (
+    MAX_MEMORY_BYTES,
+    MAX_ORDERS_PER_S_PER_CORE,
+    MIN_PROCESS_RSS_BYTES,
+    error_pct_problem,
+    percent_error,
+    too_many_orders,
+    too_small_a_process,
+)
 from ..schema import Count, FileModel, PositiveCount, at_least, error_at, read_json, read_text, validate
 from .core_rate import CoreRateModel, core_rate_from_file
 
@@ -48,14 +57,19 @@ MODEL_FORMAT = "lxdex-capacity-model/1"
 # --- the model file's schema --------------------------------------------------------------------
 # Ranges: wide enough for any machine and engine, narrow enough that every product a plan takes of
 # them (with a plan's own bounded inputs) stays a finite float.
-MAX_RUNTIME_BYTES = float(1 << 46)  # 64 TiB: the largest machine a hardware file may describe
+MAX_RUNTIME_BYTES = float(MAX_MEMORY_BYTES)  # 64 TiB: the largest machine a hardware file may describe
 MAX_BASE_BYTES = float(1 << 50)  # |base| up to 1 PiB
 MAX_UNIT_BYTES = float(1 << 40)  # bytes per market, per resting order, per trade retained: up to 1 TiB
 MAX_INTERVAL = 1e18  # a coefficient's 95% interval bounds
 MAX_COVARIANCE = 1e40  # bytes² (the base term's variance is ~3e11 in the reference model)
 MAX_DOF = 1_000_000
 MAX_MARKETS = 10**12  # what lxdex plan accepts
-MAX_ORDERS_PER_S = 1e12  # one core
+MAX_ORDERS_PER_S = MAX_ORDERS_PER_S_PER_CORE  # one core (lxdex_capacity.physics)
+# A stored fit against the one its stored points give (ordinary least squares is deterministic: only float rounding
+# differs), and a coefficient's 95% interval against its variance (the t quantile differs by 1e-4 at most between
+# the ways it has been computed).
+REFIT_TOLERANCE = 1e-6
+INTERVAL_TOLERANCE = 1e-3
 # engine.partitioned.MAX_THREADS, not imported: plan reads a model without loading the engine's kernels
 # (a test holds them equal).
 MAX_SCALING_THREADS = 256
@@ -73,6 +87,17 @@ def _not_an_object(value: Any) -> Any:
 
 
 IntervalBound = Annotated[float, Field(ge=-MAX_INTERVAL, le=MAX_INTERVAL)]
+
+
+def _one_core(rate: float) -> float:
+    """A rate one core measured: no more than one core matches (:mod:`lxdex_capacity.physics`)."""
+    why = too_many_orders(rate)
+    if why:
+        raise ValueError(why)
+    return rate
+
+
+OneCoreRate = Annotated[float, Field(ge=0, le=MAX_ORDERS_PER_S), AfterValidator(_one_core)]
 ShortText = Annotated[str, Field(max_length=10_000)]
 
 
@@ -108,9 +133,10 @@ class BaseCoefficient(_Coefficient):
 
 
 class UnitCoefficient(_Coefficient):
-    """Bytes per market, per resting order or per trade retained: never negative."""
+    """Bytes per market, per resting order or per trade retained: above 0 (each is a row of the engine's arrays: a
+    market, an order or a trade that costs nothing would let any load fit)."""
 
-    value: Annotated[float, Field(ge=0, le=MAX_UNIT_BYTES)]
+    value: Annotated[float, Field(gt=0, le=MAX_UNIT_BYTES)]
 
 
 class Coefficients(_JSONObject):
@@ -165,6 +191,40 @@ class FitFile(_JSONObject):
             raise ValueError(f"must be dof + {len(TERMS)} = {dof + len(TERMS)} (one degree of freedom per point beyond the {len(TERMS)} terms)")
         return n_points
 
+    @model_validator(mode="after")
+    def _uncertainty(self) -> FitFile:
+        """The covariance is a covariance (symmetric, positive semi-definite), zero exactly when the fit has no scatter,
+        and each coefficient's interval is the one its variance gives."""
+        cov = np.array(self.covariance, dtype=float)
+        p = len(TERMS)
+        if self.residual_std_bytes == 0:
+            if self.r2 != 1:
+                raise error_at(("r2",), self.r2, "must be 1: residual_std_bytes=0 (the fit goes through every point)")
+            if cov.any():
+                raise error_at(("covariance",), "...", "must be all zero: residual_std_bytes=0 (a fit without scatter is exact)")
+        else:
+            for i in range(p):
+                if cov[i, i] <= 0:
+                    raise error_at(("covariance", i, i), self.covariance[i][i],
+                                   f"the variance of {TERMS[i]} must be above 0: residual_std_bytes={self.residual_std_bytes!r} "
+                                   "(points scattered about the fit leave every coefficient uncertain)")
+            sd = np.sqrt(np.diag(cov))
+            correlation = cov / np.outer(sd, sd)
+            lowest = float(np.linalg.eigvalsh((correlation + correlation.T) / 2).min())
+            if lowest < -1e-6:
+                raise error_at(("covariance",), "...", f"not positive semi-definite (its correlation matrix has the eigenvalue "
+                                                       f"{lowest:.3g}): no variable has a negative variance along any direction")
+        t = _t975(self.dof)
+        for i, term in enumerate(TERMS):
+            c = getattr(self.coefficients, term)
+            half = t * math.sqrt(max(float(cov[i, i]), 0.0))
+            slack = INTERVAL_TOLERANCE * half + 1e-9 * max(abs(c.value), 1.0)
+            if abs(c.ci95[0] - (c.value - half)) > slack or abs(c.ci95[1] - (c.value + half)) > slack:
+                raise error_at(("coefficients", term, "ci95"), c.ci95,
+                               f"not value -/+ t(0.975, dof={self.dof}) x sqrt(covariance[{i}][{i}]) = "
+                               f"[{c.value - half!r}, {c.value + half!r}]")
+        return self
+
 
 class ReservedRatio(_JSONObject):
     median: Annotated[float, Field(ge=1, le=1000)]  # engine bytes reserved / used: at least 1
@@ -175,7 +235,7 @@ class ReservedRatio(_JSONObject):
 
 class Throughput(_JSONObject):
     markets: Annotated[float, Field(ge=1, le=MAX_MARKETS)]
-    orders_per_s: Annotated[float, Field(ge=1, le=MAX_ORDERS_PER_S)]  # one core
+    orders_per_s: Annotated[OneCoreRate, Field(ge=1)]
 
 
 class SweepPointEntry(_JSONObject):
@@ -193,9 +253,21 @@ class SweepPointEntry(_JSONObject):
     engine_bytes_reserved: PositiveCount
     rss_bytes: Count
     runtime_bytes: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]  # RSS minus engine bytes: may come out below 0 at large sizes
-    orders_per_s: Annotated[float, Field(ge=0, le=MAX_ORDERS_PER_S)]
-    elapsed_s: Annotated[float, Field(ge=0, le=1e9)]
+    orders_per_s: OneCoreRate
+    elapsed_s: Annotated[float, Field(gt=0, le=1e9)]  # a run that was measured took time
     peak_rss_bytes: Count = 0  # 0: not measured (models written before it was)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SweepPointEntry:
+        for key, most, why in (("engine_bytes_used", "engine_bytes_reserved", "rows used are rows reserved"),
+                               ("price_levels", "resting_orders", "a price level holds an order"),
+                               ("trades_retained", "trades", "a tape keeps trades that were made")):
+            if getattr(self, key) > getattr(self, most):
+                raise error_at((key,), getattr(self, key), f"more than {most}={getattr(self, most)} ({why})")
+        small = too_small_a_process(self.rss_bytes, self.engine_bytes_used) if self.rss_bytes else None  # 0: not measured
+        if small:
+            raise error_at(("rss_bytes",), self.rss_bytes, small)
+        return self
 
 
 class ValidationEntry(_JSONObject):
@@ -206,6 +278,13 @@ class ValidationEntry(_JSONObject):
     measured_bytes: Annotated[float, Field(gt=0, le=MAX_INTERVAL)]
     error_pct: Annotated[float, Field(ge=-1e9, le=1e9)]
     fitted_on_markets: Annotated[list[Annotated[int, Field(ge=1, le=MAX_MARKETS)]], Field(max_length=10_000)]
+
+    @model_validator(mode="after")
+    def _error(self) -> ValidationEntry:
+        if error_pct_problem("error_pct", self.error_pct, self.predicted_bytes, self.measured_bytes):
+            expected = percent_error(self.predicted_bytes, self.measured_bytes)
+            raise error_at(("error_pct",), self.error_pct, f"not 100 x (predicted_bytes - measured_bytes) / measured_bytes ({expected!r})")
+        return self
 
 
 class ScalingEntry(_JSONObject):
@@ -223,6 +302,10 @@ class ScalingEntry(_JSONObject):
     def _consistent(self) -> ScalingEntry:
         if not self.low <= self.orders_per_s <= self.high:
             raise error_at(("orders_per_s",), self.orders_per_s, f"must be the median of the runs: low ({self.low!r}) <= orders_per_s <= high ({self.high!r})")
+        for key in ("orders_per_s", "high"):
+            why = too_many_orders(getattr(self, key), self.threads)
+            if why:
+                raise error_at((key,), getattr(self, key), why)
         if self.speedup > MAX_EFFICIENCY * self.threads:
             raise error_at(("speedup",), self.speedup, f"more than {MAX_EFFICIENCY:g}x the {self.threads} thread(s): not a speedup threads give")
         if not math.isclose(self.efficiency, self.speedup / self.threads, rel_tol=SPEEDUP_TOLERANCE):
@@ -278,7 +361,7 @@ class ModelFile(FileModel):
     target: ShortText | None = None
     formula: ShortText | None = None
     fit: FitFile
-    runtime_bytes: Annotated[float, Field(gt=0, le=MAX_RUNTIME_BYTES)]  # a process holds some bytes: above 0
+    runtime_bytes: Annotated[float, Field(ge=MIN_PROCESS_RSS_BYTES, le=MAX_RUNTIME_BYTES)]  # no process holds fewer (physics)
     reserved_ratio: ReservedRatio
     throughput_per_core: Annotated[list[Throughput], Field(min_length=1, max_length=10_000)]
     largest_markets: Annotated[int, Field(ge=1, le=MAX_MARKETS)]
@@ -299,6 +382,15 @@ class ModelFile(FileModel):
 
         return core_rate_schema().model_validate(value, strict=False) if isinstance(value, dict) else _not_an_object(value)
 
+    @model_validator(mode="after")
+    def _measured(self) -> ModelFile:
+        """Every figure measured from the stored sweep points must be the one they give (:func:`points_problem`)."""
+        problem = points_problem(self)
+        if problem:
+            loc, value, why = problem
+            raise error_at(loc, value, why)
+        return self
+
     @field_validator("throughput_per_core")
     @classmethod
     def _distinct_sizes(cls, rows: list[Throughput]) -> list[Throughput]:
@@ -316,6 +408,87 @@ class ModelFile(FileModel):
             if key in provenance and not isinstance(provenance[key], str):
                 raise error_at((key,), provenance[key], "input should be a valid string")
         return provenance
+
+
+def points_problem(m: ModelFile) -> tuple[tuple[int | str, ...], Any, str] | None:
+    """(key, value, why) of the first figure of ``m`` that its stored sweep points contradict, or None (also when it
+    stores none: models written before points were kept).
+
+    The fit is refitted (ordinary least squares is deterministic): coefficients, R², scatter and covariance must be
+    what the points give, so a hand-edited coefficient, or a point moved under an unchanged R², is refused.  The
+    held-out validation is predicted again by the fit on the other points, and the runtime, reserved ratios, largest
+    size and per-core rates are recomputed from the points as ``lxdex sweep`` computed them."""
+    points = m.points
+    if not points:
+        return None
+    if m.fit.n_points != len(points):
+        return ("fit", "n_points"), m.fit.n_points, f"the fit is of the stored points, and points holds {len(points)}"
+    columns = ([p.markets for p in points], [p.resting_orders for p in points], [p.trades_retained for p in points],
+               [p.engine_bytes_used for p in points])
+    try:
+        refit = fit_bytes(*columns)
+    except InputError as exc:
+        return ("points",), f"{len(points)} points", str(exc)
+    stored = LinearFit.from_file(m.fit)
+    for i, term in enumerate(TERMS):
+        spread = math.sqrt(max(refit.covariance[i][i], 0.0))
+        if not math.isclose(stored.coefficients[i], refit.coefficients[i], rel_tol=REFIT_TOLERANCE, abs_tol=REFIT_TOLERANCE * spread + 1e-9):
+            return (("fit", "coefficients", term, "value"), stored.coefficients[i],
+                    f"not what the stored points give ({refit.coefficients[i]!r}): refit with lxdex sweep")
+    if not math.isclose(stored.r2, refit.r2, rel_tol=0, abs_tol=1e-9 + REFIT_TOLERANCE * (1 - refit.r2)):
+        return ("fit", "r2"), stored.r2, f"not the R² of the stored points about the fit ({refit.r2!r})"
+    if not math.isclose(stored.residual_std, refit.residual_std, rel_tol=REFIT_TOLERANCE, abs_tol=1e-6):
+        return ("fit", "residual_std_bytes"), stored.residual_std, f"not the scatter of the stored points about the fit ({refit.residual_std!r})"
+    for i in range(len(TERMS)):
+        for j in range(len(TERMS)):
+            scale = math.sqrt(max(refit.covariance[i][i], 0.0) * max(refit.covariance[j][j], 0.0))
+            if not math.isclose(stored.covariance[i][j], refit.covariance[i][j], rel_tol=REFIT_TOLERANCE, abs_tol=REFIT_TOLERANCE * scale + 1e-12):
+                return (("fit", "covariance", i, j), stored.covariance[i][j],
+                        f"not what the stored points give ({refit.covariance[i][j]!r})")
+    sizes = sorted({p.markets for p in points})
+    if m.largest_markets != sizes[-1]:
+        return ("largest_markets",), m.largest_markets, f"not the largest size of the stored points ({sizes[-1]:,})"
+    runtime = float(np.median([p.runtime_bytes for p in points if p.markets == sizes[0]]))
+    if not math.isclose(m.runtime_bytes, runtime, rel_tol=REFIT_TOLERANCE):
+        return ("runtime_bytes",), m.runtime_bytes, f"not the median runtime_bytes of the points at the smallest size ({runtime!r})"
+    ratios = [p.engine_bytes_reserved / p.engine_bytes_used for p in points]
+    for key, value in (("median", float(np.median(ratios))), ("max", max(ratios))):
+        if not math.isclose(getattr(m.reserved_ratio, key), value, rel_tol=REFIT_TOLERANCE):
+            return ("reserved_ratio", key), getattr(m.reserved_ratio, key), f"not the {key} of the points' engine_bytes_reserved / engine_bytes_used ({value!r})"
+    for k, t in enumerate(m.throughput_per_core):
+        rates = [p.orders_per_s for p in points if p.markets == t.markets]
+        # A size's rate is the median of its quiet runs: within the runs measured there.
+        if rates and not min(rates) * (1 - REFIT_TOLERANCE) <= t.orders_per_s <= max(rates) * (1 + REFIT_TOLERANCE):
+            return (("throughput_per_core", k, "orders_per_s"), t.orders_per_s,
+                    f"outside the orders/s the points measured at {t.markets:,.0f} markets ({min(rates)!r} to {max(rates)!r})")
+    return _validation_problem(m)
+
+
+def _validation_problem(m: ModelFile) -> tuple[tuple[int | str, ...], Any, str] | None:
+    """The held-out sizes' entries must be what the fit on the other stored points predicts for them."""
+    held = sorted({p.markets for p in m.points if p.held_out})
+    fitted_on = [p for p in m.points if not p.held_out]
+    if [v.markets for v in m.validation] != held:
+        return ("validation",), f"{len(m.validation)} entries", f"must hold one entry per held-out size of the points ({held}), in order"
+    if not held:
+        return None
+    try:
+        fit = fit_bytes([p.markets for p in fitted_on], [p.resting_orders for p in fitted_on], [p.trades_retained for p in fitted_on],
+                        [p.engine_bytes_used for p in fitted_on])
+    except InputError as exc:
+        return ("points",), f"{len(m.points)} points", f"the points not held out: {exc}"
+    for k, v in enumerate(m.validation):
+        at = [p for p in m.points if p.markets == v.markets]
+        measured = float(np.mean([p.engine_bytes_used for p in at]))
+        predicted = float(np.mean([fit.predict(p.markets, p.resting_orders, p.trades_retained) for p in at]))
+        if not math.isclose(v.measured_bytes, measured, rel_tol=REFIT_TOLERANCE):
+            return ("validation", k, "measured_bytes"), v.measured_bytes, f"not the mean engine_bytes_used of the points at that size ({measured!r})"
+        if not math.isclose(v.predicted_bytes, predicted, rel_tol=REFIT_TOLERANCE, abs_tol=1e-6):
+            return (("validation", k, "predicted_bytes"), v.predicted_bytes,
+                    f"not what the fit on the points not held out predicts at that size ({predicted!r})")
+        if v.fitted_on_markets != sorted({p.markets for p in fitted_on}):
+            return ("validation", k, "fitted_on_markets"), v.fitted_on_markets, "not the sizes of the points not held out"
+    return None
 
 
 @dataclass(frozen=True)
@@ -378,6 +551,10 @@ class LinearFit:
         )
 
 
+# scipy.stats.t.ppf(0.975, dof) for 1 to 4 degrees of freedom, where the expansion below is not accurate.
+_T975_EXACT = {1: 12.706204736174698, 2: 4.302652729749464, 3: 3.182446305284263, 4: 2.7764451051977934}
+
+
 @functools.lru_cache(maxsize=64)
 def _t975(dof: int) -> float:
     """Two-sided 95% Student-t quantile.  From 5 degrees of freedom on, the Cornish-Fisher expansion
@@ -385,9 +562,7 @@ def _t975(dof: int) -> float:
     and every memory guard answer without importing scipy (2.5 s, and counted in the runtime a guard
     is about to measure); below 5, scipy's exact quantile."""
     if dof < 5:
-        from scipy import stats
-
-        return float(stats.t.ppf(0.975, dof))
+        return _T975_EXACT[dof]
     z = NormalDist().inv_cdf(0.975)
     terms = ((z**3 + z) / 4, (5 * z**5 + 16 * z**3 + 3 * z) / 96, (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384,
              (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160)

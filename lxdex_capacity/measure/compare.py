@@ -120,9 +120,25 @@ def _record(data: Any, origin: str) -> ResultRecord:
     if not isinstance(data, Mapping):
         raise InputError(f"{origin}: must be a JSON object, not {type(data).__name__ if data is not None else 'null'}{_HINT}")
     try:
-        return ResultRecord.model_validate(data)
+        record = ResultRecord.model_validate(data)
     except ValidationError as exc:
         raise InputError(_message(exc, origin)) from None
+    _whole(record.kind, data, origin)
+    return record
+
+
+def _whole(kind: str, data: Mapping[str, Any], origin: str) -> None:
+    """A saved simulate result or report is checked whole, as ``lxdex report`` checks it (types, the rules between its
+    keys, and the physical limits of :mod:`lxdex_capacity.physics`): its figures are only as good as the run they
+    come from.  Imported here, for those kinds only: the other comparisons stay light."""
+    if kind == "simulate":
+        from ..simulation.results import SimulationResult
+
+        SimulationResult.from_dict(dict(data), origin)
+    elif kind == "report":
+        from ..reporting.results_schema import check_results
+
+        check_results(dict(data), origin)
 
 
 def read_result(path: str | Path) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from ..physics import MAX_LOGICAL_CPUS
 from ..schema import FILE_CONFIG, Count, Name, NonNegative, Share, error_at
 from .figure import Figure
 from .state import MachineState
@@ -43,7 +44,7 @@ class MachineRecord(BaseModel):
     model_config = ConfigDict(**{**FILE_CONFIG, "extra": "ignore"})
 
     seconds: NonNegative
-    cpus: Annotated[int, Field(ge=1, le=1 << 20)]
+    cpus: Annotated[int, Field(ge=1, le=MAX_LOGICAL_CPUS)]  # lxdex_capacity.physics
     own_cores: NonNegative
     other_cores: NonNegative
     steal_share: Share

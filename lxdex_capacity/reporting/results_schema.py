@@ -21,12 +21,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
-from ..capacity.hardware import Kind
+from ..capacity.hardware import LIMITS, Kind
 from ..capacity.model import MAX_SPEEDUP, TERMS, ModelFile, ScalingFile
 from ..capacity.plan import MAX_MACHINES, MAX_PLAN_MARKETS, with_spare
 from ..engine.partitioned import MAX_THREADS
 from ..errors import InputError
 from ..measure.records import FigureRecord as MeasuredFigureRecord
+from ..physics import MAX_CLOCK_GHZ, MAX_CORES, orders_per_s_problem, too_fast_an_access, too_fast_an_order
 from ..schema import FILE_CONFIG, Count, FileModel, Name, PositiveCount, one_line_text, validate
 from ..simulation.results import MachineRecord, SimulateRecord, simulate_problem
 
@@ -45,6 +46,25 @@ Machines = Annotated[int, Field(ge=1, le=MAX_MACHINES + 1)]  # N+1 included
 
 
 Engines = Annotated[int, Field(ge=1, le=1 << 20)]
+Cores = Annotated[int, Field(ge=1, le=MAX_CORES)]  # of one machine (lxdex_capacity.physics)
+
+
+def _access(ns: float) -> float:
+    why = too_fast_an_access(ns)
+    if why:
+        raise ValueError(why)
+    return ns
+
+
+def _order(ns: float) -> float:
+    why = too_fast_an_order(ns)
+    if why:
+        raise ValueError(why)
+    return ns
+
+
+AccessNs = Annotated[float, Field(gt=0, le=1e5, allow_inf_nan=False), AfterValidator(_access)]  # a load from a cache or memory
+NsPerOrder = Annotated[float, Field(gt=0, le=1e8, allow_inf_nan=False), AfterValidator(_order)]  # one engine on one core
 # latency SLO: plan --latency-slo; modelled: the per-core rate model on the profile's memory hierarchy
 RateSource = Literal["extrapolated", "user-given", "measured here", "latency SLO", "modelled", "swept there"]
 Share = Annotated[float, Field(ge=0, le=1e18, allow_inf_nan=False)]  # a percentage of use: may exceed 100
@@ -135,7 +155,7 @@ class RateModelLevelRecord(FileModel):
 
     name: Annotated[str, Field(min_length=1, max_length=20)]
     capacity_bytes: Annotated[float, Field(gt=0, le=1e18, allow_inf_nan=False)] | None  # None: memory, unbounded
-    latency_ns: Annotated[float, Field(gt=0, le=1e5, allow_inf_nan=False)]
+    latency_ns: AccessNs
     flow_share_held: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
     serial_lines_beyond: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
 
@@ -145,13 +165,13 @@ class RateModelRecord(FileModel):
 
     markets_per_engine: Annotated[float, Field(gt=0, le=MAX_PLAN_MARKETS, allow_inf_nan=False)]
     engines_sharing: Engines
-    clock_ghz: Annotated[float, Field(gt=0, le=20, allow_inf_nan=False)]
+    clock_ghz: Annotated[float, Field(gt=0, le=MAX_CLOCK_GHZ, allow_inf_nan=False)]
     bandwidth_gb_s: Annotated[float, Field(gt=0, le=1e5, allow_inf_nan=False)] | None
     levels: Annotated[list[RateModelLevelRecord], Field(min_length=1, max_length=17)]
     levels_shared: Annotated[list[RateModelLevelRecord], Field(min_length=1, max_length=17)]
     working_set_bytes: Annotated[float, Field(ge=0, le=1e21, allow_inf_nan=False)]
-    ns_per_order_alone: Annotated[float, Field(gt=0, le=1e8, allow_inf_nan=False)]
-    ns_per_order_shared: Annotated[float, Field(gt=0, le=1e8, allow_inf_nan=False)]
+    ns_per_order_alone: NsPerOrder
+    ns_per_order_shared: NsPerOrder
     bandwidth_bound: Rate | None  # one of engines_sharing engines' share of the memory bandwidth, orders/s
     bandwidth_bound_alone: Rate | None = None  # one engine alone's
     why: Text
@@ -180,7 +200,7 @@ class ProfileRecord(FileModel):
     rate_basis: Text
     rate_model: RateModelRecord | None = None  # "modelled" profiles; absent from plans made before the model was
     # Absent from plans made before the scaling curve was: their order capacity was cores x one core.
-    cores: Engines | None = None
+    cores: Cores | None = None
     # A modelled speedup (caches and bandwidth shared) may reach the cores, up to a hardware file's most.
     speedup: Annotated[float, Field(gt=0, le=max(MAX_SPEEDUP, 4096.0), allow_inf_nan=False)] | None = None
     scaling_source: Literal["measured", "USL fit", "linear", "modelled"] | None = None
@@ -512,7 +532,8 @@ def _latency_problem(r: ResultsFile) -> str | None:
         return f"latency.markets={lat.markets}: the latency run is on the report's scenario ({r.simulate.markets:,} markets)"
     if lat.seed != r.simulate.seed:
         return f"latency.seed={lat.seed}: the latency run is on the report's scenario (seed {r.simulate.seed})"
-    problem = (_extra_problem(lat, "latency") or _extra_problem(lat.service, "latency.service")
+    problem = (orders_per_s_problem("latency.capacity_per_s", lat.capacity_per_s, lat.threads or 1)
+               or _extra_problem(lat, "latency") or _extra_problem(lat.service, "latency.service")
                or _extra_problem(lat.cancel_service, "latency.cancel_service") or _decreasing(lat.service, "latency.service"))
     cancels = lat.cancel_service
     if problem is None and cancels is not None and cancels.samples:
@@ -661,6 +682,14 @@ def _rate_problem(plan: PlanRecord) -> str | None:
     does not follow from its ``rate_model``; None when every one does."""
     for i, p in enumerate(plan.profiles):
         where = f"plan.profiles[{i}]"
+        # A rate measured, swept or modelled is one core's, held to what a core can match (lxdex_capacity.physics); a
+        # user's own figure to the hardware file's range.
+        user_most = LIMITS["orders_per_s_per_core"][1]
+        if p.rate_source == "user-given" and p.orders_per_s_per_core > user_most:
+            return f"{where}.orders_per_s_per_core={p.orders_per_s_per_core!r}: above a hardware file's most ({user_most:g})"
+        problem = p.rate_source != "user-given" and orders_per_s_problem(f"{where}.orders_per_s_per_core", p.orders_per_s_per_core)
+        if problem:
+            return problem
         modelled = p.rate_source == "modelled"
         if (p.rate_model is not None) != modelled:
             return f"{where}.rate_model: set exactly when rate_source is 'modelled' (rate_source={p.rate_source!r})"
@@ -695,6 +724,9 @@ def _calibration_problem(plan: PlanRecord) -> str | None:
         calibration = Calibration(c["markets"], c["measured_per_s"], c["model_per_s"], c["source"])
     except InputError as exc:
         return f"plan.{exc}"
+    problem = orders_per_s_problem("plan.calibration.measured_per_s", calibration.measured_per_s)
+    if problem:
+        return problem
     if not isinstance(c["factor"], (int, float)) or not _close(float(c["factor"]), calibration.factor):
         return f"plan.calibration.factor={c['factor']!r}: not measured_per_s / model_per_s ({calibration.factor!r})"
     return None
@@ -742,6 +774,10 @@ def _slo_problem(plan: PlanRecord) -> str | None:
         cap = s.capacity.value
         if not _close(cap, s.capacity_per_s):
             return f"{where}.capacity.value={cap!r}: not capacity_per_s={s.capacity_per_s!r}"
+    for key in ("capacity_per_s", "service_capacity_per_s", "orders_per_s"):  # one core's
+        problem = getattr(s, key) is not None and orders_per_s_problem(f"{where}.{key}", getattr(s, key))
+        if problem:
+            return problem
     if not _close(s.orders_per_s, s.rate_per_s / (1.0 + s.cancels_per_order)):
         return f"{where}.orders_per_s={s.orders_per_s!r}: not rate_per_s / (1 + cancels_per_order)"
     runs = sum(len(p.values_ns) for p in s.points)

@@ -25,9 +25,21 @@ from ..engine.partitioned import MAX_THREADS
 from ..errors import InputError
 from ..machine import machine_info
 from ..measure.records import FigureRecord
+from ..physics import (
+    MAX_CORES,
+    MAX_LOGICAL_CPUS,
+    MAX_LOOKUPS_PER_S,
+    MAX_MEMORY_BYTES,
+    MIN_ACCESS_NS,
+    SUM_TOLERANCE,
+    access_ns_problem,
+    orders_per_s_problem,
+    rss_problem,
+    sums_to,
+)
 from ..profiling.memory import ProcessMemory
 from ..scenarios.config import MAX_MARKETS, Scenario
-from ..schema import Count, FileModel, Name, OpenShare, PositiveCount, Share, validate
+from ..schema import Count, FileModel, Name, OpenShare, PositiveCount, Share, at_least, validate
 
 __all__ = ["SIMULATE_FORMAT", "PhaseResult", "Throughput", "ShardResult", "Execution", "SimulationResult",
            "SimulateRecord", "SimulateFile", "MachineRecord", "simulate_problem", "check_format"]
@@ -294,15 +306,17 @@ class MachineRecord(FileModel):
     """Where a run ran: :meth:`lxdex_capacity.machine.MachineInfo.as_dict`."""
 
     processor: Text
-    cores: PositiveCount
-    logical_cpus: PositiveCount
-    memory_bytes: PositiveCount
+    cores: Annotated[int, Field(ge=1, le=MAX_CORES)]  # physical: no machine has more (lxdex_capacity.physics)
+    logical_cpus: Annotated[int, Field(ge=1, le=MAX_LOGICAL_CPUS)]
+    memory_bytes: Annotated[int, Field(ge=1, le=MAX_MEMORY_BYTES)]
     architecture: Text
     platform: Text
     python: Text
     numpy: Text
     numba: Text
     lxdex_capacity: Text
+
+    _threads_per_core = at_least("logical_cpus", than="cores")  # each physical core runs one hardware thread or more
 
 
 class BreakdownRow(FileModel):
@@ -557,4 +571,126 @@ def simulate_problem(r: SimulateRecord, at: str = "") -> str | None:
             return f"{at}distributions.trades_lorenz: a Lorenz curve runs from (0, 0) to (1, 1) (to (1, 0) without trades)"
         if d.top_market_share != s.market_share:
             return f"{at}distributions.top_market_share={d.top_market_share!r}: not the scenario's market_share={s.market_share!r}"
+    return _timing_problem(r, at) or _trades_problem(r, at) or _memory_problem(r, at) or _breakdown_problem(r, at)
+
+
+def _timing_problem(r: SimulateRecord, at: str) -> str | None:
+    """The first figure measured in time that no machine reaches (:mod:`lxdex_capacity.physics`), or that does not follow
+    from the counts and seconds it was computed from, or None."""
+    t, e, traded = r.throughput, r.execution, r.phases[2]
+    cores = e.threads  # one engine partitioned across threads runs on that many cores
+    problem = (orders_per_s_problem(f"{at}throughput.orders_per_s", t.orders_per_s, cores)
+               or orders_per_s_problem(f"{at}throughput.parallel_orders_per_s", t.parallel_orders_per_s, cores * e.shards))
+    if problem:
+        return problem
+    if t.batches is not None:
+        problem = orders_per_s_problem(f"{at}throughput.batches.high", t.batches.high, cores)
+        if problem:
+            return problem
+    if t.flow_orders and not t.flow_seconds:
+        return f"{at}throughput.flow_seconds=0.0: but {t.flow_orders:,} flow orders were timed (a measured time is above 0)"
+    if t.lookups_per_s > MAX_LOOKUPS_PER_S:
+        return (f"{at}throughput.lookups_per_s={t.lookups_per_s!r}: more random lookups a second than one core makes "
+                f"({MAX_LOOKUPS_PER_S:,.0f}: each answers in {MIN_ACCESS_NS:g} ns at least)")
+    if t.lookups_per_s or t.random_access_ns_p99:  # both 0: no shard was left to probe
+        problem = access_ns_problem(f"{at}throughput.random_access_ns_p50", t.random_access_ns_p50)
+        if problem:
+            return problem
+    failed = bool(r.failed_shards)
+    if not failed and r.shards:
+        for k, part in enumerate(r.shards):
+            where = f"{at}shards[{k}]"
+            rate = part.flow_orders / part.flow_seconds if part.flow_seconds else 0.0
+            if not _close(part.orders_per_s, rate):
+                return f"{where}.orders_per_s={part.orders_per_s!r}: not flow_orders / flow_seconds ({part.flow_orders} / {part.flow_seconds!r})"
+            problem = orders_per_s_problem(f"{where}.orders_per_s", part.orders_per_s, cores)
+            if problem:
+                return problem
+        for key in ("flow_orders", "cancels"):
+            total = sum(getattr(p, key) for p in r.shards)
+            if total != getattr(t, key):
+                return f"{at}throughput.{key}={getattr(t, key)}: not the sum of the shards' ({total:,})"
+        if not sums_to(t.flow_seconds, math.fsum(p.flow_seconds for p in r.shards)):
+            return f"{at}throughput.flow_seconds={t.flow_seconds!r}: not the sum of the shards' flow_seconds"
+    if not failed and not sums_to(t.parallel_orders_per_s, math.fsum(p.orders_per_s for p in r.shards) if r.shards else t.orders_per_s):
+        return (f"{at}throughput.parallel_orders_per_s={t.parallel_orders_per_s!r}: not the sum of every shard's orders/s "
+                "(one shard: throughput.orders_per_s)")
+    if not failed:
+        # The flow is timed inside the traded phase: one shard after another in this process, at once on Dask's workers.
+        at_once = e.shards if e.mode == "dask" else 1
+        inside = t.flow_seconds + t.cancel_seconds
+        if inside > traded.seconds * at_once * (1 + SUM_TOLERANCE) + 1e-6:
+            return (f"{at}throughput.flow_seconds={t.flow_seconds!r}: with cancel_seconds={t.cancel_seconds!r}, longer than the "
+                    f"traded phase they were timed in (phases[2].seconds={traded.seconds!r})")
+    phases = math.fsum(p.seconds for p in r.phases)
+    if r.elapsed_s < phases * (1 - SUM_TOLERANCE):
+        return f"{at}elapsed_s={r.elapsed_s!r}: shorter than its phases ({phases!r} s together)"
+    return None
+
+
+def _trades_problem(r: SimulateRecord, at: str) -> str | None:
+    """The traded phase's trades must be what the scenario's target and the orders allow, or the first reason why not."""
+    s, e, t = r.scenario, r.execution, r.throughput
+    seeded, traded = r.phases[1], r.phases[2]
+    # The run stops at the first batch that reaches the target; one batch prints at most a tape's worth of trades on each
+    # shard (more is refused as it runs: Shard.step), and each tape holds the scenario's trades_retained, to a power of two.
+    tape = 1 << max(s.trades_retained - 1, 0).bit_length()
+    most = s.trades - 1 + e.shards * tape if s.trades else 0
+    if traded.trades > most:
+        return (f"{at}phases[2].trades={traded.trades}: more than a run of scenario.trades={s.trades:,} prints (it stops at the "
+                f"first batch that reaches them, and a batch prints at most a tape of {tape:,} trades on each of {e.shards} shard(s))")
+    # Every fill uses up the resting order it meets, or it is the last fill of the incoming order: at most the orders
+    # resting after seeding and the flow's, less those still resting, plus one partial fill per flow order.
+    fills = seeded.resting_orders + 2 * t.flow_orders - traded.resting_orders
+    if not r.failed_shards and traded.trades > fills:
+        return (f"{at}phases[2].trades={traded.trades}: more fills than the orders allow ({fills:,}: each fill uses up a resting "
+                f"order or ends a flow order; seeded {seeded.resting_orders:,} resting, {t.flow_orders:,} flow orders, "
+                f"{traded.resting_orders:,} still resting)")
+    return None
+
+
+def _memory_problem(r: SimulateRecord, at: str) -> str | None:
+    """The first resident set smaller than a process, or than the engine's rows it holds, or None."""
+    problem = rss_problem(f"{at}baseline.rss_bytes", r.baseline.rss_bytes, 0)
+    if problem:
+        return problem
+    for i, p in enumerate(r.phases):
+        # Measured in this process (one engine or several); on Dask, each worker's, where a worker reported one.
+        if p.rss_bytes or r.execution.mode != "dask":
+            problem = rss_problem(f"{at}phases[{i}].rss_bytes", p.rss_bytes, p.engine_bytes_used)
+            if problem:
+                return problem
+    for k, part in enumerate(r.shards):
+        if part.rss_bytes:
+            problem = rss_problem(f"{at}shards[{k}].rss_bytes", part.rss_bytes, part.engine_bytes_used)
+            if problem:
+                return problem
+    return None
+
+
+def _breakdown_problem(r: SimulateRecord, at: str) -> str | None:
+    """The per-market breakdown must add up: its tiers to its whole, and (every shard finished) its whole to the traded
+    phase's counts and bytes; the first figure that does not, or None."""
+    b = r.breakdown
+    if b is None:
+        return None
+    everything = b.all
+    for key in ("resting_orders_mean", "price_levels_mean", "total_mean"):
+        whole = getattr(everything, key) * everything.markets
+        tiers = math.fsum(getattr(row, key) * row.markets for row in b.tiers)
+        if b.tiers and not sums_to(whole, tiers):
+            return f"{at}breakdown.all.{key}={getattr(everything, key)!r}: not the tiers' ({tiers / everything.markets!r} over all.markets)"
+    for name in b.components:
+        whole = everything.bytes_mean[name] * everything.markets
+        tiers = math.fsum(row.bytes_mean[name] * row.markets for row in b.tiers)
+        if b.tiers and not sums_to(whole, tiers):
+            return f"{at}breakdown.all.bytes_mean.{name}={everything.bytes_mean[name]!r}: not the tiers' over all.markets"
+    if r.failed_shards or everything.markets != r.markets:
+        return None
+    traded = r.phases[2]
+    for key, total in (("resting_orders_mean", traded.resting_orders), ("price_levels_mean", traded.price_levels),
+                       ("total_mean", traded.engine_bytes_used)):
+        if not sums_to(getattr(everything, key) * r.markets, total):
+            return (f"{at}breakdown.all.{key}={getattr(everything, key)!r}: not the traded phase's {key.removesuffix('_mean')} "
+                    f"per market ({total:,} over {r.markets:,} markets)")
     return None
