@@ -47,7 +47,7 @@ from .estimator import Estimator, Load, pow2_at_least
 from .hardware import GIB, HardwareProfile
 from .plan import PlanRequest
 
-__all__ = ["CheckRow", "PlanCheck", "check_plan", "checked_scenario", "this_machine", "largest_that_fits", "FIT_MARGIN"]
+__all__ = ["CheckRow", "PlanCheck", "check_plan", "checked_scenario", "this_machine", "largest_that_fits", "FIT_MARGIN", "estimate_check"]
 
 ENGINE_BYTES_TOLERANCE = 0.05
 # This core's measured rate against the model's for this machine: within this share of it either way.  The model was
@@ -142,6 +142,24 @@ def largest_that_fits(estimator: Estimator, request: PlanRequest, room: float, t
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)
     return lo
+
+
+def estimate_check(request: PlanRequest, estimator: Estimator, room: float | None = None, threads: int | None = None) -> Any:
+    """The :class:`~lxdex_capacity.time_guard.Estimate` of :func:`check_plan`'s default runs: the planned load (or the
+    most of it that fits in ``room``) simulated in a fresh process, then again with ``threads`` threads (default:
+    every usable core).  Cheap: the markets that fit are a bisection of the estimator's figures, no run."""
+    from ..machine import usable_cores
+    from ..time_guard import Estimate, simulation_estimate
+
+    threads = usable_cores() if threads is None else threads
+    room = FIT_MARGIN * available_bytes() if room is None else room
+    markets = largest_that_fits(estimator, request, room, threads)
+    scenario = checked_scenario(request, markets)
+    one = simulation_estimate(scenario, fresh_process=True)
+    seconds = one.seconds
+    if 1 < threads <= scenario.markets:
+        seconds += simulation_estimate(scenario, threads=threads, cores=threads, fresh_process=True).seconds
+    return Estimate(seconds, f"{one.basis}{f', then again with {threads} threads' if 1 < threads <= scenario.markets else ''}")
 
 
 def check_plan(request: PlanRequest, estimator: Estimator, run: Callable[[Scenario], dict[str, Any]] | None = None,

@@ -324,6 +324,48 @@ def _fit(points: Sequence[SweepPoint]) -> LinearFit:
                      [p.trades_retained for p in points], [p.engine_bytes_used for p in points])
 
 
+# Measuring this machine's memory hierarchy for the per-core rate model (the clock, each cache's chase, the misses in
+# flight): about half a minute on the reference machine.
+HIERARCHY_SECONDS = 30.0
+
+
+def _resolved(sizes: Sequence[int], fit_up_to: int | None, scaling_markets: int | None,
+              threads_up_to: int | None) -> tuple[list[int], int, int, int]:
+    """:func:`run_sweep`'s sizes (sorted, each once) and its defaults: the validation model fitted on every size but
+    the largest; the scaling measured at the largest fitted size, with every usable core, but no more threads than
+    markets to partition (a thread holds at least one)."""
+    ordered = sorted(set(sizes))
+    fit = fit_up_to if fit_up_to is not None else (ordered[-2] if len(ordered) > 1 else ordered[-1])
+    at = fit if scaling_markets is None else scaling_markets
+    return ordered, fit, at, min(usable_cores(), at) if threads_up_to is None else threads_up_to
+
+
+def estimate_sweep(sizes: Sequence[int], repeat: int = 2, base: Scenario = Scenario(), fit_up_to: int | None = None,
+                   concurrent: int = 1, threads_up_to: int | None = None, scaling_markets: int | None = None,
+                   working_sets: Sequence[int] = WORKING_SETS) -> Any:
+    """The :class:`~lxdex_capacity.time_guard.Estimate` of :func:`run_sweep` with these arguments: every point a
+    simulation in a fresh process, ``concurrent`` at a time (0: on a remote cluster, all at once), then the scaling
+    runs and the per-core rate model's working sets here, one at a time."""
+    from ..time_guard import Estimate, clock_scale, engine_ns_per_order, seeding_seconds, simulation_estimate
+
+    sizes, fit_up_to, scaling_markets, threads_up_to = _resolved(sizes, fit_up_to, scaling_markets, threads_up_to)
+    runs = plan_points(sizes, repeat, base, fit_up_to)
+    each = [simulation_estimate(s, fresh_process=True).seconds for s, _, _ in runs]
+    at_once = len(runs) if concurrent <= 0 else max(min(concurrent, usable_cores()), 1)
+    points_s = max(sum(each) / at_once, max(each, default=0.0))
+    scaled = scaling_runs(base, scaling_markets, threads_up_to, repeat) if threads_up_to > 1 else []
+    scaling_s = sum(simulation_estimate(s, threads=k, cores=usable_cores(), fresh_process=True).seconds for s, k in scaled)
+    core_s = 0.0
+    if working_sets:
+        per_run = [seeding_seconds(Scenario(markets=m)) + WORKING_SET_ORDERS * (engine_ns_per_order(m) + 1_000 * clock_scale()) / 1e9
+                   for m in working_sets]
+        core_s = HIERARCHY_SECONDS + max(repeat, 3) * sum(per_run)
+    parts = [f"{len(runs)} points" + (f", {at_once} at a time" if at_once > 1 else ""), f"{len(scaled)} scaling runs" if scaled else "",
+             f"{len(working_sets)} working sets × {max(repeat, 3)} runs" if working_sets else ""]
+    return Estimate(points_s + scaling_s + core_s, f"sweeping ({', '.join(p for p in parts if p)}; the largest point "
+                                                  f"~{max(each, default=0.0):,.0f} s)")
+
+
 def run_sweep(
     sizes: Sequence[int],
     repeat: int = 2,
@@ -349,12 +391,7 @@ def run_sweep(
     always here, one at a time."""
     from ..simulation import estimate_memory
 
-    sizes = sorted(set(sizes))
-    if fit_up_to is None:
-        fit_up_to = sizes[-2] if len(sizes) > 1 else sizes[-1]
-    scaling_markets = fit_up_to if scaling_markets is None else scaling_markets
-    # By default every usable core, but no more threads than markets to partition (a thread holds at least one).
-    threads_up_to = min(usable_cores(), scaling_markets) if threads_up_to is None else threads_up_to
+    sizes, fit_up_to, scaling_markets, threads_up_to = _resolved(sizes, fit_up_to, scaling_markets, threads_up_to)
     runs = plan_points(sizes, repeat, base, fit_up_to)
     check_design(runs)
     scaled = scaling_runs(base, scaling_markets, threads_up_to, repeat) if threads_up_to > 1 else []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -11,9 +12,13 @@ from ..engine.partitioned import MAX_THREADS
 from ..errors import InputError
 from ..profiling.report import DEFAULT_BUDGET_S
 from .app import app
-from .options import FORCE, json_option, repeats_option, time_budget_option
+from .options import FORCE, MAX_TIME, json_option, max_time_allowed, repeats_option, time_budget_option
 from .render import print_json
 from .render.bench import print_bench
+
+if TYPE_CHECKING:
+    from ..profiling.report import BenchConfig
+    from ..time_guard import Estimate
 
 
 @app.command()
@@ -26,6 +31,7 @@ def bench(
     quick: bool = typer.Option(False, "--quick", help="Small sizes, one run: a smoke test, not a measurement (options given still apply)."),
     threads: int = typer.Option(1, min=1, max=MAX_THREADS, help="The seeded flow's engine partitions its markets across this many threads (pinned to as many cores)."),
     force: bool = FORCE,
+    max_time: str = MAX_TIME,
     as_json: bool = json_option("Print one JSON object instead of a table."),
 ) -> None:
     """Benchmark the engine: orders/s through matching, cancel-heavy messages/s, lookups/s, bytes.
@@ -35,10 +41,13 @@ def bench(
     from ..profiling.report import BenchConfig, pin_to_cores, run_benchmarks
     from ..scenarios.config import Scenario
     from ..simulation import check_memory
+    from ..time_guard import check
 
+    allowed = max_time_allowed(max_time)
     config = BenchConfig.quick() if quick else BenchConfig(budget_s=time_budget)
     given = {"markets": markets, "trades": trades, "repeats": repeats, "seed": seed, "threads": threads}
     config = replace(config, **{key: value for key, value in given.items() if value is not None})
+    check(_estimate(config), "bench", allowed)
     # The seeded-flow workload holds the largest engine: refuse before building it, as simulate does.
     check_memory(Scenario(markets=config.markets, seed=config.seed), force, threads=config.threads)
     compile_step("bench")  # before pinning: a fresh install compiles on two cores
@@ -53,3 +62,28 @@ def bench(
         print_json(report)
     else:
         print_bench(report)
+
+
+# The cancel-heavy and lookup workloads' cost per message and per lookup on the reference machine (the engine's
+# figures, with generating the messages): lookups are ~15 ns, a cancel-heavy message ~100 ns with its generation.
+CANCEL_HEAVY_NS = 300.0
+LOOKUP_NS = 50.0
+
+
+def _estimate(config: BenchConfig) -> Estimate:
+    """The whole benchmark's :class:`~lxdex_capacity.time_guard.Estimate`: each timed workload's runs
+    (:func:`~lxdex_capacity.time_guard.runs_of` its policy), the seeded flow's a simulation's seeding and trading
+    (:func:`~lxdex_capacity.time_guard.simulation_estimate` without its fixed start), the footprint's one seeding."""
+    from ..scenarios.config import Scenario
+    from ..time_guard import SIMULATION_COSTS, Estimate, clock_scale, runs_of, seeding_seconds, simulation_estimate
+
+    policy = config.policy()
+    scenario = Scenario(markets=config.markets, trades=min(config.trades, 10**12), seed=0)
+    flow = simulation_estimate(scenario, threads=config.threads)
+    flow_run = flow.seconds - SIMULATION_COSTS.fixed_s
+    cancel_run = config.cancel_messages * CANCEL_HEAVY_NS * clock_scale() / 1e9
+    lookup_run = seeding_seconds(scenario) + config.lookups * LOOKUP_NS * clock_scale() / 1e9
+    flow_runs = runs_of(policy, flow_run)
+    seconds = (SIMULATION_COSTS.fixed_s + flow_runs * flow_run + runs_of(policy, cancel_run) * cancel_run
+               + runs_of(policy, lookup_run) * lookup_run + seeding_seconds(scenario))
+    return Estimate(seconds, f"benchmarking ({flow_runs} runs of the seeded flow, each {flow.basis.removeprefix('simulating ')})")

@@ -19,6 +19,7 @@ from ..scenarios.config import MAX_MARKETS
 from .app import HelpGroup, app
 from .options import (
     HARDWARE_FILE,
+    MAX_TIME,
     MODEL_FILE,
     ORDER_RATE,
     ORDERS_PER_MARKET,
@@ -26,6 +27,7 @@ from .options import (
     SAFETY,
     TRADES_RETAINED,
     json_option,
+    max_time_allowed,
     output_file_path,
     plan_request,
 )
@@ -111,14 +113,17 @@ def sweep(
     force: bool = typer.Option(False, "--force", help="Run even if the largest point's memory estimate exceeds available memory."),
     workers: int | None = typer.Option(None, min=1, max=1024, help="Run points in parallel on a local Dask cluster of this many worker processes (needs the 'distributed' extra)."),
     scheduler: str | None = typer.Option(None, help="Run points on an existing Dask cluster at this scheduler address (e.g. tcp://10.0.0.5:8786)."),
+    max_time: str = MAX_TIME,
     as_json: bool = json_option("Print one JSON object (points, model, validation) instead of tables."),
 ) -> None:
     """Measure engine bytes at several sizes, fit bytes = base + a*markets + b*orders + c*trades, validate, measure
     the order rate's scaling with threads, save."""
     from ..atomic import check_output_file, write_text_atomic
-    from ..capacity.sweep import run_sweep
+    from ..capacity.sweep import estimate_sweep, run_sweep
     from ..scenarios.config import Scenario
+    from ..time_guard import check as check_time
 
+    allowed = max_time_allowed(max_time)
     sizes = _parse_sizes(markets)
     sets = [] if working_sets.strip().lower() == "none" else _parse_list(working_sets, "--working-sets")
     held = [] if held_out_working_sets.strip().lower() == "none" else _parse_list(held_out_working_sets, "--held-out-working-sets")
@@ -144,6 +149,8 @@ def sweep(
     if fit_up_to is not None and fit_up_to < sizes[0]:
         raise InputError(f"fit_up_to={fit_up_to} must be at least the smallest size ({sizes[0]:,})")
     base = Scenario(trades=trades, seed=seed, trades_retained=trades_retained)
+    check_time(estimate_sweep(sizes, repeat, base, fit_up_to, 0 if scheduler else (workers or 1), threads_up_to, scaling_markets,
+                              sorted(set(sets))), "sweep", allowed)
     if scheduler is None:
         compile_step()  # every point's fresh process, here or on a local worker, then loads the kernels from numba's cache
     with ExitStack() as stack:
@@ -195,6 +202,7 @@ def plan(
     slo_repeats: int = typer.Option(5, "--slo-repeats", min=1, max=15,
                                     help="Runs per rate in the --latency-slo search, at least: the interval of their median decides, "
                                          "and more runs are made (up to 15, 10 s a rate) until it does."),
+    max_time: str = MAX_TIME,
     as_json: bool = json_option(),
 ) -> None:
     """Which machine holds the load: memory required vs usable, headroom, engines, order rate, N+1 clusters, and a recommendation.
@@ -206,6 +214,7 @@ def plan(
     from ..capacity.model import load_model
     from ..capacity.plan import plan as make_plan
 
+    allowed = max_time_allowed(max_time)
     slo = None
     if latency_slo is not None:  # a bad SLO, or one the runs cannot resolve, is refused before anything runs
         from ..latency.slo import parse_slo
@@ -219,13 +228,17 @@ def plan(
     request = plan_request(markets, orders_per_market, trades_retained, order_rate, safety, os_reserve, engines)
     estimator = Estimator(model)
     report = make_plan(model, profiles, request, estimator=estimator)  # refuses a load no profile holds before any run
+    expected = ""
+    if check or slo is not None:  # what runs here is estimated (and refused beyond --max-time) before any of it runs
+        expected = _check_plan_time(request, estimator, check, slo_orders if slo is not None else None, slo_repeats, allowed)
     checked, measured_here, calibration = None, None, None
     if check:
         from ..capacity.check import check_plan, this_machine
         from ..capacity.plan import Calibration
 
         compile_step()  # the fresh process then loads the kernels from numba's cache
-        with err.status("plan --check: running the planned load in a fresh process (lxdex simulate's phases), then again with a thread per core"):
+        with err.status("plan --check: running the planned load in a fresh process (lxdex simulate's phases), then again with a thread "
+                        f"per core{expected}"):
             checked = check_plan(request, estimator)
         per_core = checked.per_core
         status = (per_core.measurement or {}).get("status")
@@ -262,6 +275,29 @@ def plan(
         failed.append(f"plan --latency-slo: {report['latency_slo']['verdict']}")
     if failed:
         raise CheckFailed("; ".join(failed))
+
+
+def _check_plan_time(request: PlanRequest, estimator: Estimator, check: bool, slo_orders: int | None, slo_repeats: int,
+                     allowed: float | None) -> str:
+    """Refuse (``--max-time``) the runs ``plan --check`` and ``--latency-slo`` would make here, estimated from the
+    markets this machine holds of the planned load, before any of them starts; else the estimate, for the status
+    line (`` (about 5 min in all)``)."""
+    from ..capacity.check import FIT_MARGIN, checked_scenario, estimate_check, largest_that_fits
+    from ..latency.slo import estimate_search
+    from ..memory_guard import available_bytes
+    from ..time_guard import SIMULATION_COSTS, Estimate, duration_words, engine_ns_per_order, seeding_seconds
+    from ..time_guard import check as check_time
+
+    parts = []
+    if check:
+        parts.append(estimate_check(request, estimator))
+    if slo_orders is not None:
+        markets = largest_that_fits(estimator, request, FIT_MARGIN * available_bytes())
+        seeded = SIMULATION_COSTS.fixed_s + seeding_seconds(checked_scenario(request, markets))
+        parts.append(estimate_search(seeded, slo_orders, engine_ns_per_order(markets), slo_repeats))
+    total = check_time(Estimate(sum(p.seconds for p in parts), "; ".join(p.basis for p in parts)),
+                       f"plan --markets {request.markets:,}{' --check' if check else ''}{' --latency-slo' if slo_orders else ''}", allowed)
+    return f" (about {duration_words(total.seconds)} in all)"
 
 
 def _slo_search(request: PlanRequest, estimator: Estimator, slo: LatencySLO, orders: int, repeats: int) -> SLOSearch:

@@ -11,15 +11,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ..console import compile_step, err
 from ..errors import CapacityError, CheckFailed, InputError
 from .app import app
-from .options import FORCE, json_option
+from .options import FORCE, MAX_TIME, json_option, max_time_allowed
 from .render import print_json
 from .render.data import print_calibration, print_replay
+
+if TYPE_CHECKING:
+    from ..replay.lobster import Source
 
 
 @contextmanager
@@ -36,6 +40,23 @@ def _memory_backstop(doing: str, estimate: int) -> Iterator[None]:
                             "the day into shorter files or use a machine with more memory") from None
 
 
+# Bytes of LOBSTER CSV (uncompressed) read, checked and replayed a second, with the orderbook check (reference machine,
+# a synthetic day of 1 million rows: bench/time_estimate_bench.py); calibrating also fits, about half as long again.
+REPLAY_BYTES_PER_S = 5e6
+CALIBRATE_SHARE = 1.5
+
+
+def _check_time(command: str, sources: list[Source], doing: str, share: float, allowed: float | None) -> None:
+    """Refuse (``--max-time``), before anything is read, a day whose files' sizes (uncompressed) make ``doing`` it
+    longer than ``allowed``: :data:`REPLAY_BYTES_PER_S`, times ``share``."""
+    from ..time_guard import SIMULATION_COSTS, Estimate, check, clock_scale
+
+    size = sum(s.size for s in sources)
+    seconds = SIMULATION_COSTS.fixed_s + share * size / REPLAY_BYTES_PER_S * clock_scale()
+    check(Estimate(seconds, f"{doing} {size / 1e6:,.0f} MB of CSV (at ~{REPLAY_BYTES_PER_S / share / 1e6:.2g} MB/s)"),
+          f"{command} {sources[0].path}", allowed)
+
+
 @app.command()
 def replay(
     message_file: Path = typer.Argument(..., help="LOBSTER message file: CSV, or the published zip."),
@@ -43,15 +64,18 @@ def replay(
     levels: int | None = typer.Option(None, min=1, max=1000, help="Levels to check (default: all the orderbook file holds)."),
     as_json: bool = json_option("Print one JSON object instead of a table."),
     force: bool = FORCE,
+    max_time: str = MAX_TIME,
 ) -> None:
     """Replay a real exchange day (LOBSTER) through the engine: messages/s, resting orders, memory, and
     with --orderbook a check of the top levels after every message. Exit code 1 if any row disagrees."""
     from ..replay.lobster import check_memory, locate, read_messages, read_orderbook
     from ..replay.replay import replay as run_replay
 
+    allowed = max_time_allowed(max_time)
     sources = [locate(message_file, "message")]
     if orderbook_file is not None:
         sources.append(locate(orderbook_file, "orderbook"))
+    _check_time("replay", sources, "replaying", 1.0, allowed)
     estimate = check_memory(sources, "replaying", force)
     compile_step("replay")
     with _memory_backstop(f"replaying {sources[0].name}", estimate):
@@ -77,6 +101,7 @@ def calibrate(
     orderbook_file: Path | None = typer.Option(None, "--orderbook", help="LOBSTER orderbook file, for the mid before each message (default: the zip's own)."),
     as_json: bool = json_option("Print one JSON object instead of a table."),
     force: bool = FORCE,
+    max_time: str = MAX_TIME,
 ) -> None:
     """Fit the scenario's order sizes, maker distance, taker share and reach, and cancel rate to a real day."""
     from ..atomic import check_output_file, write_text_atomic
@@ -85,12 +110,14 @@ def calibrate(
     from ..replay.lobster import check_memory, locate, read_messages, read_orderbook
     from ..replay.replay import replay as run_replay
 
+    allowed = max_time_allowed(max_time)
     inputs = (message_file,) if orderbook_file is None else (message_file, orderbook_file)
     out_file = check_output_file(out, "--out", inputs=inputs)  # a str: typer would make "" the current folder
     messages_source = locate(message_file, "message")
     if orderbook_file is None and messages_source.member is None:
         raise InputError("calibrate needs the orderbook for the mid before each message: pass --orderbook, or a LOBSTER zip")
     orderbook_source = locate(orderbook_file if orderbook_file is not None else message_file, "orderbook")
+    _check_time("calibrate", [messages_source, orderbook_source], "calibrating on", CALIBRATE_SHARE, allowed)
     estimate = check_memory([messages_source, orderbook_source], "calibrating on", force)
     compile_step("replay")
     with _memory_backstop(f"calibrating on {messages_source.name}", estimate), err.status("reading and fitting"):

@@ -15,9 +15,11 @@ from .app import app
 from .options import (
     FORCE,
     MARKETS,
+    MAX_TIME,
     SCENARIO,
     SEED,
     json_option,
+    max_time_allowed,
     offered_rates,
     repeat_policy,
     repeats_option,
@@ -52,15 +54,19 @@ def latency(
     time_budget: float = time_budget_option(DEFAULT_BUDGET_S, "each offered rate"),
     out: Path | None = typer.Option(None, "--out", help="Write the chart (percentiles against offered rate, capacity marked) here: .png or .svg."),
     force: bool = FORCE,
+    max_time: str = MAX_TIME,
     as_json: bool = json_option(),
 ) -> None:
     """Per-order latency (queueing + service, open loop, one core per thread) at each offered rate: p50 to p99.99 and max."""
     from ..latency import measure_latency
     from ..latency.arrivals import KINDS
-    from ..latency.harness import MAX_CANCELS_PER_ORDER, check_offer, latency_memory
+    from ..latency.harness import MAX_CANCELS_PER_ORDER, check_offer, estimate_latency, latency_memory
     from ..memory_guard import refuse_unless_it_fits
     from ..simulation.run import check_memory
+    from ..time_guard import check as check_time
+    from ..time_guard import shown
 
+    allowed = max_time_allowed(max_time)
     offered = offered_rates(rates, "--rates", DEFAULT_RATES)
     for rate in offered:  # a run that would take hours is refused before anything is seeded
         check_offer(rate, orders_per_rate, "--rates")
@@ -89,6 +95,8 @@ def latency(
     if cancels is None and scenario.cancel_rate > MAX_CANCELS_PER_ORDER:
         raise InputError(f"{scenario_file}: cancel_rate={scenario.cancel_rate:g}: a latency run mixes in at most "
                          f"{MAX_CANCELS_PER_ORDER:g} cancels per order; give --cancels")
+    policy = repeat_policy(repeats, time_budget)
+    check_time(estimate_latency(scenario, offered, orders_per_rate, policy, threads, cancels), f"latency --rates {shown(rates)}", allowed)
     check_memory(scenario, force, threads=threads)
     refuse_unless_it_fits(latency_memory(scenario, orders_per_rate, reserve, threads),
                           f"{scenario.markets:,} markets and {orders_per_rate:,} messages per rate need", "use fewer --orders-per-rate or markets",
@@ -107,7 +115,7 @@ def latency(
     with step_progress("latency") as advance:
         result = measure_latency(scenario, offered, arrivals, batch, reserve, orders_per_rate, day_times, advance,
                                  look_ahead=look_ahead, cancels_per_order=cancels, force=force, threads=threads,
-                                 policy=repeat_policy(repeats, time_budget))
+                                 policy=policy)
     if out is not None:
         from ..reporting.latency_chart import write_latency_chart
 

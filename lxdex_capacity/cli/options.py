@@ -7,7 +7,9 @@
   :func:`plan_request`; ``--model`` is also ``audit``'s, ``--hardware`` also ``hardware``'s;
 * ``--json``, whose help says what it replaces (tables, a table, ...);
 * the measurement options of every command that times something (``--repeats``, ``--time-budget``),
-  with :func:`repeat_policy`.
+  with :func:`repeat_policy`;
+* ``--max-time``, of every command whose work grows with its inputs, with :func:`max_time_allowed`
+  (:mod:`lxdex_capacity.time_guard`).
 
 Options only one command has are defined with the command.
 """
@@ -20,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..time_guard import DEFAULT_MAX_TIME, MAX_TIME_OPTION
+
 if TYPE_CHECKING:
     from ..capacity.plan import PlanRequest
     from ..scenarios.config import Scenario
@@ -28,6 +32,7 @@ __all__ = [
     "MARKETS_HELP", "MARKETS", "TRADES", "SEED", "SCENARIO", "FORCE", "json_option", "scenario_from_options",
     "ORDERS_PER_MARKET", "TRADES_RETAINED", "ORDER_RATE", "SAFETY", "OS_RESERVE", "MODEL_FILE", "HARDWARE_FILE", "plan_request",
     "output_path", "output_file_path", "help_text", "repeats_option", "time_budget_option", "repeat_policy",
+    "MAX_TIME", "max_time_allowed", "offered_rates", "MAX_RATES",
 ]
 
 
@@ -136,10 +141,31 @@ def plan_request(markets: int, orders_per_market: float | None, trades_retained:
         raise InputError(f"--{option}={rest}") from None
 
 
+# --- the time a run may take: every command whose work grows with its inputs ----------------------
+
+MAX_TIME = typer.Option(
+    DEFAULT_MAX_TIME, MAX_TIME_OPTION, metavar="DURATION",
+    help="Refuse, before starting, a run estimated to take longer than this (90s, 30m, 3h, 2d; 'none': no limit). The "
+         "estimate comes from the reference model's time per order and the run's own sizes; a run is never stopped once started.")
+
+
+def max_time_allowed(text: str) -> float | None:
+    """``--max-time``'s seconds (None: no limit); a value that is no duration is one error line naming the option."""
+    from ..time_guard import parse_max_time
+
+    return parse_max_time(text)
+
+
+MAX_RATES = 100  # offered rates in one run: more is no chart anyone reads, and each rate is a measurement of its own
+
+
 def offered_rates(text: str, option: str, example: str = "200000,1000000,3000000") -> list[float]:
-    """Comma-separated offered rates, orders per second, each from 1 to 10^10 (``--rates``, ``--latency-rates``)."""
+    """Comma-separated offered rates, orders per second, each from 1 to 10^10, at most :data:`MAX_RATES` of them
+    (``--rates``, ``--latency-rates``)."""
     from ..errors import InputError
 
+    if text.count(",") >= MAX_RATES:  # counted before any is parsed: a list of millions is refused at once
+        raise InputError(f"{option}: {text.count(',') + 1:,} rates; at most {MAX_RATES} in one run")
     try:
         if not text.isascii():  # float() reads other scripts' digits too
             raise ValueError(text)

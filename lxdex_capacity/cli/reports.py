@@ -17,6 +17,7 @@ from .options import (
     FORCE,
     HARDWARE_FILE,
     MARKETS,
+    MAX_TIME,
     MODEL_FILE,
     ORDER_RATE,
     ORDERS_PER_MARKET,
@@ -27,6 +28,7 @@ from .options import (
     TRADES,
     TRADES_RETAINED,
     json_option,
+    max_time_allowed,
     offered_rates,
     output_path,
     plan_request,
@@ -70,9 +72,11 @@ def report(
                                               help="Orders offered at each rate of the latency run (default 100,000)."),
     repeats: int | None = repeats_option("Runs of the latency run's service times and of each offered rate"),
     time_budget: float = time_budget_option(REPORT_LATENCY_BUDGET_S, "each offered rate of the latency run"),
+    max_time: str = MAX_TIME,
     as_json: bool = json_option("Print the results (every figure) as JSON."),
 ) -> None:
     """Write a capacity report: Markdown, self-contained HTML, results.json and charts (PNG, SVG)."""
+    allowed = max_time_allowed(max_time)
     from ..capacity.hardware import load_profiles
     from ..capacity.model import load_model
     from ..reporting.report import check_report_folder, collect, load_results, load_simulation, write_report
@@ -97,6 +101,8 @@ def report(
             scenario = scenario_from_dict(simulation["scenario"], origin=str(simulate_file))
         else:
             scenario = scenario_from_options(scenario_file, markets=markets, trades=trades, seed=seed)
+        _check_report_time(scenario, simulation is None, offered if measure else None, measure, latency_orders,
+                           repeat_policy(repeats, time_budget), allowed)
         if measure:  # before the simulation: a latency run that would not fit is refused before anything runs
             _check_latency_fits(scenario, latency_orders, force)
         if simulation is None:
@@ -127,6 +133,22 @@ def _measures_latency(wanted: bool | None, rates: str | None, orders: int | None
     if wanted is not None:
         return wanted and not re_render
     return not re_render and (not saved_run or bool(given))
+
+
+def _check_report_time(scenario: Scenario, simulates: bool, rates: list[float] | None, measures: bool, orders: int | None,
+                       policy: Any, allowed: float | None) -> None:
+    """Refuse (``--max-time``), before anything runs, a report whose simulation and latency run (at ``rates``, by
+    default the ladder of the capacity the reference model gives its markets) are estimated beyond ``allowed``."""
+    from ..latency.harness import estimate_latency
+    from ..reporting.report import REPORT_LATENCY_ORDERS, latency_ladder
+    from ..time_guard import Estimate, check, engine_ns_per_order, simulation_estimate
+
+    parts = [simulation_estimate(scenario)] if simulates else []
+    if measures:
+        ladder = rates if rates is not None else latency_ladder(1e9 / engine_ns_per_order(scenario.markets))
+        parts.append(estimate_latency(scenario, ladder, orders or REPORT_LATENCY_ORDERS, policy))
+    if parts:
+        check(Estimate(sum(p.seconds for p in parts), ", then ".join(p.basis for p in parts)), "report", allowed)
 
 
 def _check_latency_fits(scenario: Scenario, orders: int | None, force: bool) -> None:
@@ -186,14 +208,18 @@ def audit(
     seed: int = typer.Option(0, min=0, max=2**63 - 1 - 100, help="Seed of the first run (repeat i uses seed+i)."),
     model_file: Path | None = MODEL_FILE,
     force: bool = typer.Option(False, "--force", help="Run even if a load's memory estimate exceeds available memory."),
+    max_time: str = MAX_TIME,
     as_json: bool = json_option("Print one JSON object instead of a table."),
 ) -> None:
     """Check a report's claims (memory, per-market memory, orders/s, lookups/s, random access, latency under an
     offered load) against measurement: holds, fails, or too close to call."""
     from ..capacity.model import load_model
     from ..reporting.audit import audit as run_audit
-    from ..reporting.audit import load_claims, published_claims_path
+    from ..reporting.audit import estimate_audit, load_claims, published_claims_path
     from ..simulation import simulate
+    from ..time_guard import check as check_time
+
+    allowed = max_time_allowed(max_time)
 
     def measure(scenario: Any, rates: Any, **options: Any) -> Any:  # a latency claim's runs (checked to fit before any run)
         from .. import latency
@@ -201,6 +227,7 @@ def audit(
         return latency.measure_latency(scenario, rates, **options, force=force)
 
     source, claims = load_claims(claims_file)
+    check_time(estimate_audit(claims, max_measure, seed, repeats), f"audit {claims_file or published_claims_path()}", allowed)
     _check_latency_claims_fit(claims, str(claims_file or published_claims_path()), max_measure, seed, force)
     model = load_model(model_file)
     compile_step()

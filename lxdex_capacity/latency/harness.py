@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from .platform import Interruptions
 
 __all__ = ["Percentiles", "ServiceTimes", "OfferedRun", "RatePoint", "median_percentiles", "LatencyResult", "LatencyRig", "measure_latency", "percentiles", "PERCENTILES",
-           "warm_up", "check_offer", "latency_memory", "MAX_OFFER_SECONDS"]
+           "warm_up", "check_offer", "latency_memory", "MAX_OFFER_SECONDS", "estimate_latency", "offered_run_seconds"]
 
 MIN_ORDERS = 1_000
 MAX_OFFER_SECONDS = 600.0  # the longest an offered run may take (messages / rate): a run beyond it is refused
@@ -225,6 +225,49 @@ def check_offer(rate: float, messages: int, option: str = "rate") -> None:
     if messages / rate > MAX_OFFER_SECONDS:
         raise InputError(f"{option}={rate:,.6g}: {messages:,} messages at that rate take {messages / rate:,.3g} s, more than "
                          f"{MAX_OFFER_SECONDS:,.0f} s per offered run; offer a higher rate or fewer messages")
+
+
+# A timed run's own work per message besides the engine's: generating the flow and its arrivals, the timing
+# loop's reads of the cycle counter, the percentiles (reference machine; bench/time_estimate_bench.py).
+RUN_NS_PER_MESSAGE = 500.0
+
+
+def offered_run_seconds(rate: float, messages: int, engine_ns: float, threads: int = 1) -> float:
+    """Seconds one offered run takes: its messages arrive over ``messages / rate`` seconds, unless the engine
+    (``engine_ns`` a message, ``threads`` cores) takes longer to serve them, plus the run's own work per message."""
+    serving = messages * engine_ns / 1e9 / max(threads, 1)
+    return max(messages / rate, serving) + messages * RUN_NS_PER_MESSAGE / 1e9
+
+
+def estimate_latency(scenario: Scenario, rates: Sequence[float], orders_per_rate: int, policy: RepeatPolicy | None = None,
+                     threads: int = 1, cancels_per_order: float | None = None) -> Any:
+    """The :class:`~lxdex_capacity.time_guard.Estimate` of :func:`measure_latency`: seeding the books, the service
+    times (each message alone), then each rate's runs (:func:`~lxdex_capacity.time_guard.runs_of` the policy, each
+    :func:`offered_run_seconds`)."""
+    from ..time_guard import (
+        SIMULATION_COSTS,
+        Estimate,
+        clock_scale,
+        duration_words,
+        engine_ns_per_order,
+        runs_of,
+        seeding_seconds,
+    )
+
+    policy = policy or RepeatPolicy(budget_s=DEFAULT_BUDGET_S)
+    cancels = scenario.cancel_rate if cancels_per_order is None else cancels_per_order
+    messages = int(orders_per_rate * (1 + cancels))
+    engine_ns = engine_ns_per_order(scenario.markets / max(threads, 1))
+    service_run = messages * (engine_ns + RUN_NS_PER_MESSAGE * clock_scale()) / 1e9
+    seconds = SIMULATION_COSTS.fixed_s + seeding_seconds(scenario) + runs_of(policy, service_run) * service_run
+    runs, longest = 0, 0.0
+    for rate in rates:
+        run = offered_run_seconds(rate, messages, engine_ns, threads)
+        count = runs_of(policy, run)
+        seconds += count * run
+        runs, longest = runs + count, max(longest, run)
+    each = "" if not rates else f", {len(rates)} rate{'s' if len(rates) != 1 else ''} × ~{runs / len(rates):.2g} runs of up to ~{duration_words(longest)}"
+    return Estimate(seconds, f"measuring ({scenario.markets:,} markets seeded, {messages:,} messages a run{each})")
 
 
 def latency_memory(scenario: Scenario, orders_per_rate: int, reserve: bool, threads: int = 1) -> int:

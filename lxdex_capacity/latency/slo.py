@@ -39,7 +39,7 @@ from .statistics import samples_needed
 if TYPE_CHECKING:
     from .harness import LatencyRig, Percentiles
 
-__all__ = ["LatencySLO", "SLOPoint", "SLOSearch", "parse_slo", "highest_rate", "STATISTICS", "MAX_BOUND_NS", "MIN_BOUND_NS", "MAX_OFFER_SECONDS", "HIGH_OVER_CAPACITY", "KEPT_UP_SHARE", "run_holds", "point_holds",
+__all__ = ["estimate_search", "LatencySLO", "SLOPoint", "SLOSearch", "parse_slo", "highest_rate", "STATISTICS", "MAX_BOUND_NS", "MIN_BOUND_NS", "MAX_OFFER_SECONDS", "HIGH_OVER_CAPACITY", "KEPT_UP_SHARE", "run_holds", "point_holds",
            "DEFAULT_MAX_OFFERS", "LOW_OVER_CAPACITY", "run_median", "rate_verdict", "DEFAULT_MIN_RUNS", "MAX_RUNS_PER_RATE",
            "RATE_BUDGET_S", "SATURATED_PER_S"]
 
@@ -313,6 +313,26 @@ DEFAULT_MIN_RUNS = 5  # runs per rate before its verdict is looked at (five: the
 MAX_RUNS_PER_RATE = 15
 RATE_BUDGET_S = 10.0  # seconds of runs per rate, at most (three runs always)
 SATURATED_PER_S = 1e10  # the capacity run offers every message at (once: they are all waiting)
+
+
+def estimate_search(markets_seeded_s: float, messages: int, engine_ns: float, repeats: int = DEFAULT_MIN_RUNS,
+                    tolerance: float = 0.1, max_offers: int = DEFAULT_MAX_OFFERS * DEFAULT_MIN_RUNS,
+                    budget_s: float = RATE_BUDGET_S) -> Any:
+    """The :class:`~lxdex_capacity.time_guard.Estimate` of :func:`highest_rate` on a rig whose books take
+    ``markets_seeded_s`` to seed, offering ``messages`` a run to an engine of ``engine_ns`` a message: the service
+    times, the capacity's ``repeats`` runs flat out, then the bisection's rates (from capacity / 1,024 up to it, to
+    ``tolerance``), each run as long as its offer (at most :data:`MAX_OFFER_SECONDS` at the lowest rate) or its
+    serving, as many runs as each rate's policy allows, at most ``max_offers`` offers in all."""
+    from ..measure import RepeatPolicy
+    from ..time_guard import Estimate, runs_of
+
+    serving = messages * engine_ns / 1e9
+    offer = max(min(1024 * serving, MAX_OFFER_SECONDS), serving)
+    rates = math.ceil(math.log2(math.log(1024) / math.log1p(tolerance))) + 2
+    policy = RepeatPolicy(warmup=1, min_repeats=repeats, max_repeats=max(repeats, MAX_RUNS_PER_RATE), budget_s=budget_s)
+    offers = min(max_offers, rates * runs_of(policy, offer))
+    seconds = markets_seeded_s + serving + (repeats + 1) * serving + offers * offer
+    return Estimate(seconds, f"searching for the SLO's rate (~{offers} runs of up to ~{offer:.2g} s, {messages:,} messages each)")
 
 
 def highest_rate(rig: LatencyRig, slo: LatencySLO, *, low: float | None = None, high: float | None = None, repeats: int = DEFAULT_MIN_RUNS,

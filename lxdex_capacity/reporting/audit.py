@@ -551,8 +551,7 @@ def audit(
     predicted = {c.id: _predict(c, model) for c in claims if c.markets > max_measure}  # before any run: fails fast
     runs: dict[tuple[int, int | None, int, int, int], list[SimulationResult]] = {}
     windows: dict[tuple[int, int | None, int, int, int], list[MachineState]] = {}
-    needed = sorted({c.load for c in claims if c.markets <= max_measure and c.latency is None}, key=_order)
-    timed = [c for c in claims if c.markets <= max_measure and c.latency is not None]
+    needed, timed = _measured(claims, max_measure)
     total = len(needed) * repeats + sum(_repeats(c, repeats) + 2 for c in timed)
     latencies: dict[str, Any] = {}
     with _frozen_survivors() as freeze:
@@ -576,6 +575,38 @@ def audit(
         advance(total, total, "judging")
     return [predicted[c.id] if c.id in predicted else _judge_latency(c, latencies[c.id], seed) if c.id in latencies
             else _judge(c, runs[c.load], windows[c.load]) for c in claims]
+
+
+def _measured(claims: list[Claim], max_measure: int) -> tuple[list[tuple[int, int | None, int, int, int]], list[Claim]]:
+    """What an audit measures: the distinct loads of its claims up to ``max_measure`` markets that are simulated, and
+    the latency claims up to that size, which are offered."""
+    needed = sorted({c.load for c in claims if c.markets <= max_measure and c.latency is None}, key=_order)
+    timed = [c for c in claims if c.markets <= max_measure and c.latency is not None]
+    return needed, timed
+
+
+def estimate_audit(claims: list[Claim], max_measure: int = 1_000_000, seed: int = 0, repeats: int = MIN_REPEATS) -> Any:
+    """The :class:`~lxdex_capacity.time_guard.Estimate` of :func:`audit`'s runs: every measured load ``repeats``
+    simulations (:func:`~lxdex_capacity.time_guard.simulation_estimate`), every latency claim its seeding, service
+    times and offered runs (:func:`~lxdex_capacity.latency.harness.estimate_latency`).  No run is made."""
+    from ..latency.harness import estimate_latency
+    from ..time_guard import Estimate, simulation_estimate
+
+    needed, timed = _measured(claims, max_measure)
+    seconds, largest = 0.0, 0.0
+    for markets, resting, trades, tape, threads in needed:
+        one = simulation_estimate(scenario_for(markets, resting, trades, tape, seed=seed), threads=threads, cores=usable_cores()).seconds
+        seconds += repeats * one
+        largest = max(largest, one)
+    for c in timed:
+        load = c.latency
+        assert load is not None
+        one = estimate_latency(latency_scenario(c, seed), [load.offered_per_s], load.orders,
+                               RepeatPolicy(repeats=_repeats(c, repeats), warmup=1), cancels_per_order=load.cancels_per_order).seconds
+        seconds += one
+        largest = max(largest, one)
+    return Estimate(seconds, f"measuring ({len(needed)} load(s) × {repeats} runs, {len(timed)} latency claim(s); the "
+                             f"longest ~{largest:,.0f} s)")
 
 
 def _repeats(claim: Claim, repeats: int) -> int:
