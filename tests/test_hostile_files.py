@@ -299,7 +299,7 @@ def model_with(*changes: tuple[tuple[Any, ...], Any]) -> str:
 COEF = ("fit", "coefficients")
 # (file text, what the error must say): each names the key path.
 BAD_MODELS = {
-    "negative per-market": (model_with(((*COEF, "markets", "value"), -3.0)), "fit.coefficients.markets.value=-3.0: input should be greater than or equal to 0"),
+    "negative per-market": (model_with(((*COEF, "markets", "value"), -3.0)), "fit.coefficients.markets.value=-3.0: input should be greater than 0"),
     "negative per-order": (model_with(((*COEF, "resting_orders", "value"), -0.5)), "fit.coefficients.resting_orders.value=-0.5"),
     "negative per-trade": (model_with(((*COEF, "trades_retained", "value"), -30.0)), "fit.coefficients.trades_retained.value=-30.0"),
     "coefficient infinite": (model_with(((*COEF, "base", "value"), 1.0)).replace('"value": 1.0', '"value": 1e999'),
@@ -329,8 +329,8 @@ BAD_MODELS = {
     "terms reordered": (model_with((("fit", "terms"), ["markets", "base", "resting_orders", "trades_retained"])), "fit.terms=['markets', 'base', 'resting_orders', 'trades_retained']: must be"),
     "fit missing": (model_with((("fit",), ...)), "fit is required"),
     "fit a list": (model_with((("fit",), [1, 2])), "fit=[1, 2]: must be a JSON object with the keys terms, coefficients, covariance"),
-    "runtime negative": (model_with((("runtime_bytes",), -5.0)), "runtime_bytes=-5.0: input should be greater than 0"),
-    "runtime zero": (model_with((("runtime_bytes",), 0)), "runtime_bytes=0: input should be greater than 0"),
+    "runtime negative": (model_with((("runtime_bytes",), -5.0)), "runtime_bytes=-5.0: input should be greater than or equal to 4194304"),
+    "runtime zero": (model_with((("runtime_bytes",), 0)), "runtime_bytes=0: input should be greater than or equal to 4194304"),
     "runtime infinite": (model_with((("runtime_bytes",), 1.0)).replace('"runtime_bytes": 1.0', '"runtime_bytes": 1e999'), "runtime_bytes=inf"),
     "runtime huge": (model_with((("runtime_bytes",), 1e30)), "runtime_bytes=1e+30: input should be less than or equal to"),
     "runtime string": (model_with((("runtime_bytes",), "182 MB")), "runtime_bytes='182 MB': input should be a valid number"),
@@ -379,20 +379,33 @@ def test_the_reference_model_passes_its_own_schema(tmp_path):
 
 
 ZERO_COVARIANCE = [[0.0] * 4 for _ in range(4)]
+
+
+def exact_fit(**values: float) -> tuple[tuple[tuple[Any, ...], Any], ...]:
+    """The changes that make the reference model's fit an exact one (no scatter: zero covariance, R² 1, each interval its
+    value) with the coefficients ``values`` (the others the reference's), and no points: a model edited by hand has
+    coefficients its sweep points would contradict (lxdex_capacity.physics)."""
+    coefficients = reference_model()["fit"]["coefficients"]
+    changes: list[tuple[tuple[Any, ...], Any]] = [(("points",), []), (("validation",), []), (("fit", "covariance"), ZERO_COVARIANCE),
+                                                  (("fit", "residual_std_bytes"), 0.0), (("fit", "r2"), 1.0)]
+    for term, c in coefficients.items():
+        value = values.get(term, c["value"])
+        changes.append(((*COEF, term), {"value": value, "ci95": [value, value]}))
+    return tuple(changes)
+
+
+SMALLEST_RUNTIME = float(4 << 20)  # what any process holds (lxdex_capacity.physics.MIN_PROCESS_RSS_BYTES)
 EDGE_MODELS = {
-    # Nothing costs anything: every load fits everywhere, max markets stops at the plan's limit.
-    "all zero but the runtime": ((("runtime_bytes",), 1.0), ((*COEF, "base"), {"value": 0.0, "ci95": [0.0, 0.0]}),
-                 ((*COEF, "markets"), {"value": 0.0, "ci95": [0.0, 0.0]}), ((*COEF, "resting_orders"), {"value": 0.0, "ci95": [0.0, 0.0]}),
-                 ((*COEF, "trades_retained"), {"value": 0.0, "ci95": [0.0, 0.0]}), (("fit", "covariance"), ZERO_COVARIANCE),
-                 (("fit", "residual_std_bytes"), 0.0)),
+    # Nearly nothing costs anything: every load fits everywhere, max markets stops at the plan's limit.
+    "all zero but the runtime": ((("runtime_bytes",), SMALLEST_RUNTIME),
+                                 *exact_fit(base=0.0, markets=5e-324, resting_orders=5e-324, trades_retained=5e-324)),
     # A very negative intercept and a tiny runtime: small loads would need "negative" bytes.
-    "negative intercept": ((("runtime_bytes",), 1.0), ((*COEF, "base"), {"value": -1e12, "ci95": [-2e12, -1e11]})),
+    "negative intercept": ((("runtime_bytes",), SMALLEST_RUNTIME), *exact_fit(base=-1e12)),
     "one throughput, one degree of freedom": ((("throughput_per_core",), [{"markets": 1.0, "orders_per_s": 1.0}]),
-                                              (("fit", "dof"), 1), (("fit", "n_points"), 5)),
-    "runtime fills every machine": ((("runtime_bytes",), float(1 << 46)),),
-    "largest coefficients": (((*COEF, "markets"), {"value": float(1 << 40), "ci95": [0.0, float(1 << 41)]}),),
-    "tiny per-unit costs": (((*COEF, "markets"), {"value": 5e-324, "ci95": [0.0, 1e-300]}),
-                            ((*COEF, "resting_orders"), {"value": 5e-324, "ci95": [0.0, 1e-300]})),
+                                              *exact_fit(), (("fit", "dof"), 1), (("fit", "n_points"), 5)),
+    "runtime fills every machine": ((("runtime_bytes",), float(1 << 46)), *exact_fit()),
+    "largest coefficients": exact_fit(markets=float(1 << 40)),
+    "tiny per-unit costs": exact_fit(markets=5e-324, resting_orders=5e-324),
     "no points, no validation": ((("points",), []), (("validation",), []), (("provenance",), {})),
 }
 

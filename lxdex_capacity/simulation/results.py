@@ -571,7 +571,7 @@ def simulate_problem(r: SimulateRecord, at: str = "") -> str | None:
             return f"{at}distributions.trades_lorenz: a Lorenz curve runs from (0, 0) to (1, 1) (to (1, 0) without trades)"
         if d.top_market_share != s.market_share:
             return f"{at}distributions.top_market_share={d.top_market_share!r}: not the scenario's market_share={s.market_share!r}"
-    return _timing_problem(r, at) or _trades_problem(r, at) or _memory_problem(r, at) or _breakdown_problem(r, at)
+    return _memory_problem(r, at) or _breakdown_problem(r, at) or _timing_problem(r, at) or _trades_problem(r, at)
 
 
 def _timing_problem(r: SimulateRecord, at: str) -> str | None:
