@@ -24,10 +24,13 @@ Reading an entry without loading it (:meth:`GuardedFunctionCache.current_entry`)
 from __future__ import annotations
 
 import contextlib
+import errno
 import inspect
+import itertools
 import os
 import re
 import shutil
+import stat
 from functools import lru_cache
 from typing import Any
 
@@ -54,11 +57,13 @@ class DamagedEntry(Exception):
 _reported: set[str] = set()
 
 
-def report(line: str) -> None:
-    """``lxdex: LINE`` on stderr, once per process (through the console, so a progress spinner stays whole)."""
-    if line in _reported:
+def report(line: str, once_for: str | None = None) -> None:
+    """``lxdex: LINE`` on stderr, once per process for the problem ``once_for`` names (else for the line itself),
+    through the console, so that a progress spinner stays whole."""
+    problem = once_for or line
+    if problem in _reported:
         return
-    _reported.add(line)
+    _reported.add(problem)
     from .console import err
 
     with contextlib.suppress(OSError, ValueError):  # stderr closed: the run goes on, untold
@@ -92,6 +97,17 @@ def _argument_types(sig: Any) -> tuple[Any, ...]:
     return tuple(sigutils.normalize_signature(sig)[0])
 
 
+def _regular_file(path: str) -> None:
+    """Nothing when ``path`` is a regular file or missing (numba's own reads tell a missing one); OSError for a folder,
+    a pipe or a device (whose reading could block or never end) in its place."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EINVAL, "not a regular file", path)
+
+
 class CheckedCacheFile(IndexDataCacheFile):
     """numba's index and data files of one kernel, whose reads raise :class:`DamagedEntry` on any failure
     but a missing index (an empty cache), and whose index may only name this kernel's data files."""
@@ -103,6 +119,7 @@ class CheckedCacheFile(IndexDataCacheFile):
 
     def _load_index(self) -> dict[Any, str]:
         try:
+            _regular_file(self._index_path)
             overloads = super()._load_index()  # {} when missing, of another numba, or stamped by other sources
         except LxdexError:
             raise  # an interrupt (SIGTERM) arriving meanwhile is not damage
@@ -117,6 +134,7 @@ class CheckedCacheFile(IndexDataCacheFile):
     def _load_data(self, name: str) -> Any:
         path = self._data_path(name)
         try:
+            _regular_file(path)
             return super()._load_data(name)
         except LxdexError:
             raise
@@ -124,6 +142,19 @@ class CheckedCacheFile(IndexDataCacheFile):
             raise DamagedEntry(path, "missing, though the index names it") from exc
         except Exception as exc:
             raise DamagedEntry(path, _reason(exc, path)) from exc
+
+    def save(self, key: Any, data: Any) -> None:
+        """numba's save, but the data file first: an index another process reads meanwhile never names a file not
+        yet written (numba writes the index first)."""
+        overloads = self._load_index()
+        name = overloads.get(key)
+        if name is None:
+            taken = set(overloads.values())
+            name = next(self._data_name(n) for n in itertools.count(1) if self._data_name(n) not in taken)
+        self._save_data(name, data)
+        if overloads.get(key) != name:
+            overloads[key] = name
+            self._save_index(overloads)
 
     def load(self, key: Any) -> Any:
         name = self._load_index().get(key)
@@ -176,35 +207,64 @@ class GuardedFunctionCache(FunctionCache):
         if not same_types:
             raise DamagedEntry(path, "compiled for other argument types")
 
-    def current_entry(self, codegen: Any) -> bool:
-        """Whether the cache holds a sound entry of this kernel's current code for this CPU and numba (any
-        argument types); :class:`DamagedEntry` if what it holds cannot be used.  Reads, never loads."""
+    def _checked_entries(self, codegen: Any) -> list[tuple[Any, DamagedEntry | None]]:
+        """Every entry of this kernel's current code for this CPU and numba (any argument types), each with what is
+        wrong with its data file (None when sound); :class:`DamagedEntry` if the index itself is.  Reads, never loads."""
+        found: list[tuple[Any, DamagedEntry | None]] = []
         for key, name in self._cache_file._load_index().items():
             if self._index_key(key[0], codegen) == key:
-                self._check_payload(self._cache_file._load_data(name), key[0], self._cache_file.data_path(name))
-                return True
-        return False
+                try:
+                    self._check_payload(self._cache_file._load_data(name), key[0], self._cache_file.data_path(name))
+                except DamagedEntry as damage:
+                    found.append((key, damage))
+                    continue
+                found.append((key, None))
+        return found
+
+    def current_entry(self, codegen: Any) -> bool:
+        """Whether the cache holds entries of this kernel's current code, all sound (see :meth:`_checked_entries`);
+        :class:`DamagedEntry` for the first that is not."""
+        entries = self._checked_entries(codegen)
+        for _, damage in entries:
+            if damage is not None:
+                raise damage
+        return bool(entries)
 
     def discard_if_damaged(self, codegen: Any) -> bool:
-        """Discard a damaged entry (see :meth:`current_entry`), telling so; return whether one was found."""
+        """Discard every damaged entry of this kernel (see :meth:`_checked_entries`), telling so; return whether any was."""
         try:
-            self.current_entry(codegen)
-        except DamagedEntry as damage:
-            self._discard(damage)
+            entries = self._checked_entries(codegen)
+        except DamagedEntry as index_damage:
+            self._discard(index_damage)
             return True
-        return False
+        damaged = [(key, damage) for key, damage in entries if damage is not None]
+        for key, data_damage in damaged:
+            self._discard(data_damage, key)
+        return bool(damaged)
 
-    def _discard(self, damage: DamagedEntry) -> None:
-        """Remove the damaged file (nothing to remove when it is missing) and say so; when it cannot be removed,
-        this kernel is no longer cached this run (writing would meet the same file)."""
+    def _discard(self, damage: DamagedEntry, key: Any = None) -> None:
+        """Remove the damaged file, and the index's entry ``key`` naming it (a damaged index: the index), and say so.
+        When that cannot be done, this kernel is no longer cached this run (writing would meet the same files)."""
         told = f"the compiled-kernel cache held a damaged entry for {self.kernel_name} ({damage.path}: {damage.reason})"
+        index_path = self._cache_file.index_path
         try:
-            if os.path.isdir(damage.path) and not os.path.islink(damage.path):
-                shutil.rmtree(damage.path)
+            if damage.path != index_path:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(damage.path)
+                try:
+                    index = self._cache_file._load_index()
+                except DamagedEntry:
+                    index = {}
+                index.pop(key, None)
             else:
-                os.unlink(damage.path)
-        except FileNotFoundError:
-            pass
+                index = {}
+            if index:  # the kernel's other argument types keep their entries
+                self._cache_file._save_index(index)
+            elif os.path.isdir(index_path) and not os.path.islink(index_path):
+                shutil.rmtree(index_path)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(index_path)
         except OSError as exc:
             self.disable()
             report(f"{told}, which cannot be removed ({exc.strerror or exc}); recompiling, without caching it")
@@ -215,8 +275,8 @@ class GuardedFunctionCache(FunctionCache):
         target_context.refresh()
         if not self._enabled:
             return None
+        key = self._index_key(sig, target_context.codegen())
         try:
-            key = self._index_key(sig, target_context.codegen())
             name = self._cache_file._load_index().get(key)
             if name is None:
                 return None
@@ -230,7 +290,7 @@ class GuardedFunctionCache(FunctionCache):
             except Exception as exc:
                 raise DamagedEntry(path, f"cannot be loaded: {_reason(exc, path)}") from exc
         except DamagedEntry as damage:
-            self._discard(damage)
+            self._discard(damage, key)
             return None
 
     def save_overload(self, sig: Any, data: Any) -> None:
@@ -241,7 +301,7 @@ class GuardedFunctionCache(FunctionCache):
         except Exception as exc:  # the kernel is compiled and in memory: a cache that cannot be written costs only the caching
             where = exc.path if isinstance(exc, DamagedEntry) else getattr(exc, "filename", None) or self._cache_path
             report(f"could not write the compiled-kernel cache ({where}: {_reason(exc, str(where))}); "
-                   "kernels compiled this run are not cached")
+                   "kernels compiled this run are not cached", once_for="cannot write")
 
 
 def _cache_dir() -> str:
@@ -267,13 +327,14 @@ def cache_for(py_func: Any) -> Any:
         cache = GuardedFunctionCache(py_func)
     except (RuntimeError, OSError):  # numba: "no locator available", every candidate folder unwritable
         report(f"no folder can hold the compiled-kernel cache (NUMBA_CACHE_DIR, __pycache__ beside the sources, the user's "
-               f"cache folder and {temporary_cache_root()} are all unwritable); compiling the kernels on every run")
+               f"cache folder and {temporary_cache_root()} are all unwritable); compiling the kernels on every run", once_for="no folder")
         return NullCache()
     why = _unusable_cache_dir(py_func, cache)
     if why is not None:
         instead = ("the __pycache__ folders beside the sources" if isinstance(cache._impl.locator, caching.InTreeCacheLocator)
                    else os.path.dirname(cache.cache_path))
-        report(f"NUMBA_CACHE_DIR ({_cache_dir()}) cannot hold the compiled-kernel cache ({why}); caching it in {instead} instead")
+        report(f"NUMBA_CACHE_DIR ({_cache_dir()}) cannot hold the compiled-kernel cache ({why}); caching it in {instead} instead",
+               once_for="NUMBA_CACHE_DIR")
     return cache
 
 

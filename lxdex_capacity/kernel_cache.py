@@ -40,7 +40,7 @@ from typing import Any
 from .children import tethered, tethered_env
 from .errors import OutputError
 
-__all__ = ["KernelSet", "SIMULATION", "PROFILE", "BENCH", "LATENCY", "REPLAY", "KERNEL_SETS", "PROBE_KERNELS", "KERNEL_GROUPS",
+__all__ = ["KernelSet", "SIMULATION", "PROFILE", "BENCH", "LATENCY", "REPLAY", "KERNEL_SETS", "OTHER_KERNELS", "KERNEL_GROUPS",
            "needs_compiling", "compile_kernels", "run_part", "KernelEntry", "CacheReport", "cache_report", "clear_cache"]
 
 # How long a child may take over its part before this process stops waiting and compiles that
@@ -107,10 +107,12 @@ LATENCY = KernelSet("latency",
                     f"{_LATENCY}.harness:warm_up", (f"{_WORKER}:warm_up_matching", f"{_LATENCY}.harness:warm_up_timing"))
 REPLAY = KernelSet("replay", ("lxdex_capacity.replay._kernels:replay",), "lxdex_capacity.replay.replay:warm_up")
 KERNEL_SETS = {kernels.name: kernels for kernels in (SIMULATION, PROFILE, BENCH, LATENCY, REPLAY)}
-# The memory-hierarchy probe's kernels (lxdex sweep, hardware): compiled where they are first called, in no set.
-PROBE_KERNELS = tuple(f"lxdex_capacity.capacity._probe_kernels:{name}" for name in ("chase", "chase_chains", "multiply_chain"))
+# Cached kernels in no set, compiled where they are first called: the memory-hierarchy probe's (lxdex sweep) and
+# Engine.trim (a library call no command makes).
+OTHER_KERNELS = (*(f"lxdex_capacity.capacity._probe_kernels:{name}" for name in ("chase", "chase_chains", "multiply_chain")),
+                 f"{_ENGINE}:trim")
 # Every cached kernel of the package, by what needs it (tests check that no @njit(cache=True) is left out).
-KERNEL_GROUPS: dict[str, tuple[str, ...]] = {**{name: s.kernels for name, s in KERNEL_SETS.items()}, "probe": PROBE_KERNELS}
+KERNEL_GROUPS: dict[str, tuple[str, ...]] = {**{name: s.kernels for name, s in KERNEL_SETS.items()}, "other": OTHER_KERNELS}
 
 
 def _resolve(ref: str) -> Any:

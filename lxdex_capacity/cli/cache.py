@@ -33,10 +33,13 @@ def _print_info(info: dict[str, Any]) -> None:
         table.add_column(column, justify=justify)
     for name, group in info["kernel_sets"].items():
         table.add_row(name, f"{group['kernels']:,}", f"{group['cached']:,}", f"{group['damaged']:,}", f"{group['files']:,}",
-                      binary_bytes(group["bytes"]), "yes" if group["complete"] else "no (the next run that needs it compiles it)")
+                      binary_bytes(group["bytes"]), "yes" if group["complete"] else "no")
     out.print(table)
+    if not all(group["complete"] for group in info["kernel_sets"].values()):
+        out.print("a set not complete is compiled (its missing and damaged kernels) by the next run that needs it",
+                  highlight=False, markup=False, soft_wrap=True)
     for damaged in info["damaged"]:
-        out.print(f"damaged: {damaged['kernel']}: {damaged['damage']} (discarded and recompiled by the next run that needs it)",
+        out.print(f"damaged: {damaged['kernel']}: {damaged['damage']}",
                   highlight=False, markup=False, soft_wrap=True)
     if info["stale_files"]:
         out.print(f"{info['stale_files']:,} files ({binary_bytes(info['stale_bytes'])}) of no current kernel (older versions, "
