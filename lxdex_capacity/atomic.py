@@ -12,10 +12,22 @@ before any work starts.
 
 A failure while writing (a full disk, a permission, a signal) removes the temporary file or folder,
 leaves the previous output as it was, and is one :class:`~lxdex_capacity.errors.OutputError` line.
+
+Every temporary file and folder is made by :func:`temporary_file` or :func:`temporary_folder`, which
+register its name **before** creating it (``O_EXCL``, ``mkdir``), so that wherever a signal lands, even
+between the system call that creates it and the ``try`` that would remove it, something removes it: the
+unwinding of the block, or else :func:`remove_temporaries`, which :func:`lxdex_capacity.cli.main` calls on
+its way out after an interrupt and which runs at exit.
+
+A report folder holds a user's file only by mistake, and a report refuses such a folder before it starts
+(:func:`lxdex_capacity.reporting.report.check_report_folder`); but a file put there *while* the report was
+being written is not the report's to delete: :func:`replaced_folder` moves whatever the old folder holds
+that is not part of the output (its ``is_output`` says) into the new one, and says so.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import ctypes.util
@@ -23,19 +35,98 @@ import errno
 import json
 import math
 import os
+import secrets
 import shutil
-import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import InputError, LxdexError, OutputError
 
 __all__ = [
     "check_output_file", "check_output_folder", "write_text_atomic", "write_bytes_atomic", "write_json_atomic",
-    "strict_json", "replaced_folder", "make_folder",
+    "strict_json", "replaced_folder", "make_folder", "temporary_file", "temporary_folder", "remove_temporaries", "foreign_entries",
 ]
+
+
+# --- temporaries: registered before they exist, removed whatever happens -------------------------------
+
+# Every temporary this process is making, by path: True for a folder.  A name is registered before the
+# file or folder is created, and leaves the registry only once it is gone (or was never ours).
+_temporaries: dict[Path, bool] = {}
+_temporaries_lock = threading.Lock()
+_NAME_ATTEMPTS = 100  # a random name taken already (by another run) is drawn again, this many times at most
+
+
+def _remove(path: Path, folder: bool) -> None:
+    """Remove the temporary ``path`` if it is there (renamed into place, it is not), then forget it."""
+    with contextlib.suppress(OSError):
+        if folder:
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    with _temporaries_lock:
+        _temporaries.pop(path, None)
+
+
+@contextmanager
+def _temporary(parent: Path, prefix: str, suffix: str, folder: bool) -> Iterator[tuple[Path, int | None]]:
+    """A new file (an open descriptor with it) or folder ``parent/<prefix><random><suffix>``, removed when
+    the block ends unless it was renamed away meanwhile.  Registered before it is created: see the module."""
+    for _ in range(_NAME_ATTEMPTS):
+        path = parent / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        with _temporaries_lock:
+            _temporaries[path] = folder
+        ours = True
+        try:
+            try:  # mode as any new file or folder (the umask applies), not mkstemp's private 0o600
+                fd = None if folder else os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+                if folder:
+                    os.mkdir(path, 0o777)
+            except FileExistsError:
+                ours = False  # another run's: neither ours to remove nor to use
+                continue
+            yield path, fd
+            return
+        finally:
+            if ours:
+                _remove(path, folder)
+            else:
+                with _temporaries_lock:
+                    _temporaries.pop(path, None)
+    raise FileExistsError(errno.EEXIST, f"no free temporary name after {_NAME_ATTEMPTS} attempts", str(parent / prefix))
+
+
+@contextmanager
+def temporary_file(parent: str | Path, prefix: str, suffix: str = ".tmp") -> Iterator[tuple[Path, IO[bytes]]]:
+    """A new empty file in ``parent``, open for writing (binary), removed when the block ends unless it was
+    renamed into place; registered before it exists (see the module)."""
+    with _temporary(Path(parent), prefix, suffix, folder=False) as (path, fd):
+        assert fd is not None
+        with open(fd, "wb") as handle:
+            yield path, handle
+
+
+@contextmanager
+def temporary_folder(parent: str | Path, prefix: str, suffix: str = ".tmp") -> Iterator[Path]:
+    """A new empty folder in ``parent``, removed with what it holds when the block ends unless it was renamed
+    away; registered before it exists (see the module)."""
+    with _temporary(Path(parent), prefix, suffix, folder=True) as (path, _):
+        yield path
+
+
+def remove_temporaries() -> None:
+    """Remove every temporary file and folder this process registered and has not removed: the last resort,
+    after an interrupt cut a cleanup short, and at exit."""
+    with _temporaries_lock:
+        left = list(_temporaries.items())
+    for path, folder in left:
+        _remove(path, folder)
+
+
+atexit.register(remove_temporaries)
 
 
 def _describe(path: Path) -> str:
@@ -110,8 +201,8 @@ def check_output_folder(path: str | Path, option: str = "--out") -> Path:
         raise InputError(f"{option} {_describe(path)}: the folder {_describe(ancestor)} is not writable")
     # The name itself must be one the file system takes (not too long): made and removed at once.
     if ancestor == path.parent:
-        probe = Path(tempfile.mkdtemp(dir=ancestor, prefix=f".{path.name}.", suffix=".tmp"))
-        probe.rmdir()
+        with temporary_folder(ancestor, f".{path.name}."):
+            pass
     return path
 
 
@@ -125,14 +216,12 @@ def make_folder(path: str | Path) -> Path:
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _failed(path: Path, exc: OSError) -> OutputError:
-    return OutputError(f"cannot write {_describe(path)}: {exc.strerror or exc}; the previous content is unchanged")
+    """One line for a failed write of ``path``; its ``strerror`` is the reason alone (wrapped again, said once)."""
+    reason = exc.strerror or str(exc)
+    error = OutputError(f"cannot write {_describe(path)}: {reason}; the previous content is unchanged")
+    error.strerror = reason
+    return error
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -172,44 +261,79 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise _failed(path, exc) from None
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
-        with os.fdopen(fd, "wb") as handle:
+        with temporary_file(path.parent, f".{path.name}.") as (tmp, handle):
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise _failed(path, exc) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
 @contextmanager
-def replaced_folder(path: str | Path) -> Iterator[Path]:
+def replaced_folder(path: str | Path, is_output: Callable[[Path], bool] | None = None,
+                    kept: Callable[[list[Path], Path | None], None] | None = None) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``path`` to build the output in; when the block ends
     without an error it replaces ``path`` whole (missing parents are created), otherwise it is removed
-    and ``path`` is left as it was."""
+    and ``path`` is left as it was.
+
+    With ``is_output`` (a path relative to the folder: is it part of the output?), what the previous folder
+    held that is not is kept: moved into the new folder, and ``kept(paths, None)`` told which, relative.  What
+    could not be moved (another file system, a folder without write permission) stays in the previous folder,
+    which is then kept beside ``path`` and named in ``kept(paths, folder)``, instead of being deleted."""
     path = Path(path)
+    keep = None if is_output is None else (lambda previous: _keep_foreign(previous, path, is_output, kept))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        building = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-        os.chmod(building, 0o777 & ~_umask())
-    except OSError as exc:
+        with temporary_folder(path.parent, f".{path.name}.") as building:  # removed at the end, holding the previous output
+            yield building
+            _swap_in(building, path, keep)
+    except OSError as exc:  # an OutputError from within too: said once, of the folder, not of its temporary
         raise _failed(path, exc) from None
-    try:
-        yield building
-        _swap_in(building, path)
-    except OSError as exc:
-        raise _failed(path, exc) from None
-    finally:
-        shutil.rmtree(building, ignore_errors=True)  # on success it holds the previous output, if any
+
+
+def foreign_entries(folder: Path, is_output: Callable[[Path], bool]) -> list[Path]:
+    """What ``folder`` holds that is not part of an output, relative, outermost first (a folder that is not
+    output is listed whole; inside a folder that is, each entry is asked about)."""
+    found: list[Path] = []
+
+    def walk(relative: Path) -> None:
+        with contextlib.suppress(OSError):
+            for entry in sorted(os.scandir(folder / relative), key=lambda e: e.name):
+                inner = relative / entry.name
+                if not is_output(inner):
+                    found.append(inner)
+                elif entry.is_dir(follow_symlinks=False):
+                    walk(inner)
+
+    walk(Path())
+    return found
+
+
+def _keep_foreign(previous: Path, path: Path, is_output: Callable[[Path], bool],
+                  kept: Callable[[list[Path], Path | None], None] | None) -> None:
+    """Move what ``previous`` (the replaced folder) holds that is not output into ``path`` (see :func:`replaced_folder`)."""
+    foreign = foreign_entries(previous, is_output)
+    if not foreign:
+        return
+    stuck = False
+    for relative in foreign:
+        try:
+            (path / relative).parent.mkdir(parents=True, exist_ok=True)
+            if (path / relative).exists() or (path / relative).is_symlink():  # the new output has it: never overwritten
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path / relative))
+            os.rename(previous / relative, path / relative)
+        except OSError:
+            stuck = True
+    left = None
+    if stuck:  # rather than delete what the user put there, keep the previous folder, visibly, beside the new one
+        spot = path.parent / f"{path.name}.previous-{secrets.token_hex(3)}"
+        with contextlib.suppress(OSError):
+            os.rename(previous, spot)
+            left = spot
+    if kept is not None:
+        kept(foreign, left)
 
 
 _RENAME_EXCHANGE = 2  # linux/fs.h
@@ -239,8 +363,9 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
-def _swap_in(new: Path, path: Path) -> None:
-    """Make ``new`` (a folder) be ``path``; afterwards ``new`` holds what ``path`` held (or nothing)."""
+def _swap_in(new: Path, path: Path, previous: Callable[[Path], None] | None = None) -> None:
+    """Make ``new`` (a folder) be ``path``; afterwards ``new`` holds what ``path`` held (or nothing).  The
+    folder replaced, if any, is handed to ``previous`` before it is removed."""
     for _ in range(100):  # another run may create or swap ``path`` between our steps: try again
         if not path.exists():
             try:
@@ -251,16 +376,18 @@ def _swap_in(new: Path, path: Path) -> None:
                     raise
                 continue
         if _exchange(new, path):
+            if previous is not None:
+                previous(new)
             return
         # No atomic exchange: move the old aside, then the new in (a reader may find no folder between).
-        aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
-        try:
-            os.rename(path, aside / "old")
-        except FileNotFoundError:
-            aside.rmdir()
-            continue
-        with contextlib.suppress(OSError):  # another run put its folder in first: it stays, whole; ours is dropped
-            os.rename(new, path)
-        shutil.rmtree(aside, ignore_errors=True)
+        with temporary_folder(path.parent, f".{path.name}.", ".old") as aside:
+            try:
+                os.rename(path, aside / "old")
+            except FileNotFoundError:
+                continue
+            with contextlib.suppress(OSError):  # another run put its folder in first: it stays, whole; ours is dropped
+                os.rename(new, path)
+            if previous is not None:
+                previous(aside / "old")
         return
     raise OSError(errno.EBUSY, "the folder kept changing while it was being replaced", str(path))

@@ -24,16 +24,46 @@ a result that fails its check here.  Within :func:`broken_pipes_raise` (the whol
 :func:`lxdex_capacity.cli.main`) every rich console, ``out``, ``err`` and typer's help, instead goes
 quiet and raises :class:`BrokenPipeError`, which ``main`` turns into a quiet 141, as a shell reports
 SIGPIPE.
+
+Every write to stdout or stderr, whoever makes it (``out``, ``err``, typer's help, :func:`print`,
+``out.file.write`` for JSON), goes through one layer while a command runs, :func:`standard_streams`
+(``main`` runs inside it):
+
+* **Any encoding.**  What the stream's encoding cannot hold is spelled in ASCII (:func:`ascii_fallback`):
+  typographic characters as their plain equivalents (en dash ``-``, ``×`` ``x``, ``≤`` ``<=``, ``µ`` ``u``,
+  ``…`` ``...``, box drawing ``-|+``), anything else escaped as Python does on stderr (``\xe9``), never a
+  ``UnicodeEncodeError``; rich draws its tables with ASCII boxes there itself.
+* **Checked writes.**  A write is whole or it is a failure: Python's buffered writer reports a short
+  write (a file system filling part-way, ``RLIMIT_FSIZE``) as success and loses the rest, so every write
+  is finished or its error kept (:class:`_CheckedWriter`).  After the first failure the stream writes to
+  nothing, and the command goes on (as coreutils do): its files are written, its own exit code kept.
+* **stdout that fails** (a full disk, ``>&-``, a terminal gone): once the command is done and stdout
+  flushed, ``main`` turns a successful exit into one line, ``lxdex: error: cannot write to standard
+  output: <reason>``, and exit code 1 (:meth:`StandardStreams.stdout_failure`), as ``cat file >&-``
+  does: the output the command was asked for is missing, so it did not succeed.  A command that failed
+  keeps its own code and line.
+* **stderr that fails** (``2>&-``, a full disk, a terminal hung up) is written to nothing: diagnostics
+  lost are not a failure of the work, and the exit code is the command's.
+* A closed pipe (``| head``) is not a failure of the disk but the reader's choice: still
+  :class:`BrokenPipeError`, the quiet 141 above.
+
+The process's file descriptors 0, 1 and 2 are kept open from the start (:mod:`lxdex_capacity.entry`), on
+``/dev/null`` when they were closed, so no file lxdex opens ever takes their number.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import errno
+import io
 import os
+import select
+import sys
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 import rich.table
 from rich import box
@@ -46,7 +76,8 @@ from rich.text import Text
 from .units import gib, mb, price, quantity, si
 
 __all__ = ["out", "err", "Table", "cell_width", "columns_from_environment", "UNBOUNDED_WIDTH", "si", "mb", "gib", "quantity", "price", "step_progress", "phase_progress", "tick_progress",
-           "compile_step", "broken_pipes_raise", "warn_unsteady"]
+           "compile_step", "broken_pipes_raise", "warn_unsteady", "warn", "standard_streams", "StandardStreams", "ascii_fallback",
+           "ASCII_FALLBACK"]
 
 # Wider than any table we print: the width of stdout when it is not a terminal and COLUMNS says nothing.
 UNBOUNDED_WIDTH = 100_000
@@ -278,3 +309,208 @@ def warn_unsteady(figures: Any) -> None:
     if line:
         with contextlib.suppress(OSError, ValueError):
             err.print(f"lxdex: {line}", highlight=False, markup=False, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """``lxdex: warning: <message>`` on stderr, one line, printed as it is (no markup)."""
+    err.print(f"lxdex: warning: {message}", highlight=False, markup=False, soft_wrap=True)
+
+
+# --- the standard streams: any encoding, checked writes, closed or failing streams -------------------
+
+# Typographic characters lxdex prints, in ASCII, for a stream whose encoding cannot hold them.
+_TYPOGRAPHIC_ASCII = {
+    "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2010": "-", "\u2011": "-", "\u00d7": "x", "\u2264": "<=", "\u2265": ">=",
+    "\u2260": "!=", "\u2248": "~", "\u00b1": "+/-", "\u00b5": "u", "\u03bc": "u", "\u2026": "...", "\u2192": "->", "\u2190": "<-",
+    "\u2191": "^", "\u2193": "v", "\u25b6": ">", "\u00b7": ".", "\u2022": "*", "\u2020": "+", "\u2021": "++", "\u00b9": "^1",
+    "\u00b2": "^2", "\u00b3": "^3", "\u221e": "inf", "\u221a": "sqrt", "\u00b0": " deg", "\u2018": "'", "\u2019": "'",
+    "\u201c": '"', "\u201d": '"', "\u00ab": '"', "\u00bb": '"', "\u00a0": " ", "\u2007": " ", "\u2009": " ", "\u202f": " ",
+    "\u2713": "v", "\u2717": "x", "\u20ac": "EUR",
+}
+
+ASCII_FALLBACK = "lxdex.ascii"  # the codec error handler's name (codecs.register_error)
+
+
+def _ascii_for(char: str) -> str:
+    """``char`` in ASCII: its typographic equivalent, a box-drawing line as ``-``, ``=``, ``|`` or ``+``, a
+    block or braille cell (bars, spinners) as ``#`` or ``.``, a byte Python could not decode (a surrogate from
+    a file name) as ``\\xNN``, anything else escaped as ``\\xNN``, ``\\uNNNN`` or ``\\UNNNNNNNN``."""
+    if char in _TYPOGRAPHIC_ASCII:
+        return _TYPOGRAPHIC_ASCII[char]
+    code = ord(char)
+    if 0x2500 <= code <= 0x257F:  # "BOX DRAWINGS LIGHT DOWN AND HORIZONTAL": which ways its lines go
+        words = set(unicodedata.name(char, "").split())
+        across, down = words & {"HORIZONTAL", "LEFT", "RIGHT"}, words & {"VERTICAL", "UP", "DOWN"}
+        if across and not down and "DIAGONAL" not in words:
+            return "=" if "DOUBLE" in words else "-"
+        return "|" if down and not across else "+"
+    if 0x2580 <= code <= 0x259F:
+        return "#"
+    if 0x2800 <= code <= 0x28FF:
+        return "."
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    return char.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def ascii_fallback(error: UnicodeError) -> tuple[str, int]:
+    """The codec error handler :data:`ASCII_FALLBACK`: what an encoding cannot hold, in ASCII (:func:`_ascii_for`)."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    return "".join(_ascii_for(char) for char in error.object[error.start:error.end]), error.end
+
+
+codecs.register_error(ASCII_FALLBACK, ascii_fallback)
+
+
+def _point_at_devnull(fd: int) -> None:
+    """Point ``fd`` at /dev/null: later writes (Python's flush at exit, a child's) go nowhere, quietly."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd, inheritable=os.get_inheritable(fd))
+        finally:
+            os.close(devnull)
+
+
+class _CheckedWriter(io.RawIOBase):
+    """The bytes under stdout or stderr while a command runs: every write finished whole, or its error kept.
+
+    ``target`` is the stream's own binary layer (a :class:`io.BufferedWriter`, a test's :class:`io.BytesIO`),
+    or None when there is no stream at all (``>&-``: Python's ``sys.stdout`` is None): then every write fails
+    as a closed descriptor does (EBADF).  A short write is continued until all is written, a full
+    non-blocking pipe waited for, so that a failure is always an exception, kept in :attr:`failure`; from then
+    on the stream writes to nothing (and its descriptor is pointed at /dev/null, so that Python's own flush at
+    exit finds nothing to complain about).  A closed pipe still raises :class:`BrokenPipeError` (see
+    :func:`broken_pipes_raise`)."""
+
+    def __init__(self, target: IO[bytes] | None) -> None:
+        super().__init__()
+        self.target = target
+        self.failure: OSError | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        if self.target is None:
+            raise io.UnsupportedOperation("the stream is closed")
+        return self.target.fileno()
+
+    def isatty(self) -> bool:
+        try:
+            return self.target is not None and self.target.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if self.failure is None:
+            self._attempt(lambda: self._write_all(view))
+        return len(view)
+
+    def flush(self) -> None:
+        if self.failure is None and self.target is not None:
+            self._attempt(self._flush_target)
+
+    def close(self) -> None:  # the stream's own layer stays open: it is Python's, and restored afterwards
+        with contextlib.suppress(OSError, ValueError):
+            self.flush()
+        super().close()
+
+    def _write_all(self, view: memoryview) -> None:
+        if self.target is None:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        done = 0
+        while done < len(view):
+            try:
+                written = self.target.write(view[done:])
+            except BlockingIOError as exc:  # a non-blocking descriptor, full: part taken, wait for the rest
+                done += exc.characters_written
+                self._wait_writable()
+                continue
+            if not written:
+                self._wait_writable()
+                continue
+            done += written
+
+    def _flush_target(self) -> None:
+        assert self.target is not None
+        while True:
+            try:
+                self.target.flush()
+                return
+            except BlockingIOError:
+                self._wait_writable()
+
+    def _wait_writable(self) -> None:
+        """Until the descriptor takes more (a non-blocking pipe a slow reader empties); without one, a failure."""
+        try:
+            fd = self.fileno()
+        except (OSError, ValueError):
+            raise OSError(errno.EAGAIN, "the stream takes no more") from None
+        select.select([], [fd], [])
+
+    def _attempt(self, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError) as exc:  # ValueError: a stream closed meanwhile ("I/O operation on closed file")
+            self.failure = exc if isinstance(exc, OSError) else OSError(errno.EBADF, os.strerror(errno.EBADF))
+            with contextlib.suppress(OSError, ValueError):
+                _point_at_devnull(self.fileno())
+
+
+class StandardStreams:
+    """stdout and stderr as :func:`standard_streams` set them up; :meth:`stdout_failure` tells whether what
+    was written to stdout was lost."""
+
+    def __init__(self) -> None:
+        self._writers: dict[str, _CheckedWriter] = {}
+
+    def stdout_failure(self) -> OSError | None:
+        """After flushing stdout: the error that lost (part of) what was written to it, or None."""
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            sys.stdout.flush()
+        writer = self._writers.get("stdout")
+        return writer.failure if writer is not None else None
+
+    def _install(self, name: str) -> Callable[[], None]:
+        """Route ``sys.<name>`` through a :class:`_CheckedWriter`; return what puts the original back."""
+        original = getattr(sys, name)
+        if original is None:
+            target, encoding, line_buffering = None, "utf-8", False
+        elif isinstance(getattr(original, "buffer", None), io.IOBase) and getattr(original, "encoding", None):
+            with contextlib.suppress(OSError, ValueError):
+                original.flush()  # what it holds goes first
+            target, encoding, line_buffering = original.buffer, original.encoding, bool(getattr(original, "line_buffering", False))
+        else:
+            return lambda: None  # a stream of text only (io.StringIO): it cannot fail, nor meet an encoding
+        writer = _CheckedWriter(target)
+        stream = io.TextIOWrapper(writer, encoding=encoding, errors=ASCII_FALLBACK,  # type: ignore[type-var]
+                                  line_buffering=line_buffering, write_through=True)
+        self._writers[name] = writer
+        setattr(sys, name, stream)
+
+        def restore() -> None:
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+            if getattr(sys, name) is stream:
+                setattr(sys, name, original)
+            with contextlib.suppress(OSError, ValueError):
+                stream.detach()  # our writer goes with it; the original layer stays open
+        return restore
+
+
+@contextmanager
+def standard_streams() -> Iterator[StandardStreams]:
+    """Within: ``sys.stdout`` and ``sys.stderr`` written in any encoding and checked (see the module's text),
+    also when either is None (a closed descriptor).  Afterwards the original streams are back, flushed."""
+    streams = StandardStreams()
+    restores = [streams._install("stdout"), streams._install("stderr")]
+    try:
+        yield streams
+    finally:
+        for restore in reversed(restores):
+            restore()

@@ -41,6 +41,7 @@ def _leftovers(folder: Path) -> list[str]:
     (("report", *SMALL, "--out", "{tmp}/file/sub"), "is a file, not a folder"),
     (("report", *SMALL, "--out", "{tmp}"), "which is not part of a report"),
     (("report", *SMALL, "--out", "{tmp}/hidden"), "holds '.git', which is not part of a report"),
+    (("report", *SMALL, "--out", "{tmp}/old"), "holds 'charts/notes.txt', which is not part of a report"),
     (("report", *SMALL, "--out", "{tmp}/" + "n" * 300), "File name too long"),
     (("simulate", *SMALL, "--out", "{tmp}/" + "n" * 300), "File name too long"),
     (("sweep", "--markets", "100,200", "--out", "{tmp}/" + "n" * 300), "File name too long"),
@@ -52,6 +53,9 @@ def _leftovers(folder: Path) -> list[str]:
 def test_output_paths_are_refused_before_any_work(tmp_path: Path, args, message, monkeypatch):
     (tmp_path / "file").write_text("keep me")
     (tmp_path / "hidden" / ".git").mkdir(parents=True)
+    (tmp_path / "old" / "charts").mkdir(parents=True)  # a previous report's folder, with a note among its charts
+    (tmp_path / "old" / "report.md").write_text("# report")
+    (tmp_path / "old" / "charts" / "notes.txt").write_text("mine")
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     before = sorted(p.name for p in tmp_path.rglob("*"))
     import lxdex_capacity.cli.capacity
@@ -157,6 +161,65 @@ def test_concurrent_folder_replacements_leave_exactly_one_whole_output(tmp_path:
     assert errors == []
     contents = {p.read_text() for p in out.iterdir()}
     assert len(contents) == 1 and len(list(out.iterdir())) == 5  # one build's five parts, nothing else
+    assert _leftovers(tmp_path) == []
+
+
+# --- a user's file put into a report folder while the report is written -------------------------
+
+
+def _report_with_files_put_in_meanwhile(tmp_path: Path, monkeypatch, files: dict[str, str]) -> tuple[Path, Path, object]:
+    """A report folder ``r`` from a saved results.json, then a second report into it during which ``files`` (relative
+    path: text) appear in ``r``; returns the folder, the results file and the second run's result."""
+    from helpers.results import saved_results, write_json
+    from lxdex_capacity.reporting import charts, report
+
+    monkeypatch.setattr(charts, "render_charts", lambda results: {"breakdown": {"png": b"png", "svg": b"<svg/>", "title": "t"}})
+    results = write_json(tmp_path / "results.json", saved_results())
+    out = tmp_path / "r"
+    assert run_cli("report", "--results", str(results), "--out", str(out)).exit_code == 0
+    real_render_html = report.render_html
+
+    def render_html(*args, **kwargs):  # type: ignore[no-untyped-def]
+        for relative, text in files.items():
+            (out / relative).parent.mkdir(parents=True, exist_ok=True)
+            (out / relative).write_text(text)
+        return real_render_html(*args, **kwargs)
+
+    monkeypatch.setattr(report, "render_html", render_html)
+    return out, results, run_cli("report", "--results", str(results), "--out", str(out))
+
+
+@pytest.mark.parametrize("exchange", ["renameat2", "two renames"])
+def test_a_file_put_into_a_report_folder_while_the_report_is_written_is_kept_and_said(tmp_path: Path, monkeypatch, exchange):
+    if exchange == "two renames":
+        monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
+    files = {"notes.txt": "my notes", "charts/mine.txt": "mine", "drafts/a.md": "draft"}
+    out, results, result = _report_with_files_put_in_meanwhile(tmp_path, monkeypatch, files)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == (f"lxdex: warning: --out {str(out)!r}: kept 'charts/mine.txt', 'drafts', 'notes.txt', put there while "
+                             "the report was written and not part of it; the next report into this folder refuses it until it is moved out\n")
+    assert {relative: (out / relative).read_text() for relative in files} == files
+    assert sorted(p.name for p in out.iterdir()) == ["charts", "drafts", "notes.txt", "report.html", "report.md", "results.json"]
+    assert _leftovers(tmp_path) == []
+    assert_one_line_error(run_cli("report", "--results", str(results), "--out", str(out)), "holds 'charts/mine.txt', which is not part of a report")
+
+
+def test_a_users_file_that_cannot_be_moved_keeps_the_previous_folder_whole(tmp_path: Path, monkeypatch):
+    real_rename = os.rename
+
+    def rename(source, target):  # type: ignore[no-untyped-def]
+        if Path(source).name == "notes.txt":  # as across file systems, or out of a folder without write permission
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_rename(source, target)
+
+    monkeypatch.setattr(atomic.os, "rename", rename)
+    out, _, result = _report_with_files_put_in_meanwhile(tmp_path, monkeypatch, {"notes.txt": "my notes"})
+    assert result.exit_code == 0, result.stderr
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("r.previous-")]
+    assert len(kept) == 1 and (kept[0] / "notes.txt").read_text() == "my notes"
+    assert result.stderr == (f"lxdex: warning: --out {str(out)!r}: 'notes.txt', put there while the report was written, could not be "
+                             f"moved into it; the previous folder is kept whole as {str(kept[0])!r}\n")
+    assert sorted(p.name for p in out.iterdir()) == ["charts", "report.html", "report.md", "results.json"]
     assert _leftovers(tmp_path) == []
 
 

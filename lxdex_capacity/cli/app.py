@@ -5,11 +5,15 @@ imports none of them.  Exit codes live on the exception classes (:mod:`lxdex_cap
 
 * an :class:`~lxdex_capacity.errors.LxdexError`: its ``exit_code`` (2 bad input or a refused size,
   1 a result that fails its check), one line ``lxdex: error: <message>`` on stderr;
-* SIGINT (Ctrl-C) and SIGTERM: :class:`~lxdex_capacity.errors.Interrupted` raised in the main thread, so
-  every ``finally`` removes its temporary files, then ``lxdex: interrupted`` and 130 or 143; once
+* a terminating signal (:data:`lxdex_capacity.entry.TERMINATING_SIGNALS`: SIGINT (Ctrl-C), SIGTERM, SIGHUP):
+  :class:`~lxdex_capacity.errors.Interrupted` raised in the main thread, so every ``finally`` removes its
+  temporary files (and whatever a signal cut short, :func:`lxdex_capacity.atomic.remove_temporaries`), then
+  ``lxdex: interrupted`` (if stderr is still there) and 128 + the signal's number: 130, 143, 129; once
   :func:`main` has exited (output flushed, code decided), the command's own code: see :mod:`lxdex_capacity.entry`;
 * a usage error found by the parser (unknown option, value out of range): one line, its exit code (2);
-* stdout that cannot be written (``> /dev/full``): one line, 1; a closed pipe (``| head``), on stdout or
+* stdout that cannot be written (``> /dev/full``, ``>&-``, a file-size limit): one line, 1, once the command has
+  done its work (:func:`lxdex_capacity.console.standard_streams`); stderr that cannot be written: nothing said,
+  the command's own code; a closed pipe (``| head``), on stdout or
   stderr, whichever console or plain write hit it: quietly, 141 (rich would exit 1 itself and typer
   would turn a BrokenPipeError into a silent 1: see :func:`lxdex_capacity.console.broken_pipes_raise`
   and :class:`_PipeClosed`);
@@ -40,7 +44,9 @@ from pydantic import ValidationError
 from typer.core import TyperGroup
 
 from .. import __version__
-from ..console import broken_pipes_raise, err, out
+from ..atomic import remove_temporaries
+from ..console import StandardStreams, broken_pipes_raise, err, out, standard_streams
+from ..entry import TERMINATING_SIGNALS
 from ..errors import InputError, Interrupted, LxdexError, OutputError
 from ..schema import error_message
 
@@ -70,7 +76,7 @@ class _PipeClosed(Exception):
 
 
 class _RootGroup(HelpGroup):
-    """The root command: a Ctrl-C inside a command becomes :class:`Interrupted`, reported by
+    """The root command: a terminating signal inside a command becomes :class:`Interrupted`, reported by
     :func:`main` (typer itself would end with a silent exit 130); a closed pipe, while parsing
     (``lxdex --help``) or inside a command, becomes :class:`_PipeClosed`."""
 
@@ -127,7 +133,7 @@ def _root(
 
 
 def _say(message: str) -> None:
-    """``message`` on stderr, in one line; nothing if stderr's reader has gone (the exit code still tells)."""
+    """``message`` on stderr, in one line; nothing if stderr's reader has gone, or stderr is (the exit code still tells)."""
     with contextlib.suppress(BrokenPipeError):
         err.print(message, highlight=False, markup=False, soft_wrap=True)
 
@@ -138,10 +144,13 @@ def _exit(message: str, code: int) -> NoReturn:
 
 
 class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt: the same unwinding and cleanup,
-    and no ``except Exception`` on the way swallows it."""
+    """A terminating signal other than SIGINT (SIGTERM, SIGHUP), raised in the main thread as Ctrl-C raises
+    KeyboardInterrupt: the same unwinding and cleanup, and no ``except Exception`` on the way swallows it."""
 
-    exit_code = 128 + signal.SIGTERM
+    def __init__(self, signum: int) -> None:
+        super().__init__()
+        self.signum = signum
+        self.exit_code = 128 + signum
 
 
 def _exit_code_of(exc: KeyboardInterrupt) -> int:
@@ -161,15 +170,19 @@ def _caused_by_interrupt(exc: BaseException) -> KeyboardInterrupt | None:
 
 
 def _interrupted(code: int, as_program: bool) -> NoReturn:
-    """``lxdex: interrupted`` and ``code``.  Objects a signal cut off half-way (numba's, llvmlite's) may
-    complain from their finalisers as the interpreter exits: that is noise after an interrupt, not news."""
+    """``lxdex: interrupted`` and ``code``, once every temporary is gone (one a signal cut the removal of short
+    included).  Objects a signal cut off half-way (numba's, llvmlite's) may complain from their finalisers as
+    the interpreter exits: that is noise after an interrupt, not news."""
+    if as_program:
+        with contextlib.suppress(ValueError):  # the decision is made: a second signal must not change the exit code
+            for sig in TERMINATING_SIGNALS:
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    signal.signal(sig, signal.SIG_IGN)
+    remove_temporaries()
     _say(f"lxdex: {Interrupted()}")
     if not as_program:
         sys.exit(code)  # main() called as a function (a test, a script): an ordinary exit it can catch
     sys.unraisablehook = lambda unraisable: None
-    with contextlib.suppress(ValueError):  # the decision is made: a second signal must not change the exit code
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # The run has unwound (temporary files removed, clusters closed); what is left is the interpreter's own
     # teardown, where a signal an extension (LLVM) re-raised could still end the process by the signal
     # itself, and which takes a second or two with numba and Dask loaded.  Exit now, with the code decided.
@@ -180,7 +193,7 @@ def _interrupted(code: int, as_program: bool) -> NoReturn:
 
 
 def _terminated(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated()
+    raise _Terminated(signum)
 
 
 def _redeliver(unraisable: Any) -> None:
@@ -191,7 +204,7 @@ def _redeliver(unraisable: Any) -> None:
     if isinstance(exc, KeyboardInterrupt):
         if not getattr(exc, "redelivered", False):  # once per signal, however many finalisers see it
             exc.redelivered = True  # type: ignore[attr-defined]
-            signum = signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT
+            signum = exc.signum if isinstance(exc, _Terminated) else signal.SIGINT
             # From another thread, a moment later: raised here, inside the hook, it would be lost again.
             threading.Timer(0.01, _thread.interrupt_main, args=(signum,)).start()
         return
@@ -200,10 +213,14 @@ def _redeliver(unraisable: Any) -> None:
 
 @contextmanager
 def _signals_interrupt() -> Iterator[None]:
-    """SIGTERM raises :class:`Interrupted` (143) in the main thread while a command runs, as Ctrl-C raises
-    KeyboardInterrupt: the run unwinds through its ``finally`` blocks instead of dying where it stands."""
+    """The terminating signals other than SIGINT raise :class:`_Terminated` in the main thread while a command
+    runs, as Ctrl-C raises KeyboardInterrupt: the run unwinds through its ``finally`` blocks instead of dying
+    where it stands.  A signal the process was started ignoring (``nohup``) stays ignored."""
+    previous: dict[signal.Signals, Any] = {}
     try:
-        previous = signal.signal(signal.SIGTERM, _terminated)
+        for sig in TERMINATING_SIGNALS:
+            if sig != signal.SIGINT and signal.getsignal(sig) is not signal.SIG_IGN:
+                previous[sig] = signal.signal(sig, _terminated)
     except ValueError:  # not the main thread (a test runner's worker): leave signals alone
         yield
         return
@@ -211,11 +228,12 @@ def _signals_interrupt() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         sys.unraisablehook = previous_hook
 
 
-# What a failed write to stdout raises: the disk behind a redirection is full, the terminal went away.
+# What a failed write raises: the disk is full, a file-size limit, the terminal went away.
 _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS, errno.EBADF}
 
 
@@ -223,12 +241,12 @@ def _stdout_failed(exc: OSError) -> NoReturn:
     """stdout cannot take what was printed: one line (1), or nothing for a closed pipe (141, as a shell
     reports SIGPIPE; stderr's, too); stdout is pointed at /dev/null so Python's own flush at exit stays
     quiet, after a last flush of what it holds, for when the pipe that closed was stderr's."""
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # AttributeError: no sys.stdout at all
         sys.stdout.flush()
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         pass
     if exc.errno == errno.EPIPE:
         sys.exit(141)
@@ -238,8 +256,21 @@ def _stdout_failed(exc: OSError) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console entry point (``lxdex``): run the command ``argv`` names (default ``sys.argv[1:]``) and exit
     with its code; errors become one line on stderr and the exit code of their class."""
-    with broken_pipes_raise():  # around the reports of errors too: a closed stderr must not make them exit 1
-        _main(argv)
+    # Around the reports of errors too: a closed stderr must not make them exit 1.
+    with broken_pipes_raise(), standard_streams() as streams:
+        try:
+            _main(argv)
+        except SystemExit as done:
+            _check_stdout(streams, done)
+            raise
+
+
+def _check_stdout(streams: StandardStreams, done: SystemExit) -> None:
+    """A command that succeeded but whose output was lost (stdout full, closed, too large) has not: one line, 1.
+    A command that failed already said why, with its own code."""
+    failure = streams.stdout_failure()
+    if failure is not None and done.code in (0, None):
+        _stdout_failed(failure)
 
 
 def _main(argv: Sequence[str] | None) -> NoReturn:
@@ -268,10 +299,11 @@ def _main(argv: Sequence[str] | None) -> NoReturn:
         _stdout_failed(exc)
     except _PipeClosed as exc:
         _stdout_failed(exc.__cause__ if isinstance(exc.__cause__, OSError) else BrokenPipeError(errno.EPIPE, "Broken pipe"))
-    except OSError as exc:
+    except OSError as exc:  # a write to a file other than stdout (which the streams layer checks itself)
         if exc.errno not in _OUTPUT_ERRNOS:
             raise
-        _stdout_failed(exc)
+        where = f"cannot write {exc.filename!r}: " if exc.filename else ""
+        _exit(f"error: {where}{exc.strerror or exc}", OutputError.exit_code)
     except Exception as exc:
         interrupt = _caused_by_interrupt(exc)  # e.g. Ctrl-C inside an import, which Python rewraps as RuntimeError
         if interrupt is not None:

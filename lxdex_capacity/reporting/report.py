@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import check_output_folder, make_folder, replaced_folder, strict_json, write_bytes_atomic
+from ..atomic import check_output_folder, foreign_entries, make_folder, replaced_folder, strict_json, write_bytes_atomic
 from ..capacity.plan import highest_use_text, machines_text, memory_verdict, recommendation_text
 from ..errors import InputError, LxdexError
 from ..latency.statistics import REPORT_LATENCY_BUDGET_S
@@ -616,8 +616,23 @@ def render_html(markdown_text: str, title: str) -> str:
     return _HTML.format(title=html.escape(title), body=body)
 
 
-# What a report folder holds; a folder holding anything else is not replaced (it is not a report).
+# What a report folder holds: these, and in charts/ each chart's files (CHART_FORMATS).  A folder holding
+# anything else is not a report: refused before a report starts, and kept if it appears while one is written.
 REPORT_FILES = frozenset({"report.md", "report.html", "results.json", "charts"})
+CHART_FORMATS = ("png", "svg")
+
+
+def is_report_part(relative: Path) -> bool:
+    """Whether ``relative``, a path inside a report folder, is part of a report (hidden files are not: .git, .env)."""
+    parts = relative.parts
+    if len(parts) == 1:
+        return parts[0] in REPORT_FILES
+    if len(parts) == 2 and parts[0] == "charts":
+        from .charts import CHARTS  # matplotlib's import: only when a charts folder is there to look into
+
+        stem, _, suffix = parts[1].rpartition(".")
+        return stem in CHARTS and suffix in CHART_FORMATS
+    return False
 
 
 def check_report_folder(out_dir: str | Path) -> Path:
@@ -628,11 +643,24 @@ def check_report_folder(out_dir: str | Path) -> Path:
         raise InputError(f"--out {str(out)!r} is the current folder or holds it; a report replaces its whole folder, "
                          "so give a folder of its own, e.g. --out report")
     if out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in REPORT_FILES)  # hidden files too: .git, .env
+        foreign = foreign_entries(out, is_report_part)
         if foreign:
-            raise InputError(f"--out {str(out)!r} holds {foreign[0]!r}, which is not part of a report; a report "
+            raise InputError(f"--out {str(out)!r} holds {str(foreign[0])!r}, which is not part of a report; a report "
                              "replaces its whole folder, so give a new folder, an empty one, or a previous report's")
     return out
+
+
+def _say_kept(out: Path, foreign: list[Path], left: Path | None) -> None:
+    """One line on stderr: files put into the report folder while the report was written, kept (not deleted)."""
+    from ..console import warn
+
+    names = ", ".join(repr(str(p)) for p in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+    if left is None:
+        warn(f"--out {str(out)!r}: kept {names}, put there while the report was written and not part of it; "
+             "the next report into this folder refuses it until it is moved out")
+    else:
+        warn(f"--out {str(out)!r}: {names}, put there while the report was written, could not be moved into it; "
+             f"the previous folder is kept whole as {str(left)!r}")
 
 
 def write_report(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
@@ -640,7 +668,9 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path
 
     The folder is built beside ``out_dir`` and swapped in whole (:func:`~lxdex_capacity.atomic.replaced_folder`):
     a reader sees the previous report or this one, never a mix; if anything fails (a full disk, a
-    signal), the previous report stays as it was.  Two runs into one folder: the last to finish wins."""
+    signal), the previous report stays as it was.  Two runs into one folder: the last to finish wins.
+    A file that is not part of a report, put into the folder while this one was written, is kept (moved
+    into the new folder) and one line on stderr says so."""
     from .charts import render_charts
 
     out = check_report_folder(out_dir)
@@ -649,9 +679,9 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path
     inline = render_markdown(results, charts, image=lambda name: "data:image/png;base64," + base64.b64encode(charts[name]["png"]).decode())
     html_text = render_html(inline, f"Capacity report: {results['simulate']['markets']:,} markets")
     results_text = strict_json(results, indent=1) + "\n"
-    files: dict[str, bytes] = {f"charts/{name}.{fmt}": rendered[fmt] for name, rendered in charts.items() for fmt in ("png", "svg")}
+    files: dict[str, bytes] = {f"charts/{name}.{fmt}": rendered[fmt] for name, rendered in charts.items() for fmt in CHART_FORMATS}
     files |= {"results.json": results_text.encode(), "report.md": md.encode(), "report.html": html_text.encode()}
-    with replaced_folder(out.resolve()) as building:
+    with replaced_folder(out.resolve(), is_report_part, lambda foreign, left: _say_kept(out, foreign, left)) as building:
         make_folder(building / "charts")
         for relative, data in files.items():
             write_bytes_atomic(building / relative, data)
