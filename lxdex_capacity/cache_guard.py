@@ -156,10 +156,6 @@ class CheckedCacheFile(IndexDataCacheFile):
             overloads[key] = name
             self._save_index(overloads)
 
-    def load(self, key: Any) -> Any:
-        name = self._load_index().get(key)
-        return None if name is None else self._load_data(name)
-
     def data_path(self, name: str) -> str:
         return self._data_path(name)
 

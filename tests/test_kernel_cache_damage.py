@@ -474,7 +474,7 @@ warm_up()
 """ + _LOAD
 
 
-@pytest.mark.slow  # two cold compiles at once, then a load: about 30 s here
+@pytest.mark.slow  # two cold compiles at once, then a load: 30-60 s here
 def test_two_processes_warming_one_cache_at_once_leave_it_whole(tmp_path: Path):
     env = os.environ | {"NUMBA_CACHE_DIR": str(tmp_path)}
     command = [sys.executable, "-c", _WARM, ",".join(_CHASE_TYPES)]

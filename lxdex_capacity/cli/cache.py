@@ -49,8 +49,9 @@ def _print_info(info: dict[str, Any]) -> None:
 
 @cache_app.command("info")
 def cache_info(as_json: bool = json_option("Print one JSON object (every kernel's entry too) instead of a table.")) -> None:
-    """Where the compiled-kernel cache is, how many entries and bytes each kernel set has there, whether each set is
-    complete (so a run starts without compiling), and any damaged entries. Reads the cache; changes nothing."""
+    """Where the compiled-kernel cache is, each kernel set's entries and bytes, whether it is complete, any damage.
+
+    A complete set lets a run start without compiling. This reads the cache and changes nothing."""
     from ..kernel_cache import cache_report
 
     info = cache_report().as_dict()
@@ -62,8 +63,9 @@ def cache_info(as_json: bool = json_option("Print one JSON object (every kernel'
 
 @cache_app.command("clear")
 def cache_clear(as_json: bool = json_option("Print one JSON object instead of a sentence.")) -> None:
-    """Remove lxdex's compiled kernels from the cache (never another project's files in a shared NUMBA_CACHE_DIR);
-    the next run compiles them again (about 15-30 s)."""
+    """Remove lxdex's compiled kernels from the cache, never another project's files in a shared NUMBA_CACHE_DIR.
+
+    The next run compiles them again (about 15-30 s)."""
     from ..kernel_cache import clear_cache
 
     files, freed = clear_cache()
