@@ -145,7 +145,7 @@ class SimulationCosts:
     loaded from numba's cache, the 3 million lookups of the probes, the summary)."""
 
     fixed_s: float = 5.0
-    seed_ns_per_order: float = 700.0
+    seed_ns_per_order: float = 500.0
     flow_ns_per_order: float = 2_000.0  # besides the engine's own ns per order
     ns_per_market: float = 300.0
     ns_per_cancel: float = 300.0
@@ -246,6 +246,6 @@ def simulation_estimate(scenario: Scenario, shards: int = 1, threads: int = 1, c
     start = costs.fixed_s + (costs.process_start_s if fresh_process or shards > 1 else 0.0)
     seconds = start + seeding + trading
     trades = f"{scenario.trades:.3g}" if scenario.trades >= 1e7 else f"{scenario.trades:,}"
-    basis = (f"simulating {scenario.markets:,} markets to {trades} trades (~{orders:.3g} flow orders at "
+    basis = (f"simulating {scenario.markets:,} market{'s' if scenario.markets != 1 else ''} to {trades} trades (~{orders:.3g} flow orders at "
              f"~{per_order_ns / 1e3:.2g} µs each{f' over {parallel} cores' if parallel > 1 else ''})")
     return Estimate(seconds, basis)

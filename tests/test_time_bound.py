@@ -184,3 +184,14 @@ def test_the_override_lets_a_tiny_run_through():
     """A real run, small: the guard is a refusal before starting, never a stop once running."""
     result = run_cli("simulate", "--markets", "10", "--trades", "100", "--max-time", "1m", "--json")
     assert result.exit_code == 0, result.stderr
+
+
+def test_lists_are_counted_before_they_are_read(no_work, tmp_path):
+    """A list whose every entry is a run of its own is bounded by its count, before any entry is parsed or estimated."""
+    sizes = ",".join(str(1000 + i) for i in range(101))
+    out = str(tmp_path / "model.json")
+    assert_one_line_error(run_cli("sweep", "--markets", sizes, "--out", out), "--markets: 101 values; at most 100 in one sweep")
+    assert_one_line_error(run_cli("sweep", "--working-sets", sizes, "--out", out), "--working-sets: 101 values; at most 100")
+    claims = tmp_path / "claims.toml"
+    claims.write_text("".join(f'[[claim]]\nid = "c{i}"\nmetric = "memory"\nmarkets = 10\nat_most = "1 GB"\n' for i in range(1001)))
+    assert_one_line_error(run_cli("audit", str(claims)), "at most 1000 items")

@@ -346,7 +346,14 @@ def estimate_sweep(sizes: Sequence[int], repeat: int = 2, base: Scenario = Scena
     """The :class:`~lxdex_capacity.time_guard.Estimate` of :func:`run_sweep` with these arguments: every point a
     simulation in a fresh process, ``concurrent`` at a time (0: on a remote cluster, all at once), then the scaling
     runs and the per-core rate model's working sets here, one at a time."""
-    from ..time_guard import Estimate, clock_scale, engine_ns_per_order, seeding_seconds, simulation_estimate
+    from ..time_guard import (
+        Estimate,
+        clock_scale,
+        duration_words,
+        engine_ns_per_order,
+        seeding_seconds,
+        simulation_estimate,
+    )
 
     sizes, fit_up_to, scaling_markets, threads_up_to = _resolved(sizes, fit_up_to, scaling_markets, threads_up_to)
     runs = plan_points(sizes, repeat, base, fit_up_to)
@@ -363,7 +370,7 @@ def estimate_sweep(sizes: Sequence[int], repeat: int = 2, base: Scenario = Scena
     parts = [f"{len(runs)} points" + (f", {at_once} at a time" if at_once > 1 else ""), f"{len(scaled)} scaling runs" if scaled else "",
              f"{len(working_sets)} working sets × {max(repeat, 3)} runs" if working_sets else ""]
     return Estimate(points_s + scaling_s + core_s, f"sweeping ({', '.join(p for p in parts if p)}; the largest point "
-                                                  f"~{max(each, default=0.0):,.0f} s)")
+                                                  f"~{duration_words(max(each, default=0.0))})")
 
 
 def run_sweep(

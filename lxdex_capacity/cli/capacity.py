@@ -50,7 +50,18 @@ if TYPE_CHECKING:
 DEFAULT_SIZES = "1000,5000,21000,100000"
 
 
+MAX_LISTED = 100  # sizes, or working sets, in one sweep: each is a measurement of its own (and a sweep of 100 takes hours)
+
+
+def _count_listed(text: str, option: str) -> None:
+    """Refuse a list of more than :data:`MAX_LISTED` values, counted before any is read (a list of millions is refused
+    at once, not estimated)."""
+    if text.count(",") >= MAX_LISTED:
+        raise InputError(f"{option}: {text.count(',') + 1:,} values; at most {MAX_LISTED} in one sweep")
+
+
 def _parse_sizes(text: str) -> list[int]:
+    _count_listed(text, "--markets")
     sizes = []
     for part in text.split(","):
         part = part.strip().replace("_", "")
@@ -64,6 +75,7 @@ def _parse_sizes(text: str) -> list[int]:
 
 def _parse_list(text: str, option: str) -> list[int]:
     """Comma-separated market counts, each 1 to the simulator's largest universe."""
+    _count_listed(text, option)
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:

@@ -41,8 +41,9 @@ def _memory_backstop(doing: str, estimate: int) -> Iterator[None]:
 
 
 # Bytes of LOBSTER CSV (uncompressed) read, checked and replayed a second, with the orderbook check (reference machine,
-# a synthetic day of 1 million rows: bench/time_estimate_bench.py); calibrating also fits, about half as long again.
-REPLAY_BYTES_PER_S = 5e6
+# synthetic days of 300,000 and 1 million rows: 5 to 15 MB/s; bench/time_estimate_bench.py); calibrating also fits,
+# about half as long again.
+REPLAY_BYTES_PER_S = 8e6
 CALIBRATE_SHARE = 1.5
 
 

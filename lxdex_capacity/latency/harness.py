@@ -266,7 +266,9 @@ def estimate_latency(scenario: Scenario, rates: Sequence[float], orders_per_rate
         count = runs_of(policy, run)
         seconds += count * run
         runs, longest = runs + count, max(longest, run)
-    each = "" if not rates else f", {len(rates)} rate{'s' if len(rates) != 1 else ''} × ~{runs / len(rates):.2g} runs of up to ~{duration_words(longest)}"
+    mean = runs / len(rates) if rates else 0.0
+    mean_text = f"{mean:,.0f}" if mean >= 10 or mean == int(mean) else f"{mean:.1f}"
+    each = "" if not rates else f", {len(rates)} rate{'s' if len(rates) != 1 else ''} × ~{mean_text} runs of up to ~{duration_words(longest)}"
     return Estimate(seconds, f"measuring ({scenario.markets:,} markets seeded, {messages:,} messages a run{each})")
 
 

@@ -78,6 +78,7 @@ _UNITS = {
 _LARGEST = {"bytes": 1e18, "rate": 1e15, "time": 3.6e12}
 _LARGEST_TEXT = {"bytes": "1 EB (10^18 bytes)", "rate": "10^15 per second", "time": "an hour (3.6e12 ns)"}
 MAX_TRADES = 10**12  # as a scenario's
+MAX_CLAIMS = 1000  # claims in one file: each is measured (or predicted) on its own; the published report makes a dozen
 MIN_TAPE, MAX_TAPE = 1024, 1 << 30  # a scenario's tape (trades_retained): a power of two in this range
 MIN_REPEATS = 5  # runs per measured load: fewer give no verdict
 MAX_REPEATS = 100  # as ``lxdex audit --repeats``
@@ -357,7 +358,7 @@ class ClaimsFile(FileModel):
     """A claims file: an optional ``[source]`` table and at least one ``[[claim]]``."""
 
     source: ClaimsSource = ClaimsSource()
-    claim: Annotated[list[ClaimEntry], Field(min_length=1)]
+    claim: Annotated[list[ClaimEntry], Field(min_length=1, max_length=MAX_CLAIMS)]
 
     @model_validator(mode="after")
     def _complete(self) -> ClaimsFile:
@@ -590,7 +591,7 @@ def estimate_audit(claims: list[Claim], max_measure: int = 1_000_000, seed: int 
     simulations (:func:`~lxdex_capacity.time_guard.simulation_estimate`), every latency claim its seeding, service
     times and offered runs (:func:`~lxdex_capacity.latency.harness.estimate_latency`).  No run is made."""
     from ..latency.harness import estimate_latency
-    from ..time_guard import Estimate, simulation_estimate
+    from ..time_guard import Estimate, duration_words, simulation_estimate
 
     needed, timed = _measured(claims, max_measure)
     seconds, largest = 0.0, 0.0
@@ -606,7 +607,7 @@ def estimate_audit(claims: list[Claim], max_measure: int = 1_000_000, seed: int 
         seconds += one
         largest = max(largest, one)
     return Estimate(seconds, f"measuring ({len(needed)} load(s) × {repeats} runs, {len(timed)} latency claim(s); the "
-                             f"longest ~{largest:,.0f} s)")
+                             f"longest ~{duration_words(largest)})")
 
 
 def _repeats(claim: Claim, repeats: int) -> int:
