@@ -91,7 +91,7 @@ def _temporary(parent: Path, prefix: str, suffix: str, folder: bool) -> Iterator
             yield path, fd
             return
         finally:
-            if ours:
+            if ours and path in _temporaries:  # not if released (kept on purpose) or removed already
                 _remove(path, folder)
             else:
                 with _temporaries_lock:
@@ -115,6 +115,13 @@ def temporary_folder(parent: str | Path, prefix: str, suffix: str = ".tmp") -> I
     away; registered before it exists (see the module)."""
     with _temporary(Path(parent), prefix, suffix, folder=True) as (path, _):
         yield path
+
+
+def _release(path: Path) -> None:
+    """Keep the temporary ``path`` (or the one it is in): no longer removed at the end of its block, nor at exit."""
+    with _temporaries_lock:
+        for candidate in (path, path.parent):
+            _temporaries.pop(candidate, None)
 
 
 def remove_temporaries() -> None:
@@ -283,7 +290,8 @@ def replaced_folder(path: str | Path, is_output: Callable[[Path], bool] | None =
     could not be moved (another file system, a folder without write permission) stays in the previous folder,
     which is then kept beside ``path`` and named in ``kept(paths, folder)``, instead of being deleted."""
     path = Path(path)
-    keep = None if is_output is None else (lambda previous: _keep_foreign(previous, path, is_output, kept))
+    moved: list[tuple[list[Path], Path | None]] = []
+    keep = None if is_output is None else (lambda previous: moved.append(_keep_foreign(previous, path, is_output)))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with temporary_folder(path.parent, f".{path.name}.") as building:  # removed at the end, holding the previous output
@@ -291,6 +299,8 @@ def replaced_folder(path: str | Path, is_output: Callable[[Path], bool] | None =
             _swap_in(building, path, keep)
     except OSError as exc:  # an OutputError from within too: said once, of the folder, not of its temporary
         raise _failed(path, exc) from None
+    if kept is not None and moved and moved[0][0]:  # told once the output is in place: whatever the telling meets
+        kept(*moved[0])
 
 
 def foreign_entries(folder: Path, is_output: Callable[[Path], bool]) -> list[Path]:
@@ -311,12 +321,12 @@ def foreign_entries(folder: Path, is_output: Callable[[Path], bool]) -> list[Pat
     return found
 
 
-def _keep_foreign(previous: Path, path: Path, is_output: Callable[[Path], bool],
-                  kept: Callable[[list[Path], Path | None], None] | None) -> None:
-    """Move what ``previous`` (the replaced folder) holds that is not output into ``path`` (see :func:`replaced_folder`)."""
+def _keep_foreign(previous: Path, path: Path, is_output: Callable[[Path], bool]) -> tuple[list[Path], Path | None]:
+    """Move what ``previous`` (the replaced folder) holds that is not output into ``path`` (see :func:`replaced_folder`);
+    return what, and the folder ``previous`` was kept as if any of it could not be moved."""
     foreign = foreign_entries(previous, is_output)
     if not foreign:
-        return
+        return [], None
     stuck = False
     for relative in foreign:
         try:
@@ -328,12 +338,13 @@ def _keep_foreign(previous: Path, path: Path, is_output: Callable[[Path], bool],
             stuck = True
     left = None
     if stuck:  # rather than delete what the user put there, keep the previous folder, visibly, beside the new one
-        spot = path.parent / f"{path.name}.previous-{secrets.token_hex(3)}"
-        with contextlib.suppress(OSError):
-            os.rename(previous, spot)
-            left = spot
-    if kept is not None:
-        kept(foreign, left)
+        left = path.parent / f"{path.name}.previous-{secrets.token_hex(3)}"
+        try:
+            os.rename(previous, left)
+        except OSError:  # not even that: then it stays where it is, hidden, but not deleted
+            _release(previous)
+            left = previous
+    return foreign, left
 
 
 _RENAME_EXCHANGE = 2  # linux/fs.h

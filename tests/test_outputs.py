@@ -167,9 +167,11 @@ def test_concurrent_folder_replacements_leave_exactly_one_whole_output(tmp_path:
 # --- a user's file put into a report folder while the report is written -------------------------
 
 
-def _report_with_files_put_in_meanwhile(tmp_path: Path, monkeypatch, files: dict[str, str]) -> tuple[Path, Path, object]:
+def _report_with_files_put_in_meanwhile(tmp_path: Path, monkeypatch, files: dict[str, str],
+                                        when: str = "render_html") -> tuple[Path, Path, object]:
     """A report folder ``r`` from a saved results.json, then a second report into it during which ``files`` (relative
-    path: text) appear in ``r``; returns the folder, the results file and the second run's result."""
+    path: text) appear in ``r``, as ``report.<when>`` runs; returns the folder, the results file and the second run's
+    result."""
     from helpers.results import saved_results, write_json
     from lxdex_capacity.reporting import charts, report
 
@@ -177,50 +179,52 @@ def _report_with_files_put_in_meanwhile(tmp_path: Path, monkeypatch, files: dict
     results = write_json(tmp_path / "results.json", saved_results())
     out = tmp_path / "r"
     assert run_cli("report", "--results", str(results), "--out", str(out)).exit_code == 0
-    real_render_html = report.render_html
+    real = getattr(report, when)
 
-    def render_html(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
         for relative, text in files.items():
             (out / relative).parent.mkdir(parents=True, exist_ok=True)
             (out / relative).write_text(text)
-        return real_render_html(*args, **kwargs)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(report, "render_html", render_html)
+    monkeypatch.setattr(report, when, meanwhile)
     return out, results, run_cli("report", "--results", str(results), "--out", str(out))
 
 
-@pytest.mark.parametrize("exchange", ["renameat2", "two renames"])
-def test_a_file_put_into_a_report_folder_while_the_report_is_written_is_kept_and_said(tmp_path: Path, monkeypatch, exchange):
+@pytest.mark.parametrize("exchange, when", [("renameat2", "render_html"), ("two renames", "render_html"),
+                                            ("renameat2", "load_results")])  # while it is written; while its work runs
+def test_a_file_put_into_a_report_folder_while_the_report_runs_is_kept_and_said(tmp_path: Path, monkeypatch, exchange, when):
     if exchange == "two renames":
         monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
     files = {"notes.txt": "my notes", "charts/mine.txt": "mine", "drafts/a.md": "draft"}
-    out, results, result = _report_with_files_put_in_meanwhile(tmp_path, monkeypatch, files)
+    out, results, result = _report_with_files_put_in_meanwhile(tmp_path, monkeypatch, files, when)
     assert result.exit_code == 0, result.stderr
     assert result.stderr == (f"lxdex: warning: --out {str(out)!r}: kept 'charts/mine.txt', 'drafts', 'notes.txt', put there while "
-                             "the report was written and not part of it; the next report into this folder refuses it until it is moved out\n")
+                             "the report ran and not part of it; the next report into this folder refuses it until it is moved out\n")
     assert {relative: (out / relative).read_text() for relative in files} == files
     assert sorted(p.name for p in out.iterdir()) == ["charts", "drafts", "notes.txt", "report.html", "report.md", "results.json"]
     assert _leftovers(tmp_path) == []
     assert_one_line_error(run_cli("report", "--results", str(results), "--out", str(out)), "holds 'charts/mine.txt', which is not part of a report")
 
 
-def test_a_users_file_that_cannot_be_moved_keeps_the_previous_folder_whole(tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize("previous_renamed", [True, False], ids=["kept beside, visible", "kept where it is"])
+def test_a_users_file_that_cannot_be_moved_keeps_the_previous_folder_whole(tmp_path: Path, monkeypatch, previous_renamed):
     real_rename = os.rename
 
     def rename(source, target):  # type: ignore[no-untyped-def]
-        if Path(source).name == "notes.txt":  # as across file systems, or out of a folder without write permission
-            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        if Path(source).name == "notes.txt" or (not previous_renamed and ".previous-" in Path(target).name):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")  # as across file systems, or a folder without write permission
         return real_rename(source, target)
 
     monkeypatch.setattr(atomic.os, "rename", rename)
     out, _, result = _report_with_files_put_in_meanwhile(tmp_path, monkeypatch, {"notes.txt": "my notes"})
     assert result.exit_code == 0, result.stderr
-    kept = [p for p in tmp_path.iterdir() if p.name.startswith("r.previous-")]
-    assert len(kept) == 1 and (kept[0] / "notes.txt").read_text() == "my notes"
-    assert result.stderr == (f"lxdex: warning: --out {str(out)!r}: 'notes.txt', put there while the report was written, could not be "
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("r.previous-" if previous_renamed else ".r.")]
+    assert len(kept) == 1 and (kept[0] / "notes.txt").read_text() == "my notes"  # not deleted, whatever failed
+    assert result.stderr == (f"lxdex: warning: --out {str(out)!r}: 'notes.txt', put there while the report ran, could not be "
                              f"moved into it; the previous folder is kept whole as {str(kept[0])!r}\n")
     assert sorted(p.name for p in out.iterdir()) == ["charts", "report.html", "report.md", "results.json"]
-    assert _leftovers(tmp_path) == []
+    assert len(_leftovers(tmp_path)) == (0 if previous_renamed else 1)
 
 
 # --- signals and concurrent runs, as a user's shell sends them ---------------------------------

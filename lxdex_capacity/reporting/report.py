@@ -635,31 +635,32 @@ def is_report_part(relative: Path) -> bool:
     return False
 
 
-def check_report_folder(out_dir: str | Path) -> Path:
+def check_report_folder(out_dir: str | Path, foreign: bool = False) -> Path:
     """``out_dir`` as a folder a report may be written to: new, empty, or a previous report (which the
-    new one replaces whole), checked before any work starts."""
+    new one replaces whole), checked before any work starts.  With ``foreign``, a folder holding other
+    files too (put there since that first check: they are kept, see :func:`write_report`)."""
     out = check_output_folder(out_dir)
     if Path.cwd().resolve().is_relative_to(out.resolve()):
         raise InputError(f"--out {str(out)!r} is the current folder or holds it; a report replaces its whole folder, "
                          "so give a folder of its own, e.g. --out report")
-    if out.is_dir():
-        foreign = foreign_entries(out, is_report_part)
-        if foreign:
-            raise InputError(f"--out {str(out)!r} holds {str(foreign[0])!r}, which is not part of a report; a report "
+    if out.is_dir() and not foreign:
+        found = foreign_entries(out, is_report_part)
+        if found:
+            raise InputError(f"--out {str(out)!r} holds {str(found[0])!r}, which is not part of a report; a report "
                              "replaces its whole folder, so give a new folder, an empty one, or a previous report's")
     return out
 
 
 def _say_kept(out: Path, foreign: list[Path], left: Path | None) -> None:
-    """One line on stderr: files put into the report folder while the report was written, kept (not deleted)."""
+    """One line on stderr: files put into the report folder while the report ran, kept (not deleted)."""
     from ..console import warn
 
     names = ", ".join(repr(str(p)) for p in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
     if left is None:
-        warn(f"--out {str(out)!r}: kept {names}, put there while the report was written and not part of it; "
+        warn(f"--out {str(out)!r}: kept {names}, put there while the report ran and not part of it; "
              "the next report into this folder refuses it until it is moved out")
     else:
-        warn(f"--out {str(out)!r}: {names}, put there while the report was written, could not be moved into it; "
+        warn(f"--out {str(out)!r}: {names}, put there while the report ran, could not be moved into it; "
              f"the previous folder is kept whole as {str(left)!r}")
 
 
@@ -669,11 +670,11 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path
     The folder is built beside ``out_dir`` and swapped in whole (:func:`~lxdex_capacity.atomic.replaced_folder`):
     a reader sees the previous report or this one, never a mix; if anything fails (a full disk, a
     signal), the previous report stays as it was.  Two runs into one folder: the last to finish wins.
-    A file that is not part of a report, put into the folder while this one was written, is kept (moved
+    A file that is not part of a report, put into the folder while this one ran, is kept (moved
     into the new folder) and one line on stderr says so."""
     from .charts import render_charts
 
-    out = check_report_folder(out_dir)
+    out = check_report_folder(out_dir, foreign=True)  # refused before the work began; what came since is kept
     charts = render_charts(results)
     md = render_markdown(results, charts, image=lambda name: f"charts/{name}.png")
     inline = render_markdown(results, charts, image=lambda name: "data:image/png;base64," + base64.b64encode(charts[name]["png"]).decode())
