@@ -295,8 +295,12 @@ class GuardedFunctionCache(FunctionCache):
         except LxdexError:
             raise
         except Exception as exc:  # the kernel is compiled and in memory: a cache that cannot be written costs only the caching
-            where = exc.path if isinstance(exc, DamagedEntry) else getattr(exc, "filename", None) or self._cache_path
-            report(f"could not write the compiled-kernel cache ({where}: {_reason(exc, str(where))}); "
+            if isinstance(exc, DamagedEntry):
+                where, why = exc.path, exc.reason
+            else:
+                where = getattr(exc, "filename", None) or self._cache_path
+                why = _reason(exc, str(where))
+            report(f"could not write the compiled-kernel cache ({where}: {why}); "
                    "kernels compiled this run are not cached", once_for="cannot write")
 
 

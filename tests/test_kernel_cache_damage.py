@@ -9,6 +9,7 @@ warming one cache at once leave it whole (slow)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import json
@@ -246,6 +247,35 @@ def test_a_numba_cache_dir_that_cannot_be_written_is_told_and_passed_over(tiny: 
                       "(Not a directory); caching it in the __pycache__ folders beside the sources instead"]
 
 
+def test_an_unreadable_cache_file_is_discarded_and_written_again(entries: tuple[Any, Path], told: Callable[[], list[str]],
+                                                                   monkeypatch: pytest.MonkeyPatch):
+    """add_one's index and twice's data refuse to be read (as files of another user, mode 000, would: root reads
+    any file, so the refusal is made here; the slow test below makes it real)."""
+    module, folder = entries
+    unreadable = {"add_one": _index(folder, "add_one"), "twice": _data(folder, "twice")}
+    def identity(path: Any) -> tuple[int, int] | None:
+        with contextlib.suppress(OSError):
+            st = os.stat(path)
+            return st.st_ino, st.st_mtime_ns
+        return None
+
+    refused = {str(path): identity(path) for path in unreadable.values()}  # those files, not what replaces them
+
+    def guarded_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(path) in refused and refused[str(path)] == identity(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return open(path, *args, **kwargs)
+
+    monkeypatch.setattr(caching, "open", guarded_open, raising=False)  # numba's reads and writes of its cache files
+    first, second = _dispatcher(module.add_one), _dispatcher(module.twice)
+    assert (first(1), second(2)) == (2, 4)
+    assert dict(first.stats.cache_misses) == {(types.int64,): 1} and dict(second.stats.cache_misses) == {(types.int64,): 1}
+    lines = told()
+    assert sorted(lines) == sorted(f"lxdex: the compiled-kernel cache held a damaged entry for {name} ({path}: Permission denied); "
+                                   "discarded, recompiling" for name, path in unreadable.items()), lines
+    assert all(GuardedFunctionCache(f).current_entry(first.targetctx.codegen()) for f in (module.add_one, module.twice))
+
+
 _UNREADABLE = """
 import os, sys
 sys.path.insert(0, sys.argv[1])
@@ -259,6 +289,7 @@ print(d(1), t(2), dict(d.stats.cache_misses), dict(t.stats.cache_misses))
 """
 
 
+@pytest.mark.slow  # a fresh interpreter, as another user: about 2 s
 def test_unreadable_cache_files_are_discarded_and_written_again(tiny: tuple[Any, dict[str, bytes]]):
     """Run by another user when this one is root (root reads any file): add_one's index and twice's data unreadable."""
     as_other: list[str] = []
