@@ -48,8 +48,7 @@ def latency_estimate(markets: int, rates: list[float], orders: int, repeats: int
 
 
 def replay_estimate(size_bytes: int) -> Estimate:
-    from lxdex_capacity.cli.data import REPLAY_BYTES_PER_S
-    from lxdex_capacity.time_guard import SIMULATION_COSTS, clock_scale
+    from lxdex_capacity.time_guard import REPLAY_BYTES_PER_S, SIMULATION_COSTS, clock_scale
 
     return Estimate(SIMULATION_COSTS.fixed_s + size_bytes / REPLAY_BYTES_PER_S * clock_scale(), "replaying")
 

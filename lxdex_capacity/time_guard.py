@@ -11,6 +11,7 @@ to this machine's clock where both clocks are known:
 * what a simulation adds around the engine, per seeded order, per flow order and per market, and its fixed
   start (:data:`SIMULATION_COSTS`), measured on the reference machine (``bench/time_estimate_bench.py`` prints the
   estimate against a measured run);
+* a LOBSTER day's bytes read and replayed a second (:data:`REPLAY_BYTES_PER_S`);
 * a repeated measurement's runs, from its :class:`~lxdex_capacity.measure.RepeatPolicy` (:func:`runs_of`);
 * the measurements' own duration formulas (a latency run's ``messages / rate``), which live with them.
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from .measure import RepeatPolicy
     from .scenarios.config import Scenario
 
-__all__ = ["shown", "check", "flow_orders", "seeding_seconds", "DEFAULT_MAX_TIME_S", "DEFAULT_MAX_TIME", "MAX_TIME_OPTION", "parse_max_time", "duration_words", "refuse_unless_it_ends",
+__all__ = ["REPLAY_BYTES_PER_S", "megabytes", "shown", "check", "flow_orders", "seeding_seconds", "DEFAULT_MAX_TIME_S", "DEFAULT_MAX_TIME", "MAX_TIME_OPTION", "parse_max_time", "duration_words", "refuse_unless_it_ends",
            "Estimate", "SimulationCosts", "SIMULATION_COSTS", "engine_ns_per_order", "clock_scale", "runs_of", "simulation_estimate"]
 
 DEFAULT_MAX_TIME_S = 3600.0
@@ -79,6 +80,11 @@ def _two_figures(value: float) -> str:
     if value >= 10:
         return f"{float(f'{value:.2g}'):,.0f}"
     return f"{value:.2g}"
+
+
+def megabytes(n: float) -> str:
+    """Decimal megabytes, two significant figures without an exponent: ``0.06 MB``, ``31 MB``, ``1,234 MB``."""
+    return f"{_two_figures(n / 1e6)} MB"
 
 
 def shown(text: str, limit: int = 40) -> str:
@@ -154,6 +160,10 @@ class SimulationCosts:
 
 
 SIMULATION_COSTS = SimulationCosts()
+# Bytes of LOBSTER CSV (uncompressed) read, checked and replayed a second, with the orderbook check (reference machine,
+# synthetic days of 300,000 and 1 million rows: 5 to 15 MB/s; bench/time_estimate_bench.py): replay, calibrate, and
+# latency --day's arrivals read from a day.
+REPLAY_BYTES_PER_S = 8e6
 # A clock ratio beyond these is more likely two ways of reading a clock than two machines: scale no further.
 _CLOCK_SCALE_RANGE = (0.5, 2.0)
 

@@ -137,8 +137,8 @@ def test_the_default_runs_are_well_inside_the_default_limit():
     (["latency", "--rates", ",".join(["2"] * 20), "--orders-per-rate", "1000"], "20 rates × ~4 runs of up to ~8.3 min"),
     (["latency", "--orders-per-rate", "100000000", "--rates", "1000000", "--repeats", "100"], "latency --rates 1000000: about"),
     (["bench", "--trades", "1000000000000"], "bench: about"),
-    (["sweep", "--markets", "1000,5000", "--trades", "1000000000"], "sweep: about"),
-    (["sweep", "--markets", "1000,5000", "--working-sets", "10,100,1000,100000000", "--held-out-working-sets", "none", "--repeat", "5"],
+    (["sweep", "--markets", "1000,5000,21000", "--trades", "1000000000"], "sweep: about"),
+    (["sweep", "--markets", "1000,5000,21000", "--working-sets", "10,100,1000,100000000", "--held-out-working-sets", "none", "--repeat", "5"],
      "4 working sets × 5 runs"),
     (["plan", "--markets", "1000000000000", "--check", "--max-time", "1s"], "plan --markets 1,000,000,000,000 --check: about"),
     (["plan", "--markets", "1000", "--latency-slo", "p99<=1ms", "--slo-orders", "10000000", "--slo-repeats", "15", "--max-time", "10s"],
@@ -178,6 +178,9 @@ def test_replay_and_calibrate_estimate_from_the_files_sizes(no_work, tmp_path):
     assert_one_line_error(run_cli("calibrate", str(messages), "--orderbook", str(book), "--out", str(tmp_path / "s.toml"),
                                   "--max-time", "1s"), f"calibrate {messages}: about")
     assert WORK_STARTED in run_cli("replay", str(messages), "--max-time", "1h").stderr
+    # latency --day reads its arrivals from a day: that is counted too
+    day = run_cli("latency", "--arrivals", "lobster", "--day", str(messages), "--orders-per-rate", "1000", "--max-time", "1s")
+    assert_one_line_error(day, "MB of --day, then measuring")
 
 
 def test_the_override_lets_a_tiny_run_through():

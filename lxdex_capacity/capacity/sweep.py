@@ -357,6 +357,7 @@ def estimate_sweep(sizes: Sequence[int], repeat: int = 2, base: Scenario = Scena
 
     sizes, fit_up_to, scaling_markets, threads_up_to = _resolved(sizes, fit_up_to, scaling_markets, threads_up_to)
     runs = plan_points(sizes, repeat, base, fit_up_to)
+    check_design(runs)  # a sweep that could fit nothing is refused for that, whatever its time
     each = [simulation_estimate(s, fresh_process=True).seconds for s, _, _ in runs]
     at_once = len(runs) if concurrent <= 0 else max(min(concurrent, usable_cores()), 1)
     points_s = max(sum(each) / at_once, max(each, default=0.0))

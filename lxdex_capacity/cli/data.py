@@ -40,21 +40,17 @@ def _memory_backstop(doing: str, estimate: int) -> Iterator[None]:
                             "the day into shorter files or use a machine with more memory") from None
 
 
-# Bytes of LOBSTER CSV (uncompressed) read, checked and replayed a second, with the orderbook check (reference machine,
-# synthetic days of 300,000 and 1 million rows: 5 to 15 MB/s; bench/time_estimate_bench.py); calibrating also fits,
-# about half as long again.
-REPLAY_BYTES_PER_S = 8e6
-CALIBRATE_SHARE = 1.5
+CALIBRATE_SHARE = 1.5  # calibrating reads and replays a day as replay does, then fits: about half as long again
 
 
 def _check_time(command: str, sources: list[Source], doing: str, share: float, allowed: float | None) -> None:
     """Refuse (``--max-time``), before anything is read, a day whose files' sizes (uncompressed) make ``doing`` it
-    longer than ``allowed``: :data:`REPLAY_BYTES_PER_S`, times ``share``."""
-    from ..time_guard import SIMULATION_COSTS, Estimate, check, clock_scale
+    longer than ``allowed``: :data:`~lxdex_capacity.time_guard.REPLAY_BYTES_PER_S`, times ``share``."""
+    from ..time_guard import REPLAY_BYTES_PER_S, SIMULATION_COSTS, Estimate, check, clock_scale, megabytes
 
     size = sum(s.size for s in sources)
     seconds = SIMULATION_COSTS.fixed_s + share * size / REPLAY_BYTES_PER_S * clock_scale()
-    check(Estimate(seconds, f"{doing} {size / 1e6:,.0f} MB of CSV (at ~{REPLAY_BYTES_PER_S / share / 1e6:.2g} MB/s)"),
+    check(Estimate(seconds, f"{doing} {megabytes(size)} of CSV (at ~{REPLAY_BYTES_PER_S / share / 1e6:.2g} MB/s)"),
           f"{command} {sources[0].path}", allowed)
 
 

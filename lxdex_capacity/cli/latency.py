@@ -96,7 +96,14 @@ def latency(
         raise InputError(f"{scenario_file}: cancel_rate={scenario.cancel_rate:g}: a latency run mixes in at most "
                          f"{MAX_CANCELS_PER_ORDER:g} cancels per order; give --cancels")
     policy = repeat_policy(repeats, time_budget)
-    check_time(estimate_latency(scenario, offered, orders_per_rate, policy, threads, cancels), f"latency --rates {shown(rates)}", allowed)
+    estimate = estimate_latency(scenario, offered, orders_per_rate, policy, threads, cancels)
+    if day is not None:  # its arrivals are read from the day first
+        from ..replay.lobster import locate
+        from ..time_guard import REPLAY_BYTES_PER_S, Estimate, megabytes
+
+        size = locate(day, "message").size
+        estimate = Estimate(estimate.seconds + size / REPLAY_BYTES_PER_S, f"reading {megabytes(size)} of --day, then {estimate.basis}")
+    check_time(estimate, f"latency --rates {shown(rates)}", allowed)
     check_memory(scenario, force, threads=threads)
     refuse_unless_it_fits(latency_memory(scenario, orders_per_rate, reserve, threads),
                           f"{scenario.markets:,} markets and {orders_per_rate:,} messages per rate need", "use fewer --orders-per-rate or markets",
