@@ -421,17 +421,19 @@ class _CheckedWriter(io.RawIOBase):
     def _write_all(self, view: memoryview) -> None:
         if self.target is None:
             raise OSError(errno.EBADF, os.strerror(errno.EBADF))
-        done = 0
+        done, stalled = 0, False
         while done < len(view):
             try:
-                written = self.target.write(view[done:])
+                written = self.target.write(view[done:]) or 0
             except BlockingIOError as exc:  # a non-blocking descriptor, full: part taken, wait for the rest
                 done += exc.characters_written
                 self._wait_writable()
                 continue
             if not written:
+                if stalled:  # nothing taken, even once writable: a stream that takes no more
+                    raise OSError(errno.EIO, "the stream takes no more")
                 self._wait_writable()
-                continue
+            stalled = not written
             done += written
 
     def _flush_target(self) -> None:

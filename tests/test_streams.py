@@ -168,6 +168,26 @@ def test_a_write_that_is_cut_short_is_a_failure_never_a_silent_success(target):
     assert stderr.getvalue() == f"lxdex: error: cannot write to standard output: {reason}\n"
 
 
+@pytest.mark.parametrize("descriptor", [True, False], ids=["writable descriptor", "no descriptor"])
+def test_a_stream_that_takes_nothing_is_a_failure_not_a_spin(tmp_path, descriptor):
+    with open(tmp_path / "file", "wb") as file:
+        class TakesNothing(io.RawIOBase):
+            def writable(self) -> bool:
+                return True
+
+            def write(self, data) -> int:  # type: ignore[no-untyped-def, override]
+                return 0
+
+            def fileno(self) -> int:
+                if not descriptor:
+                    raise io.UnsupportedOperation("no descriptor")
+                return file.fileno()
+
+        writer = console._CheckedWriter(TakesNothing())  # type: ignore[arg-type]
+        assert writer.write(b"data") == 4  # taken by the layer: the stream is lost, the command goes on
+        assert writer.failure is not None and writer.failure.errno in (errno.EIO, errno.EAGAIN)
+
+
 def test_a_full_non_blocking_pipe_is_waited_for_not_an_error():
     read, write = os.pipe()
     os.set_blocking(write, False)  # as a parent sharing the pipe (node, some CI runners) may leave it
