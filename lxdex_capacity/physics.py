@@ -18,7 +18,7 @@ import math
 
 __all__ = ["MAX_CLOCK_GHZ", "MIN_CYCLES_PER_ORDER", "MIN_NS_PER_ORDER", "MAX_ORDERS_PER_S_PER_CORE", "MIN_ACCESS_NS",
            "MAX_LOOKUPS_PER_S", "MAX_CORES", "MAX_LOGICAL_CPUS", "MAX_MEMORY_BYTES", "MIN_PROCESS_RSS_BYTES", "SUM_TOLERANCE",
-           "too_many_orders", "too_fast_an_order", "too_fast_an_access", "too_small_a_process", "orders_per_s_problem", "ns_per_order_problem",
+           "too_many_orders", "too_fast_an_order", "too_fast_an_access", "too_small_a_process", "RATE_UNITS", "figure_problem", "orders_per_s_problem", "ns_per_order_problem",
            "access_ns_problem", "rss_problem", "sums_to", "percent_error",
            "error_pct_problem"]
 
@@ -116,6 +116,21 @@ def rss_problem(key: str, rss_bytes: int, engine_bytes: int, engine_key: str = "
     """``key=value: ...`` when :func:`too_small_a_process` says why, else None."""
     why = too_small_a_process(rss_bytes, engine_bytes, engine_key)
     return f"{key}={rss_bytes!r}: {why}" if why else None
+
+
+RATE_UNITS = ("orders/s", "msg/s", "messages/s")  # the units a figure of messages matched per second is in
+
+
+def figure_problem(unit: str, value: float, cores: int = 1) -> str | None:
+    """Why a measured figure of ``value`` in ``unit`` is beyond what ``cores`` cores do, or None (also for a unit these
+    limits do not speak of: bytes, latencies)."""
+    if unit in RATE_UNITS:
+        return too_many_orders(value, cores)
+    if unit == "ns/order":
+        return too_fast_an_order(value, cores)
+    if unit == "lookups/s" and value > MAX_LOOKUPS_PER_S * max(cores, 1):
+        return f"more random lookups a second than {_cores(cores)} make ({MAX_LOOKUPS_PER_S * max(cores, 1):,.0f})"
+    return None
 
 
 def sums_to(total: float, parts: float, exact: bool = False) -> bool:

@@ -284,6 +284,30 @@ def test_compare_refuses_a_simulation_past_physics_and_reads_a_real_one(simulati
                 "throughput.orders_per_s=5000000000.0", "new.json")
 
 
+def _bench(rate: float, threads: int) -> dict[str, Any]:
+    """A bench result (``lxdex bench --json``'s kind and figures) whose seeded flow matched ``rate`` orders/s on ``threads``."""
+    from lxdex_capacity.measure.figure import summarise
+
+    figure = summarise("seeded_flow.orders_per_s", "orders/s", [rate] * 3).as_dict()
+    return {"kind": "bench", "config": {"threads": threads}, "figures": {"seeded_flow.orders_per_s": figure}}
+
+
+def test_compare_holds_a_bench_to_the_cores_it_ran_on(tmp_path):
+    base = write_json(tmp_path / "base.json", _bench(2e6, 1))
+    assert run_cli("compare", str(base), str(write_json(tmp_path / "fast.json", _bench(1.5e9, 2)))).exit_code == 0
+    _refused_by(["compare", str(base), "FILE"], tmp_path, _bench(1.5e9, 1), 'figures["seeded_flow.orders_per_s"].samples=1500000000.0',
+                "new.json")
+
+
+def test_compare_checks_a_latency_run_whole(tmp_path):
+    """The latency record of the shipped report, as ``lxdex latency --json`` prints it: read as written, refused edited."""
+    doc = json.loads((REPO / "reports" / "21000-markets" / "results.json").read_text(encoding="utf-8"))["latency"]
+    doc = doc | {"kind": "latency", "figures": {}}
+    base = write_json(tmp_path / "base.json", doc)
+    assert "no figure" in run_cli("compare", str(base), str(base)).stderr  # read whole, then refused for what it lacks
+    _refused_by(["compare", str(base), "FILE"], tmp_path, doc | {"capacity_per_s": 5e9}, "capacity_per_s=5000000000.0", "new.json")
+
+
 # --- the limits themselves ----------------------------------------------------------------------------------------------
 
 def test_the_limits_are_the_hardware_files_and_follow_from_the_clock():

@@ -31,7 +31,10 @@ For each figure in both results (:func:`compare_figures`):
   ``+12.3% faster`` for a rate 12.3% higher or a time 12.3% lower.
 
 Figures in only one result are listed as such.  Both results must be of the same kind and share a
-figure.  Light: scipy is imported when a test is computed, neither numba nor the engine ever.
+figure.  A saved simulation, report or latency run is checked whole, as ``lxdex report`` checks it, and a bench's
+figures against what the cores its engine ran on do (:mod:`lxdex_capacity.physics`): a figure is only as good as
+the run it comes from.  Light: scipy is imported when a test is computed, numba and the engine only to check a
+saved simulation or report.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InputError
+from ..physics import MAX_CORES, figure_problem
 from ..schema import FILE_CONFIG, Name, read_json, read_text
 from .figure import MIN_SPREAD_REPEATS, Figure
 from .records import MAX_FIGURES, FigureRecord, Kind
@@ -123,7 +127,6 @@ def _record(data: Any, origin: str) -> ResultRecord:
         record = ResultRecord.model_validate(data)
     except ValidationError as exc:
         raise InputError(_message(exc, origin)) from None
-    _whole(record.kind, data, origin)
     return record
 
 
@@ -139,6 +142,19 @@ def _whole(kind: str, data: Mapping[str, Any], origin: str) -> None:
         from ..reporting.results_schema import check_results
 
         check_results(dict(data), origin)
+    elif kind == "latency":
+        from ..reporting.results_schema import LatencyRecord
+        from ..schema import validate
+
+        validate(LatencyRecord, dict(data), origin)
+    else:  # bench and the rest: each figure within what the cores its engine ran on do
+        config = data.get("config")
+        threads = config.get("threads", 1) if isinstance(config, Mapping) else 1
+        cores = threads if isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= MAX_CORES else 1
+        for name, figure in data["figures"].items():
+            why = figure_problem(figure["unit"], max(figure["samples"]), cores)
+            if why:
+                raise InputError(f"{origin}: {_key(('figures', name, 'samples'))}={max(figure['samples'])!r}: {why}")
 
 
 def read_result(path: str | Path) -> dict[str, Any]:
@@ -373,6 +389,8 @@ def compare(base: Mapping[str, Any], new: Mapping[str, Any], base_origin: str = 
     b, n = _record(base, base_origin), _record(new, new_origin)
     if b.kind != n.kind:
         raise InputError(f"{base_origin} is a {b.kind!r} result and {new_origin} a {n.kind!r} result: compare two results of one kind")
+    _whole(b.kind, base, base_origin)
+    _whole(n.kind, new, new_origin)
     base_figures = {name: record.figure() for name, record in b.figures.items()}
     new_figures = {name: record.figure() for name, record in n.figures.items()}
     common = [name for name in base_figures if name in new_figures]

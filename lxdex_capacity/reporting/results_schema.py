@@ -449,6 +449,17 @@ class LatencyRecord(_OpenRecord):
     injected_delay_ns: LatencyNs | None = None
     platform: PlatformRecord | None = None
 
+    @model_validator(mode="after")
+    def _physical(self) -> LatencyRecord:
+        """What one engine of ``threads`` threads matched: within what that many cores do (:mod:`lxdex_capacity.physics`)."""
+        cores = self.threads or 1
+        problem = orders_per_s_problem("capacity_per_s", self.capacity_per_s, cores)
+        for i, row in enumerate(self.rates):
+            problem = problem or orders_per_s_problem(f"rates[{i}].achieved_per_s", row.achieved_per_s, cores)
+        if problem:
+            raise ValueError(problem)
+        return self
+
 
 class ResultsFile(FileModel):
     """A report's results.json, as :func:`~lxdex_capacity.reporting.report.collect` makes it."""
@@ -532,8 +543,7 @@ def _latency_problem(r: ResultsFile) -> str | None:
         return f"latency.markets={lat.markets}: the latency run is on the report's scenario ({r.simulate.markets:,} markets)"
     if lat.seed != r.simulate.seed:
         return f"latency.seed={lat.seed}: the latency run is on the report's scenario (seed {r.simulate.seed})"
-    problem = (orders_per_s_problem("latency.capacity_per_s", lat.capacity_per_s, lat.threads or 1)
-               or _extra_problem(lat, "latency") or _extra_problem(lat.service, "latency.service")
+    problem = (_extra_problem(lat, "latency") or _extra_problem(lat.service, "latency.service")
                or _extra_problem(lat.cancel_service, "latency.cancel_service") or _decreasing(lat.service, "latency.service"))
     cancels = lat.cancel_service
     if problem is None and cancels is not None and cancels.samples:
