@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["PARENT_PID", "WATCH_SECONDS", "tethered", "tethered_env"]
+from .errors import LxdexError
+
+__all__ = ["PARENT_PID", "WATCH_SECONDS", "tethered", "tethered_env", "spawn_failure"]
 
 PARENT_PID = "LXDEX_PARENT_PID"  # the environment variable holding the parent's pid
 WATCH_SECONDS = 0.2  # where the child cannot ask to be killed with its parent (macOS): how often it looks for it
@@ -51,3 +53,14 @@ def tethered(code: str, *args: str) -> list[str]:
 def tethered_env(**extra: str) -> dict[str, str]:
     """This process's environment, with the pid the child checks and ``extra``."""
     return os.environ | {PARENT_PID: str(os.getpid())} | extra
+
+
+def spawn_failure(exc: OSError, what: str) -> LxdexError:
+    """One line for a child process (``what``: "the sweep point's process") that could not be started: a
+    resource limit ran out (:func:`lxdex_capacity.limits.resource_limit`, exit 2), or this Python cannot be
+    run (not executable, gone: exit 1)."""
+    from .limits import is_resource_error, resource_limit
+
+    if is_resource_error(exc):
+        return resource_limit(exc, f"starting {what}")
+    return LxdexError(f"cannot start {what} ({sys.executable}): {exc.strerror or exc}")

@@ -31,10 +31,12 @@ import logging
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -44,6 +46,7 @@ from functools import partial
 from typing import Any
 
 from .errors import InputError, LxdexError
+from .limits import is_resource_error, resource_limit
 
 __all__ = ["dask_client", "parallel_map", "wait_done", "raise_if_interrupted", "parse_scheduler_address", "probe_scheduler",
            "INSTALL_HINT"]
@@ -445,16 +448,31 @@ def _one_line(exc: BaseException) -> str:
 _NO_HTTP_ROUTES: dict[str, list[str]] = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
 
 
-def _local_cluster(local_cluster: Any, workers: int) -> Any:
+def _local_cluster(local_cluster: Any, workers: int, scratch: str) -> Any:
     """A ``distributed.LocalCluster`` (the class is ``local_cluster``) of ``workers`` single-threaded
-    worker processes on loopback, started in silence: no dashboard, nothing on any fixed port."""
+    worker processes on loopback, started in silence: no dashboard, nothing on any fixed port; the
+    workers' files in ``scratch`` (Dask's default, ``dask-scratch-space`` in the temporary folder,
+    would outlive the run)."""
     import dask
     from distributed import Nanny
 
-    with dask.config.set(_NO_HTTP_ROUTES), _silenced():  # the workers take the configuration as they spawn
+    settings = _NO_HTTP_ROUTES | {"temporary-directory": scratch}
+    with dask.config.set(settings), _silenced():  # the workers take the configuration as they spawn
         return local_cluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                              dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                             worker_class=partial(Nanny, worker_class=_quiet_worker), silence_logs=logging.CRITICAL)
+                             local_directory=scratch, worker_class=partial(Nanny, worker_class=_quiet_worker),
+                             silence_logs=logging.CRITICAL)
+
+
+def _scratch_folder() -> str:
+    """A temporary folder of the local cluster's own, for its workers' files; removed when it closes."""
+    try:
+        return tempfile.mkdtemp(prefix="lxdex-dask-")
+    except OSError as exc:
+        if is_resource_error(exc):
+            raise resource_limit(exc, "creating the Dask workers' scratch folder") from None
+        raise LxdexError(f"the local Dask cluster did not start: no scratch folder in {tempfile.gettempdir()!r}: "
+                         f"{exc.strerror or exc}") from None
 
 
 def _quiet_worker(*args: Any, **kwargs: Any) -> Any:
@@ -502,11 +520,15 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
                 else:
                     _start_resource_tracker()
                     before = {p.pid for p in multiprocessing.active_children() if p.pid is not None}
+                    scratch = _scratch_folder()
                     closers.append(partial(_end_worker_processes, before))
+                    closers.append(lambda failing: shutil.rmtree(scratch, ignore_errors=True))  # last: no worker left
                     with _sigint_blocked():  # inherited by the workers: Ctrl-C reaches only this process
                         try:
-                            cluster = _local_cluster(LocalCluster, workers or 1)
+                            cluster = _local_cluster(LocalCluster, workers or 1, scratch)
                         except Exception as exc:  # no ports, no processes, no room for the workers' files
+                            if is_resource_error(exc):
+                                raise resource_limit(exc, "starting the local Dask cluster") from None
                             raise LxdexError(f"the local Dask cluster did not start: {_one_line(exc)}") from None
                         closers[:0] = [partial(_end_task_processes, before), partial(_close_cluster, cluster)]
                         with _silenced():

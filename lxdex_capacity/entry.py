@@ -113,6 +113,7 @@ def main() -> None:
     for sig in handled:
         signal.signal(sig, _interrupted_while_starting)
     atexit.register(_ignore_signals, handled)  # before numba, Dask and the rest register theirs: so it runs last
+    __import__("lxdex_capacity.limits").limits.check_at_start()  # ulimits raised or refused before numba loads
     from .cli import main as run  # the slow import
 
     if signal.SIGINT in handled:

@@ -12,6 +12,8 @@ Our exception hierarchy, with the exit codes (``lxdex: error: <message>`` on std
 * LxdexError (1: a result that fails its own check, e.g. a sweep point or a Dask task that failed)
   x InputError (2: bad input; also a ValueError)
   x CapacityError (2: a refused size; also a MemoryError)
+  x ResourceLimit (2: a limit set on this process (``ulimit``) leaves lxdex too little: stack, memory,
+    open files, processes; named with its value)
   x CheckFailed (1: the run completed and its result fails a check: replay disagreement, failed shard)
   x OutputError (1: an output could not be written, e.g. a full disk; the previous output is unchanged)
   x Interrupted (130 on SIGINT (Ctrl-C), 143 on SIGTERM; ``lxdex: interrupted``)
@@ -22,7 +24,7 @@ ours: the CLI maps them to their own exit code, 2.
 
 from __future__ import annotations
 
-__all__ = ["LxdexError", "InputError", "CapacityError", "CheckFailed", "OutputError", "Interrupted"]
+__all__ = ["LxdexError", "InputError", "CapacityError", "ResourceLimit", "CheckFailed", "OutputError", "Interrupted"]
 
 
 class LxdexError(Exception):
@@ -39,6 +41,13 @@ class InputError(LxdexError, ValueError):
 
 class CapacityError(LxdexError, MemoryError):
     """A requested size would not fit in this machine's memory (or in an engine limit)."""
+
+    exit_code = 2
+
+
+class ResourceLimit(LxdexError):
+    """A resource limit of this process (``ulimit -v``, ``-d``, ``-s``, ``-n``, ``-u``) is below what lxdex
+    needs, or ran out: the message names the limit and its value (:mod:`lxdex_capacity.limits`)."""
 
     exit_code = 2
 

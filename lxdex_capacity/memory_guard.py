@@ -2,7 +2,7 @@
 when its estimate exceeds the memory this process can still get, naming both.
 
 What a process can get is the least of: the machine's available memory; what its cgroup (a container's
-limit, cgroup v2 or v1; none on macOS) leaves; and, under ``ulimit -v``, the address space its limit leaves.
+limit, cgroup v2 or v1; none on macOS) leaves; and, under ``ulimit -v`` and ``ulimit -d``, what those limits leave.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def _cgroup_room() -> int | None:
 
 
 def _address_space_room() -> int | None:
-    """Address space left under ``ulimit -v`` (RLIMIT_AS), or None without a limit (or no such limit)."""
+    """Address space left under ``ulimit -v`` (RLIMIT_AS), or None without a limit (or no such limit); the soft
+    limit, as :func:`lxdex_capacity.limits.ensure_limits` left it at start."""
     if not hasattr(resource, "RLIMIT_AS"):
         return None
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
@@ -50,9 +51,21 @@ def _address_space_room() -> int | None:
     return max(soft - psutil.Process().memory_info().vms, 0)
 
 
+def _data_room() -> int | None:
+    """Private writable memory left under ``ulimit -d`` (RLIMIT_DATA, which Linux counts over every private
+    writable mapping, numpy's arrays included), or None without a limit."""
+    if not hasattr(resource, "RLIMIT_DATA"):
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_DATA)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    used = getattr(psutil.Process().memory_info(), "data", 0)  # Linux's VmData; other systems do not say
+    return max(soft - used, 0)
+
+
 def available_bytes() -> int:
     """The memory this process can still allocate, as far as the system says."""
-    room = [psutil.virtual_memory().available, _cgroup_room(), _address_space_room()]
+    room = [psutil.virtual_memory().available, _cgroup_room(), _address_space_room(), _data_room()]
     return min(r for r in room if r is not None)
 
 

@@ -16,8 +16,8 @@ LOBSTER files are CSV tables of millions of rows; they are checked column by col
 from __future__ import annotations
 
 import json
+import os
 import re
-import stat
 import tomllib
 import types
 import typing
@@ -28,6 +28,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .errors import InputError
+from .inputs import open_input
 
 __all__ = [
     "FileModel", "FILE_CONFIG", "validate", "error_message", "error_at", "at_least", "read_toml", "read_json", "read_text",
@@ -131,25 +132,25 @@ MAX_FILE_BYTES = 256 << 20
 
 def read_text(path: str | Path, what: str, hint: str = "") -> str:
     """The text of a user's ``what`` file (``"scenario file"``, ...), or one ``InputError`` saying why not:
-    missing, a folder, not a regular file, larger than :data:`MAX_FILE_BYTES`, not UTF-8, unreadable."""
+    missing, not a regular file (a folder, a device, a named pipe: :func:`~lxdex_capacity.inputs.open_input`
+    refuses them before reading), larger than :data:`MAX_FILE_BYTES`, not UTF-8, unreadable."""
+    with open_input(path, what, hint) as handle:
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                raise InputError(f"{what} {str(path)!r} holds {size:,} bytes, more than any {what} "
+                                 f"({MAX_FILE_BYTES >> 20} MiB at most)")
+            data = handle.read(MAX_FILE_BYTES + 1)  # bounded: a file in /proc says size 0, one may grow meanwhile
+        except OSError as exc:
+            if isinstance(exc, IsADirectoryError):
+                raise InputError(f"{what} {str(path)!r} is a directory, not a file{hint}") from None
+            raise InputError(f"{what} {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(f"{what} {str(path)!r} holds more than {MAX_FILE_BYTES >> 20} MiB, more than any {what}")
     try:
-        info = Path(path).stat()
-        if Path(path).is_dir():
-            raise IsADirectoryError
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(f"{what} {str(path)!r} is not a regular file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise InputError(f"{what} {str(path)!r} holds {info.st_size:,} bytes, more than any {what} "
-                             f"({MAX_FILE_BYTES >> 20} MiB at most)")
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{what} {str(path)!r} does not exist{hint}") from None
-    except IsADirectoryError:
-        raise InputError(f"{what} {str(path)!r} is a directory, not a file") from None
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text mode reads
     except UnicodeDecodeError as exc:
         raise InputError(f"{what} {str(path)!r} is not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{what} {str(path)!r} cannot be read: {exc.strerror or exc}") from None
 
 
 def read_toml(text: str, origin: str) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..children import tethered, tethered_env
+from ..children import spawn_failure, tethered, tethered_env
 from ..errors import InputError, LxdexError
 from ..machine import machine_info, peak_rss_bytes, usable_cores
 from ..measure import STATUSES, Figure, MachineState, open_window, summarise
@@ -204,8 +204,12 @@ def run_in_fresh_process(scenario: Scenario, threads: int | None = None) -> dict
     engine of k threads pinned to k cores (a scaling run, or ``plan --check`` with every core).  Whatever stops this process (a Ctrl-C, SIGTERM, the end of a Dask worker, SIGKILL)
     leaves no child behind and prints nothing of the child's: an exception here kills and reaps it
     before going on, and the child dies with the thread that started it."""
-    with subprocess.Popen(tethered(_CHILD), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, env=tethered_env(PYTHONHASHSEED="0")) as proc:
+    try:
+        proc = subprocess.Popen(tethered(_CHILD), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=tethered_env(PYTHONHASHSEED="0"))
+    except OSError as exc:  # no process may start (ulimit -u), no pipe (ulimit -n), Python not executable
+        raise spawn_failure(exc, f"the process of sweep point markets={scenario.markets}") from None
+    with proc:
         try:
             stdout, stderr = proc.communicate(json.dumps({"scenario": scenario.as_dict(), "threads": threads}))
         except BaseException:

@@ -24,6 +24,7 @@ holds a huge member is refused from its declared size.
 from __future__ import annotations
 
 import io
+import os
 import re
 import time
 import zipfile
@@ -38,6 +39,7 @@ import numpy as np
 
 from ..engine.layout import MAX_PRICE, MAX_QTY
 from ..errors import InputError
+from ..inputs import open_input
 from ..memory_guard import refuse_unless_it_fits
 
 __all__ = [
@@ -120,12 +122,14 @@ class Source:
 
     @contextmanager
     def open(self) -> Iterator[IO[bytes]]:
-        if self.member is None:
-            with open(self.path, "rb") as handle:
-                yield handle
-        else:
-            with zipfile.ZipFile(self.path) as archive, archive.open(self.member) as handle:
-                yield handle
+        """The table's bytes; the file is opened as every input is (:func:`~lxdex_capacity.inputs.open_input`),
+        so a path swapped for a device or a pipe since :func:`locate` looked is refused, not read."""
+        with open_input(self.path, f"{self.kind} file") as file:
+            if self.member is None:
+                yield file
+            else:
+                with zipfile.ZipFile(file) as archive, archive.open(self.member) as handle:
+                    yield handle
 
 
 def _count(n: int, noun: str) -> str:
@@ -154,30 +158,28 @@ def locate(path: str | Path | Source, kind: str) -> Source:
     if isinstance(path, Source):
         return path
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{kind} file {str(path)!r} does not exist")
-    if path.is_dir():
-        raise InputError(f"{kind} file {str(path)!r} is a folder, not a file")
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                infos = [i for i in archive.infolist() if not i.is_dir()
-                         and kind in PurePosixPath(i.filename).name.lower() and i.filename.lower().endswith(".csv")]
-            if len(infos) != 1:
-                found = f"found {len(infos)}" + (f": {', '.join(i.filename for i in infos)}" if infos else "")
-                raise InputError(f"{path}: expected one *{kind}*.csv inside the zip, {found}")
-            info = infos[0]
-            return Source(path, kind, info.filename, info.file_size, info.compress_size)
-        with open(path, "rb") as handle:
-            magic = handle.read(4)
-        if magic[:2] == b"PK":
-            raise InputError(f"{kind} file {str(path)!r} is a damaged zip file (its directory is missing: truncated?)")
-        if magic[:2] == b"\x1f\x8b":
-            raise InputError(f"{kind} file {str(path)!r} is gzip-compressed: lxdex reads LOBSTER CSV files and zips; "
-                             "decompress it first")
-        return Source(path, kind, None, path.stat().st_size)
-    except _READ_ERRORS as exc:
-        raise _unreadable(kind, str(path), exc) from None
+    what = f"{kind} file"
+    with open_input(path, what) as file:  # a device, a pipe or a folder is refused here, unread
+        try:
+            if zipfile.is_zipfile(file):
+                with zipfile.ZipFile(file) as archive:
+                    infos = [i for i in archive.infolist() if not i.is_dir()
+                             and kind in PurePosixPath(i.filename).name.lower() and i.filename.lower().endswith(".csv")]
+                if len(infos) != 1:
+                    found = f"found {len(infos)}" + (f": {', '.join(i.filename for i in infos)}" if infos else "")
+                    raise InputError(f"{path}: expected one *{kind}*.csv inside the zip, {found}")
+                info = infos[0]
+                return Source(path, kind, info.filename, info.file_size, info.compress_size)
+            file.seek(0)
+            magic = file.read(4)
+            if magic[:2] == b"PK":
+                raise InputError(f"{what} {str(path)!r} is a damaged zip file (its directory is missing: truncated?)")
+            if magic[:2] == b"\x1f\x8b":
+                raise InputError(f"{what} {str(path)!r} is gzip-compressed: lxdex reads LOBSTER CSV files and zips; "
+                                 "decompress it first")
+            return Source(path, kind, None, os.fstat(file.fileno()).st_size)
+        except _READ_ERRORS as exc:
+            raise _unreadable(kind, str(path), exc) from None
 
 
 # --- the memory guard ----------------------------------------------------------------------------

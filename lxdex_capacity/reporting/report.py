@@ -635,12 +635,21 @@ def is_report_part(relative: Path) -> bool:
     return False
 
 
+def _current_folder() -> Path | None:
+    """The current folder, or None if it was deleted (then no report folder can hold it)."""
+    try:
+        return Path.cwd().resolve()
+    except FileNotFoundError:
+        return None
+
+
 def check_report_folder(out_dir: str | Path, foreign: bool = False) -> Path:
     """``out_dir`` as a folder a report may be written to: new, empty, or a previous report (which the
     new one replaces whole), checked before any work starts.  With ``foreign``, a folder holding other
     files too (put there since that first check: they are kept, see :func:`write_report`)."""
     out = check_output_folder(out_dir)
-    if Path.cwd().resolve().is_relative_to(out.resolve()):
+    here = _current_folder()
+    if here is not None and here.is_relative_to(out.resolve()):
         raise InputError(f"--out {str(out)!r} is the current folder or holds it; a report replaces its whole folder, "
                          "so give a folder of its own, e.g. --out report")
     if out.is_dir() and not foreign:
