@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import sys
 from dataclasses import dataclass
 from types import ModuleType
@@ -47,8 +48,9 @@ class Need:
 
 # Measured on Linux x86-64, Python 3.11 (prlimit around `lxdex plan` and `lxdex simulate --markets 100`):
 # loading the command line maps ~350 MB of address space, of which ~130 MB data; a small simulate peaks at
-# ~700 MB mapped and ~310 MB data; `plan` fails below ~400 MB of address space (some of it spinning for
-# good) and ~140 MB of data.  Python starts with 80 KiB of stack and `plan` runs with 96 KiB; LLVM's
+# ~700 MB mapped and ~310 MB data; `plan` fails below ~400 MB of address space (at 450 MB it spun for
+# good) and ~140 MB of data.  Python itself needs 80-96 KiB of stack to start (below, it crashes before any
+# of lxdex runs: nothing to be done here) and `plan` runs with 96 KiB; LLVM's
 # compiler recurses deeper, so 1 MiB is the least accepted and 8 MiB (Linux's default) is wanted.  Dask
 # wants many open files (sockets and pipes per worker), OpenBLAS a thread per core.
 _MIB = 1 << 20
@@ -162,22 +164,47 @@ def ensure_limits() -> None:
                             f"lxdex needs {needed:,} more {_NPROC.why}")
 
 
-# What an error that a limit caused looks like, and which limit it is.
+# What an error that a limit caused looks like, and which limit it is.  Dask and others wrap the OSError
+# in an error of their own ("Cluster failed to start: [Errno 24] Too many open files"): its number is
+# read from the text then, and from the errors it was raised from.
 _THREAD_FAILURE = "can't start new thread"
+_ERRNO_IN_TEXT = re.compile(r"\[Errno (\d+)\]")
+_RESOURCE_ERRNOS = (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not e for e in seen):
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _resource_errno(exc: BaseException) -> int | None:
+    """The errno of a resource running out behind ``exc`` (0 for a thread that could not start, or a shared
+    library that could not be mapped), or None."""
+    for error in _chain(exc):
+        if isinstance(error, RuntimeError) and _THREAD_FAILURE in str(error):
+            return errno.EAGAIN
+        if isinstance(error, MemoryError):
+            return errno.ENOMEM
+        number = error.errno if isinstance(error, OSError) else None
+        if number is None:
+            found = _ERRNO_IN_TEXT.search(str(error))
+            number = int(found.group(1)) if found else None
+        if number in _RESOURCE_ERRNOS:
+            return number
+        if isinstance(error, OSError) and "shared object" in str(error):
+            return errno.ENOMEM
+    return None
 
 
 def is_resource_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is a resource running out: a thread or process that could not start (EAGAIN,
-    ENOMEM), too many open files (EMFILE, ENFILE), a shared library that could not be mapped."""
-    if isinstance(exc, RuntimeError) and _THREAD_FAILURE in str(exc):
-        return True
-    if isinstance(exc, MemoryError):
-        return True
-    if isinstance(exc, OSError):
-        if exc.errno in (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE):
-            return True
-        return "shared object" in str(exc)
-    return False
+    """Whether ``exc`` (or what it was raised from) is a resource running out: a thread or process that could
+    not start (EAGAIN, ENOMEM), too many open files (EMFILE, ENFILE), a shared library that could not be
+    mapped, memory."""
+    return _resource_errno(exc) is not None
 
 
 def limit_text(name: str) -> str:
@@ -197,10 +224,11 @@ def limit_text(name: str) -> str:
 def resource_limit(exc: BaseException, doing: str) -> ResourceLimit:
     """One :class:`ResourceLimit` line for ``exc``, which ran out of a resource while ``doing``
     (``"starting the sweep's worker"``): what failed and the limit that governs it, with its value."""
-    if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
-        limit = limit_text("RLIMIT_NOFILE") if exc.errno == errno.EMFILE else "the system's open-file table is full"
+    number = _resource_errno(exc)
+    if number in (errno.EMFILE, errno.ENFILE):
+        limit = limit_text("RLIMIT_NOFILE") if number == errno.EMFILE else "the system's open-file table is full"
         reason = "too many open files"
-    elif isinstance(exc, RuntimeError) or (isinstance(exc, OSError) and exc.errno == errno.EAGAIN):
+    elif number == errno.EAGAIN:
         limit, reason = limit_text("RLIMIT_NPROC"), "no more threads or processes may start"
     else:  # ENOMEM, MemoryError, a library that could not be mapped
         limit, reason = f"{limit_text('RLIMIT_AS')}, {limit_text('RLIMIT_DATA')}", "out of memory"

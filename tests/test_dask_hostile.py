@@ -5,6 +5,7 @@ else, with no process left behind."""
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import struct
@@ -185,9 +186,19 @@ def test_a_local_cluster_that_does_not_start_is_one_line(tmp_path, monkeypatch):
 
     monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
     result = run_cli(*SWEEP, "--out", str(tmp_path / "m.json"), "--workers", "2")
+    assert result.exit_code == 2, result.stderr  # a resource limit, named
+    assert result.stderr.strip() == ("lxdex: error: starting the local Dask cluster: too many open files (the open-file "
+                                     f"limit (ulimit -n) is {resource.getrlimit(resource.RLIMIT_NOFILE)[0]:,}); raise the "
+                                     "limit or run less at once")
+
+    def no_ports(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("Cluster failed to start: no port")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_ports)
+    result = run_cli(*SWEEP, "--out", str(tmp_path / "m.json"), "--workers", "2")
     assert result.exit_code == 1, result.stderr
-    assert result.stderr.strip() == ("lxdex: error: the local Dask cluster did not start: "
-                                     "RuntimeError: Cluster failed to start: [Errno 24] Too many open files")
+    assert result.stderr.strip() == "lxdex: error: the local Dask cluster did not start: RuntimeError: Cluster failed to start: no port"
+    assert not (tmp_path / "m.json").exists()
 
 
 # -- interrupts swallowed by Python, held while Dask starts or stops ----------------------------------------
@@ -328,3 +339,31 @@ def test_an_interrupted_sharded_simulation_is_one_line(signum, whole_group, expe
     pytest.importorskip("distributed", reason="Dask distributed is not installed")
     code, stderr = _interrupt(signum, whole_group, ["simulate", "--markets", "50000", "--shards", "2"], busy=3)
     _assert_interrupted_quietly(code, stderr, expected)
+
+
+@pytest.mark.slow  # two sharded simulations, ~20 s
+def test_a_local_cluster_leaves_nothing_in_the_temporary_folder(tmp_path):
+    """The workers' scratch space is a temporary folder of the cluster's own (not Dask's shared
+    ``dask-scratch-space``), removed when the cluster closes: after a run, and after an interrupted one."""
+    pytest.importorskip("distributed", reason="Dask distributed is not installed")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = os.environ | {"TMPDIR": str(temporary)}
+    done = subprocess.run([sys.executable, "-m", "lxdex_capacity", "simulate", "--markets", "100", "--shards", "2",
+                           "--trades", "10000"], capture_output=True, text=True, timeout=180, env=env)
+    assert done.returncode == 0, done.stderr
+    assert os.listdir(temporary) == []
+    proc = subprocess.Popen([sys.executable, "-m", "lxdex_capacity.cli", "simulate", "--markets", "50000", "--shards", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
+    try:
+        descendants = _descendants_once_busy(proc, 3)
+        assert [p for p in os.listdir(temporary) if p.startswith("lxdex-dask-")], "the cluster's scratch folder is not in TMPDIR"
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert _gone(descendants) == []
+    _assert_interrupted_quietly(proc.returncode, stderr, 143)
+    assert os.listdir(temporary) == []
