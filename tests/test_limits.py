@@ -141,3 +141,11 @@ def test_a_sweep_out_of_processes_names_the_limit(tmp_path, monkeypatch):
     assert result.stderr.startswith("lxdex: error: starting the process of sweep point markets=300: no more threads or "
                                     "processes may start (the process limit (ulimit -u) is"), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_memory_guard_counts_the_data_segment_limit():
+    """``ulimit -d`` (which Linux counts over numpy's arrays too) bounds what the memory guard sees as available."""
+    code = "from lxdex_capacity.memory_guard import available_bytes\nprint(available_bytes())"
+    done = _python("--data=700000000:unlimited", code)
+    assert done.returncode == 0, done.stderr
+    assert 0 < int(done.stdout) < 700_000_000
