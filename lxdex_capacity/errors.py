@@ -16,7 +16,7 @@ Our exception hierarchy, with the exit codes (``lxdex: error: <message>`` on std
     open files, processes; named with its value)
   x CheckFailed (1: the run completed and its result fails a check: replay disagreement, failed shard)
   x OutputError (1: an output could not be written, e.g. a full disk; the previous output is unchanged)
-  x Interrupted (130 on SIGINT (Ctrl-C), 143 on SIGTERM; ``lxdex: interrupted``)
+  x Interrupted (130 on SIGINT (Ctrl-C), 143 on SIGTERM, 129 on SIGHUP; ``lxdex: interrupted``)
 
 Usage errors found by the command-line parser (an unknown option, a value out of range) are not
 ours: the CLI maps them to their own exit code, 2.
@@ -67,8 +67,8 @@ class OutputError(LxdexError, OSError):
 
 
 class Interrupted(LxdexError):
-    """The run was interrupted by a signal before it finished: SIGINT (Ctrl-C, exit code 130) or
-    SIGTERM (143, the shell's 128 + signal number)."""
+    """The run was interrupted by a signal before it finished: SIGINT (Ctrl-C, exit code 130),
+    SIGTERM (143) or SIGHUP (129, a closed terminal or dropped ssh): the shell's 128 + signal number."""
 
     exit_code = 130
 

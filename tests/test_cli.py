@@ -17,7 +17,7 @@ from lxdex_capacity import __version__
 from lxdex_capacity.errors import CapacityError, CheckFailed, InputError, Interrupted, LxdexError
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ["bench", "compare", "simulate", "profile", "latency", "sweep", "plan", "report", "audit", "replay", "calibrate", "hardware", "scenario"]
+COMMANDS = ["bench", "compare", "simulate", "profile", "latency", "sweep", "plan", "report", "audit", "replay", "calibrate", "hardware", "scenario", "cache"]
 
 
 def lxdex_process(*args: str, module: bool = False) -> Result:
