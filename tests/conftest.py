@@ -55,3 +55,16 @@ def restore_cpu_affinity():  # type: ignore[no-untyped-def]
     yield
     if cpus is not None and _set_affinity is not None:
         _set_affinity(0, cpus)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _frozen_heap():  # type: ignore[no-untyped-def]
+    """What earlier modules left alive (imports, caches, fixtures) moved out of the collector's sight: simulate and
+    profile collect garbage before every memory sample, and a full collection walks every tracked object, so in a
+    suite's large heap each cost a second of nothing.  Garbage of earlier modules is collected first."""
+    import gc
+
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    yield

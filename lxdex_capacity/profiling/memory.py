@@ -29,9 +29,11 @@ class ProcessMemory:
 
 
 def settle(passes: int = GC_PASSES) -> None:
-    """Collect garbage repeatedly: objects freed by one pass can make others unreachable."""
+    """Collect garbage until a pass finds none, at most ``passes`` times: objects freed by one pass (their
+    finalizers run) can make others unreachable, but a pass that found nothing leaves nothing for the next."""
     for _ in range(passes):
-        gc.collect()
+        if gc.collect() == 0:
+            break
 
 
 def sample_process(samples: int = SAMPLES) -> ProcessMemory:
