@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["MAX_CLOCK_GHZ", "MIN_CYCLES_PER_ORDER", "MIN_NS_PER_ORDER", "MAX_ORDERS_PER_S_PER_CORE", "MIN_ACCESS_NS",
+__all__ = ["keyed", "MAX_CLOCK_GHZ", "MIN_CYCLES_PER_ORDER", "MIN_NS_PER_ORDER", "MAX_ORDERS_PER_S_PER_CORE", "MIN_ACCESS_NS",
            "MAX_LOOKUPS_PER_S", "MAX_CORES", "MAX_LOGICAL_CPUS", "MAX_MEMORY_BYTES", "MIN_PROCESS_RSS_BYTES", "SUM_TOLERANCE",
            "too_many_orders", "too_fast_an_order", "too_fast_an_access", "too_small_a_process", "RATE_UNITS", "figure_problem", "orders_per_s_problem", "ns_per_order_problem",
            "access_ns_problem", "rss_problem", "sums_to", "percent_error",
@@ -59,6 +59,11 @@ def _cores(cores: int) -> str:
     return f"{cores:,} core{'s' if cores != 1 else ''}"
 
 
+def keyed(key: str, value: object, why: str | None) -> str | None:
+    """``key=value: why`` (a problem named by the key it was found at), or None when there is no ``why``."""
+    return f"{key}={value!r}: {why}" if why else None
+
+
 def too_many_orders(value: float, cores: int = 1) -> str | None:
     """Why ``value`` orders/s is more than ``cores`` cores match, or None."""
     limit = MAX_ORDERS_PER_S_PER_CORE * max(cores, 1)
@@ -70,8 +75,7 @@ def too_many_orders(value: float, cores: int = 1) -> str | None:
 
 def orders_per_s_problem(key: str, value: float, cores: int = 1) -> str | None:
     """``key=value: ...`` when ``value`` orders/s is more than ``cores`` cores reach, else None."""
-    why = too_many_orders(value, cores)
-    return f"{key}={value!r}: {why}" if why else None
+    return keyed(key, value, too_many_orders(value, cores))
 
 
 def too_fast_an_order(value: float, cores: int = 1) -> str | None:
@@ -85,8 +89,7 @@ def too_fast_an_order(value: float, cores: int = 1) -> str | None:
 
 def ns_per_order_problem(key: str, value: float, cores: int = 1) -> str | None:
     """``key=value: ...`` when ``value`` ns an order is faster than ``cores`` cores match one, else None."""
-    why = too_fast_an_order(value, cores)
-    return f"{key}={value!r}: {why}" if why else None
+    return keyed(key, value, too_fast_an_order(value, cores))
 
 
 def too_fast_an_access(value: float) -> str | None:
@@ -98,8 +101,7 @@ def too_fast_an_access(value: float) -> str | None:
 
 def access_ns_problem(key: str, value: float) -> str | None:
     """``key=value: ...`` when a measured random access of ``value`` ns is faster than any cache answers, else None."""
-    why = too_fast_an_access(value)
-    return f"{key}={value!r}: {why}" if why else None
+    return keyed(key, value, too_fast_an_access(value))
 
 
 def too_small_a_process(rss_bytes: int, engine_bytes: int, engine_key: str = "engine_bytes_used") -> str | None:
@@ -114,8 +116,7 @@ def too_small_a_process(rss_bytes: int, engine_bytes: int, engine_key: str = "en
 
 def rss_problem(key: str, rss_bytes: int, engine_bytes: int, engine_key: str = "engine_bytes_used") -> str | None:
     """``key=value: ...`` when :func:`too_small_a_process` says why, else None."""
-    why = too_small_a_process(rss_bytes, engine_bytes, engine_key)
-    return f"{key}={rss_bytes!r}: {why}" if why else None
+    return keyed(key, rss_bytes, too_small_a_process(rss_bytes, engine_bytes, engine_key))
 
 
 RATE_UNITS = ("orders/s", "msg/s", "messages/s")  # the units a figure of messages matched per second is in

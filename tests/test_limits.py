@@ -143,6 +143,23 @@ def test_a_sweep_out_of_processes_names_the_limit(tmp_path, monkeypatch):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("failure", [RuntimeError("can't start new thread"), OSError(errno.EMFILE, "Too many open files"),
+                                     MemoryError()], ids=["thread", "open files", "memory"])
+def test_a_limit_met_where_no_command_expects_it_is_one_line(monkeypatch, failure):
+    """Wherever a command meets a limit it did not name itself (a progress display's thread, a file, an array), the
+    last line of defence names the limit: one line, exit 2, never a traceback."""
+    from lxdex_capacity.capacity import hardware
+
+    def fail(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise failure
+
+    monkeypatch.setattr(hardware, "load_profiles", fail)
+    result = run_cli("hardware", "list")
+    assert result.exit_code == ResourceLimit.exit_code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lxdex: error: lxdex hardware list: ") and "raise the limit" in lines[0], result.stderr
+
+
 def test_the_memory_guard_counts_the_data_segment_limit():
     """``ulimit -d`` (which Linux counts over numpy's arrays too) bounds what the memory guard sees as available."""
     code = "from lxdex_capacity.memory_guard import available_bytes\nprint(available_bytes())"

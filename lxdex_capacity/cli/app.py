@@ -47,7 +47,8 @@ from .. import __version__
 from ..atomic import remove_temporaries
 from ..console import StandardStreams, broken_pipes_raise, err, out, standard_streams
 from ..entry import TERMINATING_SIGNALS
-from ..errors import InputError, Interrupted, LxdexError, OutputError
+from ..errors import InputError, Interrupted, LxdexError, OutputError, ResourceLimit
+from ..limits import is_resource_error, resource_limit
 from ..schema import error_message
 
 __all__ = ["app", "main", "HelpGroup", "Invocation", "invocation"]
@@ -273,6 +274,15 @@ def _check_stdout(streams: StandardStreams, done: SystemExit) -> None:
         _stdout_failed(failure)
 
 
+def _command_words(args: Sequence[str]) -> str:
+    """``"lxdex hardware list"``: the command ``args`` ran, its options left out."""
+    words = [arg for arg in args[:2] if not arg.startswith("-")]
+    return " ".join(["lxdex", *words[: 1 if len(words) < 2 or words[0] not in _GROUPS else 2]])
+
+
+_GROUPS = ("hardware", "scenario", "cache")  # commands whose first argument is a subcommand
+
+
 def _main(argv: Sequence[str] | None) -> NoReturn:
     args = tuple(sys.argv[1:] if argv is None else argv)
     try:
@@ -300,6 +310,8 @@ def _main(argv: Sequence[str] | None) -> NoReturn:
     except _PipeClosed as exc:
         _stdout_failed(exc.__cause__ if isinstance(exc.__cause__, OSError) else BrokenPipeError(errno.EPIPE, "Broken pipe"))
     except OSError as exc:  # a write to a file other than stdout (which the streams layer checks itself)
+        if is_resource_error(exc):  # a limit met where no command named it (a thread, a file, a library to map)
+            _exit(f"error: {resource_limit(exc, _command_words(args))}", ResourceLimit.exit_code)
         if exc.errno not in _OUTPUT_ERRNOS:
             raise
         where = f"cannot write {exc.filename!r}: " if exc.filename else ""
@@ -308,6 +320,8 @@ def _main(argv: Sequence[str] | None) -> NoReturn:
         interrupt = _caused_by_interrupt(exc)  # e.g. Ctrl-C inside an import, which Python rewraps as RuntimeError
         if interrupt is not None:
             _interrupted(_exit_code_of(interrupt), argv is None)
+        if is_resource_error(exc):  # a thread that could not start, memory that could not be had
+            _exit(f"error: {resource_limit(exc, _command_words(args))}", ResourceLimit.exit_code)
         # Usage errors: click's ClickException, vendored inside newer typer; matched by shape so
         # that neither click nor typer internals are imported.
         if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
