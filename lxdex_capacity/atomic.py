@@ -60,13 +60,36 @@ _temporaries_lock = threading.Lock()
 _NAME_ATTEMPTS = 100  # a random name taken already (by another run) is drawn again, this many times at most
 
 
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt (a ``KeyboardInterrupt``: every terminating signal raises one) that ``exc`` was raised
+    while handling, if any: its cause and context chain, followed as far as it goes."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _remove(path: Path, folder: bool) -> None:
-    """Remove the temporary ``path`` if it is there (renamed into place, it is not), then forget it."""
-    with contextlib.suppress(OSError):
+    """Remove the temporary ``path`` if it is there (renamed into place, it is not), then forget it.
+
+    An interrupt inside the removal can come out as an ``OSError``: ``shutil.rmtree`` closes a folder's
+    descriptor and then notes it closed, and a signal landing between the two makes its ``finally`` close
+    it again (EBADF), an error whose context is the interrupt.  Suppressed as a failed removal, it would
+    lose the signal (the run going on, exit 0) and the folder with it.  The interrupt is raised again
+    instead, with ``path`` still registered, for :func:`remove_temporaries` to finish."""
+    try:
         if folder:
             shutil.rmtree(path)
         else:
             path.unlink()
+    except OSError as exc:
+        interrupt = _interrupt_behind(exc)
+        if interrupt is not None:
+            raise interrupt from None
     with _temporaries_lock:
         _temporaries.pop(path, None)
 

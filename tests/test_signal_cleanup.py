@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -94,6 +95,39 @@ def test_a_cleanup_an_interrupt_cut_short_is_finished_by_remove_temporaries(tmp_
     assert len(_leftovers(tmp_path)) == 1  # the removal itself was interrupted: still there, still registered
     atomic.remove_temporaries()  # what main does after an interrupt, and what runs at exit
     assert _leftovers(tmp_path) == [] and not target.exists()
+
+
+def _interrupt_once_as_closed(monkeypatch, marker: str) -> None:  # type: ignore[no-untyped-def]
+    """``os.close`` of a descriptor on a path holding ``marker`` closes it, then raises KeyboardInterrupt, once: a
+    signal landing between the close and the line noting it, where ``shutil.rmtree`` (3.11) then closes the
+    descriptor again in its ``finally``, and what comes out of it is an EBADF ``OSError``, the interrupt its context."""
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc/self/fd to tell which descriptor is the temporary folder's")
+    real = os.close
+    done = []
+
+    def interrupted(fd: int) -> None:
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            target = ""
+        real(fd)
+        if marker in target and not done:
+            done.append(fd)
+            raise KeyboardInterrupt()
+
+    monkeypatch.setattr(os, "close", interrupted)
+
+
+def test_an_interrupt_that_a_folders_removal_turns_into_an_oserror_is_raised_and_the_folder_removed(tmp_path: Path, monkeypatch):
+    """Suppressed as a failed removal, the EBADF would lose the signal (the run went on, exit 0) and leave the folder."""
+    _interrupt_once_as_closed(monkeypatch, "/.r.")
+    with pytest.raises(KeyboardInterrupt):
+        atomic.check_output_folder(tmp_path / "r")  # its name probed: a temporary sibling made and removed
+    monkeypatch.undo()
+    assert len(_leftovers(tmp_path)) == 1  # closed, not yet removed: still there, still registered
+    atomic.remove_temporaries()  # what main does after an interrupt: still registered, so removed now
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_a_name_another_run_holds_is_drawn_again_and_left_alone(tmp_path: Path, monkeypatch):
@@ -204,3 +238,31 @@ def test_a_real_signal_at_the_creation_of_an_outputs_temporary_leaves_nothing(tm
         _, stderr = run.communicate(timeout=300)
         assert (run.returncode, stderr.decode().splitlines()[-1:]) == (code, ["lxdex: interrupted"]), stderr.decode()
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["r", "run"]  # simulate's folder, made before its file: empty
+
+
+# strace delivers the signal at the system call itself, whatever Python instruction is running.  The temporary's
+# name is fixed (secrets.token_hex) so that strace's -P selects the system calls on it: the closes of its
+# descriptors as shutil.rmtree removes it (the scandir's copy first, then its own).
+_FIXED_NAMES = textwrap.dedent("""
+    import secrets, sys
+    secrets.token_hex = lambda n: "probe"
+    sys.argv = ["lxdex", *sys.argv[1:]]
+    from lxdex_capacity.entry import main
+    main()
+""")
+
+
+@pytest.mark.slow  # strace, and a process per case: about 3 s each
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (syscall injection) to deliver the signal at a system call")
+@pytest.mark.parametrize("close", [1, 2])
+@pytest.mark.parametrize("sig, code", SIGNALS)
+def test_a_signal_at_each_close_while_a_temporary_folder_is_removed_leaves_nothing(tmp_path: Path, sig, code, close):
+    probe = tmp_path / ".run.probe.tmp"  # simulate --out run checks the name by making and removing this folder
+    run = subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "-P", str(probe), "-e", "trace=close",
+                          "-e", f"inject=close:signal={sig.name}:when={close}",
+                          sys.executable, "-c", _FIXED_NAMES, "simulate", *SMALL, "--out", str(tmp_path / "run")],
+                         cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+    if run.returncode != code and b"ptrace" in run.stderr:
+        pytest.skip(f"strace cannot trace here: {run.stderr.decode().strip()}")
+    assert (run.returncode, run.stderr.decode()) == (code, "lxdex: interrupted\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -170,6 +170,16 @@ def _caused_by_interrupt(exc: BaseException) -> KeyboardInterrupt | None:
     return None
 
 
+def _interrupted_behind(exc: BaseException, as_program: bool) -> None:
+    """End as interrupted if ``exc`` wraps an interrupt (:func:`_caused_by_interrupt`): an error raised while a
+    signal unwound the run, by cleanup code it cut short (a ``finally`` closing a descriptor closed already:
+    EBADF; a failed write's :class:`~lxdex_capacity.errors.OutputError` made of that), is the signal's doing,
+    and its message would be a false one."""
+    interrupt = _caused_by_interrupt(exc)
+    if interrupt is not None:
+        _interrupted(_exit_code_of(interrupt), as_program)
+
+
 def _interrupted(code: int, as_program: bool) -> NoReturn:
     """``lxdex: interrupted`` and ``code``, once every temporary is gone (one a signal cut the removal of short
     included).  Objects a signal cut off half-way (numba's, llvmlite's) may complain from their finalisers as
@@ -295,6 +305,7 @@ def _main(argv: Sequence[str] | None) -> NoReturn:
     except Interrupted as exc:
         _interrupted(exc.exit_code, argv is None)
     except LxdexError as exc:
+        _interrupted_behind(exc, argv is None)
         _exit(f"error: {exc}", exc.exit_code)
     except RuntimeWarning as exc:
         _exit(f"error: a figure could not be computed ({exc}); please report this", LxdexError.exit_code)
@@ -310,6 +321,7 @@ def _main(argv: Sequence[str] | None) -> NoReturn:
     except _PipeClosed as exc:
         _stdout_failed(exc.__cause__ if isinstance(exc.__cause__, OSError) else BrokenPipeError(errno.EPIPE, "Broken pipe"))
     except OSError as exc:  # a write to a file other than stdout (which the streams layer checks itself)
+        _interrupted_behind(exc, argv is None)
         if is_resource_error(exc):  # a limit met where no command named it (a thread, a file, a library to map)
             _exit(f"error: {resource_limit(exc, _command_words(args))}", ResourceLimit.exit_code)
         if exc.errno not in _OUTPUT_ERRNOS:
@@ -317,9 +329,7 @@ def _main(argv: Sequence[str] | None) -> NoReturn:
         where = f"cannot write {exc.filename!r}: " if exc.filename else ""
         _exit(f"error: {where}{exc.strerror or exc}", OutputError.exit_code)
     except Exception as exc:
-        interrupt = _caused_by_interrupt(exc)  # e.g. Ctrl-C inside an import, which Python rewraps as RuntimeError
-        if interrupt is not None:
-            _interrupted(_exit_code_of(interrupt), argv is None)
+        _interrupted_behind(exc, argv is None)  # e.g. Ctrl-C inside an import, which Python rewraps as RuntimeError
         if is_resource_error(exc):  # a thread that could not start, memory that could not be had
             _exit(f"error: {resource_limit(exc, _command_words(args))}", ResourceLimit.exit_code)
         # Usage errors: click's ClickException, vendored inside newer typer; matched by shape so
