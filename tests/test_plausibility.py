@@ -94,6 +94,16 @@ SIMULATE_EDITS: list[tuple[str, Edit, str]] = [
     ("100,000 cores", _set("machine.cores", 100_000), "machine.cores=100000"),
     ("fewer logical CPUs than cores", _set("machine.logical_cpus", 1), "machine.logical_cpus=1"),
     ("an exabyte of memory", _set("machine.memory_bytes", 1 << 60), "machine.memory_bytes="),
+    ("a figure that is not its batches", lambda d: d["figures"]["orders_per_s"].update(
+        value=5e9, low=5e9, high=5e9, samples=[5e9] * len(d["figures"]["orders_per_s"]["samples"])), "figures.orders_per_s"),
+    ("a figure no run times", _set("figures.lookups_per_s", {}), "figures.lookups_per_s"),
+    ("a 1,000 THz clock", lambda d: [f["machine"].update(frequency_mhz=1e12) for f in (d["figures"]["orders_per_s"],
+                                                                                     d["throughput"]["batches"])],
+     "figures.orders_per_s.machine.frequency_mhz=1000000000000.0"),
+    ("lookups slower than the whole run", _set("throughput.lookups_per_s", 1e-300), "throughput.lookups_per_s=1e-300"),
+    ("more resident than the machine has", lambda d: _rss(d, 2, 10**15), "phases[2].rss_bytes=1000000000000000"),
+    ("orders that cost nothing", lambda d: (d["phases"][1].update(book_bytes_per_order=0.0), d.update(per_order_bytes=0.0)),
+     "phases[1].book_bytes_per_order=0.0"),
     ("orders timed in no time", lambda d: d["throughput"].update(flow_seconds=0.0, orders_per_s=0.0, parallel_orders_per_s=0.0),
      "throughput.flow_seconds=0.0"),
     ("a flow longer than its phase", lambda d: _rate(d, d["throughput"]["flow_orders"] / 3600.0), "throughput.flow_seconds="),
@@ -138,7 +148,7 @@ def test_a_report_whose_simulation_is_past_physics_is_refused(results, edit, fra
     doc = copy.deepcopy(results)
     edit(doc["simulate"])
     # The report's simulation holds its own machine record: keys there are named under "simulate." too.
-    fragment = fragment.replace("machine.", "simulate.machine.") if "machine." in fragment else "simulate." + fragment
+    fragment = "simulate." + fragment
     with pytest.raises(InputError) as caught:
         check_results(doc, "r.json")
     assert str(caught.value).startswith("r.json: ") and fragment in str(caught.value)
@@ -237,6 +247,8 @@ MODEL_EDITS: list[tuple[str, Edit, str]] = [
      "validation[0].measured_bytes="),
     ("a 1-byte sweep point", _set("points[0].rss_bytes", 1), "points[0].rss_bytes=1"),
     ("a point measured in no time", _set("points[0].elapsed_s", 0.0), "points[0].elapsed_s=0.0"),
+    ("a point's million trades in a nanosecond", _set("points[0].elapsed_s", 1e-9), "points[0].elapsed_s=1e-09"),
+    ("a point of 10^12 trades in its seconds", _set("points[0].trades", 10**12), "points[0].elapsed_s="),
     ("reserved ratios the points do not give", _set("reserved_ratio.median", 1.01), "reserved_ratio.median=1.01"),
     ("a largest size never measured", _set("largest_markets", 20_000_000), "largest_markets=20000000"),
     ("a per-core rate no point measured", lambda d: d["throughput_per_core"][0].update(orders_per_s=9e6), "throughput_per_core[0].orders_per_s=9000000.0"),

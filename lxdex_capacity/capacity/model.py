@@ -267,6 +267,13 @@ class SweepPointEntry(_JSONObject):
         small = too_small_a_process(self.rss_bytes, self.engine_bytes_used) if self.rss_bytes else None  # 0: not measured
         if small:
             raise error_at(("rss_bytes",), self.rss_bytes, small)
+        # Every resting order was submitted, and each trade used up a resting order or ended an incoming one: the run
+        # submitted at least max(resting_orders, trades / 2) orders, and no core submits them faster than physics allows.
+        orders = max(self.resting_orders, self.trades / 2)
+        if self.elapsed_s < orders / MAX_ORDERS_PER_S_PER_CORE:
+            raise error_at(("elapsed_s",), self.elapsed_s,
+                           f"less than the {orders:,.0f} orders its resting orders and trades took need "
+                           f"({orders / MAX_ORDERS_PER_S_PER_CORE:.3g} s at {MAX_ORDERS_PER_S_PER_CORE:,.0f} orders/s a core)")
         return self
 
 

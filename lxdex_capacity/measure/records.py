@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from ..physics import MAX_LOGICAL_CPUS
+from ..physics import MAX_CLOCK_GHZ, MAX_LOGICAL_CPUS
 from ..schema import FILE_CONFIG, Count, Name, NonNegative, Share, error_at
 from .figure import Figure
 from .state import MachineState
@@ -52,7 +52,7 @@ class MachineRecord(BaseModel):
     spin_lost_share: Share | None = None
     load_1m: NonNegative
     runnable: Count
-    frequency_mhz: NonNegative | None = None
+    frequency_mhz: Annotated[float, Field(ge=0, le=MAX_CLOCK_GHZ * 1000, allow_inf_nan=False)] | None = None  # physics
 
 
 class FigureRecord(BaseModel):

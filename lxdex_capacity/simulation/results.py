@@ -47,6 +47,7 @@ __all__ = ["SIMULATE_FORMAT", "PhaseResult", "Throughput", "ShardResult", "Execu
 SIMULATE_FORMAT = "lxdex-simulate/2"
 PHASES = ("empty", "seeded", "traded")
 MAX_SHARDS = 4096  # the most shards one run splits into (``lxdex simulate --shards``)
+LOOKUPS = 2_000_000  # best-bid and best-ask lookups of a run's probes, a pass (shared by its shards): timed inside the run
 
 
 @dataclass(frozen=True)
@@ -490,6 +491,14 @@ def simulate_problem(r: SimulateRecord, at: str = "") -> str | None:
         return f"{at}per_order_bytes={r.per_order_bytes!r}: not the seeded phase's book_bytes_per_order"
 
     t = r.throughput
+    figures = r.figures or {}
+    if set(figures) - {"orders_per_s"}:
+        return (f"{at}figures.{sorted(set(figures) - {'orders_per_s'})[0]}: a simulate result times one figure, "
+                "orders_per_s (throughput.batches)")
+    kept = figures.get("orders_per_s")
+    if (r.figures is not None and (kept is None) != (t.batches is None)) or (
+            kept is not None and t.batches is not None and kept.model_dump() != t.batches.model_dump()):
+        return f"{at}figures.orders_per_s: not throughput.batches (one figure, kept in both places)"
     if not _close(t.orders_per_s, t.flow_orders / t.flow_seconds if t.flow_seconds else 0.0):
         return (f"{at}throughput.orders_per_s={t.orders_per_s!r}: not flow_orders / flow_seconds "
                 f"({t.flow_orders} / {t.flow_seconds!r})")
@@ -625,6 +634,10 @@ def _timing_problem(r: SimulateRecord, at: str) -> str | None:
     phases = math.fsum(p.seconds for p in r.phases)
     if r.elapsed_s < phases * (1 - SUM_TOLERANCE):
         return f"{at}elapsed_s={r.elapsed_s!r}: shorter than its phases ({phases!r} s together)"
+    # The probes time at least LOOKUPS lookups (best bid and ask on random markets, three passes) inside the run.
+    if t.lookups_per_s and not r.failed_shards and LOOKUPS / t.lookups_per_s > r.elapsed_s * e.shards * (1 + SUM_TOLERANCE):
+        return (f"{at}throughput.lookups_per_s={t.lookups_per_s!r}: the probes' {LOOKUPS:,} lookups at that rate take longer "
+                f"than the whole run (elapsed_s={r.elapsed_s!r})")
     return None
 
 
@@ -654,6 +667,15 @@ def _memory_problem(r: SimulateRecord, at: str) -> str | None:
     problem = rss_problem(f"{at}baseline.rss_bytes", r.baseline.rss_bytes, 0)
     if problem:
         return problem
+    memory = r.machine.memory_bytes  # resident pages are this machine's memory (Dask workers may be other machines)
+    resident = [("baseline.rss_bytes", r.baseline.rss_bytes)] + [(f"phases[{i}].rss_bytes", p.rss_bytes) for i, p in enumerate(r.phases)]
+    for key, value in resident if r.execution.mode != "dask" else resident[:1]:
+        if value > memory:
+            return f"{at}{key}={value!r}: more resident than the machine's memory (machine.memory_bytes={memory:,})"
+    for i, p in enumerate(r.phases):
+        if p.resting_orders and not p.book_bytes_per_order:
+            return (f"{at}phases[{i}].book_bytes_per_order={p.book_bytes_per_order!r}: {p.resting_orders:,} resting orders "
+                    "are held in bytes (their rows, levels and ids)")
     for i, p in enumerate(r.phases):
         # Measured in this process (one engine or several); on Dask, each worker's, where a worker reported one.
         if p.rss_bytes or r.execution.mode != "dask":

@@ -45,13 +45,12 @@ from ..scenarios.universe import Universe
 from ._kernels import LANES
 from .assignment import ASSIGNMENT, expected_load, split
 from .executors import Executor, InProcess, OnDask
-from .results import MAX_SHARDS, Execution, PhaseResult, ShardResult, SimulationResult, Throughput
+from .results import LOOKUPS, MAX_SHARDS, Execution, PhaseResult, ShardResult, SimulationResult, Throughput
 from .worker import ShardPhase, ShardProbes, ShardSummary, warm_up_kernels
 
 __all__ = ["PhaseResult", "Throughput", "SimulationResult", "estimate_memory", "check_memory", "simulate", "batch_size"]
 
 Progress = Callable[[str, int, int], None]  # (phase, completed, total)
-LOOKUPS = 2_000_000
 LATENCY_LOOKUPS = 1 << 20
 LATENCY_GROUP = 16
 STALL_BATCHES = 16  # consecutive flow batches without a fill after which the traded phase stops
