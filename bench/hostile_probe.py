@@ -10,7 +10,8 @@ files, damaged kernel caches, signals mid-write), and judged from outside:
   an output that could not be written, 0 a whole result, 128+n a signal);
 * **noise**: more than one line on stderr where one is expected;
 * **leftover**: a temporary file or folder left in the output folder or the temporary folder;
-* **accepted**: a hostile file or request run as if it were fine (exit 0).
+* **accepted**: a hostile file or request run as if it were fine (exit 0);
+* **half-written**: a JSON output that does not parse; **silent**: a recovery (a damaged cache) that did not say so.
 
 Usage: ``python bench/hostile_probe.py [--lxdex 'PYTHON -m lxdex_capacity'] [--only CLASS] [--json]``.  It prints
 one line per case and the counts per class and outcome.  It needs a compiled kernel cache (any earlier run) and
@@ -52,6 +53,7 @@ class Case:
     setup: Callable[[Path], None] | None = None
     signal_after_s: float | None = None  # send SIGHUP this long after start
     whole_json_stdout: bool = False
+    stderr_says: str | None = None  # a line stderr must hold (the one line that tells the user what happened)
 
 
 @dataclass
@@ -131,8 +133,13 @@ def cases(work: Path, program: str) -> list[Case]:
     sim = "sim/simulate.json"
     cases = [
         # Streams and encodings.
-        Case("streams", "hardware list >&-", "LXDEX hardware list >&-", (0, 1, 2, 141)),
-        Case("streams", "plan --json >&-", "LXDEX plan --markets 21000 --json >&-", (0, 1, 2, 141)),
+        Case("streams", "hardware list >&-", "LXDEX hardware list >&-", (1,)),
+        Case("streams", "plan --json >&-", "LXDEX plan --markets 21000 --json >&-", (1,)),
+        Case("streams", "plan --json | head -c 10", "LXDEX plan --markets 21000 --json | head -c 10 >/dev/null; "
+             "exit ${PIPESTATUS[0]}", (141,)),
+        Case("streams", "plan --json whole", "LXDEX plan --markets 21000 --json", (0,), whole_json_stdout=True),
+        Case("streams", "simulate --json ascii whole", "LXDEX simulate --markets 200 --trades 2000 --json", (0,),
+             env={"PYTHONIOENCODING": "ascii"}, whole_json_stdout=True),
         Case("streams", "simulate --out 2>&-", "LXDEX simulate --markets 200 --trades 2000 --out out1 --json >/dev/null 2>&-", (0,)),
         Case("streams", "hardware list ascii", "LXDEX hardware list", (0,), env={"PYTHONIOENCODING": "ascii"}),
         Case("streams", "scenario show latin-1", "LXDEX scenario show", (0,), env={"PYTHONIOENCODING": "latin-1"}),
@@ -152,7 +159,8 @@ def cases(work: Path, program: str) -> list[Case]:
         Case("inputs", "compare fifo", "LXDEX compare fifo4 fifo4", (2,), timeout_s=30, setup=_fifo("fifo4")),
         Case("inputs", "replay --orderbook /dev/zero", f"LXDEX replay {day} --orderbook /dev/zero", (2,), timeout_s=60),
         # Unbounded work.
-        Case("time", "latency 20 slow rates", "LXDEX latency --rates " + ",".join(["2"] * 20), (2,), timeout_s=60),
+        Case("time", "latency 20 slow rates", "LXDEX latency --orders-per-rate 1000 --rates " + ",".join(["2"] * 20), (2,),
+             timeout_s=60),
         Case("time", "latency 2000 rates", "LXDEX latency --rates " + ",".join(["1e9"] * 2000), (2,), timeout_s=60),
         Case("time", "simulate 1 market 1e12 trades", "LXDEX simulate --markets 1 --trades 1000000000000", (2,), timeout_s=60),
         # plan --check runs the most of a huge plan that fits (~21 million markets here: ~4 min, within the default
@@ -161,7 +169,8 @@ def cases(work: Path, program: str) -> list[Case]:
              timeout_s=60),
         Case("time", "audit claim 1e12 trades", "LXDEX audit claims.toml", (2,), timeout_s=60,
              setup=lambda w: (w / "claims.toml").write_text(
-                 '[[claim]]\nname = "huge"\nmarkets = 1\nresting_orders = 10\ntrades = 1000000000000\nbytes = 100\n')),
+                 '[[claim]]\nid = "huge"\ntext = "one market, 10^12 trades, in 1 GB"\nmetric = "memory"\nmarkets = 1\n'
+                 'resting_orders = 10\ntrades = 1000000000000\ntrades_retained = 1000\nphase = "traded"\nat_most = "1 GB"\n')),
         # Resource limits.
         Case("limits", "ulimit -v 300000", "ulimit -v 300000; LXDEX plan --markets 100", (0, 2), timeout_s=60),
         Case("limits", "ulimit -u 1", "ulimit -u 1; LXDEX simulate --markets 100 --trades 1000", (0, 2), timeout_s=60),
@@ -201,7 +210,7 @@ def cases(work: Path, program: str) -> list[Case]:
         folder = f"cache{number}"
         cases.append(Case("cache", f"cache {how}", "LXDEX simulate --markets 100 --trades 1000 --json", (0,), timeout_s=600,
                           env={"NUMBA_CACHE_DIR": str(work / folder)}, setup=_damage_cache(how, program, folder),
-                          one_line=False))
+                          one_line=False, stderr_says="discarded, recompiling"))
     # Signals mid-write.
     cases.append(Case("signals", "SIGHUP simulate --out", "LXDEX simulate --markets 20000 --trades 2000000 --out hup1", (129,),
                       signal_after_s=3.0))
@@ -247,6 +256,8 @@ def run_case(case: Case, program: str, work: Path, tmp: Path) -> Outcome:
     lines = [line for line in text.splitlines() if line.strip() and "busy" not in line and "noisy" not in line]
     if case.one_line and len(lines) > 1 and "traceback" not in problems:
         problems.append("noise")
+    if case.stderr_says is not None and case.stderr_says not in text:
+        problems.append("silent")
     if case.whole_json_stdout and code == 0:
         try:
             json.loads(stdout)

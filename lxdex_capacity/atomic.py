@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import InputError, LxdexError, OutputError
+from .inputs import kind_of
 
 __all__ = [
     "check_output_file", "check_output_folder", "write_text_atomic", "write_bytes_atomic", "write_json_atomic",
@@ -218,7 +219,7 @@ def check_output_folder(path: str | Path, option: str = "--out") -> Path:
     path.resolve(strict=False)  # a symlink loop is refused here, not half-way through the run
     if path.exists():
         if not path.is_dir():
-            raise InputError(f"{option} {_describe(path)} is a file; give a folder")
+            raise InputError(f"{option} {_describe(path)} is {kind_of(path.stat().st_mode) or 'a file'}; give a folder")
         if not os.access(path, os.W_OK | os.X_OK):
             raise InputError(f"{option} {_describe(path)}: the folder is not writable")
         return path

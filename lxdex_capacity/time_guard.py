@@ -30,12 +30,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import CapacityError, InputError
+from .units import duration_words
 
 if TYPE_CHECKING:
     from .measure import RepeatPolicy
     from .scenarios.config import Scenario
 
-__all__ = ["REPLAY_BYTES_PER_S", "megabytes", "shown", "check", "flow_orders", "seeding_seconds", "DEFAULT_MAX_TIME_S", "DEFAULT_MAX_TIME", "MAX_TIME_OPTION", "parse_max_time", "duration_words", "refuse_unless_it_ends",
+__all__ = ["REPLAY_BYTES_PER_S", "shown", "check", "flow_orders", "seeding_seconds", "DEFAULT_MAX_TIME_S", "DEFAULT_MAX_TIME", "MAX_TIME_OPTION", "parse_max_time", "refuse_unless_it_ends",
            "Estimate", "SimulationCosts", "SIMULATION_COSTS", "engine_ns_per_order", "clock_scale", "runs_of", "simulation_estimate"]
 
 DEFAULT_MAX_TIME_S = 3600.0
@@ -60,31 +61,6 @@ def parse_max_time(text: str, option: str = MAX_TIME_OPTION) -> float | None:
         raise InputError(f"{option}={text!r}: must be above 0 and at most {MAX_LIMIT_S / (365 * 86_400):.0f} years; "
                          "'none' allows any time")
     return seconds
-
-
-def duration_words(seconds: float) -> str:
-    """A wall-clock duration in the largest unit it reaches, two significant figures: ``45 s``, ``12 min``, ``2.8 h``,
-    ``3.5 days``, ``1.2e+04 years``."""
-    if not math.isfinite(seconds):
-        return "forever"
-    for factor, unit in ((365 * 86_400.0, "years"), (86_400.0, "days"), (3600.0, "h"), (60.0, "min"), (1.0, "s")):
-        if seconds >= factor or unit == "s":
-            return f"{_two_figures(seconds / factor)} {unit}"
-    raise AssertionError("unreachable")
-
-
-def _two_figures(value: float) -> str:
-    """``value`` to two significant figures without an exponent below 10,000 (``0.13``, ``2.8``, ``45``, ``500``)."""
-    if value >= 1e4:
-        return f"{value:.1e}"
-    if value >= 10:
-        return f"{float(f'{value:.2g}'):,.0f}"
-    return f"{value:.2g}"
-
-
-def megabytes(n: float) -> str:
-    """Decimal megabytes, two significant figures without an exponent: ``0.06 MB``, ``31 MB``, ``1,234 MB``."""
-    return f"{_two_figures(n / 1e6)} MB"
 
 
 def shown(text: str, limit: int = 40) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["si", "mb", "gib", "binary_bytes", "quantity", "price", "duration_text", "rate_text", "NS_UNITS"]
+__all__ = ["si", "mb", "gib", "binary_bytes", "quantity", "price", "duration_text", "rate_text", "duration_words", "NS_UNITS"]
 
 _PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "K"))
 NS_UNITS = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"))  # durations given in nanoseconds
@@ -82,3 +82,23 @@ def rate_text(value: float) -> str:
         if value >= factor:
             return f"{value / factor:.3g}{prefix}"
     return f"{value:.3g}"
+
+
+def duration_words(seconds: float) -> str:
+    """A wall-clock duration in the largest unit it reaches, two significant figures: ``45 s``, ``12 min``, ``2.8 h``,
+    ``3.5 days``, ``1.2e+04 years``."""
+    if not math.isfinite(seconds):
+        return "forever"
+    for factor, unit in ((365 * 86_400.0, "years"), (86_400.0, "days"), (3600.0, "h"), (60.0, "min"), (1.0, "s")):
+        if seconds >= factor or unit == "s":
+            return f"{_two_figures(seconds / factor)} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _two_figures(value: float) -> str:
+    """``value`` to two significant figures without an exponent below 10,000 (``0.13``, ``2.8``, ``45``, ``500``)."""
+    if value >= 1e4:
+        return f"{value:.1e}"
+    if value >= 10:
+        return f"{float(f'{value:.2g}'):,.0f}"
+    return f"{value:.2g}"

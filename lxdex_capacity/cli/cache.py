@@ -51,7 +51,8 @@ def _print_info(info: dict[str, Any]) -> None:
 def cache_info(as_json: bool = json_option("Print one JSON object (every kernel's entry too) instead of a table.")) -> None:
     """Where the compiled-kernel cache is, each kernel set's entries and bytes, whether it is complete, any damage.
 
-    A complete set lets a run start without compiling. This reads the cache and changes nothing."""
+    A complete set lets a run start without compiling. This reads the cache and changes no entry (loading the
+    kernels makes the cache's folders where they are missing, as any numba program does)."""
     from ..kernel_cache import cache_report
 
     info = cache_report().as_dict()

@@ -297,8 +297,9 @@ def _check_plan_time(request: PlanRequest, estimator: Estimator, check: bool, sl
     from ..capacity.check import FIT_MARGIN, checked_scenario, estimate_check, largest_that_fits
     from ..latency.slo import estimate_search
     from ..memory_guard import available_bytes
-    from ..time_guard import SIMULATION_COSTS, Estimate, duration_words, engine_ns_per_order, seeding_seconds
+    from ..time_guard import SIMULATION_COSTS, Estimate, engine_ns_per_order, seeding_seconds
     from ..time_guard import check as check_time
+    from ..units import duration_words
 
     parts = []
     if check:

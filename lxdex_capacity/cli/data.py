@@ -46,11 +46,12 @@ CALIBRATE_SHARE = 1.5  # calibrating reads and replays a day as replay does, the
 def _check_time(command: str, sources: list[Source], doing: str, share: float, allowed: float | None) -> None:
     """Refuse (``--max-time``), before anything is read, a day whose files' sizes (uncompressed) make ``doing`` it
     longer than ``allowed``: :data:`~lxdex_capacity.time_guard.REPLAY_BYTES_PER_S`, times ``share``."""
-    from ..time_guard import REPLAY_BYTES_PER_S, SIMULATION_COSTS, Estimate, check, clock_scale, megabytes
+    from ..time_guard import REPLAY_BYTES_PER_S, SIMULATION_COSTS, Estimate, check, clock_scale
+    from ..units import mb
 
     size = sum(s.size for s in sources)
     seconds = SIMULATION_COSTS.fixed_s + share * size / REPLAY_BYTES_PER_S * clock_scale()
-    check(Estimate(seconds, f"{doing} {megabytes(size)} of CSV (at ~{REPLAY_BYTES_PER_S / share / 1e6:.2g} MB/s)"),
+    check(Estimate(seconds, f"{doing} {mb(size)} of CSV (at ~{REPLAY_BYTES_PER_S / share / 1e6:.2g} MB/s)"),
           f"{command} {sources[0].path}", allowed)
 
 

@@ -99,10 +99,11 @@ def latency(
     estimate = estimate_latency(scenario, offered, orders_per_rate, policy, threads, cancels)
     if day is not None:  # its arrivals are read from the day first
         from ..replay.lobster import locate
-        from ..time_guard import REPLAY_BYTES_PER_S, Estimate, megabytes
+        from ..time_guard import REPLAY_BYTES_PER_S, Estimate
+        from ..units import mb
 
         size = locate(day, "message").size
-        estimate = Estimate(estimate.seconds + size / REPLAY_BYTES_PER_S, f"reading {megabytes(size)} of --day, then {estimate.basis}")
+        estimate = Estimate(estimate.seconds + size / REPLAY_BYTES_PER_S, f"reading {mb(size)} of --day, then {estimate.basis}")
     check_time(estimate, f"latency --rates {shown(rates)}", allowed)
     check_memory(scenario, force, threads=threads)
     refuse_unless_it_fits(latency_memory(scenario, orders_per_rate, reserve, threads),

@@ -591,7 +591,8 @@ def estimate_audit(claims: list[Claim], max_measure: int = 1_000_000, seed: int 
     simulations (:func:`~lxdex_capacity.time_guard.simulation_estimate`), every latency claim its seeding, service
     times and offered runs (:func:`~lxdex_capacity.latency.harness.estimate_latency`).  No run is made."""
     from ..latency.harness import estimate_latency
-    from ..time_guard import Estimate, duration_words, simulation_estimate
+    from ..time_guard import Estimate, simulation_estimate
+    from ..units import duration_words
 
     needed, timed = _measured(claims, max_measure)
     seconds, largest = 0.0, 0.0
