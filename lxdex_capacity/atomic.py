@@ -43,7 +43,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import InputError, LxdexError, OutputError
+from .errors import InputError, LxdexError, OutputError, interrupt_behind
 from .inputs import kind_of
 
 __all__ = [
@@ -61,19 +61,6 @@ _temporaries_lock = threading.Lock()
 _NAME_ATTEMPTS = 100  # a random name taken already (by another run) is drawn again, this many times at most
 
 
-def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
-    """The interrupt (a ``KeyboardInterrupt``: every terminating signal raises one) that ``exc`` was raised
-    while handling, if any: its cause and context chain, followed as far as it goes."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, KeyboardInterrupt):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
 def _remove(path: Path, folder: bool) -> None:
     """Remove the temporary ``path`` if it is there (renamed into place, it is not), then forget it.
 
@@ -88,7 +75,7 @@ def _remove(path: Path, folder: bool) -> None:
         else:
             path.unlink()
     except OSError as exc:
-        interrupt = _interrupt_behind(exc)
+        interrupt = interrupt_behind(exc)
         if interrupt is not None:
             raise interrupt from None
     with _temporaries_lock:

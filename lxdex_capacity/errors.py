@@ -24,7 +24,8 @@ ours: the CLI maps them to their own exit code, 2.
 
 from __future__ import annotations
 
-__all__ = ["LxdexError", "InputError", "CapacityError", "ResourceLimit", "CheckFailed", "OutputError", "Interrupted"]
+__all__ = ["LxdexError", "InputError", "CapacityError", "ResourceLimit", "CheckFailed", "OutputError", "Interrupted", "cause_chain",
+           "interrupt_behind"]
 
 
 class LxdexError(Exception):
@@ -75,3 +76,19 @@ class Interrupted(LxdexError):
     def __init__(self, message: str = "interrupted", exit_code: int = 130) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def cause_chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, what it was raised from or while handling (its cause, else its context), and so on, each once."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt (a ``KeyboardInterrupt``: every terminating signal raises one) in ``exc``'s
+    :func:`cause_chain`, if any: an error raised while a signal unwound the run is the signal's doing."""
+    return next((e for e in cause_chain(exc) if isinstance(e, KeyboardInterrupt)), None)

@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from types import ModuleType
 
-from .errors import ResourceLimit
+from .errors import ResourceLimit, cause_chain
 
 __all__ = ["Need", "NEEDS", "check_at_start", "ensure_limits", "resource_limit", "limit_text", "is_resource_error"]
 
@@ -172,19 +172,10 @@ _ERRNO_IN_TEXT = re.compile(r"\[Errno (\d+)\]")
 _RESOURCE_ERRNOS = (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE)
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and all(current is not e for e in seen):
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
 def _resource_errno(exc: BaseException) -> int | None:
     """The errno of a resource running out behind ``exc`` (0 for a thread that could not start, or a shared
     library that could not be mapped), or None."""
-    for error in _chain(exc):
+    for error in cause_chain(exc):
         if isinstance(error, RuntimeError) and _THREAD_FAILURE in str(error):
             return errno.EAGAIN
         if isinstance(error, MemoryError):

@@ -47,7 +47,7 @@ from .. import __version__
 from ..atomic import remove_temporaries
 from ..console import StandardStreams, broken_pipes_raise, err, out, standard_streams
 from ..entry import TERMINATING_SIGNALS
-from ..errors import InputError, Interrupted, LxdexError, OutputError, ResourceLimit
+from ..errors import InputError, Interrupted, LxdexError, OutputError, ResourceLimit, interrupt_behind
 from ..limits import is_resource_error, resource_limit
 from ..schema import error_message
 
@@ -158,24 +158,12 @@ def _exit_code_of(exc: KeyboardInterrupt) -> int:
     return exc.exit_code if isinstance(exc, _Terminated) else Interrupted.exit_code
 
 
-def _caused_by_interrupt(exc: BaseException) -> KeyboardInterrupt | None:
-    """The interrupt behind ``exc``, if an interrupt is what ``exc`` wraps (its cause or context)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, KeyboardInterrupt):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
 def _interrupted_behind(exc: BaseException, as_program: bool) -> None:
-    """End as interrupted if ``exc`` wraps an interrupt (:func:`_caused_by_interrupt`): an error raised while a
+    """End as interrupted if ``exc`` wraps an interrupt (:func:`~lxdex_capacity.errors.interrupt_behind`): an error raised while a
     signal unwound the run, by cleanup code it cut short (a ``finally`` closing a descriptor closed already:
     EBADF; a failed write's :class:`~lxdex_capacity.errors.OutputError` made of that), is the signal's doing,
     and its message would be a false one."""
-    interrupt = _caused_by_interrupt(exc)
+    interrupt = interrupt_behind(exc)
     if interrupt is not None:
         _interrupted(_exit_code_of(interrupt), as_program)
 
