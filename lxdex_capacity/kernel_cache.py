@@ -108,9 +108,9 @@ LATENCY = KernelSet("latency",
 REPLAY = KernelSet("replay", ("lxdex_capacity.replay._kernels:replay",), "lxdex_capacity.replay.replay:warm_up")
 KERNEL_SETS = {kernels.name: kernels for kernels in (SIMULATION, PROFILE, BENCH, LATENCY, REPLAY)}
 # Cached kernels in no set, compiled where they are first called: the memory-hierarchy probe's (lxdex sweep) and
-# Engine.trim (a library call no command makes).
+# Engine.trim and Engine.amend (library calls no command makes).
 OTHER_KERNELS = (*(f"lxdex_capacity.capacity._probe_kernels:{name}" for name in ("chase", "chase_chains", "multiply_chain")),
-                 f"{_ENGINE}:trim")
+                 f"{_ENGINE}:trim", f"{_ENGINE}:amend")
 # Every cached kernel of the package, by what needs it (tests check that no @njit(cache=True) is left out).
 KERNEL_GROUPS: dict[str, tuple[str, ...]] = {**{name: s.kernels for name, s in KERNEL_SETS.items()}, "other": OTHER_KERNELS}
 

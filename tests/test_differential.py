@@ -1,5 +1,5 @@
 """The engine against the reference matcher on large seeded random flows (all order types,
-cancels, reduces, invalid orders, pool growth mid-batch)."""
+cancels, reduces, amends, invalid orders, pool growth mid-batch)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def test_engine_matches_reference_on_seeded_flows(seed, n_markets):
     assert stats.operations >= 70_000
     # The flow must really exercise the engine, or agreement proves little.
     assert stats.trades > 10_000 and stats.cancels > 10_000 and stats.reduces > 5_000
+    assert stats.amends > 5_000 and stats.replaced > 2_000
 
 
 @pytest.mark.slow

@@ -228,3 +228,139 @@ def test_cancel_furthest_takes_the_side_that_reaches_furthest_from_its_best():
     assert eng.cancel_furthest([0], [10]).tolist() == [3] and eng.resting_orders == 0
     with pytest.raises(InputError, match="counts=-2"):
         eng.cancel_furthest([0], [-2])
+
+
+# ---------------------------------------------------------------------- amend
+def book(eng: Engine, side: int, market: int = 0) -> list[tuple[int, int, int]]:
+    return eng.book_orders(market, side).tolist()
+
+
+def test_amend_in_place_keeps_place_and_id_and_counts_the_cut_as_cancelled():
+    eng = Engine(1)
+    a, b = submit(eng, (0, B, 100, 5, LIM), (0, B, 100, 5, LIM)).order_ids
+    res = eng.amend([a, b], [100, 100], [2, 5])  # smaller; the same
+    assert res.order_ids.tolist() == [a, b] and res.filled.tolist() == [0, 0]
+    assert res.status.tolist() == [Status.RESTING, Status.RESTING]
+    assert book(eng, B) == [(100, a, 2), (100, b, 5)]
+    reduced = Engine(1)
+    submit(reduced, (0, B, 100, 5, LIM), (0, B, 100, 5, LIM))
+    reduced.reduce([a], [3])
+    assert eng.totals() == reduced.totals()
+
+
+def test_amend_up_in_size_or_to_a_new_price_goes_to_the_back_with_a_new_id():
+    eng = Engine(1)
+    a, b, c = submit(eng, (0, B, 100, 5, LIM), (0, B, 100, 5, LIM), (0, B, 99, 1, LIM)).order_ids
+    up = eng.amend([a], [100], [6])
+    (new_a,) = up.order_ids
+    assert new_a not in (a, b, c) and (up.status[0], up.filled[0]) == (Status.RESTING, 0)
+    assert book(eng, B) == [(100, b, 5), (100, new_a, 6), (99, c, 1)]
+    moved = eng.amend([b], [99], [5])  # to an existing level: behind c
+    (new_b,) = moved.order_ids
+    assert book(eng, B) == [(100, new_a, 6), (99, c, 1), (99, new_b, 5)]
+    assert eng.open_qty([a, b]).tolist() == [0, 0] and eng.cancel([a, b]).tolist() == [False, False]
+    # As cancel then submit: the old open quantity cancelled, one more order accepted.
+    same = Engine(1)
+    a2, b2, _ = submit(same, (0, B, 100, 5, LIM), (0, B, 100, 5, LIM), (0, B, 99, 1, LIM)).order_ids
+    same.cancel([a2])
+    submit(same, (0, B, 100, 6, LIM))
+    same.cancel([b2])
+    submit(same, (0, B, 99, 5, LIM))
+    assert eng.totals() == same.totals() and eng.totals()["accepted_orders"] == 5
+
+
+def test_amend_that_crosses_fills_completely_as_an_incoming_order():
+    eng = Engine(1)
+    ask, ask2, bid = submit(eng, (0, S, 101, 3, LIM), (0, S, 102, 4, LIM), (0, B, 100, 5, POST)).order_ids
+    res = eng.amend([bid], [102], [6])  # a resting POST_ONLY amended across: it trades, as a LIMIT
+    (new,) = res.order_ids
+    assert (res.status[0], res.filled[0]) == (Status.FILLED, 6) and new not in (ask, ask2, bid) and new >= 0
+    tape = eng.trades()
+    assert tape[["price", "qty", "maker_id", "taker_id", "taker_side"]].tolist() == [(101, 3, ask, new, B), (102, 3, ask2, new, B)]
+    assert book(eng, B) == [] and book(eng, S) == [(102, ask2, 1)]
+    assert eng.open_qty([bid, new]).tolist() == [0, 0] and eng.amend([new], [102], [1]).status[0] == Status.REJECTED_ID
+    assert eng.market_stats()["volume"][0] == 6 and eng.resting_orders == 1
+
+
+def test_amend_that_crosses_partly_rests_the_rest_at_the_new_price():
+    eng = Engine(2)
+    submit(eng, (1, B, 100, 1, LIM))  # another market, untouched
+    bid, ask = submit(eng, (0, B, 101, 2, LIM), (0, S, 105, 4, LIM)).order_ids
+    res = eng.amend([ask], [100], [7])  # down across the bid at 101, the rest at 100
+    (new,) = res.order_ids
+    assert (res.status[0], res.filled[0]) == (Status.RESTING, 2)
+    assert eng.trades()[["price", "qty", "maker_id", "taker_id", "taker_side"]].tolist() == [(101, 2, bid, new, S)]
+    assert book(eng, S) == [(100, new, 5)] and book(eng, B) == [] and eng.best_bid(1) == 100
+    assert eng.totals()["cancelled_qty"] == 4 and eng.totals()["accepted_qty"] == 1 + 2 + 4 + 7
+
+
+def test_amend_leaving_a_level_empty_removes_it_and_an_emptied_level_comes_back():
+    eng = Engine(1)
+    a, b = submit(eng, (0, S, 105, 1, LIM), (0, S, 107, 1, LIM)).order_ids
+    (a2,) = eng.amend([a], [106], [1]).order_ids  # the best level left empty: gone
+    assert eng.depth(0, S, 5).tolist() == [(106, 1), (107, 1)] and eng.price_levels == 2
+    (a3,) = eng.amend([a2], [106], [3]).order_ids  # alone on its level and larger: the level goes and comes back
+    assert a3 != a2 and book(eng, S) == [(106, a3, 3), (107, b, 1)] and eng.price_levels == 2
+    (a4,) = eng.amend([a3], [105], [3]).order_ids  # back onto the price whose level was emptied first
+    assert book(eng, S) == [(105, a4, 3), (107, b, 1)] and eng.price_levels == 2
+    submit(eng, (0, B, 107, 4, LIM))  # empties both levels: their orders' ids end
+    assert eng.amend([a4, b], [105, 107], [1, 1]).status.tolist() == [Status.REJECTED_ID, Status.REJECTED_ID]
+    assert book(eng, S) == [] and eng.price_levels == 0
+
+
+def test_amend_of_a_stale_id_after_its_slot_is_reused_is_rejected():
+    eng = Engine(1, order_capacity=1)
+    (a,) = submit(eng, (0, B, 100, 5, LIM)).order_ids
+    eng.cancel([a])
+    (b,) = submit(eng, (0, B, 100, 5, LIM)).order_ids
+    assert b & 0xFFFFFFFF == a & 0xFFFFFFFF and b != a  # the same slot, a later generation
+    before = eng.totals()
+    res = eng.amend([a, a, a], [100, 101, 100], [1, 9, 5])
+    assert res.status.tolist() == [Status.REJECTED_ID] * 3 and res.order_ids.tolist() == [-1] * 3
+    assert book(eng, B) == [(100, b, 5)] and eng.totals() == before
+
+
+@pytest.mark.parametrize(
+    "price, qty, status",
+    [(100, 0, Status.REJECTED_QTY), (100, -1, Status.REJECTED_QTY), (100, 2**31, Status.REJECTED_QTY),
+     (0, 5, Status.REJECTED_PRICE), (-3, 5, Status.REJECTED_PRICE), (2**31, 5, Status.REJECTED_PRICE),
+     (0, 0, Status.REJECTED_QTY)],  # the quantity is checked before the price
+)
+def test_amend_rejections_change_nothing_and_do_not_stop_the_batch(price, qty, status):
+    eng = Engine(1)
+    a, b = submit(eng, (0, B, 100, 5, LIM), (0, B, 99, 5, LIM)).order_ids
+    before = eng.totals()
+    res = eng.amend([a, -1, 1 << 40, b], [price, 100, 100, 99], [qty, 1, 1, 4])
+    assert res.status.tolist() == [status, Status.REJECTED_ID, Status.REJECTED_ID, Status.RESTING]
+    assert res.order_ids.tolist() == [-1, -1, -1, b] and res.filled.tolist() == [0, 0, 0, 0]
+    assert book(eng, B) == [(100, a, 5), (99, b, 4)]
+    assert eng.totals() == {**before, "cancelled_qty": 1}
+
+
+def test_amend_finds_the_market_and_side_of_an_order_deep_in_its_book():
+    eng = Engine(3)
+    prices = list(range(200, 240))
+    ids = submit(eng, *[(2, S, p, 1, LIM) for p in prices], (2, B, 150, 1, LIM), (1, S, 210, 1, LIM)).order_ids
+    near_worst, middle, best = ids[37], ids[20], ids[0]
+    res = eng.amend([near_worst, middle, best], [199, 245, 260], [2, 2, 2])
+    assert (res.status == Status.RESTING).all() and (res.order_ids >= 0).all()
+    asks = book(eng, S, market=2)
+    assert asks[0] == (199, res.order_ids[0], 2) and asks[-3:] == [(239, ids[39], 1), (245, res.order_ids[1], 2), (260, res.order_ids[2], 2)]
+    assert len(asks) == 40 and book(eng, B, market=2) == [(150, ids[40], 1)] and book(eng, S, market=1) == [(210, ids[41], 1)]
+
+
+def test_amend_grows_full_pools_mid_batch_before_its_cancel():
+    eng = Engine(1, order_capacity=1, level_capacity=1)
+    (a,) = submit(eng, (0, B, 100, 5, LIM)).order_ids  # both pools now full
+    res = eng.amend([a, a, a], [100, 101, 101], [4, 4, 4])
+    assert res.status.tolist() == [Status.RESTING, Status.RESTING, Status.REJECTED_ID]
+    assert res.order_ids[0] == a and res.order_ids[1] not in (a, -1)
+    assert book(eng, B) == [(101, res.order_ids[1], 4)] and len(eng.book.orders) > 1 and len(eng.book.levels) > 1
+
+
+def test_amend_checks_its_arrays():
+    eng = Engine(1)
+    with pytest.raises(InputError, match="equal lengths"):
+        eng.amend([0, 1], [100], [1, 1])
+    with pytest.raises(InputError, match="must hold integers"):
+        eng.amend([0], [100.5], [1])

@@ -1,6 +1,6 @@
 """``Engine(n, threads=k)``: markets partitioned across threads, every order's result as one engine's.
 
-The reference matcher's differential flows (every order type, cancels, reduces, invalid orders, pool
+The reference matcher's differential flows (every order type, cancels, reduces, amends, invalid orders, pool
 growth mid-batch) run on partitioned engines; a seeded simulation flow gives the same per-order
 results, trades and books with 1 to 4 threads."""
 
@@ -19,6 +19,7 @@ from lxdex_capacity.errors import InputError
 def test_a_partitioned_engine_matches_the_reference(threads, n_markets, seed):
     stats = Differential(n_markets, seed, threads=threads).run(40_000)
     assert stats.trades > 5_000 and stats.cancels > 5_000 and stats.reduces > 2_000
+    assert stats.amends > 3_000 and stats.replaced > 1_500
 
 
 def _flow(n_markets: int, n: int, seed: int) -> tuple[np.ndarray, ...]:
@@ -50,6 +51,17 @@ def test_every_order_has_one_engines_status_and_fill_and_every_market_its_trades
         pick = np.random.default_rng(batch).integers(0, len(every_one), 300)
         assert np.array_equal(one.cancel(every_one[pick[:150]]), many.cancel(every_many[pick[:150]]))
         assert np.array_equal(one.reduce(every_one[pick[150:]], np.full(150, 2)), many.reduce(every_many[pick[150:]], np.full(150, 2)))
+        # amend the same orders on both: in place, moved, crossing (the band is 992..1008), invalid
+        rng = np.random.default_rng(1_000 + batch)
+        pick = rng.integers(0, len(every_one), 200)
+        prices, qtys = 1_000 + rng.integers(-9, 10, 200), rng.integers(-1, 25, 200)
+        a, b = one.amend(every_one[pick], prices, qtys), many.amend(every_many[pick], prices, qtys)
+        assert np.array_equal(a.status, b.status) and np.array_equal(a.filled, b.filled)
+        assert np.array_equal(a.order_ids == every_one[pick], b.order_ids == every_many[pick])  # kept its id
+        assert np.array_equal(a.order_ids < 0, b.order_ids < 0)
+        replaced = (a.order_ids >= 0) & (a.order_ids != every_one[pick])
+        ids_one.append(a.order_ids[replaced])
+        ids_many.append(b.order_ids[replaced])
     assert one.trade_count == many.trade_count and one.resting_orders == many.resting_orders
     assert one.totals() == many.totals()
     t1, tk = one.trades(), many.trades()

@@ -4,7 +4,10 @@
 * quantity conserved: accepted = 2 * traded + resting + cancelled (each trade fills a maker and a
   taker), with accepted quantity summed by the test from what it submitted;
 * FIFO within a level: orders at one price are queued in arrival order;
-* ids: every accepted order gets an id never issued before, so no live id is ever shared.
+* ids: every accepted order gets an id never issued before, so no live id is ever shared;
+* amends: in place keeps the id and takes no more quantity; a cancel-replace issues a new id (its
+  quantity accepted: the conservation above covers it) and the old id stops resting; a rejected
+  amend is of an id not resting or of a bad quantity or price.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from lxdex_capacity.engine import NO_PRICE, Engine
+from lxdex_capacity.engine import NO_PRICE, Engine, Status
 
 N_MARKETS = 3
 
@@ -63,6 +66,33 @@ class EngineMachine(RuleBasedStateMachine):
         if known:
             ids = np.array([known[i % len(known)] for i in picks], dtype=np.int64)
             self.eng.reduce(ids, np.full(len(ids), qty))
+
+    @rule(picks=st.lists(st.integers(0, 10_000), min_size=1, max_size=6),
+          terms=st.lists(st.tuples(st.sampled_from([0, *range(94, 107)]), st.integers(-1, 14)), min_size=6, max_size=6))
+    def amend(self, picks, terms):
+        known = list(self.arrival)
+        if not known:
+            return
+        ids = np.array([known[i % len(known)] for i in picks], dtype=np.int64)
+        prices, qtys = (np.array(col[: len(ids)], dtype=np.int64) for col in zip(*terms, strict=True))
+        resting_before = self.eng.open_qty(ids) > 0
+        res = self.eng.amend(ids, prices, qtys)
+        for j, (old, new, filled, status) in enumerate(zip(ids.tolist(), res.order_ids.tolist(), res.filled.tolist(), res.status.tolist(), strict=True)):
+            if not resting_before[j]:  # an order that was not resting cannot come back
+                assert status == Status.REJECTED_ID
+            if status < 0:
+                assert new == -1 and filled == 0
+                assert status != Status.REJECTED_QTY or qtys[j] <= 0
+                assert status != Status.REJECTED_PRICE or prices[j] <= 0
+            elif new == old:  # in place: nothing traded, no quantity added
+                assert status == Status.RESTING and filled == 0
+                assert self.eng.open_qty([old])[0] <= qtys[j]
+            else:  # replaced: a new order under a new id, its quantity accepted; the old id is gone
+                assert new >= 0 and new not in self.arrival, "id issued twice"
+                self.arrival[new] = len(self.arrival)
+                self.accepted_qty += int(qtys[j])
+                assert 0 <= filled <= qtys[j] and (status == Status.FILLED) == (filled == qtys[j])
+                assert self.eng.open_qty([old])[0] == 0 and self.eng.open_qty([new])[0] <= qtys[j] - filled
 
     @invariant()
     def never_crossed(self):

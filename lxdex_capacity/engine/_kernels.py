@@ -25,6 +25,7 @@ from .codes import (
     MARKET,
     NO_PRICE,
     POST_ONLY,
+    REJECTED_ID,
     REJECTED_MARKET,
     REJECTED_PRICE,
     REJECTED_QTY,
@@ -516,6 +517,88 @@ def reduce(book, order_ids, qtys, out_ok):
             continue
         out_ok[i] = True
         _reduce_slot(book, slot, qty)
+
+
+@_helper
+def _owner_of_level(book, level):
+    """The owner ``2*market + side`` of a live level, read from the owner code at the nearer end of its list.
+
+    Levels store no market (16 bytes a level, and bytes per resting order are a target), so the walk
+    goes both ways at once and stops at whichever end it reaches first: as many hops as the level's
+    distance from the best or the worst price, whichever is less.  Amends cluster near the touch."""
+    up = np.int64(level)
+    down = np.int64(level)
+    while True:
+        prev = np.int64(book.levels[_row(up), L_PREV])
+        if prev < 0:
+            return -prev - 2
+        nxt = np.int64(book.levels[_row(down), L_NEXT])
+        if nxt < 0:
+            return -nxt - 2
+        up = prev
+        down = nxt
+
+
+@_kernel
+def amend(book, order_ids, prices, qtys, start, out_ids, out_filled, out_status):
+    """Amend resting orders ``start..`` in array order (semantics: :meth:`Engine.amend`); return the index reached.
+
+    An amend that keeps its price and does not grow is done in place (the order keeps its queue place
+    and id).  Any other is a cancel followed by a LIMIT order entering exactly as ``submit`` enters one
+    (the same steps, so the same trades, ids and counters).  As ``submit``, returns ``len(order_ids)``
+    when done or the index of the first cancel-replace that needs a pool to grow (nothing of it has
+    happened yet): the check is made before the cancel, whose freed slot and level are not counted on.
+    """
+    state = book.state
+    for i in range(start, len(order_ids)):
+        order_id = order_ids[i]
+        price = prices[i]
+        qty = qtys[i]
+        slot = _live_slot(book, order_id)
+        status = RESTING
+        if slot < 0:
+            status = REJECTED_ID
+        elif qty <= 0 or qty > MAX_QTY:
+            status = REJECTED_QTY
+        elif price <= 0 or price > MAX_PRICE:
+            status = REJECTED_PRICE
+        if status != RESTING:
+            out_ids[i] = -1
+            out_filled[i] = 0
+            out_status[i] = status
+            continue
+        level = book.orders[_row(slot), O_LEVEL]
+        open_qty = book.orders[_row(slot), O_QTY]
+        if price == book.levels[_row(level), L_PRICE] and qty <= open_qty:
+            # In place, as ``reduce`` by the difference (nothing at all when the quantity is the same).
+            book.orders[_row(slot), O_QTY] = qty
+            state[S_CANCELLED_QTY] += open_qty - qty
+            out_ids[i] = order_id
+            out_filled[i] = 0
+            out_status[i] = RESTING
+            continue
+        if state[S_ORDER_FREE_HEAD] == -1 or state[S_LEVEL_FREE_HEAD] == -1:
+            return i
+        owner = _owner_of_level(book, level)
+        market = owner >> 1
+        side = owner & 1
+        _cancel_slot(book, slot)
+        # The replacement: submit's steps for a LIMIT order.
+        slot = _alloc_order(book)
+        new_id = _order_id(book, slot)
+        state[S_ACCEPTED_ORDERS] += 1
+        state[S_ACCEPTED_QTY] += qty
+        rest = _match(book, market, side, price, qty, new_id)
+        out_ids[i] = new_id
+        out_filled[i] = qty - rest
+        if rest == 0:
+            _free_order(book, slot)
+            out_status[i] = FILLED
+        else:
+            _append_order(book, _find_or_add_level(book, market, side, price), slot, rest)
+            state[S_LIVE_ORDERS] += 1
+            out_status[i] = RESTING
+    return len(order_ids)
 
 
 @_kernel

@@ -1,6 +1,7 @@
 """Sides, order types and status codes: plain integers for the kernels, enums for users.
 
-Status codes returned per order by :meth:`Engine.submit` (``res.status``, int8):
+Status codes returned per order by :meth:`Engine.submit` and per amend by :meth:`Engine.amend`
+(``res.status``, int8):
 
 ====================  =====  ==========================================================
 name                  value  meaning
@@ -15,9 +16,12 @@ REJECTED_SIDE           -3   side not 0 (buy) or 1 (sell)
 REJECTED_QTY            -4   quantity <= 0 or above 2**31 - 1
 REJECTED_PRICE          -5   price <= 0 on a priced type (all but MARKET)
 REJECTED_WOULD_TRADE    -6   POST_ONLY order that would have traded on arrival
+REJECTED_ID             -7   amend of an id that is not resting (unknown, filled,
+                             cancelled, replaced by an earlier amend)
 ====================  =====  ==========================================================
 
-Rejected orders get order id -1 and leave no trace in the engine.
+Rejected orders and amends get order id -1 and leave no trace in the engine.  An amend is
+checked for its id first, then its quantity (REJECTED_QTY), then its price (REJECTED_PRICE).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ REJECTED_SIDE = -3
 REJECTED_QTY = -4
 REJECTED_PRICE = -5
 REJECTED_WOULD_TRADE = -6
+REJECTED_ID = -7
 
 # best_bid/best_ask of an empty side.  Prices are strictly positive ticks, so 0 is never a price.
 NO_PRICE = 0
@@ -72,6 +77,7 @@ class Status(IntEnum):
     REJECTED_QTY = REJECTED_QTY
     REJECTED_PRICE = REJECTED_PRICE
     REJECTED_WOULD_TRADE = REJECTED_WOULD_TRADE
+    REJECTED_ID = REJECTED_ID
 
     @property
     def accepted(self) -> bool:

@@ -68,7 +68,7 @@ def cycles_per_ns() -> float:
 
 @dataclass(frozen=True)
 class SubmitResult:
-    """Per-order outcome of one :meth:`Engine.submit` batch (arrays aligned with the input)."""
+    """Per-order outcome of one :meth:`Engine.submit` or :meth:`Engine.amend` batch (arrays aligned with the input)."""
 
     order_ids: np.ndarray  # int64; -1 where rejected
     filled: np.ndarray  # int64 quantity filled on arrival
@@ -202,6 +202,43 @@ class Engine:
         ok = np.empty(len(ids), dtype=np.bool_)
         k.reduce(self._book, ids, qtys, ok)
         return ok
+
+    def amend(self, order_ids: Any, prices: Any, qtys: Any) -> SubmitResult:
+        """Change resting orders' limit price and open quantity; one batch, processed in array order.
+
+        ``qtys`` is the new open (remaining) quantity, ``prices`` the new limit price (the order's
+        market and side stay).  Per amend (a :class:`SubmitResult`): the order's id after the amend,
+        the quantity filled by it, and a status:
+
+        * same price, smaller quantity: reduced in place, keeping its queue place and id (RESTING);
+          the same price and quantity changes nothing (RESTING, same id);
+        * a new price or a larger quantity: cancel-replace.  The order leaves its level as a cancel
+          would (its id ends) and a LIMIT order of the new price and quantity enters as ``submit``
+          would enter it (whatever the order's type was): it trades if it crosses, at the makers'
+          prices, and rests at the back of its level under a NEW id (RESTING) or is FILLED; its
+          id, fill and status are those ``submit`` would return;
+        * an id not resting (unknown, filled, cancelled, already replaced), a quantity <= 0 or
+          above 2**31 - 1, or a price outside 1..2**31 - 1: REJECTED_ID, REJECTED_QTY or
+          REJECTED_PRICE (checked in that order), id -1, nothing changes.
+
+        Counters move as the equivalent operations would move them: in place, the quantity taken
+        off counts as cancelled (as :meth:`reduce`); a cancel-replace counts the old open quantity as
+        cancelled, then one accepted order of the new quantity, its trades and its rest (as
+        :meth:`cancel` then :meth:`submit`).
+        """
+        ids = check_int_array("order_ids", order_ids)
+        prices = check_int_array("prices", prices)
+        qtys = check_int_array("qtys", qtys)
+        n = check_same_length(order_ids=ids, prices=prices, qtys=qtys)
+        new_ids = np.empty(n, dtype=np.int64)
+        filled = np.empty(n, dtype=np.int64)
+        status = np.empty(n, dtype=np.int8)
+        start = 0
+        while True:
+            start = k.amend(self._book, ids, prices, qtys, start, new_ids, filled, status)
+            if start == n:
+                return SubmitResult(new_ids, filled, status)
+            self._grow()
 
     def _per_market_args(self, markets: Any, name: str, values: Any) -> tuple[np.ndarray, np.ndarray]:
         """(markets, non-negative ``name`` per market), validated."""

@@ -10,10 +10,13 @@ over its own markets with its own pools, can work at once: the compiled kernels 
   order, runs the partitions at once, and returns per-order results in the batch's order: for every
   order the same status and fill as one engine (each market sees the same orders in the same order).
 * **Order ids**: a partition's id ``i`` is ``i * k + partition`` here, so ids stay unique and
-  :meth:`cancel`, :meth:`reduce` and :meth:`open_qty` route by ``id % k``.
+  :meth:`cancel`, :meth:`reduce`, :meth:`amend` and :meth:`open_qty` route by ``id % k``.
+* **Amends**: :meth:`amend` groups a batch by the ids' partitions, each group in batch order, and runs
+  the partitions at once as :meth:`submit` does: an amend touches only its own order's market, so every
+  amend gets one engine's result and every market one engine's trades.
 * **Trades**: each partition keeps its own ring of ``tape_capacity`` trades (so the engine retains up to
   k x ``tape_capacity``), each trade with a global sequence number: the arrival number of its taker
-  order (orders are numbered across every submit).  :meth:`trades` merges the rings by it, so trades
+  order (orders and amends are numbered together across every submit and amend).  :meth:`trades` merges the rings by it, so trades
   come in arrival order, and each market's trades exactly as one engine prints them.
 """
 
@@ -65,7 +68,7 @@ class PartitionedEngine(Engine):
         self._parts = [Engine(len(m), order_capacity=order_capacity, level_capacity=level_capacity, tape_capacity=tape_capacity)
                        for m in self._markets_of]
         self._sequence = [np.full(tape_capacity, -1, dtype=np.int64) for _ in self._parts]  # each ring slot's taker arrival number
-        self._arrivals = 0  # orders submitted so far: the next order's arrival number
+        self._arrivals = 0  # orders and amends so far: the next one's arrival number
         self._pool = ThreadPoolExecutor(max(self.threads - 1, 1), thread_name_prefix="lxdex-partition")  # the caller works one partition
         weakref.finalize(self, self._pool.shutdown, wait=False)
 
@@ -181,6 +184,35 @@ class PartitionedEngine(Engine):
         qtys = check_int_array("qtys", qtys)
         check_same_length(order_ids=ids, qtys=qtys)
         return self._by_id(ids, lambda part, local, idx: part.reduce(local, qtys[idx]), np.bool_)
+
+    def amend(self, order_ids: Any, prices: Any, qtys: Any) -> SubmitResult:
+        """Amend resting orders (see :meth:`Engine.amend`); each id's partition amends it, the partitions at once.
+
+        New ids are global ones; a replacement's trades get the amend's arrival number, so :meth:`trades`
+        merges them where one engine prints them."""
+        ids = check_int_array("order_ids", order_ids)
+        prices = check_int_array("prices", prices)
+        qtys = check_int_array("qtys", qtys)
+        n = check_same_length(order_ids=ids, prices=prices, qtys=qtys)
+        which, local = self._route_ids(ids)
+        new_ids, filled, status = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int8)
+        arrivals = self._arrivals
+
+        def work(p: int, idx: np.ndarray) -> None:
+            part = self._parts[p]
+            before = part.trade_count
+            res = part.amend(local[idx], prices[idx], qtys[idx])
+            k.scatter_results(idx, p, self.threads, res.order_ids, res.filled, res.status, new_ids, filled, status)
+            printed = part.trade_count - before
+            if printed > 0:  # a replacement's trades get its amend's arrival number, as a submitted order's
+                kept = min(printed, part.tape_capacity)
+                k.number_trades(part.book.t_taker, part.trade_count - kept, kept, res.order_ids, idx + arrivals, self._sequence[p])
+
+        try:
+            self._each(work, self._by_partition(which))
+        finally:
+            self._arrivals += n
+        return SubmitResult(new_ids, filled, status)
 
     def open_qty(self, order_ids: Any) -> np.ndarray:
         ids = check_int_array("order_ids", order_ids)

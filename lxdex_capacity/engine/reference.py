@@ -19,6 +19,7 @@ from .codes import (
     MARKET,
     NO_PRICE,
     POST_ONLY,
+    REJECTED_ID,
     REJECTED_MARKET,
     REJECTED_PRICE,
     REJECTED_QTY,
@@ -115,6 +116,14 @@ class ReferenceEngine:
         index = next(i for i, o in enumerate(orders) if o.order_id == order_id)
         return orders, index
 
+    def resting(self, order_id: int) -> tuple[int, int, int, int] | None:
+        """(market, side, price, open quantity) of a resting order, or None."""
+        found = self._find(order_id)
+        if found is None:
+            return None
+        order = found[0][found[1]]
+        return (*self.where[order_id], order.price, order.qty)
+
     def cancel(self, order_id: int) -> bool:
         found = self._find(order_id)
         if found is None:
@@ -133,6 +142,27 @@ class ReferenceEngine:
             return self.cancel(order_id)
         orders[index].qty -= qty
         return True
+
+    def amend(self, order_id: int, price: int, qty: int) -> tuple[int, int, int]:
+        """Give a resting order a new limit price and open quantity; return (order id or -1, filled, status).
+
+        The same price and no more quantity: in place (same id, same place).  Otherwise the order
+        is cancelled and a LIMIT order of the new price and quantity is submitted on its market and
+        side, with a new arrival number as its id."""
+        found = self._find(order_id)
+        if found is None:
+            return -1, 0, REJECTED_ID
+        if qty <= 0 or qty > MAX_QTY:
+            return -1, 0, REJECTED_QTY
+        if not 0 < price <= MAX_PRICE:
+            return -1, 0, REJECTED_PRICE
+        orders, index = found
+        if price == orders[index].price and qty <= orders[index].qty:
+            orders[index].qty = qty
+            return order_id, 0, RESTING
+        market, side = self.where[order_id]
+        self.cancel(order_id)
+        return self.submit_one(market, side, price, qty, LIMIT)
 
     def best(self, market: int, side: int) -> int:
         orders = self._side(market, side)

@@ -1,4 +1,5 @@
-"""Seeded random order flows applied to the engine and to the reference matcher side by side.
+"""Seeded random order flows (submits, cancels, reduces, amends) applied to the engine and to the
+reference matcher side by side.
 
 Every batch's statuses, fills and trades, and periodically every market's full book, must be
 identical.  Engine ids are mapped onto the reference's arrival numbers as orders are accepted.
@@ -22,6 +23,8 @@ class FlowStats:
     submits: int = 0
     cancels: int = 0
     reduces: int = 0
+    amends: int = 0
+    replaced: int = 0  # amends that were cancel-replaces
     trades: int = 0
     book_checks: int = 0
 
@@ -37,6 +40,7 @@ class Differential:
         self.ref_of: dict[int, int] = {}
         self.mid = self.rng.integers(50, 5000, size=n_markets)
         self.stats = FlowStats()
+        self.accepted_qty = 0  # of the orders the reference accepted, replacements included
 
     # -------------------------------------------------------------- generators
     def _orders(self, n: int) -> tuple[np.ndarray, ...]:
@@ -93,6 +97,7 @@ class Differential:
                 assert eng_id >= 0 and eng_id not in self.ref_of, f"order id {eng_id} issued twice"
                 self.eng_ids.append(eng_id)
                 self.ref_of[eng_id] = ref_id
+                self.accepted_qty += int(qtys[j])
             else:
                 assert res.order_ids[j] == -1
         self._check_new_trades(before)
@@ -126,6 +131,57 @@ class Differential:
         self.stats.reduces += n
         self.stats.operations += n
 
+    def _amend_terms(self, ref_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """New prices and quantities for amends of ``ref_ids``: a third at the order's own price (in place
+        when no larger), the rest around the mid so that some cross; a few out of range."""
+        rng = self.rng
+        n = len(ref_ids)
+        prices = np.empty(n, dtype=np.int64)
+        qtys = np.empty(n, dtype=np.int64)
+        for j, ref_id in enumerate(ref_ids):
+            market, side, own_price, own_qty = self.ref.resting(ref_id) or (0, 0, 100, 5)
+            if rng.random() < 0.35:
+                prices[j] = own_price
+            else:
+                offset = int(rng.integers(-6, 7))
+                prices[j] = self.mid[market] + (-offset - 1 if side == 0 else offset + 1)
+            qtys[j] = max(1, own_qty + int(rng.integers(-3, 4))) if rng.random() < 0.6 else int(rng.integers(1, 60))
+            if rng.random() < 0.03:
+                qtys[j] = rng.choice([0, -2, 1 << 31])
+            elif rng.random() < 0.03:
+                prices[j] = rng.choice([0, -5, 1 << 31])
+        return prices, qtys
+
+    def amend(self, n: int) -> None:
+        before = self.eng.trade_count
+        eng_ids, ref_ids = self._targets(n)
+        resting = list(self.ref.where)
+        if resting:  # most amends are of resting orders (the rest: stale, unknown)
+            for j in np.flatnonzero(self.rng.random(n) < 0.75):
+                ref_ids[j] = resting[int(self.rng.integers(len(resting)))]
+                eng_ids[j] = self.eng_ids[ref_ids[j]]
+        prices, qtys = self._amend_terms(ref_ids)
+        res = self.eng.amend(eng_ids, prices, qtys)
+        for j in range(n):
+            ref_id, ref_filled, ref_status = self.ref.amend(ref_ids[j], int(prices[j]), int(qtys[j]))
+            got = (int(res.status[j]), int(res.filled[j]))
+            assert got == (ref_status, ref_filled), f"amend {j} of {eng_ids[j]} to {prices[j], qtys[j]}: engine {got} reference {(ref_status, ref_filled)}"
+            eng_id = int(res.order_ids[j])
+            if ref_id < 0:
+                assert eng_id == -1
+            elif ref_id == ref_ids[j]:  # in place: the same order, the same id
+                assert eng_id == eng_ids[j]
+            else:  # replaced: a new order, under an id never issued before
+                assert ref_id == len(self.eng_ids)
+                assert eng_id >= 0 and eng_id not in self.ref_of, f"order id {eng_id} issued twice"
+                self.eng_ids.append(eng_id)
+                self.ref_of[eng_id] = ref_id
+                self.accepted_qty += int(qtys[j])
+                self.stats.replaced += 1
+        self._check_new_trades(before)
+        self.stats.amends += n
+        self.stats.operations += n
+
     def check_books(self) -> None:
         markets = np.arange(self.n_markets)
         assert self.eng.best_bid(markets).tolist() == [self.ref.best(m, 0) for m in range(self.n_markets)]
@@ -136,6 +192,11 @@ class Differential:
                 assert got == self.ref.book_orders(m, side), f"book of market {m} side {side} differs"
                 assert self.eng.depth(m, side, 5).tolist() == self.ref.depth(m, side, 5)
         assert self.eng.resting_orders == len(self.ref.where)
+        # Counters: every accepted order (replacements too) counted once, and its quantity traded, resting or cancelled.
+        totals = self.eng.totals()
+        assert (totals["accepted_orders"], totals["accepted_qty"]) == (len(self.eng_ids), self.accepted_qty)
+        resting_qty = sum(o.qty for orders in self.ref.books.values() for o in orders)
+        assert totals["accepted_qty"] == 2 * totals["traded_qty"] + resting_qty + totals["cancelled_qty"]
         self.stats.book_checks += 1
 
     def run(self, n_operations: int, *, max_batch: int = 64, check_every: int = 20_000) -> FlowStats:
@@ -143,12 +204,14 @@ class Differential:
         while self.stats.operations < n_operations:
             r = self.rng.random()
             n = int(self.rng.integers(1, max_batch + 1))
-            if r < 0.6:
+            if r < 0.55:
                 self.submit(n)
-            elif r < 0.85:
+            elif r < 0.75:
                 self.cancel(n)
-            else:
+            elif r < 0.87:
                 self.reduce(n)
+            else:
+                self.amend(n)
             if self.stats.operations >= next_check:
                 self.check_books()
                 next_check += check_every
