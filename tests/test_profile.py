@@ -63,3 +63,44 @@ def test_cli_profile_json_and_table():
     assert report["layout"]["naive"]["object_per_order_bytes"] > 0
     table = run_cli("profile", "--markets", "300", "--trades", "2000")
     assert table.exit_code == 0 and "memory breakdown per market" in table.stdout and "__slots__" in table.stdout
+
+
+def test_cold_and_cached_replays_the_same_orders_onto_the_cached_markets():
+    """ColdAndCached (bench/engine_bound_bench.py): the cached engine gets the cold flow's orders, batch for batch,
+    on market % cached at the same distance from its mid; each run reports what a plain engine given the same
+    orders does (no assertion on how long anything took)."""
+    from lxdex_capacity.profiling.engine_bench import ColdAndCached
+
+    pair = ColdAndCached(300, cached=10, seed=1, batch=2_048)
+    gen, mids = pair.generator, pair.mids
+    batches = pair.draw(5_000)
+    assert [len(b[0]) for b in batches] == [2_048] * 3
+    assert np.array_equal(batches[0][0], gen.flow(0, 2_048, mids).markets)  # the flow from its start, as seeded_flow draws it
+    assert not np.array_equal(pair.draw(1)[0][0], batches[0][0])  # the next draw goes on where this one stopped
+    for b in batches:
+        markets, sides, prices, qtys, types = pair.mapped(b)
+        assert markets.max() < 10 and np.array_equal(markets, b[0] % 10)
+        assert np.array_equal(prices, np.maximum(b[2] - mids[b[0]] + mids[b[0] % 10], 1))
+        assert all(np.array_equal(x, y) for x, y in zip((sides, qtys, types), (b[1], b[3], b[4]), strict=True))
+
+    cold_seeds = gen.seed_orders(0, gen.depths(gen.global_ids()), mids)
+    cold = Engine(300)
+    cold.submit(cold_seeds.markets, cold_seeds.sides, cold_seeds.prices, cold_seeds.qtys)
+    assert pair.seeded_orders == cold.resting_orders
+    cached_seeds = gen.seed_orders(0, gen.depths(gen.global_ids(0, 10)), mids)
+    cached = Engine(10)
+    cached.submit(cached_seeds.markets, cached_seeds.sides, cached_seeds.prices, cached_seeds.qtys)
+    for b in batches:
+        cold.submit(*b)
+        cached.submit(*pair.mapped(b))
+
+    got_cold, got_cached = pair.run_cold(batches), pair.run_cached(batches)
+    assert (got_cold.orders, got_cold.trades, got_cold.resting_after) == (6_144, cold.trade_count, cold.resting_orders)
+    assert (got_cached.orders, got_cached.trades, got_cached.resting_after) == (6_144, cached.trade_count, cached.resting_orders)
+    assert got_cold.trades > 0 and got_cached.trades > 0
+    for run in (got_cold, got_cached):
+        assert run.cpu_s >= 0 and run.ns_per_order == pytest.approx(1e9 * run.cpu_s / run.orders)
+    for run, first in ((pair.run_cold(batches), got_cold), (pair.run_cached(batches), got_cached)):  # fresh engines: the same again
+        assert (run.trades, run.resting_after) == (first.trades, first.resting_after)
+    with pytest.raises(ValueError):
+        ColdAndCached(5, cached=10)

@@ -7,6 +7,9 @@ returns what it measured.
    cancels of resting orders and the rest new limit orders: messages/s.
 3. ``lookups``: best bid and ask of random markets: lookups/s and ns per lookup.
 4. ``footprint``: bytes per resting order (all-in) and per empty market, from ``engine.memory()``.
+5. ``ColdAndCached``: one stretch of the scenario's flow on its tiered books of many markets ("cold"), and the
+   same orders in the same batches replayed onto a few markets whose books stay in cache ("cached"): CPU
+   seconds of ``Engine.submit`` for each (issue 25's share of the cached rate).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from ..engine import NO_PRICE, Engine
 from ..scenarios.config import Scenario
 from ..scenarios.generator import Generator, SeedBatch
 
-__all__ = ["SeededFlowResult", "seeded_flow", "flow_ns_per_order", "cancel_heavy", "lookups", "footprint", "warm_up"]
+__all__ = ["SeededFlowResult", "seeded_flow", "ColdAndCached", "FlowRun", "flow_ns_per_order", "cancel_heavy", "lookups", "footprint", "warm_up"]
 
 
 def warm_up() -> None:
@@ -142,6 +145,95 @@ def flow_ns_per_order(n_markets: int, orders: int = 1 << 20, seed: int = 0, batc
         elapsed += _timed(partial(eng.submit, *flow))
         done += batch
     return 1e9 * elapsed / done, eng.memory().bytes_used
+
+
+@dataclass(frozen=True)
+class FlowRun:
+    """One engine's run of a stretch of flow: the CPU seconds of its ``Engine.submit`` calls (this thread's CPU time,
+    ``time.thread_time``: what another process's work on the same core does not add), and what it did."""
+
+    orders: int
+    cpu_s: float
+    trades: int
+    resting_after: int
+
+    @property
+    def ns_per_order(self) -> float:
+        return 1e9 * self.cpu_s / self.orders
+
+    @property
+    def orders_per_s(self) -> float:
+        return self.orders / self.cpu_s if self.cpu_s > 0 else float("inf")
+
+
+class ColdAndCached:
+    """The scenario's flow on ``n_markets`` markets ("cold": the tiered books of every market) and the same flow on
+    ``cached`` markets whose books stay in cache, order for order.
+
+    :meth:`draw` gives the next ``orders`` orders of the flow in batches of ``batch`` (untimed, as
+    :func:`seeded_flow` draws them).  :meth:`run_cold` submits them to a fresh engine of every market, seeded
+    (untimed) with the tiered books, so every run starts from the same books: repeats of the same batches are
+    repeats of the same work (books carried on from run to run would grow, the flow having no cancels, and
+    their pools double now and then).  :meth:`run_cached` submits the same batches to a fresh engine of
+    ``cached`` markets, seeded with the tiered books of markets ``0 .. cached - 1``, each order's market mapped to
+    ``market % cached`` and its price moved by the difference of the two markets' mids (so it stands where it
+    stood against its own book; at least one tick).  Same orders, same sides, sizes and types, same batch
+    sizes: only the working set differs.  Each run returns a :class:`FlowRun` (the CPU time of ``submit`` only).
+    The seed orders are drawn once and kept (about 32 bytes per resting order)."""
+
+    def __init__(self, n_markets: int, cached: int = 10, seed: int = 0, batch: int = 1 << 16) -> None:
+        if not 1 <= cached <= n_markets:
+            raise ValueError(f"cached={cached}: from 1 to n_markets ({n_markets:,})")
+        if batch < 1:
+            raise ValueError(f"batch={batch}: at least 1")
+        self.n_markets, self.cached, self.batch = n_markets, cached, batch
+        self.generator, self.mids, seeds = _tiered_orders(n_markets, seed)
+        self._seeds = (seeds.markets, seeds.sides, seeds.prices, seeds.qtys)
+        self.seeded_orders = len(seeds)  # seed orders rest on their own side of the mid: every one rests
+        del seeds
+        gen = self.generator
+        cached_seeds = gen.seed_orders(0, gen.depths(gen.global_ids(0, cached)), self.mids)
+        self._cached_seeds = (cached_seeds.markets, cached_seeds.sides, cached_seeds.prices, cached_seeds.qtys)
+        self._next = 0  # the next flow index
+
+    def draw(self, orders: int) -> list[tuple[np.ndarray, ...]]:
+        """The next ``orders`` orders of the flow (whole batches, at least one), as ``submit``'s columns, batch by batch."""
+        out: list[tuple[np.ndarray, ...]] = []
+        done = 0
+        while done < orders:
+            out.append(self.generator.flow(self._next, self.batch, self.mids).orders)
+            self._next += self.batch
+            done += self.batch
+        return out
+
+    def mapped(self, batch: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """``batch`` as the cached engine takes it: markets ``% cached``, prices moved to those markets' mids."""
+        markets, sides, prices, qtys, types = batch
+        to = markets % self.cached
+        moved = np.maximum(prices - self.mids[markets] + self.mids[to], 1)
+        return to, sides, moved, qtys, types
+
+    def run_cold(self, batches: list[tuple[np.ndarray, ...]]) -> FlowRun:
+        """``batches`` through a fresh engine of every market, seeded with the tiered books (untimed)."""
+        eng = Engine(self.n_markets)
+        eng.submit(*self._seeds)
+        return _cpu_run(eng, batches)
+
+    def run_cached(self, batches: list[tuple[np.ndarray, ...]]) -> FlowRun:
+        """``batches`` (mapped untimed) through a fresh cached engine seeded with markets ``0 .. cached - 1``'s books."""
+        eng = Engine(self.cached)
+        eng.submit(*self._cached_seeds)
+        return _cpu_run(eng, [self.mapped(b) for b in batches])
+
+
+def _cpu_run(eng: Engine, batches: list[tuple[np.ndarray, ...]]) -> FlowRun:
+    before = eng.trade_count
+    cpu = 0.0
+    for columns in batches:
+        start = time.thread_time()
+        eng.submit(*columns)
+        cpu += time.thread_time() - start
+    return FlowRun(orders=sum(len(b[0]) for b in batches), cpu_s=cpu, trades=eng.trade_count - before, resting_after=eng.resting_orders)
 
 
 def cancel_heavy(n_messages: int = 4_000_000, cancel_share: float = 0.95, seed: int = 0, chunk: int = 20_000) -> dict[str, float]:
