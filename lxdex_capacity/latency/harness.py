@@ -671,12 +671,17 @@ def _run_at_once(runs: Sequence[_PartitionRun], cpus: list[int] | None, lead_tic
     in this thread would see it only when it next waits for a far arrival): it then sets the loops'
     ``stop`` flag, which each reads before every message, waits for them to leave the engine, and
     re-raises.  A thread that fails (before or after the start) stops the others the same way, and
-    its error is raised here."""
+    its error is raised here.
+
+    The wait is on an event each thread sets as it leaves, never on ``Thread.join``: a signal handler's
+    exception interrupting ``join`` on Python 3.11 can mark the thread finished while it still runs
+    (``_wait_for_tstate_lock`` releases the lock the running thread holds), after which every later
+    ``join`` returns at once, with the loop still in the engine."""
     stop = np.zeros(1, dtype=np.int64)
     go, ready = threading.Event(), threading.Barrier(len(runs) + 1)
     failures: list[BaseException] = []
 
-    def body(r: _PartitionRun, cpu: int | None) -> None:
+    def body(r: _PartitionRun, cpu: int | None, left: threading.Event) -> None:
         try:
             if cpu is not None:
                 with contextlib.suppress(OSError):  # a CPU gone since the rig was made: the thread runs unpinned
@@ -691,29 +696,37 @@ def _run_at_once(runs: Sequence[_PartitionRun], cpus: list[int] | None, lead_tic
             failures.append(exc)
             stop[0] = 1
             ready.abort()
+        finally:
+            left.set()
 
-    threads = [threading.Thread(target=body, args=(r, cpus[i] if cpus and len(runs) > 1 else None), daemon=True,
+    gone = [threading.Event() for _ in runs]  # set by each thread as it leaves (the engine, then its body)
+    threads = [threading.Thread(target=body, args=(r, cpus[i] if cpus and len(runs) > 1 else None, gone[i]), daemon=True,
                                 name=f"lxdex-latency-{r.p}") for i, r in enumerate(runs)]
+    started: list[threading.Thread] = []
     origin = 0
     try:
         for t in threads:
             t.start()
+            started.append(t)
         with contextlib.suppress(threading.BrokenBarrierError):  # a thread failed before the start: its error is raised below
             ready.wait()
         origin = _now() + lead_ticks
         for r in runs:
             r.origin = origin
         go.set()
-        for t in threads:
-            while t.is_alive():
-                t.join(1.0)  # a signal interrupts the wait (POSIX); the timeout only bounds a missed one
+        for left in gone:
+            while not left.wait(1.0):  # a signal interrupts the wait (POSIX); the timeout only bounds a missed one
+                pass
     except BaseException:
         stop[0] = 1
         ready.abort()
         go.set()
-        for t in threads:  # each leaves the engine within a message once stop is set
-            t.join(5.0)
+        for t in started:  # each leaves the engine within a message once stop is set
+            if gone[threads.index(t)].wait(5.0):
+                t.join(1.0)  # its last instructions, once its body has returned: a join no signal has interrupted
         raise
+    for t in threads:
+        t.join(1.0)
     if failures:
         raise failures[0]
     return origin
