@@ -275,10 +275,8 @@ def _check_stdout(streams: StandardStreams, done: SystemExit) -> None:
 def _command_words(args: Sequence[str]) -> str:
     """``"lxdex hardware list"``: the command ``args`` ran, its options left out."""
     words = [arg for arg in args[:2] if not arg.startswith("-")]
-    return " ".join(["lxdex", *words[: 1 if len(words) < 2 or words[0] not in _GROUPS else 2]])
-
-
-_GROUPS = ("hardware", "scenario", "cache")  # commands whose first argument is a subcommand
+    groups = {group.name for group in app.registered_groups}  # commands whose first argument is a subcommand
+    return " ".join(["lxdex", *words[: 1 if len(words) < 2 or words[0] not in groups else 2]])
 
 
 def _main(argv: Sequence[str] | None) -> NoReturn:

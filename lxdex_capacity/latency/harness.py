@@ -702,12 +702,12 @@ def _run_at_once(runs: Sequence[_PartitionRun], cpus: list[int] | None, lead_tic
     gone = [threading.Event() for _ in runs]  # set by each thread as it leaves (the engine, then its body)
     threads = [threading.Thread(target=body, args=(r, cpus[i] if cpus and len(runs) > 1 else None, gone[i]), daemon=True,
                                 name=f"lxdex-latency-{r.p}") for i, r in enumerate(runs)]
-    started: list[threading.Thread] = []
+    started = 0  # threads started so far, in order
     origin = 0
     try:
         for t in threads:
             t.start()
-            started.append(t)
+            started += 1
         with contextlib.suppress(threading.BrokenBarrierError):  # a thread failed before the start: its error is raised below
             ready.wait()
         origin = _now() + lead_ticks
@@ -721,8 +721,8 @@ def _run_at_once(runs: Sequence[_PartitionRun], cpus: list[int] | None, lead_tic
         stop[0] = 1
         ready.abort()
         go.set()
-        for t in started:  # each leaves the engine within a message once stop is set
-            if gone[threads.index(t)].wait(5.0):
+        for t, left in zip(threads[:started], gone[:started], strict=True):  # each leaves the engine within a message once stop is set
+            if left.wait(5.0):
                 t.join(1.0)  # its last instructions, once its body has returned: a join no signal has interrupted
         raise
     for t in threads:
