@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import assert_one_line_error, run_cli
+from helpers import assert_one_line_error, default_signals, run_cli, skip_if_ignored
 from lxdex_capacity import distributed as dx
 from lxdex_capacity.errors import InputError
 
@@ -220,8 +220,7 @@ def test_an_interrupt_swallowed_by_a_finalizer_is_raised_again(capsys):
 def test_a_signal_while_dask_starts_is_acted_on_once_it_has_started():
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signals reach the main thread only")
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in a shell's background job: Ctrl-C ignored from the start
-        pytest.skip("SIGINT is ignored in this process (a background job of a shell), so nothing acts on it")
+    skip_if_ignored(signal.SIGINT)
     reached = False
     with pytest.raises(KeyboardInterrupt), dx._interrupts_held():
         signal.raise_signal(signal.SIGINT)  # this thread, at once (os.kill may land on another thread, later, on a busy machine)
@@ -241,10 +240,10 @@ def test_probe_errors_are_input_errors():
 
 def _start(argv: list[str]) -> subprocess.Popen[str]:
     """``python -m lxdex_capacity.cli ARGV`` in its own session and process group (as a shell runs
-    a job), with SIGINT at its default action whatever this test runner has."""
+    a job), with its signals at their default action whatever this test runner has."""
     return subprocess.Popen([sys.executable, "-m", "lxdex_capacity.cli", *argv], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=default_signals)
 
 
 def _descendants_once_busy(proc: subprocess.Popen[str], count: int, timeout: float = 90) -> list:

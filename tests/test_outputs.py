@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import assert_one_line_error, run_cli
+from helpers import assert_one_line_error, default_signals, run_cli
 from lxdex_capacity import atomic
 from lxdex_capacity.errors import OutputError
 
@@ -232,7 +232,7 @@ def test_a_users_file_that_cannot_be_moved_keeps_the_previous_folder_whole(tmp_p
 
 def _lxdex(*args: str, cwd: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "lxdex_capacity", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=default_signals)
 
 
 def _report_is_whole(folder: Path) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli
+from helpers import default_signals, run_cli, skip_if_ignored
 from helpers.results import saved_results, write_json
 from lxdex_capacity import atomic
 
@@ -144,8 +144,7 @@ def test_a_name_another_run_holds_is_drawn_again_and_left_alone(tmp_path: Path, 
 
 def _signal_during_fsync(monkeypatch, sig: signal.Signals) -> None:  # type: ignore[no-untyped-def]
     """The first fsync of a temporary output sends ``sig`` to this process: it lands while the temporary exists."""
-    if signal.getsignal(sig) is signal.SIG_IGN:
-        pytest.skip(f"this test process was started ignoring {sig.name} (nohup?), and lxdex leaves it ignored")
+    skip_if_ignored(sig)
     real = atomic.os.fsync
     sent = []
 
@@ -211,7 +210,7 @@ _DRIVER = textwrap.dedent("""
 
 def _driven(call: str, marker: str, sig: signal.Signals, *args: str, cwd: Path, stderr: int | None = subprocess.PIPE) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", _DRIVER, call, marker, str(int(sig)), *args], cwd=cwd, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=stderr)
+                            stdout=subprocess.PIPE, stderr=stderr, preexec_fn=default_signals)
 
 
 def test_sighup_at_the_creation_of_a_temporary_folder_leaves_nothing_even_without_stderr(tmp_path: Path):
@@ -261,7 +260,7 @@ def test_a_signal_at_each_close_while_a_temporary_folder_is_removed_leaves_nothi
     run = subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "-P", str(probe), "-e", "trace=close",
                           "-e", f"inject=close:signal={sig.name}:when={close}",
                           sys.executable, "-c", _FIXED_NAMES, "simulate", *SMALL, "--out", str(tmp_path / "run")],
-                         cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+                         cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, timeout=300, preexec_fn=default_signals)
     if run.returncode != code and b"ptrace" in run.stderr:
         pytest.skip(f"strace cannot trace here: {run.stderr.decode().strip()}")
     assert (run.returncode, run.stderr.decode()) == (code, "lxdex: interrupted\n")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from typer.testing import CliRunner
 
-__all__ = ["Result", "run_cli", "assert_one_line_error", "pretend_available"]
+__all__ = ["Result", "run_cli", "assert_one_line_error", "pretend_available", "skip_if_ignored", "default_signals"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,28 @@ def assert_one_line_error(result: Result, message: str) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lxdex: error: ") and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def default_signals() -> None:
+    """``preexec_fn`` of a child that a test signals: SIGINT, SIGHUP and SIGTERM at their default action, as a
+    terminal's foreground job has them, whatever this test process inherited (a shell's background job ignores
+    SIGINT, ``nohup`` SIGHUP; lxdex leaves an ignored signal ignored, as a program started that way must)."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def skip_if_ignored(sig: int) -> None:
+    """Skip a test that delivers ``sig`` to this very process when it was started ignoring it (see
+    :func:`default_signals`; a child can be given the default action instead)."""
+    import signal
+
+    import pytest
+
+    if signal.getsignal(sig) is signal.SIG_IGN:
+        pytest.skip(f"this test process was started ignoring {signal.Signals(sig).name} (a background job, nohup), "
+                    "and lxdex leaves it ignored")
 
 
 def pretend_available(monkeypatch, available: int) -> None:  # type: ignore[no-untyped-def]
